@@ -1,0 +1,66 @@
+package demodata_test
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+
+	"github.com/ticketstream/ticketstream/domain"
+	"github.com/ticketstream/ticketstream/domain/demodata"
+)
+
+func TestGenerator_IsDeterministicAndValid(t *testing.T) {
+	t.Parallel()
+	a, b := demodata.New(7).Tickets(500), demodata.New(7).Tickets(500)
+	if !reflect.DeepEqual(a, b) {
+		t.Fatal("the same seed gave different tickets")
+	}
+	if reflect.DeepEqual(a, demodata.New(8).Tickets(500)) {
+		t.Fatal("different seeds gave the same tickets")
+	}
+	for i := range a {
+		if err := a[i].Validate(); err != nil {
+			t.Fatalf("ticket %d is invalid: %v", a[i].ID, err)
+		}
+		if a[i].ID != int64(i+1) {
+			t.Fatalf("ticket %d has id %d", i, a[i].ID)
+		}
+	}
+}
+
+// TestGenerator_LooksLikeTheAnalysisData checks the size the benchmarks rely
+// on (the analysis measured 393 B/row) and a help desk's spread.
+func TestGenerator_LooksLikeTheAnalysisData(t *testing.T) {
+	t.Parallel()
+	const n = 20000
+	tickets := demodata.New(1).Tickets(n)
+	total := 0
+	statuses := map[domain.Status]int{}
+	unassignedNew, news := 0, 0
+	for _, tk := range tickets {
+		b, err := json.Marshal(tk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += len(b)
+		statuses[tk.Status]++
+		if tk.Status == domain.StatusNew {
+			news++
+			if tk.Assignee == "" {
+				unassignedNew++
+			}
+		}
+	}
+	if avg := float64(total) / n; avg < 383 || avg > 403 {
+		t.Fatalf("average JSON size %.1f B/row, want about 393", avg)
+	}
+	if len(statuses) != len(domain.Statuses) {
+		t.Fatalf("only %d statuses used", len(statuses))
+	}
+	if statuses[domain.StatusSolved]+statuses[domain.StatusClosed] < n/3 {
+		t.Fatal("fewer than a third of tickets are solved or closed")
+	}
+	if unassignedNew < news/2 {
+		t.Fatal("most new tickets should be unassigned")
+	}
+}
