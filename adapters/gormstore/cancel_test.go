@@ -1,0 +1,124 @@
+package gormstore_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ticketstream/ticketstream/adapters/gormstore"
+	"github.com/ticketstream/ticketstream/domain"
+	"github.com/ticketstream/ticketstream/domain/demodata"
+	"github.com/ticketstream/ticketstream/ports"
+)
+
+// TestStream_CancelStopsTheQueryOnTheServer parks a stream's query behind a
+// table lock, cancels the stream, and watches pg_stat_activity: the server
+// must stop the query at once (the backend turns idle while the lock is
+// still held) and keep the connection (same backend, no reconnect).
+func TestStream_CancelStopsTheQueryOnTheServer(t *testing.T) {
+	t.Parallel()
+	s := openStore(t, gormstore.Postgres, demodata.New(1).Tickets(100), gormstore.Config{MaxOpenConns: 1})
+	ctx := context.Background()
+	var dbURL string
+	if err := s.Gorm().Raw("SELECT current_database()").Scan(&dbURL).Error; err != nil {
+		t.Fatal(err)
+	}
+	locker := adminConn(t, dbURL)
+	tx, err := locker.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck
+	if _, err := tx.Exec(ctx, "LOCK TABLE tickets IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+
+	streamCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- s.StreamTickets(streamCtx, domain.Query{}, 0, ports.BatchHandlerFunc(func([]domain.Ticket) error { return nil }))
+	}()
+
+	watcher := adminConn(t, dbURL)
+	var pid int
+	waitUntil(t, 5*time.Second, "the stream's query to wait on the lock", func() bool {
+		err := watcher.QueryRow(ctx, `SELECT pid FROM pg_stat_activity
+			WHERE datname = current_database() AND application_name = 'ticketstream'
+			  AND state = 'active' AND wait_event_type = 'Lock'`).Scan(&pid)
+		return err == nil
+	})
+
+	cancelled := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("StreamTickets = %v, want an error wrapping context.Canceled", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("StreamTickets did not return within 3s of the cancel")
+	}
+	waitUntil(t, 2*time.Second, "the server to stop the cancelled query", func() bool {
+		var state string
+		err := watcher.QueryRow(ctx, "SELECT state FROM pg_stat_activity WHERE pid = $1", pid).Scan(&state)
+		return err == nil && state == "idle"
+	})
+	t.Logf("server stopped the query %v after the cancel, lock still held; backend %d kept", time.Since(cancelled).Round(time.Millisecond), pid)
+}
+
+func adminConn(t *testing.T, database string) *pgx.Conn {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(pgtestAdminURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Database = database
+	conn, err := pgx.ConnectConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", limit, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestStream_SlowClientHoldsNoConnection streams with a pool of one
+// connection and, inside the batch handler (the slow client), runs another
+// query: it only succeeds if the stream released its connection before
+// handing the batch on.
+func TestStream_SlowClientHoldsNoConnection(t *testing.T) {
+	t.Parallel()
+	for _, d := range dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			s := openStore(t, d, demodata.New(1).Tickets(250), gormstore.Config{MaxOpenConns: 1})
+			batches := 0
+			err := s.StreamTickets(context.Background(), domain.Query{}, 100, ports.BatchHandlerFunc(func([]domain.Ticket) error {
+				batches++
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				defer cancel()
+				_, err := s.Count(ctx)
+				return err
+			}))
+			if err != nil {
+				t.Fatalf("a query inside the batch handler failed, so the stream held the only connection: %v", err)
+			}
+			if batches != 3 {
+				t.Fatalf("%d batches, want 3", batches)
+			}
+		})
+	}
+}

@@ -1,0 +1,116 @@
+package gormstore_test
+
+import (
+	"context"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/ticketstream/ticketstream/adapters/gormstore"
+	"github.com/ticketstream/ticketstream/adapters/gormstore/pgtest"
+	"github.com/ticketstream/ticketstream/domain"
+)
+
+// fakeRefusingPostgres answers every connection as PostgreSQL does to a wrong
+// password. The local server trusts every login, so only a fake can refuse.
+func fakeRefusingPostgres(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				backend := pgproto3.NewBackend(conn, conn)
+				for {
+					msg, err := backend.ReceiveStartupMessage()
+					if err != nil {
+						return
+					}
+					if _, ok := msg.(*pgproto3.SSLRequest); ok {
+						if _, err := conn.Write([]byte("N")); err != nil {
+							return
+						}
+						continue
+					}
+					break
+				}
+				backend.Send(&pgproto3.ErrorResponse{Severity: "FATAL", Code: "28P01", Message: `password authentication failed for user "postgres"`})
+				_ = backend.Flush()
+			}()
+		}
+	}()
+	return "postgres://postgres:wrong@" + ln.Addr().String() + "/test?sslmode=disable"
+}
+
+func TestOpen_ErrorsAUserCanActOn(t *testing.T) {
+	t.Parallel()
+	closedPort := func() string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		return addr
+	}()
+	tests := []struct {
+		name     string
+		url      func(t *testing.T) string
+		code     domain.Code
+		mentions string
+		maxWait  time.Duration
+	}{
+		{"unknown scheme", func(*testing.T) string { return "mysql://root@localhost/tickets" }, domain.EInvalid, `unsupported database URL scheme "mysql"`, time.Second},
+		{"no scheme", func(*testing.T) string { return "tickets.db" }, domain.EInvalid, "want postgres://", time.Second},
+		{"empty sqlite path", func(*testing.T) string { return "sqlite:" }, domain.EInvalid, "needs a file path", time.Second},
+		{"wrong password", fakeRefusingPostgres, domain.EUnauthorized, "refused the credentials", 5 * time.Second},
+		{"database that does not exist", func(t *testing.T) string {
+			pgtest.Require(t)
+			return strings.Replace(pgtest.AdminURL(), "/test", "/no_such_database_here", 1)
+		}, domain.EInvalid, "does not exist", 5 * time.Second},
+		{"server down, bounded retry", func(*testing.T) string {
+			return "postgres://postgres@" + closedPort + "/test?sslmode=disable"
+		}, domain.EUnavailable, "not reachable after 1.5s", 10 * time.Second},
+		{"sqlite directory missing", func(t *testing.T) string {
+			return "sqlite:" + filepath.Join(t.TempDir(), "missing", "dir", "tickets.db")
+		}, domain.EUnavailable, "does its directory exist", 5 * time.Second},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			start := time.Now()
+			_, _, err := gormstore.Open(context.Background(), gormstore.Config{URL: tc.url(t), ConnectTimeout: 1500 * time.Millisecond, Migrate: true}, nil)
+			if domain.ErrorCode(err) != tc.code || !strings.Contains(err.Error(), tc.mentions) {
+				t.Fatalf("Open = %v\nwant a %s error mentioning %q", err, tc.code, tc.mentions)
+			}
+			if strings.Contains(err.Error(), "wrong") {
+				t.Fatalf("the error shows the password: %v", err)
+			}
+			if took := time.Since(start); took > tc.maxWait {
+				t.Fatalf("Open took %v to fail, want at most %v", took, tc.maxWait)
+			}
+		})
+	}
+}
+
+func TestRedact_HidesPasswords(t *testing.T) {
+	t.Parallel()
+	if got := gormstore.Redact("postgres://u:secret@h/db"); strings.Contains(got, "secret") {
+		t.Fatalf("Redact = %q", got)
+	}
+	if got := gormstore.Redact("sqlite:tickets.db"); got != "sqlite:tickets.db" {
+		t.Fatalf("Redact changed a URL without password: %q", got)
+	}
+}

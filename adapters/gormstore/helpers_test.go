@@ -1,0 +1,45 @@
+package gormstore_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/ticketstream/ticketstream/adapters/gormstore"
+	"github.com/ticketstream/ticketstream/adapters/gormstore/pgtest"
+	"github.com/ticketstream/ticketstream/domain"
+)
+
+// dialects are the databases every adapter test runs against.
+var dialects = []gormstore.Dialect{gormstore.SQLite, gormstore.Postgres}
+
+// newURL returns the URL of a fresh, empty database of dialect d for t.
+func newURL(t testing.TB, d gormstore.Dialect) string {
+	t.Helper()
+	if d == gormstore.Postgres {
+		return pgtest.NewDatabase(t)
+	}
+	return "sqlite:" + filepath.Join(t.TempDir(), "tickets.db")
+}
+
+// openStore opens a migrated store on a fresh database holding tickets.
+func openStore(t testing.TB, d gormstore.Dialect, tickets []domain.Ticket, cfg gormstore.Config) *gormstore.Store {
+	t.Helper()
+	cfg.URL = newURL(t, d)
+	cfg.Migrate = true
+	s, closeStore, err := gormstore.Open(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatalf("Open %s: %v", d, err)
+	}
+	t.Cleanup(closeStore)
+	for len(tickets) > 0 {
+		n := min(len(tickets), 5000)
+		if err := s.InsertTickets(context.Background(), tickets[:n]); err != nil {
+			t.Fatalf("InsertTickets: %v", err)
+		}
+		tickets = tickets[n:]
+	}
+	return s
+}
+
+func pgtestAdminURL() string { return pgtest.AdminURL() }

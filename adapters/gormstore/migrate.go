@@ -1,0 +1,161 @@
+package gormstore
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/ticketstream/ticketstream/domain"
+)
+
+// migrations holds the versioned schema of each dialect. goose applies them:
+// plain SQL files a DBA can read, a version table, and — what gorm's
+// AutoMigrate lacks — a lock so that two processes starting at once do not
+// both migrate (a PostgreSQL advisory lock; an exclusive file lock beside an
+// SQLite database).
+//
+//go:embed migrations
+var migrations embed.FS
+
+// Migration is one applied or pending schema version.
+type Migration struct {
+	Version int64
+	Name    string
+	Applied bool
+}
+
+func (s *Store) provider(locked bool) (*goose.Provider, error) {
+	sub, err := fs.Sub(migrations, "migrations/"+string(s.dialect))
+	if err != nil {
+		return nil, fmt.Errorf("migrations: %w", err)
+	}
+	dialect := goose.DialectPostgres
+	opts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
+	if s.dialect == SQLite {
+		dialect = goose.DialectSQLite3
+		if locked && s.target.path != "" {
+			opts = append(opts, goose.WithLocker(&fileLocker{path: s.target.path + ".migrate-lock"}))
+		}
+	} else if locked {
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300), lock.WithUnlockTimeout(1, 60))
+		if err != nil {
+			return nil, fmt.Errorf("migration lock: %w", err)
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	p, err := goose.NewProvider(dialect, s.sql, sub, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("migrations: %w", err)
+	}
+	return p, nil
+}
+
+// Migrate applies every pending migration, holding the migration lock, and
+// returns the versions it applied. It is idempotent: a second run, or one
+// racing it from another process, applies nothing.
+func (s *Store) Migrate(ctx context.Context) ([]Migration, error) {
+	if err := s.checkNotNewer(ctx); err != nil {
+		return nil, err
+	}
+	p, err := s.provider(true)
+	if err != nil {
+		return nil, err
+	}
+	results, err := p.Up(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("migrate %s: %w", s.dialect, err)
+	}
+	out := make([]Migration, 0, len(results))
+	for _, r := range results {
+		out = append(out, Migration{Version: r.Source.Version, Name: r.Source.Path, Applied: true})
+	}
+	return out, nil
+}
+
+// MigrationStatus lists every migration this binary knows and whether the
+// database has it.
+func (s *Store) MigrationStatus(ctx context.Context) ([]Migration, error) {
+	p, err := s.provider(false)
+	if err != nil {
+		return nil, err
+	}
+	st, err := p.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("migration status: %w", err)
+	}
+	out := make([]Migration, 0, len(st))
+	for _, m := range st {
+		out = append(out, Migration{Version: m.Source.Version, Name: m.Source.Path, Applied: m.State == goose.StateApplied})
+	}
+	return out, nil
+}
+
+// SchemaVersion returns the database's schema version (0 before the first
+// migration) and the newest version this binary knows.
+func (s *Store) SchemaVersion(ctx context.Context) (current, known int64, err error) {
+	p, err := s.provider(false)
+	if err != nil {
+		return 0, 0, err
+	}
+	sources := p.ListSources()
+	if len(sources) > 0 {
+		known = sources[len(sources)-1].Version
+	}
+	current, err = p.GetDBVersion(ctx)
+	if errors.Is(err, goose.ErrNoMigrations) {
+		return 0, known, nil
+	}
+	if err != nil {
+		return 0, known, fmt.Errorf("schema version: %w", err)
+	}
+	return current, known, nil
+}
+
+// checkNotNewer refuses a database migrated by a newer ticketstream: this
+// binary would read columns it does not know or miss ones it needs.
+func (s *Store) checkNotNewer(ctx context.Context) error {
+	current, known, err := s.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	if current > known {
+		return &domain.Error{Code: domain.EInvalid, Param: "database", Message: fmt.Sprintf(
+			"the database schema is at version %d, newer than the %d this ticketstream knows: upgrade ticketstream", current, known)}
+	}
+	return nil
+}
+
+// checkSchema migrates (if asked) and then insists on the schema this binary
+// knows, so that a server never runs against a missing or foreign schema.
+func (s *Store) checkSchema(ctx context.Context, migrate bool) error {
+	if migrate {
+		applied, err := s.Migrate(ctx)
+		if err != nil {
+			return err
+		}
+		for _, m := range applied {
+			s.log.Info("applied migration", "version", m.Version, "name", m.Name)
+		}
+	}
+	current, known, err := s.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	switch {
+	case current > known:
+		return s.checkNotNewer(ctx)
+	case current < known:
+		return &domain.Error{Code: domain.EUnavailable, Param: "database", Message: fmt.Sprintf(
+			"the database schema is at version %d, this ticketstream needs %d: run `ticketstream migrate`", current, known)}
+	}
+	return nil
+}
+
+// migrateLockPoll is how often a waiting process retries the SQLite lock.
+const migrateLockPoll = 50 * time.Millisecond

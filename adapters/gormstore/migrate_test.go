@@ -1,0 +1,127 @@
+package gormstore_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ticketstream/ticketstream/adapters/gormstore"
+	"github.com/ticketstream/ticketstream/domain"
+)
+
+func TestMigrate_IsIdempotent(t *testing.T) {
+	t.Parallel()
+	for _, d := range dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			s := openStore(t, d, nil, gormstore.Config{})
+			again, err := s.Migrate(context.Background())
+			if err != nil || len(again) != 0 {
+				t.Fatalf("second Migrate applied %v, err %v; want nothing", again, err)
+			}
+			status, err := s.MigrationStatus(context.Background())
+			if err != nil || len(status) == 0 {
+				t.Fatalf("MigrationStatus = %v, %v", status, err)
+			}
+			for _, m := range status {
+				if !m.Applied {
+					t.Fatalf("migration %d not applied", m.Version)
+				}
+			}
+		})
+	}
+}
+
+// TestMigrate_TwoProcessesAtOnce races migrations from separate stores
+// (separate connection pools, as two processes would have) on one fresh
+// database: all succeed, and the schema is applied exactly once.
+func TestMigrate_TwoProcessesAtOnce(t *testing.T) {
+	t.Parallel()
+	for _, d := range dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			url := newURL(t, d)
+			const racers = 4
+			var wg sync.WaitGroup
+			errs := make([]error, racers)
+			applied := make([]int, racers)
+			for i := range racers {
+				wg.Go(func() {
+					s, closeStore, err := gormstore.Open(context.Background(), gormstore.Config{URL: url, Migrate: true}, nil)
+					if err != nil {
+						errs[i] = err
+						return
+					}
+					defer closeStore()
+					st, err := s.MigrationStatus(context.Background())
+					errs[i] = err
+					for _, m := range st {
+						if m.Applied {
+							applied[i]++
+						}
+					}
+				})
+			}
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Fatalf("racer %d: %v", i, err)
+				}
+				if applied[i] == 0 {
+					t.Fatalf("racer %d sees no applied migration", i)
+				}
+			}
+			check, closeCheck, err := gormstore.Open(context.Background(), gormstore.Config{URL: url}, nil)
+			if err != nil {
+				t.Fatalf("reopen: %v", err)
+			}
+			defer closeCheck()
+			var rows int64
+			if err := check.Gorm().Table("goose_db_version").Where("version_id > 0").Count(&rows).Error; err != nil {
+				t.Fatal(err)
+			}
+			cur, known, _ := check.SchemaVersion(context.Background())
+			if rows != known || cur != known {
+				t.Fatalf("version table has %d rows at version %d, want each of the %d migrations once", rows, cur, known)
+			}
+		})
+	}
+}
+
+func TestOpen_RefusesSchemaNewerThanTheBinary(t *testing.T) {
+	t.Parallel()
+	for _, d := range dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			url := newURL(t, d)
+			s, closeStore, err := gormstore.Open(context.Background(), gormstore.Config{URL: url, Migrate: true}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Gorm().Exec("INSERT INTO goose_db_version (version_id, is_applied) VALUES (9999, true)").Error; err != nil {
+				t.Fatal(err)
+			}
+			closeStore()
+			for _, migrate := range []bool{true, false} {
+				_, _, err = gormstore.Open(context.Background(), gormstore.Config{URL: url, Migrate: migrate}, nil)
+				if domain.ErrorCode(err) != domain.EInvalid || !strings.Contains(err.Error(), "newer") || !strings.Contains(err.Error(), "upgrade ticketstream") {
+					t.Fatalf("Open (migrate=%v) of a newer schema = %v, want an error telling to upgrade", migrate, err)
+				}
+			}
+		})
+	}
+}
+
+func TestOpen_WithoutMigrateRefusesAnOldSchema(t *testing.T) {
+	t.Parallel()
+	for _, d := range dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			_, _, err := gormstore.Open(context.Background(), gormstore.Config{URL: newURL(t, d)}, nil)
+			if err == nil || !strings.Contains(err.Error(), "ticketstream migrate") {
+				t.Fatalf("Open of an unmigrated database = %v, want an error telling to migrate", err)
+			}
+		})
+	}
+}

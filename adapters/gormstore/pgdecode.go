@@ -1,0 +1,188 @@
+package gormstore
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/ticketstream/ticketstream/domain"
+)
+
+// The column types of ticketColumns, in order, that the fast decoder reads
+// (in binary format, but for text, whose bytes are the same in both). The stream checks the server's row description against
+// them once per query and falls back to pgx's Scan if they differ.
+var pgColumnOIDs = [...]uint32{
+	pgtype.Int8OID, pgtype.TextOID, pgtype.TextOID, pgtype.TextOID, pgtype.TextOID,
+	pgtype.TextOID, pgtype.TextOID, pgtype.TextArrayOID, pgtype.TimestamptzOID, pgtype.TimestamptzOID,
+}
+
+// fastDecodable reports whether fields are ticketColumns in binary format.
+func fastDecodable(fields []pgconn.FieldDescription) bool {
+	if len(fields) != len(pgColumnOIDs) {
+		return false
+	}
+	for i, f := range fields {
+		if f.DataTypeOID != pgColumnOIDs[i] {
+			return false
+		}
+		// text is the same bytes in either format (pgx asks for text);
+		// the other types must come in binary.
+		if f.DataTypeOID != pgtype.TextOID && f.Format != pgtype.BinaryFormatCode {
+			return false
+		}
+	}
+	return true
+}
+
+// pgEpochMicros is PostgreSQL's timestamp epoch, 2000-01-01 UTC, in Unix µs.
+var pgEpochMicros = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro()
+
+var errBadRow = errors.New("malformed row from PostgreSQL")
+
+// rowDecoder turns binary rows into tickets. It interns the columns that
+// repeat from row to row (team, status, priority, assignee, tags), so a
+// stream allocates only the strings that are new: mostly subject and
+// requester. Not safe for concurrent use; one per stream.
+type rowDecoder struct {
+	interned map[string]string
+}
+
+// maxInterned bounds the intern table; past it, strings are simply copied.
+const maxInterned = 4096
+
+func (d *rowDecoder) intern(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if s, ok := d.interned[string(b)]; ok { // no allocation: the compiler's map[string(b)] form
+		return s
+	}
+	s := string(b)
+	if len(d.interned) < maxInterned && len(b) <= domain.MaxNameLen {
+		if d.interned == nil {
+			d.interned = make(map[string]string, 64)
+		}
+		d.interned[s] = s
+	}
+	return s
+}
+
+// lastCursor reads only the (updated_at, id) of a row.
+func lastCursor(vals [][]byte) (domain.Cursor, error) {
+	if len(vals[0]) != 8 || len(vals[9]) != 8 {
+		return domain.Cursor{}, errBadRow
+	}
+	return domain.Cursor{UpdatedAt: pgTime(vals[9]), ID: int64(binary.BigEndian.Uint64(vals[0]))}, nil
+}
+
+func pgTime(b []byte) time.Time {
+	return time.UnixMicro(int64(binary.BigEndian.Uint64(b)) + pgEpochMicros).UTC()
+}
+
+// decode fills t from one binary row of ticketColumns.
+func (d *rowDecoder) decode(vals [][]byte, t *domain.Ticket) error {
+	for _, v := range vals {
+		if v == nil { // every column is NOT NULL
+			return fmt.Errorf("%w: NULL in a NOT NULL column", errBadRow)
+		}
+	}
+	if len(vals[0]) != 8 || len(vals[8]) != 8 || len(vals[9]) != 8 {
+		return errBadRow
+	}
+	t.ID = int64(binary.BigEndian.Uint64(vals[0]))
+	t.Team = d.intern(vals[1])
+	t.Subject = string(vals[2])
+	t.Status = domain.Status(d.intern(vals[3]))
+	t.Priority = domain.Priority(d.intern(vals[4]))
+	t.Requester = string(vals[5])
+	t.Assignee = d.intern(vals[6])
+	tags, err := d.decodeTextArray(vals[7], t.Tags[:0])
+	if err != nil {
+		return fmt.Errorf("ticket %d tags: %w", t.ID, err)
+	}
+	t.Tags = tags
+	t.CreatedAt, t.UpdatedAt = pgTime(vals[8]), pgTime(vals[9])
+	return nil
+}
+
+// decodeTextArray reads PostgreSQL's binary array format for a
+// one-dimensional text[] without NULLs: ndim, has-null flag, element type,
+// then per dimension (length, lower bound), then per element (length, bytes).
+func (d *rowDecoder) decodeTextArray(b []byte, dst []string) ([]string, error) {
+	if len(b) < 12 {
+		return nil, errBadRow
+	}
+	ndim := binary.BigEndian.Uint32(b)
+	if ndim == 0 {
+		return make([]string, 0), nil
+	}
+	if ndim != 1 || len(b) < 20 || binary.BigEndian.Uint32(b[4:]) != 0 {
+		return nil, fmt.Errorf("%w: want a one-dimensional text[] without NULLs", errBadRow)
+	}
+	n := int(binary.BigEndian.Uint32(b[12:]))
+	if n < 0 || n > (len(b)-20)/4 {
+		return nil, errBadRow
+	}
+	if cap(dst) < n {
+		dst = make([]string, 0, n)
+	}
+	off := 20
+	for range n {
+		if off+4 > len(b) {
+			return nil, errBadRow
+		}
+		l := int(int32(binary.BigEndian.Uint32(b[off:])))
+		off += 4
+		if l < 0 || off+l > len(b) {
+			return nil, errBadRow
+		}
+		dst = append(dst, d.intern(b[off:off+l]))
+		off += l
+	}
+	return dst, nil
+}
+
+// rawBatch holds one batch of rows as the server sent them, copied out of
+// pgx's read buffer so that the connection can move on to the next query
+// before they are decoded. Its buffers are reused from batch to batch.
+type rawBatch struct {
+	data []byte
+	ends []int32 // end offset in data of each value; a row is 10 values
+	null []bool
+	rows int
+}
+
+func (rb *rawBatch) reset() {
+	rb.data, rb.ends, rb.null, rb.rows = rb.data[:0], rb.ends[:0], rb.null[:0], 0
+}
+
+func (rb *rawBatch) add(vals [][]byte) {
+	for _, v := range vals {
+		rb.data = append(rb.data, v...)
+		rb.ends = append(rb.ends, int32(len(rb.data)))
+		rb.null = append(rb.null, v == nil)
+	}
+	rb.rows++
+}
+
+// row returns row i's values in vals (len 10), pointing into rb.data.
+func (rb *rawBatch) row(i int, vals [][]byte) {
+	start := int32(0)
+	base := i * len(vals)
+	if base > 0 {
+		start = rb.ends[base-1]
+	}
+	for c := range vals {
+		end := rb.ends[base+c]
+		if rb.null[base+c] {
+			vals[c] = nil
+		} else {
+			vals[c] = rb.data[start:end:end]
+		}
+		start = end
+	}
+}

@@ -1,0 +1,203 @@
+package gormstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/ticketstream/ticketstream/domain"
+	"github.com/ticketstream/ticketstream/ports"
+)
+
+// withPgx runs fn on one pooled connection as a native pgx.Conn, skipping
+// database/sql's per-value conversions: pgx scans binary columns straight
+// into the ticket's fields.
+func (s *Store) withPgx(ctx context.Context, fn func(*pgx.Conn) error) error {
+	conn, err := s.sql.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("acquire connection: %w", err)
+	}
+	defer conn.Close()
+	return conn.Raw(func(dc any) error {
+		sc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("postgres connection is %T, not pgx", dc)
+		}
+		return fn(sc.Conn())
+	})
+}
+
+// streamPostgres is StreamTickets for PostgreSQL. It pipelines the keyset
+// batches: as soon as batch k has arrived (as raw rows) its last row gives the
+// cursor of batch k+1, whose query is sent at once; batch k is decoded while
+// the server works on k+1, whose rows are then read in turn. Only then is the
+// connection released and batch k handed to h, so the server never waits for
+// the client's decoding and a slow handler never holds a connection.
+func (s *Store) streamPostgres(ctx context.Context, q domain.Query, batchSize int, h ports.BatchHandler) error {
+	st := pgStream{s: s, ctx: ctx, sel: buildSelect(Postgres, q)}
+	var raws [2]rawBatch
+	cur, next := &raws[0], &raws[1]
+	batch := make([]domain.Ticket, 0, batchSize)
+	remaining := q.Limit
+	size := func() int {
+		if q.Limit > 0 {
+			return min(batchSize, remaining)
+		}
+		return batchSize
+	}
+	n := size()
+	err := s.withPgx(ctx, func(c *pgx.Conn) error {
+		rows, err := st.query(c, q.After, n)
+		if err != nil {
+			return err
+		}
+		return st.readRaw(rows, cur)
+	})
+	for err == nil && cur.rows > 0 {
+		remaining -= cur.rows
+		more := cur.rows == n && (q.Limit == 0 || remaining > 0)
+		if !more {
+			if batch, err = st.decode(cur, batch); err == nil {
+				err = h.HandleBatch(batch)
+			}
+			break
+		}
+		cur.row(cur.rows-1, st.vals[:])
+		last, cerr := lastCursor(st.vals[:])
+		if cerr != nil {
+			return fmt.Errorf("stream tickets: %w", cerr)
+		}
+		n = size()
+		err = s.withPgx(ctx, func(c *pgx.Conn) error {
+			rows, err := st.query(c, last, n)
+			if err != nil {
+				return err
+			}
+			if batch, err = st.decode(cur, batch); err != nil {
+				rows.Close()
+				return err
+			}
+			return st.readRaw(rows, next)
+		})
+		if err == nil {
+			err = h.HandleBatch(batch)
+		}
+		cur, next = next, cur
+	}
+	return err
+}
+
+// pgStream is the state of one streamPostgres call.
+type pgStream struct {
+	s       *Store
+	ctx     context.Context
+	sel     selectSQL
+	args    []any
+	vals    [len(pgColumnOIDs)][]byte
+	dec     rowDecoder
+	fields  []pgconn.FieldDescription
+	fast    bool
+	typeMap *pgtype.Map
+}
+
+// query sends the batch query for the n rows after `after`; its rows are
+// read later by readRaw.
+func (st *pgStream) query(c *pgx.Conn, after domain.Cursor, n int) (pgx.Rows, error) {
+	at, id := dbCursor(after)
+	st.args = append(append(append(st.args[:0], at, id), st.sel.filterArgs...), n)
+	return c.Query(st.ctx, st.sel.text, st.args...)
+}
+
+// readRaw copies every row of rows into rb, undecoded.
+func (st *pgStream) readRaw(rows pgx.Rows, rb *rawBatch) error {
+	defer rows.Close()
+	rb.reset()
+	if st.fields == nil {
+		st.fields = slices.Clone(rows.FieldDescriptions())
+		st.fast = fastDecodable(st.fields)
+	}
+	for rows.Next() {
+		vals := rows.RawValues()
+		if len(vals) != len(st.vals) {
+			return fmt.Errorf("%w: %d columns", errBadRow, len(vals))
+		}
+		rb.add(vals)
+	}
+	return rows.Err()
+}
+
+// decode turns rb's rows into batch, reusing its tickets' memory.
+func (st *pgStream) decode(rb *rawBatch, batch []domain.Ticket) ([]domain.Ticket, error) {
+	batch = slices.Grow(batch[:0], rb.rows)[:rb.rows]
+	for i := range rb.rows {
+		rb.row(i, st.vals[:])
+		t := &batch[i]
+		var err error
+		if st.fast {
+			err = st.dec.decode(st.vals[:], t)
+		} else {
+			err = st.decodeGeneric(t)
+		}
+		if err != nil {
+			return batch[:0], err
+		}
+	}
+	return batch, nil
+}
+
+// decodeGeneric decodes st.vals with pgx's type map: the path for a server
+// that sends a column in a type or format the fast decoder does not expect.
+func (st *pgStream) decodeGeneric(t *domain.Ticket) error {
+	if st.typeMap == nil {
+		st.typeMap = pgtype.NewMap()
+	}
+	dst := [...]any{&t.ID, &t.Team, &t.Subject, (*string)(&t.Status), (*string)(&t.Priority),
+		&t.Requester, &t.Assignee, &t.Tags, &t.CreatedAt, &t.UpdatedAt}
+	for i, f := range st.fields {
+		if err := st.typeMap.Scan(f.DataTypeOID, f.Format, st.vals[i], dst[i]); err != nil {
+			return fmt.Errorf("scan ticket column %s: %w", f.Name, err)
+		}
+	}
+	t.CreatedAt, t.UpdatedAt = t.CreatedAt.UTC(), t.UpdatedAt.UTC()
+	return nil
+}
+
+// scanPostgres reads one row of ticketColumns into t.
+func scanPostgres(rows pgx.Rows, t *domain.Ticket) error {
+	err := rows.Scan(&t.ID, &t.Team, &t.Subject, (*string)(&t.Status), (*string)(&t.Priority),
+		&t.Requester, &t.Assignee, &t.Tags, &t.CreatedAt, &t.UpdatedAt)
+	if err != nil {
+		return fmt.Errorf("scan ticket: %w", err)
+	}
+	t.CreatedAt, t.UpdatedAt = t.CreatedAt.UTC(), t.UpdatedAt.UTC()
+	return nil
+}
+
+func (s *Store) readByIDPostgres(ctx context.Context, id int64) (domain.Ticket, bool, error) {
+	var t domain.Ticket
+	found := false
+	err := s.withPgx(ctx, func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, "SELECT "+ticketColumns+" FROM tickets WHERE id = $1", id)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		if rows.Next() {
+			found = true
+			if err := scanPostgres(rows, &t); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return t, false, nil
+	}
+	return t, found, err
+}

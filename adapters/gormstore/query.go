@@ -1,0 +1,93 @@
+package gormstore
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/ticketstream/ticketstream/domain"
+)
+
+// ticketColumns is the select list every read uses, in the order the
+// scanners expect.
+const ticketColumns = "id, team, subject, status, priority, requester, assignee, tags, created_at, updated_at"
+
+// selectSQL is one batch query of a stream: its text depends only on which
+// filters are set and how many values each has, so the driver's statement
+// cache serves every batch of a stream and most streams.
+type selectSQL struct {
+	text string
+	// filterArgs are the filter values, in placeholder order after the cursor.
+	filterArgs []any
+}
+
+// buildSelect writes the keyset batch query for q. Column names are fixed
+// here; every value goes through a placeholder. The cursor is always the
+// first two parameters and the batch size the last.
+//
+//	SELECT … FROM tickets
+//	WHERE (updated_at, id) > ($1, $2) AND status = ANY($3) …
+//	ORDER BY updated_at, id LIMIT $n
+func buildSelect(d Dialect, q domain.Query) selectSQL {
+	var b strings.Builder
+	b.WriteString("SELECT " + ticketColumns + " FROM tickets WHERE (updated_at, id) > (")
+	n := 0
+	ph := func() string {
+		n++
+		if d == Postgres {
+			return fmt.Sprintf("$%d", n)
+		}
+		return "?"
+	}
+	b.WriteString(ph() + ", " + ph() + ")")
+	var args []any
+	filter := func(column string, values []string) {
+		if len(values) == 0 {
+			return
+		}
+		if d == Postgres {
+			b.WriteString(" AND " + column + " = ANY(" + ph() + ")")
+			args = append(args, values)
+			return
+		}
+		b.WriteString(" AND " + column + " IN (")
+		for i, v := range values {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(ph())
+			args = append(args, v)
+		}
+		b.WriteString(")")
+	}
+	filter("status", stringsOf(q.Statuses))
+	filter("priority", stringsOf(q.Priorities))
+	filter("team", q.Teams)
+	filter("assignee", q.Assignees)
+	b.WriteString(" ORDER BY updated_at, id LIMIT " + ph())
+	return selectSQL{text: b.String(), filterArgs: args}
+}
+
+func stringsOf[T ~string](vals []T) []string {
+	out := make([]string, len(vals))
+	for i, v := range vals {
+		out[i] = string(v)
+	}
+	return out
+}
+
+// dbCursor turns a Cursor into the (updated_at, id) pair to compare rows
+// with. Both databases keep microseconds; a cursor with finer precision
+// (never one of ours) lies between two microseconds, so it becomes the last
+// position of the microsecond below. The zero cursor sorts before every row.
+func dbCursor(c domain.Cursor) (time.Time, int64) {
+	if c.IsZero() {
+		return time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC).Add(-time.Microsecond), 0
+	}
+	t := c.UpdatedAt.UTC()
+	if t.Nanosecond()%1000 != 0 {
+		return t.Truncate(time.Microsecond), math.MaxInt64
+	}
+	return t, c.ID
+}

@@ -1,0 +1,252 @@
+package gormstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+	"github.com/jackc/pgx/v5/stdlib"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	gormlogger "gorm.io/gorm/logger"
+
+	"github.com/ticketstream/ticketstream/domain"
+	"github.com/ticketstream/ticketstream/ports"
+)
+
+// Config says which database to open and how to use it.
+type Config struct {
+	// URL is postgres://… or sqlite:PATH; empty means DefaultURL.
+	URL string
+	// MaxOpenConns bounds the connection pool. Streams hold a connection only
+	// while a batch is read, so a few serve many clients. Default 16
+	// (PostgreSQL) or 8 (SQLite: one writer, readers under WAL).
+	MaxOpenConns int
+	// StatementTimeout stops any single statement that runs longer, on the
+	// server (PostgreSQL's statement_timeout). One keyset batch is one
+	// statement, so a long stream is never cut by it. Default 30s.
+	StatementTimeout time.Duration
+	// ConnectTimeout is how long Open keeps retrying a database that is not
+	// reachable yet (starting up, restarting) before it gives up. Default 30s.
+	ConnectTimeout time.Duration
+	// Migrate applies pending migrations in Open. The server does; tools
+	// that must not change the schema do not.
+	Migrate bool
+}
+
+// Defaults of Config.
+const (
+	DefaultStatementTimeout = 30 * time.Second
+	DefaultConnectTimeout   = 30 * time.Second
+)
+
+// Store reads and writes tickets in one database. It is safe for concurrent use.
+type Store struct {
+	dialect Dialect
+	gorm    *gorm.DB
+	sql     *sql.DB
+	log     *slog.Logger
+	target  target
+}
+
+var _ ports.TicketSource = (*Store)(nil)
+
+// Open connects to the database cfg names, retrying for up to ConnectTimeout
+// while it is unreachable, and migrates it if cfg.Migrate is set. It fails at
+// once on what retrying cannot fix: an unknown URL scheme, refused
+// credentials, a missing database, a schema newer than this binary.
+// The returned func closes the store.
+func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, func(), error) {
+	if cfg.URL == "" {
+		cfg.URL = DefaultURL
+	}
+	if cfg.StatementTimeout == 0 {
+		cfg.StatementTimeout = DefaultStatementTimeout
+	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = DefaultConnectTimeout
+	}
+	if cfg.MaxOpenConns < 0 || cfg.StatementTimeout < 0 || cfg.ConnectTimeout < 0 {
+		return nil, nil, domain.Invalidf("database", "pool size and timeouts must not be negative")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	tgt, err := parseURL(cfg.URL)
+	if err != nil {
+		return nil, nil, err
+	}
+	s := &Store{dialect: tgt.dialect, log: log, target: tgt}
+	switch tgt.dialect {
+	case Postgres:
+		err = s.openPostgres(cfg)
+	case SQLite:
+		err = s.openSQLite(cfg)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	closeStore := func() {
+		if err := s.sql.Close(); err != nil {
+			log.Warn("close database", "err", err)
+		}
+	}
+	if err := s.waitReachable(ctx, cfg.ConnectTimeout); err != nil {
+		closeStore()
+		return nil, nil, err
+	}
+	if err := s.checkSchema(ctx, cfg.Migrate); err != nil {
+		closeStore()
+		return nil, nil, err
+	}
+	return s, closeStore, nil
+}
+
+func (s *Store) openPostgres(cfg Config) error {
+	pgcfg, err := pgx.ParseConfig(s.target.dsn)
+	if err != nil {
+		return domain.Invalidf("database", "PostgreSQL URL: %v", err)
+	}
+	rt := pgcfg.RuntimeParams
+	if _, ok := rt["application_name"]; !ok {
+		rt["application_name"] = "ticketstream"
+	}
+	rt["statement_timeout"] = fmt.Sprint(cfg.StatementTimeout.Milliseconds())
+	// A transaction left open by a crashed client must not hold back the
+	// xid horizon (and the change feed) for ever.
+	rt["idle_in_transaction_session_timeout"] = "60000"
+	// On a cancelled context, ask the server to cancel the running query and
+	// keep the connection, instead of pgx's default of dropping the socket:
+	// the query stops on the server at once, and a thousand clients leaving
+	// do not become a thousand reconnects (pgx #1780). The deadline is the
+	// fallback if the cancel request goes unanswered.
+	pgcfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: 5 * time.Second}
+	}
+	pgcfg.ConnectTimeout = 5 * time.Second
+	s.sql = stdlib.OpenDB(*pgcfg)
+	s.configurePool(cfg, 16)
+	s.gorm, err = gorm.Open(postgres.New(postgres.Config{Conn: s.sql}), gormConfig())
+	if err != nil {
+		s.sql.Close()
+		return fmt.Errorf("open postgres: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) openSQLite(cfg Config) error {
+	var err error
+	s.gorm, err = gorm.Open(sqlite.Open(s.target.dsn), gormConfig())
+	if err != nil {
+		return s.classifyConnectError(err)
+	}
+	if s.sql, err = s.gorm.DB(); err != nil {
+		return fmt.Errorf("open sqlite %s: %w", s.target.path, err)
+	}
+	s.configurePool(cfg, 8)
+	return nil
+}
+
+// configurePool keeps as many idle connections as open ones: database/sql's
+// default of 2 idle would close and reopen connections under load.
+func (s *Store) configurePool(cfg Config, defaultMax int) {
+	n := cfg.MaxOpenConns
+	if n == 0 {
+		n = defaultMax
+	}
+	s.sql.SetMaxOpenConns(n)
+	s.sql.SetMaxIdleConns(n)
+	s.sql.SetConnMaxIdleTime(5 * time.Minute)
+	s.sql.SetConnMaxLifetime(30 * time.Minute)
+}
+
+func gormConfig() *gorm.Config {
+	return &gorm.Config{Logger: gormlogger.Discard, SkipDefaultTransaction: true, DisableAutomaticPing: true}
+}
+
+// waitReachable pings the database with exponential backoff until it answers,
+// timeout passes or ctx ends. Errors that retrying cannot fix end it at once.
+func (s *Store) waitReachable(ctx context.Context, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	delay := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := s.sql.PingContext(ctx)
+		if err == nil {
+			return nil
+		}
+		if permanent := s.classifyConnectError(err); permanent != nil {
+			return permanent
+		}
+		s.log.Warn("database not reachable yet, retrying", "attempt", attempt, "retry_in", delay, "err", err)
+		select {
+		case <-ctx.Done():
+			return &domain.Error{Code: domain.EUnavailable, Param: "database",
+				Message: fmt.Sprintf("%s database not reachable after %s: %v", s.dialect, timeout, err)}
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 2*time.Second)
+	}
+}
+
+// classifyConnectError returns a user-facing error for a connection failure
+// that retrying cannot fix, or nil for one that may pass: a server that is
+// down, restarting or still starting.
+func (s *Store) classifyConnectError(err error) error {
+	if s.dialect == SQLite { // a local file: nothing to wait for
+		return &domain.Error{Code: domain.EUnavailable, Param: "database",
+			Message: fmt.Sprintf("cannot open SQLite database %q: %v (does its directory exist and is it writable?)", s.target.path, err)}
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return nil
+	}
+	switch pgErr.Code {
+	case "28P01", "28000": // invalid_password, invalid_authorization_specification
+		return &domain.Error{Code: domain.EUnauthorized, Param: "database",
+			Message: "PostgreSQL refused the credentials: " + pgErr.Message + " (check the user and password in the database URL)"}
+	case "3D000": // invalid_catalog_name
+		return &domain.Error{Code: domain.EInvalid, Param: "database",
+			Message: "PostgreSQL database does not exist: " + pgErr.Message + " (create it, or fix the database name in the URL)"}
+	}
+	return nil
+}
+
+// Dialect returns the database's dialect.
+func (s *Store) Dialect() Dialect { return s.dialect }
+
+// Ping reports whether the database answers now: the readiness check.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.sql.PingContext(ctx); err != nil {
+		return &domain.Error{Code: domain.EUnavailable, Message: fmt.Sprintf("%s database not reachable: %v", s.dialect, err)}
+	}
+	return nil
+}
+
+// Count returns how many tickets the database holds.
+func (s *Store) Count(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.gorm.WithContext(ctx).Table("tickets").Count(&n).Error; err != nil {
+		return 0, fmt.Errorf("count tickets: %w", err)
+	}
+	return n, nil
+}
+
+// MaxID returns the largest ticket id, or 0 for an empty table.
+func (s *Store) MaxID(ctx context.Context) (int64, error) {
+	var id sql.NullInt64
+	if err := s.gorm.WithContext(ctx).Table("tickets").Select("max(id)").Scan(&id).Error; err != nil {
+		return 0, fmt.Errorf("max ticket id: %w", err)
+	}
+	return id.Int64, nil
+}
+
+// Gorm returns the gorm handle, for callers that need a query of their own.
+func (s *Store) Gorm() *gorm.DB { return s.gorm }

@@ -1,0 +1,91 @@
+package gormstore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ticketstream/ticketstream/domain"
+	"github.com/ticketstream/ticketstream/ports"
+)
+
+// StreamTickets implements ports.TicketSource with keyset batches: each
+// batch is one query for the next batchSize rows after the last row of the
+// batch before, read through the driver under gorm and handed to h. A
+// connection is held only while a batch is read, never while h runs, so a
+// slow client does not hold one. The batch slice is reused from batch to
+// batch; what each batch allocates is the rows' own strings.
+//
+// When ctx ends the running query is cancelled on the server (PostgreSQL gets
+// a cancel request; SQLite is interrupted) and an error wrapping ctx.Err()
+// is returned.
+func (s *Store) StreamTickets(ctx context.Context, q domain.Query, batchSize int, h ports.BatchHandler) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("stream tickets: %w", err)
+	}
+	if err := q.Validate(); err != nil {
+		return err
+	}
+	if batchSize <= 0 {
+		batchSize = ports.DefaultBatchSize
+	}
+	var err error
+	if s.dialect == Postgres {
+		err = s.streamPostgres(ctx, q, batchSize, h)
+	} else {
+		err = s.streamSQLite(ctx, q, batchSize, h)
+	}
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return fmt.Errorf("stream tickets: %w", ctxErr)
+		}
+		return fmt.Errorf("stream tickets: %w", err)
+	}
+	return nil
+}
+
+// streamSQLite is StreamTickets for SQLite: one keyset query per batch,
+// read through database/sql.
+func (s *Store) streamSQLite(ctx context.Context, q domain.Query, batchSize int, h ports.BatchHandler) error {
+	sel := buildSelect(SQLite, q)
+	batch := make([]domain.Ticket, 0, batchSize)
+	after := q.After
+	remaining := q.Limit
+	for {
+		n := batchSize
+		if q.Limit > 0 {
+			n = min(n, remaining)
+		}
+		var err error
+		batch, err = s.readBatchSQLite(ctx, sel, after, n, batch[:0])
+		if err != nil {
+			return err
+		}
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := h.HandleBatch(batch); err != nil {
+			return err
+		}
+		after = batch[len(batch)-1].Cursor()
+		remaining -= len(batch)
+		if len(batch) < n || (q.Limit > 0 && remaining == 0) {
+			return nil
+		}
+	}
+}
+
+// Ticket returns the ticket with the given id, or an ENotFound error.
+func (s *Store) Ticket(ctx context.Context, id int64) (domain.Ticket, error) {
+	read := s.readByIDSQLite
+	if s.dialect == Postgres {
+		read = s.readByIDPostgres
+	}
+	t, found, err := read(ctx, id)
+	if err != nil {
+		return domain.Ticket{}, fmt.Errorf("ticket %d: %w", id, err)
+	}
+	if !found {
+		return domain.Ticket{}, &domain.Error{Code: domain.ENotFound, Param: "id", Message: fmt.Sprintf("no ticket %d", id)}
+	}
+	return t, nil
+}

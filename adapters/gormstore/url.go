@@ -1,0 +1,102 @@
+package gormstore
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net/url"
+	"strings"
+
+	"github.com/ticketstream/ticketstream/domain"
+)
+
+// Dialect names a supported database.
+type Dialect string
+
+// The supported dialects.
+const (
+	Postgres Dialect = "postgres"
+	SQLite   Dialect = "sqlite"
+)
+
+// DefaultURL is the database a new user gets: an SQLite file in the working
+// directory, created on first start.
+const DefaultURL = "sqlite:ticketstream.db"
+
+// target is a parsed database URL.
+type target struct {
+	dialect Dialect
+	dsn     string // what the driver opens
+	path    string // SQLite only: the file, or "" for an in-memory database
+}
+
+// parseURL reads a database URL: postgres://… or postgresql://… for
+// PostgreSQL, sqlite:PATH for a file, sqlite::memory: for a private
+// in-memory database. Anything else is an EInvalid error.
+func parseURL(raw string) (target, error) {
+	switch {
+	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
+		if _, err := url.Parse(raw); err != nil {
+			return target{}, domain.Invalidf("database", "malformed PostgreSQL URL: %v", redactError(err))
+		}
+		return target{dialect: Postgres, dsn: raw}, nil
+	case strings.HasPrefix(raw, "sqlite:"):
+		path := strings.TrimPrefix(strings.TrimPrefix(raw, "sqlite:"), "//")
+		if path == "" {
+			return target{}, domain.Invalidf("database", "sqlite: needs a file path, as in sqlite:ticketstream.db")
+		}
+		if path == ":memory:" {
+			return target{dialect: SQLite, dsn: "file:ticketstream-" + randomName() + "?mode=memory&cache=shared&" + sqlitePragmas}, nil
+		}
+		if strings.ContainsAny(path, "?#") {
+			return target{}, domain.Invalidf("database", "sqlite path %q must not contain '?' or '#'", path)
+		}
+		return target{dialect: SQLite, dsn: "file:" + path + "?" + sqlitePragmas, path: path}, nil
+	}
+	scheme, _, found := strings.Cut(raw, ":")
+	if !found {
+		scheme = raw
+	}
+	return target{}, domain.Invalidf("database", "unsupported database URL scheme %q (want postgres://… or sqlite:PATH)", truncate(scheme, 32))
+}
+
+// sqlitePragmas make the embedded database fit a server: WAL lets readers
+// stream while a writer commits, busy_timeout makes a second writer wait
+// instead of failing, and NORMAL sync is safe under WAL.
+const sqlitePragmas = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)"
+
+// redactError describes a URL parse error without echoing the URL, which
+// may hold a password.
+func redactError(err error) string {
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		return uerr.Err.Error()
+	}
+	return "unparsable"
+}
+
+// Redact returns raw with any password replaced by "xxxxx", for logs.
+func Redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+// randomName returns 16 random hex digits, for private in-memory databases.
+func randomName() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
