@@ -133,12 +133,13 @@ func (s *Store) checkNotNewer(ctx context.Context) error {
 
 // checkSchema migrates (if asked) and then insists on the schema this binary
 // knows, so that a server never runs against a missing or foreign schema.
-func (s *Store) checkSchema(ctx context.Context, migrate bool) error {
+func (s *Store) checkSchema(ctx context.Context, migrate, allowOld bool) error {
 	if migrate {
 		applied, err := s.Migrate(ctx)
 		if err != nil {
 			return err
 		}
+		s.applied = applied
 		for _, m := range applied {
 			s.log.Info("applied migration", "version", m.Version, "name", m.Name)
 		}
@@ -150,12 +151,16 @@ func (s *Store) checkSchema(ctx context.Context, migrate bool) error {
 	switch {
 	case current > known:
 		return s.checkNotNewer(ctx)
-	case current < known:
+	case current < known && !allowOld:
 		return &domain.Error{Code: domain.EUnavailable, Param: "database", Message: fmt.Sprintf(
 			"the database schema is at version %d, this ticketstream needs %d: run `ticketstream migrate`", current, known)}
 	}
 	return nil
 }
+
+// Applied returns the migrations that Open applied (none unless
+// Config.Migrate was set and the schema was behind).
+func (s *Store) Applied() []Migration { return s.applied }
 
 // migrateLockPoll is how often a waiting process retries the SQLite lock.
 const migrateLockPoll = 50 * time.Millisecond

@@ -39,6 +39,10 @@ type Config struct {
 	// Migrate applies pending migrations in Open. The server does; tools
 	// that must not change the schema do not.
 	Migrate bool
+	// AllowOldSchema opens a database whose schema lacks migrations this
+	// binary knows, for tools that only inspect it (migrate --status).
+	// Without it, Open refuses such a database.
+	AllowOldSchema bool
 }
 
 // Defaults of Config.
@@ -54,6 +58,7 @@ type Store struct {
 	sql     *sql.DB
 	log     *slog.Logger
 	target  target
+	applied []Migration // applied by Open
 }
 
 var _ ports.TicketSource = (*Store)(nil)
@@ -102,7 +107,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, func(), er
 		closeStore()
 		return nil, nil, err
 	}
-	if err := s.checkSchema(ctx, cfg.Migrate); err != nil {
+	if err := s.checkSchema(ctx, cfg.Migrate, cfg.AllowOldSchema); err != nil {
 		closeStore()
 		return nil, nil, err
 	}

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ticketstream/ticketstream/adapters/gormstore/pgtest"
+	"github.com/ticketstream/ticketstream/domain"
+)
+
+// runCLI runs the command line and returns its exit status and output.
+func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = run(context.Background(), &environment{stdout: &out, stderr: &errOut}, args)
+	return code, out.String(), errOut.String()
+}
+
+func sqliteURL(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "t.db") }
+
+func TestCLI_RefusesBadInputWithAClearMessage(t *testing.T) {
+	tests := []struct {
+		name     string
+		env      map[string]string
+		args     []string
+		code     int
+		mentions string
+	}{
+		{"unknown command", nil, []string{"serv"}, 2, `unknown command "serv"`},
+		{"unknown flag", nil, []string{"seed", "--cuont", "5"}, 2, "flag provided but not defined: -cuont"},
+		{"flag value not a number", nil, []string{"seed", "--count", "many"}, 2, `invalid value "many" for flag -count`},
+		{"count out of range", nil, []string{"seed", "--count", "0"}, 2, "--count (TICKETSTREAM_COUNT) must be between 1"},
+		{"stray argument", nil, []string{"migrate", "now"}, 2, `unexpected argument "now"`},
+		{"bad environment value", map[string]string{"TICKETSTREAM_BATCH_SIZE": "lots"}, []string{"migrate"}, 2, `invalid value "lots" for TICKETSTREAM_BATCH_SIZE (--batch-size)`},
+		{"environment value out of range", map[string]string{"TICKETSTREAM_BATCH_SIZE": "0"}, []string{"migrate"}, 2, "--batch-size (TICKETSTREAM_BATCH_SIZE) must be between 1 and 100000"},
+		{"negative timeout", nil, []string{"migrate", "--db-connect-timeout", "-1s"}, 2, "--db-connect-timeout"},
+		{"bad log level", nil, []string{"migrate", "--log-level", "loud"}, 2, "--log-level"},
+		{"unknown database scheme", nil, []string{"migrate", "--database", "mysql://root@localhost/x"}, 1, `unsupported database URL scheme "mysql"`},
+		{"export with a bad filter", nil, []string{"export", "--query", "status=opne"}, 2, `--query: status: unknown status "opne"`},
+		{"export with an unknown parameter", nil, []string{"export", "--query", "stauts=open"}, 2, "stauts: unknown parameter"},
+		{"export with a bad format", nil, []string{"export", "--format", "xml"}, 2, `unknown format "xml"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			args := tc.args
+			if !slices.Contains(args, "--database") { // a fresh database unless the case names one
+				args = append(args[:len(args):len(args)], "--database", sqliteURL(t))
+			}
+			code, _, stderr := runCLI(t, args...)
+			if code != tc.code || !strings.Contains(stderr, tc.mentions) {
+				t.Fatalf("exit %d, stderr:\n%s\nwant exit %d mentioning %q", code, stderr, tc.code, tc.mentions)
+			}
+		})
+	}
+}
+
+func TestCLI_DatabaseDownIsAClearFailure(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	code, _, stderr := runCLI(t, "migrate", "--database", "postgres://postgres@"+addr+"/x?sslmode=disable", "--db-connect-timeout", "1s", "--log-level", "error")
+	if code != 1 || !strings.Contains(stderr, "database not reachable after 1s") {
+		t.Fatalf("exit %d, stderr %q; want exit 1 saying the database is not reachable", code, stderr)
+	}
+}
+
+func TestCLI_HelpListsCommandsAndFlags(t *testing.T) {
+	code, stdout, _ := runCLI(t, "--help")
+	for _, want := range []string{"migrate", "seed", "export", "TICKETSTREAM_DATABASE"} {
+		if code != 0 || !strings.Contains(stdout, want) {
+			t.Fatalf("help (exit %d) lacks %q:\n%s", code, want, stdout)
+		}
+	}
+	code, _, stderr := runCLI(t, "help", "seed")
+	for _, want := range []string{"-count", "-seed", "-database", "TICKETSTREAM_SEED", "default 10000"} {
+		if code != 0 || !strings.Contains(stderr, want) {
+			t.Fatalf("seed --help (exit %d) lacks %q:\n%s", code, want, stderr)
+		}
+	}
+}
+
+func TestCLI_SeedThenExport(t *testing.T) {
+	urls := map[string]func(t *testing.T) string{"sqlite": sqliteURL, "postgres": func(t *testing.T) string { return pgtest.NewDatabase(t) }}
+	for name, newURL := range urls {
+		t.Run(name, func(t *testing.T) {
+			db := newURL(t)
+			code, stdout, stderr := runCLI(t, "seed", "--count", "2500", "--seed", "7", "--database", db)
+			if code != 0 || !strings.Contains(stdout, "seeded 2,500 tickets (ids 1–2500)") {
+				t.Fatalf("seed: exit %d\n%s%s", code, stdout, stderr)
+			}
+			if !strings.Contains(stderr, "100%") {
+				t.Fatalf("seed showed no progress: %q", stderr)
+			}
+			code, stdout, stderr = runCLI(t, "seed", "--count", "10", "--database", db)
+			if code != 0 || !strings.Contains(stdout, "(ids 2501–2510)") {
+				t.Fatalf("a second seed must continue after the existing ids: exit %d\n%s%s", code, stdout, stderr)
+			}
+
+			code, stdout, stderr = runCLI(t, "export", "--database", db, "--format", "json", "--query", "status=open&team=billing")
+			if code != 0 {
+				t.Fatalf("export: exit %d: %s", code, stderr)
+			}
+			var tickets []domain.Ticket
+			if err := json.Unmarshal([]byte(stdout), &tickets); err != nil {
+				t.Fatalf("export --format json is not a JSON array: %v", err)
+			}
+			if len(tickets) == 0 {
+				t.Fatal("no open billing tickets exported")
+			}
+			for _, tk := range tickets {
+				if tk.Status != domain.StatusOpen || tk.Team != "billing" {
+					t.Fatalf("ticket %d (%s, %s) does not match the filter", tk.ID, tk.Status, tk.Team)
+				}
+			}
+
+			code, stdout, _ = runCLI(t, "export", "--database", db, "--query", "limit=100")
+			if lines := strings.Count(stdout, "\n"); code != 0 || lines != 100 {
+				t.Fatalf("export limit=100 as ndjson: exit %d, %d lines", code, lines)
+			}
+
+			code, stdout, _ = runCLI(t, "migrate", "--database", db)
+			if code != 0 || strings.Contains(stdout, "applied  ") || !strings.Contains(stdout, "schema at version 1 of 1") {
+				t.Fatalf("a second migrate must apply nothing: exit %d\n%s", code, stdout)
+			}
+		})
+	}
+}
+
+func TestCLI_SeedIsDeterministic(t *testing.T) {
+	var outputs []string
+	for range 2 {
+		db := sqliteURL(t)
+		if code, _, stderr := runCLI(t, "seed", "--count", "50", "--seed", "42", "--database", db); code != 0 {
+			t.Fatal(stderr)
+		}
+		_, stdout, _ := runCLI(t, "export", "--database", db)
+		outputs = append(outputs, stdout)
+	}
+	if outputs[0] != outputs[1] || outputs[0] == "" {
+		t.Fatal("the same --seed wrote different tickets")
+	}
+}

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+)
+
+// settings binds a command's flags to environment variables: every setting
+// is --name on the command line or TICKETSTREAM_NAME in the environment,
+// the flag winning. Invalid values name the setting they belong to.
+type settings struct {
+	fs    *flag.FlagSet
+	names []string
+}
+
+func newSettings(command string, out io.Writer) *settings {
+	fs := flag.NewFlagSet(command, flag.ContinueOnError)
+	fs.SetOutput(out)
+	return &settings{fs: fs}
+}
+
+// envName is the environment variable of a setting.
+func envName(name string) string {
+	return "TICKETSTREAM_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+func (s *settings) add(name, usage string) string {
+	s.names = append(s.names, name)
+	return usage + " (env " + envName(name) + ")"
+}
+
+func (s *settings) String(p *string, name, def, usage string) {
+	s.fs.StringVar(p, name, def, s.add(name, usage))
+}
+
+func (s *settings) Int(p *int, name string, def int, usage string) {
+	s.fs.IntVar(p, name, def, s.add(name, usage))
+}
+
+func (s *settings) Uint64(p *uint64, name string, def uint64, usage string) {
+	s.fs.Uint64Var(p, name, def, s.add(name, usage))
+}
+
+func (s *settings) Duration(p *time.Duration, name string, def time.Duration, usage string) {
+	s.fs.DurationVar(p, name, def, s.add(name, usage))
+}
+
+func (s *settings) Bool(p *bool, name string, def bool, usage string) {
+	s.fs.BoolVar(p, name, def, s.add(name, usage))
+}
+
+// errUsage marks errors in how the command was called (exit status 2).
+var errUsage = errors.New("usage")
+
+// parse reads args, then the environment for every setting not given as a
+// flag. It returns an error wrapping errUsage for a bad flag or value, and
+// flag.ErrHelp for -h.
+func (s *settings) parse(args []string) error {
+	if err := s.fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if s.fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, s.fs.Arg(0))
+	}
+	given := map[string]bool{}
+	s.fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	sort.Strings(s.names)
+	for _, name := range s.names {
+		if given[name] {
+			continue
+		}
+		if v, ok := os.LookupEnv(envName(name)); ok {
+			if err := s.fs.Set(name, v); err != nil {
+				return fmt.Errorf("%w: invalid value %q for %s (--%s): %v", errUsage, v, envName(name), name, err)
+			}
+		}
+	}
+	return nil
+}
