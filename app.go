@@ -14,6 +14,7 @@ import (
 type Config struct {
 	Database gormstore.Config
 	Stream   app.Config
+	Server   ServerConfig
 }
 
 // App is ticketstream assembled: the ticket store and the streaming core

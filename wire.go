@@ -9,20 +9,48 @@ import (
 	"github.com/google/wire"
 
 	"github.com/ticketstream/ticketstream/adapters/gormstore"
+	"github.com/ticketstream/ticketstream/adapters/jwtauth"
+	"github.com/ticketstream/ticketstream/adapters/restapi"
+	"github.com/ticketstream/ticketstream/adapters/wsgateway"
 	"github.com/ticketstream/ticketstream/app"
 	"github.com/ticketstream/ticketstream/ports"
 )
 
 // DatabaseSet provides the ticket store and binds it to the port the core
-// reads from. A later adapter (an in-memory store, a replica) replaces this
+// reads from and to what the REST routes read. A later adapter (an in-memory store, a replica) replaces this
 // set, not the core.
 var DatabaseSet = wire.NewSet(
 	gormstore.Open,
 	wire.Bind(new(ports.TicketSource), new(*gormstore.Store)),
+	wire.Bind(new(restapi.Store), new(*gormstore.Store)),
 )
 
 // CoreSet provides the streaming core.
 var CoreSet = wire.NewSet(app.NewStreamer)
+
+// ServerSet provides the HTTP and WebSocket sides and the token policy they
+// share, bound to the small interfaces each adapter declares.
+var ServerSet = wire.NewSet(
+	provideAuthenticator,
+	wire.Bind(new(wsgateway.TokenVerifier), new(*jwtauth.Authenticator)),
+	wire.Bind(new(restapi.TokenVerifier), new(*jwtauth.Authenticator)),
+	provideGateway,
+	provideREST,
+	newServer,
+)
+
+// InitializeServer builds the Server from cfg. The returned cleanup closes
+// the database.
+func InitializeServer(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, func(), error) {
+	wire.Build(
+		wire.FieldsOf(new(Config), "Database", "Stream", "Server"),
+		DatabaseSet,
+		CoreSet,
+		wire.Struct(new(App), "*"),
+		ServerSet,
+	)
+	return nil, nil, nil
+}
 
 // InitializeApp builds the App from cfg. The returned cleanup closes what
 // the providers opened (the database), in reverse order.

@@ -10,12 +10,47 @@ import (
 	"context"
 	"github.com/google/wire"
 	"github.com/ticketstream/ticketstream/adapters/gormstore"
+	"github.com/ticketstream/ticketstream/adapters/jwtauth"
+	"github.com/ticketstream/ticketstream/adapters/restapi"
+	"github.com/ticketstream/ticketstream/adapters/wsgateway"
 	"github.com/ticketstream/ticketstream/app"
 	"github.com/ticketstream/ticketstream/ports"
 	"log/slog"
 )
 
 // Injectors from wire.go:
+
+// InitializeServer builds the Server from cfg. The returned cleanup closes
+// the database.
+func InitializeServer(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, func(), error) {
+	config := cfg.Database
+	store, cleanup, err := gormstore.Open(ctx, config, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	appConfig := cfg.Stream
+	streamer, err := app.NewStreamer(store, appConfig)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	ticketstreamApp := &App{
+		Store:    store,
+		Streamer: streamer,
+	}
+	serverConfig := cfg.Server
+	authenticator, err := provideAuthenticator(serverConfig)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	gateway := provideGateway(streamer, authenticator, serverConfig, logger)
+	server := provideREST(serverConfig, streamer, store, authenticator, gateway, logger)
+	ticketstreamServer := newServer(ticketstreamApp, server, gateway, authenticator, serverConfig, logger)
+	return ticketstreamServer, func() {
+		cleanup()
+	}, nil
+}
 
 // InitializeApp builds the App from cfg. The returned cleanup closes what
 // the providers opened (the database), in reverse order.
@@ -43,9 +78,17 @@ func InitializeApp(ctx context.Context, cfg Config, logger *slog.Logger) (*App, 
 // wire.go:
 
 // DatabaseSet provides the ticket store and binds it to the port the core
-// reads from. A later adapter (an in-memory store, a replica) replaces this
+// reads from and to what the REST routes read. A later adapter (an in-memory store, a replica) replaces this
 // set, not the core.
-var DatabaseSet = wire.NewSet(gormstore.Open, wire.Bind(new(ports.TicketSource), new(*gormstore.Store)))
+var DatabaseSet = wire.NewSet(gormstore.Open, wire.Bind(new(ports.TicketSource), new(*gormstore.Store)), wire.Bind(new(restapi.Store), new(*gormstore.Store)))
 
 // CoreSet provides the streaming core.
 var CoreSet = wire.NewSet(app.NewStreamer)
+
+// ServerSet provides the HTTP and WebSocket sides and the token policy they
+// share, bound to the small interfaces each adapter declares.
+var ServerSet = wire.NewSet(
+	provideAuthenticator, wire.Bind(new(wsgateway.TokenVerifier), new(*jwtauth.Authenticator)), wire.Bind(new(restapi.TokenVerifier), new(*jwtauth.Authenticator)), provideGateway,
+	provideREST,
+	newServer,
+)

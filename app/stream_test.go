@@ -377,18 +377,53 @@ func analysisStream(pool *sync.Pool, tickets []domain.Ticket, sink ports.ChunkSi
 	}
 }
 
+// heldChunks keeps every chunk it receives, with a copy of its bytes taken
+// on receipt, and checks them later from the same goroutine: a race-free
+// way to see a buffer that went back to the pool while still held.
+type heldChunks struct {
+	chunks []ports.Chunk
+	copies [][]byte
+}
+
+func (h *heldChunks) WriteChunk(_ context.Context, c ports.Chunk) error {
+	h.chunks = append(h.chunks, c)
+	h.copies = append(h.copies, bytes.Clone(c.Bytes()))
+	return nil
+}
+
+func (h *heldChunks) corrupted() int {
+	n := 0
+	for i, c := range h.chunks {
+		if !bytes.Equal(c.Bytes(), h.copies[i]) {
+			n++
+		}
+	}
+	return n
+}
+
 func TestOwnershipCheck_CatchesTheAnalysisPattern(t *testing.T) {
 	t.Parallel()
 	pool := &sync.Pool{New: func() any { b := make([]byte, 0, DefaultInitialCapacity); return &b }}
-	sink := &portstest.Sink{HoldFor: 20 * time.Millisecond}
-	tickets := demodata.New(4).Tickets(200)
-	for range 4 {
-		analysisStream(pool, tickets, sink)
+	sink := &heldChunks{}
+	analysisStream(pool, demodata.New(4).Tickets(200), sink)
+	if sink.corrupted() == 0 {
+		t.Fatal("the ownership check did not notice a buffer returned to the pool while the sink held it")
 	}
-	sink.Wait()
-	if sink.Corrupted() == 0 {
-		t.Fatal("the ownership check did not notice buffers returned to the pool while the sink held them")
+
+	// Our loop, the same scenario: the sink still holds every chunk after
+	// the stream returned, and none has changed.
+	s := newTestStreamer(t, &portstest.Source{Tickets: demodata.New(4).Tickets(200)}, Config{})
+	ours := &heldChunks{}
+	if _, err := s.Stream(context.Background(), domain.Query{}, ports.Comma, ours); err != nil {
+		t.Fatal(err)
 	}
+	if n := ours.corrupted(); n != 0 {
+		t.Fatalf("%d chunks changed while the sink held them", n)
+	}
+	for _, c := range ours.chunks {
+		c.Release()
+	}
+	assertNoBuffersInUse(t, s)
 }
 
 func TestPool_ReturnUnderAStaleGenerationIsIgnored(t *testing.T) {

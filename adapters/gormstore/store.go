@@ -59,6 +59,7 @@ type Store struct {
 	log     *slog.Logger
 	target  target
 	applied []Migration // applied by Open
+	url     string
 }
 
 var _ ports.TicketSource = (*Store)(nil)
@@ -88,7 +89,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, func(), er
 	if err != nil {
 		return nil, nil, err
 	}
-	s := &Store{dialect: tgt.dialect, log: log, target: tgt}
+	s := &Store{dialect: tgt.dialect, log: log, target: tgt, url: cfg.URL}
 	switch tgt.dialect {
 	case Postgres:
 		err = s.openPostgres(cfg)
@@ -223,6 +224,10 @@ func (s *Store) classifyConnectError(err error) error {
 	}
 	return nil
 }
+
+// Target returns the database URL the store was opened with (it may hold a
+// password: pass it through Redact before logging it).
+func (s *Store) Target() string { return s.url }
 
 // Dialect returns the database's dialect.
 func (s *Store) Dialect() Dialect { return s.dialect }

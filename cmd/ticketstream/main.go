@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -34,9 +35,11 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"serve", "serve dashboards (WebSocket) and the REST API; what the binary does with no command", runServe},
 		{"migrate", "apply the database schema migrations (or list them with --status)", runMigrate},
 		{"seed", "write realistic demo tickets into the database", runSeed},
 		{"export", "write the tickets that match a filter to standard output as NDJSON or JSON", runExport},
+		{"token", "sign a bearer token for a dashboard or a script", runToken},
 		{"version", "print the version", func(_ context.Context, env *environment, _ []string) error {
 			fmt.Fprintln(env.stdout, "ticketstream", version)
 			return nil
@@ -48,6 +51,7 @@ func commands() []command {
 type environment struct {
 	stdout, stderr io.Writer
 	stderrIsTTY    bool
+	onListen       func(addr string) // tests learn the server's address here
 }
 
 func main() {
@@ -60,7 +64,10 @@ func main() {
 // run executes the command line args and returns the exit status: 0 done,
 // 1 failed, 2 called wrongly.
 func run(ctx context.Context, env *environment, args []string) int {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
+	if len(args) == 0 || strings.HasPrefix(args[0], "--") && args[0] != "--help" && args[0] != "-help" {
+		args = append([]string{"serve"}, args...) // the binary's default: serve
+	}
+	if args[0] == "help" || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
 		if len(args) > 1 {
 			return run(ctx, env, []string{args[1], "--help"})
 		}
@@ -96,7 +103,7 @@ func printHelp(w io.Writer) {
 file) to live dashboards.
 
 Usage:
-  ticketstream <command> [flags]
+  ticketstream [command] [flags]     (no command: serve)
 
 Commands:
 `)

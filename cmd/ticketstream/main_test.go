@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
+	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/ticketstream/ticketstream/adapters/gormstore/pgtest"
+	"github.com/ticketstream/ticketstream/adapters/jwtauth"
 	"github.com/ticketstream/ticketstream/domain"
 )
 
@@ -151,4 +155,78 @@ func TestCLI_SeedIsDeterministic(t *testing.T) {
 	if outputs[0] != outputs[1] || outputs[0] == "" {
 		t.Fatal("the same --seed wrote different tickets")
 	}
+}
+
+func TestCLI_ServeRefusesOpenAccessOffLoopback(t *testing.T) {
+	code, _, stderr := runCLI(t, "serve", "--listen", "0.0.0.0:0", "--database", sqliteURL(t))
+	if code != 2 || !strings.Contains(stderr, "--jwt-secret (TICKETSTREAM_JWT_SECRET) must be set when --listen is not a loopback address") {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	code, _, stderr = runCLI(t, "serve", "--jwt-secret", "short", "--database", sqliteURL(t))
+	if code != 2 || !strings.Contains(stderr, "at least 32 bytes") {
+		t.Fatalf("a short secret: exit %d: %s", code, stderr)
+	}
+}
+
+// TestCLI_ServeIsTheDefaultAndStopsCleanly runs the binary's default command
+// on a random port, fetches from it, and interrupts it as SIGINT would.
+func TestCLI_ServeIsTheDefaultAndStopsCleanly(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addrs := make(chan string, 1)
+	var out, errOut bytes.Buffer
+	env := &environment{stdout: &out, stderr: &lockedWriter{w: &errOut}, onListen: func(a string) { addrs <- a }}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, env, []string{"--listen", "127.0.0.1:0", "--database", sqliteURL(t), "--demo-tickets", "100", "--log-format", "json"})
+	}()
+	var addr string
+	select {
+	case addr = <-addrs:
+	case code := <-done:
+		t.Fatalf("serve exited with %d: %s", code, errOut.String())
+	}
+	resp, err := http.Get("http://" + addr + "/v1/tickets?limit=3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p struct {
+		Tickets []json.RawMessage `json:"tickets"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&p); err != nil || len(p.Tickets) != 3 {
+		t.Fatalf("GET /v1/tickets: %v, %d tickets", err, len(p.Tickets))
+	}
+	resp.Body.Close()
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("serve exited with %d after the interrupt, want 0", code)
+	}
+}
+
+func TestCLI_TokenSignsAVerifiableToken(t *testing.T) {
+	secret := strings.Repeat("s", 32)
+	code, stdout, stderr := runCLI(t, "token", "--jwt-secret", secret, "--teams", "billing,support", "--ttl", "1h")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	v, _ := jwtauth.NewVerifier([]byte(secret))
+	scope, err := v.Verify(strings.TrimSpace(stdout))
+	if err != nil || strings.Join(scope.Teams, ",") != "billing,support" {
+		t.Fatalf("the token verifies as %+v, %v", scope, err)
+	}
+	if code, _, stderr := runCLI(t, "token", "--jwt-secret", secret); code != 2 || !strings.Contains(stderr, "teams") {
+		t.Fatalf("a token without teams: exit %d: %s", code, stderr)
+	}
+}
+
+// lockedWriter lets the server's goroutines log while the test reads.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -1,0 +1,248 @@
+// Package restapi is ticketstream's HTTP side, on echo v4: the REST fallback
+// (GET /v1/tickets streams a filter's tickets as one JSON document or as
+// NDJSON, written in the core's chunks; GET /v1/tickets/{id} fetches one),
+// health checks for load balancers, bearer-token checks, JSON errors, and
+// the mount point of the WebSocket gateway.
+package restapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/ticketstream/ticketstream/app"
+	"github.com/ticketstream/ticketstream/domain"
+)
+
+// TokenVerifier turns a bearer token into the scope it grants.
+type TokenVerifier interface {
+	Verify(token string) (domain.Scope, error)
+}
+
+// Store is what the REST routes need from the database besides streams.
+type Store interface {
+	Ticket(ctx context.Context, id int64) (domain.Ticket, error)
+	Ping(ctx context.Context) error
+}
+
+// Config sets the HTTP server's limits.
+type Config struct {
+	// MaxRows bounds one REST response; a larger limit is refused, and a
+	// request without limit gets at most this many rows and a next cursor.
+	MaxRows int
+	// WriteTimeout bounds each chunk's write, not the whole response.
+	WriteTimeout time.Duration
+	// ReadHeaderTimeout bounds how long a client may take to send headers.
+	ReadHeaderTimeout time.Duration
+}
+
+// DefaultConfig holds on a 2-core machine.
+func DefaultConfig() Config {
+	return Config{MaxRows: 100_000, WriteTimeout: 10 * time.Second, ReadHeaderTimeout: 10 * time.Second}
+}
+
+// Server serves the HTTP API.
+type Server struct {
+	cfg      Config
+	echo     *echo.Echo
+	http     *http.Server
+	streamer *app.Streamer
+	store    Store
+	auth     TokenVerifier
+	log      *slog.Logger
+	streams  atomic.Int64
+}
+
+// New returns a Server whose routes stream through streamer, read single
+// tickets and readiness from store, check tokens with auth, and hand
+// /v1/stream to ws (the WebSocket gateway).
+func New(cfg Config, streamer *app.Streamer, store Store, auth TokenVerifier, ws http.Handler, log *slog.Logger) *Server {
+	d := DefaultConfig()
+	if cfg.MaxRows <= 0 {
+		cfg.MaxRows = d.MaxRows
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = d.WriteTimeout
+	}
+	if cfg.ReadHeaderTimeout <= 0 {
+		cfg.ReadHeaderTimeout = d.ReadHeaderTimeout
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	// Client addresses come from the socket, never from X-Forwarded-For,
+	// which any client can forge.
+	e.IPExtractor = echo.ExtractIPDirect()
+	e.HTTPErrorHandler = errorHandler(log)
+	s := &Server{cfg: cfg, echo: e, streamer: streamer, store: store, auth: auth, log: log}
+	e.Use(s.requestLog)
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/v1/tickets", s.listTickets)
+	e.GET("/v1/tickets/:id", s.getTicket)
+	e.GET("/v1/stream", echo.WrapHandler(ws))
+	s.http = &http.Server{
+		Handler:           e,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       30 * time.Second, // requests have no body
+		IdleTimeout:       2 * time.Minute,
+		// No WriteTimeout: it would cut long streams. Each chunk gets its own
+		// deadline instead (httpSink).
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	return s
+}
+
+// Handler returns the server's HTTP handler, for tests.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// ActiveStreams returns how many REST streams are running.
+func (s *Server) ActiveStreams() int { return int(s.streams.Load()) }
+
+// Serve accepts connections on ln until Shutdown; it returns nil then.
+func (s *Server) Serve(ln net.Listener) error {
+	if err := s.http.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve http: %w", err)
+	}
+	return nil
+}
+
+// Shutdown stops accepting, lets running requests and REST streams finish
+// until ctx ends, then cuts the rest. WebSocket connections are hijacked,
+// so the gateway closes those itself.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.http.Shutdown(ctx)
+	if err != nil {
+		_ = s.http.Close()
+		return fmt.Errorf("shutdown http: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		return &domain.Error{Code: domain.EUnavailable, Message: "database not reachable"}
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// scope authenticates the request's bearer token.
+func (s *Server) scope(c echo.Context) (domain.Scope, error) {
+	token := ""
+	if h := c.Request().Header.Get("Authorization"); h != "" {
+		t, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok {
+			return domain.Scope{}, &domain.Error{Code: domain.EUnauthorized, Message: `Authorization must be "Bearer <token>"`}
+		}
+		token = strings.TrimSpace(t)
+	}
+	return s.auth.Verify(token)
+}
+
+// listTickets streams the tickets of the request's filter.
+func (s *Server) listTickets(c echo.Context) error {
+	scope, err := s.scope(c)
+	if err != nil {
+		return err
+	}
+	q, err := domain.ParseQuery(c.QueryParams())
+	if err != nil {
+		return err
+	}
+	switch {
+	case q.Limit == 0:
+		q.Limit = s.cfg.MaxRows
+	case q.Limit > s.cfg.MaxRows:
+		return domain.Invalidf(domain.ParamLimit, "at most %d rows per request; page with cursor", s.cfg.MaxRows)
+	}
+	if q, err = scope.Restrict(q); err != nil {
+		return err
+	}
+	ndjson := strings.Contains(c.Request().Header.Get("Accept"), "application/x-ndjson")
+	sink := newHTTPSink(c.Response(), ndjson, s.cfg.WriteTimeout)
+	s.streams.Add(1)
+	defer s.streams.Add(-1)
+	sum, err := s.streamer.Stream(c.Request().Context(), q, sink.delimiter(), sink)
+	c.Set("rows", sum.Rows)
+	c.Set("bytes", sum.Bytes)
+	if err != nil {
+		if !sink.started {
+			if ctxErr := c.Request().Context().Err(); ctxErr != nil {
+				return nil // the client left; nobody to answer
+			}
+			return err
+		}
+		if c.Request().Context().Err() == nil {
+			s.log.Error("stream failed after the response started", "rows", sum.Rows, "err", err)
+			sink.fail("the stream failed after " + strconv.Itoa(sum.Rows) + " tickets; resume with the cursor of the last one")
+		}
+		return nil
+	}
+	var next domain.Cursor
+	if sum.Rows == q.Limit {
+		next = sum.Last
+	}
+	return sink.finish(sum, next)
+}
+
+// getTicket returns one ticket. A ticket outside the caller's scope is
+// reported as not found, so that its existence does not leak.
+func (s *Server) getTicket(c echo.Context) error {
+	scope, err := s.scope(c)
+	if err != nil {
+		return err
+	}
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return domain.Invalidf("id", "must be a positive whole number")
+	}
+	t, err := s.store.Ticket(c.Request().Context(), id)
+	if err == nil && !scope.Allows(t.Team) {
+		err = &domain.Error{Code: domain.ENotFound, Param: "id", Message: fmt.Sprintf("no ticket %d", id)}
+	}
+	if err != nil {
+		return err
+	}
+	body, err := app.AppendTicket(make([]byte, 0, 512), &t)
+	if err != nil {
+		return fmt.Errorf("encode ticket %d: %w", id, err)
+	}
+	return c.Blob(http.StatusOK, "application/json; charset=utf-8", append(body, '\n'))
+}
+
+// requestLog writes one line per request: never the query string, which
+// may carry a WebSocket token.
+func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		if c.Path() == "/v1/stream" {
+			return nil // the gateway logs its connections
+		}
+		rows, _ := c.Get("rows").(int)
+		bytes, _ := c.Get("bytes").(int64)
+		s.log.Info("request", "method", c.Request().Method, "path", c.Request().URL.Path, "status", c.Response().Status,
+			"rows", rows, "bytes", bytes, "dur", time.Since(start).Round(time.Microsecond).String())
+		return nil
+	}
+}

@@ -1,0 +1,139 @@
+package restapi
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/ticketstream/ticketstream/app"
+	"github.com/ticketstream/ticketstream/domain"
+	"github.com/ticketstream/ticketstream/ports"
+)
+
+// Trailers of an NDJSON response, which has no envelope to carry them.
+const (
+	TrailerCount      = "Ticketstream-Count"
+	TrailerNextCursor = "Ticketstream-Next-Cursor"
+	TrailerError      = "Ticketstream-Error"
+)
+
+// httpSink is the ports.ChunkSink of one REST response. JSON is one document
+// with the array first and the cursor last, so it can be written as it
+// streams: {"tickets":[…],"count":N,"next_cursor":"…"}. NDJSON is a ticket
+// per line, with count and cursor in HTTP trailers. Each chunk is written
+// once and flushed, under a write deadline of its own: a healthy long stream
+// is never cut short, a client that stops reading is dropped.
+type httpSink struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	ndjson  bool
+	timeout time.Duration
+	started bool
+	chunks  int
+}
+
+var _ ports.ChunkSink = (*httpSink)(nil)
+
+func newHTTPSink(w http.ResponseWriter, ndjson bool, timeout time.Duration) *httpSink {
+	return &httpSink{w: w, rc: http.NewResponseController(w), ndjson: ndjson, timeout: timeout}
+}
+
+func (s *httpSink) delimiter() ports.Delimiter {
+	if s.ndjson {
+		return ports.Newline
+	}
+	return ports.Comma
+}
+
+// start sends the status line, headers and the envelope's opening.
+func (s *httpSink) start() error {
+	s.started = true
+	h := s.w.Header()
+	if s.ndjson {
+		h.Set("Content-Type", "application/x-ndjson")
+		h.Set("Trailer", TrailerCount+", "+TrailerNextCursor+", "+TrailerError)
+	} else {
+		h.Set("Content-Type", "application/json; charset=utf-8")
+	}
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	s.w.WriteHeader(http.StatusOK)
+	if !s.ndjson {
+		return s.write([]byte(`{"tickets":[`))
+	}
+	return nil
+}
+
+func (s *httpSink) write(b []byte) error {
+	_ = s.rc.SetWriteDeadline(time.Now().Add(s.timeout))
+	if _, err := s.w.Write(b); err != nil {
+		return fmt.Errorf("write response: %w", err)
+	}
+	return nil
+}
+
+// WriteChunk implements ports.ChunkSink.
+func (s *httpSink) WriteChunk(ctx context.Context, c ports.Chunk) error {
+	defer c.Release()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("write response: %w", err)
+	}
+	if !s.started {
+		if err := s.start(); err != nil {
+			return err
+		}
+	}
+	if s.chunks > 0 {
+		if err := s.write([]byte{byte(s.delimiter())}); err != nil {
+			return err
+		}
+	}
+	if err := s.write(c.Bytes()); err != nil {
+		return err
+	}
+	s.chunks++
+	if err := s.rc.Flush(); err != nil {
+		return fmt.Errorf("flush response: %w", err)
+	}
+	return nil
+}
+
+// finish ends a successful stream: the count and the cursor of the next
+// page ("" when this page was not full, so there is no next page).
+func (s *httpSink) finish(sum app.Summary, next domain.Cursor) error {
+	if !s.started {
+		if err := s.start(); err != nil {
+			return err
+		}
+	}
+	if s.ndjson {
+		s.w.Header().Set(TrailerCount, strconv.Itoa(sum.Rows))
+		s.w.Header().Set(TrailerNextCursor, next.String())
+		if sum.Rows > 0 {
+			return s.write([]byte{'\n'})
+		}
+		return nil
+	}
+	b := append([]byte(`],"count":`), strconv.Itoa(sum.Rows)...)
+	if next.IsZero() {
+		b = append(b, `,"next_cursor":null}`...)
+	} else {
+		b = append(b, `,"next_cursor":"`...)
+		b = next.AppendText(b)
+		b = append(b, `"}`...)
+	}
+	return s.write(append(b, '\n'))
+}
+
+// fail ends a stream that broke after its status was sent: the document
+// still parses, and says it is incomplete.
+func (s *httpSink) fail(message string) {
+	if s.ndjson {
+		s.w.Header().Set(TrailerError, message)
+		return
+	}
+	b := append([]byte(`],"error":{"code":"internal","message":`), strconv.Quote(message)...)
+	_ = s.write(append(b, "}}\n"...))
+}

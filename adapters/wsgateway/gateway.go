@@ -1,0 +1,304 @@
+// Package wsgateway is the WebSocket side of ticketstream: dashboards
+// connect with a filter, get every matching ticket as a sequence of snapshot
+// messages built around the core's chunks (never re-encoded), then an end
+// message, and stay connected. The protocol is in the README.
+//
+// One connection runs a reader (client messages, control frames), a writer
+// behind a queue bounded in chunks, a keepalive pinger and, per
+// subscription, a snapshot stream through the core. coder/websocket has no
+// write queue of its own and closes a connection whose write times out, so
+// the slow-client policy is here: a client whose queue stays full for the
+// write timeout is closed with 1013 and a resume cursor, its queued chunks
+// released.
+package wsgateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/ticketstream/ticketstream/app"
+	"github.com/ticketstream/ticketstream/domain"
+)
+
+// TokenVerifier turns a bearer token into the scope it grants.
+type TokenVerifier interface {
+	Verify(token string) (domain.Scope, error)
+}
+
+// Options are the gateway's limits and policies.
+type Options struct {
+	// AllowedOrigins are host patterns (path.Match syntax, as "dash.example.com"
+	// or "*.example.com") whose pages may open a socket, besides the server's
+	// own host. A request without an Origin header (not a browser) passes:
+	// origin checks stop cross-site hijacking, tokens stop everyone else.
+	AllowedOrigins []string
+	// MaxConnections bounds open sockets; beyond it the upgrade gets 503.
+	MaxConnections int
+	// MaxMessageBytes bounds a client message; a larger one closes with 1009.
+	MaxMessageBytes int64
+	// WriteTimeout is how long a client may keep its queue full before it is
+	// closed with 1013 (try again later) and a resume cursor.
+	WriteTimeout time.Duration
+	// QueueChunks is how many messages may wait for a slow client.
+	QueueChunks int
+	// PingInterval is how often an idle socket is pinged.
+	PingInterval time.Duration
+}
+
+// DefaultOptions holds on a 2-core machine with a few thousand dashboards.
+func DefaultOptions() Options {
+	return Options{MaxConnections: 10_000, MaxMessageBytes: 4096, WriteTimeout: 10 * time.Second, QueueChunks: 32, PingInterval: 30 * time.Second}
+}
+
+// Gateway is an http.Handler that upgrades requests to dashboard sockets.
+type Gateway struct {
+	streamer *app.Streamer
+	auth     TokenVerifier
+	opts     Options
+	log      *slog.Logger
+
+	open     atomic.Int64
+	nextID   atomic.Uint64
+	mu       sync.Mutex
+	conns    map[*conn]struct{}
+	draining bool
+	wg       sync.WaitGroup
+}
+
+// New returns a Gateway streaming through streamer, checking tokens with auth.
+func New(streamer *app.Streamer, auth TokenVerifier, opts Options, log *slog.Logger) *Gateway {
+	d := DefaultOptions()
+	if opts.MaxConnections <= 0 {
+		opts.MaxConnections = d.MaxConnections
+	}
+	if opts.MaxMessageBytes <= 0 {
+		opts.MaxMessageBytes = d.MaxMessageBytes
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = d.WriteTimeout
+	}
+	if opts.QueueChunks <= 0 {
+		opts.QueueChunks = d.QueueChunks
+	}
+	if opts.PingInterval <= 0 {
+		opts.PingInterval = d.PingInterval
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Gateway{streamer: streamer, auth: auth, opts: opts, log: log, conns: map[*conn]struct{}{}}
+}
+
+// OpenConnections returns how many sockets are open now.
+func (g *Gateway) OpenConnections() int { return int(g.open.Load()) }
+
+// ServeHTTP checks the upgrade request — capacity, token, filter, scope,
+// origin — answering a refusal with an HTTP status and a JSON error, then
+// upgrades and serves the socket until it closes.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !g.reserve() {
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "", "too many open connections, or the server is shutting down: try again later")
+		return
+	}
+	reserved := true
+	defer func() {
+		if reserved {
+			g.open.Add(-1)
+		}
+	}()
+	values := r.URL.Query()
+	token := bearerToken(r, values)
+	values.Del("access_token")
+	scope, err := g.auth.Verify(token)
+	if err != nil {
+		writeDomainError(w, err)
+		return
+	}
+	q, err := domain.ParseQuery(values)
+	if err == nil {
+		q, err = scope.Restrict(q)
+	}
+	if err != nil {
+		writeDomainError(w, err)
+		return
+	}
+	if !g.originAllowed(r) {
+		writeError(w, http.StatusForbidden, "forbidden", "origin", "this page's origin may not open a dashboard socket")
+		return
+	}
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		Subprotocols:       []string{Subprotocol},
+		InsecureSkipVerify: true, // the origin was checked above, with a JSON answer
+		CompressionMode:    websocket.CompressionDisabled,
+	})
+	if err != nil {
+		g.log.Info("websocket upgrade failed", "err", err)
+		return
+	}
+	reserved = false
+	c := g.newConn(ws, scope, values.Encode())
+	if c == nil {
+		ws.Close(websocket.StatusGoingAway, "server shutting down")
+		g.open.Add(-1)
+		return
+	}
+	defer g.release(c)
+	c.serve(q)
+}
+
+// reserve counts a new connection in, if there is room and no shutdown.
+func (g *Gateway) reserve() bool {
+	g.mu.Lock()
+	draining := g.draining
+	g.mu.Unlock()
+	if draining {
+		return false
+	}
+	if g.open.Add(1) > int64(g.opts.MaxConnections) {
+		g.open.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (g *Gateway) newConn(ws *websocket.Conn, scope domain.Scope, filter string) *conn {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.draining {
+		return nil
+	}
+	c := newConn(g, ws, scope, filter)
+	g.conns[c] = struct{}{}
+	g.wg.Add(1)
+	return c
+}
+
+func (g *Gateway) release(c *conn) {
+	g.mu.Lock()
+	delete(g.conns, c)
+	g.mu.Unlock()
+	g.open.Add(-1)
+	g.wg.Done()
+}
+
+// Shutdown refuses new sockets, closes every open one with 1001 (going
+// away) and waits for them to finish, or for ctx; then it drops the rest.
+// The HTTP server's own Shutdown does not wait for hijacked connections, so
+// the server must call this too.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.mu.Lock()
+	g.draining = true
+	conns := make([]*conn, 0, len(g.conns))
+	for c := range g.conns {
+		conns = append(conns, c)
+	}
+	g.mu.Unlock()
+	for _, c := range conns {
+		c.closeWith(websocket.StatusGoingAway, "server shutting down")
+	}
+	done := make(chan struct{})
+	go func() { g.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		for _, c := range conns {
+			c.ws.CloseNow()
+		}
+		<-done
+		return ctx.Err()
+	}
+}
+
+// bearerToken finds the token: an Authorization header (scripts), a
+// "bearer.<token>" subprotocol (browsers), or access_token in the query
+// (last resort: URLs end up in proxy logs).
+func bearerToken(r *http.Request, values url.Values) string {
+	if h := r.Header.Get("Authorization"); h != "" {
+		if t, ok := strings.CutPrefix(h, "Bearer "); ok {
+			return strings.TrimSpace(t)
+		}
+		return ""
+	}
+	for _, p := range strings.Split(r.Header.Get("Sec-WebSocket-Protocol"), ",") {
+		if t, ok := strings.CutPrefix(strings.TrimSpace(p), BearerPrefix); ok {
+			return t
+		}
+	}
+	return values.Get("access_token")
+}
+
+// originAllowed applies the cross-site WebSocket hijacking defence: a
+// browser's Origin must be this host or match an allowed pattern.
+func (g *Gateway) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	host := u.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	for _, pattern := range g.opts.AllowedOrigins {
+		for _, candidate := range []string{u.Host, host} {
+			if ok, _ := path.Match(strings.ToLower(pattern), strings.ToLower(candidate)); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// writeDomainError answers a refused upgrade with the status for err's code.
+func writeDomainError(w http.ResponseWriter, err error) {
+	var derr *domain.Error
+	if !errors.As(err, &derr) {
+		writeError(w, http.StatusInternalServerError, string(domain.EInternal), "", "internal error")
+		return
+	}
+	status := map[domain.Code]int{
+		domain.EInvalid: http.StatusBadRequest, domain.EUnauthorized: http.StatusUnauthorized,
+		domain.EForbidden: http.StatusForbidden, domain.ENotFound: http.StatusNotFound,
+		domain.EUnavailable: http.StatusServiceUnavailable,
+	}[derr.Code]
+	if status == 0 {
+		status = http.StatusInternalServerError
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="ticketstream"`)
+	}
+	writeError(w, status, string(derr.Code), derr.Param, derr.Message)
+}
+
+func writeError(w http.ResponseWriter, status int, code, param, message string) {
+	body := struct {
+		Error struct {
+			Code    string `json:"code"`
+			Param   string `json:"param,omitempty"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}{}
+	body.Error.Code, body.Error.Param, body.Error.Message = code, param, message
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}

@@ -1,0 +1,390 @@
+package wsgateway_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"go.uber.org/goleak"
+
+	"github.com/ticketstream/ticketstream/adapters/wsgateway"
+	"github.com/ticketstream/ticketstream/app"
+	"github.com/ticketstream/ticketstream/domain"
+	"github.com/ticketstream/ticketstream/domain/demodata"
+	"github.com/ticketstream/ticketstream/ports/portstest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// verifier grants what its map says for a token; "" gets all teams.
+type verifier map[string]domain.Scope
+
+func (v verifier) Verify(token string) (domain.Scope, error) {
+	if token == "expired" {
+		return domain.Scope{}, &domain.Error{Code: domain.EUnauthorized, Message: "token expired"}
+	}
+	s, ok := v[token]
+	if !ok {
+		return domain.Scope{}, &domain.Error{Code: domain.EUnauthorized, Message: "invalid token"}
+	}
+	return s, nil
+}
+
+var tokens = verifier{"admin": {AllTeams: true}, "billing": {Teams: []string{"billing"}}}
+
+type fixture struct {
+	srv      *httptest.Server
+	gw       *wsgateway.Gateway
+	streamer *app.Streamer
+	tickets  []domain.Ticket
+	logs     *logBuffer
+}
+
+func newFixture(t *testing.T, tickets []domain.Ticket, opts wsgateway.Options) *fixture {
+	t.Helper()
+	streamer, err := app.NewStreamer(&portstest.Source{Tickets: tickets}, app.Config{PoisonReleased: true, ChunkThreshold: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &logBuffer{}
+	gw := wsgateway.New(streamer, tokens, opts, slog.New(slog.NewJSONHandler(logs, nil)))
+	srv := httptest.NewServer(gw)
+	t.Cleanup(func() {
+		_ = gw.Shutdown(context.Background())
+		srv.Close()
+		if n := streamer.PoolStats().InUse(); n != 0 {
+			t.Errorf("%d pooled buffers still in use after the test", n)
+		}
+	})
+	return &fixture{srv: srv, gw: gw, streamer: streamer, tickets: tickets, logs: logs}
+}
+
+func (f *fixture) url(query string) string {
+	return "ws" + strings.TrimPrefix(f.srv.URL, "http") + "/v1/stream?" + query
+}
+
+func dial(t *testing.T, url, token string) *websocket.Conn {
+	t.Helper()
+	c, resp, err := websocket.Dial(context.Background(), url, &websocket.DialOptions{
+		HTTPHeader: http.Header{"Authorization": {"Bearer " + token}}, Subprotocols: []string{wsgateway.Subprotocol},
+	})
+	if err != nil {
+		t.Fatalf("dial %s: %v (%v)", url, err, resp)
+	}
+	c.SetReadLimit(1 << 20)
+	t.Cleanup(func() { c.CloseNow() })
+	return c
+}
+
+type serverMessage struct {
+	Type    string            `json:"type"`
+	Sub     int               `json:"sub"`
+	Seq     int               `json:"seq"`
+	Rows    int               `json:"rows"`
+	Cursor  string            `json:"cursor"`
+	Tickets []json.RawMessage `json:"tickets"`
+}
+
+// readSnapshot reads messages of subscription sub until its end message and
+// returns the tickets' raw JSON and the end message.
+func readSnapshot(t *testing.T, c *websocket.Conn, sub int) ([]json.RawMessage, serverMessage) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var rows []json.RawMessage
+	seq := 0
+	for {
+		_, data, err := c.Read(ctx)
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		var m serverMessage
+		if err := json.Unmarshal(data, &m); err != nil {
+			t.Fatalf("message is not JSON: %v: %.200s", err, data)
+		}
+		if m.Sub != sub {
+			continue // a replaced subscription's leftovers
+		}
+		switch m.Type {
+		case "snapshot":
+			if m.Seq != seq || m.Rows != len(m.Tickets) || m.Cursor == "" {
+				t.Fatalf("snapshot message seq %d rows %d/%d cursor %q, want seq %d", m.Seq, m.Rows, len(m.Tickets), m.Cursor, seq)
+			}
+			seq++
+			rows = append(rows, m.Tickets...)
+		case "end":
+			if m.Rows != len(rows) {
+				t.Fatalf("end says %d rows, got %d", m.Rows, len(rows))
+			}
+			return rows, m
+		default:
+			t.Fatalf("unexpected message %s", data)
+		}
+	}
+}
+
+func expectRows(t *testing.T, got []json.RawMessage, want []domain.Ticket) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("got %d tickets, want %d", len(got), len(want))
+	}
+	for i := range want {
+		b, _ := json.Marshal(want[i])
+		if !bytes.Equal(got[i], b) {
+			t.Fatalf("ticket %d differs:\n got %s\nwant %s", i, got[i], b)
+		}
+	}
+}
+
+func TestGateway_SnapshotEqualsTheRowsOfTheFilter(t *testing.T) {
+	tickets := demodata.New(1).Tickets(3000)
+	f := newFixture(t, tickets, wsgateway.Options{})
+	tests := []struct {
+		name, query, token string
+		q                  domain.Query
+	}{
+		{"everything", "", "admin", domain.Query{}},
+		{"open billing", "status=open&team=billing", "admin", domain.Query{Statuses: []domain.Status{"open"}, Teams: []string{"billing"}}},
+		{"scoped token sees only its team", "status=pending", "billing", domain.Query{Statuses: []domain.Status{"pending"}, Teams: []string{"billing"}}},
+		{"no match", "team=nobody", "admin", domain.Query{Teams: []string{"nobody"}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, f.url(tc.query), tc.token)
+			if c.Subprotocol() != wsgateway.Subprotocol {
+				t.Fatalf("subprotocol %q", c.Subprotocol())
+			}
+			rows, end := readSnapshot(t, c, 1)
+			want := portstest.Select(tickets, tc.q)
+			expectRows(t, rows, want)
+			if len(want) > 0 && end.Cursor != want[len(want)-1].Cursor().String() {
+				t.Fatalf("end cursor %q is not the last row's", end.Cursor)
+			}
+			c.Close(websocket.StatusNormalClosure, "")
+		})
+	}
+}
+
+func TestGateway_SubscribeReplacesTheFilterAndCursorResumes(t *testing.T) {
+	tickets := demodata.New(2).Tickets(2000)
+	f := newFixture(t, tickets, wsgateway.Options{})
+	c := dial(t, f.url("team=billing"), "admin")
+	_, _ = readSnapshot(t, c, 1)
+	all := portstest.SortedTickets(tickets)
+	mid := all[1000].Cursor().String()
+	msg := `{"type":"subscribe","query":"cursor=` + mid + `&limit=300"}`
+	if err := c.Write(context.Background(), websocket.MessageText, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	rows, _ := readSnapshot(t, c, 2)
+	expectRows(t, rows, all[1001:1301])
+	c.Close(websocket.StatusNormalClosure, "")
+}
+
+func TestGateway_TokenInSubprotocolOrQuery(t *testing.T) {
+	f := newFixture(t, demodata.New(3).Tickets(10), wsgateway.Options{})
+	ctx := context.Background()
+	c, _, err := websocket.Dial(ctx, f.url(""), &websocket.DialOptions{Subprotocols: []string{wsgateway.Subprotocol, wsgateway.BearerPrefix + "admin"}})
+	if err != nil {
+		t.Fatalf("token as subprotocol: %v", err)
+	}
+	if c.Subprotocol() != wsgateway.Subprotocol {
+		t.Fatalf("server chose subprotocol %q, want %q (never the token)", c.Subprotocol(), wsgateway.Subprotocol)
+	}
+	readSnapshot(t, c, 1)
+	c.Close(websocket.StatusNormalClosure, "")
+	c, _, err = websocket.Dial(ctx, f.url("access_token=admin"), nil)
+	if err != nil {
+		t.Fatalf("token in the query: %v", err)
+	}
+	readSnapshot(t, c, 1)
+	c.Close(websocket.StatusNormalClosure, "")
+	if strings.Contains(f.logs.String(), "admin") {
+		t.Fatal("a token reached the log")
+	}
+}
+
+func TestGateway_RefusalsBeforeTheUpgrade(t *testing.T) {
+	f := newFixture(t, demodata.New(4).Tickets(10), wsgateway.Options{AllowedOrigins: []string{"dash.example.com"}})
+	tests := []struct {
+		name, query, token, origin string
+		status                     int
+		code                       string
+	}{
+		{"no token", "", "", "", 401, "unauthorized"},
+		{"bad token", "", "forged", "", 401, "unauthorized"},
+		{"expired token", "", "expired", "", 401, "unauthorized"},
+		{"wrong team", "team=support", "billing", "", 403, "forbidden"},
+		{"bad filter", "status=opne", "admin", "", 400, "invalid"},
+		{"unknown parameter", "stauts=open", "admin", "", 400, "invalid"},
+		{"foreign origin", "", "admin", "https://evil.example.net", 403, "forbidden"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := http.Header{}
+			if tc.token != "" {
+				h.Set("Authorization", "Bearer "+tc.token)
+			}
+			if tc.origin != "" {
+				h.Set("Origin", tc.origin)
+			}
+			_, resp, err := websocket.Dial(context.Background(), f.url(tc.query), &websocket.DialOptions{HTTPHeader: h})
+			if err == nil || resp == nil {
+				t.Fatalf("upgrade succeeded, want %d", tc.status)
+			}
+			defer resp.Body.Close()
+			var body struct {
+				Error struct{ Code, Param, Message string } `json:"error"`
+			}
+			if resp.StatusCode != tc.status || json.NewDecoder(resp.Body).Decode(&body) != nil || body.Error.Code != tc.code {
+				t.Fatalf("status %d, error %+v; want %d %s", resp.StatusCode, body.Error, tc.status, tc.code)
+			}
+		})
+	}
+	h := http.Header{"Authorization": {"Bearer admin"}, "Origin": {"https://dash.example.com"}}
+	c, _, err := websocket.Dial(context.Background(), f.url(""), &websocket.DialOptions{HTTPHeader: h})
+	if err != nil {
+		t.Fatalf("an allowed origin was refused: %v", err)
+	}
+	c.Close(websocket.StatusNormalClosure, "")
+}
+
+func TestGateway_ClosesOnBadClientMessages(t *testing.T) {
+	f := newFixture(t, demodata.New(5).Tickets(10), wsgateway.Options{MaxMessageBytes: 512})
+	tests := []struct {
+		name string
+		msg  string
+		code websocket.StatusCode
+	}{
+		{"oversized message", `{"type":"subscribe","query":"` + strings.Repeat("a", 600) + `"}`, websocket.StatusMessageTooBig},
+		{"not JSON", "hello", websocket.StatusPolicyViolation},
+		{"bad filter", `{"type":"subscribe","query":"priority=p0"}`, websocket.StatusPolicyViolation},
+		{"unknown type", `{"type":"unsubscribe"}`, websocket.StatusPolicyViolation},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, f.url(""), "billing")
+			readSnapshot(t, c, 1)
+			_ = c.Write(context.Background(), websocket.MessageText, []byte(tc.msg))
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			for {
+				if _, _, err := c.Read(ctx); err != nil {
+					if got := websocket.CloseStatus(err); got != tc.code {
+						t.Fatalf("closed with %v (%v), want %v", got, err, tc.code)
+					}
+					return
+				}
+			}
+		})
+	}
+	c := dial(t, f.url(""), "billing")
+	readSnapshot(t, c, 1)
+	_ = c.Write(context.Background(), websocket.MessageText, []byte(`{"type":"subscribe","query":"team=support"}`))
+	_, _, err := c.Read(context.Background())
+	var ce websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.StatusPolicyViolation || !strings.Contains(ce.Reason, "team") {
+		t.Fatalf("subscribing to a forbidden team: %v, want 1008 naming the team", err)
+	}
+}
+
+func TestGateway_ConnectionLimit(t *testing.T) {
+	f := newFixture(t, demodata.New(6).Tickets(5), wsgateway.Options{MaxConnections: 2})
+	a, b := dial(t, f.url(""), "admin"), dial(t, f.url(""), "admin")
+	_, resp, err := websocket.Dial(context.Background(), f.url(""), &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer admin"}}})
+	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("a third connection over a limit of 2: %v, %v; want 503", err, resp)
+	}
+	resp.Body.Close()
+	a.Close(websocket.StatusNormalClosure, "")
+	b.Close(websocket.StatusNormalClosure, "")
+	waitFor(t, func() bool { return f.gw.OpenConnections() == 0 })
+	c := dial(t, f.url(""), "admin")
+	c.Close(websocket.StatusNormalClosure, "")
+}
+
+// TestGateway_ClientThatStopsReading is closed and its buffers go back to
+// the pool: a 20,000-row snapshot fills the socket buffers of a client that
+// never reads.
+func TestGateway_ClientThatStopsReading(t *testing.T) {
+	f := newFixture(t, demodata.New(7).Tickets(20_000), wsgateway.Options{WriteTimeout: 200 * time.Millisecond, QueueChunks: 2})
+	c := dial(t, f.url(""), "admin")
+	waitFor(t, func() bool { return f.gw.OpenConnections() == 0 })
+	waitFor(t, func() bool { return f.streamer.PoolStats().InUse() == 0 })
+	if !strings.Contains(f.logs.String(), `"close_code":1013`) {
+		t.Fatalf("the server did not close the slow client with 1013:\n%s", f.logs.String())
+	}
+	c.CloseNow()
+}
+
+func TestGateway_ShutdownClosesSocketsWith1001(t *testing.T) {
+	f := newFixture(t, demodata.New(8).Tickets(50), wsgateway.Options{})
+	var conns []*websocket.Conn
+	for range 3 {
+		c := dial(t, f.url(""), "admin")
+		readSnapshot(t, c, 1)
+		conns = append(conns, c)
+	}
+	var wg sync.WaitGroup
+	codes := make([]websocket.StatusCode, len(conns))
+	for i, c := range conns {
+		wg.Go(func() {
+			_, _, err := c.Read(context.Background())
+			codes[i] = websocket.CloseStatus(err)
+		})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := f.gw.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	wg.Wait()
+	for i, code := range codes {
+		if code != websocket.StatusGoingAway {
+			t.Fatalf("socket %d closed with %v, want 1001", i, code)
+		}
+	}
+	_, resp, err := websocket.Dial(context.Background(), f.url(""), &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer admin"}}})
+	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("an upgrade during shutdown: %v, want 503", err)
+	}
+	resp.Body.Close()
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// logBuffer is a concurrency-safe log sink for the tests.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/ticketstream/ticketstream"
+	"github.com/ticketstream/ticketstream/adapters/jwtauth"
+	"github.com/ticketstream/ticketstream/adapters/restapi"
+	"github.com/ticketstream/ticketstream/adapters/wsgateway"
+)
+
+// DefaultListen is where the server listens unless told otherwise: loopback,
+// so that the zero-setup run exposes nothing.
+const DefaultListen = "127.0.0.1:8080"
+
+func runServe(ctx context.Context, env *environment, args []string) error {
+	var c common
+	var origins string
+	srv := &c.cfg.Server
+	rest, ws := restapi.DefaultConfig(), wsgateway.DefaultOptions()
+	s := newSettings("serve", env.stderr)
+	c.register(s)
+	s.String(&srv.Addr, "listen", DefaultListen, "address to listen on; auth may be off only on a loopback address")
+	s.String(&srv.JWTSecret, "jwt-secret", "", "HS256 secret (32+ bytes) for bearer tokens; empty turns auth off, allowed on loopback only")
+	s.String(&origins, "allowed-origins", "", "comma-separated host patterns whose pages may open a dashboard socket (besides this host), as dash.example.com,*.example.com")
+	s.Int(&ws.MaxConnections, "max-connections", ws.MaxConnections, "open WebSocket connections; beyond, upgrades get 503")
+	s.Int(&ws.QueueChunks, "queue-chunks", ws.QueueChunks, "messages that may wait for a slow WebSocket client")
+	s.Duration(&ws.WriteTimeout, "write-timeout", ws.WriteTimeout, "how long a client may stall a write before it is dropped (WebSocket: closed with 1013)")
+	s.Duration(&ws.PingInterval, "ping-interval", ws.PingInterval, "how often idle sockets are pinged")
+	var maxMessage int
+	s.Int(&maxMessage, "max-message-bytes", int(ws.MaxMessageBytes), "largest client message; larger closes the socket with 1009")
+	s.Int(&rest.MaxRows, "max-rows", rest.MaxRows, "most tickets in one REST response; page with cursor beyond")
+	s.Int(&srv.DemoTickets, "demo-tickets", 5000, "demo tickets written into an empty database at start; 0 turns it off")
+	s.Duration(&srv.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long running streams get to finish on SIGINT/SIGTERM")
+	if err := s.parse(args); err != nil {
+		return err
+	}
+	if err := c.validate(); err != nil {
+		return err
+	}
+	ws.MaxMessageBytes = int64(maxMessage)
+	for _, v := range []struct {
+		name string
+		bad  bool
+		want string
+	}{
+		{"max-connections", ws.MaxConnections < 1, "at least 1"},
+		{"queue-chunks", ws.QueueChunks < 1, "at least 1"},
+		{"write-timeout", ws.WriteTimeout <= 0, "a positive duration"},
+		{"ping-interval", ws.PingInterval <= 0, "a positive duration"},
+		{"max-message-bytes", maxMessage < 64 || maxMessage > 1<<20, "between 64 and 1048576"},
+		{"max-rows", rest.MaxRows < 1 || rest.MaxRows > 10_000_000, "between 1 and 10000000"},
+		{"demo-tickets", srv.DemoTickets < 0 || srv.DemoTickets > 1_000_000, "between 0 and 1000000"},
+		{"shutdown-timeout", srv.ShutdownTimeout <= 0, "a positive duration"},
+		{"jwt-secret", srv.JWTSecret != "" && len(srv.JWTSecret) < jwtauth.MinSecretLen, fmt.Sprintf("at least %d bytes", jwtauth.MinSecretLen)},
+		{"jwt-secret", srv.JWTSecret == "" && !ticketstream.IsLoopback(srv.Addr), "set when --listen is not a loopback address (auth may be off only on loopback)"},
+	} {
+		if v.bad {
+			return fmt.Errorf("%w: --%s (%s) must be %s", errUsage, v.name, envName(v.name), v.want)
+		}
+	}
+	for _, o := range strings.Split(origins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			ws.AllowedOrigins = append(ws.AllowedOrigins, o)
+		}
+	}
+	rest.WriteTimeout = ws.WriteTimeout
+	srv.REST, srv.WebSocket = rest, ws
+	c.cfg.Database.Migrate = true
+
+	ln, err := net.Listen("tcp", srv.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", srv.Addr, err)
+	}
+	log := c.logger(env)
+	server, cleanup, err := ticketstream.InitializeServer(ctx, c.cfg, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer cleanup()
+	if env.onListen != nil {
+		env.onListen(ln.Addr().String())
+	}
+	return server.Run(ctx, ln)
+}
+
+func runToken(_ context.Context, env *environment, args []string) error {
+	var secret, teams, subject string
+	var ttl time.Duration
+	s := newSettings("token", env.stderr)
+	s.String(&secret, "jwt-secret", "", "the server's HS256 secret")
+	s.String(&teams, "teams", "", "comma-separated teams the token may see, or * for all")
+	s.String(&subject, "subject", "dashboard", "who the token is for (its sub claim)")
+	s.Duration(&ttl, "ttl", 24*time.Hour, "how long the token is valid")
+	if err := s.parse(args); err != nil {
+		return err
+	}
+	var list []string
+	for _, t := range strings.Split(teams, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			list = append(list, t)
+		}
+	}
+	token, err := jwtauth.Issue([]byte(secret), subject, list, ttl)
+	if err != nil {
+		return fmt.Errorf("%w: %s", errUsage, userMessage(err))
+	}
+	fmt.Fprintln(env.stdout, token)
+	return nil
+}

@@ -1,0 +1,458 @@
+package ticketstream_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"go.uber.org/goleak"
+
+	"github.com/ticketstream/ticketstream"
+	"github.com/ticketstream/ticketstream/adapters/gormstore"
+	"github.com/ticketstream/ticketstream/adapters/gormstore/pgtest"
+	"github.com/ticketstream/ticketstream/adapters/jwtauth"
+	"github.com/ticketstream/ticketstream/adapters/wsgateway"
+	"github.com/ticketstream/ticketstream/domain"
+	"github.com/ticketstream/ticketstream/domain/demodata"
+	"github.com/ticketstream/ticketstream/ports/portstest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("database/sql.(*DB).connectionOpener"))
+}
+
+const (
+	demoCount = 3000
+	secret    = "test-secret-test-secret-test-secret!"
+)
+
+// demoTickets are the tickets the server writes into an empty database.
+var demoTickets = demodata.New(1).Tickets(demoCount)
+
+type running struct {
+	base   string // http://127.0.0.1:port
+	server *ticketstream.Server
+	stop   func() error
+}
+
+// startServer runs the fully wired server on a random loopback port against
+// a fresh database of dialect d.
+func startServer(t *testing.T, d gormstore.Dialect, mutate func(*ticketstream.Config)) *running {
+	t.Helper()
+	url := "sqlite:" + filepath.Join(t.TempDir(), "t.db")
+	if d == gormstore.Postgres {
+		url = pgtest.NewDatabase(t)
+	}
+	cfg := ticketstream.Config{
+		Database: gormstore.Config{URL: url, Migrate: true},
+		Server:   ticketstream.ServerConfig{Addr: "127.0.0.1:0", DemoTickets: demoCount, ShutdownTimeout: 5 * time.Second},
+	}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, cleanup, err := ticketstream.InitializeServer(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx, ln) }()
+	stopped := false
+	stop := func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		cancel()
+		err := <-done
+		cleanup()
+		return err
+	}
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("server stopped with %v", err)
+		}
+		if n := srv.App.Streamer.PoolStats().InUse(); n != 0 {
+			t.Errorf("%d pooled buffers in use after shutdown", n)
+		}
+	})
+	r := &running{base: "http://" + ln.Addr().String(), server: srv, stop: stop}
+	waitReady(t, r.base)
+	return r
+}
+
+func waitReady(t *testing.T, base string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server not ready: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func get(t *testing.T, url, token string, header ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, body
+}
+
+type page struct {
+	Tickets    []domain.Ticket `json:"tickets"`
+	Count      int             `json:"count"`
+	NextCursor *string         `json:"next_cursor"`
+	Error      *struct{ Code, Message string }
+}
+
+func sameTickets(t *testing.T, got, want []domain.Ticket) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("got %d tickets, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if d := portstest.DiffTicket(got[i], want[i]); d != "" {
+			t.Fatalf("ticket %d: %s", i, d)
+		}
+	}
+}
+
+var dialects = []gormstore.Dialect{gormstore.SQLite, gormstore.Postgres}
+
+func TestServer_RESTAndWebSocketServeTheRowsOfTheFilter(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(string(d), func(t *testing.T) {
+			r := startServer(t, d, nil)
+			q := domain.Query{Statuses: []domain.Status{"open", "pending"}, Teams: []string{"billing", "support"}}
+			want := portstest.Select(demoTickets, q)
+			raw := "status=open,pending&team=billing,support"
+
+			// REST, one JSON document.
+			resp, body := get(t, r.base+"/v1/tickets?"+raw, "")
+			var p page
+			if resp.StatusCode != 200 || json.Unmarshal(body, &p) != nil {
+				t.Fatalf("REST: %d %.300s", resp.StatusCode, body)
+			}
+			sameTickets(t, p.Tickets, want)
+			if p.Count != len(want) || p.NextCursor != nil {
+				t.Fatalf("count %d next %v, want %d and no next page", p.Count, p.NextCursor, len(want))
+			}
+
+			// REST, NDJSON with trailers.
+			resp, body = get(t, r.base+"/v1/tickets?"+raw, "", "Accept", "application/x-ndjson")
+			var lines []domain.Ticket
+			for line := range strings.Lines(string(body)) {
+				var tk domain.Ticket
+				if err := json.Unmarshal([]byte(line), &tk); err != nil {
+					t.Fatalf("NDJSON line: %v: %q", err, line)
+				}
+				lines = append(lines, tk)
+			}
+			sameTickets(t, lines, want)
+			if resp.Trailer.Get("Ticketstream-Count") != fmt.Sprint(len(want)) {
+				t.Fatalf("NDJSON count trailer %q", resp.Trailer.Get("Ticketstream-Count"))
+			}
+
+			// WebSocket snapshot.
+			c, _, err := websocket.Dial(context.Background(), "ws"+strings.TrimPrefix(r.base, "http")+"/v1/stream?"+raw, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.CloseNow()
+			c.SetReadLimit(1 << 20)
+			var got []domain.Ticket
+			for {
+				_, data, err := c.Read(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				var m struct {
+					Type    string          `json:"type"`
+					Rows    int             `json:"rows"`
+					Tickets []domain.Ticket `json:"tickets"`
+				}
+				if err := json.Unmarshal(data, &m); err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, m.Tickets...)
+				if m.Type == "end" {
+					if m.Rows != len(want) {
+						t.Fatalf("end says %d rows", m.Rows)
+					}
+					break
+				}
+			}
+			sameTickets(t, got, want)
+			c.Close(websocket.StatusNormalClosure, "")
+		})
+	}
+}
+
+func TestServer_PagingWithLimitAndCursorCoversEveryRowOnce(t *testing.T) {
+	r := startServer(t, gormstore.SQLite, func(c *ticketstream.Config) { c.Server.REST.MaxRows = 1000 })
+	var all []domain.Ticket
+	cursor := ""
+	for pages := 0; ; pages++ {
+		resp, body := get(t, r.base+"/v1/tickets?limit=700&cursor="+cursor, "")
+		var p page
+		if resp.StatusCode != 200 || json.Unmarshal(body, &p) != nil {
+			t.Fatalf("page %d: %d %.200s", pages, resp.StatusCode, body)
+		}
+		all = append(all, p.Tickets...)
+		if p.NextCursor == nil {
+			break
+		}
+		cursor = *p.NextCursor
+	}
+	sameTickets(t, all, portstest.SortedTickets(demoTickets))
+	resp, body := get(t, r.base+"/v1/tickets?limit=1001", "")
+	if resp.StatusCode != 400 || !strings.Contains(string(body), `"param":"limit"`) {
+		t.Fatalf("a limit over --max-rows: %d %s", resp.StatusCode, body)
+	}
+	resp, body = get(t, r.base+"/v1/tickets", "")
+	var p page
+	if json.Unmarshal(body, &p) != nil || p.Count != 1000 || p.NextCursor == nil {
+		t.Fatalf("no limit: %d rows, next %v; want the --max-rows cap and a next cursor", p.Count, p.NextCursor)
+	}
+}
+
+func TestServer_SingleTicketAndHealth(t *testing.T) {
+	r := startServer(t, gormstore.SQLite, func(c *ticketstream.Config) { c.Server.JWTSecret = secret })
+	billing, _ := jwtauth.Issue([]byte(secret), "t", []string{"billing"}, time.Hour)
+	var billingID, supportID int64
+	for _, tk := range demoTickets {
+		if tk.Team == "billing" && billingID == 0 {
+			billingID = tk.ID
+		}
+		if tk.Team == "support" && supportID == 0 {
+			supportID = tk.ID
+		}
+	}
+	tests := []struct {
+		path   string
+		status int
+	}{
+		{fmt.Sprintf("/v1/tickets/%d", billingID), 200},
+		{fmt.Sprintf("/v1/tickets/%d", supportID), 404}, // outside the token's teams: not revealed
+		{"/v1/tickets/999999", 404},
+		{"/v1/tickets/abc", 400},
+		{"/v1/tickets/-5", 400},
+		{"/healthz", 200},
+		{"/readyz", 200},
+		{"/v1/nothing", 404},
+	}
+	for _, tc := range tests {
+		resp, body := get(t, r.base+tc.path, billing)
+		if resp.StatusCode != tc.status || !json.Valid(body) {
+			t.Fatalf("GET %s = %d %s, want %d with a JSON body", tc.path, resp.StatusCode, body, tc.status)
+		}
+	}
+	_, body := get(t, r.base+fmt.Sprintf("/v1/tickets/%d", billingID), billing)
+	want, _ := json.Marshal(demoTickets[billingID-1])
+	if strings.TrimSpace(string(body)) != string(want) {
+		t.Fatalf("ticket body %s, want %s", body, want)
+	}
+}
+
+func TestServer_RefusalsWithAuthOn(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(string(d), func(t *testing.T) {
+			r := startServer(t, d, func(c *ticketstream.Config) {
+				c.Server.JWTSecret = secret
+				c.Server.WebSocket.AllowedOrigins = []string{"dash.example.com"}
+				c.Server.WebSocket.MaxMessageBytes = 256
+			})
+			billing, _ := jwtauth.Issue([]byte(secret), "t", []string{"billing"}, time.Hour)
+			expired := signExpired(t)
+			forged, _ := jwtauth.Issue([]byte("another-secret-another-secret-123"), "t", []string{"*"}, time.Hour)
+			rest := []struct {
+				name, query, token string
+				status             int
+			}{
+				{"no token", "", "", 401},
+				{"forged token", "", forged, 401},
+				{"expired token", "", expired, 401},
+				{"wrong team", "team=support", billing, 403},
+				{"bad filter", "priority=p0", billing, 400},
+				{"sql in a filter", "team=billing'%3B%20DROP%20TABLE%20tickets%3B--", billing, 403},
+			}
+			for _, tc := range rest {
+				resp, body := get(t, r.base+"/v1/tickets?"+tc.query, tc.token)
+				if resp.StatusCode != tc.status || !json.Valid(body) {
+					t.Fatalf("REST %s: %d %s, want %d", tc.name, resp.StatusCode, body, tc.status)
+				}
+			}
+			resp, body := get(t, r.base+"/v1/tickets?limit=5", billing)
+			var p page
+			if resp.StatusCode != 200 || json.Unmarshal(body, &p) != nil || len(p.Tickets) != 5 {
+				t.Fatalf("a valid token: %d %s", resp.StatusCode, body)
+			}
+			for _, tk := range p.Tickets {
+				if tk.Team != "billing" {
+					t.Fatalf("a billing token got a %s ticket", tk.Team)
+				}
+			}
+
+			wsURL := "ws" + strings.TrimPrefix(r.base, "http") + "/v1/stream?"
+			wsTests := []struct {
+				name, query, token, origin string
+				status                     int
+			}{
+				{"no token", "", "", "", 401},
+				{"expired token", "", expired, "", 401},
+				{"wrong team", "team=support", billing, "", 403},
+				{"bad filter", "status=opne", billing, "", 400},
+				{"foreign origin", "", billing, "https://evil.example.net", 403},
+			}
+			for _, tc := range wsTests {
+				h := http.Header{}
+				if tc.token != "" {
+					h.Set("Authorization", "Bearer "+tc.token)
+				}
+				if tc.origin != "" {
+					h.Set("Origin", tc.origin)
+				}
+				_, resp, err := websocket.Dial(context.Background(), wsURL+tc.query, &websocket.DialOptions{HTTPHeader: h})
+				if err == nil || resp == nil || resp.StatusCode != tc.status {
+					t.Fatalf("WebSocket %s: %v %v, want %d", tc.name, err, resp, tc.status)
+				}
+				resp.Body.Close()
+			}
+			c, _, err := websocket.Dial(context.Background(), wsURL, &websocket.DialOptions{
+				Subprotocols: []string{wsgateway.Subprotocol, wsgateway.BearerPrefix + billing},
+				HTTPHeader:   http.Header{"Origin": {"https://dash.example.com"}},
+			})
+			if err != nil {
+				t.Fatalf("a browser-style connection with the token as subprotocol: %v", err)
+			}
+			defer c.CloseNow()
+			c.SetReadLimit(1 << 20)
+			_ = c.Write(context.Background(), websocket.MessageText, []byte(strings.Repeat("x", 300)))
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			for {
+				if _, _, err := c.Read(ctx); err != nil {
+					if websocket.CloseStatus(err) != websocket.StatusMessageTooBig {
+						t.Fatalf("an oversized message closed the socket with %v, want 1009", err)
+					}
+					break
+				}
+			}
+		})
+	}
+}
+
+func signExpired(t *testing.T) string { return tokenExpiredLongAgo(t) }
+
+// TestServer_ClientLeavingMidStreamStopsTheQuery starts a large REST stream,
+// reads a little, hangs up, and checks that the server's stream (and with it
+// the database query) ends at once rather than reading the whole table.
+func TestServer_ClientLeavingMidStreamStopsTheQuery(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(string(d), func(t *testing.T) {
+			r := startServer(t, d, func(c *ticketstream.Config) {
+				c.Server.DemoTickets = 60_000
+				c.Stream.BatchSize = 100
+			})
+			conn, err := net.Dial("tcp", strings.TrimPrefix(r.base, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(conn, "GET /v1/tickets HTTP/1.1\r\nHost: x\r\n\r\n")
+			br := bufio.NewReader(conn)
+			if _, err := io.ReadFull(br, make([]byte, 64<<10)); err != nil {
+				t.Fatal(err)
+			}
+			if r.server.REST.ActiveStreams() != 1 {
+				t.Fatalf("%d streams running, want 1", r.server.REST.ActiveStreams())
+			}
+			conn.Close()
+			deadline := time.Now().Add(5 * time.Second)
+			for r.server.REST.ActiveStreams() != 0 {
+				if time.Now().After(deadline) {
+					t.Fatal("the stream kept running after the client left")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
+	}
+}
+
+func TestServer_GracefulShutdown(t *testing.T) {
+	r := startServer(t, gormstore.SQLite, nil)
+	var conns []*websocket.Conn
+	for range 3 {
+		c, _, err := websocket.Dial(context.Background(), "ws"+strings.TrimPrefix(r.base, "http")+"/v1/stream?limit=10", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.CloseNow()
+		conns = append(conns, c)
+	}
+	codes := make(chan websocket.StatusCode, len(conns))
+	for _, c := range conns {
+		go func() {
+			for {
+				if _, _, err := c.Read(context.Background()); err != nil {
+					codes <- websocket.CloseStatus(err)
+					return
+				}
+			}
+		}()
+	}
+	if err := r.stop(); err != nil {
+		t.Fatalf("Run returned %v after the signal, want nil", err)
+	}
+	for range conns {
+		if code := <-codes; code != websocket.StatusGoingAway {
+			t.Fatalf("a socket closed with %v on shutdown, want 1001", code)
+		}
+	}
+	if _, err := http.Get(r.base + "/healthz"); err == nil {
+		t.Fatal("the server still answers after shutdown")
+	}
+}
+
+// tokenExpiredLongAgo signs a token that expired an hour ago, beyond the
+// verifier's clock-skew leeway.
+func tokenExpiredLongAgo(t *testing.T) string {
+	t.Helper()
+	claims := jwtauth.Claims{Teams: []string{"*"}}
+	claims.ExpiresAt = jwtNumericDate(time.Now().Add(-time.Hour))
+	return signClaims(t, claims)
+}
