@@ -456,3 +456,42 @@ func tokenExpiredLongAgo(t *testing.T) string {
 	claims.ExpiresAt = jwtNumericDate(time.Now().Add(-time.Hour))
 	return signClaims(t, claims)
 }
+
+// TestServer_WriteTimeoutDoesNotCutAHealthyLongStream reads a stream slowly
+// but steadily, so that it lasts many times the write timeout: the deadline
+// is per chunk, not per response, and a healthy reader is never cut.
+func TestServer_WriteTimeoutDoesNotCutAHealthyLongStream(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	r := startServer(t, gormstore.SQLite, func(c *ticketstream.Config) {
+		c.Server.DemoTickets = 20_000
+		c.Server.REST.WriteTimeout = timeout
+	})
+	resp, err := http.Get(r.base + "/v1/tickets?limit=20000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	start := time.Now()
+	var body []byte
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := resp.Body.Read(buf)
+		body = append(body, buf[:n]...)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("the stream was cut after %v and %d bytes: %v", time.Since(start), len(body), err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	took := time.Since(start)
+	var p page
+	if err := json.Unmarshal(body, &p); err != nil || p.Count != 20_000 || p.Error != nil {
+		t.Fatalf("%d tickets, error %+v, %v", p.Count, p.Error, err)
+	}
+	if took < 2*timeout {
+		t.Fatalf("the stream took %v, not longer than the write timeout %v: the test proves nothing", took, timeout)
+	}
+	t.Logf("a %v stream under a %v per-chunk write timeout", took.Round(time.Millisecond), timeout)
+}
