@@ -7,34 +7,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ticketstream/ticketstream/adapters/httperror"
 	"github.com/ticketstream/ticketstream/domain"
 )
-
-// statusOf maps a domain error code to its HTTP status.
-func statusOf(code domain.Code) int {
-	switch code {
-	case domain.EInvalid:
-		return http.StatusBadRequest
-	case domain.EUnauthorized:
-		return http.StatusUnauthorized
-	case domain.EForbidden:
-		return http.StatusForbidden
-	case domain.ENotFound:
-		return http.StatusNotFound
-	case domain.EUnavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
-// errorBody is every error response: {"error":{"code","param","message"}}.
-type errorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Param   string `json:"param,omitempty"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
 
 // errorHandler answers any error a handler returns as JSON. Domain errors
 // keep their code, parameter and message; echo's own (unknown route, wrong
@@ -45,35 +20,20 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		if c.Response().Committed {
 			return
 		}
-		var body errorBody
-		status := http.StatusInternalServerError
-		var derr *domain.Error
+		status, body := httperror.FromError(err)
 		var herr *echo.HTTPError
-		switch {
-		case errors.As(err, &derr):
-			status = statusOf(derr.Code)
-			body.Error.Code, body.Error.Param, body.Error.Message = string(derr.Code), derr.Param, derr.Message
-			if derr.Code == domain.EInternal {
-				body.Error.Message = "internal error"
-			}
-		case errors.As(err, &herr):
+		var derr *domain.Error
+		if !errors.As(err, &derr) && errors.As(err, &herr) {
 			status = herr.Code
-			body.Error.Code = map[int]string{404: "not_found", 405: "method_not_allowed"}[status]
-			if body.Error.Code == "" {
-				body.Error.Code = "invalid"
+			code := map[int]string{404: "not_found", 405: "method_not_allowed"}[status]
+			if code == "" {
+				code = string(domain.EInvalid)
 			}
-			body.Error.Message = http.StatusText(status)
-		default:
-			body.Error.Code, body.Error.Message = string(domain.EInternal), "internal error"
+			body = httperror.Body{Error: httperror.Detail{Code: code, Message: http.StatusText(status)}}
 		}
 		if status >= 500 && status != http.StatusServiceUnavailable {
 			log.Error("request failed", "path", c.Path(), "err", err)
 		}
-		if status == http.StatusUnauthorized {
-			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="ticketstream"`)
-		}
-		if err := c.JSON(status, body); err != nil {
-			log.Debug("write error response", "err", err)
-		}
+		httperror.Write(c.Response(), status, body)
 	}
 }

@@ -14,8 +14,6 @@ package wsgateway
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -28,6 +26,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/ticketstream/ticketstream/adapters/httperror"
 	"github.com/ticketstream/ticketstream/app"
 	"github.com/ticketstream/ticketstream/domain"
 )
@@ -109,7 +108,7 @@ func (g *Gateway) OpenConnections() int { return int(g.open.Load()) }
 // upgrades and serves the socket until it closes.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !g.reserve() {
-		writeError(w, http.StatusServiceUnavailable, "unavailable", "", "too many open connections, or the server is shutting down: try again later")
+		httperror.WriteError(w, &domain.Error{Code: domain.EUnavailable, Message: "too many open connections, or the server is shutting down: try again later"})
 		return
 	}
 	reserved := true
@@ -123,7 +122,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	values.Del("access_token")
 	scope, err := g.auth.Verify(token)
 	if err != nil {
-		writeDomainError(w, err)
+		httperror.WriteError(w, err)
 		return
 	}
 	q, err := domain.ParseQuery(values)
@@ -131,11 +130,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		q, err = scope.Restrict(q)
 	}
 	if err != nil {
-		writeDomainError(w, err)
+		httperror.WriteError(w, err)
 		return
 	}
 	if !g.originAllowed(r) {
-		writeError(w, http.StatusForbidden, "forbidden", "origin", "this page's origin may not open a dashboard socket")
+		httperror.WriteError(w, &domain.Error{Code: domain.EForbidden, Param: "origin", Message: "this page's origin may not open a dashboard socket"})
 		return
 	}
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
@@ -266,39 +265,4 @@ func (g *Gateway) originAllowed(r *http.Request) bool {
 		}
 	}
 	return false
-}
-
-// writeDomainError answers a refused upgrade with the status for err's code.
-func writeDomainError(w http.ResponseWriter, err error) {
-	var derr *domain.Error
-	if !errors.As(err, &derr) {
-		writeError(w, http.StatusInternalServerError, string(domain.EInternal), "", "internal error")
-		return
-	}
-	status := map[domain.Code]int{
-		domain.EInvalid: http.StatusBadRequest, domain.EUnauthorized: http.StatusUnauthorized,
-		domain.EForbidden: http.StatusForbidden, domain.ENotFound: http.StatusNotFound,
-		domain.EUnavailable: http.StatusServiceUnavailable,
-	}[derr.Code]
-	if status == 0 {
-		status = http.StatusInternalServerError
-	}
-	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="ticketstream"`)
-	}
-	writeError(w, status, string(derr.Code), derr.Param, derr.Message)
-}
-
-func writeError(w http.ResponseWriter, status int, code, param, message string) {
-	body := struct {
-		Error struct {
-			Code    string `json:"code"`
-			Param   string `json:"param,omitempty"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}{}
-	body.Error.Code, body.Error.Param, body.Error.Message = code, param, message
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(body)
 }
