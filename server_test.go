@@ -495,3 +495,31 @@ func TestServer_WriteTimeoutDoesNotCutAHealthyLongStream(t *testing.T) {
 	}
 	t.Logf("a %v stream under a %v per-chunk write timeout", took.Round(time.Millisecond), timeout)
 }
+
+// TestServer_ShutdownGivesRESTStreamsADeadline stops the server while a
+// client reads a long REST stream slowly: the stream gets the shutdown
+// timeout, is then cut, and Run still returns cleanly.
+func TestServer_ShutdownGivesRESTStreamsADeadline(t *testing.T) {
+	r := startServer(t, gormstore.SQLite, func(c *ticketstream.Config) {
+		c.Server.DemoTickets = 20_000
+		c.Server.ShutdownTimeout = 300 * time.Millisecond
+	})
+	resp, err := http.Get(r.base + "/v1/tickets?limit=20000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if _, err := resp.Body.Read(make([]byte, 1024)); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := r.stop(); err != nil {
+		t.Fatalf("Run returned %v, want nil", err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("shutdown took %v with a 300ms timeout", took)
+	}
+	if _, err := io.ReadAll(resp.Body); err == nil {
+		t.Fatal("the slow stream was not cut at the shutdown deadline")
+	}
+}
