@@ -72,6 +72,8 @@ func run(ctx context.Context, env *environment, args []string) int {
 			return run(ctx, env, []string{args[1], "--help"})
 		}
 		printHelp(env.stdout)
+		fmt.Fprint(env.stdout, "\nFlags of serve, the default command:\n")
+		_ = runServe(ctx, &environment{stdout: env.stdout, stderr: env.stdout}, []string{"--help"})
 		return 0
 	}
 	for _, c := range commands() {

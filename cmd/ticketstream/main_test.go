@@ -82,7 +82,7 @@ func TestCLI_DatabaseDownIsAClearFailure(t *testing.T) {
 
 func TestCLI_HelpListsCommandsAndFlags(t *testing.T) {
 	code, stdout, _ := runCLI(t, "--help")
-	for _, want := range []string{"migrate", "seed", "export", "TICKETSTREAM_DATABASE"} {
+	for _, want := range []string{"serve", "migrate", "seed", "export", "token", "TICKETSTREAM_DATABASE", "-listen", "default \"127.0.0.1:8080\"", "-jwt-secret", "-max-connections"} {
 		if code != 0 || !strings.Contains(stdout, want) {
 			t.Fatalf("help (exit %d) lacks %q:\n%s", code, want, stdout)
 		}
