@@ -68,8 +68,7 @@ func (s *Store) streamPostgres(ctx context.Context, q domain.Query, batchSize in
 			}
 			break
 		}
-		cur.row(cur.rows-1, st.vals[:])
-		last, cerr := lastCursor(st.vals[:])
+		last, cerr := st.lastCursor(cur)
 		if cerr != nil {
 			return fmt.Errorf("stream tickets: %w", cerr)
 		}
@@ -130,6 +129,20 @@ func (st *pgStream) readRaw(rows pgx.Rows, rb *rawBatch) error {
 		rb.add(vals)
 	}
 	return rows.Err()
+}
+
+// lastCursor returns the position of rb's last row, reading only its
+// (updated_at, id) when rows are binary.
+func (st *pgStream) lastCursor(rb *rawBatch) (domain.Cursor, error) {
+	rb.row(rb.rows-1, st.vals[:])
+	if st.fast {
+		return lastCursor(st.vals[:])
+	}
+	var t domain.Ticket
+	if err := st.decodeGeneric(&t); err != nil {
+		return domain.Cursor{}, err
+	}
+	return t.Cursor(), nil
 }
 
 // decode turns rb's rows into batch, reusing its tickets' memory.
