@@ -386,7 +386,7 @@ func TestServer_ClientLeavingMidStreamStopsTheQuery(t *testing.T) {
 	for _, d := range dialects {
 		t.Run(string(d), func(t *testing.T) {
 			r := startServer(t, d, func(c *ticketstream.Config) {
-				c.Server.DemoTickets = 60_000
+				c.Server.DemoTickets = 20_000
 				c.Stream.BatchSize = 100
 			})
 			conn, err := net.Dial("tcp", strings.TrimPrefix(r.base, "http://"))
@@ -521,5 +521,36 @@ func TestServer_ShutdownGivesRESTStreamsADeadline(t *testing.T) {
 	}
 	if _, err := io.ReadAll(resp.Body); err == nil {
 		t.Fatal("the slow stream was not cut at the shutdown deadline")
+	}
+}
+
+// TestServer_SocketLeavingMidSnapshotStopsTheStream: a dashboard that hangs
+// up during a large snapshot ends its stream and database reads at once and
+// leaves no buffer behind.
+func TestServer_SocketLeavingMidSnapshotStopsTheStream(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(string(d), func(t *testing.T) {
+			r := startServer(t, d, func(c *ticketstream.Config) {
+				c.Server.DemoTickets = 20_000
+				c.Stream.BatchSize = 100
+			})
+			c, _, err := websocket.Dial(context.Background(), "ws"+strings.TrimPrefix(r.base, "http")+"/v1/stream", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.SetReadLimit(1 << 20)
+			if _, _, err := c.Read(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			c.CloseNow()
+			deadline := time.Now().Add(5 * time.Second)
+			for r.server.Gateway.OpenConnections() != 0 || r.server.App.Streamer.PoolStats().InUse() != 0 {
+				if time.Now().After(deadline) {
+					t.Fatalf("after the client left: %d sockets open, %d buffers in use",
+						r.server.Gateway.OpenConnections(), r.server.App.Streamer.PoolStats().InUse())
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
 	}
 }
