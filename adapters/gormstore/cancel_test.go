@@ -3,6 +3,7 @@ package gormstore_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -121,4 +122,86 @@ func TestStream_SlowClientHoldsNoConnection(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStream_CancellationStormKeepsTheConnections cancels 40 streams whose
+// queries are running at once, and checks that the pool's PostgreSQL
+// backends are the same processes afterwards: a cancelled query is cancelled
+// on the server, not by dropping the connection, so clients leaving in bulk
+// do not turn into a storm of reconnects (pgx #1780).
+func TestStream_CancellationStormKeepsTheConnections(t *testing.T) {
+	t.Parallel()
+	s := openStore(t, gormstore.Postgres, demodata.New(1).Tickets(100), gormstore.Config{MaxOpenConns: 8})
+	ctx := context.Background()
+	backends := func() map[int]bool {
+		var pids []int
+		if err := s.Gorm().Raw(`SELECT pid FROM pg_stat_activity WHERE datname = current_database()
+			AND application_name = 'ticketstream' AND pid <> pg_backend_pid()`).Scan(&pids).Error; err != nil {
+			t.Fatal(err)
+		}
+		m := map[int]bool{}
+		for _, p := range pids {
+			m[p] = true
+		}
+		return m
+	}
+	// Fill the pool, then park every query behind a table lock.
+	var warm sync.WaitGroup
+	for range 8 {
+		warm.Go(func() {
+			_ = s.StreamTickets(ctx, domain.Query{}, 0, ports.BatchHandlerFunc(func([]domain.Ticket) error { time.Sleep(50 * time.Millisecond); return nil }))
+		})
+	}
+	warm.Wait()
+	var dbName string
+	s.Gorm().Raw("SELECT current_database()").Scan(&dbName)
+	locker := adminConn(t, dbName)
+	tx, err := locker.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck
+	if _, err := tx.Exec(ctx, "LOCK TABLE tickets IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	watcher := adminConn(t, dbName)
+	before := map[int]bool{}
+	storm, cancel := context.WithCancel(ctx)
+	var streams sync.WaitGroup
+	for range 40 {
+		streams.Go(func() {
+			_ = s.StreamTickets(storm, domain.Query{}, 0, ports.BatchHandlerFunc(func([]domain.Ticket) error { return nil }))
+		})
+	}
+	waitUntil(t, 5*time.Second, "8 queries waiting on the lock", func() bool {
+		var n int
+		_ = watcher.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+			AND application_name = 'ticketstream' AND wait_event_type = 'Lock'`).Scan(&n)
+		return n == 8
+	})
+	rows, err := watcher.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'ticketstream'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var pid int
+		_ = rows.Scan(&pid)
+		before[pid] = true
+	}
+	rows.Close()
+	cancel()
+	streams.Wait()
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after := backends()
+	for pid := range after {
+		if !before[pid] {
+			t.Fatalf("backend %d is new after the cancellation storm: connections were dropped and reopened (before %v, after %v)", pid, before, after)
+		}
+	}
+	if len(after) == 0 {
+		t.Fatal("no backend left in the pool")
+	}
+	t.Logf("40 cancelled streams; the pool's %d backends are the same processes as before", len(after))
 }
