@@ -35,22 +35,27 @@ func (s *settings) add(name, usage string) string {
 	return usage + " (env " + envName(name) + ")"
 }
 
+// String registers a string setting, as flag.FlagSet.StringVar does, with its environment variable.
 func (s *settings) String(p *string, name, def, usage string) {
 	s.fs.StringVar(p, name, def, s.add(name, usage))
 }
 
+// Int registers an int setting, as flag.FlagSet.IntVar does, with its environment variable.
 func (s *settings) Int(p *int, name string, def int, usage string) {
 	s.fs.IntVar(p, name, def, s.add(name, usage))
 }
 
+// Uint64 registers a uint64 setting, as flag.FlagSet.Uint64Var does, with its environment variable.
 func (s *settings) Uint64(p *uint64, name string, def uint64, usage string) {
 	s.fs.Uint64Var(p, name, def, s.add(name, usage))
 }
 
+// Duration registers a duration setting, as flag.FlagSet.DurationVar does, with its environment variable.
 func (s *settings) Duration(p *time.Duration, name string, def time.Duration, usage string) {
 	s.fs.DurationVar(p, name, def, s.add(name, usage))
 }
 
+// Bool registers a bool setting, as flag.FlagSet.BoolVar does, with its environment variable.
 func (s *settings) Bool(p *bool, name string, def bool, usage string) {
 	s.fs.BoolVar(p, name, def, s.add(name, usage))
 }
