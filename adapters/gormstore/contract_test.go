@@ -89,3 +89,38 @@ func TestStore_TimestampsComeBackInUTC(t *testing.T) {
 		})
 	}
 }
+
+func TestStore_UpdateTicket(t *testing.T) {
+	t.Parallel()
+	for _, d := range dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			tickets := demodata.New(9).Tickets(20)
+			s := openStore(t, d, tickets, gormstore.Config{})
+			ctx := context.Background()
+			g := demodata.New(10)
+			want := g.Update(tickets[4], demodata.Epoch.Add(time.Hour))
+			want.Tags = []string{"escalated", "vip"}
+			if err := s.UpdateTicket(ctx, want); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.Ticket(ctx, want.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := portstest.DiffTicket(got, want); d != "" {
+				t.Fatalf("after the update: %s", d)
+			}
+			missing := want
+			missing.ID = 9999
+			if err := s.UpdateTicket(ctx, missing); domain.ErrorCode(err) != domain.ENotFound {
+				t.Fatalf("updating a missing ticket = %v, want ENotFound", err)
+			}
+			bad := want
+			bad.Status = "opne"
+			if err := s.UpdateTicket(ctx, bad); domain.ErrorCode(err) != domain.EInvalid {
+				t.Fatalf("an invalid update = %v, want EInvalid", err)
+			}
+		})
+	}
+}

@@ -109,3 +109,41 @@ func sqliteInsertSQL(rows int) string {
 	return "INSERT INTO tickets (" + strings.Join(insertColumns, ", ") + ") VALUES " +
 		strings.TrimSuffix(strings.Repeat(row+", ", rows), ", ")
 }
+
+// UpdateTicket writes t over the stored ticket with its id: every field but
+// the id and created_at. It returns an EInvalid error for an invalid ticket
+// and ENotFound if no ticket has the id.
+func (s *Store) UpdateTicket(ctx context.Context, t domain.Ticket) error {
+	if err := t.Validate(); err != nil {
+		return fmt.Errorf("ticket %d: %w", t.ID, err)
+	}
+	tags := t.Tags
+	if tags == nil {
+		tags = []string{}
+	}
+	var (
+		query string
+		args  []any
+	)
+	if s.dialect == Postgres {
+		query = `UPDATE tickets SET team = $1, subject = $2, status = $3, priority = $4, requester = $5,
+			assignee = $6, tags = $7, updated_at = $8 WHERE id = $9`
+		args = []any{t.Team, t.Subject, string(t.Status), string(t.Priority), t.Requester, t.Assignee, tags, t.UpdatedAt, t.ID}
+	} else {
+		js, err := json.Marshal(tags)
+		if err != nil {
+			return fmt.Errorf("ticket %d tags: %w", t.ID, err)
+		}
+		query = `UPDATE tickets SET team = ?, subject = ?, status = ?, priority = ?, requester = ?,
+			assignee = ?, tags = ?, updated_at = ? WHERE id = ?`
+		args = []any{t.Team, t.Subject, string(t.Status), string(t.Priority), t.Requester, t.Assignee, string(js), t.UpdatedAt.UnixMicro(), t.ID}
+	}
+	res, err := s.sql.ExecContext(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("update ticket %d: %w", t.ID, err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return &domain.Error{Code: domain.ENotFound, Param: "id", Message: fmt.Sprintf("no ticket %d", t.ID)}
+	}
+	return nil
+}

@@ -39,6 +39,7 @@ func commands() []command {
 		{"migrate", "apply the database schema migrations (or list them with --status)", runMigrate},
 		{"seed", "write realistic demo tickets into the database", runSeed},
 		{"export", "write the tickets that match a filter to standard output as NDJSON or JSON", runExport},
+		{"simulate", "create and update realistic tickets at a given rate, for demos and load", runSimulate},
 		{"token", "sign a bearer token for a dashboard or a script", runToken},
 		{"version", "print the version", func(_ context.Context, env *environment, _ []string) error {
 			fmt.Fprintln(env.stdout, "ticketstream", version)

@@ -230,3 +230,31 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+func TestCLI_SimulateWritesAtTheRate(t *testing.T) {
+	for name, newURL := range map[string]func(t *testing.T) string{"sqlite": sqliteURL, "postgres": func(t *testing.T) string { return pgtest.NewDatabase(t) }} {
+		t.Run(name, func(t *testing.T) {
+			db := newURL(t)
+			if code, _, stderr := runCLI(t, "seed", "--count", "100", "--database", db); code != 0 {
+				t.Fatal(stderr)
+			}
+			code, stdout, stderr := runCLI(t, "simulate", "--rate", "200", "--count", "60", "--updates", "50", "--database", db)
+			if code != 0 || !strings.Contains(stdout, "simulated 60 writes") {
+				t.Fatalf("simulate: exit %d\n%s%s", code, stdout, stderr)
+			}
+			_, out, _ := runCLI(t, "export", "--database", db)
+			if lines := strings.Count(out, "\n"); lines <= 100 || lines >= 160 {
+				t.Fatalf("%d tickets after 60 writes of which about half create", lines)
+			}
+			last := out[strings.LastIndex(strings.TrimSuffix(out, "\n"), "\n")+1:]
+			var tk domain.Ticket
+			if err := json.Unmarshal([]byte(last), &tk); err != nil || tk.UpdatedAt.Year() < 2026 {
+				t.Fatalf("the most recently updated ticket (%v) was not written now: %s", err, last)
+			}
+			code, _, stderr = runCLI(t, "simulate", "--rate", "0", "--database", db)
+			if code != 2 || !strings.Contains(stderr, "--rate") {
+				t.Fatalf("a zero rate: exit %d: %s", code, stderr)
+			}
+		})
+	}
+}

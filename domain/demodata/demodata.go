@@ -73,6 +73,19 @@ func (g *Generator) Ticket() domain.Ticket {
 	return t
 }
 
+// Arrival returns a ticket that arrives at instant at with the given id: new,
+// usually unassigned, created and updated at that instant.
+func (g *Generator) Arrival(id int64, at time.Time) domain.Ticket {
+	t := g.Ticket()
+	g.nextID-- // Ticket advanced it; arrivals take their id from the caller
+	at = at.UTC().Truncate(time.Microsecond)
+	t.ID, t.Status, t.CreatedAt, t.UpdatedAt = id, domain.StatusNew, at, at
+	if g.rng.IntN(4) != 0 {
+		t.Assignee = ""
+	}
+	return t
+}
+
 // Update returns t as an agent would leave it after working on it at
 // instant at: a new status, perhaps a new assignee or priority.
 func (g *Generator) Update(t domain.Ticket, at time.Time) domain.Ticket {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/ticketstream/ticketstream/domain"
 	"github.com/ticketstream/ticketstream/domain/demodata"
@@ -62,5 +63,21 @@ func TestGenerator_LooksLikeTheAnalysisData(t *testing.T) {
 	}
 	if unassignedNew < news/2 {
 		t.Fatal("most new tickets should be unassigned")
+	}
+}
+
+func TestGenerator_ArrivalsAndUpdatesAreValid(t *testing.T) {
+	t.Parallel()
+	g := demodata.New(3)
+	now := demodata.Epoch.Add(time.Hour)
+	for i := range 200 {
+		a := g.Arrival(int64(1000+i), now)
+		if err := a.Validate(); err != nil || a.Status != domain.StatusNew || !a.CreatedAt.Equal(now) || a.ID != int64(1000+i) {
+			t.Fatalf("arrival %+v: %v", a, err)
+		}
+		u := g.Update(a, now.Add(time.Minute))
+		if err := u.Validate(); err != nil || !u.UpdatedAt.After(a.UpdatedAt) || u.ID != a.ID || u.Team != a.Team || !u.CreatedAt.Equal(a.CreatedAt) {
+			t.Fatalf("update %+v of %+v: %v", u, a, err)
+		}
 	}
 }
