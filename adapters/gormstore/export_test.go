@@ -1,0 +1,4 @@
+package gormstore
+
+// pgEpochMicros is shared with the external benchmarks.
+var PgEpochMicros = pgEpochMicros
