@@ -1,4 +1,4 @@
 package gormstore
 
-// pgEpochMicros is shared with the external benchmarks.
+// PgEpochMicros exposes pgEpochMicros to the package's external benchmarks.
 var PgEpochMicros = pgEpochMicros
