@@ -27,15 +27,7 @@ func TestStream_CancelStopsTheQueryOnTheServer(t *testing.T) {
 	if err := s.Gorm().Raw("SELECT current_database()").Scan(&dbURL).Error; err != nil {
 		t.Fatal(err)
 	}
-	locker := adminConn(t, dbURL)
-	tx, err := locker.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx) //nolint:errcheck
-	if _, err := tx.Exec(ctx, "LOCK TABLE tickets IN ACCESS EXCLUSIVE MODE"); err != nil {
-		t.Fatal(err)
-	}
+	lockTickets(t, dbURL) // held until the test ends
 
 	streamCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
@@ -68,6 +60,22 @@ func TestStream_CancelStopsTheQueryOnTheServer(t *testing.T) {
 		return err == nil && state == "idle"
 	})
 	t.Logf("server stopped the query %v after the cancel, lock still held; backend %d kept", time.Since(cancelled).Round(time.Millisecond), pid)
+}
+
+// lockTickets takes an exclusive lock on the tickets table of database in a
+// transaction that t's cleanup rolls back, so that queries on it wait.
+func lockTickets(t *testing.T, database string) pgx.Tx {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := adminConn(t, database).Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tx.Rollback(ctx) })
+	if _, err := tx.Exec(ctx, "LOCK TABLE tickets IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	return tx
 }
 
 func adminConn(t *testing.T, database string) *pgx.Conn {
@@ -155,15 +163,7 @@ func TestStream_CancellationStormKeepsTheConnections(t *testing.T) {
 	warm.Wait()
 	var dbName string
 	s.Gorm().Raw("SELECT current_database()").Scan(&dbName)
-	locker := adminConn(t, dbName)
-	tx, err := locker.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx) //nolint:errcheck
-	if _, err := tx.Exec(ctx, "LOCK TABLE tickets IN ACCESS EXCLUSIVE MODE"); err != nil {
-		t.Fatal(err)
-	}
+	tx := lockTickets(t, dbName)
 	watcher := adminConn(t, dbName)
 	before := map[int]bool{}
 	storm, cancel := context.WithCancel(ctx)

@@ -169,11 +169,7 @@ func (c *common) register(s *settings) {
 func (c *common) validate() error {
 	db := c.cfg.Database
 	st := c.cfg.Stream
-	for _, v := range []struct {
-		name string
-		bad  bool
-		want string
-	}{
+	return checkSettings([]check{
 		{"db-max-conns", db.MaxOpenConns < 0, "0 or more"},
 		{"db-statement-timeout", db.StatementTimeout <= 0, "a positive duration"},
 		{"db-connect-timeout", db.ConnectTimeout <= 0, "a positive duration"},
@@ -182,12 +178,7 @@ func (c *common) validate() error {
 		{"batch-size", st.BatchSize <= 0 || st.BatchSize > 100_000, "between 1 and 100000"},
 		{"log-format", c.logFormat != "auto" && c.logFormat != "text" && c.logFormat != "json", "text, json or auto"},
 		{"log-level", parseLevel(c.logLevel) == nil, "debug, info, warn or error"},
-	} {
-		if v.bad {
-			return fmt.Errorf("%w: --%s (%s) must be %s", errUsage, v.name, envName(v.name), v.want)
-		}
-	}
-	return nil
+	})
 }
 
 func parseLevel(s string) *slog.Level {

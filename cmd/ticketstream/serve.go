@@ -43,11 +43,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	ws.MaxMessageBytes = int64(maxMessage)
-	for _, v := range []struct {
-		name string
-		bad  bool
-		want string
-	}{
+	if err := checkSettings([]check{
 		{"max-connections", ws.MaxConnections < 1, "at least 1"},
 		{"queue-chunks", ws.QueueChunks < 1, "at least 1"},
 		{"write-timeout", ws.WriteTimeout <= 0, "a positive duration"},
@@ -58,10 +54,8 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		{"shutdown-timeout", srv.ShutdownTimeout <= 0, "a positive duration"},
 		{"jwt-secret", srv.JWTSecret != "" && len(srv.JWTSecret) < jwtauth.MinSecretLen, fmt.Sprintf("at least %d bytes", jwtauth.MinSecretLen)},
 		{"jwt-secret", srv.JWTSecret == "" && !ticketstream.IsLoopback(srv.Addr), "set when --listen is not a loopback address (auth may be off only on loopback)"},
-	} {
-		if v.bad {
-			return fmt.Errorf("%w: --%s (%s) must be %s", errUsage, v.name, envName(v.name), v.want)
-		}
+	}); err != nil {
+		return err
 	}
 	for _, o := range strings.Split(origins, ",") {
 		if o = strings.TrimSpace(o); o != "" {

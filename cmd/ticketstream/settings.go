@@ -91,3 +91,21 @@ func (s *settings) parse(args []string) error {
 	}
 	return nil
 }
+
+// check is one rule on a setting's value, for checkSettings.
+type check struct {
+	name string // the flag, without dashes
+	bad  bool
+	want string // what a valid value is, for the message
+}
+
+// checkSettings returns a usage error naming the first setting that breaks
+// its rule, with its flag and environment variable.
+func checkSettings(checks []check) error {
+	for _, c := range checks {
+		if c.bad {
+			return fmt.Errorf("%w: --%s (%s) must be %s", errUsage, c.name, envName(c.name), c.want)
+		}
+	}
+	return nil
+}

@@ -29,19 +29,13 @@ func runSimulate(ctx context.Context, env *environment, args []string) error {
 	if err := c.validate(); err != nil {
 		return err
 	}
-	for _, v := range []struct {
-		name string
-		bad  bool
-		want string
-	}{
+	if err := checkSettings([]check{
 		{"rate", rate < 1 || rate > 100_000, "between 1 and 100000"},
 		{"duration", duration < 0, "0 or a positive duration"},
 		{"count", count < 0, "0 or more"},
 		{"updates", updates < 0 || updates > 100, "a percentage from 0 to 100"},
-	} {
-		if v.bad {
-			return fmt.Errorf("%w: --%s (%s) must be %s", errUsage, v.name, envName(v.name), v.want)
-		}
+	}); err != nil {
+		return err
 	}
 	a, _, cleanup, err := c.openApp(ctx, env, true)
 	if err != nil {
