@@ -48,26 +48,31 @@ var errBadRow = errors.New("malformed row from PostgreSQL")
 // stream allocates only the strings that are new: mostly subject and
 // requester. Not safe for concurrent use; one per stream.
 type rowDecoder struct {
-	interned map[string]string
+	team, status, priority, assignee, tags internTable
 }
 
-// maxInterned bounds the intern table; past it, strings are simply copied.
-const maxInterned = 4096
+// internTable remembers up to internSlots strings of one column, found by a
+// cheap hash of their bytes and compared byte for byte: no map hashing, and
+// a column with few distinct values (a handful of statuses, a few dozen
+// agents) allocates each of them once per stream.
+type internTable [internSlots]string
 
-func (d *rowDecoder) intern(b []byte) string {
+const internSlots = 256
+
+func (t *internTable) intern(b []byte) string {
 	if len(b) == 0 {
 		return ""
 	}
-	if s, ok := d.interned[string(b)]; ok { // no allocation: the compiler's map[string(b)] form
-		return s
+	if len(b) > domain.MaxNameLen {
+		return string(b)
+	}
+	h := (uint(len(b)) * 31) ^ uint(b[0])*7 ^ uint(b[len(b)-1])*13 ^ uint(b[len(b)/2])
+	slot := &t[h%internSlots]
+	if *slot == string(b) { // compared without allocating
+		return *slot
 	}
 	s := string(b)
-	if len(d.interned) < maxInterned && len(b) <= domain.MaxNameLen {
-		if d.interned == nil {
-			d.interned = make(map[string]string, 64)
-		}
-		d.interned[s] = s
-	}
+	*slot = s
 	return s
 }
 
@@ -85,21 +90,16 @@ func pgTime(b []byte) time.Time {
 
 // decode fills t from one binary row of ticketColumns.
 func (d *rowDecoder) decode(vals [][]byte, t *domain.Ticket) error {
-	for _, v := range vals {
-		if v == nil { // every column is NOT NULL
-			return fmt.Errorf("%w: NULL in a NOT NULL column", errBadRow)
-		}
-	}
 	if len(vals[0]) != 8 || len(vals[8]) != 8 || len(vals[9]) != 8 {
 		return errBadRow
 	}
 	t.ID = int64(binary.BigEndian.Uint64(vals[0]))
-	t.Team = d.intern(vals[1])
+	t.Team = d.team.intern(vals[1])
 	t.Subject = string(vals[2])
-	t.Status = domain.Status(d.intern(vals[3]))
-	t.Priority = domain.Priority(d.intern(vals[4]))
+	t.Status = domain.Status(d.status.intern(vals[3]))
+	t.Priority = domain.Priority(d.priority.intern(vals[4]))
 	t.Requester = string(vals[5])
-	t.Assignee = d.intern(vals[6])
+	t.Assignee = d.assignee.intern(vals[6])
 	tags, err := d.decodeTextArray(vals[7], t.Tags[:0])
 	if err != nil {
 		return fmt.Errorf("ticket %d tags: %w", t.ID, err)
@@ -140,7 +140,7 @@ func (d *rowDecoder) decodeTextArray(b []byte, dst []string) ([]string, error) {
 		if l < 0 || off+l > len(b) {
 			return nil, errBadRow
 		}
-		dst = append(dst, d.intern(b[off:off+l]))
+		dst = append(dst, d.tags.intern(b[off:off+l]))
 		off += l
 	}
 	return dst, nil
@@ -152,21 +152,24 @@ func (d *rowDecoder) decodeTextArray(b []byte, dst []string) ([]string, error) {
 type rawBatch struct {
 	data []byte
 	ends []int32 // end offset in data of each value; a row is 10 values
-	null []bool
 	rows int
 }
 
 func (rb *rawBatch) reset() {
-	rb.data, rb.ends, rb.null, rb.rows = rb.data[:0], rb.ends[:0], rb.null[:0], 0
+	rb.data, rb.ends, rb.rows = rb.data[:0], rb.ends[:0], 0
 }
 
-func (rb *rawBatch) add(vals [][]byte) {
+// add copies one row; every ticket column is NOT NULL, so a NULL is refused.
+func (rb *rawBatch) add(vals [][]byte) error {
 	for _, v := range vals {
+		if v == nil {
+			return fmt.Errorf("%w: NULL in a NOT NULL column", errBadRow)
+		}
 		rb.data = append(rb.data, v...)
 		rb.ends = append(rb.ends, int32(len(rb.data)))
-		rb.null = append(rb.null, v == nil)
 	}
 	rb.rows++
+	return nil
 }
 
 // row returns row i's values in vals (len 10), pointing into rb.data.
@@ -178,11 +181,7 @@ func (rb *rawBatch) row(i int, vals [][]byte) {
 	}
 	for c := range vals {
 		end := rb.ends[base+c]
-		if rb.null[base+c] {
-			vals[c] = nil
-		} else {
-			vals[c] = rb.data[start:end:end]
-		}
+		vals[c] = rb.data[start:end:end]
 		start = end
 	}
 }

@@ -126,7 +126,9 @@ func (st *pgStream) readRaw(rows pgx.Rows, rb *rawBatch) error {
 		if len(vals) != len(st.vals) {
 			return fmt.Errorf("%w: %d columns", errBadRow, len(vals))
 		}
-		rb.add(vals)
+		if err := rb.add(vals); err != nil {
+			return err
+		}
 	}
 	return rows.Err()
 }
