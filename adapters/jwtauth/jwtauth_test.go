@@ -95,3 +95,36 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+func TestAuthenticator(t *testing.T) {
+	t.Parallel()
+	open, err := jwtauth.NewAuthenticator("")
+	if err != nil || !open.Open() {
+		t.Fatalf("an empty secret should mean open access: %v", err)
+	}
+	if s, err := open.Verify("anything, or nothing"); err != nil || !s.AllTeams {
+		t.Fatalf("open access: %+v, %v", s, err)
+	}
+	if _, err := jwtauth.NewAuthenticator("short"); domain.ErrorCode(err) != domain.EInvalid {
+		t.Fatalf("a short secret: %v", err)
+	}
+	checked, err := jwtauth.NewAuthenticator(string(secret))
+	if err != nil || checked.Open() {
+		t.Fatalf("a secret should turn checks on: %v", err)
+	}
+	if _, err := checked.Verify(""); domain.ErrorCode(err) != domain.EUnauthorized {
+		t.Fatalf("no token with checks on: %v", err)
+	}
+	tok, _ := jwtauth.Issue(secret, "t", []string{"billing"}, time.Minute)
+	if s, err := checked.Verify(tok); err != nil || s.AllTeams || len(s.Teams) != 1 {
+		t.Fatalf("a valid token: %+v, %v", s, err)
+	}
+	for _, bad := range []struct {
+		teams []string
+		ttl   time.Duration
+	}{{nil, time.Hour}, {[]string{"x"}, 0}} {
+		if _, err := jwtauth.Issue(secret, "t", bad.teams, bad.ttl); domain.ErrorCode(err) != domain.EInvalid {
+			t.Fatalf("Issue(%v, %v) = %v, want EInvalid", bad.teams, bad.ttl, err)
+		}
+	}
+}
