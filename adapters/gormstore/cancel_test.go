@@ -13,6 +13,7 @@ import (
 	"github.com/ticketstream/ticketstream/domain"
 	"github.com/ticketstream/ticketstream/domain/demodata"
 	"github.com/ticketstream/ticketstream/ports"
+	"github.com/ticketstream/ticketstream/ports/portstest"
 )
 
 // TestStream_CancelStopsTheQueryOnTheServer parks a stream's query behind a
@@ -37,7 +38,7 @@ func TestStream_CancelStopsTheQueryOnTheServer(t *testing.T) {
 
 	watcher := adminConn(t, dbURL)
 	var pid int
-	waitUntil(t, 5*time.Second, "the stream's query to wait on the lock", func() bool {
+	portstest.WaitFor(t, 5*time.Second, "the stream's query to wait on the lock", func() bool {
 		err := watcher.QueryRow(ctx, `SELECT pid FROM pg_stat_activity
 			WHERE datname = current_database() AND application_name = 'ticketstream'
 			  AND state = 'active' AND wait_event_type = 'Lock'`).Scan(&pid)
@@ -54,7 +55,7 @@ func TestStream_CancelStopsTheQueryOnTheServer(t *testing.T) {
 	case <-time.After(3 * time.Second):
 		t.Fatal("StreamTickets did not return within 3s of the cancel")
 	}
-	waitUntil(t, 2*time.Second, "the server to stop the cancelled query", func() bool {
+	portstest.WaitFor(t, 2*time.Second, "the server to stop the cancelled query", func() bool {
 		var state string
 		err := watcher.QueryRow(ctx, "SELECT state FROM pg_stat_activity WHERE pid = $1", pid).Scan(&state)
 		return err == nil && state == "idle"
@@ -91,17 +92,6 @@ func adminConn(t *testing.T, database string) *pgx.Conn {
 	}
 	t.Cleanup(func() { conn.Close(context.Background()) })
 	return conn
-}
-
-func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", limit, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // TestStream_SlowClientHoldsNoConnection streams with a pool of one
@@ -173,7 +163,7 @@ func TestStream_CancellationStormKeepsTheConnections(t *testing.T) {
 			_ = s.StreamTickets(storm, domain.Query{}, 0, ports.BatchHandlerFunc(func([]domain.Ticket) error { return nil }))
 		})
 	}
-	waitUntil(t, 5*time.Second, "8 queries waiting on the lock", func() bool {
+	portstest.WaitFor(t, 5*time.Second, "8 queries waiting on the lock", func() bool {
 		var n int
 		_ = watcher.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
 			AND application_name = 'ticketstream' AND wait_event_type = 'Lock'`).Scan(&n)

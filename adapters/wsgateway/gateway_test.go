@@ -307,7 +307,7 @@ func TestGateway_ConnectionLimit(t *testing.T) {
 	resp.Body.Close()
 	a.Close(websocket.StatusNormalClosure, "")
 	b.Close(websocket.StatusNormalClosure, "")
-	waitFor(t, func() bool { return f.gw.OpenConnections() == 0 })
+	portstest.WaitFor(t, 10*time.Second, "every socket to close", func() bool { return f.gw.OpenConnections() == 0 })
 	c := dial(t, f.url(""), "admin")
 	c.Close(websocket.StatusNormalClosure, "")
 }
@@ -318,8 +318,8 @@ func TestGateway_ConnectionLimit(t *testing.T) {
 func TestGateway_ClientThatStopsReading(t *testing.T) {
 	f := newFixture(t, demodata.New(7).Tickets(20_000), wsgateway.Options{WriteTimeout: 200 * time.Millisecond, QueueChunks: 2})
 	c := dial(t, f.url(""), "admin")
-	waitFor(t, func() bool { return f.gw.OpenConnections() == 0 })
-	waitFor(t, func() bool { return f.streamer.PoolStats().InUse() == 0 })
+	portstest.WaitFor(t, 10*time.Second, "every socket to close", func() bool { return f.gw.OpenConnections() == 0 })
+	portstest.WaitFor(t, 10*time.Second, "every buffer to go back to the pool", func() bool { return f.streamer.PoolStats().InUse() == 0 })
 	if !strings.Contains(f.logs.String(), `"close_code":1013`) {
 		t.Fatalf("the server did not close the slow client with 1013:\n%s", f.logs.String())
 	}
@@ -358,17 +358,6 @@ func TestGateway_ShutdownClosesSocketsWith1001(t *testing.T) {
 		t.Fatalf("an upgrade during shutdown: %v, want 503", err)
 	}
 	resp.Body.Close()
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // logBuffer is a concurrency-safe log sink for the tests.

@@ -34,7 +34,9 @@ func TestChunkSinkContract(t *testing.T, open OpenSink) {
 				t.Fatalf("WriteChunk %d: %v", i, err)
 			}
 		}
-		waitFor(t, func() bool { return len(received()) >= len(want) && rel.Released() == len(want) })
+		WaitFor(t, 10*time.Second, "every chunk to arrive and be released", func() bool {
+			return len(received()) >= len(want) && rel.Released() == len(want)
+		})
 		got := received()
 		if len(got) != len(want) {
 			t.Fatalf("received %d chunks, want %d", len(got), len(want))
@@ -58,7 +60,7 @@ func TestChunkSinkContract(t *testing.T, open OpenSink) {
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("WriteChunk with a cancelled context = %v, want an error wrapping context.Canceled", err)
 		}
-		waitFor(t, func() bool { return rel.Released() == 1 })
+		WaitFor(t, 10*time.Second, "the chunk to be released", func() bool { return rel.Released() == 1 })
 		if d := rel.Doubles(); d != 0 {
 			t.Fatalf("chunk released %d extra times", d)
 		}
@@ -116,13 +118,15 @@ func (r *CountingReleaser) Outstanding() int {
 	return int(r.next) - len(r.released)
 }
 
-// waitFor polls cond for up to 10 seconds: sinks may deliver asynchronously.
-func waitFor(t *testing.T, cond func() bool) {
+// WaitFor polls cond every few milliseconds until it holds, failing t if it
+// does not within limit; what says what was awaited. Sinks and servers do
+// their work asynchronously, so tests wait for its effects instead of sleeping.
+func WaitFor(t testing.TB, limit time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(limit)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
+			t.Fatalf("timed out after %v waiting for %s", limit, what)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
