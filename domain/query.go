@@ -21,6 +21,11 @@ type Query struct {
 	Assignees []string
 	After     Cursor // resume after this position; zero means from the start
 	Limit     int    // at most this many tickets; 0 means no limit
+	// AsOf, when set, keeps only tickets whose last change is at or before
+	// this position of the change feed: the snapshot half of a live
+	// subscription, whose later changes arrive live. Set by the server, never
+	// parsed from a client.
+	AsOf ChangePos
 }
 
 // Bounds on a Query, so that one request cannot make a huge SQL statement.

@@ -124,3 +124,16 @@ func TestStore_UpdateTicket(t *testing.T) {
 		})
 	}
 }
+
+func TestStore_MeetsChangeFeedContract(t *testing.T) {
+	t.Parallel()
+	for _, d := range dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			portstest.TestChangeFeedContract(t, func(t *testing.T) (ports.ChangeFeed, portstest.TicketWriter) {
+				s := openStore(t, d, nil, gormstore.Config{})
+				return s, s
+			})
+		})
+	}
+}

@@ -65,6 +65,11 @@ func buildSelect(d Dialect, q domain.Query) selectSQL {
 	filter("priority", stringsOf(q.Priorities))
 	filter("team", q.Teams)
 	filter("assignee", q.Assignees)
+	if !q.AsOf.IsZero() {
+		// The snapshot half of a live subscription: later changes come live.
+		b.WriteString(" AND (change_pos, id) <= (" + ph() + ", " + ph() + ")")
+		args = append(args, int64(q.AsOf.Seq), q.AsOf.ID)
+	}
 	b.WriteString(" ORDER BY updated_at, id LIMIT " + ph())
 	return selectSQL{text: b.String(), filterArgs: args}
 }

@@ -37,9 +37,17 @@ type sqliteScanner struct {
 	created, updated int64
 }
 
-func (sc *sqliteScanner) scan(rows *sql.Rows, t *domain.Ticket) error {
-	err := rows.Scan(&t.ID, &t.Team, &t.Subject, (*string)(&t.Status), (*string)(&t.Priority),
-		&t.Requester, &t.Assignee, &sc.tags, &sc.created, &sc.updated)
+// scan reads one row of ticketColumns into t; with lead, the row starts
+// with that many extra columns, scanned into lead.
+func (sc *sqliteScanner) scan(rows *sql.Rows, t *domain.Ticket, lead ...any) error {
+	var err error
+	if len(lead) == 0 {
+		err = rows.Scan(&t.ID, &t.Team, &t.Subject, (*string)(&t.Status), (*string)(&t.Priority),
+			&t.Requester, &t.Assignee, &sc.tags, &sc.created, &sc.updated)
+	} else {
+		err = rows.Scan(append(lead, &t.ID, &t.Team, &t.Subject, (*string)(&t.Status), (*string)(&t.Priority),
+			&t.Requester, &t.Assignee, &sc.tags, &sc.created, &sc.updated)...)
+	}
 	if err != nil {
 		return fmt.Errorf("scan ticket: %w", err)
 	}

@@ -1,0 +1,318 @@
+package gormstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ticketstream/ticketstream/domain"
+	"github.com/ticketstream/ticketstream/ports"
+)
+
+var _ ports.ChangeFeed = (*Store)(nil)
+
+// The change feed's queries. Each page is read in one read-only transaction
+// so that the horizon and the rows come from one snapshot; on PostgreSQL a
+// REPEATABLE READ transaction without writes takes no transaction id and so
+// holds back no one's horizon. Rows come in (change_pos, id) order, bounded
+// by the page's position range and, on PostgreSQL, by the horizon: only
+// transactions below pg_snapshot_xmin have all finished.
+const (
+	pgHorizon      = `pg_snapshot_xmin(pg_current_snapshot())::text::bigint`
+	pgChangedSQL   = `SELECT change_pos, ` + ticketColumns + ` FROM tickets WHERE (change_pos, id) > ($1, $2) AND (change_pos, id) <= ($3, $4) AND change_pos < ` + pgHorizon + ` ORDER BY change_pos, id LIMIT $5`
+	pgRemovedSQL   = `SELECT change_pos, id FROM ticket_removals r WHERE (change_pos, id) > ($1, $2) AND (change_pos, id) <= ($3, $4) AND change_pos < ` + pgHorizon + ` AND NOT EXISTS (SELECT 1 FROM tickets t WHERE t.id = r.id) ORDER BY change_pos, id LIMIT $5`
+	sqlHorizon     = `SELECT last_pos + 1 FROM change_feed_state WHERE id = 1`
+	sqlChangedSQL  = `SELECT change_pos, ` + ticketColumns + ` FROM tickets WHERE (change_pos, id) > (?, ?) AND (change_pos, id) <= (?, ?) ORDER BY change_pos, id LIMIT ?`
+	sqlRemovedSQL  = `SELECT change_pos, id FROM ticket_removals r WHERE (change_pos, id) > (?, ?) AND (change_pos, id) <= (?, ?) AND NOT EXISTS (SELECT 1 FROM tickets t WHERE t.id = r.id) ORDER BY change_pos, id LIMIT ?`
+	resumableSQL   = `SELECT removals_pruned_before FROM change_feed_state WHERE id = 1`
+	pgPruneSQL     = `WITH gone AS (DELETE FROM ticket_removals WHERE removed_at < $1 RETURNING change_pos) UPDATE change_feed_state SET removals_pruned_before = GREATEST(removals_pruned_before, (SELECT max(change_pos) + 1 FROM gone)) WHERE id = 1 AND EXISTS (SELECT 1 FROM gone) RETURNING (SELECT count(*) FROM gone)`
+	sqlPruneMaxSQL = `SELECT max(change_pos), count(*) FROM ticket_removals WHERE removed_at < ?`
+)
+
+// changePage is one page of the feed: ticket rows and removals, each in
+// position order.
+type changePage struct {
+	changed []ports.Change
+	removed []ports.Change
+	horizon uint64
+}
+
+// ReadChanges implements ports.ChangeFeed.
+func (s *Store) ReadChanges(ctx context.Context, after, until domain.ChangePos, batchSize int, h ports.ChangeHandler) (domain.ChangePos, error) {
+	if batchSize <= 0 {
+		batchSize = ports.DefaultBatchSize
+	}
+	bounded := !until.IsZero()
+	upTo := until
+	if !bounded {
+		upTo = domain.ChangePos{Seq: math.MaxInt64, ID: math.MaxInt64}
+	}
+	var page changePage
+	merged := make([]ports.Change, 0, batchSize)
+	first := true
+	for {
+		if err := s.readChangePage(ctx, after, upTo, batchSize, &page); err != nil {
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				err = ctxErr
+			}
+			return after, fmt.Errorf("read changes: %w", err)
+		}
+		if first && !bounded {
+			// The rest of this read stays below the first page's horizon, so
+			// that it ends; later changes are the next read's.
+			upTo = domain.ChangePos{Seq: page.horizon - 1, ID: math.MaxInt64}
+			if page.horizon == 0 {
+				upTo = domain.ChangePos{}
+			}
+		}
+		first = false
+		// A full list may continue past the other's last row: deliver only
+		// up to the earlier of the full lists' last positions.
+		var bound domain.ChangePos
+		full := false
+		for _, l := range [2][]ports.Change{page.changed, page.removed} {
+			if len(l) == batchSize {
+				if last := l[len(l)-1].Pos; !full || last.Compare(bound) < 0 {
+					bound = last
+				}
+				full = true
+			}
+		}
+		merged = mergeChanges(merged[:0], page.changed, page.removed, bound, full)
+		if len(merged) > 0 {
+			if err := h.HandleChanges(merged); err != nil {
+				return after, fmt.Errorf("read changes: %w", err)
+			}
+			after = merged[len(merged)-1].Pos
+		}
+		if !full {
+			break
+		}
+	}
+	if bounded {
+		if until.Compare(after) > 0 {
+			return until, nil
+		}
+		return after, nil
+	}
+	if reached := (domain.ChangePos{Seq: page.horizon}); page.horizon > 0 && reached.Compare(after) > 0 {
+		return reached, nil
+	}
+	return after, nil
+}
+
+// mergeChanges appends the changes of both lists in position order, only
+// those at or before bound when bounded.
+func mergeChanges(dst, a, b []ports.Change, bound domain.ChangePos, bounded bool) []ports.Change {
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		var c ports.Change
+		if j == len(b) || (i < len(a) && a[i].Pos.Compare(b[j].Pos) < 0) {
+			c = a[i]
+			i++
+		} else {
+			c = b[j]
+			j++
+		}
+		if bounded && c.Pos.Compare(bound) > 0 {
+			break
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+// readChangePage reads up to n changed tickets and n removals positioned in
+// (after, upTo] into page, with the horizon of the snapshot they came from.
+func (s *Store) readChangePage(ctx context.Context, after, upTo domain.ChangePos, n int, page *changePage) error {
+	page.changed, page.removed = page.changed[:0], page.removed[:0]
+	args := []any{int64(after.Seq), after.ID, int64(upTo.Seq), upTo.ID, n}
+	if s.dialect == Postgres {
+		return s.withPgx(ctx, func(c *pgx.Conn) error {
+			return pgx.BeginTxFunc(ctx, c, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+				var horizon int64
+				if err := tx.QueryRow(ctx, "SELECT "+pgHorizon).Scan(&horizon); err != nil {
+					return fmt.Errorf("horizon: %w", err)
+				}
+				page.horizon = uint64(horizon)
+				rows, err := tx.Query(ctx, pgChangedSQL, args...)
+				if err != nil {
+					return err
+				}
+				for rows.Next() {
+					var pos int64
+					page.changed = append(page.changed, ports.Change{})
+					ch := &page.changed[len(page.changed)-1]
+					t := &ch.Ticket
+					if err := rows.Scan(&pos, &t.ID, &t.Team, &t.Subject, (*string)(&t.Status), (*string)(&t.Priority),
+						&t.Requester, &t.Assignee, &t.Tags, &t.CreatedAt, &t.UpdatedAt); err != nil {
+						rows.Close()
+						return fmt.Errorf("scan changed ticket: %w", err)
+					}
+					t.CreatedAt, t.UpdatedAt = t.CreatedAt.UTC(), t.UpdatedAt.UTC()
+					ch.Pos = domain.ChangePos{Seq: uint64(pos), ID: t.ID}
+				}
+				if err := rows.Err(); err != nil {
+					return err
+				}
+				return s.scanRemovals(tx.Query(ctx, pgRemovedSQL, args...))(page)
+			})
+		})
+	}
+	tx, err := s.sql.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only: nothing to keep
+	var horizon int64
+	if err := tx.QueryRowContext(ctx, sqlHorizon).Scan(&horizon); err != nil {
+		return fmt.Errorf("horizon: %w", err)
+	}
+	page.horizon = uint64(horizon)
+	rows, err := tx.QueryContext(ctx, sqlChangedSQL, args...)
+	if err != nil {
+		return err
+	}
+	var sc sqliteScanner
+	for rows.Next() {
+		page.changed = append(page.changed, ports.Change{})
+		ch := &page.changed[len(page.changed)-1]
+		var pos int64
+		if err := sc.scan(rows, &ch.Ticket, &pos); err != nil {
+			rows.Close()
+			return err
+		}
+		ch.Pos = domain.ChangePos{Seq: uint64(pos), ID: ch.Ticket.ID}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	rows.Close()
+	rrows, err := tx.QueryContext(ctx, sqlRemovedSQL, args...)
+	if err != nil {
+		return err
+	}
+	defer rrows.Close()
+	for rrows.Next() {
+		var pos, id int64
+		if err := rrows.Scan(&pos, &id); err != nil {
+			return fmt.Errorf("scan removal: %w", err)
+		}
+		page.removed = append(page.removed, ports.Change{Pos: domain.ChangePos{Seq: uint64(pos), ID: id}, Removed: true, Ticket: domain.Ticket{ID: id}})
+	}
+	return rrows.Err()
+}
+
+// scanRemovals reads removal rows (change_pos, id) into page.
+func (s *Store) scanRemovals(rows pgx.Rows, err error) func(*changePage) error {
+	return func(page *changePage) error {
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var pos, id int64
+			if err := rows.Scan(&pos, &id); err != nil {
+				return fmt.Errorf("scan removal: %w", err)
+			}
+			page.removed = append(page.removed, ports.Change{Pos: domain.ChangePos{Seq: uint64(pos), ID: id}, Removed: true, Ticket: domain.Ticket{ID: id}})
+		}
+		return rows.Err()
+	}
+}
+
+// ResumableAfter implements ports.ChangeFeed.
+func (s *Store) ResumableAfter(ctx context.Context) (domain.ChangePos, error) {
+	var before int64
+	if err := s.sql.QueryRowContext(ctx, resumableSQL).Scan(&before); err != nil {
+		return domain.ChangePos{}, fmt.Errorf("change feed retention: %w", err)
+	}
+	if before <= 0 {
+		return domain.ChangePos{}, nil
+	}
+	// Removals at positions below `before` are gone: a reader must have read
+	// past every one of them.
+	return domain.ChangePos{Seq: uint64(before) - 1, ID: math.MaxInt64}, nil
+}
+
+// PruneRemovals implements ports.ChangeFeed.
+func (s *Store) PruneRemovals(ctx context.Context, cutoff time.Time) (int64, error) {
+	if s.dialect == Postgres {
+		var n int64
+		err := s.sql.QueryRowContext(ctx, pgPruneSQL, cutoff).Scan(&n)
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, nil
+		}
+		if err != nil {
+			return 0, fmt.Errorf("prune removals: %w", err)
+		}
+		return n, nil
+	}
+	tx, err := s.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("prune removals: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // committed below on success
+	var maxPos sql.NullInt64
+	var n int64
+	if err := tx.QueryRowContext(ctx, sqlPruneMaxSQL, cutoff.UnixMicro()).Scan(&maxPos, &n); err != nil {
+		return 0, fmt.Errorf("prune removals: %w", err)
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM ticket_removals WHERE removed_at < ?`, cutoff.UnixMicro()); err != nil {
+		return 0, fmt.Errorf("prune removals: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE change_feed_state SET removals_pruned_before = max(removals_pruned_before, ?) WHERE id = 1`, maxPos.Int64+1); err != nil {
+		return 0, fmt.Errorf("prune removals: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("prune removals: %w", err)
+	}
+	return n, nil
+}
+
+// OldestWriter implements ports.ChangeFeed. On PostgreSQL transaction ids
+// are shared by every database of the server, so a writer in any of them
+// counts. SQLite has one writer, whose
+// transaction blocks other writers, not readers: it never holds back the feed.
+func (s *Store) OldestWriter(ctx context.Context) (ports.Writer, error) {
+	if s.dialect != Postgres {
+		return ports.Writer{}, nil
+	}
+	var w ports.Writer
+	var ageMS float64
+	err := s.sql.QueryRowContext(ctx, `SELECT EXTRACT(EPOCH FROM now() - xact_start) * 1000, pid, application_name, state
+		FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()
+		ORDER BY xact_start LIMIT 1`).Scan(&ageMS, &w.PID, &w.Application, &w.State)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ports.Writer{}, nil
+	}
+	if err != nil {
+		return ports.Writer{}, fmt.Errorf("oldest writer: %w", err)
+	}
+	w.Age = time.Duration(ageMS * float64(time.Millisecond))
+	return w, nil
+}
+
+// DeleteTicket deletes the ticket with the given id, or returns ENotFound.
+func (s *Store) DeleteTicket(ctx context.Context, id int64) error {
+	q := `DELETE FROM tickets WHERE id = ?`
+	if s.dialect == Postgres {
+		q = `DELETE FROM tickets WHERE id = $1`
+	}
+	res, err := s.sql.ExecContext(ctx, q, id)
+	if err != nil {
+		return fmt.Errorf("delete ticket %d: %w", id, err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return &domain.Error{Code: domain.ENotFound, Param: "id", Message: fmt.Sprintf("no ticket %d", id)}
+	}
+	return nil
+}

@@ -1,0 +1,117 @@
+package gormstore_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ticketstream/ticketstream/adapters/gormstore"
+	"github.com/ticketstream/ticketstream/domain"
+	"github.com/ticketstream/ticketstream/domain/demodata"
+	"github.com/ticketstream/ticketstream/ports/portstest"
+)
+
+// The trap the feed exists for: transaction A takes its id first, B commits
+// first. A reader that followed commit order by id would pass B and never
+// come back for A. The feed must hold B back until A ends, then deliver both.
+func TestFeed_PostgresNeverSkipsATransactionThatCommitsLate(t *testing.T) {
+	t.Parallel()
+	url := newURL(t, gormstore.Postgres)
+	s, closeStore, err := gormstore.Open(context.Background(), gormstore.Config{URL: url, Migrate: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeStore()
+	ctx := context.Background()
+	tickets := demodata.New(9).Tickets(3)
+	if err := s.InsertTickets(ctx, tickets); err != nil {
+		t.Fatal(err)
+	}
+	_, start := portstest.WaitChanges(t, s, domain.ChangePos{}, 10, 3)
+
+	connect := func() *pgx.Conn {
+		c, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close(context.Background()) })
+		return c
+	}
+	a, b := connect(), connect()
+	txA, err := a.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := txA.Exec(ctx, `UPDATE tickets SET subject = 'by A' WHERE id = $1`, tickets[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Exec(ctx, `UPDATE tickets SET subject = 'by B' WHERE id = $1`, tickets[1].ID); err != nil {
+		t.Fatal(err)
+	}
+
+	// B has committed, A has not: nothing may be delivered past A.
+	got, reached := portstest.ReadAll(t, s, start, domain.ChangePos{}, 10)
+	if len(got) != 0 {
+		t.Fatalf("with A open the feed delivered %+v: B's change would put the reader past A", got)
+	}
+	w, err := s.OldestWriter(ctx)
+	if err != nil || w.PID == 0 || w.Age <= 0 {
+		t.Fatalf("OldestWriter with A open = %+v, %v", w, err)
+	}
+	if err := txA.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = portstest.WaitChanges(t, s, reached, 10, 2)
+	subjects := map[int64]string{}
+	for _, c := range got {
+		subjects[c.Ticket.ID] = c.Ticket.Subject
+	}
+	if len(got) != 2 || subjects[tickets[0].ID] != "by A" || subjects[tickets[1].ID] != "by B" {
+		t.Fatalf("after A committed the feed read %+v, want A's and B's changes", got)
+	}
+}
+
+// A ticket written by a later-starting transaction first and an earlier one
+// second must end at the second version, never the first.
+func TestFeed_PostgresDeliversTheLastCommittedVersion(t *testing.T) {
+	t.Parallel()
+	url := newURL(t, gormstore.Postgres)
+	s, closeStore, err := gormstore.Open(context.Background(), gormstore.Config{URL: url, Migrate: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeStore()
+	ctx := context.Background()
+	tk := demodata.New(9).Tickets(1)
+	if err := s.InsertTickets(ctx, tk); err != nil {
+		t.Fatal(err)
+	}
+	_, start := portstest.WaitChanges(t, s, domain.ChangePos{}, 10, 1)
+	a, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close(ctx)
+	txA, err := a.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A takes the older transaction id, writing elsewhere first.
+	if _, err := txA.Exec(ctx, `SELECT pg_current_xact_id()`); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Gorm().WithContext(ctx).Exec(`UPDATE tickets SET subject = 'newer xid, first' WHERE id = ?`, tk[0].ID).Error; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := txA.Exec(ctx, `UPDATE tickets SET subject = 'older xid, last' WHERE id = $1`, tk[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := txA.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := portstest.WaitChanges(t, s, start, 10, 1)
+	if len(got) != 1 || got[0].Ticket.Subject != "older xid, last" {
+		t.Fatalf("feed read %+v, want the last committed version once", got)
+	}
+}

@@ -1,0 +1,76 @@
+package ports
+
+import (
+	"context"
+	"time"
+
+	"github.com/ticketstream/ticketstream/domain"
+)
+
+// Change is one ticket's new state in the change feed: the ticket as it is
+// now, or its removal.
+type Change struct {
+	// Pos is the change's position; a reader resumed after it gets the
+	// changes that follow.
+	Pos domain.ChangePos
+	// Removed means the ticket was deleted; only Ticket.ID is set.
+	Removed bool
+	// Ticket is the ticket's current state.
+	Ticket domain.Ticket
+}
+
+// ChangeHandler receives the batches of ChangeFeed.ReadChanges.
+type ChangeHandler interface {
+	// HandleChanges processes one batch; a non-nil error stops the read.
+	HandleChanges(batch []Change) error
+}
+
+// ChangeHandlerFunc adapts a function to ChangeHandler.
+type ChangeHandlerFunc func(batch []Change) error
+
+// HandleChanges calls f(batch).
+func (f ChangeHandlerFunc) HandleChanges(batch []Change) error { return f(batch) }
+
+// ChangeFeed reads what changed in the tickets, from any writer, in an order
+// that never skips a change committed out of order.
+//
+// A feed reads current states, not a history of versions: a ticket changed
+// several times between two reads appears once, as it is now, at the position
+// of its latest change. So every reader sees each ticket's versions in the
+// order they were committed, never an older one after a newer one, and a
+// reader that resumes after a position gets exactly the current state of what
+// changed after it.
+type ChangeFeed interface {
+	// ReadChanges calls h with successive batches of the changes positioned
+	// strictly after `after` — and at or before until, unless until is zero —
+	// in position order, at most batchSize each (<= 0: DefaultBatchSize). The
+	// batch and its tickets are valid only during the call.
+	//
+	// It returns the position up to which every change has now been read: a
+	// reader that continues after it misses nothing. With a zero until that is
+	// the feed's horizon, below which every writing transaction has finished;
+	// otherwise it is until. Positions of changes still to come are above it.
+	ReadChanges(ctx context.Context, after, until domain.ChangePos, batchSize int, h ChangeHandler) (domain.ChangePos, error)
+
+	// ResumableAfter returns the oldest position a reader may resume after:
+	// removals before it have been pruned (see PruneRemovals), so a reader
+	// behind it must start over from a snapshot.
+	ResumableAfter(ctx context.Context) (domain.ChangePos, error)
+
+	// PruneRemovals forgets removals recorded before cutoff, bounding the
+	// feed's history, and returns how many it forgot.
+	PruneRemovals(ctx context.Context, cutoff time.Time) (int64, error)
+
+	// OldestWriter describes the longest-running transaction that has
+	// written and not finished: until it ends the horizon cannot pass it, and
+	// delivery of every change after it waits. A zero Age means none.
+	OldestWriter(ctx context.Context) (Writer, error)
+}
+
+// Writer describes a database session with an open writing transaction.
+type Writer struct {
+	Age         time.Duration // since its transaction began
+	PID         int           // server process id
+	Application string        // application_name
+	State       string        // "active", "idle in transaction", …
+}

@@ -1,0 +1,198 @@
+package portstest
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ticketstream/ticketstream/domain"
+	"github.com/ticketstream/ticketstream/domain/demodata"
+	"github.com/ticketstream/ticketstream/ports"
+)
+
+// TicketWriter changes tickets: what a ChangeFeed contract test needs of the
+// database behind the feed.
+type TicketWriter interface {
+	InsertTickets(ctx context.Context, tickets []domain.Ticket) error
+	UpdateTicket(ctx context.Context, t domain.Ticket) error
+	DeleteTicket(ctx context.Context, id int64) error
+}
+
+// OpenFeed makes an empty ChangeFeed and the writer of its tickets, for one test.
+type OpenFeed func(t *testing.T) (ports.ChangeFeed, TicketWriter)
+
+// ReadAll reads every change of feed after `after` (up to until, unless
+// zero) in batches of batchSize, copying them, and returns them with the
+// position reached. It fails t on an error or on positions out of order.
+func ReadAll(t testing.TB, feed ports.ChangeFeed, after, until domain.ChangePos, batchSize int) ([]ports.Change, domain.ChangePos) {
+	t.Helper()
+	var out []ports.Change
+	last := after
+	reached, err := feed.ReadChanges(context.Background(), after, until, batchSize, ports.ChangeHandlerFunc(func(batch []ports.Change) error {
+		if len(batch) == 0 || (batchSize > 0 && len(batch) > batchSize) {
+			return fmt.Errorf("batch of %d changes, want 1..%d", len(batch), batchSize)
+		}
+		for _, c := range batch {
+			if c.Pos.Compare(last) <= 0 {
+				return fmt.Errorf("change at %+v after %+v: positions must increase", c.Pos, last)
+			}
+			last = c.Pos
+			c.Ticket.Tags = append([]string(nil), c.Ticket.Tags...)
+			out = append(out, c)
+		}
+		return nil
+	}))
+	if err != nil {
+		t.Fatalf("ReadChanges: %v", err)
+	}
+	if reached.Compare(last) < 0 {
+		t.Fatalf("ReadChanges reached %+v, before its last change %+v", reached, last)
+	}
+	return out, reached
+}
+
+// WaitChanges reads the changes after `after` until there are at least
+// want of them — a feed delivers a commit only once every transaction that
+// began before it has finished, anywhere in the database server — and
+// returns them with the position reached. It fails t after 20 seconds.
+func WaitChanges(t testing.TB, feed ports.ChangeFeed, after domain.ChangePos, batchSize, want int) ([]ports.Change, domain.ChangePos) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got, reached := ReadAll(t, feed, after, domain.ChangePos{}, batchSize)
+		if len(got) >= want {
+			return got, reached
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("feed read %d changes after %+v in 20s, want %d", len(got), after, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestChangeFeedContract checks that the ChangeFeed made by open behaves as
+// ports.ChangeFeed documents: current states, removals, order, paging,
+// bounds and retention.
+func TestChangeFeedContract(t *testing.T, open OpenFeed) {
+	feed, w := open(t)
+	ctx := context.Background()
+	gen := demodata.New(7)
+
+	none, p0 := ReadAll(t, feed, domain.ChangePos{}, domain.ChangePos{}, 10)
+	if len(none) != 0 {
+		t.Fatalf("empty feed read %d changes", len(none))
+	}
+
+	tickets := gen.Tickets(25)
+	if err := w.InsertTickets(ctx, tickets); err != nil {
+		t.Fatalf("insert: %v", err)
+	}
+	got, p1 := WaitChanges(t, feed, p0, 10, len(tickets))
+	if len(got) != len(tickets) {
+		t.Fatalf("after inserting %d tickets the feed read %d changes", len(tickets), len(got))
+	}
+	byID := map[int64]domain.Ticket{}
+	for _, tk := range tickets {
+		byID[tk.ID] = tk
+	}
+	for _, c := range got {
+		if c.Removed {
+			t.Fatalf("insert read as removal: %+v", c)
+		}
+		if diff := DiffTicket(c.Ticket, byID[c.Ticket.ID]); diff != "" {
+			t.Fatalf("inserted ticket %d: %s", c.Ticket.ID, diff)
+		}
+	}
+	if again, _ := ReadAll(t, feed, p1, domain.ChangePos{}, 10); len(again) != 0 {
+		t.Fatalf("a second read after the horizon got %d changes, want 0", len(again))
+	}
+
+	// Bounded: only up to until.
+	mid := got[11].Pos
+	head, reached := ReadAll(t, feed, p0, mid, 5)
+	if len(head) != 12 || reached != mid {
+		t.Fatalf("read up to the 12th change: %d changes, reached %+v, want 12 and %+v", len(head), reached, mid)
+	}
+	tail, _ := ReadAll(t, feed, mid, domain.ChangePos{}, 5)
+	if len(tail) != 13 {
+		t.Fatalf("read after the 12th change: %d changes, want 13", len(tail))
+	}
+
+	// Two updates of one ticket read as its current state, once.
+	tk := tickets[3]
+	for i := range 2 {
+		tk.Subject = fmt.Sprintf("edited %d", i)
+		tk.UpdatedAt = tk.UpdatedAt.Add(time.Minute)
+		if err := w.UpdateTicket(ctx, tk); err != nil {
+			t.Fatalf("update: %v", err)
+		}
+	}
+	got, p2 := WaitChanges(t, feed, p1, 10, 1)
+	if len(got) != 1 || got[0].Removed || DiffTicket(got[0].Ticket, tk) != "" {
+		t.Fatalf("after two updates of ticket %d the feed read %+v, want its current state once", tk.ID, got)
+	}
+
+	// A removal, then nothing more.
+	if err := w.DeleteTicket(ctx, tickets[5].ID); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	got, p3 := WaitChanges(t, feed, p2, 10, 1)
+	if len(got) != 1 || !got[0].Removed || got[0].Ticket.ID != tickets[5].ID {
+		t.Fatalf("after deleting ticket %d the feed read %+v, want one removal", tickets[5].ID, got)
+	}
+
+	// Deleted and inserted again: only the ticket, as it is now.
+	if err := w.DeleteTicket(ctx, tickets[6].ID); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	back := tickets[6]
+	back.Subject = "back again"
+	if err := w.InsertTickets(ctx, []domain.Ticket{back}); err != nil {
+		t.Fatalf("insert again: %v", err)
+	}
+	got, p4 := WaitChanges(t, feed, p3, 10, 1)
+	if len(got) != 1 || got[0].Removed || got[0].Ticket.Subject != "back again" {
+		t.Fatalf("after delete and re-insert of ticket %d the feed read %+v, want the ticket once", back.ID, got)
+	}
+
+	// An update that changes nothing is not a change: after it and a real
+	// one, only the real one is read.
+	if err := w.UpdateTicket(ctx, back); err != nil {
+		t.Fatalf("update: %v", err)
+	}
+	marker := tickets[7]
+	marker.Subject = "marker"
+	if err := w.UpdateTicket(ctx, marker); err != nil {
+		t.Fatalf("update: %v", err)
+	}
+	if got, _ := WaitChanges(t, feed, p4, 10, 1); len(got) != 1 || got[0].Ticket.ID != marker.ID {
+		t.Fatalf("after an update that changed nothing and one that did, the feed read %+v", got)
+	}
+
+	// Retention: pruning removals moves the resumable position past them.
+	before, err := feed.ResumableAfter(ctx)
+	if err != nil {
+		t.Fatalf("ResumableAfter: %v", err)
+	}
+	if before.Compare(p0) > 0 {
+		t.Fatalf("nothing pruned yet, but resumable only after %+v", before)
+	}
+	n, err := feed.PruneRemovals(ctx, time.Now().Add(time.Hour))
+	if err != nil || n != 2 {
+		t.Fatalf("PruneRemovals = %d, %v; want the 2 removals", n, err)
+	}
+	after, err := feed.ResumableAfter(ctx)
+	if err != nil {
+		t.Fatalf("ResumableAfter: %v", err)
+	}
+	if after.Compare(p2) < 0 {
+		t.Fatalf("after pruning the removal at %+v, resumable after %+v", p2, after)
+	}
+	if n, err := feed.PruneRemovals(ctx, time.Now().Add(time.Hour)); err != nil || n != 0 {
+		t.Fatalf("second PruneRemovals = %d, %v; want 0", n, err)
+	}
+	if w, err := feed.OldestWriter(ctx); err != nil || w.Age < 0 {
+		t.Fatalf("OldestWriter = %+v, %v", w, err)
+	}
+}
