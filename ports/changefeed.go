@@ -52,6 +52,10 @@ type ChangeFeed interface {
 	// otherwise it is until. Positions of changes still to come are above it.
 	ReadChanges(ctx context.Context, after, until domain.ChangePos, batchSize int, h ChangeHandler) (domain.ChangePos, error)
 
+	// Horizon returns the position every change so far is at or before: a
+	// reader starting there gets the changes from now on.
+	Horizon(ctx context.Context) (domain.ChangePos, error)
+
 	// ResumableAfter returns the oldest position a reader may resume after:
 	// removals before it have been pruned (see PruneRemovals), so a reader
 	// behind it must start over from a snapshot.

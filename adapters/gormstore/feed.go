@@ -226,6 +226,19 @@ func (s *Store) scanRemovals(rows pgx.Rows, err error) func(*changePage) error {
 	}
 }
 
+// Horizon implements ports.ChangeFeed.
+func (s *Store) Horizon(ctx context.Context) (domain.ChangePos, error) {
+	q := "SELECT " + pgHorizon
+	if s.dialect == SQLite {
+		q = sqlHorizon
+	}
+	var h int64
+	if err := s.sql.QueryRowContext(ctx, q).Scan(&h); err != nil {
+		return domain.ChangePos{}, fmt.Errorf("change feed horizon: %w", err)
+	}
+	return domain.ChangePos{Seq: uint64(h)}, nil
+}
+
 // ResumableAfter implements ports.ChangeFeed.
 func (s *Store) ResumableAfter(ctx context.Context) (domain.ChangePos, error) {
 	var before int64

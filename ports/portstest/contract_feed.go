@@ -83,12 +83,16 @@ func TestChangeFeedContract(t *testing.T, open OpenFeed) {
 	if len(none) != 0 {
 		t.Fatalf("empty feed read %d changes", len(none))
 	}
+	h0, err := feed.Horizon(ctx)
+	if err != nil || h0.Compare(p0) < 0 {
+		t.Fatalf("Horizon = %+v, %v; want at least %+v", h0, err, p0)
+	}
 
 	tickets := gen.Tickets(25)
 	if err := w.InsertTickets(ctx, tickets); err != nil {
 		t.Fatalf("insert: %v", err)
 	}
-	got, p1 := WaitChanges(t, feed, p0, 10, len(tickets))
+	got, p1 := WaitChanges(t, feed, h0, 10, len(tickets))
 	if len(got) != len(tickets) {
 		t.Fatalf("after inserting %d tickets the feed read %d changes", len(tickets), len(got))
 	}
@@ -179,8 +183,8 @@ func TestChangeFeedContract(t *testing.T, open OpenFeed) {
 		t.Fatalf("nothing pruned yet, but resumable only after %+v", before)
 	}
 	n, err := feed.PruneRemovals(ctx, time.Now().Add(time.Hour))
-	if err != nil || n != 2 {
-		t.Fatalf("PruneRemovals = %d, %v; want the 2 removals", n, err)
+	if err != nil || n < 1 {
+		t.Fatalf("PruneRemovals = %d, %v; want the removal of ticket %d at least", n, err, tickets[5].ID)
 	}
 	after, err := feed.ResumableAfter(ctx)
 	if err != nil {

@@ -1,0 +1,451 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/ticketstream/ticketstream/domain"
+	"github.com/ticketstream/ticketstream/domain/demodata"
+	"github.com/ticketstream/ticketstream/ports"
+	"github.com/ticketstream/ticketstream/ports/portstest"
+)
+
+// startHub runs a hub over feed until the test ends.
+func startHub(t *testing.T, feed *portstest.Feed, cfg HubConfig, log *slog.Logger) *Hub {
+	t.Helper()
+	cfg.PoisonReleased = true
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = time.Millisecond
+	}
+	h, err := NewHub(feed, cfg, log)
+	if err != nil {
+		t.Fatalf("NewHub: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = h.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return h
+}
+
+func subscribe(t *testing.T, h *Hub, q domain.Query, skip domain.ChangePos) (*Subscription, domain.ChangePos) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, pos, err := h.Subscribe(ctx, q, skip)
+	if err != nil {
+		t.Fatalf("Subscribe: %v", err)
+	}
+	return s, pos
+}
+
+// received is what a subscriber got: each delivery decoded.
+type received struct {
+	op     string
+	id     int64
+	ticket domain.Ticket
+	raw    []byte
+	pos    domain.ChangePos
+}
+
+// takeN waits until s has delivered n changes and returns them decoded,
+// each checked for valid JSON before its release.
+func takeN(t *testing.T, s *Subscription, n int) []received {
+	t.Helper()
+	var out []received
+	deadline := time.After(5 * time.Second)
+	var batch []Delivery
+	for len(out) < n {
+		var err error
+		batch, err = s.Take(batch[:0], 64*1024)
+		if err != nil {
+			t.Fatalf("Take: %v", err)
+		}
+		for i := range batch {
+			out = append(out, decodeDelivery(t, batch[i]))
+			batch[i].Release()
+		}
+		if len(batch) > 0 {
+			continue
+		}
+		select {
+		case <-s.Ready():
+		case <-deadline:
+			t.Fatalf("got %d changes in 5s, want %d", len(out), n)
+		}
+	}
+	return out
+}
+
+func decodeDelivery(t *testing.T, d Delivery) received {
+	t.Helper()
+	var m struct {
+		Op     string         `json:"op"`
+		ID     int64          `json:"id"`
+		Ticket *domain.Ticket `json:"ticket"`
+	}
+	if err := json.Unmarshal(d.Bytes(), &m); err != nil {
+		t.Fatalf("delivery at %+v is not JSON (%v): %q", d.Pos, err, d.Bytes())
+	}
+	r := received{op: m.Op, id: m.ID, raw: bytes.Clone(d.Bytes()), pos: d.Pos}
+	if m.Ticket != nil {
+		r.ticket, r.id = *m.Ticket, m.Ticket.ID
+	}
+	if r.id != d.ID {
+		t.Fatalf("delivery for ticket %d holds ticket %d", d.ID, r.id)
+	}
+	return r
+}
+
+func assertHubBuffersReturned(t *testing.T, h *Hub) {
+	t.Helper()
+	portstest.WaitFor(t, 5*time.Second, "every shared buffer back in the pool", func() bool { return h.PoolStats().InUse() == 0 })
+}
+
+func TestHub_FansEachChangeOutOnceEncodedToMatchingSubscribers(t *testing.T) {
+	t.Parallel()
+	feed := portstest.NewFeed()
+	h := startHub(t, feed, HubConfig{}, nil)
+	all, _ := subscribe(t, h, domain.Query{}, domain.ChangePos{})
+	billing, _ := subscribe(t, h, domain.Query{Teams: []string{"billing"}}, domain.ChangePos{})
+	urgent, _ := subscribe(t, h, domain.Query{Priorities: []domain.Priority{domain.PriorityUrgent}}, domain.ChangePos{})
+
+	tickets := demodata.New(3).Tickets(40)
+	tickets[0].Team, tickets[0].Priority = "billing", domain.PriorityUrgent
+	tickets[1].Team, tickets[1].Priority = "billing", domain.PriorityLow
+	tickets[2].Team, tickets[2].Priority = "security", domain.PriorityUrgent
+	feed.Put(tickets...)
+
+	subs := map[string]*Subscription{"all": all, "billing": billing, "urgent": urgent}
+	queries := map[string]domain.Query{"all": {}, "billing": {Teams: []string{"billing"}}, "urgent": {Priorities: []domain.Priority{domain.PriorityUrgent}}}
+	got := map[string][]received{}
+	for name, s := range subs {
+		got[name] = takeN(t, s, 40)
+	}
+	feed.Remove(tickets[5].ID)
+	for name, s := range subs {
+		got[name] = append(got[name], takeN(t, s, 1)...)
+	}
+	for name, rs := range got {
+		q := queries[name]
+		for i, r := range rs[:40] {
+			want := tickets[i]
+			if q.MatchesFilter(&want) {
+				wantJSON, _ := json.Marshal(want)
+				if r.op != "upsert" || !strings.Contains(string(r.raw), string(wantJSON)) {
+					t.Fatalf("%s: change %d = %s, want upsert of %s", name, i, r.raw, wantJSON)
+				}
+			} else if r.op != "remove" || r.id != want.ID {
+				t.Fatalf("%s: change %d = %s, want the removal of ticket %d (outside its filter)", name, i, r.raw, want.ID)
+			}
+		}
+		if last := rs[40]; last.op != "remove" || last.id != tickets[5].ID {
+			t.Fatalf("%s: last change = %s, want removal of %d", name, last.raw, tickets[5].ID)
+		}
+	}
+	for _, s := range subs {
+		s.Close()
+	}
+	assertHubBuffersReturned(t, h)
+	if n := h.Stats().Changes.Load(); n != 41 {
+		t.Fatalf("hub read %d changes, want 41", n)
+	}
+}
+
+func TestHub_SubscribersShareOneEncoding(t *testing.T) {
+	t.Parallel()
+	feed := portstest.NewFeed()
+	h := startHub(t, feed, HubConfig{}, nil)
+	a, _ := subscribe(t, h, domain.Query{}, domain.ChangePos{})
+	b, _ := subscribe(t, h, domain.Query{}, domain.ChangePos{})
+	feed.Put(demodata.New(4).Tickets(1)...)
+	portstest.WaitFor(t, 5*time.Second, "a change for both", func() bool { return h.Stats().Deliveries.Load() == 2 })
+	da, _ := a.Take(nil, 1<<20)
+	db, _ := b.Take(nil, 1<<20)
+	if len(da) != 1 || len(db) != 1 {
+		t.Fatalf("took %d and %d changes, want 1 each", len(da), len(db))
+	}
+	if unsafe.SliceData(da[0].Bytes()) != unsafe.SliceData(db[0].Bytes()) {
+		t.Fatal("two subscribers got two copies of one change: it must be encoded once and shared")
+	}
+	da[0].Release()
+	if h.PoolStats().InUse() != 1 {
+		t.Fatal("the shared buffer went back to the pool while a subscriber still held it")
+	}
+	db[0].Release()
+	assertHubBuffersReturned(t, h)
+	a.Close()
+	b.Close()
+}
+
+func TestHub_SubscribePositionSplitsOldChangesFromNew(t *testing.T) {
+	t.Parallel()
+	feed := portstest.NewFeed()
+	gen := demodata.New(5)
+	before := feed.Put(gen.Tickets(3)...)
+	h := startHub(t, feed, HubConfig{}, nil)
+	s, pos := subscribe(t, h, domain.Query{}, domain.ChangePos{})
+	if pos.Compare(before) <= 0 {
+		t.Fatalf("subscribed at %+v, not after the changes made before the hub started (%+v)", pos, before)
+	}
+	later := gen.Tickets(2)
+	feed.Put(later...)
+	got := takeN(t, s, 2)
+	if got[0].id != later[0].ID || got[1].id != later[1].ID {
+		t.Fatalf("got tickets %d, %d; want the two put after subscribing", got[0].id, got[1].id)
+	}
+	for _, r := range got {
+		if r.pos.Compare(pos) <= 0 {
+			t.Fatalf("got a change at %+v, at or before the subscription's position %+v", r.pos, pos)
+		}
+	}
+
+	// skipUntil: a client resumed here after another replica, further
+	// along, sent it changes this hub has not dispatched yet.
+	feed.SetErr(errors.New("paused"))
+	portstest.WaitFor(t, 5*time.Second, "the feed paused", func() bool { return h.Stats().ReadErrors.Load() > 0 })
+	more := gen.Tickets(3)
+	mid := feed.Put(more[:2]...)
+	feed.Put(more[2:]...)
+	skipper, _ := subscribe(t, h, domain.Query{}, mid)
+	feed.SetErr(nil)
+	if got := takeN(t, skipper, 1); got[0].id != more[2].ID {
+		t.Fatalf("resumed subscriber got ticket %d first, want %d: changes at or before its position are skipped", got[0].id, more[2].ID)
+	}
+	s.Close()
+	skipper.Close()
+	assertHubBuffersReturned(t, h)
+}
+
+func TestHub_CoalescesABehindSubscriberToTheLatestVersions(t *testing.T) {
+	t.Parallel()
+	feed := portstest.NewFeed()
+	h := startHub(t, feed, HubConfig{}, nil)
+	s, _ := subscribe(t, h, domain.Query{}, domain.ChangePos{})
+	tk := demodata.New(6).Tickets(2)
+	one, two := tk[0], tk[1]
+	put := func(tk domain.Ticket) { // one at a time, each read by the hub
+		n := h.Stats().Changes.Load()
+		feed.Put(tk)
+		portstest.WaitFor(t, 5*time.Second, "the change offered", func() bool { return h.Stats().Changes.Load() == n+1 })
+	}
+	put(one)
+	put(two)
+	for i := range 5 {
+		one.Subject = fmt.Sprintf("version %d", i)
+		put(one)
+	}
+	got := takeN(t, s, 2)
+	if got[0].id != two.ID || got[1].ticket.Subject != "version 4" {
+		t.Fatalf("behind subscriber got %s then %s; want ticket %d, then ticket %d at its latest version", got[0].raw, got[1].raw, two.ID, one.ID)
+	}
+	if n := h.Stats().Coalesced.Load(); n != 5 {
+		t.Fatalf("coalesced %d versions, want 5", n)
+	}
+	s.Close()
+	assertHubBuffersReturned(t, h)
+}
+
+func TestHub_DropsASubscriberThatStillFallsTooFarBehind(t *testing.T) {
+	t.Parallel()
+	feed := portstest.NewFeed()
+	h := startHub(t, feed, HubConfig{QueueBytes: 8 * 1024}, nil)
+	slow, _ := subscribe(t, h, domain.Query{}, domain.ChangePos{})
+	fast, _ := subscribe(t, h, domain.Query{}, domain.ChangePos{})
+	feed.Put(demodata.New(7).Tickets(100)...)
+	portstest.WaitFor(t, 5*time.Second, "the slow subscriber dropped", func() bool { return h.Stats().Overflows.Load() >= 1 })
+	if _, err := slow.Take(nil, 1<<20); !errors.Is(err, ErrOverflow) {
+		t.Fatalf("Take of an overflowed subscriber = %v, want ErrOverflow", err)
+	}
+	slow.Close()
+	fast.Close()
+	assertHubBuffersReturned(t, h)
+	if n := h.Subscribers(); n != 0 {
+		t.Fatalf("%d subscribers left after closing both", n)
+	}
+}
+
+func TestHub_CatchUpReadsARangeWithRemovalsOutsideTheFilter(t *testing.T) {
+	t.Parallel()
+	feed := portstest.NewFeed()
+	tickets := demodata.New(8).Tickets(20)
+	start := feed.Put(tickets[:5]...)
+	feed.Put(tickets[5:]...)
+	h := startHub(t, feed, HubConfig{BatchSize: 4}, nil)
+	_, until := subscribe(t, h, domain.Query{}, domain.ChangePos{})
+	q := domain.Query{Teams: []string{tickets[7].Team}}
+	var got []received
+	err := h.CatchUp(context.Background(), q, start, until, func(ds []Delivery) error {
+		for i := range ds {
+			got = append(got, decodeDelivery(t, ds[i]))
+			ds[i].Release()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("CatchUp: %v", err)
+	}
+	if len(got) != 15 {
+		t.Fatalf("caught up %d changes, want the 15 after the start", len(got))
+	}
+	for i, r := range got {
+		want := tickets[5+i]
+		wantOp := "remove"
+		if q.MatchesFilter(&want) {
+			wantOp = "upsert"
+		}
+		if r.id != want.ID || r.op != wantOp {
+			t.Fatalf("change %d = %s %d, want %s %d", i, r.op, r.id, wantOp, want.ID)
+		}
+	}
+	h.Subscribers()
+	assertHubBuffersReturned(t, h)
+}
+
+func TestHub_RecoversFromFeedErrorsWithoutLosingChanges(t *testing.T) {
+	t.Parallel()
+	feed := portstest.NewFeed()
+	h := startHub(t, feed, HubConfig{RetryMax: 5 * time.Millisecond}, nil)
+	s, _ := subscribe(t, h, domain.Query{}, domain.ChangePos{})
+	feed.SetErr(errors.New("database restarting"))
+	tickets := demodata.New(9).Tickets(10)
+	feed.Put(tickets...)
+	portstest.WaitFor(t, 5*time.Second, "a failed read", func() bool { return h.Stats().ReadErrors.Load() >= 2 })
+	feed.SetErr(nil)
+	got := takeN(t, s, 10)
+	for i, r := range got {
+		if r.id != tickets[i].ID {
+			t.Fatalf("change %d is ticket %d, want %d", i, r.id, tickets[i].ID)
+		}
+	}
+	s.Close()
+}
+
+func TestHub_WarnsAboutAWriterThatStallsDelivery(t *testing.T) {
+	t.Parallel()
+	feed := portstest.NewFeed()
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	feed.SetWriter(ports.Writer{Age: time.Minute, PID: 4242, Application: "psql"})
+	h := startHub(t, feed, HubConfig{StallWarning: 20 * time.Millisecond}, log)
+	portstest.WaitFor(t, 5*time.Second, "the stall to be measured", func() bool { return h.Stats().StalledNanos.Load() == int64(time.Minute) })
+	portstest.WaitFor(t, 5*time.Second, "a warning naming the writer", func() bool {
+		return strings.Contains(logs.String(), "holds back live delivery") && strings.Contains(logs.String(), "pid=4242")
+	})
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Under -race: many subscribers take and release at their own pace while
+// changes pour in; every delivery must be intact when read (buffers are
+// poisoned on release) and every buffer must come back.
+func TestHub_ReferenceCountingUnderConcurrency(t *testing.T) {
+	t.Parallel()
+	feed := portstest.NewFeed()
+	h := startHub(t, feed, HubConfig{}, nil)
+	const subscribers, changes = 16, 3000
+	tickets := demodata.New(10).Tickets(300)
+	var wg sync.WaitGroup
+	errs := make(chan error, subscribers)
+	subs := make([]*Subscription, subscribers)
+	for i := range subs {
+		subs[i], _ = subscribe(t, h, domain.Query{}, domain.ChangePos{})
+	}
+	final := map[int64]string{}
+	for i := range changes {
+		tk := tickets[i%len(tickets)]
+		tk.Subject = fmt.Sprintf("v%d", i)
+		final[tk.ID] = tk.Subject
+	}
+	for i, s := range subs {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(i), 1))
+			latest := map[int64]string{}
+			var batch []Delivery
+			deadline := time.Now().Add(20 * time.Second)
+			for time.Now().Before(deadline) {
+				var err error
+				batch, err = s.Take(batch[:0], 1+rng.IntN(8*1024))
+				if err != nil {
+					errs <- err
+					return
+				}
+				for j := range batch {
+					if rng.IntN(4) == 0 {
+						time.Sleep(time.Duration(rng.IntN(200)) * time.Microsecond)
+					}
+					var m struct{ Ticket domain.Ticket }
+					if err := json.Unmarshal(batch[j].Bytes(), &m); err != nil || m.Ticket.ID != batch[j].ID {
+						errs <- fmt.Errorf("subscriber %d: corrupted delivery %q", i, batch[j].Bytes())
+						return
+					}
+					latest[m.Ticket.ID] = m.Ticket.Subject
+					batch[j].Release()
+				}
+				done := len(latest) == len(final)
+				for id, subj := range final {
+					if latest[id] != subj {
+						done = false
+						break
+					}
+				}
+				if done {
+					return
+				}
+				if len(batch) == 0 {
+					select {
+					case <-s.Ready():
+					case <-time.After(50 * time.Millisecond):
+					}
+				}
+			}
+			errs <- fmt.Errorf("subscriber %d did not reach the final versions", i)
+		})
+	}
+	for i := range changes {
+		tk := tickets[i%len(tickets)]
+		tk.Subject = fmt.Sprintf("v%d", i)
+		feed.Put(tk)
+		if i%100 == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for _, s := range subs {
+		s.Close()
+	}
+	assertHubBuffersReturned(t, h)
+}

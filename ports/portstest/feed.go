@@ -1,0 +1,222 @@
+package portstest
+
+import (
+	"context"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ticketstream/ticketstream/domain"
+	"github.com/ticketstream/ticketstream/ports"
+)
+
+// Feed is an in-memory ports.ChangeFeed: each write gets the next position,
+// and reads return current states, as the real feeds do. It also implements
+// TicketWriter. Safe for concurrent use.
+type Feed struct {
+	mu      sync.Mutex
+	seq     uint64
+	state   map[int64]feedEntry
+	pruned  uint64
+	err     error
+	writer  ports.Writer
+	removed map[int64]time.Time
+}
+
+type feedEntry struct {
+	pos     domain.ChangePos
+	removed bool
+	ticket  domain.Ticket
+}
+
+var (
+	_ ports.ChangeFeed = (*Feed)(nil)
+	_ TicketWriter     = (*Feed)(nil)
+)
+
+// NewFeed returns an empty Feed.
+func NewFeed() *Feed {
+	return &Feed{state: map[int64]feedEntry{}, removed: map[int64]time.Time{}}
+}
+
+// Put writes tickets (inserted or updated), each at a new position, and
+// returns the position of the last.
+func (f *Feed) Put(tickets ...domain.Ticket) domain.ChangePos {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var pos domain.ChangePos
+	for _, t := range tickets {
+		f.seq++
+		t.Tags = slices.Clone(t.Tags)
+		pos = domain.ChangePos{Seq: f.seq, ID: t.ID}
+		f.state[t.ID] = feedEntry{pos: pos, ticket: t}
+		delete(f.removed, t.ID)
+	}
+	return pos
+}
+
+// Remove deletes the tickets with ids, each at a new position.
+func (f *Feed) Remove(ids ...int64) domain.ChangePos {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var pos domain.ChangePos
+	for _, id := range ids {
+		f.seq++
+		pos = domain.ChangePos{Seq: f.seq, ID: id}
+		f.state[id] = feedEntry{pos: pos, removed: true, ticket: domain.Ticket{ID: id}}
+		f.removed[id] = time.Now()
+	}
+	return pos
+}
+
+// Tickets returns the tickets that exist now, in (updated_at, id) order.
+func (f *Feed) Tickets() []domain.Ticket {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []domain.Ticket
+	for _, e := range f.state {
+		if !e.removed {
+			out = append(out, e.ticket)
+		}
+	}
+	return SortedTickets(out)
+}
+
+// InsertTickets implements TicketWriter.
+func (f *Feed) InsertTickets(_ context.Context, tickets []domain.Ticket) error {
+	f.Put(tickets...)
+	return nil
+}
+
+// UpdateTicket implements TicketWriter; an update that changes nothing
+// keeps its position.
+func (f *Feed) UpdateTicket(_ context.Context, t domain.Ticket) error {
+	f.mu.Lock()
+	e, ok := f.state[t.ID]
+	f.mu.Unlock()
+	if !ok || e.removed {
+		return &domain.Error{Code: domain.ENotFound, Param: "id", Message: "no such ticket"}
+	}
+	t.CreatedAt = e.ticket.CreatedAt
+	if DiffTicket(t, e.ticket) == "" {
+		return nil
+	}
+	f.Put(t)
+	return nil
+}
+
+// DeleteTicket implements TicketWriter.
+func (f *Feed) DeleteTicket(_ context.Context, id int64) error {
+	f.mu.Lock()
+	e, ok := f.state[id]
+	f.mu.Unlock()
+	if !ok || e.removed {
+		return &domain.Error{Code: domain.ENotFound, Param: "id", Message: "no such ticket"}
+	}
+	f.Remove(id)
+	return nil
+}
+
+// ReadChanges implements ports.ChangeFeed.
+func (f *Feed) ReadChanges(ctx context.Context, after, until domain.ChangePos, batchSize int, h ports.ChangeHandler) (domain.ChangePos, error) {
+	if batchSize <= 0 {
+		batchSize = ports.DefaultBatchSize
+	}
+	f.mu.Lock()
+	if f.err != nil {
+		f.mu.Unlock()
+		return after, f.err
+	}
+	horizon := domain.ChangePos{Seq: f.seq + 1}
+	upTo := until
+	if until.IsZero() {
+		upTo = domain.ChangePos{Seq: f.seq, ID: math.MaxInt64}
+	}
+	var changes []ports.Change
+	for _, e := range f.state {
+		if e.pos.Compare(after) > 0 && e.pos.Compare(upTo) <= 0 {
+			t := e.ticket
+			t.Tags = slices.Clone(t.Tags)
+			changes = append(changes, ports.Change{Pos: e.pos, Removed: e.removed, Ticket: t})
+		}
+	}
+	f.mu.Unlock()
+	slices.SortFunc(changes, func(a, b ports.Change) int { return a.Pos.Compare(b.Pos) })
+	for len(changes) > 0 {
+		if err := ctx.Err(); err != nil {
+			return after, err
+		}
+		n := min(batchSize, len(changes))
+		if err := h.HandleChanges(changes[:n]); err != nil {
+			return after, err
+		}
+		after = changes[n-1].Pos
+		changes = changes[n:]
+	}
+	if !until.IsZero() {
+		return until, nil
+	}
+	if horizon.Compare(after) > 0 {
+		return horizon, nil
+	}
+	return after, nil
+}
+
+// Horizon implements ports.ChangeFeed.
+func (f *Feed) Horizon(context.Context) (domain.ChangePos, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return domain.ChangePos{}, f.err
+	}
+	return domain.ChangePos{Seq: f.seq + 1}, nil
+}
+
+// ResumableAfter implements ports.ChangeFeed.
+func (f *Feed) ResumableAfter(context.Context) (domain.ChangePos, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.pruned == 0 {
+		return domain.ChangePos{}, nil
+	}
+	return domain.ChangePos{Seq: f.pruned - 1, ID: math.MaxInt64}, nil
+}
+
+// PruneRemovals implements ports.ChangeFeed.
+func (f *Feed) PruneRemovals(_ context.Context, cutoff time.Time) (int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var n int64
+	for id, at := range f.removed {
+		if at.Before(cutoff) {
+			f.pruned = max(f.pruned, f.state[id].pos.Seq+1)
+			delete(f.state, id)
+			delete(f.removed, id)
+			n++
+		}
+	}
+	return n, nil
+}
+
+// SetErr makes every read fail with err (nil: succeed again), as a
+// database that went away would.
+func (f *Feed) SetErr(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.err = err
+}
+
+// SetWriter sets what OldestWriter reports.
+func (f *Feed) SetWriter(w ports.Writer) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.writer = w
+}
+
+// OldestWriter implements ports.ChangeFeed: it returns what SetWriter set.
+func (f *Feed) OldestWriter(context.Context) (ports.Writer, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.writer, nil
+}
