@@ -14,6 +14,7 @@ import (
 type Config struct {
 	Database gormstore.Config
 	Stream   app.Config
+	Live     app.HubConfig
 	Server   ServerConfig
 }
 

@@ -39,6 +39,7 @@ type ServerConfig struct {
 // over the App.
 type Server struct {
 	App     *App
+	Hub     *app.Hub
 	REST    *restapi.Server
 	Gateway *wsgateway.Gateway
 	Auth    *jwtauth.Authenticator
@@ -59,6 +60,10 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		s.log.Warn("auth is off: no --jwt-secret, so anyone who can reach this loopback address sees every ticket", "addr", ln.Addr().String())
 	}
 	s.log.Info("listening", "addr", ln.Addr().String(), "database", gormstore.Redact(s.App.Store.Target()), "auth", !s.Auth.Open())
+	hubCtx, stopHub := context.WithCancel(context.Background())
+	hubDone := make(chan struct{})
+	go func() { defer close(hubDone); _ = s.Hub.Run(hubCtx) }()
+	defer func() { stopHub(); <-hubDone }() // after the sockets: they read from it
 	served := make(chan error, 1)
 	go func() { served <- s.REST.Serve(ln) }()
 	select {
@@ -126,20 +131,20 @@ func IsLoopback(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func provideGateway(streamer *app.Streamer, auth wsgateway.TokenVerifier, cfg ServerConfig, log *slog.Logger) *wsgateway.Gateway {
-	return wsgateway.New(streamer, auth, cfg.WebSocket, log)
+func provideGateway(streamer *app.Streamer, hub *app.Hub, auth wsgateway.TokenVerifier, cfg ServerConfig, log *slog.Logger) *wsgateway.Gateway {
+	return wsgateway.New(streamer, hub, auth, cfg.WebSocket, log)
 }
 
 func provideREST(cfg ServerConfig, streamer *app.Streamer, store restapi.Store, auth restapi.TokenVerifier, gw *wsgateway.Gateway, log *slog.Logger) *restapi.Server {
 	return restapi.New(cfg.REST, streamer, store, auth, gw, log)
 }
 
-func newServer(a *App, rest *restapi.Server, gw *wsgateway.Gateway, auth *jwtauth.Authenticator, cfg ServerConfig, log *slog.Logger) *Server {
+func newServer(a *App, hub *app.Hub, rest *restapi.Server, gw *wsgateway.Gateway, auth *jwtauth.Authenticator, cfg ServerConfig, log *slog.Logger) *Server {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{App: a, REST: rest, Gateway: gw, Auth: auth, cfg: cfg, log: log}
+	return &Server{App: a, Hub: hub, REST: rest, Gateway: gw, Auth: auth, cfg: cfg, log: log}
 }

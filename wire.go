@@ -22,15 +22,18 @@ import (
 var DatabaseSet = wire.NewSet(
 	gormstore.Open,
 	wire.Bind(new(ports.TicketSource), new(*gormstore.Store)),
+	wire.Bind(new(ports.ChangeFeed), new(*gormstore.Store)),
 	wire.Bind(new(restapi.Store), new(*gormstore.Store)),
 )
 
 // CoreSet provides the streaming core.
 var CoreSet = wire.NewSet(app.NewStreamer)
 
-// ServerSet provides the HTTP and WebSocket sides and the token policy they
-// share, bound to the small interfaces each adapter declares.
+// ServerSet provides the live hub, the HTTP and WebSocket sides and the
+// token policy they share, bound to the small interfaces each adapter
+// declares.
 var ServerSet = wire.NewSet(
+	app.NewHub,
 	provideAuthenticator,
 	wire.Bind(new(wsgateway.TokenVerifier), new(*jwtauth.Authenticator)),
 	wire.Bind(new(restapi.TokenVerifier), new(*jwtauth.Authenticator)),
@@ -43,7 +46,7 @@ var ServerSet = wire.NewSet(
 // the database.
 func InitializeServer(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, func(), error) {
 	wire.Build(
-		wire.FieldsOf(new(Config), "Database", "Stream", "Server"),
+		wire.FieldsOf(new(Config), "Database", "Stream", "Live", "Server"),
 		DatabaseSet,
 		CoreSet,
 		wire.Struct(new(App), "*"),

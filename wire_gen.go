@@ -38,15 +38,21 @@ func InitializeServer(ctx context.Context, cfg Config, logger *slog.Logger) (*Se
 		Store:    store,
 		Streamer: streamer,
 	}
+	hubConfig := cfg.Live
+	hub, err := app.NewHub(store, hubConfig, logger)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
 	serverConfig := cfg.Server
 	authenticator, err := provideAuthenticator(serverConfig)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
 	}
-	gateway := provideGateway(streamer, authenticator, serverConfig, logger)
+	gateway := provideGateway(streamer, hub, authenticator, serverConfig, logger)
 	server := provideREST(serverConfig, streamer, store, authenticator, gateway, logger)
-	ticketstreamServer := newServer(ticketstreamApp, server, gateway, authenticator, serverConfig, logger)
+	ticketstreamServer := newServer(ticketstreamApp, hub, server, gateway, authenticator, serverConfig, logger)
 	return ticketstreamServer, func() {
 		cleanup()
 	}, nil
@@ -80,15 +86,15 @@ func InitializeApp(ctx context.Context, cfg Config, logger *slog.Logger) (*App, 
 // DatabaseSet provides the ticket store and binds it to the port the core
 // reads from and to what the REST routes read. A later adapter (an in-memory store, a replica) replaces this
 // set, not the core.
-var DatabaseSet = wire.NewSet(gormstore.Open, wire.Bind(new(ports.TicketSource), new(*gormstore.Store)), wire.Bind(new(restapi.Store), new(*gormstore.Store)))
+var DatabaseSet = wire.NewSet(gormstore.Open, wire.Bind(new(ports.TicketSource), new(*gormstore.Store)), wire.Bind(new(ports.ChangeFeed), new(*gormstore.Store)), wire.Bind(new(restapi.Store), new(*gormstore.Store)))
 
 // CoreSet provides the streaming core.
 var CoreSet = wire.NewSet(app.NewStreamer)
 
-// ServerSet provides the HTTP and WebSocket sides and the token policy they
-// share, bound to the small interfaces each adapter declares.
-var ServerSet = wire.NewSet(
-	provideAuthenticator, wire.Bind(new(wsgateway.TokenVerifier), new(*jwtauth.Authenticator)), wire.Bind(new(restapi.TokenVerifier), new(*jwtauth.Authenticator)), provideGateway,
+// ServerSet provides the live hub, the HTTP and WebSocket sides and the
+// token policy they share, bound to the small interfaces each adapter
+// declares.
+var ServerSet = wire.NewSet(app.NewHub, provideAuthenticator, wire.Bind(new(wsgateway.TokenVerifier), new(*jwtauth.Authenticator)), wire.Bind(new(restapi.TokenVerifier), new(*jwtauth.Authenticator)), provideGateway,
 	provideREST,
 	newServer,
 )

@@ -64,6 +64,7 @@ func DefaultOptions() Options {
 // Gateway is an http.Handler that upgrades requests to dashboard sockets.
 type Gateway struct {
 	streamer *app.Streamer
+	hub      *app.Hub
 	auth     TokenVerifier
 	opts     Options
 	log      *slog.Logger
@@ -76,8 +77,9 @@ type Gateway struct {
 	wg       sync.WaitGroup
 }
 
-// New returns a Gateway streaming through streamer, checking tokens with auth.
-func New(streamer *app.Streamer, auth TokenVerifier, opts Options, log *slog.Logger) *Gateway {
+// New returns a Gateway streaming snapshots through streamer and live
+// changes from hub, checking tokens with auth.
+func New(streamer *app.Streamer, hub *app.Hub, auth TokenVerifier, opts Options, log *slog.Logger) *Gateway {
 	d := DefaultOptions()
 	if opts.MaxConnections <= 0 {
 		opts.MaxConnections = d.MaxConnections
@@ -97,7 +99,7 @@ func New(streamer *app.Streamer, auth TokenVerifier, opts Options, log *slog.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Gateway{streamer: streamer, auth: auth, opts: opts, log: log, conns: map[*conn]struct{}{}}
+	return &Gateway{streamer: streamer, hub: hub, auth: auth, opts: opts, log: log, conns: map[*conn]struct{}{}}
 }
 
 // OpenConnections returns how many sockets are open now.
@@ -125,9 +127,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httperror.WriteError(w, err)
 		return
 	}
-	q, err := domain.ParseQuery(values)
+	sub, err := ParseSubscription(values)
 	if err == nil {
-		q, err = scope.Restrict(q)
+		sub.Query, err = scope.Restrict(sub.Query)
 	}
 	if err != nil {
 		httperror.WriteError(w, err)
@@ -154,7 +156,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer g.release(c)
-	c.serve(q)
+	c.serve(sub)
 }
 
 // reserve counts a new connection in, if there is room and no shutdown.

@@ -45,27 +45,54 @@ type fixture struct {
 	srv      *httptest.Server
 	gw       *wsgateway.Gateway
 	streamer *app.Streamer
+	hub      *app.Hub
+	feed     *portstest.Feed
 	tickets  []domain.Ticket
 	logs     *logBuffer
 }
 
+// newFixture serves a gateway over an in-memory database holding tickets,
+// with its hub running.
 func newFixture(t *testing.T, tickets []domain.Ticket, opts wsgateway.Options) *fixture {
 	t.Helper()
-	streamer, err := app.NewStreamer(&portstest.Source{Tickets: tickets}, app.Config{PoisonReleased: true, ChunkThreshold: 4096})
+	return newFixtureWith(t, tickets, opts, app.HubConfig{})
+}
+
+func newFixtureWith(t *testing.T, tickets []domain.Ticket, opts wsgateway.Options, hubCfg app.HubConfig) *fixture {
+	t.Helper()
+	feed := portstest.NewFeed()
+	feed.Put(tickets...)
+	streamer, err := app.NewStreamer(feed, app.Config{PoisonReleased: true, ChunkThreshold: 4096})
 	if err != nil {
 		t.Fatal(err)
 	}
+	hubCfg.PoisonReleased = true
+	if hubCfg.PollInterval == 0 {
+		hubCfg.PollInterval = time.Millisecond
+	}
+	hub, err := app.NewHub(feed, hubCfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hubCtx, stopHub := context.WithCancel(context.Background())
+	hubDone := make(chan struct{})
+	go func() { defer close(hubDone); _ = hub.Run(hubCtx) }()
 	logs := &logBuffer{}
-	gw := wsgateway.New(streamer, tokens, opts, slog.New(slog.NewJSONHandler(logs, nil)))
+	gw := wsgateway.New(streamer, hub, tokens, opts, slog.New(slog.NewJSONHandler(logs, nil)))
 	srv := httptest.NewServer(gw)
 	t.Cleanup(func() {
 		_ = gw.Shutdown(context.Background())
 		srv.Close()
+		stopHub()
+		<-hubDone
 		if n := streamer.PoolStats().InUse(); n != 0 {
 			t.Errorf("%d pooled buffers still in use after the test", n)
 		}
+		if n := hub.PoolStats().InUse(); n != 0 {
+			t.Errorf("%d shared change buffers still in use after the test", n)
+		}
 	})
-	return &fixture{srv: srv, gw: gw, streamer: streamer, tickets: tickets, logs: logs}
+	return &fixture{srv: srv, gw: gw, streamer: streamer, hub: hub, feed: feed, tickets: tickets, logs: logs}
 }
 
 func (f *fixture) url(query string) string {
@@ -166,8 +193,12 @@ func TestGateway_SnapshotEqualsTheRowsOfTheFilter(t *testing.T) {
 			rows, end := readSnapshot(t, c, 1)
 			want := portstest.Select(tickets, tc.q)
 			expectRows(t, rows, want)
-			if len(want) > 0 && end.Cursor != want[len(want)-1].Cursor().String() {
-				t.Fatalf("end cursor %q is not the last row's", end.Cursor)
+			lc, err := domain.ParseLiveCursor(end.Cursor)
+			if err != nil || !lc.SnapshotDone {
+				t.Fatalf("end cursor %q: %+v, %v; want a live cursor of a finished snapshot", end.Cursor, lc, err)
+			}
+			if len(want) > 0 && lc.Snapshot != want[len(want)-1].Cursor() {
+				t.Fatalf("end cursor's snapshot position %v is not the last row's", lc.Snapshot)
 			}
 			c.Close(websocket.StatusNormalClosure, "")
 		})

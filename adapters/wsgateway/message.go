@@ -3,6 +3,7 @@ package wsgateway
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"net/url"
 	"strconv"
 
@@ -26,51 +27,108 @@ type ClientMessage struct {
 	Query string `json:"query"`
 }
 
-// ParseClientMessage decodes one client message and its filter. Any fault —
-// not JSON, unknown fields or type, a bad filter — is an EInvalid error whose
-// message becomes the close reason (1008).
-func ParseClientMessage(data []byte) (ClientMessage, domain.Query, error) {
+// Subscription is what a client asks for: a filter, and optionally where to
+// resume a live subscription of the same filter.
+type Subscription struct {
+	Query domain.Query
+	// Resume is the cursor of the last message received on an earlier
+	// socket, or nil for a new subscription.
+	Resume *domain.LiveCursor
+}
+
+// ParseSubscription reads a subscription from query parameters: the filter
+// as domain.ParseQuery reads it, where cursor may also be the live cursor of
+// a message this gateway sent.
+func ParseSubscription(values url.Values) (Subscription, error) {
+	var sub Subscription
+	if c := values[domain.ParamCursor]; len(c) == 1 && domain.IsLiveCursor(c[0]) {
+		lc, err := domain.ParseLiveCursor(c[0])
+		if err != nil {
+			return sub, err
+		}
+		sub.Resume = &lc
+		values = maps.Clone(values)
+		delete(values, domain.ParamCursor)
+	}
+	q, err := domain.ParseQuery(values)
+	if err != nil {
+		return Subscription{}, err
+	}
+	sub.Query = q
+	return sub, nil
+}
+
+// ParseClientMessage decodes one client message and its subscription. Any
+// fault — not JSON, unknown fields or type, a bad filter — is an EInvalid
+// error whose message becomes the close reason (1008).
+func ParseClientMessage(data []byte) (ClientMessage, Subscription, error) {
 	var m ClientMessage
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&m); err != nil {
-		return m, domain.Query{}, &domain.Error{Code: domain.EInvalid, Message: "message is not a JSON object of type and query"}
+		return m, Subscription{}, &domain.Error{Code: domain.EInvalid, Message: "message is not a JSON object of type and query"}
 	}
 	if dec.More() {
-		return m, domain.Query{}, &domain.Error{Code: domain.EInvalid, Message: "one JSON object per message"}
+		return m, Subscription{}, &domain.Error{Code: domain.EInvalid, Message: "one JSON object per message"}
 	}
 	if m.Type != "subscribe" {
-		return m, domain.Query{}, &domain.Error{Code: domain.EInvalid, Param: "type", Message: `unknown message type (want "subscribe")`}
+		return m, Subscription{}, &domain.Error{Code: domain.EInvalid, Param: "type", Message: `unknown message type (want "subscribe")`}
 	}
 	values, err := url.ParseQuery(m.Query)
 	if err != nil {
-		return m, domain.Query{}, &domain.Error{Code: domain.EInvalid, Param: "query", Message: "not a URL query string"}
+		return m, Subscription{}, &domain.Error{Code: domain.EInvalid, Param: "query", Message: "not a URL query string"}
 	}
-	q, err := domain.ParseQuery(values)
+	sub, err := ParseSubscription(values)
 	if err != nil {
-		return m, domain.Query{}, err
+		return m, Subscription{}, err
 	}
-	return m, q, nil
+	return m, sub, nil
 }
 
 // The server's messages. Snapshot messages are assembled around a chunk's
 // bytes without re-encoding them (see writer.go); the others are small.
 
-// endMessage closes a subscription's snapshot: how many rows were sent and
-// the cursor to resume after the last of them.
-func endMessage(sub, rows, chunks int, cursor domain.Cursor) []byte {
-	b := append([]byte(`{"type":"end","sub":`), strconv.Itoa(sub)...)
-	b = append(append(b, `,"rows":`...), strconv.Itoa(rows)...)
-	b = append(append(b, `,"chunks":`...), strconv.Itoa(chunks)...)
-	b = append(b, `,"cursor":"`...)
-	b = cursor.AppendText(b)
-	return append(b, `"}`...)
+// Every server message carries the cursor of the subscription as it stands
+// once the message is received: a client that reconnects with the cursor of
+// the last message it received resumes exactly after it.
+
+// endMessage closes a subscription's snapshot: how many rows were sent.
+// Live changes continue after it.
+func endMessage(dst []byte, sub, rows, chunks int, cursor domain.LiveCursor) []byte {
+	dst = append(dst, `{"type":"end","sub":`...)
+	dst = strconv.AppendInt(dst, int64(sub), 10)
+	dst = append(dst, `,"rows":`...)
+	dst = strconv.AppendInt(dst, int64(rows), 10)
+	dst = append(dst, `,"chunks":`...)
+	dst = strconv.AppendInt(dst, int64(chunks), 10)
+	dst = append(dst, `,"cursor":"`...)
+	dst = cursor.AppendText(dst)
+	return append(dst, `"}`...)
+}
+
+// changesPrefix starts a changes message; the changes, joined by commas,
+// and "]}" follow.
+func changesPrefix(dst []byte, sub int, cursor domain.LiveCursor) []byte {
+	dst = append(dst, `{"type":"changes","sub":`...)
+	dst = strconv.AppendInt(dst, int64(sub), 10)
+	dst = append(dst, `,"cursor":"`...)
+	dst = cursor.AppendText(dst)
+	return append(dst, `","changes":[`...)
+}
+
+// resyncMessage tells a resuming client that its cursor cannot be resumed
+// and why: it must drop what it shows, since a fresh snapshot follows.
+func resyncMessage(sub int, reason string) []byte {
+	b, _ := json.Marshal(struct {
+		Type   string `json:"type"`
+		Sub    int    `json:"sub"`
+		Reason string `json:"reason"`
+	}{"resync", sub, reason})
+	return b
 }
 
 // snapshotPrefix starts a snapshot message; the chunk's rows and "]}" follow.
-// cursor is the position of the chunk's last row: a client that reconnects
-// with it resumes right after the last message it received.
-func snapshotPrefix(dst []byte, sub, seq, rows int, cursor domain.Cursor) []byte {
+func snapshotPrefix(dst []byte, sub, seq, rows int, cursor domain.LiveCursor) []byte {
 	dst = append(dst, `{"type":"snapshot","sub":`...)
 	dst = strconv.AppendInt(dst, int64(sub), 10)
 	dst = append(dst, `,"seq":`...)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ticketstream/ticketstream/domain"
+	"github.com/ticketstream/ticketstream/domain/demodata"
 )
 
 func TestParseClientMessage(t *testing.T) {
@@ -31,7 +32,7 @@ func TestParseClientMessage(t *testing.T) {
 		{"{\"type\":\"subscribe\",\"query\":\"team=\xff\"}", true, ""}, // JSON makes it U+FFFD: a valid name
 	}
 	for _, tc := range tests {
-		_, q, err := ParseClientMessage([]byte(tc.in))
+		_, sub, err := ParseClientMessage([]byte(tc.in))
 		if (err == nil) != tc.ok {
 			t.Fatalf("ParseClientMessage(%.60q) = %v, want ok=%v", tc.in, err, tc.ok)
 		}
@@ -45,22 +46,36 @@ func TestParseClientMessage(t *testing.T) {
 			}
 			continue
 		}
-		if err := q.Validate(); err != nil {
+		if err := sub.Query.Validate(); err != nil {
 			t.Fatal(err)
 		}
 	}
 }
 
+func TestParseSubscription_TakesALiveCursorToResume(t *testing.T) {
+	t.Parallel()
+	lc := domain.LiveCursor{Filter: 7, Watermark: domain.ChangePos{Seq: 10, ID: 3}, Live: domain.ChangePos{Seq: 12, ID: 1}}
+	sub, err := ParseSubscription(map[string][]string{"status": {"open"}, "cursor": {lc.String()}})
+	if err != nil || sub.Resume == nil || *sub.Resume != lc || len(sub.Query.Statuses) != 1 || !sub.Query.After.IsZero() {
+		t.Fatalf("ParseSubscription = %+v, %v", sub, err)
+	}
+	bad := lc.String()
+	bad = bad[:10] + "!" + bad[11:]
+	if _, err := ParseSubscription(map[string][]string{"cursor": {bad}}); domain.ErrorCode(err) != domain.EInvalid {
+		t.Fatalf("a damaged live cursor gave %v, want EInvalid", err)
+	}
+}
+
 func TestServerMessagesAreValidJSON(t *testing.T) {
 	t.Parallel()
-	c := domain.Cursor{UpdatedAt: time.Date(2025, 1, 2, 3, 4, 5, 6000, time.UTC), ID: 42}
+	c := domain.LiveCursor{Snapshot: domain.Cursor{UpdatedAt: time.Date(2025, 1, 2, 3, 4, 5, 6000, time.UTC), ID: 42}, Live: domain.ChangePos{Seq: 5, ID: 1}}
 	var end struct {
 		Type   string `json:"type"`
 		Sub    int    `json:"sub"`
 		Rows   int    `json:"rows"`
 		Cursor string `json:"cursor"`
 	}
-	if err := json.Unmarshal(endMessage(3, 120, 2, c), &end); err != nil || end.Cursor != c.String() || end.Rows != 120 || end.Sub != 3 {
+	if err := json.Unmarshal(endMessage(nil, 3, 120, 2, c), &end); err != nil || end.Cursor != c.String() || end.Rows != 120 || end.Sub != 3 {
 		t.Fatalf("end message %+v, %v", end, err)
 	}
 	snap := append(snapshotPrefix(nil, 1, 7, 2, c), `{"id":1},{"id":2}`+snapshotSuffix...)
@@ -72,23 +87,68 @@ func TestServerMessagesAreValidJSON(t *testing.T) {
 	if err := json.Unmarshal(snap, &s); err != nil || s.Seq != 7 || len(s.Tickets) != 2 {
 		t.Fatalf("snapshot message %s: %+v, %v", snap, s, err)
 	}
+	changes := append(changesPrefix(nil, 2, c), `{"op":"remove","id":1}`+snapshotSuffix...)
+	var ch struct {
+		Type    string            `json:"type"`
+		Cursor  string            `json:"cursor"`
+		Changes []json.RawMessage `json:"changes"`
+	}
+	if err := json.Unmarshal(changes, &ch); err != nil || ch.Type != "changes" || ch.Cursor != c.String() || len(ch.Changes) != 1 {
+		t.Fatalf("changes message %s: %+v, %v", changes, ch, err)
+	}
+	var rs struct{ Type, Reason string }
+	if err := json.Unmarshal(resyncMessage(1, "a \"quoted\" reason"), &rs); err != nil || rs.Type != "resync" {
+		t.Fatalf("resync message: %+v, %v", rs, err)
+	}
 }
 
 func FuzzClientMessage(f *testing.F) {
 	f.Add([]byte(`{"type":"subscribe","query":"status=open&team=billing&limit=10"}`))
 	f.Add([]byte(`{"type":"subscribe","query":"cursor=AQAAAAAAAAAAAAAAAAAAAAAAAAAB"}`))
 	f.Add([]byte(`[[[[[[[[`))
+	f.Add([]byte(`{"type":"subscribe","query":"team=billing&cursor=` + domain.LiveCursor{Filter: 1, Live: domain.ChangePos{Seq: 9, ID: 2}}.String() + `"}`))
 	f.Add([]byte("{\"type\":\"subscribe\",\"query\":\"\xff\"}"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		_, q, err := ParseClientMessage(data)
+		_, sub, err := ParseClientMessage(data)
 		if err != nil {
 			if domain.ErrorCode(err) != domain.EInvalid {
 				t.Fatalf("ParseClientMessage failed with %v, not EInvalid", err)
 			}
 			return
 		}
-		if err := q.Validate(); err != nil {
+		if sub.Resume != nil && sub.Resume.Live.Compare(sub.Resume.Watermark) < 0 {
+			t.Fatalf("accepted a live cursor whose live position is before its watermark: %+v", sub.Resume)
+		}
+		if err := sub.Query.Validate(); err != nil {
 			t.Fatalf("accepted a message whose query is invalid: %v", err)
 		}
 	})
+}
+
+func TestLeaveOut_DropsRowsByIDOnly(t *testing.T) {
+	t.Parallel()
+	tickets := demodata.New(5).Tickets(6)
+	tickets[2].Subject = `tricky ,{"id":99} inside a subject`
+	var chunk []byte
+	for i, tk := range tickets {
+		if i > 0 {
+			chunk = append(chunk, ',')
+		}
+		b, _ := json.Marshal(tk)
+		chunk = append(chunk, b...)
+	}
+	skip := map[int64]struct{}{tickets[0].ID: {}, tickets[3].ID: {}, 99: {}}
+	out, n := leaveOut(nil, chunk, skip)
+	var got []domain.Ticket
+	if err := json.Unmarshal(append(append([]byte{'['}, out...), ']'), &got); err != nil || n != 4 || len(got) != 4 {
+		t.Fatalf("leaveOut kept %d rows (%v): %s", n, err, out)
+	}
+	for i, want := range []int{1, 2, 4, 5} {
+		if got[i].ID != tickets[want].ID || got[i].Subject != tickets[want].Subject {
+			t.Fatalf("row %d is ticket %d, want %d", i, got[i].ID, tickets[want].ID)
+		}
+	}
+	if out, n := leaveOut(nil, chunk, map[int64]struct{}{}); n != 6 || string(out) != string(chunk) {
+		t.Fatal("leaveOut with nothing to skip changed the chunk")
+	}
 }

@@ -11,9 +11,10 @@ import (
 	"github.com/ticketstream/ticketstream/ports"
 )
 
-// Feed is an in-memory ports.ChangeFeed: each write gets the next position,
-// and reads return current states, as the real feeds do. It also implements
-// TicketWriter. Safe for concurrent use.
+// Feed is an in-memory ticket database with its change feed: each write
+// gets the next position, and feed reads return current states, as the real
+// feeds do. It implements ports.ChangeFeed, ports.TicketSource (honouring
+// Query.AsOf) and TicketWriter. Safe for concurrent use.
 type Feed struct {
 	mu      sync.Mutex
 	seq     uint64
@@ -21,6 +22,7 @@ type Feed struct {
 	pruned  uint64
 	err     error
 	writer  ports.Writer
+	delay   time.Duration
 	removed map[int64]time.Time
 }
 
@@ -31,9 +33,28 @@ type feedEntry struct {
 }
 
 var (
-	_ ports.ChangeFeed = (*Feed)(nil)
-	_ TicketWriter     = (*Feed)(nil)
+	_ ports.ChangeFeed   = (*Feed)(nil)
+	_ ports.TicketSource = (*Feed)(nil)
+	_ TicketWriter       = (*Feed)(nil)
 )
+
+// StreamTickets implements ports.TicketSource over the tickets that exist
+// now, only those last changed at or before q.AsOf if it is set.
+func (f *Feed) StreamTickets(ctx context.Context, q domain.Query, batchSize int, h ports.BatchHandler) error {
+	f.mu.Lock()
+	var rows []domain.Ticket
+	for _, e := range f.state {
+		if !e.removed && (q.AsOf.IsZero() || e.pos.Compare(q.AsOf) <= 0) {
+			t := e.ticket
+			t.Tags = slices.Clone(t.Tags)
+			rows = append(rows, t)
+		}
+	}
+	delay := f.delay
+	f.mu.Unlock()
+	src := &Source{Tickets: rows, BatchDelay: delay}
+	return src.StreamTickets(ctx, q, batchSize, h)
+}
 
 // NewFeed returns an empty Feed.
 func NewFeed() *Feed {
@@ -205,6 +226,14 @@ func (f *Feed) SetErr(err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.err = err
+}
+
+// SetBatchDelay makes StreamTickets sleep d before each batch: a slow
+// database, for snapshots that take a while.
+func (f *Feed) SetBatchDelay(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.delay = d
 }
 
 // SetWriter sets what OldestWriter reports.

@@ -1,0 +1,285 @@
+package wsgateway_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/ticketstream/ticketstream/adapters/wsgateway"
+	"github.com/ticketstream/ticketstream/adapters/wsgateway/wsclient"
+	"github.com/ticketstream/ticketstream/app"
+	"github.com/ticketstream/ticketstream/domain"
+	"github.com/ticketstream/ticketstream/domain/demodata"
+	"github.com/ticketstream/ticketstream/ports/portstest"
+)
+
+// waitHubIdle waits until the hub has dispatched every change so far.
+func (f *fixture) waitHubIdle(t *testing.T) {
+	t.Helper()
+	portstest.WaitFor(t, 10*time.Second, "the hub to dispatch every change", func() bool {
+		h, _ := f.feed.Horizon(context.Background())
+		return f.hub.Position().Compare(h) >= 0
+	})
+}
+
+func (f *fixture) base() string { return "ws" + strings.TrimPrefix(f.srv.URL, "http") }
+
+func (f *fixture) connect(t *testing.T, query, token string, view *wsclient.View) *wsclient.Client {
+	t.Helper()
+	c, err := wsclient.Dial(context.Background(), f.base(), query, token, view)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() { c.Conn.CloseNow() })
+	return c
+}
+
+// expectView fails t unless view holds exactly the feed's tickets of q,
+// with no duplicate or regressed version on the way.
+func expectView(t *testing.T, view *wsclient.View, feed *portstest.Feed, q domain.Query) {
+	t.Helper()
+	want := portstest.Select(feed.Tickets(), q)
+	if len(view.Tickets) != len(want) {
+		t.Fatalf("view holds %d tickets, the database %d", len(view.Tickets), len(want))
+	}
+	for _, w := range want {
+		if diff := portstest.DiffTicket(view.Tickets[w.ID], w); diff != "" {
+			t.Fatalf("ticket %d in the view: %s", w.ID, diff)
+		}
+	}
+	if view.Counts.Duplicates != 0 || view.Counts.Regressions != 0 {
+		t.Fatalf("view saw %d duplicates and %d regressions, want none", view.Counts.Duplicates, view.Counts.Regressions)
+	}
+}
+
+// viewMatches reports whether view holds exactly the feed's tickets of q.
+func viewMatches(view *wsclient.View, feed *portstest.Feed, q domain.Query) bool {
+	want := portstest.Select(feed.Tickets(), q)
+	if len(view.Tickets) != len(want) {
+		return false
+	}
+	for _, w := range want {
+		if portstest.DiffTicket(view.Tickets[w.ID], w) != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// waitView reads until the view matches the feed's tickets of q (or 10s),
+// then checks it.
+func waitView(t *testing.T, c *wsclient.Client, feed *portstest.Feed, q domain.Query) {
+	t.Helper()
+	_ = c.WaitFor(context.Background(), 10*time.Second, func(v *wsclient.View) bool { return v.SnapshotDone && viewMatches(v, feed, q) })
+	expectView(t, c.View, feed, q)
+}
+
+// touch returns t changed as a writer would: new subject, later updated_at.
+func touch(t domain.Ticket, subject string) domain.Ticket {
+	t.Subject = subject
+	t.UpdatedAt = t.UpdatedAt.Add(time.Hour)
+	return t
+}
+
+func TestLive_ChangesFollowTheSnapshot(t *testing.T) {
+	tickets := demodata.New(11).Tickets(300)
+	f := newFixture(t, tickets, wsgateway.Options{})
+	q := domain.Query{Teams: []string{tickets[0].Team}}
+	view := &wsclient.View{}
+	c := f.connect(t, "team="+tickets[0].Team, "admin", view)
+	ctx := context.Background()
+	if err := c.WaitFor(ctx, 5*time.Second, func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
+		t.Fatal(err)
+	}
+	expectView(t, view, f.feed, q)
+
+	fresh := demodata.New(12).Tickets(1)[0]
+	fresh.ID, fresh.Team = 100000, tickets[0].Team
+	f.feed.Put(fresh)                                  // a new ticket of the team
+	f.feed.Put(touch(tickets[0], "updated"))           // an update
+	moved := tickets[0]                                // find another of the team to move away
+	for _, tk := range tickets[1:] {
+		if tk.Team == tickets[0].Team {
+			moved = tk
+			break
+		}
+	}
+	moved.Team = "elsewhere"
+	f.feed.Put(touch(moved, "moved"))                  // leaves the filter: removed from the view
+	f.feed.Remove(tickets[len(tickets)-1].ID)          // deleted
+	if err := c.WaitFor(ctx, 5*time.Second, func(v *wsclient.View) bool {
+		_, hasFresh := v.Tickets[fresh.ID]
+		_, hasMoved := v.Tickets[moved.ID]
+		return hasFresh && !hasMoved && v.Tickets[tickets[0].ID].Subject == "updated"
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f.waitHubIdle(t)
+	removed := tickets[len(tickets)-1].ID
+	if err := c.WaitFor(ctx, 5*time.Second, func(v *wsclient.View) bool { _, ok := v.Tickets[removed]; return !ok }); err != nil {
+		t.Fatal(err)
+	}
+	expectView(t, view, f.feed, q)
+	c.Close()
+}
+
+func TestLive_ChangesAreInterleavedWithALongSnapshot(t *testing.T) {
+	tickets := demodata.New(13).Tickets(3000)
+	f := newFixture(t, tickets, wsgateway.Options{})
+	f.feed.SetBatchDelay(40 * time.Millisecond) // 3 batches of 1000: the snapshot takes over 100ms
+	view := &wsclient.View{}
+	c := f.connect(t, "", "admin", view)
+	ctx := context.Background()
+	if err := c.WaitFor(ctx, 5*time.Second, func(v *wsclient.View) bool { return v.Counts.Rows > 0 }); err != nil {
+		t.Fatal(err)
+	}
+	late := touch(tickets[2999], "changed while the snapshot streams")
+	f.feed.Put(late)
+	sawChangeBeforeEnd := false
+	if err := c.WaitFor(ctx, 10*time.Second, func(v *wsclient.View) bool {
+		if v.Counts.Changes > 0 && !v.SnapshotDone {
+			sawChangeBeforeEnd = true
+		}
+		return v.SnapshotDone && v.Counts.Changes > 0
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !sawChangeBeforeEnd {
+		t.Fatal("the change waited for the end of the snapshot: it must be written between snapshot chunks")
+	}
+	expectView(t, view, f.feed, domain.Query{})
+	c.Close()
+}
+
+func TestLive_ResumeGetsExactlyWhatWasMissed(t *testing.T) {
+	tickets := demodata.New(14).Tickets(2500)
+	f := newFixture(t, tickets, wsgateway.Options{})
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		// leave returns once the client should disconnect.
+		leave func(c *wsclient.Client) error
+	}{
+		{"after the snapshot", func(c *wsclient.Client) error {
+			return c.WaitFor(ctx, 5*time.Second, func(v *wsclient.View) bool { return v.SnapshotDone })
+		}},
+		{"in the middle of the snapshot", func(c *wsclient.Client) error {
+			return c.WaitFor(ctx, 5*time.Second, func(v *wsclient.View) bool { return v.Counts.Rows > 0 })
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			view := &wsclient.View{}
+			c := f.connect(t, "", "admin", view)
+			if err := tc.leave(c); err != nil {
+				t.Fatal(err)
+			}
+			c.Conn.CloseNow()
+			if tc.name == "in the middle of the snapshot" && view.SnapshotDone {
+				t.Fatal("the snapshot ended before the client left: the test does not test a resume mid-snapshot")
+			}
+			// While away: updates, a new ticket, a deletion.
+			all := f.feed.Tickets()
+			for i := range 50 {
+				f.feed.Put(touch(all[i*40], fmt.Sprintf("while away %s %d", tc.name, i)))
+			}
+			f.feed.Remove(all[7].ID)
+			extra := demodata.New(15).Tickets(1)[0]
+			extra.ID = 200000 + int64(len(tc.name))
+			f.feed.Put(extra)
+			f.waitHubIdle(t)
+
+			c = f.connect(t, "", "admin", view)
+			if err := c.WaitFor(ctx, 10*time.Second, func(v *wsclient.View) bool {
+				_, ok := v.Tickets[extra.ID]
+				return v.SnapshotDone && ok
+			}); err != nil {
+				t.Fatal(err)
+			}
+			c.WaitFor(ctx, 100*time.Millisecond, func(*wsclient.View) bool { return false })
+			if view.Counts.Resyncs != 0 {
+				t.Fatal("a resume within the retained history was answered with resync")
+			}
+			expectView(t, view, f.feed, domain.Query{})
+			c.Close()
+		})
+	}
+}
+
+func TestLive_ResyncWhenTheCursorCannotResume(t *testing.T) {
+	tickets := demodata.New(16).Tickets(200)
+	f := newFixture(t, tickets, wsgateway.Options{})
+	ctx := context.Background()
+	view := &wsclient.View{}
+	c := f.connect(t, "status=open", "admin", view)
+	if err := c.WaitFor(ctx, 5*time.Second, func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+
+	// Another filter: the cursor belongs to status=open.
+	c = f.connect(t, "status=pending", "admin", view)
+	if err := c.WaitFor(ctx, 5*time.Second, func(v *wsclient.View) bool { return v.Counts.Resyncs == 1 && v.SnapshotDone }); err != nil {
+		t.Fatal(err)
+	}
+	expectView(t, view, f.feed, domain.Query{Statuses: []domain.Status{domain.StatusPending}})
+	c.Close()
+
+	// Removals pruned past the cursor: it might have missed one.
+	f.feed.Remove(tickets[0].ID, tickets[1].ID)
+	f.waitHubIdle(t)
+	if _, err := f.feed.PruneRemovals(ctx, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	c = f.connect(t, "status=pending", "admin", view)
+	if err := c.WaitFor(ctx, 5*time.Second, func(v *wsclient.View) bool { return v.Counts.Resyncs == 2 && v.SnapshotDone }); err != nil {
+		t.Fatal(err)
+	}
+	expectView(t, view, f.feed, domain.Query{Statuses: []domain.Status{domain.StatusPending}})
+	c.Close()
+}
+
+func TestLive_ABehindClientIsClosedWith1013AndResumes(t *testing.T) {
+	tickets := demodata.New(17).Tickets(500)
+	f := newFixtureWith(t, tickets, wsgateway.Options{}, app.HubConfig{QueueBytes: 16 * 1024})
+	ctx := context.Background()
+	view := &wsclient.View{}
+	c := f.connect(t, "", "admin", view)
+	if err := c.WaitFor(ctx, 5*time.Second, func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
+		t.Fatal(err)
+	}
+	// The client stops reading; the server cannot write; changes pile up
+	// past what coalescing can hold.
+	for round := range 20 {
+		for i := range 500 {
+			f.feed.Put(touch(tickets[i], fmt.Sprintf("round %d %s", round, strings.Repeat("x", 400))))
+		}
+		if f.hub.Stats().Overflows.Load() > 0 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	portstest.WaitFor(t, 10*time.Second, "the subscriber dropped", func() bool { return f.hub.Stats().Overflows.Load() > 0 })
+	var err error
+	for err == nil {
+		_, err = c.Next(ctx)
+	}
+	var ce websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.StatusTryAgainLater {
+		t.Fatalf("a client that fell behind was closed with %v, want 1013", err)
+	}
+	// Writers calm down; the client comes back with its last cursor and
+	// catches up without a snapshot.
+	f.waitHubIdle(t)
+	rowsBefore := view.Counts.Rows
+	c = f.connect(t, "", "admin", view)
+	waitView(t, c, f.feed, domain.Query{})
+	if view.Counts.Rows != rowsBefore || view.Counts.Resyncs != 0 {
+		t.Fatalf("the resume sent %d snapshot rows and %d resyncs, want only the missed changes", view.Counts.Rows-rowsBefore, view.Counts.Resyncs)
+	}
+	c.Close()
+}

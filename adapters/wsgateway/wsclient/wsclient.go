@@ -1,0 +1,196 @@
+// Package wsclient is a Go client of ticketstream's dashboard socket: it
+// keeps the view a dashboard shows — the tickets of its filter as they are
+// now — from the snapshot and the live changes, remembers the cursor of the
+// last message, and resumes from it. Tests, the load tool and Go programs
+// use it; the browser dashboard does the same in JavaScript.
+package wsclient
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/ticketstream/ticketstream/domain"
+)
+
+// Subprotocol is the gateway's protocol name (wsgateway.Subprotocol).
+const Subprotocol = "ticketstream.v1"
+
+// Message is one server message, decoded.
+type Message struct {
+	Type    string          `json:"type"` // snapshot, end, changes, resync
+	Sub     int             `json:"sub"`
+	Seq     int             `json:"seq"`
+	Rows    int             `json:"rows"`
+	Chunks  int             `json:"chunks"`
+	Cursor  string          `json:"cursor"`
+	Tickets []domain.Ticket `json:"tickets"`
+	Changes []Change        `json:"changes"`
+	Reason  string          `json:"reason"`
+}
+
+// Change is one live change: a ticket's new state, or its removal from the
+// view (deleted, or no longer passing the filter).
+type Change struct {
+	Op     string         `json:"op"` // upsert or remove
+	ID     int64          `json:"id"`
+	Ticket *domain.Ticket `json:"ticket"`
+}
+
+// Counts are what a client observed that should never happen, and what it
+// received. A ticket version is known by its updated_at: writers move it
+// forward with every change.
+type Counts struct {
+	Messages, Rows, Changes int
+	// Duplicates are versions received again: a row or change equal to what
+	// the view already holds.
+	Duplicates int
+	// Regressions are versions older than the one the view holds.
+	Regressions int
+	Resyncs     int
+}
+
+// View is a dashboard's state: the tickets it shows and where it stands.
+type View struct {
+	Tickets      map[int64]domain.Ticket
+	Cursor       string // of the last message received: resume from here
+	Sub          int
+	SnapshotDone bool
+	Counts       Counts
+}
+
+// Apply updates v with m. Messages of an earlier subscription are ignored.
+func (v *View) Apply(m *Message) {
+	if v.Tickets == nil {
+		v.Tickets = map[int64]domain.Ticket{}
+	}
+	if m.Sub < v.Sub {
+		return
+	}
+	if m.Sub > v.Sub { // a new subscription on this socket starts afresh
+		v.Sub, v.SnapshotDone = m.Sub, false
+		clear(v.Tickets)
+	}
+	v.Counts.Messages++
+	switch m.Type {
+	case "resync":
+		clear(v.Tickets)
+		v.SnapshotDone = false
+		v.Counts.Resyncs++
+	case "snapshot":
+		v.Counts.Rows += len(m.Tickets)
+		for _, t := range m.Tickets {
+			v.upsert(t)
+		}
+	case "end":
+		v.SnapshotDone = true
+	case "changes":
+		v.Counts.Changes += len(m.Changes)
+		for _, c := range m.Changes {
+			switch {
+			case c.Op == "upsert" && c.Ticket != nil:
+				v.upsert(*c.Ticket)
+			case c.Op == "remove":
+				delete(v.Tickets, c.ID)
+			}
+		}
+	}
+	if m.Cursor != "" {
+		v.Cursor = m.Cursor
+	}
+}
+
+func (v *View) upsert(t domain.Ticket) {
+	if old, ok := v.Tickets[t.ID]; ok {
+		switch c := t.UpdatedAt.Compare(old.UpdatedAt); {
+		case c < 0:
+			v.Counts.Regressions++
+			return
+		case c == 0 && sameTicket(old, t):
+			v.Counts.Duplicates++
+		}
+	}
+	v.Tickets[t.ID] = t
+}
+
+func sameTicket(a, b domain.Ticket) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return string(ja) == string(jb)
+}
+
+// Client is one dashboard socket.
+type Client struct {
+	Conn *websocket.Conn
+	View *View
+}
+
+// Dial opens a socket to base (ws://host:port) for the filter query
+// (status=open&team=billing), resuming from view.Cursor if set; view keeps
+// its tickets across reconnects. token may be empty.
+func Dial(ctx context.Context, base, query, token string, view *View) (*Client, error) {
+	values, err := url.ParseQuery(query)
+	if err != nil {
+		return nil, fmt.Errorf("filter %q: %w", query, err)
+	}
+	if view.Cursor != "" {
+		values.Set("cursor", view.Cursor)
+	}
+	opts := &websocket.DialOptions{Subprotocols: []string{Subprotocol}}
+	if token != "" {
+		opts.HTTPHeader = http.Header{"Authorization": {"Bearer " + token}}
+	}
+	c, resp, err := websocket.Dial(ctx, base+"/v1/stream?"+values.Encode(), opts)
+	if err != nil {
+		if resp != nil {
+			return nil, fmt.Errorf("dial: %w (HTTP %d)", err, resp.StatusCode)
+		}
+		return nil, fmt.Errorf("dial: %w", err)
+	}
+	c.SetReadLimit(8 << 20)
+	// A new socket numbers its subscriptions from 1: a resumed view carries
+	// on into subscription 1, a fresh one starts empty.
+	view.Sub = 0
+	if view.Cursor != "" {
+		view.Sub = 1
+	}
+	return &Client{Conn: c, View: view}, nil
+}
+
+// Next reads one message, applies it to the view and returns it.
+func (c *Client) Next(ctx context.Context) (*Message, error) {
+	_, data, err := c.Conn.Read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m := new(Message)
+	if err := json.Unmarshal(data, m); err != nil {
+		return nil, fmt.Errorf("server message is not JSON: %w: %.200s", err, data)
+	}
+	c.View.Apply(m)
+	return m, nil
+}
+
+// WaitFor reads messages until cond holds for the view, or timeout.
+func (c *Client) WaitFor(ctx context.Context, timeout time.Duration, cond func(*View) bool) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for !cond(c.View) {
+		if _, err := c.Next(ctx); err != nil {
+			if errors.Is(err, context.DeadlineExceeded) {
+				return fmt.Errorf("condition not met in %s", timeout)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// Close closes the socket normally.
+func (c *Client) Close() error { return c.Conn.Close(websocket.StatusNormalClosure, "") }
