@@ -100,9 +100,9 @@ func TestLive_ChangesFollowTheSnapshot(t *testing.T) {
 
 	fresh := demodata.New(12).Tickets(1)[0]
 	fresh.ID, fresh.Team = 100000, tickets[0].Team
-	f.feed.Put(fresh)                                  // a new ticket of the team
-	f.feed.Put(touch(tickets[0], "updated"))           // an update
-	moved := tickets[0]                                // find another of the team to move away
+	f.feed.Put(fresh)                        // a new ticket of the team
+	f.feed.Put(touch(tickets[0], "updated")) // an update
+	moved := tickets[0]                      // find another of the team to move away
 	for _, tk := range tickets[1:] {
 		if tk.Team == tickets[0].Team {
 			moved = tk
@@ -110,8 +110,8 @@ func TestLive_ChangesFollowTheSnapshot(t *testing.T) {
 		}
 	}
 	moved.Team = "elsewhere"
-	f.feed.Put(touch(moved, "moved"))                  // leaves the filter: removed from the view
-	f.feed.Remove(tickets[len(tickets)-1].ID)          // deleted
+	f.feed.Put(touch(moved, "moved"))         // leaves the filter: removed from the view
+	f.feed.Remove(tickets[len(tickets)-1].ID) // deleted
 	if err := c.WaitFor(ctx, 5*time.Second, func(v *wsclient.View) bool {
 		_, hasFresh := v.Tickets[fresh.ID]
 		_, hasMoved := v.Tickets[moved.ID]
