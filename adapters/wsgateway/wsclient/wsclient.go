@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -129,6 +130,9 @@ func sameTicket(a, b domain.Ticket) bool {
 type Client struct {
 	Conn *websocket.Conn
 	View *View
+	// Mu, when set, is held while a message is applied to View, for a
+	// caller that reads the view from another goroutine.
+	Mu *sync.Mutex
 }
 
 // Dial opens a socket to base (ws://host:port) for the filter query
@@ -172,6 +176,10 @@ func (c *Client) Next(ctx context.Context) (*Message, error) {
 	m := new(Message)
 	if err := json.Unmarshal(data, m); err != nil {
 		return nil, fmt.Errorf("server message is not JSON: %w: %.200s", err, data)
+	}
+	if c.Mu != nil {
+		c.Mu.Lock()
+		defer c.Mu.Unlock()
 	}
 	c.View.Apply(m)
 	return m, nil
