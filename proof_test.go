@@ -456,4 +456,3 @@ func lostChanges(v *wsclient.View, want []domain.Ticket) int {
 	}
 	return lost
 }
-
