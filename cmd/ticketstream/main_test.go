@@ -49,6 +49,10 @@ func TestCLI_RefusesBadInputWithAClearMessage(t *testing.T) {
 		{"export with a bad filter", nil, []string{"export", "--query", "status=opne"}, 2, `--query: status: unknown status "opne"`},
 		{"export with an unknown parameter", nil, []string{"export", "--query", "stauts=open"}, 2, "stauts: unknown parameter"},
 		{"export with a bad format", nil, []string{"export", "--format", "xml"}, 2, `unknown format "xml"`},
+		{"poll interval too short", nil, []string{"serve", "--poll-interval", "0s"}, 2, "--poll-interval (TICKETSTREAM_POLL_INTERVAL) must be between 1ms and 1m"},
+		{"live queue too small", map[string]string{"TICKETSTREAM_LIVE_QUEUE_BYTES": "10"}, []string{"serve"}, 2, "--live-queue-bytes (TICKETSTREAM_LIVE_QUEUE_BYTES) must be at least 4096"},
+		{"retention too short", nil, []string{"serve", "--change-retention", "5s"}, 2, "--change-retention (TICKETSTREAM_CHANGE_RETENTION) must be at least 1m"},
+		{"stall warning not a duration", nil, []string{"serve", "--stall-warning", "soon"}, 2, `invalid value "soon" for flag -stall-warning`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -135,7 +139,7 @@ func TestCLI_SeedThenExport(t *testing.T) {
 			}
 
 			code, stdout, _ = runCLI(t, "migrate", "--database", db)
-			if code != 0 || strings.Contains(stdout, "applied  ") || !strings.Contains(stdout, "schema at version 1 of 1") {
+			if code != 0 || strings.Contains(stdout, "applied  ") || !strings.Contains(stdout, "schema at version 2 of 2") {
 				t.Fatalf("a second migrate must apply nothing: exit %d\n%s", code, stdout)
 			}
 		})

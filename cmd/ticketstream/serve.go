@@ -11,6 +11,7 @@ import (
 	"github.com/ticketstream/ticketstream/adapters/jwtauth"
 	"github.com/ticketstream/ticketstream/adapters/restapi"
 	"github.com/ticketstream/ticketstream/adapters/wsgateway"
+	"github.com/ticketstream/ticketstream/app"
 )
 
 // DefaultListen is where the server listens unless told otherwise: loopback,
@@ -34,6 +35,12 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	var maxMessage int
 	s.Int(&maxMessage, "max-message-bytes", int(ws.MaxMessageBytes), "largest client message; larger closes the socket with 1009")
 	s.Int(&rest.MaxRows, "max-rows", rest.MaxRows, "most tickets in one REST response; page with cursor beyond")
+	live := &c.cfg.Live
+	dl := app.DefaultHubConfig()
+	s.Duration(&live.PollInterval, "poll-interval", dl.PollInterval, "how often the change feed is read for live changes: the floor of their latency, and one small query per interval")
+	s.Int(&live.QueueBytes, "live-queue-bytes", dl.QueueBytes, "bytes of live changes that may wait for one dashboard; beyond, after coalescing, it is closed with 1013 to resume")
+	s.Duration(&live.Retention, "change-retention", dl.Retention, "how long deletions stay in the change log, so that a dashboard away for less resumes without a fresh snapshot")
+	s.Duration(&live.StallWarning, "stall-warning", dl.StallWarning, "warn when an open writing transaction this old holds back live delivery")
 	s.Int(&srv.DemoTickets, "demo-tickets", 5000, "demo tickets written into an empty database at start; 0 turns it off")
 	s.Duration(&srv.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long running streams get to finish on SIGINT/SIGTERM")
 	if err := s.parse(args); err != nil {
@@ -52,6 +59,10 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		{"max-rows", rest.MaxRows < 1 || rest.MaxRows > 10_000_000, "between 1 and 10000000"},
 		{"demo-tickets", srv.DemoTickets < 0 || srv.DemoTickets > 1_000_000, "between 0 and 1000000"},
 		{"shutdown-timeout", srv.ShutdownTimeout <= 0, "a positive duration"},
+		{"poll-interval", live.PollInterval < time.Millisecond || live.PollInterval > time.Minute, "between 1ms and 1m"},
+		{"live-queue-bytes", live.QueueBytes < 4096, "at least 4096"},
+		{"change-retention", live.Retention < time.Minute, "at least 1m"},
+		{"stall-warning", live.StallWarning < time.Second, "at least 1s"},
 		{"jwt-secret", srv.JWTSecret != "" && len(srv.JWTSecret) < jwtauth.MinSecretLen, fmt.Sprintf("at least %d bytes", jwtauth.MinSecretLen)},
 		{"jwt-secret", srv.JWTSecret == "" && !ticketstream.IsLoopback(srv.Addr), "set when --listen is not a loopback address (auth may be off only on loopback)"},
 	}); err != nil {
