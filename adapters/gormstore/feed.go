@@ -134,34 +134,21 @@ func (s *Store) readChangePage(ctx context.Context, after, upTo domain.ChangePos
 	args := []any{int64(after.Seq), after.ID, int64(upTo.Seq), upTo.ID, n}
 	if s.dialect == Postgres {
 		return s.withPgx(ctx, func(c *pgx.Conn) error {
-			return pgx.BeginTxFunc(ctx, c, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-				var horizon int64
-				if err := tx.QueryRow(ctx, "SELECT "+pgHorizon).Scan(&horizon); err != nil {
-					return fmt.Errorf("horizon: %w", err)
-				}
-				page.horizon = uint64(horizon)
-				rows, err := tx.Query(ctx, pgChangedSQL, args...)
-				if err != nil {
-					return err
-				}
-				for rows.Next() {
-					var pos int64
-					page.changed = append(page.changed, ports.Change{})
-					ch := &page.changed[len(page.changed)-1]
-					t := &ch.Ticket
-					if err := rows.Scan(&pos, &t.ID, &t.Team, &t.Subject, (*string)(&t.Status), (*string)(&t.Priority),
-						&t.Requester, &t.Assignee, &t.Tags, &t.CreatedAt, &t.UpdatedAt); err != nil {
-						rows.Close()
-						return fmt.Errorf("scan changed ticket: %w", err)
-					}
-					t.CreatedAt, t.UpdatedAt = t.CreatedAt.UTC(), t.UpdatedAt.UTC()
-					ch.Pos = domain.ChangePos{Seq: uint64(pos), ID: t.ID}
-				}
-				if err := rows.Err(); err != nil {
-					return err
-				}
-				return s.scanRemovals(tx.Query(ctx, pgRemovedSQL, args...))(page)
-			})
+			// One round trip: the transaction and its three queries go out
+			// together. Should one fail, the rest fail too and COMMIT ends
+			// the transaction as a rollback.
+			b := &pgx.Batch{}
+			b.Queue("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+			b.Queue("SELECT " + pgHorizon)
+			b.Queue(pgChangedSQL, args...)
+			b.Queue(pgRemovedSQL, args...)
+			b.Queue("COMMIT")
+			br := c.SendBatch(ctx, b)
+			err := readChangeBatch(br, page)
+			if cerr := br.Close(); err == nil {
+				err = cerr
+			}
+			return err
 		})
 	}
 	tx, err := s.sql.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
@@ -208,8 +195,48 @@ func (s *Store) readChangePage(ctx context.Context, after, upTo domain.ChangePos
 	return rrows.Err()
 }
 
+// readChangeBatch reads the results of readChangePage's batch into page.
+func readChangeBatch(br pgx.BatchResults, page *changePage) error {
+	if _, err := br.Exec(); err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	var horizon int64
+	if err := br.QueryRow().Scan(&horizon); err != nil {
+		return fmt.Errorf("horizon: %w", err)
+	}
+	page.horizon = uint64(horizon)
+	rows, err := br.Query()
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var pos int64
+		page.changed = append(page.changed, ports.Change{})
+		ch := &page.changed[len(page.changed)-1]
+		t := &ch.Ticket
+		if err := rows.Scan(&pos, &t.ID, &t.Team, &t.Subject, (*string)(&t.Status), (*string)(&t.Priority),
+			&t.Requester, &t.Assignee, &t.Tags, &t.CreatedAt, &t.UpdatedAt); err != nil {
+			rows.Close()
+			return fmt.Errorf("scan changed ticket: %w", err)
+		}
+		t.CreatedAt, t.UpdatedAt = t.CreatedAt.UTC(), t.UpdatedAt.UTC()
+		ch.Pos = domain.ChangePos{Seq: uint64(pos), ID: t.ID}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if err := scanRemovals(br.Query())(page); err != nil {
+		return err
+	}
+	if _, err := br.Exec(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
 // scanRemovals reads removal rows (change_pos, id) into page.
-func (s *Store) scanRemovals(rows pgx.Rows, err error) func(*changePage) error {
+func scanRemovals(rows pgx.Rows, err error) func(*changePage) error {
 	return func(page *changePage) error {
 		if err != nil {
 			return err
