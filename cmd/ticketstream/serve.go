@@ -20,7 +20,7 @@ const DefaultListen = "127.0.0.1:8080"
 
 func runServe(ctx context.Context, env *environment, args []string) error {
 	var c common
-	var origins string
+	var origins, debugAddr string
 	srv := &c.cfg.Server
 	rest, ws := restapi.DefaultConfig(), wsgateway.DefaultOptions()
 	s := newSettings("serve", env.stderr)
@@ -41,6 +41,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	s.Int(&live.QueueBytes, "live-queue-bytes", dl.QueueBytes, "bytes of live changes that may wait for one dashboard; beyond, after coalescing, it is closed with 1013 to resume")
 	s.Duration(&live.Retention, "change-retention", dl.Retention, "how long deletions stay in the change log, so that a dashboard away for less resumes without a fresh snapshot")
 	s.Duration(&live.StallWarning, "stall-warning", dl.StallWarning, "warn when an open writing transaction this old holds back live delivery")
+	s.String(&debugAddr, "debug-listen", "", "loopback address for Go's profiler (/debug/pprof/), as 127.0.0.1:6060; empty: off")
 	s.Int(&srv.DemoTickets, "demo-tickets", 5000, "demo tickets written into an empty database at start; 0 turns it off")
 	s.Duration(&srv.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long running streams get to finish on SIGINT/SIGTERM")
 	if err := s.parse(args); err != nil {
@@ -63,6 +64,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		{"live-queue-bytes", live.QueueBytes < 4096, "at least 4096"},
 		{"change-retention", live.Retention < time.Minute, "at least 1m"},
 		{"stall-warning", live.StallWarning < time.Second, "at least 1s"},
+		{"debug-listen", debugAddr != "" && !ticketstream.IsLoopback(debugAddr), "a loopback address (the profiler must not be public)"},
 		{"jwt-secret", srv.JWTSecret != "" && len(srv.JWTSecret) < jwtauth.MinSecretLen, fmt.Sprintf("at least %d bytes", jwtauth.MinSecretLen)},
 		{"jwt-secret", srv.JWTSecret == "" && !ticketstream.IsLoopback(srv.Addr), "set when --listen is not a loopback address (auth may be off only on loopback)"},
 	}); err != nil {
@@ -82,6 +84,14 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		return fmt.Errorf("listen on %s: %w", srv.Addr, err)
 	}
 	log := c.logger(env)
+	if debugAddr != "" {
+		stopDebug, err := startDebug(debugAddr, log)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stopDebug()
+	}
 	server, cleanup, err := ticketstream.InitializeServer(ctx, c.cfg, log)
 	if err != nil {
 		ln.Close()
