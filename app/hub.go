@@ -286,7 +286,7 @@ func (h *Hub) Subscribe(ctx context.Context, q domain.Query, skipUntil domain.Ch
 	for {
 		h.mu.Lock()
 		if h.ready {
-			s := &Subscription{hub: h, q: q, skipUntil: skipUntil, index: map[int64]int{}, notify: make(chan struct{}, 1)}
+			s := &Subscription{hub: h, q: q, skipUntil: skipUntil, notify: make(chan struct{}, 1)}
 			h.subs = append(h.subs, s)
 			pos := h.pos
 			h.mu.Unlock()
@@ -496,6 +496,23 @@ type Subscription struct {
 	overflow bool
 	closed   bool
 	notify   chan struct{}
+	onReady  func()
+}
+
+// SetNotify makes f be called (without the subscription's lock held)
+// whenever changes start waiting or the subscription fails, besides Ready.
+func (s *Subscription) SetNotify(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onReady = f
+}
+
+// Waiting reports whether Take has something to return: changes, or the
+// overflow error.
+func (s *Subscription) Waiting() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.waiting > 0 || s.overflow
 }
 
 // Ready is signalled when changes are waiting (or the subscription failed).
@@ -504,8 +521,8 @@ func (s *Subscription) Ready() <-chan struct{} { return s.notify }
 // offer queues the batch's changes that concern s.
 func (s *Subscription) offer(enc *encodedBatch) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed || s.overflow {
+		s.mu.Unlock()
 		return
 	}
 	added := false
@@ -517,6 +534,9 @@ func (s *Subscription) offer(enc *encodedBatch) {
 		// A ticket outside the filter comes as its removal: the subscriber
 		// may hold an earlier version that passed the filter.
 		d, _ := enc.delivery(i, &s.q)
+		if s.index == nil {
+			s.index = map[int64]int{}
+		}
 		if j, ok := s.index[d.ID]; ok {
 			old := &s.queue[j]
 			s.bytes -= len(old.data)
@@ -538,11 +558,17 @@ func (s *Subscription) offer(enc *encodedBatch) {
 	} else if len(s.queue)-s.head > 2*s.waiting+64 {
 		s.compactLocked()
 	}
+	var notify func()
 	if added || s.overflow {
 		select {
 		case s.notify <- struct{}{}:
 		default:
 		}
+		notify = s.onReady
+	}
+	s.mu.Unlock()
+	if notify != nil {
+		notify()
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -26,13 +25,13 @@ type conn struct {
 	ws     *websocket.Conn
 	scope  domain.Scope
 	filter string // the upgrade's filter, for the log (never the token)
-	log    *slog.Logger
+	id     uint64
 	start  time.Time
 
 	ctx    context.Context // lives as long as the socket
 	cancel context.CancelFunc
 
-	out       chan outMsg   // to the writer; only stream goroutines send
+	out       chan *outMsg  // to the writer; only stream goroutines send
 	closeReq  chan closeMsg // first close request wins
 	closeOnce sync.Once
 	closedMu  sync.Mutex
@@ -41,18 +40,27 @@ type conn struct {
 	sub          int // the current subscription; replaced by a subscribe message
 	streamCancel context.CancelFunc
 	streamDone   chan struct{}
+	liveMu       sync.Mutex
+	live         *app.Subscription // the current subscription's hub queue
 
 	rows, bytes atomic.Int64
 	changes     atomic.Int64
-	buf         []byte         // the writer's message prefix buffer
-	st          subState       // the writer's view of the subscription
-	taken       []app.Delivery // the writer's batch of live changes
-	liveMore    bool           // the writer left live changes waiting
+	sc          *scratch // the writer's working memory while it writes
+	st          subState // the writer's view of the subscription
+
+	// The writer runs only while there is something to write, so that an
+	// idle dashboard costs one goroutine (its reader), not two.
+	wmu       sync.Mutex
+	wrunning  bool
+	wfinished bool
+	writers   sync.WaitGroup
 	// liveSent holds the tickets that changes have been written for while
 	// the snapshot streams: a snapshot row of one of them, read before the
 	// change but written after it, is older and is left out.
 	liveSent map[int64]struct{}
-	filtered []byte // the writer's buffer for a chunk with rows left out
+	// writingSince is when the write in progress began (Unix ns), 0 when
+	// none is: the gateway's watchdog closes a socket stuck in a write.
+	writingSince atomic.Int64
 }
 
 type closeMsg struct {
@@ -75,9 +83,14 @@ const (
 // outMsg is a message for the writer. Only the writer builds the bytes that
 // carry a cursor, since only it knows what has really been sent.
 type outMsg struct {
-	kind       msgKind
-	sub        int
-	chunk      ports.Chunk
+	kind  msgKind
+	sub   int
+	chunk ports.Chunk
+	more  *outMore // what the rarer kinds carry, so that the queue's slots stay small
+}
+
+// outMore is the payload of the messages other than chunks.
+type outMore struct {
 	raw        []byte
 	deliveries []app.Delivery
 	state      *subState
@@ -89,8 +102,8 @@ func (m *outMsg) release() {
 	case msgChunk:
 		m.chunk.Release()
 	case msgChanges:
-		for i := range m.deliveries {
-			m.deliveries[i].Release()
+		for i := range m.more.deliveries {
+			m.more.deliveries[i].Release()
 		}
 	}
 }
@@ -110,27 +123,24 @@ func newConn(g *Gateway, ws *websocket.Conn, scope domain.Scope, filter string) 
 	id := g.nextID.Add(1)
 	return &conn{
 		g: g, ws: ws, scope: scope, filter: filter, start: time.Now(),
-		log: g.log.With("conn", id), ctx: ctx, cancel: cancel,
-		out: make(chan outMsg, g.opts.QueueChunks), closeReq: make(chan closeMsg, 1),
+		id: id, ctx: ctx, cancel: cancel,
+		out: make(chan *outMsg, g.opts.QueueChunks), closeReq: make(chan closeMsg, 1),
 	}
 }
 
 // serve runs the socket until it closes: the first subscription, then the
-// client's messages, with the writer and the pinger beside them.
+// client's messages, with the writer beside them when it has work.
 func (c *conn) serve(first Subscription) {
-	var workers sync.WaitGroup
-	workers.Go(c.writeLoop)
-	workers.Go(c.pingLoop)
 	c.subscribe(first)
 	c.readLoop()
 	c.closeWith(websocket.StatusNormalClosure, "")
-	workers.Wait()
+	c.writers.Wait() // the close request ends the writer for good
 	c.cancel()
 	c.stopStream()
 	c.drain() // what a stream queued after the writer stopped
 	c.ws.CloseNow()
 	closed := c.closedBy()
-	c.log.Info("websocket closed", "filter", c.filter, "rows", c.rows.Load(), "changes", c.changes.Load(), "bytes", c.bytes.Load(),
+	c.g.log.Info("websocket closed", "conn", c.id, "filter", c.filter, "rows", c.rows.Load(), "changes", c.changes.Load(), "bytes", c.bytes.Load(),
 		"dur", time.Since(c.start).Round(time.Millisecond).String(), "close_code", int(closed.code), "close_reason", closed.reason)
 }
 
@@ -205,13 +215,21 @@ func (c *conn) stopStream() {
 		<-c.streamDone
 		c.streamCancel = nil
 	}
+	c.liveMu.Lock()
+	defer c.liveMu.Unlock()
+	if c.live != nil {
+		c.live.Close()
+		c.live = nil
+	}
 }
 
-// runSubscription serves one subscription until it is replaced or the
-// socket closes: it joins the hub, which fixes the watermark between
-// snapshot and live; on a resume it first sends the changes the client
-// missed; then the snapshot (or its rest) streams while live changes are
-// written between its chunks.
+// runSubscription starts one subscription: it joins the hub, which fixes
+// the watermark between snapshot and live; on a resume it first sends the
+// changes the client missed; then the snapshot (or its rest) streams while
+// live changes are written between its chunks. It returns when the snapshot
+// is queued; the hub queue lives on until the subscription is replaced or
+// the socket closes (stopStream), so an idle dashboard keeps no goroutine
+// of its own beyond its reader and writer.
 func (c *conn) runSubscription(ctx context.Context, n int, sub Subscription) {
 	q := sub.Query
 	filter := domain.FilterHash(q)
@@ -226,7 +244,10 @@ func (c *conn) runSubscription(ctx context.Context, n int, sub Subscription) {
 		}
 		return
 	}
-	defer live.Close()
+	live.SetNotify(c.kick)
+	c.liveMu.Lock()
+	c.live = live
+	c.liveMu.Unlock()
 
 	st := &subState{sub: n, live: live, cursor: domain.LiveCursor{Filter: filter, Watermark: pos, Snapshot: q.After, Live: pos}}
 	resync := ""
@@ -236,13 +257,13 @@ func (c *conn) runSubscription(ctx context.Context, n int, sub Subscription) {
 			st.cursor = *r
 		}
 	}
-	if err := c.enqueue(ctx, outMsg{kind: msgBegin, sub: n, state: st}); err != nil {
+	if err := c.enqueue(ctx, outMsg{kind: msgBegin, sub: n, more: &outMore{state: st}}); err != nil {
 		c.fail(n, err)
 		return
 	}
 	if resync != "" {
-		c.log.Info("resume refused, resyncing", "sub", n, "reason", resync)
-		if err := c.enqueue(ctx, outMsg{kind: msgRaw, sub: n, raw: resyncMessage(n, resync)}); err != nil {
+		c.g.log.Info("resume refused, resyncing", "conn", c.id, "sub", n, "reason", resync)
+		if err := c.enqueue(ctx, outMsg{kind: msgRaw, sub: n, more: &outMore{raw: resyncMessage(n, resync)}}); err != nil {
 			c.fail(n, err)
 			return
 		}
@@ -261,14 +282,13 @@ func (c *conn) runSubscription(ctx context.Context, n int, sub Subscription) {
 		sink := &socketSink{c: c, sub: n}
 		sum, err := c.g.streamer.Stream(ctx, snap, ports.Comma, sink)
 		if err == nil {
-			err = c.enqueue(ctx, outMsg{kind: msgEnd, sub: n, chunks: sum.Chunks})
+			err = c.enqueue(ctx, outMsg{kind: msgEnd, sub: n, more: &outMore{chunks: sum.Chunks}})
 		}
 		if err != nil {
 			c.fail(n, err)
 			return
 		}
 	}
-	<-ctx.Done()
 }
 
 // resumable checks a resume cursor against this subscription and the
@@ -293,7 +313,7 @@ func (c *conn) catchUp(ctx context.Context, n int, q domain.Query, after, until 
 	return c.g.hub.CatchUp(ctx, q, after, until, func(ds []app.Delivery) error {
 		for len(ds) > 0 {
 			k := min(len(ds), catchUpPerMessage)
-			m := outMsg{kind: msgChanges, sub: n, deliveries: slices.Clone(ds[:k])}
+			m := outMsg{kind: msgChanges, sub: n, more: &outMore{deliveries: slices.Clone(ds[:k])}}
 			ds = ds[k:]
 			if err := c.enqueue(ctx, m); err != nil {
 				for i := range ds {
@@ -318,7 +338,7 @@ func (c *conn) fail(n int, err error) {
 		c.closeWith(websocket.StatusTryAgainLater, "client too slow: reconnect with the cursor of the last message received")
 	case errors.Is(err, context.Canceled):
 	default:
-		c.log.Error("subscription failed", "sub", n, "err", err)
+		c.g.log.Error("subscription failed", "conn", c.id, "sub", n, "err", err)
 		code, reason := websocket.StatusInternalError, "internal error"
 		if dc := domain.ErrorCode(err); dc == domain.EUnavailable || errors.Is(err, context.DeadlineExceeded) {
 			code, reason = websocket.StatusTryAgainLater, "database unavailable: reconnect with the cursor of the last message received"
@@ -343,9 +363,11 @@ func (s *socketSink) WriteChunk(ctx context.Context, ch ports.Chunk) error {
 
 // enqueue hands m to the writer, waiting at most the write timeout for room.
 // On failure m is released.
-func (c *conn) enqueue(ctx context.Context, m outMsg) error {
+func (c *conn) enqueue(ctx context.Context, msg outMsg) error {
+	m := &msg // the queue holds pointers: its slots cost an idle socket little
 	select {
 	case c.out <- m:
+		c.kick()
 		return nil
 	default:
 	}
@@ -353,6 +375,7 @@ func (c *conn) enqueue(ctx context.Context, m outMsg) error {
 	defer timer.Stop()
 	select {
 	case c.out <- m:
+		c.kick()
 		return nil
 	case <-timer.C:
 		m.release()
@@ -371,6 +394,35 @@ func (c *conn) closeWith(code websocket.StatusCode, reason string) {
 		c.recordClose(closeMsg{code: code, reason: reason})
 		c.closeReq <- closeMsg{code: code, reason: reason}
 	})
+	c.kick()
+}
+
+// kick starts the writer unless it is running or has finished. Whoever
+// gives the writer work — a queued message, a live change, a close
+// request — kicks it after handing the work over.
+func (c *conn) kick() {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.wrunning || c.wfinished {
+		return
+	}
+	c.wrunning = true
+	c.writers.Add(1)
+	go c.writeLoop()
+}
+
+// pending reports whether the writer has work. Writer only.
+func (c *conn) pending() bool {
+	return len(c.out) > 0 || len(c.closeReq) > 0 || (c.st.liveOn && c.st.live.Waiting())
+}
+
+// finish marks the writer done for good: the socket is closing.
+func (c *conn) finish() {
+	c.wmu.Lock()
+	c.wfinished = true
+	c.wmu.Unlock()
+	c.releaseTaken()
+	c.drain()
 }
 
 func (c *conn) recordClose(m closeMsg) {
@@ -387,37 +439,68 @@ func (c *conn) closedBy() closeMsg {
 	return c.closed
 }
 
-// alwaysReady is a closed channel: a select case on it is always ready.
-var alwaysReady = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+// scratch is a writer's working memory: message buffers and the batch of
+// live changes it takes. A writer holds one only while it has something to
+// write, so an idle socket keeps none, and a fan-out to thousands of
+// sockets allocates none either.
+type scratch struct {
+	buf      []byte         // message prefix or whole small message
+	filtered []byte         // a chunk with rows left out
+	frame    []byte         // a message assembled from parts
+	taken    []app.Delivery // live changes being written
+}
 
-// writeLoop is the only goroutine that writes data messages. It takes
-// snapshot chunks and catch-up changes from the queue and, once the
-// subscription is live, its live changes from the hub, so that fresh
-// changes go out between the chunks of a large snapshot.
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// maxPooledScratch: a buffer that grew past this (a huge row) is left to
+// the garbage collector rather than pooled.
+const maxPooledScratch = 256 << 10
+
+// putScratch gives the writer's scratch back to the pool. Writer only.
+func (c *conn) putScratch() {
+	sc := c.sc
+	c.sc = nil
+	if sc == nil {
+		return
+	}
+	if cap(sc.buf) > maxPooledScratch || cap(sc.filtered) > maxPooledScratch || cap(sc.frame) > maxPooledScratch {
+		return
+	}
+	clear(sc.taken[:cap(sc.taken)])
+	sc.buf, sc.filtered, sc.frame, sc.taken = sc.buf[:0], sc.filtered[:0], sc.frame[:0], sc.taken[:0]
+	scratchPool.Put(sc)
+}
+
+// writeLoop writes until there is nothing left to write, then returns; the
+// next kick starts it again. It is the only goroutine that writes data
+// messages: snapshot chunks and catch-up changes from the queue and, once
+// the subscription is live, its live changes from the hub, alternately, so
+// that fresh changes go out between the chunks of a large snapshot.
 func (c *conn) writeLoop() {
-	defer c.releaseTaken()
+	defer c.writers.Done()
+	c.sc = scratchPool.Get().(*scratch)
 	for {
-		var live <-chan struct{}
-		if c.st.liveOn {
-			live = c.st.live.Ready()
-			if c.liveMore {
-				live = alwaysReady
-			}
-		}
-		var err error
 		select {
-		case m := <-c.out:
-			err = c.write(&m)
-		case <-live:
-			err = c.writeLive()
 		case req := <-c.closeReq:
-			c.drain()
+			c.finish()
 			_ = c.ws.Close(req.code, req.reason) // waits for the client's close, at most a few seconds
 			c.cancel()
 			return
-		case <-c.ctx.Done():
-			c.drain()
+		default:
+		}
+		if c.ctx.Err() != nil {
+			c.finish()
 			return
+		}
+		var err error
+		wrote := false
+		select {
+		case m := <-c.out:
+			err, wrote = c.write(m), true
+		default:
+		}
+		if err == nil && c.st.liveOn && c.st.live.Waiting() {
+			err, wrote = c.writeLive(), true
 		}
 		if err != nil {
 			if errors.Is(err, app.ErrOverflow) {
@@ -425,11 +508,22 @@ func (c *conn) writeLoop() {
 				continue
 			}
 			if c.ctx.Err() == nil {
-				c.log.Debug("write failed", "err", err)
+				c.g.log.Debug("write failed", "conn", c.id, "err", err)
 			}
 			c.cancel()
-			c.drain()
+			c.finish()
 			return
+		}
+		if !wrote {
+			c.wmu.Lock()
+			if !c.pending() {
+				c.wrunning = false
+				// An idle socket keeps no buffers: the next burst makes new ones.
+				c.putScratch()
+				c.wmu.Unlock()
+				return
+			}
+			c.wmu.Unlock()
 		}
 	}
 }
@@ -441,24 +535,26 @@ const liveMessageBytes = 64 * 1024
 // one message.
 func (c *conn) writeLive() error {
 	var err error
-	c.taken, err = c.st.live.Take(c.taken[:0], liveMessageBytes)
+	c.sc.taken, err = c.st.live.Take(c.sc.taken[:0], liveMessageBytes)
 	if err != nil {
 		return err
 	}
-	c.liveMore = len(c.taken) > 0
-	if len(c.taken) == 0 {
+	if len(c.sc.taken) == 0 {
 		return nil
 	}
-	err = c.writeChanges(c.taken)
+	err = c.writeChanges(c.sc.taken)
 	c.releaseTaken()
 	return err
 }
 
 func (c *conn) releaseTaken() {
-	for i := range c.taken {
-		c.taken[i].Release()
+	if c.sc == nil {
+		return
 	}
-	c.taken = c.taken[:0]
+	for i := range c.sc.taken {
+		c.sc.taken[i].Release()
+	}
+	c.sc.taken = c.sc.taken[:0]
 }
 
 // write sends one queued message. Its deadline is twice the write timeout: by then
@@ -468,7 +564,7 @@ func (c *conn) write(m *outMsg) error {
 	defer m.release()
 	if m.kind == msgBegin {
 		c.releaseTaken()
-		c.st, c.liveMore = *m.state, false
+		c.st = *m.more.state
 		clear(c.liveSent)
 		return nil
 	}
@@ -480,23 +576,23 @@ func (c *conn) write(m *outMsg) error {
 		c.st.liveOn = true
 		return nil
 	case msgChanges:
-		return c.writeChanges(m.deliveries)
+		return c.writeChanges(m.more.deliveries)
 	case msgEnd:
 		c.st.cursor.SnapshotDone = true
 		clear(c.liveSent)
-		c.buf = endMessage(c.buf[:0], m.sub, c.st.rows, m.chunks, c.st.cursor)
-		return c.writeParts(c.buf)
+		c.sc.buf = endMessage(c.sc.buf[:0], m.sub, c.st.rows, m.more.chunks, c.st.cursor)
+		return c.writeParts(c.sc.buf)
 	case msgRaw:
-		return c.writeParts(m.raw)
+		return c.writeParts(m.more.raw)
 	}
 	c.st.cursor.Snapshot = m.chunk.Last
 	rows, n := m.chunk.Bytes(), m.chunk.Rows
 	if len(c.liveSent) > 0 {
-		c.filtered, n = leaveOut(c.filtered[:0], rows, c.liveSent)
-		rows = c.filtered
+		c.sc.filtered, n = leaveOut(c.sc.filtered[:0], rows, c.liveSent)
+		rows = c.sc.filtered
 	}
-	c.buf = snapshotPrefix(c.buf[:0], m.sub, m.chunk.Seq, n, c.st.cursor)
-	if err := c.writeParts(c.buf, rows, []byte(snapshotSuffix)); err != nil {
+	c.sc.buf = snapshotPrefix(c.sc.buf[:0], m.sub, m.chunk.Seq, n, c.st.cursor)
+	if err := c.writeParts(c.sc.buf, rows, []byte(snapshotSuffix)); err != nil {
 		return err
 	}
 	c.st.rows += n
@@ -559,32 +655,17 @@ func (c *conn) writeChanges(ds []app.Delivery) error {
 			c.liveSent[ds[i].ID] = struct{}{}
 		}
 	}
-	c.buf = changesPrefix(c.buf[:0], c.st.sub, c.st.cursor)
-	ctx, cancel := context.WithTimeout(c.ctx, 2*c.g.opts.WriteTimeout)
-	defer cancel()
-	w, err := c.ws.Writer(ctx, websocket.MessageText)
-	if err != nil {
-		return err
-	}
-	if _, err := w.Write(c.buf); err != nil {
-		return err
-	}
+	c.sc.buf = changesPrefix(c.sc.buf[:0], c.st.sub, c.st.cursor)
 	n := 0
 	for i := range ds {
 		if i > 0 {
-			if _, err := w.Write(comma); err != nil {
-				return err
-			}
+			c.sc.buf = append(c.sc.buf, ',')
 		}
-		if _, err := w.Write(ds[i].Bytes()); err != nil {
-			return err
-		}
+		c.sc.buf = append(c.sc.buf, ds[i].Bytes()...)
 		n += len(ds[i].Bytes())
 	}
-	if _, err := w.Write([]byte(snapshotSuffix)); err != nil {
-		return err
-	}
-	if err := w.Close(); err != nil {
+	c.sc.buf = append(c.sc.buf, snapshotSuffix...)
+	if err := c.writeParts(c.sc.buf); err != nil {
 		return err
 	}
 	c.changes.Add(int64(len(ds)))
@@ -592,25 +673,27 @@ func (c *conn) writeChanges(ds []app.Delivery) error {
 	return nil
 }
 
-var comma = []byte{','}
-
-// writeParts writes parts as one text message.
+// writeParts writes parts as one text message in one frame. The write
+// has no context deadline — a timer per write would cost every message of a
+// fan-out to thousands — the gateway's watchdog closes a socket whose write
+// has been stuck for twice the write timeout instead (see watchWrites).
 func (c *conn) writeParts(parts ...[]byte) error {
-	ctx, cancel := context.WithTimeout(c.ctx, 2*c.g.opts.WriteTimeout)
-	defer cancel()
-	if len(parts) == 1 {
-		return c.ws.Write(ctx, websocket.MessageText, parts[0])
-	}
-	w, err := c.ws.Writer(ctx, websocket.MessageText)
-	if err != nil {
-		return err
-	}
-	for _, p := range parts {
-		if _, err := w.Write(p); err != nil {
-			return err
+	msg := parts[0]
+	if len(parts) > 1 {
+		n := 0
+		for _, p := range parts {
+			n += len(p)
 		}
+		c.sc.frame = slices.Grow(c.sc.frame[:0], n)
+		for _, p := range parts {
+			c.sc.frame = append(c.sc.frame, p...)
+		}
+		msg = c.sc.frame
 	}
-	return w.Close()
+	c.writingSince.Store(time.Now().UnixNano())
+	err := c.ws.Write(context.Background(), websocket.MessageText, msg)
+	c.writingSince.Store(0)
+	return err
 }
 
 // drain releases every queued message without writing it.
@@ -625,26 +708,14 @@ func (c *conn) drain() {
 	}
 }
 
-// pingLoop checks that an idle client is still there; one that does not
-// answer in the write timeout is dropped.
-func (c *conn) pingLoop() {
-	t := time.NewTicker(c.g.opts.PingInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.ctx.Done():
-			return
-		case <-t.C:
-			ctx, cancel := context.WithTimeout(c.ctx, c.g.opts.WriteTimeout)
-			err := c.ws.Ping(ctx)
-			cancel()
-			if err != nil {
-				if c.ctx.Err() == nil {
-					c.recordClose(closeMsg{code: websocket.StatusGoingAway, reason: "no pong"})
-					c.ws.CloseNow()
-				}
-				return
-			}
-		}
+// ping checks that the client is still there; one that does not answer
+// in the write timeout is dropped. The gateway's pinger calls it.
+func (c *conn) ping() {
+	ctx, cancel := context.WithTimeout(c.ctx, c.g.opts.WriteTimeout)
+	err := c.ws.Ping(ctx)
+	cancel()
+	if err != nil && c.ctx.Err() == nil {
+		c.recordClose(closeMsg{code: websocket.StatusGoingAway, reason: "no pong"})
+		c.ws.CloseNow()
 	}
 }

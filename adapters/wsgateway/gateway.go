@@ -58,7 +58,7 @@ type Options struct {
 
 // DefaultOptions holds on a 2-core machine with a few thousand dashboards.
 func DefaultOptions() Options {
-	return Options{MaxConnections: 10_000, MaxMessageBytes: 4096, WriteTimeout: 10 * time.Second, QueueChunks: 32, PingInterval: 30 * time.Second}
+	return Options{MaxConnections: 10_000, MaxMessageBytes: 4096, WriteTimeout: 10 * time.Second, QueueChunks: 16, PingInterval: 30 * time.Second}
 }
 
 // Gateway is an http.Handler that upgrades requests to dashboard sockets.
@@ -75,6 +75,10 @@ type Gateway struct {
 	conns    map[*conn]struct{}
 	draining bool
 	wg       sync.WaitGroup
+
+	pingerOnce sync.Once
+	stopPinger chan struct{}
+	pingerDone chan struct{}
 }
 
 // New returns a Gateway streaming snapshots through streamer and live
@@ -99,7 +103,8 @@ func New(streamer *app.Streamer, hub *app.Hub, auth TokenVerifier, opts Options,
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Gateway{streamer: streamer, hub: hub, auth: auth, opts: opts, log: log, conns: map[*conn]struct{}{}}
+	return &Gateway{streamer: streamer, hub: hub, auth: auth, opts: opts, log: log, conns: map[*conn]struct{}{},
+		stopPinger: make(chan struct{}), pingerDone: make(chan struct{})}
 }
 
 // OpenConnections returns how many sockets are open now.
@@ -155,8 +160,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.open.Add(-1)
 		return
 	}
-	defer g.release(c)
-	c.serve(sub)
+	// The socket is served by a goroutine of its own, and this handler
+	// returns: the HTTP server's goroutine, whose stack grew deep while it
+	// routed and upgraded the request, ends, and the request with it, so an
+	// idle dashboard holds one shallow goroutine and no request.
+	go func() {
+		defer g.release(c)
+		c.serve(sub)
+	}()
 }
 
 // reserve counts a new connection in, if there is room and no shutdown.
@@ -183,7 +194,67 @@ func (g *Gateway) newConn(ws *websocket.Conn, scope domain.Scope, filter string)
 	c := newConn(g, ws, scope, filter)
 	g.conns[c] = struct{}{}
 	g.wg.Add(1)
+	g.pingerOnce.Do(func() { go g.pingLoop() })
 	return c
+}
+
+// pingConcurrency bounds the pings in flight: each waits for its pong.
+const pingConcurrency = 64
+
+// pingLoop pings every open socket once per ping interval, so that a dead
+// client is noticed, and watches writes (watchWrites) every second, with one
+// goroutine for the gateway instead of timers per socket. It runs from the
+// first connection until Shutdown.
+func (g *Gateway) pingLoop() {
+	defer close(g.pingerDone)
+	t := time.NewTicker(min(g.opts.PingInterval, time.Second))
+	defer t.Stop()
+	sem := make(chan struct{}, pingConcurrency)
+	var inflight sync.WaitGroup
+	defer inflight.Wait()
+	lastPing := time.Now()
+	for {
+		select {
+		case <-g.stopPinger:
+			return
+		case <-t.C:
+		}
+		g.mu.Lock()
+		conns := make([]*conn, 0, len(g.conns))
+		for c := range g.conns {
+			conns = append(conns, c)
+		}
+		g.mu.Unlock()
+		g.watchWrites(conns)
+		if time.Since(lastPing) < g.opts.PingInterval {
+			continue
+		}
+		lastPing = time.Now()
+		for _, c := range conns {
+			select {
+			case sem <- struct{}{}:
+			case <-g.stopPinger:
+				return
+			}
+			inflight.Go(func() {
+				defer func() { <-sem }()
+				c.ping()
+			})
+		}
+	}
+}
+
+// watchWrites closes every socket whose current write began more than twice
+// the write timeout ago: by then the writer has long asked to close a slow
+// client with 1013; a client that reads nothing at all is dropped here.
+func (g *Gateway) watchWrites(conns []*conn) {
+	limit := time.Now().Add(-2 * g.opts.WriteTimeout).UnixNano()
+	for _, c := range conns {
+		if since := c.writingSince.Load(); since != 0 && since < limit {
+			c.recordClose(closeMsg{code: websocket.StatusGoingAway, reason: "write stalled"})
+			c.ws.CloseNow()
+		}
+	}
 }
 
 func (g *Gateway) release(c *conn) {
@@ -200,12 +271,18 @@ func (g *Gateway) release(c *conn) {
 // the server must call this too.
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.mu.Lock()
+	alreadyDraining := g.draining
 	g.draining = true
 	conns := make([]*conn, 0, len(g.conns))
 	for c := range g.conns {
 		conns = append(conns, c)
 	}
 	g.mu.Unlock()
+	if !alreadyDraining {
+		close(g.stopPinger)
+	}
+	g.pingerOnce.Do(func() { close(g.pingerDone) }) // never started
+	<-g.pingerDone
 	for _, c := range conns {
 		c.closeWith(websocket.StatusGoingAway, "server shutting down")
 	}
