@@ -1,0 +1,290 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ticketstream/ticketstream/adapters/gormstore/pgtest"
+	"github.com/ticketstream/ticketstream/adapters/wsgateway/wsclient"
+)
+
+// BenchmarkLiveLatency measures what issue 5 targets: the time from a
+// change's commit (the writer's COMMIT returning) to its arrival at every
+// connected dashboard, with 1, 100, 1,000 and 10,000 dashboards on this
+// machine, server and clients sharing its 2 cores as in the Centrifugo
+// measurement (20 tickets of about 400 bytes of JSON, one changed every
+// 100ms; every dashboard's filter matches them); and the server's memory per idle connection: the growth of
+// its heap and goroutine stacks in use (after a GC, read through its
+// profiler) while the dashboards connect, divided by their number — and,
+// beside it, the growth of its RSS, which also holds garbage and pages the
+// runtime has not returned yet. Run it once:
+//
+//	go test -run '^$' -bench LiveLatency -benchtime 1x -timeout 30m ./cmd/ticketstream
+func BenchmarkLiveLatency(b *testing.B) {
+	for _, n := range []int{1, 100, 1000, 10000} {
+		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
+			for range b.N {
+				r := measureLiveLatency(b, n, 20, 100*time.Millisecond)
+				b.ReportMetric(r.p50.Seconds()*1000, "p50-ms")
+				b.ReportMetric(r.p99.Seconds()*1000, "p99-ms")
+				b.ReportMetric(r.max.Seconds()*1000, "max-ms")
+				if n >= 100 {
+					b.ReportMetric(r.kbPerConn, "KB/conn")
+					b.ReportMetric(r.rssPerConn, "RSS-KB/conn")
+				}
+				b.Logf("%d dashboards: commit→client p50 %.1f ms, p99 %.1f ms, max %.1f ms over %d deliveries; server heap+stacks after GC %.1f → %.1f MB (%.1f KB per idle connection), RSS %.1f → %.1f MB (%.1f KB per connection)",
+					n, r.p50.Seconds()*1000, r.p99.Seconds()*1000, r.max.Seconds()*1000, r.deliveries,
+					r.goBefore/1024, r.goAfter/1024, r.kbPerConn, r.rssBefore/1024, r.rssAfter/1024, r.rssPerConn)
+			}
+		})
+	}
+}
+
+type latencyResult struct {
+	p50, p99, max       time.Duration
+	deliveries          int
+	rssBefore, rssAfter float64 // KB
+	rssPerConn          float64
+	goBefore, goAfter   float64 // KB of heap and stacks in use after a GC
+	kbPerConn           float64 // from the Go runtime's figures
+}
+
+func measureLiveLatency(b *testing.B, clients, changes int, every time.Duration) latencyResult {
+	b.Helper()
+	ctx := context.Background()
+	db := pgtest.NewDatabase(b)
+	debugAddr := freeAddr(b)
+	args := []string{"--database", db, "--demo-tickets", "0", "--max-connections", "20000", "--debug-listen", debugAddr}
+	if pi := os.Getenv("LATENCY_POLL_INTERVAL"); pi != "" {
+		args = append(args, "--poll-interval", pi)
+	}
+	p := startProcess(b, args...)
+	conn, err := pgx.Connect(ctx, db)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	// One ticket per change, so that a dashboard behind by more than the
+	// publishing interval gets every change rather than coalesced ones.
+	subject := strings.Repeat("Printer on floor 3 jams on every duplex job since the driver update ", 3)
+	if _, err := conn.Exec(ctx, `INSERT INTO tickets (id, team, subject, status, priority, requester, assignee, tags)
+		SELECT g, 'latency', $1, 'open', 'high', 'someone@customer.example.com', 'agent@support.example.com', '{printer,hardware}'
+		FROM generate_series(1, $2::int) g`, subject, changes); err != nil {
+		b.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // the server settles after start
+	goBefore := goMemoryKB(b, debugAddr)
+	before := rssKB(b, p.cmd.Process.Pid)
+
+	// Every dashboard records when each change arrives.
+	arrivals := make([][]time.Time, clients)
+	var ready, quit sync.WaitGroup
+	stop := make(chan struct{})
+	dials := make(chan struct{}, 100)
+	var mu sync.Mutex
+	var dialErr error
+	marker := []byte(`"subject":"latency `)
+	for i := range clients {
+		arrivals[i] = make([]time.Time, changes)
+		ready.Add(1)
+		quit.Add(1)
+		go func() {
+			defer quit.Done()
+			dials <- struct{}{}
+			c, err := wsclient.Dial(ctx, "ws://"+p.addr, "team=latency", "", &wsclient.View{})
+			<-dials
+			if err != nil {
+				mu.Lock()
+				dialErr = err
+				mu.Unlock()
+				ready.Done()
+				return
+			}
+			defer c.Conn.CloseNow()
+			go func() { <-stop; c.Conn.CloseNow() }()
+			// The client reads raw messages and only looks for the marker:
+			// decoding every message would spend the shared CPU on the
+			// measuring side.
+			signalled := false
+			for {
+				_, data, err := c.Conn.Read(ctx)
+				if err != nil {
+					if !signalled {
+						ready.Done()
+					}
+					return
+				}
+				now := time.Now()
+				if !signalled && bytes.HasPrefix(data, []byte(`{"type":"end"`)) {
+					signalled = true
+					ready.Done()
+				}
+				for rest := data; ; {
+					at := bytes.Index(rest, marker)
+					if at < 0 {
+						break
+					}
+					rest = rest[at+len(marker):]
+					k := 0
+					for len(rest) > 0 && rest[0] >= '0' && rest[0] <= '9' {
+						k = k*10 + int(rest[0]-'0')
+						rest = rest[1:]
+					}
+					if k < changes {
+						arrivals[i][k] = now
+					}
+				}
+			}
+		}()
+	}
+	ready.Wait()
+	if dialErr != nil {
+		b.Fatalf("dial: %v", dialErr)
+	}
+	time.Sleep(time.Second)
+	var goAfter float64
+	for range 3 { // each GC halves a stack that uses under a quarter of it
+		goAfter = goMemoryKB(b, debugAddr)
+	}
+	// The runtime returns freed pages to the OS gradually: wait until the
+	// RSS stops falling (at most 20s).
+	after := rssKB(b, p.cmd.Process.Pid)
+	for range 40 {
+		time.Sleep(500 * time.Millisecond)
+		now := rssKB(b, p.cmd.Process.Pid)
+		if now > after*0.99 {
+			after = min(after, now)
+			break
+		}
+		after = now
+	}
+
+
+	if os.Getenv("TMP_CPUPROF") != "" {
+		go exec.Command("sh", "-c", "curl -s 'http://"+debugAddr+"/debug/pprof/profile?seconds=2' > /tmp/cpu.pb").Run()
+	}
+	commits := make([]time.Time, changes)
+	tick := time.NewTicker(every)
+	for k := range changes {
+		<-tick.C
+		if _, err := conn.Exec(ctx, `UPDATE tickets SET subject = $1, updated_at = clock_timestamp() WHERE id = $2`, fmt.Sprintf("latency %d", k), k+1); err != nil {
+			b.Fatal(err)
+		}
+		commits[k] = time.Now()
+	}
+	tick.Stop()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		missing := 0
+		for i := range arrivals {
+			for k := range changes {
+				if arrivals[i][k].IsZero() {
+					missing++
+				}
+			}
+		}
+		if missing == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of %d deliveries missing after 30s", missing, clients*changes)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	close(stop)
+	quit.Wait()
+
+	var lat []time.Duration
+	for i := range arrivals {
+		for k, at := range arrivals[i] {
+			lat = append(lat, max(0, at.Sub(commits[k])))
+		}
+	}
+	slices.Sort(lat)
+	pct := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
+	return latencyResult{
+		p50: pct(0.50), p99: pct(0.99), max: lat[len(lat)-1], deliveries: len(lat),
+		rssBefore: before, rssAfter: after, rssPerConn: (after - before) / float64(clients),
+		goBefore: goBefore, goAfter: goAfter, kbPerConn: (goAfter - goBefore) / float64(clients),
+	}
+}
+
+// freeAddr returns a loopback address with a port free right now.
+func freeAddr(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// goMemoryKB forces a GC in the server (through its profiler) and returns
+// the heap and goroutine stacks it then has in use, in KB: what its live
+// objects and goroutines cost, without garbage or pages not yet returned.
+func goMemoryKB(tb testing.TB, debugAddr string) float64 {
+	tb.Helper()
+	resp, err := http.Get("http://" + debugAddr + "/debug/pprof/heap?gc=1&debug=1")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var heap, stack float64
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, "# HeapInuse = "); ok {
+			heap, _ = strconv.ParseFloat(v, 64)
+		}
+		if v, ok := strings.CutPrefix(line, "# Stack = "); ok {
+			stack, _ = strconv.ParseFloat(strings.Fields(v)[0], 64)
+		}
+	}
+	if heap == 0 || stack == 0 {
+		tb.Fatalf("no HeapInuse or Stack in the server's heap profile")
+	}
+	if os.Getenv("TMP_MEMDEBUG") != "" {
+		tb.Logf("heap in use %.0f KB, stacks %.0f KB", heap/1024, stack/1024)
+		if out, err := exec.Command("sh", "-c", "curl -s http://"+debugAddr+"/debug/pprof/goroutine?debug=1 | grep -A12 -E '^[0-9]+ @' | head -80").Output(); err == nil {
+			tb.Logf("%s", out)
+		}
+	}
+	return (heap + stack) / 1024
+}
+
+// rssKB reads a process's resident set size in KB from /proc.
+func rssKB(tb testing.TB, pid int) float64 {
+	tb.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			return kb
+		}
+	}
+	tb.Fatal("no VmRSS in /proc status")
+	return 0
+}
