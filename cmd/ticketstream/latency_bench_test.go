@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -69,7 +68,7 @@ func measureLiveLatency(b *testing.B, clients, changes int, every time.Duration)
 	db := pgtest.NewDatabase(b)
 	debugAddr := freeAddr(b)
 	args := []string{"--database", db, "--demo-tickets", "0", "--max-connections", "20000", "--debug-listen", debugAddr}
-	if pi := os.Getenv("LATENCY_POLL_INTERVAL"); pi != "" {
+	if pi := os.Getenv("LATENCY_POLL_INTERVAL"); pi != "" { // to weigh --poll-interval
 		args = append(args, "--poll-interval", pi)
 	}
 	p := startProcess(b, args...)
@@ -174,9 +173,6 @@ func measureLiveLatency(b *testing.B, clients, changes int, every time.Duration)
 	}
 
 
-	if os.Getenv("TMP_CPUPROF") != "" {
-		go exec.Command("sh", "-c", "curl -s 'http://"+debugAddr+"/debug/pprof/profile?seconds=2' > /tmp/cpu.pb").Run()
-	}
 	commits := make([]time.Time, changes)
 	tick := time.NewTicker(every)
 	for k := range changes {
@@ -259,12 +255,6 @@ func goMemoryKB(tb testing.TB, debugAddr string) float64 {
 	}
 	if heap == 0 || stack == 0 {
 		tb.Fatalf("no HeapInuse or Stack in the server's heap profile")
-	}
-	if os.Getenv("TMP_MEMDEBUG") != "" {
-		tb.Logf("heap in use %.0f KB, stacks %.0f KB", heap/1024, stack/1024)
-		if out, err := exec.Command("sh", "-c", "curl -s http://"+debugAddr+"/debug/pprof/goroutine?debug=1 | grep -A12 -E '^[0-9]+ @' | head -80").Output(); err == nil {
-			tb.Logf("%s", out)
-		}
 	}
 	return (heap + stack) / 1024
 }
