@@ -36,7 +36,7 @@ import (
 const benchRows = 200_000
 
 // seededPostgres returns a migrated store holding n demo tickets.
-func seededPostgres(b *testing.B, n int) *gormstore.Store {
+func seededPostgres(b testing.TB, n int) *gormstore.Store {
 	b.Helper()
 	s := openStore(b, gormstore.Postgres, nil, gormstore.Config{})
 	gen := demodata.New(1)
