@@ -172,7 +172,6 @@ func measureLiveLatency(b *testing.B, clients, changes int, every time.Duration)
 		after = now
 	}
 
-
 	commits := make([]time.Time, changes)
 	tick := time.NewTicker(every)
 	for k := range changes {
