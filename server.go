@@ -10,6 +10,7 @@ import (
 
 	"github.com/ticketstream/ticketstream/adapters/gormstore"
 	"github.com/ticketstream/ticketstream/adapters/jwtauth"
+	"github.com/ticketstream/ticketstream/adapters/metrics"
 	"github.com/ticketstream/ticketstream/adapters/restapi"
 	"github.com/ticketstream/ticketstream/adapters/wsgateway"
 	"github.com/ticketstream/ticketstream/app"
@@ -135,8 +136,9 @@ func provideGateway(streamer *app.Streamer, hub *app.Hub, auth wsgateway.TokenVe
 	return wsgateway.New(streamer, hub, auth, cfg.WebSocket, log)
 }
 
-func provideREST(cfg ServerConfig, streamer *app.Streamer, store restapi.Store, auth restapi.TokenVerifier, gw *wsgateway.Gateway, log *slog.Logger) *restapi.Server {
-	return restapi.New(cfg.REST, streamer, store, auth, gw, log)
+func provideREST(cfg ServerConfig, streamer *app.Streamer, hub *app.Hub, store restapi.Store, auth restapi.TokenVerifier, gw *wsgateway.Gateway, log *slog.Logger) *restapi.Server {
+	m := metrics.Handler(metrics.Sources{Hub: hub, Streamer: streamer, OpenConnections: gw.OpenConnections})
+	return restapi.New(cfg.REST, streamer, store, auth, gw, m, log)
 }
 
 func newServer(a *App, hub *app.Hub, rest *restapi.Server, gw *wsgateway.Gateway, auth *jwtauth.Authenticator, cfg ServerConfig, log *slog.Logger) *Server {

@@ -51,7 +51,7 @@ func InitializeServer(ctx context.Context, cfg Config, logger *slog.Logger) (*Se
 		return nil, nil, err
 	}
 	gateway := provideGateway(streamer, hub, authenticator, serverConfig, logger)
-	server := provideREST(serverConfig, streamer, store, authenticator, gateway, logger)
+	server := provideREST(serverConfig, streamer, hub, store, authenticator, gateway, logger)
 	ticketstreamServer := newServer(ticketstreamApp, hub, server, gateway, authenticator, serverConfig, logger)
 	return ticketstreamServer, func() {
 		cleanup()

@@ -64,8 +64,9 @@ type Server struct {
 
 // New returns a Server whose routes stream through streamer, read single
 // tickets and readiness from store, check tokens with auth, and hand
-// /v1/stream to ws (the WebSocket gateway).
-func New(cfg Config, streamer *app.Streamer, store Store, auth TokenVerifier, ws http.Handler, log *slog.Logger) *Server {
+// /v1/stream to ws (the WebSocket gateway) and, if not nil, /metrics to
+// metrics.
+func New(cfg Config, streamer *app.Streamer, store Store, auth TokenVerifier, ws http.Handler, metrics http.Handler, log *slog.Logger) *Server {
 	d := DefaultConfig()
 	if cfg.MaxRows <= 0 {
 		cfg.MaxRows = d.MaxRows
@@ -92,6 +93,9 @@ func New(cfg Config, streamer *app.Streamer, store Store, auth TokenVerifier, ws
 	e.GET("/v1/tickets", s.listTickets)
 	e.GET("/v1/tickets/:id", s.getTicket)
 	e.GET("/v1/stream", echo.WrapHandler(ws))
+	if metrics != nil {
+		e.GET("/metrics", echo.WrapHandler(metrics))
+	}
 	s.http = &http.Server{
 		Handler:           e,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
