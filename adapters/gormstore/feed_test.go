@@ -115,3 +115,28 @@ func TestFeed_PostgresDeliversTheLastCommittedVersion(t *testing.T) {
 		t.Fatalf("feed read %+v, want the last committed version once", got)
 	}
 }
+
+// A program that writes change_pos itself cannot hide its rows from the
+// feed: the trigger overwrites any value but the writer's own transaction id.
+func TestFeed_PostgresOverwritesAForgedPosition(t *testing.T) {
+	t.Parallel()
+	url := newURL(t, gormstore.Postgres)
+	s, closeStore, err := gormstore.Open(context.Background(), gormstore.Config{URL: url, Migrate: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeStore()
+	ctx := context.Background()
+	start, err := s.Horizon(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Gorm().Exec(`INSERT INTO tickets (id, team, subject, status, priority, requester, change_pos)
+		VALUES (77, 'billing', 'forged', 'open', 'low', 'r@example.com', 1)`).Error; err != nil {
+		t.Fatal(err)
+	}
+	got, _ := portstest.WaitChanges(t, s, start, 10, 1)
+	if len(got) != 1 || got[0].Ticket.ID != 77 {
+		t.Fatalf("feed read %+v, want the ticket inserted with a forged position", got)
+	}
+}

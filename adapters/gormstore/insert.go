@@ -41,13 +41,20 @@ var insertColumns = []string{"id", "team", "subject", "status", "priority", "req
 func (s *Store) copyPostgres(ctx context.Context, tickets []domain.Ticket) error {
 	return s.withPgx(ctx, func(c *pgx.Conn) error {
 		return pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
-			_, err := tx.CopyFrom(ctx, pgx.Identifier{"tickets"}, insertColumns, pgx.CopyFromSlice(len(tickets), func(i int) ([]any, error) {
+			// Rows stamped with this transaction's id skip the change
+			// feed's per-row trigger function: a COPY of a million rows
+			// would otherwise call it a million times.
+			var xid int64
+			if err := tx.QueryRow(ctx, `SELECT pg_current_xact_id()::text::bigint`).Scan(&xid); err != nil {
+				return err
+			}
+			_, err := tx.CopyFrom(ctx, pgx.Identifier{"tickets"}, append(insertColumns[:len(insertColumns):len(insertColumns)], "change_pos"), pgx.CopyFromSlice(len(tickets), func(i int) ([]any, error) {
 				t := &tickets[i]
 				tags := t.Tags
 				if tags == nil {
 					tags = []string{}
 				}
-				return []any{t.ID, t.Team, t.Subject, string(t.Status), string(t.Priority), t.Requester, t.Assignee, tags, t.CreatedAt, t.UpdatedAt}, nil
+				return []any{t.ID, t.Team, t.Subject, string(t.Status), string(t.Priority), t.Requester, t.Assignee, tags, t.CreatedAt, t.UpdatedAt, xid}, nil
 			}))
 			if err != nil {
 				return err
@@ -60,7 +67,7 @@ func (s *Store) copyPostgres(ctx context.Context, tickets []domain.Ticket) error
 	})
 }
 
-// sqliteInsertRows is how many rows one INSERT carries: 10 parameters a row,
+// sqliteInsertRows is how many rows one INSERT carries: 11 parameters a row,
 // far below SQLite's limit of 32766.
 const sqliteInsertRows = 200
 
@@ -70,12 +77,20 @@ func (s *Store) insertSQLite(ctx context.Context, tickets []domain.Ticket) error
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	// Reserve a position for every row from the change feed's counter, in
+	// this transaction (SQLite's one writer), so that the per-row trigger
+	// that would take them one by one stays idle.
+	var last int64
+	if err := tx.QueryRowContext(ctx, `UPDATE change_feed_state SET last_pos = last_pos + ? WHERE id = 1 RETURNING last_pos`, len(tickets)).Scan(&last); err != nil {
+		return fmt.Errorf("reserve change positions: %w", err)
+	}
+	pos := last - int64(len(tickets))
 	full, err := tx.PrepareContext(ctx, sqliteInsertSQL(sqliteInsertRows))
 	if err != nil {
 		return err
 	}
 	defer full.Close()
-	args := make([]any, 0, sqliteInsertRows*len(insertColumns))
+	args := make([]any, 0, sqliteInsertRows*(len(insertColumns)+1))
 	for len(tickets) > 0 {
 		n := min(len(tickets), sqliteInsertRows)
 		args = args[:0]
@@ -88,8 +103,9 @@ func (s *Store) insertSQLite(ctx context.Context, tickets []domain.Ticket) error
 			if t.Tags == nil {
 				tags = []byte("[]")
 			}
+			pos++
 			args = append(args, t.ID, t.Team, t.Subject, string(t.Status), string(t.Priority), t.Requester, t.Assignee,
-				string(tags), t.CreatedAt.UnixMicro(), t.UpdatedAt.UnixMicro())
+				string(tags), t.CreatedAt.UnixMicro(), t.UpdatedAt.UnixMicro(), pos)
 		}
 		if n == sqliteInsertRows {
 			_, err = full.ExecContext(ctx, args...)
@@ -105,8 +121,8 @@ func (s *Store) insertSQLite(ctx context.Context, tickets []domain.Ticket) error
 }
 
 func sqliteInsertSQL(rows int) string {
-	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(insertColumns)), ", ") + ")"
-	return "INSERT INTO tickets (" + strings.Join(insertColumns, ", ") + ") VALUES " +
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(insertColumns)+1), ", ") + ")"
+	return "INSERT INTO tickets (" + strings.Join(insertColumns, ", ") + ", change_pos) VALUES " +
 		strings.TrimSuffix(strings.Repeat(row+", ", rows), ", ")
 }
 

@@ -21,9 +21,12 @@ END
 $$;
 -- +goose StatementEnd
 
+-- A bulk load (ticketstream seed's COPY) that stamps its rows with its own
+-- transaction id skips the function call; any other value is overwritten.
 DROP TRIGGER IF EXISTS tickets_stamp_insert ON tickets;
 CREATE TRIGGER tickets_stamp_insert BEFORE INSERT ON tickets
-    FOR EACH ROW EXECUTE FUNCTION ticketstream_stamp_change();
+    FOR EACH ROW WHEN (NEW.change_pos IS DISTINCT FROM pg_current_xact_id()::text::bigint)
+    EXECUTE FUNCTION ticketstream_stamp_change();
 -- An update that changes nothing keeps its position: nothing to deliver.
 DROP TRIGGER IF EXISTS tickets_stamp_update ON tickets;
 CREATE TRIGGER tickets_stamp_update BEFORE UPDATE ON tickets

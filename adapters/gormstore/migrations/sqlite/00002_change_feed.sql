@@ -25,7 +25,12 @@ CREATE TABLE IF NOT EXISTS ticket_removals (
 CREATE INDEX IF NOT EXISTS ticket_removals_at ON ticket_removals (removed_at);
 
 -- +goose StatementBegin
+-- A row inserted without a position (change_pos left at its default, 1)
+-- gets the next one. ticketstream's own bulk inserts reserve a range of
+-- positions from the counter in their transaction and write them directly:
+-- other writers must leave change_pos alone.
 CREATE TRIGGER IF NOT EXISTS tickets_stamp_insert AFTER INSERT ON tickets
+WHEN NEW.change_pos = 1
 BEGIN
     UPDATE change_feed_state SET last_pos = last_pos + 1 WHERE id = 1;
     UPDATE tickets SET change_pos = (SELECT last_pos FROM change_feed_state WHERE id = 1) WHERE id = NEW.id;
