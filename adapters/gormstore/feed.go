@@ -185,14 +185,7 @@ func (s *Store) readChangePage(ctx context.Context, after, upTo domain.ChangePos
 		return err
 	}
 	defer rrows.Close()
-	for rrows.Next() {
-		var pos, id int64
-		if err := rrows.Scan(&pos, &id); err != nil {
-			return fmt.Errorf("scan removal: %w", err)
-		}
-		page.removed = append(page.removed, ports.Change{Pos: domain.ChangePos{Seq: uint64(pos), ID: id}, Removed: true, Ticket: domain.Ticket{ID: id}})
-	}
-	return rrows.Err()
+	return scanRemovals(rrows, page)
 }
 
 // readChangeBatch reads the results of readChangePage's batch into page.
@@ -226,7 +219,13 @@ func readChangeBatch(br pgx.BatchResults, page *changePage) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	if err := scanRemovals(br.Query())(page); err != nil {
+	removed, err := br.Query()
+	if err != nil {
+		return err
+	}
+	err = scanRemovals(removed, page)
+	removed.Close()
+	if err != nil {
 		return err
 	}
 	if _, err := br.Exec(); err != nil {
@@ -235,22 +234,23 @@ func readChangeBatch(br pgx.BatchResults, page *changePage) error {
 	return nil
 }
 
+// rowScanner is what pgx.Rows and *sql.Rows share.
+type rowScanner interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
 // scanRemovals reads removal rows (change_pos, id) into page.
-func scanRemovals(rows pgx.Rows, err error) func(*changePage) error {
-	return func(page *changePage) error {
-		if err != nil {
-			return err
+func scanRemovals(rows rowScanner, page *changePage) error {
+	for rows.Next() {
+		var pos, id int64
+		if err := rows.Scan(&pos, &id); err != nil {
+			return fmt.Errorf("scan removal: %w", err)
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var pos, id int64
-			if err := rows.Scan(&pos, &id); err != nil {
-				return fmt.Errorf("scan removal: %w", err)
-			}
-			page.removed = append(page.removed, ports.Change{Pos: domain.ChangePos{Seq: uint64(pos), ID: id}, Removed: true, Ticket: domain.Ticket{ID: id}})
-		}
-		return rows.Err()
+		page.removed = append(page.removed, ports.Change{Pos: domain.ChangePos{Seq: uint64(pos), ID: id}, Removed: true, Ticket: domain.Ticket{ID: id}})
 	}
+	return rows.Err()
 }
 
 // Horizon implements ports.ChangeFeed.

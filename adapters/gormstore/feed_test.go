@@ -12,17 +12,20 @@ import (
 	"github.com/ticketstream/ticketstream/ports/portstest"
 )
 
+// openPostgres opens a migrated store on a fresh PostgreSQL database and
+// returns it with the database's URL, for a second connection of its own.
+func openPostgres(t *testing.T) (*gormstore.Store, string) {
+	t.Helper()
+	s := openStore(t, gormstore.Postgres, nil, gormstore.Config{})
+	return s, s.Target()
+}
+
 // The trap the feed exists for: transaction A takes its id first, B commits
 // first. A reader that followed commit order by id would pass B and never
 // come back for A. The feed must hold B back until A ends, then deliver both.
 func TestFeed_PostgresNeverSkipsATransactionThatCommitsLate(t *testing.T) {
 	t.Parallel()
-	url := newURL(t, gormstore.Postgres)
-	s, closeStore, err := gormstore.Open(context.Background(), gormstore.Config{URL: url, Migrate: true}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeStore()
+	s, url := openPostgres(t)
 	ctx := context.Background()
 	tickets := demodata.New(9).Tickets(3)
 	if err := s.InsertTickets(ctx, tickets); err != nil {
@@ -76,12 +79,7 @@ func TestFeed_PostgresNeverSkipsATransactionThatCommitsLate(t *testing.T) {
 // second must end at the second version, never the first.
 func TestFeed_PostgresDeliversTheLastCommittedVersion(t *testing.T) {
 	t.Parallel()
-	url := newURL(t, gormstore.Postgres)
-	s, closeStore, err := gormstore.Open(context.Background(), gormstore.Config{URL: url, Migrate: true}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeStore()
+	s, url := openPostgres(t)
 	ctx := context.Background()
 	tk := demodata.New(9).Tickets(1)
 	if err := s.InsertTickets(ctx, tk); err != nil {
@@ -120,12 +118,7 @@ func TestFeed_PostgresDeliversTheLastCommittedVersion(t *testing.T) {
 // feed: the trigger overwrites any value but the writer's own transaction id.
 func TestFeed_PostgresOverwritesAForgedPosition(t *testing.T) {
 	t.Parallel()
-	url := newURL(t, gormstore.Postgres)
-	s, closeStore, err := gormstore.Open(context.Background(), gormstore.Config{URL: url, Migrate: true}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeStore()
+	s, _ := openPostgres(t)
 	ctx := context.Background()
 	start, err := s.Horizon(ctx)
 	if err != nil {
