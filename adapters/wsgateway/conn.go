@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -115,6 +116,11 @@ type subState struct {
 	live   *app.Subscription
 	liveOn bool // catch-up written: live changes may follow
 	rows   int  // snapshot rows written
+	// tally counts what the dashboard holds, by status and team; resumed
+	// says it was rebuilt from the database on a resume and is sent whole
+	// once the catch-up is written.
+	tally   *tally
+	resumed bool
 }
 
 func newConn(g *Gateway, ws *websocket.Conn, scope domain.Scope, filter string) *conn {
@@ -249,12 +255,20 @@ func (c *conn) runSubscription(ctx context.Context, n int, sub Subscription) {
 	c.live = live
 	c.liveMu.Unlock()
 
-	st := &subState{sub: n, live: live, cursor: domain.LiveCursor{Filter: filter, Watermark: pos, Snapshot: q.After, Live: pos}}
+	st := &subState{sub: n, live: live, cursor: domain.LiveCursor{Filter: filter, Watermark: pos, Snapshot: q.After, Live: pos}, tally: &tally{}}
 	resync := ""
 	if r := sub.Resume; r != nil {
 		resync = c.resumable(ctx, r, filter)
 		if resync == "" {
 			st.cursor = *r
+			// The dashboard holds tickets this socket never sent: count
+			// them from the database once, so that later changes move the
+			// counts from the right buckets.
+			if err := c.rebuildTally(ctx, q, st.tally); err != nil {
+				c.fail(n, err)
+				return
+			}
+			st.resumed = true
 		}
 	}
 	if err := c.enqueue(ctx, outMsg{kind: msgBegin, sub: n, more: &outMore{state: st}}); err != nil {
@@ -289,6 +303,29 @@ func (c *conn) runSubscription(ctx context.Context, n int, sub Subscription) {
 			return
 		}
 	}
+}
+
+// rebuildTally counts the tickets of q as the database holds them now.
+// Changes after the dashboard's cursor that are already in this count
+// arrive as changes that move nothing, so the counts converge on the
+// dashboard's view as the catch-up and live changes are written.
+func (c *conn) rebuildTally(ctx context.Context, q domain.Query, t *tally) error {
+	q.After, q.Limit = domain.Cursor{}, 0
+	var buf []byte
+	err := c.g.streamer.Source().StreamTickets(ctx, q, 0, ports.BatchHandlerFunc(func(batch []domain.Ticket) error {
+		for i := range batch {
+			var err error
+			if buf, err = app.AppendTicket(buf[:0], &batch[i]); err != nil {
+				return err
+			}
+			t.putRow(buf)
+		}
+		return nil
+	}))
+	if err != nil {
+		return fmt.Errorf("count the resumed view: %w", err)
+	}
+	return nil
 }
 
 // resumable checks a resume cursor against this subscription and the
@@ -574,13 +611,17 @@ func (c *conn) write(m *outMsg) error {
 	switch m.kind {
 	case msgLive:
 		c.st.liveOn = true
+		if c.st.resumed {
+			c.sc.buf = countsMessage(c.sc.buf[:0], c.st.sub, c.st.cursor, c.st.tally)
+			return c.writeParts(c.sc.buf)
+		}
 		return nil
 	case msgChanges:
 		return c.writeChanges(m.more.deliveries)
 	case msgEnd:
 		c.st.cursor.SnapshotDone = true
 		clear(c.liveSent)
-		c.sc.buf = endMessage(c.sc.buf[:0], m.sub, c.st.rows, m.more.chunks, c.st.cursor)
+		c.sc.buf = endMessage(c.sc.buf[:0], m.sub, c.st.rows, m.more.chunks, c.st.cursor, c.st.tally)
 		return c.writeParts(c.sc.buf)
 	case msgRaw:
 		return c.writeParts(m.more.raw)
@@ -591,6 +632,7 @@ func (c *conn) write(m *outMsg) error {
 		c.sc.filtered, n = leaveOut(c.sc.filtered[:0], rows, c.liveSent)
 		rows = c.sc.filtered
 	}
+	eachRow(rows, func(row []byte) { c.st.tally.putRow(row) })
 	c.sc.buf = snapshotPrefix(c.sc.buf[:0], m.sub, m.chunk.Seq, n, c.st.cursor)
 	if err := c.writeParts(c.sc.buf, rows, []byte(snapshotSuffix)); err != nil {
 		return err
@@ -601,6 +643,9 @@ func (c *conn) write(m *outMsg) error {
 	return nil
 }
 
+// upsertPrefix begins the encoding of a live upsert; the ticket follows.
+var upsertPrefix = []byte(`{"op":"upsert","ticket":`)
+
 // rowStart begins every encoded ticket but the first of a chunk: the
 // encoder writes "id" first, and inside a JSON string a quote is always
 // escaped, so this never occurs within a row.
@@ -610,17 +655,7 @@ var rowStart = []byte(`,{"id":`)
 // in skip, and returns them with their count.
 func leaveOut(dst, chunk []byte, skip map[int64]struct{}) ([]byte, int) {
 	kept := 0
-	for start := 0; start < len(chunk); {
-		end := bytes.Index(chunk[start+1:], rowStart)
-		if end < 0 {
-			end = len(chunk)
-		} else {
-			end += start + 1
-		}
-		row := chunk[start:end]
-		if start > 0 {
-			row = row[1:] // the comma
-		}
+	eachRow(chunk, func(row []byte) {
 		if _, ok := skip[rowID(row)]; !ok {
 			if kept > 0 {
 				dst = append(dst, ',')
@@ -628,8 +663,7 @@ func leaveOut(dst, chunk []byte, skip map[int64]struct{}) ([]byte, int) {
 			dst = append(dst, row...)
 			kept++
 		}
-		start = end
-	}
+	})
 	return dst, kept
 }
 
@@ -655,7 +689,14 @@ func (c *conn) writeChanges(ds []app.Delivery) error {
 			c.liveSent[ds[i].ID] = struct{}{}
 		}
 	}
-	c.sc.buf = changesPrefix(c.sc.buf[:0], c.st.sub, c.st.cursor)
+	for i := range ds {
+		if row, ok := bytes.CutPrefix(ds[i].Bytes(), upsertPrefix); ok {
+			c.st.tally.putRow(row)
+		} else {
+			c.st.tally.remove(ds[i].ID)
+		}
+	}
+	c.sc.buf = changesPrefix(c.sc.buf[:0], c.st.sub, c.st.cursor, c.st.tally)
 	n := 0
 	for i := range ds {
 		if i > 0 {

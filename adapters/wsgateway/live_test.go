@@ -55,6 +55,9 @@ func expectView(t *testing.T, view *wsclient.View, feed *portstest.Feed, q domai
 	if view.Counts.Duplicates != 0 || view.Counts.Regressions != 0 {
 		t.Fatalf("view saw %d duplicates and %d regressions, want none", view.Counts.Duplicates, view.Counts.Regressions)
 	}
+	if err := view.CheckTotals(); err != nil {
+		t.Fatalf("pushed counts: %v", err)
+	}
 }
 
 // viewMatches reports whether view holds exactly the feed's tickets of q.

@@ -94,7 +94,7 @@ func ParseClientMessage(data []byte) (ClientMessage, Subscription, error) {
 
 // endMessage closes a subscription's snapshot: how many rows were sent.
 // Live changes continue after it.
-func endMessage(dst []byte, sub, rows, chunks int, cursor domain.LiveCursor) []byte {
+func endMessage(dst []byte, sub, rows, chunks int, cursor domain.LiveCursor, counts *tally) []byte {
 	dst = append(dst, `{"type":"end","sub":`...)
 	dst = strconv.AppendInt(dst, int64(sub), 10)
 	dst = append(dst, `,"rows":`...)
@@ -103,17 +103,36 @@ func endMessage(dst []byte, sub, rows, chunks int, cursor domain.LiveCursor) []b
 	dst = strconv.AppendInt(dst, int64(chunks), 10)
 	dst = append(dst, `,"cursor":"`...)
 	dst = cursor.AppendText(dst)
-	return append(dst, `"}`...)
+	dst = append(dst, `","counts":`...)
+	dst = counts.appendJSON(dst, true)
+	return append(dst, '}')
 }
 
-// changesPrefix starts a changes message; the changes, joined by commas,
-// and "]}" follow.
-func changesPrefix(dst []byte, sub int, cursor domain.LiveCursor) []byte {
+// countsMessage carries every count of what the dashboard holds: sent on a
+// resume, once the changes it missed are written.
+func countsMessage(dst []byte, sub int, cursor domain.LiveCursor, counts *tally) []byte {
+	dst = append(dst, `{"type":"counts","sub":`...)
+	dst = strconv.AppendInt(dst, int64(sub), 10)
+	dst = append(dst, `,"cursor":"`...)
+	dst = cursor.AppendText(dst)
+	dst = append(dst, `","counts":`...)
+	dst = counts.appendJSON(dst, true)
+	return append(dst, '}')
+}
+
+// changesPrefix starts a changes message, with the counts that the changes
+// moved; the changes, joined by commas, and "]}" follow.
+func changesPrefix(dst []byte, sub int, cursor domain.LiveCursor, counts *tally) []byte {
 	dst = append(dst, `{"type":"changes","sub":`...)
 	dst = strconv.AppendInt(dst, int64(sub), 10)
 	dst = append(dst, `,"cursor":"`...)
 	dst = cursor.AppendText(dst)
-	return append(dst, `","changes":[`...)
+	dst = append(dst, '"')
+	if counts.changed() {
+		dst = append(dst, `,"counts":`...)
+		dst = counts.appendJSON(dst, false)
+	}
+	return append(dst, `,"changes":[`...)
 }
 
 // resyncMessage tells a resuming client that its cursor cannot be resumed

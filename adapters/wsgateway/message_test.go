@@ -75,7 +75,7 @@ func TestServerMessagesAreValidJSON(t *testing.T) {
 		Rows   int    `json:"rows"`
 		Cursor string `json:"cursor"`
 	}
-	if err := json.Unmarshal(endMessage(nil, 3, 120, 2, c), &end); err != nil || end.Cursor != c.String() || end.Rows != 120 || end.Sub != 3 {
+	if err := json.Unmarshal(endMessage(nil, 3, 120, 2, c, &tally{}), &end); err != nil || end.Cursor != c.String() || end.Rows != 120 || end.Sub != 3 {
 		t.Fatalf("end message %+v, %v", end, err)
 	}
 	snap := append(snapshotPrefix(nil, 1, 7, 2, c), `{"id":1},{"id":2}`+snapshotSuffix...)
@@ -87,14 +87,24 @@ func TestServerMessagesAreValidJSON(t *testing.T) {
 	if err := json.Unmarshal(snap, &s); err != nil || s.Seq != 7 || len(s.Tickets) != 2 {
 		t.Fatalf("snapshot message %s: %+v, %v", snap, s, err)
 	}
-	changes := append(changesPrefix(nil, 2, c), `{"op":"remove","id":1}`+snapshotSuffix...)
+	counted := &tally{}
+	counted.put(1, 1, []byte("bill\\u003cing"))
+	changes := append(changesPrefix(nil, 2, c, counted), `{"op":"remove","id":1}`+snapshotSuffix...)
 	var ch struct {
 		Type    string            `json:"type"`
 		Cursor  string            `json:"cursor"`
 		Changes []json.RawMessage `json:"changes"`
+		Counts  struct {
+			Total  int
+			Status map[string]int
+			Team   map[string]int
+		}
 	}
 	if err := json.Unmarshal(changes, &ch); err != nil || ch.Type != "changes" || ch.Cursor != c.String() || len(ch.Changes) != 1 {
 		t.Fatalf("changes message %s: %+v, %v", changes, ch, err)
+	}
+	if ch.Counts.Total != 1 || ch.Counts.Status["open"] != 1 || ch.Counts.Team["bill<ing"] != 1 {
+		t.Fatalf("changes message counts %+v: %s", ch.Counts, changes)
 	}
 	var rs struct{ Type, Reason string }
 	if err := json.Unmarshal(resyncMessage(1, "a \"quoted\" reason"), &rs); err != nil || rs.Type != "resync" {
@@ -150,5 +160,52 @@ func TestLeaveOut_DropsRowsByIDOnly(t *testing.T) {
 	}
 	if out, n := leaveOut(nil, chunk, map[int64]struct{}{}); n != 6 || string(out) != string(chunk) {
 		t.Fatal("leaveOut with nothing to skip changed the chunk")
+	}
+}
+
+func TestTally_MovesTicketsBetweenBuckets(t *testing.T) {
+	t.Parallel()
+	tickets := demodata.New(8).Tickets(3)
+	tickets[0].Team, tickets[0].Status = "billing", domain.StatusOpen
+	tickets[0].Subject = `a "quoted", {"id":9} subject \ with ,"status":"closed" inside`
+	tickets[1].Team, tickets[1].Status = "billing", domain.StatusPending
+	tickets[2].Team, tickets[2].Status = "<sales>", domain.StatusOpen
+	var tl tally
+	for _, tk := range tickets {
+		b, _ := json.Marshal(tk)
+		if !tl.putRow(b) {
+			t.Fatalf("putRow refused %s", b)
+		}
+	}
+	counts := func(all bool) (c struct {
+		Total  int
+		Status map[string]int
+		Team   map[string]int
+	}) {
+		if err := json.Unmarshal(tl.appendJSON(nil, all), &c); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	c := counts(true)
+	if c.Total != 3 || c.Status["open"] != 2 || c.Status["pending"] != 1 || c.Status["closed"] != 0 || c.Team["billing"] != 2 || c.Team["<sales>"] != 1 {
+		t.Fatalf("counts %+v", c)
+	}
+	// Ticket 0 moves to solved and to sales; ticket 1 goes away.
+	moved := tickets[0]
+	moved.Status, moved.Team = domain.StatusSolved, "<sales>"
+	b, _ := json.Marshal(moved)
+	tl.putRow(b)
+	tl.remove(tickets[1].ID)
+	tl.remove(424242) // never held: nothing
+	c = counts(false)
+	if c.Total != 2 || c.Status["open"] != 1 || c.Status["solved"] != 1 || c.Status["pending"] != 0 || c.Team["billing"] != 0 || c.Team["<sales>"] != 2 || len(c.Status) != 3 {
+		t.Fatalf("changed counts %+v", c)
+	}
+	if tl.changed() {
+		t.Fatal("appendJSON left changes marked")
+	}
+	if _, _, _, ok := ticketBucket([]byte(`{"op":"remove","id":1}`)); ok {
+		t.Fatal("ticketBucket read a removal as a ticket")
 	}
 }

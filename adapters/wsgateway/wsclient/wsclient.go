@@ -33,7 +33,17 @@ type Message struct {
 	Cursor  string          `json:"cursor"`
 	Tickets []domain.Ticket `json:"tickets"`
 	Changes []Change        `json:"changes"`
+	Counts  *Totals         `json:"counts"`
 	Reason  string          `json:"reason"`
+}
+
+// Totals are the counts of the tickets a dashboard holds, as the server
+// pushes them: whole in end and counts messages, and only the buckets that
+// moved in changes messages.
+type Totals struct {
+	Total  int            `json:"total"`
+	Status map[string]int `json:"status"`
+	Team   map[string]int `json:"team"`
 }
 
 // Change is one live change: a ticket's new state, or its removal from the
@@ -64,6 +74,8 @@ type View struct {
 	Sub          int
 	SnapshotDone bool
 	Counts       Counts
+	// Totals are the server's counts of what the view holds.
+	Totals Totals
 }
 
 // Apply updates v with m. Messages of an earlier subscription are ignored.
@@ -91,7 +103,11 @@ func (v *View) Apply(m *Message) {
 		}
 	case "end":
 		v.SnapshotDone = true
+		v.setTotals(m.Counts, true)
+	case "counts":
+		v.setTotals(m.Counts, true)
 	case "changes":
+		v.setTotals(m.Counts, false)
 		v.Counts.Changes += len(m.Changes)
 		for _, c := range m.Changes {
 			switch {
@@ -105,6 +121,59 @@ func (v *View) Apply(m *Message) {
 	if m.Cursor != "" {
 		v.Cursor = m.Cursor
 	}
+}
+
+// setTotals applies pushed counts: all of them, or the buckets given.
+func (v *View) setTotals(t *Totals, whole bool) {
+	if t == nil {
+		return
+	}
+	if whole || v.Totals.Status == nil {
+		v.Totals = Totals{Status: map[string]int{}, Team: map[string]int{}}
+	}
+	v.Totals.Total = t.Total
+	for k, n := range t.Status {
+		v.Totals.Status[k] = n
+	}
+	for k, n := range t.Team {
+		if n == 0 {
+			delete(v.Totals.Team, k)
+		} else {
+			v.Totals.Team[k] = n
+		}
+	}
+}
+
+// CheckTotals compares the server's counts with the view's own: an error
+// says what differs.
+func (v *View) CheckTotals() error {
+	status, team := map[string]int{}, map[string]int{}
+	for _, t := range v.Tickets {
+		status[string(t.Status)]++
+		team[t.Team]++
+	}
+	if v.Totals.Total != len(v.Tickets) {
+		return fmt.Errorf("counts say %d tickets, the view holds %d", v.Totals.Total, len(v.Tickets))
+	}
+	for k, n := range status {
+		if v.Totals.Status[k] != n {
+			return fmt.Errorf("counts say %d %s, the view holds %d", v.Totals.Status[k], k, n)
+		}
+	}
+	for k, n := range v.Totals.Status {
+		if status[k] != n {
+			return fmt.Errorf("counts say %d %s, the view holds %d", n, k, status[k])
+		}
+	}
+	for k, n := range team {
+		if v.Totals.Team[k] != n {
+			return fmt.Errorf("counts say %d of team %q, the view holds %d", v.Totals.Team[k], k, n)
+		}
+	}
+	if len(v.Totals.Team) != len(team) {
+		return fmt.Errorf("counts name %d teams, the view holds %d", len(v.Totals.Team), len(team))
+	}
+	return nil
 }
 
 func (v *View) upsert(t domain.Ticket) {
