@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -285,4 +286,44 @@ func TestLive_ABehindClientIsClosedWith1013AndResumes(t *testing.T) {
 		t.Fatalf("the resume sent %d snapshot rows and %d resyncs, want only the missed changes", view.Counts.Rows-rowsBefore, view.Counts.Resyncs)
 	}
 	c.Close()
+}
+
+// An idle dashboard costs one goroutine: its reader. The writer runs only
+// while there is something to write, and pings come from one gateway-wide
+// goroutine.
+func TestLive_IdleDashboardsHoldOneGoroutineEach(t *testing.T) {
+	tickets := demodata.New(18).Tickets(50)
+	f := newFixture(t, tickets, wsgateway.Options{})
+	ctx := context.Background()
+	warm := f.connect(t, "", "admin", &wsclient.View{}) // starts the gateway's pinger
+	if err := warm.WaitFor(ctx, 5*time.Second, func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	before := runtime.NumGoroutine()
+	const n = 40
+	clients := make([]*wsclient.Client, n)
+	for i := range clients {
+		clients[i] = f.connect(t, "", "admin", &wsclient.View{})
+	}
+	for _, c := range clients {
+		if err := c.WaitFor(ctx, 5*time.Second, func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The clients here read only when asked, so they add no goroutines: the
+	// growth is the server's, and must be one per socket.
+	portstest.WaitFor(t, 5*time.Second, "idle sockets to hold one goroutine each", func() bool {
+		return runtime.NumGoroutine()-before <= n
+	})
+	// A change wakes every writer, which then goes idle again.
+	f.feed.Put(touch(tickets[0], "wake every writer"))
+	for _, c := range clients {
+		if err := c.WaitFor(ctx, 5*time.Second, func(v *wsclient.View) bool { return v.Tickets[tickets[0].ID].Subject == "wake every writer" }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	portstest.WaitFor(t, 5*time.Second, "the writers to go idle again", func() bool {
+		return runtime.NumGoroutine()-before <= n
+	})
 }
