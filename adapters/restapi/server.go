@@ -123,12 +123,20 @@ func (s *Server) Serve(ln net.Listener) error {
 }
 
 // Shutdown stops accepting, lets running requests and REST streams finish
-// until ctx ends, then cuts the rest. WebSocket connections are hijacked,
+// until ctx ends, then cuts the rest and waits (up to 5s) for their
+// handlers to return. WebSocket connections are hijacked,
 // so the gateway closes those itself.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.http.Shutdown(ctx)
 	if err != nil {
 		_ = s.http.Close()
+		// Closing the connections makes running streams fail their next
+		// write; wait (briefly) for them to return their buffers, so that
+		// nothing outlives the server.
+		deadline := time.Now().Add(5 * time.Second)
+		for s.streams.Load() > 0 && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
 		return fmt.Errorf("shutdown http: %w", err)
 	}
 	return nil
