@@ -48,6 +48,17 @@ func (s *Store) ReadChanges(ctx context.Context, after, until domain.ChangePos, 
 		batchSize = ports.DefaultBatchSize
 	}
 	bounded := !until.IsZero()
+	if !bounded && s.dialect == SQLite && after.ID == 0 && after.Seq > 0 {
+		// The hub's idle poll: SQLite's counter moves with every change, so
+		// one single-row read tells whether there is anything to read.
+		var horizon int64
+		if err := s.sql.QueryRowContext(ctx, sqlHorizon).Scan(&horizon); err != nil {
+			return after, fmt.Errorf("read changes: %w", err)
+		}
+		if uint64(horizon) <= after.Seq {
+			return after, nil
+		}
+	}
 	upTo := until
 	if !bounded {
 		upTo = domain.ChangePos{Seq: math.MaxInt64, ID: math.MaxInt64}
