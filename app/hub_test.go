@@ -237,10 +237,10 @@ func TestHub_CoalescesABehindSubscriberToTheLatestVersions(t *testing.T) {
 	s, _ := subscribe(t, h, domain.Query{}, domain.ChangePos{})
 	tk := demodata.New(6).Tickets(2)
 	one, two := tk[0], tk[1]
-	put := func(tk domain.Ticket) { // one at a time, each read by the hub
-		n := h.Stats().Changes.Load()
+	put := func(tk domain.Ticket) { // one at a time, each queued for the subscriber
+		n := h.Stats().Deliveries.Load()
 		feed.Put(tk)
-		portstest.WaitFor(t, 5*time.Second, "the change offered", func() bool { return h.Stats().Changes.Load() == n+1 })
+		portstest.WaitFor(t, 5*time.Second, "the change queued", func() bool { return h.Stats().Deliveries.Load() == n+1 })
 	}
 	put(one)
 	put(two)
