@@ -145,9 +145,9 @@ func (f *Feed) ReadChanges(ctx context.Context, after, until domain.ChangePos, b
 		batchSize = ports.DefaultBatchSize
 	}
 	f.mu.Lock()
-	if f.err != nil {
+	if err := f.err; err != nil {
 		f.mu.Unlock()
-		return after, f.err
+		return after, err
 	}
 	horizon := domain.ChangePos{Seq: f.seq + 1}
 	upTo := until
