@@ -239,9 +239,15 @@ func (c *conn) stopStream() {
 func (c *conn) runSubscription(ctx context.Context, n int, sub Subscription) {
 	q := sub.Query
 	filter := domain.FilterHash(q)
+	// A cursor that cannot be resumed starts afresh, skipping nothing: its
+	// position may lie past this replica's, and the fresh snapshot leaves
+	// those changes to live delivery.
+	resync := ""
 	var skip domain.ChangePos
-	if sub.Resume != nil {
-		skip = sub.Resume.Live
+	if r := sub.Resume; r != nil {
+		if resync = c.resumable(ctx, r, filter); resync == "" {
+			skip = r.Live
+		}
 	}
 	live, pos, err := c.g.hub.Subscribe(ctx, q, skip)
 	if err != nil {
@@ -256,20 +262,16 @@ func (c *conn) runSubscription(ctx context.Context, n int, sub Subscription) {
 	c.liveMu.Unlock()
 
 	st := &subState{sub: n, live: live, cursor: domain.LiveCursor{Filter: filter, Watermark: pos, Snapshot: q.After, Live: pos}, tally: &tally{}}
-	resync := ""
-	if r := sub.Resume; r != nil {
-		resync = c.resumable(ctx, r, filter)
-		if resync == "" {
-			st.cursor = *r
-			// The dashboard holds tickets this socket never sent: count
-			// them from the database once, so that later changes move the
-			// counts from the right buckets.
-			if err := c.rebuildTally(ctx, q, st.tally); err != nil {
-				c.fail(n, err)
-				return
-			}
-			st.resumed = true
+	if r := sub.Resume; r != nil && resync == "" {
+		st.cursor = *r
+		// The dashboard holds tickets this socket never sent: count them
+		// from the database once, so that later changes move the counts
+		// from the right buckets.
+		if err := c.rebuildTally(ctx, q, st.tally); err != nil {
+			c.fail(n, err)
+			return
 		}
+		st.resumed = true
 	}
 	if err := c.enqueue(ctx, outMsg{kind: msgBegin, sub: n, more: &outMore{state: st}}); err != nil {
 		c.fail(n, err)

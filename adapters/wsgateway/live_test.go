@@ -327,3 +327,28 @@ func TestLive_IdleDashboardsHoldOneGoroutineEach(t *testing.T) {
 		return runtime.NumGoroutine()-before <= n
 	})
 }
+
+// A cursor refused for another filter may come from a replica further
+// along than this one: the fresh subscription must not skip the changes
+// up to it, which its snapshot leaves to live delivery.
+func TestLive_ResyncFromACursorAheadSkipsNothing(t *testing.T) {
+	tickets := demodata.New(19).Tickets(30)
+	f := newFixture(t, tickets, wsgateway.Options{})
+	ctx := context.Background()
+	f.waitHubIdle(t)
+	f.feed.SetErr(errors.New("this replica lags"))
+	portstest.WaitFor(t, 5*time.Second, "the hub to stall", func() bool { return f.hub.Stats().ReadErrors.Load() > 0 })
+	late := touch(tickets[3], "written while this replica lagged")
+	at := f.feed.Put(late)
+	ahead := domain.LiveCursor{Filter: domain.FilterHash(domain.Query{Statuses: []domain.Status{domain.StatusOpen}}), Watermark: at, Live: at}
+	view := &wsclient.View{Cursor: ahead.String()}
+	c := f.connect(t, "", "admin", view)
+	f.feed.SetErr(nil)
+	if err := c.WaitFor(ctx, 5*time.Second, func(v *wsclient.View) bool {
+		return v.Counts.Resyncs == 1 && v.SnapshotDone && v.Tickets[late.ID].Subject == late.Subject
+	}); err != nil {
+		t.Fatalf("after a resync from a cursor ahead of the hub: %v (resyncs %d, ticket %d is %q)", err, view.Counts.Resyncs, late.ID, view.Tickets[late.ID].Subject)
+	}
+	expectView(t, view, f.feed, domain.Query{})
+	c.Close()
+}
