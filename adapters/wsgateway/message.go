@@ -101,6 +101,11 @@ func endMessage(dst []byte, sub, rows, chunks int, cursor domain.LiveCursor, cou
 	dst = strconv.AppendInt(dst, int64(rows), 10)
 	dst = append(dst, `,"chunks":`...)
 	dst = strconv.AppendInt(dst, int64(chunks), 10)
+	return appendCursorAndCounts(dst, cursor, counts)
+}
+
+// appendCursorAndCounts ends a message with its cursor and every count.
+func appendCursorAndCounts(dst []byte, cursor domain.LiveCursor, counts *tally) []byte {
 	dst = append(dst, `,"cursor":"`...)
 	dst = cursor.AppendText(dst)
 	dst = append(dst, `","counts":`...)
@@ -113,11 +118,7 @@ func endMessage(dst []byte, sub, rows, chunks int, cursor domain.LiveCursor, cou
 func countsMessage(dst []byte, sub int, cursor domain.LiveCursor, counts *tally) []byte {
 	dst = append(dst, `{"type":"counts","sub":`...)
 	dst = strconv.AppendInt(dst, int64(sub), 10)
-	dst = append(dst, `,"cursor":"`...)
-	dst = cursor.AppendText(dst)
-	dst = append(dst, `","counts":`...)
-	dst = counts.appendJSON(dst, true)
-	return append(dst, '}')
+	return appendCursorAndCounts(dst, cursor, counts)
 }
 
 // changesPrefix starts a changes message, with the counts that the changes

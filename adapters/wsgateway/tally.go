@@ -133,44 +133,41 @@ func (t *tally) appendJSON(dst []byte, all bool) []byte {
 	dst = append(dst, `{"total":`...)
 	dst = strconv.AppendInt(dst, int64(t.total), 10)
 	dst = append(dst, `,"status":{`...)
-	first := true
+	n := 0
 	for i, name := range statusNames {
-		if !all && t.dirtyStatus&(1<<i) == 0 {
-			continue
+		if all || t.dirtyStatus&(1<<i) != 0 {
+			dst = appendCount(dst, n, string(name), t.status[i])
+			n++
 		}
-		if !first {
-			dst = append(dst, ',')
-		}
-		first = false
-		dst = append(dst, '"')
-		dst = append(dst, name...)
-		dst = append(dst, `":`...)
-		dst = strconv.AppendInt(dst, int64(t.status[i]), 10)
 	}
 	dst = append(dst, `},"team":{`...)
-	first = true
-	appendTeam := func(name string) {
-		if !first {
-			dst = append(dst, ',')
-		}
-		first = false
-		dst = append(dst, '"')
-		dst = append(dst, name...)
-		dst = append(dst, `":`...)
-		dst = strconv.AppendInt(dst, int64(t.team[name]), 10)
-	}
+	n = 0
 	if all {
-		for name := range t.team {
-			appendTeam(name)
+		for name, count := range t.team {
+			dst = appendCount(dst, n, name, count)
+			n++
 		}
 	} else {
 		for name := range t.dirtyTeams {
-			appendTeam(name)
+			dst = appendCount(dst, n, name, t.team[name])
+			n++
 		}
 	}
 	t.dirtyStatus = 0
 	clear(t.dirtyTeams)
 	return append(dst, "}}"...)
+}
+
+// appendCount appends "name":count to a JSON object that already holds
+// before members. name is written as it is: already JSON-escaped.
+func appendCount(dst []byte, before int, name string, count int) []byte {
+	if before > 0 {
+		dst = append(dst, ',')
+	}
+	dst = append(dst, '"')
+	dst = append(dst, name...)
+	dst = append(dst, `":`...)
+	return strconv.AppendInt(dst, int64(count), 10)
 }
 
 // ticketBucket reads the id, status and team of an encoded ticket,
