@@ -1,12 +1,18 @@
 package domain
 
-import "slices"
+import (
+	"slices"
+	"time"
+)
 
 // Scope is what a caller may see, from their credentials: every team, or
 // only the listed ones. The zero Scope sees nothing.
 type Scope struct {
 	AllTeams bool
 	Teams    []string
+	// Expires is when the credentials stop being valid; zero means never
+	// (open access). A connection that outlives it is closed.
+	Expires time.Time
 }
 
 // Restrict narrows q to the scope, so that the database itself returns only

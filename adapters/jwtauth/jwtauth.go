@@ -78,8 +78,9 @@ func (v *Verifier) Verify(token string) (domain.Scope, error) {
 	case err != nil:
 		return domain.Scope{}, unauthorized("malformed or unacceptable token")
 	}
+	expires := claims.ExpiresAt.Time // required by the parser
 	if slices.Contains(claims.Teams, AllTeams) {
-		return domain.Scope{AllTeams: true}, nil
+		return domain.Scope{AllTeams: true, Expires: expires}, nil
 	}
 	if len(claims.Teams) == 0 {
 		return domain.Scope{}, &domain.Error{Code: domain.EForbidden, Message: "token grants no team"}
@@ -89,7 +90,7 @@ func (v *Verifier) Verify(token string) (domain.Scope, error) {
 			return domain.Scope{}, unauthorized("token has an invalid team")
 		}
 	}
-	return domain.Scope{Teams: slices.Clone(claims.Teams)}, nil
+	return domain.Scope{Teams: slices.Clone(claims.Teams), Expires: expires}, nil
 }
 
 func unauthorized(msg string) *domain.Error {

@@ -62,6 +62,9 @@ func TestVerify(t *testing.T) {
 			if err == nil && (scope.AllTeams != tc.scope.AllTeams || strings.Join(scope.Teams, ",") != strings.Join(tc.scope.Teams, ",")) {
 				t.Fatalf("scope %+v, want %+v", scope, tc.scope)
 			}
+			if err == nil && (scope.Expires.Before(time.Now().Add(59*time.Minute)) || scope.Expires.After(time.Now().Add(time.Hour))) {
+				t.Fatalf("scope expires %v, want the token's expiry, an hour from now", scope.Expires)
+			}
 			if err != nil && len(tc.token) > 10 && strings.Contains(err.Error(), tc.token[:10]) {
 				t.Fatal("the error echoes the token")
 			}

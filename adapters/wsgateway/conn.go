@@ -137,6 +137,12 @@ func newConn(g *Gateway, ws *websocket.Conn, scope domain.Scope, filter string) 
 // serve runs the socket until it closes: the first subscription, then the
 // client's messages, with the writer beside them when it has work.
 func (c *conn) serve(first Subscription) {
+	if exp := c.scope.Expires; !exp.IsZero() {
+		// The token was checked once, at the upgrade; a socket must not
+		// outlive it.
+		t := time.AfterFunc(time.Until(exp), func() { c.closeWith(websocket.StatusPolicyViolation, "token expired") })
+		defer t.Stop()
+	}
 	c.subscribe(first)
 	c.readLoop()
 	c.closeWith(websocket.StatusNormalClosure, "")

@@ -32,6 +32,9 @@ func (v verifier) Verify(token string) (domain.Scope, error) {
 	if token == "expired" {
 		return domain.Scope{}, &domain.Error{Code: domain.EUnauthorized, Message: "token expired"}
 	}
+	if token == "expiring" {
+		return domain.Scope{AllTeams: true, Expires: time.Now().Add(300 * time.Millisecond)}, nil
+	}
 	s, ok := v[token]
 	if !ok {
 		return domain.Scope{}, &domain.Error{Code: domain.EUnauthorized, Message: "invalid token"}
@@ -325,6 +328,25 @@ func TestGateway_ClosesOnBadClientMessages(t *testing.T) {
 	var ce websocket.CloseError
 	if !errors.As(err, &ce) || ce.Code != websocket.StatusPolicyViolation || !strings.Contains(ce.Reason, "team") {
 		t.Fatalf("subscribing to a forbidden team: %v, want 1008 naming the team", err)
+	}
+}
+
+func TestGateway_ClosesWhenTheTokenExpires(t *testing.T) {
+	f := newFixture(t, demodata.New(5).Tickets(10), wsgateway.Options{})
+	c := dial(t, f.url(""), "expiring")
+	readSnapshot(t, c, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		_, _, err := c.Read(ctx)
+		if err == nil {
+			continue
+		}
+		var ce websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != websocket.StatusPolicyViolation || ce.Reason != "token expired" {
+			t.Fatalf("socket of an expiring token: %v, want 1008 \"token expired\"", err)
+		}
+		return
 	}
 }
 
