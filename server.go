@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ticketstream/ticketstream/adapters/dashboard"
 	"github.com/ticketstream/ticketstream/adapters/gormstore"
 	"github.com/ticketstream/ticketstream/adapters/jwtauth"
 	"github.com/ticketstream/ticketstream/adapters/metrics"
@@ -136,9 +137,13 @@ func provideGateway(streamer *app.Streamer, hub *app.Hub, auth wsgateway.TokenVe
 	return wsgateway.New(streamer, hub, auth, cfg.WebSocket, log)
 }
 
-func provideREST(cfg ServerConfig, streamer *app.Streamer, hub *app.Hub, store restapi.Store, auth restapi.TokenVerifier, gw *wsgateway.Gateway, log *slog.Logger) *restapi.Server {
+func provideREST(cfg ServerConfig, streamer *app.Streamer, hub *app.Hub, store restapi.Store, auth restapi.TokenVerifier, gw *wsgateway.Gateway, log *slog.Logger) (*restapi.Server, error) {
+	pages, err := dashboard.New()
+	if err != nil {
+		return nil, err
+	}
 	m := metrics.Handler(metrics.Sources{Hub: hub, Streamer: streamer, OpenConnections: gw.OpenConnections})
-	return restapi.New(cfg.REST, streamer, store, auth, gw, m, log)
+	return restapi.New(cfg.REST, streamer, store, auth, restapi.Mounts{Stream: gw, Metrics: m, Pages: pages}, log), nil
 }
 
 func newServer(a *App, hub *app.Hub, rest *restapi.Server, gw *wsgateway.Gateway, auth *jwtauth.Authenticator, cfg ServerConfig, log *slog.Logger) *Server {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -40,6 +41,7 @@ const (
 var demoTickets = demodata.New(1).Tickets(demoCount)
 
 type running struct {
+	url    string // of the database
 	base   string // http://127.0.0.1:port
 	server *ticketstream.Server
 	stop   func() error
@@ -48,6 +50,12 @@ type running struct {
 // startServer runs the fully wired server on a random loopback port against
 // a fresh database of dialect d.
 func startServer(t *testing.T, d gormstore.Dialect, mutate func(*ticketstream.Config)) *running {
+	t.Helper()
+	return startServerLogging(t, d, mutate, nil)
+}
+
+// startServerLogging is startServer with the server logging to log.
+func startServerLogging(t *testing.T, d gormstore.Dialect, mutate func(*ticketstream.Config), log *slog.Logger) *running {
 	t.Helper()
 	url := "sqlite:" + filepath.Join(t.TempDir(), "t.db")
 	if d == gormstore.Postgres {
@@ -64,7 +72,7 @@ func startServer(t *testing.T, d gormstore.Dialect, mutate func(*ticketstream.Co
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, cleanup, err := ticketstream.InitializeServer(context.Background(), cfg, nil)
+	srv, cleanup, err := ticketstream.InitializeServer(context.Background(), cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +98,7 @@ func startServer(t *testing.T, d gormstore.Dialect, mutate func(*ticketstream.Co
 			t.Errorf("%d pooled buffers in use after shutdown", n)
 		}
 	})
-	r := &running{base: "http://" + ln.Addr().String(), server: srv, stop: stop}
+	r := &running{url: cfg.Database.URL, base: "http://" + ln.Addr().String(), server: srv, stop: stop}
 	waitReady(t, r.base)
 	return r
 }
@@ -547,6 +555,51 @@ func TestServer_SocketLeavingMidSnapshotStopsTheStream(t *testing.T) {
 						r.server.Gateway.OpenConnections(), r.server.App.Streamer.PoolStats().InUse())
 				}
 				time.Sleep(10 * time.Millisecond)
+			}
+		})
+	}
+}
+
+func TestServer_SessionTellsAPageWhatItsTokenGrants(t *testing.T) {
+	open := startServer(t, gormstore.SQLite, nil)
+	locked := startServer(t, gormstore.SQLite, func(c *ticketstream.Config) { c.Server.JWTSecret = secret })
+	billing, _ := jwtauth.Issue([]byte(secret), "t", []string{"billing", "accounts"}, time.Hour)
+	admin, _ := jwtauth.Issue([]byte(secret), "t", []string{"*"}, time.Hour)
+	tests := []struct {
+		name, base, token string
+		status            int
+		want              string // teams, or the error's message
+		expires           bool
+	}{
+		{"auth off", open.base, "", 200, "*", false},
+		{"no token", locked.base, "", 401, "missing bearer token", false},
+		{"expired token", locked.base, tokenExpiredLongAgo(t), 401, "token expired", false},
+		{"forged token", locked.base, "x.y.z", 401, "malformed", false},
+		{"some teams", locked.base, billing, 200, "billing,accounts", true},
+		{"every team", locked.base, admin, 200, "*", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := get(t, tc.base+"/v1/session", tc.token)
+			var got struct {
+				Teams     []string   `json:"teams"`
+				ExpiresAt *time.Time `json:"expires_at"`
+				Error     *struct{ Code, Message string }
+			}
+			if resp.StatusCode != tc.status || json.Unmarshal(body, &got) != nil {
+				t.Fatalf("%d %s, want %d", resp.StatusCode, body, tc.status)
+			}
+			if tc.status != 200 {
+				if got.Error == nil || got.Error.Code != "unauthorized" || !strings.Contains(got.Error.Message, tc.want) {
+					t.Fatalf("error %s, want unauthorized mentioning %q", body, tc.want)
+				}
+				return
+			}
+			if strings.Join(got.Teams, ",") != tc.want || (got.ExpiresAt != nil) != tc.expires {
+				t.Fatalf("session %s, want teams %s, expiry %v", body, tc.want, tc.expires)
+			}
+			if tc.expires && time.Until(*got.ExpiresAt) < 59*time.Minute {
+				t.Fatalf("expires_at %v, want the token's hour", got.ExpiresAt)
 			}
 		})
 	}

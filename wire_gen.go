@@ -51,7 +51,11 @@ func InitializeServer(ctx context.Context, cfg Config, logger *slog.Logger) (*Se
 		return nil, nil, err
 	}
 	gateway := provideGateway(streamer, hub, authenticator, serverConfig, logger)
-	server := provideREST(serverConfig, streamer, hub, store, authenticator, gateway, logger)
+	server, err := provideREST(serverConfig, streamer, hub, store, authenticator, gateway, logger)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
 	ticketstreamServer := newServer(ticketstreamApp, hub, server, gateway, authenticator, serverConfig, logger)
 	return ticketstreamServer, func() {
 		cleanup()

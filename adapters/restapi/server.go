@@ -62,11 +62,26 @@ type Server struct {
 	streams  atomic.Int64
 }
 
+// Pages serves static pages (the dashboard) at the paths it lists.
+type Pages interface {
+	http.Handler
+	Paths() []string
+}
+
+// Mounts are the handlers of other adapters that the HTTP server routes to.
+type Mounts struct {
+	// Stream is the WebSocket gateway, at /v1/stream.
+	Stream http.Handler
+	// Metrics, if not nil, serves /metrics.
+	Metrics http.Handler
+	// Pages, if not nil, serves the dashboard at its paths.
+	Pages Pages
+}
+
 // New returns a Server whose routes stream through streamer, read single
 // tickets and readiness from store, check tokens with auth, and hand
-// /v1/stream to ws (the WebSocket gateway) and, if not nil, /metrics to
-// metrics.
-func New(cfg Config, streamer *app.Streamer, store Store, auth TokenVerifier, ws http.Handler, metrics http.Handler, log *slog.Logger) *Server {
+// the paths of mounts to their handlers.
+func New(cfg Config, streamer *app.Streamer, store Store, auth TokenVerifier, mounts Mounts, log *slog.Logger) *Server {
 	d := DefaultConfig()
 	if cfg.MaxRows <= 0 {
 		cfg.MaxRows = d.MaxRows
@@ -92,9 +107,15 @@ func New(cfg Config, streamer *app.Streamer, store Store, auth TokenVerifier, ws
 	e.GET("/readyz", s.readyz)
 	e.GET("/v1/tickets", s.listTickets)
 	e.GET("/v1/tickets/:id", s.getTicket)
-	e.GET("/v1/stream", echo.WrapHandler(ws))
-	if metrics != nil {
-		e.GET("/metrics", echo.WrapHandler(metrics))
+	e.GET("/v1/session", s.session)
+	e.GET("/v1/stream", echo.WrapHandler(mounts.Stream))
+	if mounts.Metrics != nil {
+		e.GET("/metrics", echo.WrapHandler(mounts.Metrics))
+	}
+	if mounts.Pages != nil {
+		for _, p := range mounts.Pages.Paths() {
+			e.GET(p, echo.WrapHandler(mounts.Pages))
+		}
 	}
 	s.http = &http.Server{
 		Handler:           e,
@@ -153,6 +174,36 @@ func (s *Server) readyz(c echo.Context) error {
 		return &domain.Error{Code: domain.EUnavailable, Message: "database not reachable"}
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// sessionInfo is what GET /v1/session tells a client about its token.
+type sessionInfo struct {
+	// Teams the token may see; ["*"] for every team.
+	Teams []string `json:"teams"`
+	// ExpiresAt is when the token expires; absent when tokens are not
+	// checked.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+}
+
+// session answers whether the request's token is accepted and what it
+// grants, so that a page can ask for a token (401) or show the teams it may
+// filter by and when it must ask again — a WebSocket upgrade refused with
+// 401 tells a browser script nothing.
+func (s *Server) session(c echo.Context) error {
+	scope, err := s.scope(c)
+	if err != nil {
+		return err
+	}
+	info := sessionInfo{Teams: scope.Teams}
+	if scope.AllTeams {
+		info.Teams = []string{"*"}
+	}
+	if !scope.Expires.IsZero() {
+		exp := scope.Expires.UTC()
+		info.ExpiresAt = &exp
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusOK, info)
 }
 
 // scope authenticates the request's bearer token.

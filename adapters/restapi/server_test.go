@@ -34,7 +34,7 @@ func newServer(t *testing.T, src *portstest.Source) (*httptest.Server, *app.Stre
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := restapi.New(restapi.Config{}, streamer, noStore{}, openAccess{}, http.NotFoundHandler(), nil, nil)
+	s := restapi.New(restapi.Config{}, streamer, noStore{}, openAccess{}, restapi.Mounts{Stream: http.NotFoundHandler()}, nil)
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	return srv, streamer

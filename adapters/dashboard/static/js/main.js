@@ -1,0 +1,318 @@
+// The dashboard page: filters, sign-in, counts and the live ticket table,
+// fed by one TicketStream.
+
+import { TicketSet } from "./tickets.js";
+import { TicketStream } from "./stream.js";
+import { VirtualTable } from "./table.js";
+import { count, label } from "./format.js";
+
+const $ = (id) => document.getElementById(id);
+const TOKEN_KEY = "ticketstream.token";
+const FILTERS = ["status", "priority", "team", "assignee"];
+const STATUSES = ["new", "open", "pending", "on_hold", "solved", "closed"];
+
+const tickets = new TicketSet();
+const knownTeams = new Set();
+const knownAssignees = new Set();
+let counts = null; // {total, status:{}, team:{}} as the server last told
+let token = "";
+
+// What the browser tests (and a curious operator, in the console) read:
+// timings of the current subscription's snapshot, and the rows held.
+const stats = { started: 0, firstRow: 0, complete: 0, rows: 0, longestTaskMs: 0, longTasksObserved: false };
+window.ticketstream = {
+  stats,
+  state: () => $("conn").dataset.state,
+  size: () => tickets.size,
+  ids: () => tickets.ids(),
+  ticket: (id) => tickets.get(id),
+  counts: () => counts,
+};
+if ("PerformanceObserver" in window && PerformanceObserver.supportedEntryTypes?.includes("longtask")) {
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) stats.longestTaskMs = Math.max(stats.longestTaskMs, e.duration);
+  }).observe({ type: "longtask", buffered: true });
+  stats.longTasksObserved = true; // tasks over 50 ms are reported; none means none blocked the page that long
+}
+
+const table = new VirtualTable($("table-wrap"), $("tickets"), $("rows"), tickets, (n, rendered) => {
+  $("shown").textContent = count(n);
+  $("shown-label").textContent = n === 1 ? "ticket" : "tickets";
+  if (n > 0 && rendered > 0 && !stats.firstRow) stats.firstRow = performance.now() - stats.started;
+});
+
+// ---- state line ----------------------------------------------------------
+
+const STATE_TEXT = {
+  connecting: "Connecting…",
+  loading: "Loading…",
+  live: "Live",
+  reconnecting: "Reconnecting…",
+  auth: "Sign-in needed",
+  error: "Error",
+};
+
+function setState(name, detail = "") {
+  const el = $("conn");
+  el.dataset.state = name;
+  el.textContent = STATE_TEXT[name] + (detail ? ` — ${detail}` : "");
+  if (name === "auth") showSignIn(detail);
+}
+
+// ---- counts ----------------------------------------------------------------
+
+function renderCounts() {
+  const ul = $("counts");
+  if (!counts) {
+    ul.replaceChildren();
+    return;
+  }
+  const items = STATUSES.filter((s) => counts.status?.[s]).map((s) => {
+    const li = document.createElement("li");
+    li.dataset.status = s;
+    li.append(`${label(s)} `);
+    const b = document.createElement("b");
+    b.textContent = count(counts.status[s]);
+    li.append(b);
+    return li;
+  });
+  ul.replaceChildren(...items);
+  for (const team of Object.keys(counts.team ?? {})) knownTeams.add(team);
+  refreshOptions();
+}
+
+/** Applies a counts object: whole on end/counts, only what moved on changes. */
+function mergeCounts(c, whole) {
+  if (whole || !counts) {
+    if (!whole) return; // deltas before the first whole counts have no base
+    counts = { total: c.total ?? 0, status: { ...c.status }, team: { ...c.team } };
+  } else {
+    if (c.total !== undefined) counts.total = c.total;
+    for (const [k, v] of Object.entries(c.status ?? {})) if (v) counts.status[k] = v; else delete counts.status[k];
+    for (const [k, v] of Object.entries(c.team ?? {})) if (v) counts.team[k] = v; else delete counts.team[k];
+  }
+  renderCounts();
+}
+
+// ---- filter options --------------------------------------------------------
+
+let allowedTeams = null; // null: every team
+
+function fillSelect(select, values, fixed) {
+  const current = select.value;
+  const opts = [...fixed];
+  for (const v of [...values].sort()) opts.push([v, v]);
+  if (current && !opts.some(([v]) => v === current)) opts.push([current, current]);
+  if (select.options.length === opts.length && opts.every(([v], i) => select.options[i].value === v)) return;
+  select.replaceChildren(...opts.map(([v, text]) => new Option(text, v)));
+  select.value = current;
+}
+
+function refreshOptions() {
+  fillSelect($("f-team"), allowedTeams ?? knownTeams, [["", "Any team"]]);
+  fillSelect($("f-assignee"), knownAssignees, [["", "Anyone"], ["-", "Unassigned"]]);
+}
+
+// ---- filters <-> query -------------------------------------------------------
+
+function queryFromFilters() {
+  const p = new URLSearchParams();
+  for (const name of FILTERS) {
+    const v = $("f-" + name).value;
+    if (!v) continue;
+    p.set(name, name === "assignee" && v === "-" ? "" : v);
+  }
+  return p.toString();
+}
+
+function filtersFromLocation() {
+  const p = new URLSearchParams(location.search);
+  for (const name of FILTERS) {
+    if (!p.has(name)) continue;
+    let v = p.get(name);
+    if (name === "assignee" && v === "") v = "-";
+    if (name === "team" && v) knownTeams.add(v);
+    if (name === "assignee" && v && v !== "-") knownAssignees.add(v);
+    refreshOptions();
+    const select = $("f-" + name);
+    // A link may carry several values (status=open,pending): offer them as
+    // one choice rather than silently dropping the filter.
+    if (![...select.options].some((o) => o.value === v)) select.add(new Option(v.split(",").map(label).join(", "), v));
+    select.value = v;
+  }
+}
+
+function onFilterChange() {
+  const q = queryFromFilters();
+  // The filter lives in the address, so a reload or a shared link keeps it;
+  // the token never does.
+  history.replaceState(null, "", q ? `?${q}` : location.pathname);
+  startTimer();
+  stream.setQuery(q, token);
+}
+
+// ---- the stream ----------------------------------------------------------------
+
+function startTimer() {
+  stats.started = performance.now();
+  stats.firstRow = stats.complete = stats.rows = 0;
+}
+
+function noteTicket(t) {
+  if (t.assignee && !knownAssignees.has(t.assignee)) {
+    knownAssignees.add(t.assignee);
+    optionsDirty = true;
+  }
+  if (t.team && !knownTeams.has(t.team)) {
+    knownTeams.add(t.team);
+    optionsDirty = true;
+  }
+}
+let optionsDirty = false;
+
+const stream = new TicketStream({
+  state: setState,
+  reset() {
+    tickets.clear();
+    table.clearFlashes();
+    counts = null;
+    renderCounts();
+    table.invalidate();
+  },
+  snapshot(msg) {
+    for (const t of msg.tickets) {
+      tickets.upsert(t);
+      noteTicket(t);
+    }
+    stats.rows += msg.tickets.length;
+    table.invalidate();
+    setState("loading", `${count(tickets.size)} tickets`);
+  },
+  end(msg) {
+    mergeCounts(msg.counts ?? { total: tickets.size, status: {}, team: {} }, true);
+    if (optionsDirty) refreshOptions(), (optionsDirty = false);
+    table.invalidate();
+    requestAnimationFrame(() => {
+      if (!stats.complete) stats.complete = performance.now() - stats.started;
+    });
+  },
+  changes(msg) {
+    for (const c of msg.changes) {
+      if (c.op === "upsert") {
+        table.flash(c.ticket.id, tickets.upsert(c.ticket));
+        noteTicket(c.ticket);
+      } else if (c.op === "remove") {
+        tickets.remove(c.id);
+      }
+    }
+    if (msg.counts) mergeCounts(msg.counts, false);
+    if (optionsDirty) refreshOptions(), (optionsDirty = false);
+    table.invalidate();
+  },
+  counts(msg) {
+    mergeCounts(msg.counts, true);
+    table.invalidate();
+  },
+  probe: checkSession,
+});
+
+// ---- sign-in -------------------------------------------------------------------
+
+function showSignIn(message) {
+  $("auth").hidden = false;
+  $("auth-msg").textContent = message;
+  $("auth-token").value = "";
+  $("auth-token").focus();
+}
+
+/**
+ * Asks the server whether the token and the filter are accepted: "ok",
+ * "auth" (the sign-in form is shown) or "error" (the reason is shown).
+ */
+async function checkSession() {
+  let resp;
+  try {
+    resp = await fetch("/v1/session", { headers: token ? { Authorization: `Bearer ${token}` } : {}, cache: "no-store" });
+  } catch {
+    return "ok"; // the server is unreachable: keep retrying
+  }
+  if (resp.status === 401) {
+    const body = await resp.json().catch(() => ({}));
+    sessionStorage.removeItem(TOKEN_KEY);
+    const why = body?.error?.message ?? "a token is required";
+    stream.stop();
+    setState("auth", token ? `The token was refused: ${why}.` : "This server needs an access token.");
+    return "auth";
+  }
+  if (resp.ok) {
+    const info = await resp.json();
+    allowedTeams = info.teams?.includes("*") ? null : info.teams ?? null;
+    refreshOptions();
+  }
+  return checkFilter();
+}
+
+/**
+ * Asks the REST API whether the filter itself is refused (a bad value, a
+ * team the token may not see), which a refused socket cannot tell: "ok", or
+ * "error" with the server's reason shown.
+ */
+async function checkFilter() {
+  const q = new URLSearchParams(queryFromFilters());
+  q.set("limit", "1");
+  let resp;
+  try {
+    resp = await fetch(`/v1/tickets?${q}`, { headers: token ? { Authorization: `Bearer ${token}` } : {}, cache: "no-store" });
+  } catch {
+    return "ok";
+  }
+  if (resp.status !== 400 && resp.status !== 403) {
+    resp.body?.cancel();
+    return "ok";
+  }
+  const body = await resp.json().catch(() => ({}));
+  stream.stop();
+  setState("error", `${body?.error?.message ?? "the filter was refused"}: change the filters`);
+  return "error";
+}
+
+async function signIn(newToken) {
+  token = newToken;
+  const why = await checkSession();
+  if (why === "auth") return;
+  if (token) sessionStorage.setItem(TOKEN_KEY, token);
+  $("auth").hidden = true;
+  if (why === "error") return; // the filter is refused: changing it starts the stream
+  startTimer();
+  stream.start(token, queryFromFilters());
+}
+
+$("auth").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  signIn($("auth-token").value.trim());
+});
+
+// ---- start ---------------------------------------------------------------------
+
+for (const name of FILTERS) $("f-" + name).addEventListener("change", onFilterChange);
+$("filters").addEventListener("reset", () => setTimeout(onFilterChange)); // after the form has reset its fields
+$("filters").addEventListener("submit", (ev) => ev.preventDefault());
+
+// A token handed over in the fragment (#token=…) is never sent to the
+// server by the browser; it is moved to session storage and removed from
+// the address at once.
+function tokenFromFragment() {
+  const frag = new URLSearchParams(location.hash.slice(1));
+  if (!frag.has("token")) return null;
+  history.replaceState(null, "", location.pathname + location.search);
+  return frag.get("token");
+}
+
+// A link with a new token opened in this tab changes only the fragment.
+addEventListener("hashchange", () => {
+  const t = tokenFromFragment();
+  if (t !== null) signIn(t);
+});
+
+filtersFromLocation();
+signIn(tokenFromFragment() ?? sessionStorage.getItem(TOKEN_KEY) ?? "");

@@ -1,0 +1,151 @@
+// VirtualTable renders a long list of tickets into a real <table>, but only
+// the rows in view (plus a margin): 50,000 tickets cost the page the same
+// few dozen DOM rows as 50. Spacer rows above and below keep the scrollbar
+// true to the whole list, and aria-rowcount / aria-rowindex tell assistive
+// technology where each rendered row sits.
+
+import { age, label } from "./format.js";
+
+const OVERSCAN = 10; // rows rendered beyond each edge of the view
+const FLASH_MS = 2000;
+
+export class VirtualTable {
+  #wrap; #table; #tbody; #set;
+  #rowHeight = 0;
+  #scheduled = false;
+  #flash = new Map(); // id -> {kind, at}
+  #onRender;
+
+  /** wrap scrolls; table holds tbody; set is the TicketSet to show. */
+  constructor(wrap, table, tbody, set, onRender = () => {}) {
+    this.#wrap = wrap;
+    this.#table = table;
+    this.#tbody = tbody;
+    this.#set = set;
+    this.#onRender = onRender;
+    wrap.addEventListener("scroll", () => this.invalidate(), { passive: true });
+    new ResizeObserver(() => this.invalidate()).observe(wrap);
+    setInterval(() => this.invalidate(), 30_000); // ages move on
+  }
+
+  /** Marks a ticket as just created or changed, to highlight it briefly. */
+  flash(id, kind) {
+    this.#flash.set(id, { kind, at: performance.now() });
+    setTimeout(() => {
+      const f = this.#flash.get(id);
+      if (f && performance.now() - f.at >= FLASH_MS) this.#flash.delete(id);
+    }, FLASH_MS + 50);
+  }
+
+  /** Forgets every highlight (the list was replaced). */
+  clearFlashes() { this.#flash.clear(); }
+
+  /** Schedules a render for the next frame; many calls make one render. */
+  invalidate() {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    requestAnimationFrame(() => {
+      this.#scheduled = false;
+      this.#render();
+    });
+  }
+
+  #measure() {
+    if (this.#rowHeight > 0) return this.#rowHeight;
+    const probe = this.#row(0, { id: 0, subject: "x", team: "", status: "", priority: "", assignee: "", created_at: "" });
+    this.#tbody.replaceChildren(probe);
+    const h = probe.getBoundingClientRect().height;
+    if (h > 0) this.#rowHeight = h;
+    return h || 36;
+  }
+
+  #render() {
+    const n = this.#set.size;
+    this.#table.setAttribute("aria-rowcount", String(n + 1));
+    const rowH = this.#measure();
+    const headH = this.#table.tHead.offsetHeight + (this.#table.caption?.offsetHeight ?? 0);
+    const top = Math.max(0, this.#wrap.scrollTop - headH);
+    const first = Math.max(0, Math.floor(top / rowH) - OVERSCAN);
+    const last = Math.min(n, Math.ceil((top + this.#wrap.clientHeight) / rowH) + OVERSCAN);
+    const rows = [];
+    if (first > 0) rows.push(spacer(first * rowH));
+    const now = Date.now();
+    for (let i = first; i < last; i++) rows.push(this.#row(i, this.#set.at(i), now));
+    if (last < n) rows.push(spacer((n - last) * rowH));
+    this.#tbody.replaceChildren(...rows);
+    this.#onRender(n, last - first);
+  }
+
+  #row(i, t, now = Date.now()) {
+    const tr = document.createElement("tr");
+    tr.className = "row";
+    tr.dataset.id = t.id;
+    tr.setAttribute("aria-rowindex", String(i + 2));
+    const f = this.#flash.get(t.id);
+    if (f) {
+      const elapsed = performance.now() - f.at;
+      if (elapsed < FLASH_MS) {
+        tr.classList.add(f.kind === "new" ? "flash-new" : "flash-changed");
+        tr.style.animationDelay = `${-elapsed}ms`; // a re-render continues the fade, not restart it
+      }
+    }
+    tr.append(
+      cell("col-subject", t.subject, t.subject),
+      cell("col-team", t.team),
+      badge("col-status", "s-" + t.status, label(t.status)),
+      badge("col-priority", "p-" + t.priority, label(t.priority)),
+      t.assignee ? cell("col-assignee", t.assignee, t.assignee) : muted("col-assignee", "unassigned"),
+      ageCell(t.created_at, now),
+    );
+    return tr;
+  }
+}
+
+function cell(cls, text, title) {
+  const td = document.createElement("td");
+  td.className = cls;
+  td.textContent = text;
+  if (title) td.title = title;
+  return td;
+}
+
+function muted(cls, text) {
+  const td = cell(cls, "");
+  const span = document.createElement("span");
+  span.className = "unassigned";
+  span.textContent = text;
+  td.append(span);
+  return td;
+}
+
+function badge(cls, kind, text) {
+  const td = cell(cls, "");
+  const span = document.createElement("span");
+  span.className = "badge " + kind;
+  span.textContent = text;
+  td.append(span);
+  return td;
+}
+
+function ageCell(createdAt, now) {
+  const td = cell("col-age", "");
+  if (!createdAt) return td;
+  const time = document.createElement("time");
+  time.dateTime = createdAt;
+  time.title = new Date(createdAt).toLocaleString();
+  time.textContent = age(createdAt, now);
+  td.append(time);
+  return td;
+}
+
+function spacer(px) {
+  const tr = document.createElement("tr");
+  tr.className = "spacer";
+  tr.setAttribute("aria-hidden", "true");
+  // One cell, no colspan: a spanning cell would make the hidden columns of
+  // the narrow layout take width.
+  const td = document.createElement("td");
+  td.style.height = `${px}px`;
+  tr.append(td);
+  return tr;
+}
