@@ -1,0 +1,381 @@
+package ticketstream_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"github.com/ticketstream/ticketstream"
+	"github.com/ticketstream/ticketstream/adapters/gormstore"
+	"github.com/ticketstream/ticketstream/adapters/jwtauth"
+)
+
+// The dashboard's browser tests drive the page served by the wired server
+// in headless Chromium, and change tickets the way another program would:
+// plain SQL into the database.
+
+// liveWithin is how soon a ticket written to the database must show on the
+// page (the issue's bound; it takes tens of milliseconds here).
+const liveWithin = 2 * time.Second
+
+// sqlEditor writes tickets with plain SQL, as any other program would.
+type sqlEditor struct {
+	t     *testing.T
+	store *gormstore.Store
+}
+
+func newSQLEditor(t *testing.T, url string) *sqlEditor {
+	t.Helper()
+	store, closeStore, err := gormstore.Open(context.Background(), gormstore.Config{URL: url}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(closeStore)
+	return &sqlEditor{t: t, store: store}
+}
+
+// now is the database's notion of "now" for a timestamp column.
+func (e *sqlEditor) now() any {
+	if e.store.Dialect() == gormstore.Postgres {
+		return time.Now()
+	}
+	return time.Now().UnixMicro() // the SQLite schema keeps microseconds
+}
+
+func (e *sqlEditor) exec(query string, args ...any) {
+	e.t.Helper()
+	if err := e.store.Gorm().Exec(query, args...).Error; err != nil {
+		e.t.Fatalf("%s: %v", query, err)
+	}
+}
+
+func (e *sqlEditor) insert(id int64, team, status, subject string) {
+	e.t.Helper()
+	e.exec(`INSERT INTO tickets (id, team, subject, status, priority, requester, created_at, updated_at)
+		VALUES (?, ?, ?, ?, 'high', 'someone@example.com', ?, ?)`, id, team, subject, status, e.now(), e.now())
+}
+
+func (e *sqlEditor) setSubject(id int64, subject string) {
+	e.t.Helper()
+	e.exec(`UPDATE tickets SET subject = ?, updated_at = ? WHERE id = ?`, subject, e.now(), id)
+}
+
+// count returns how many tickets match a WHERE clause.
+func (e *sqlEditor) count(where string, args ...any) int {
+	e.t.Helper()
+	var n int64
+	if err := e.store.Gorm().Raw("SELECT count(*) FROM tickets WHERE "+where, args...).Scan(&n).Error; err != nil {
+		e.t.Fatal(err)
+	}
+	return int(n)
+}
+
+// oldest returns the id of the least recently updated ticket of a WHERE
+// clause: the last row of the page, far from the rows in view.
+func (e *sqlEditor) oldest(where string, args ...any) int64 {
+	e.t.Helper()
+	var id int64
+	if err := e.store.Gorm().Raw("SELECT id FROM tickets WHERE "+where+" ORDER BY updated_at, id LIMIT 1", args...).Scan(&id).Error; err != nil {
+		e.t.Fatal(err)
+	}
+	return id
+}
+
+// open loads the dashboard at path and waits until it is live.
+func (p *browserTab) open(url string) {
+	p.t.Helper()
+	p.do(chromedp.Navigate(url))
+	p.waitFor("the page to be live", `window.ticketstream && ticketstream.state() === "live"`, 60*time.Second)
+}
+
+// checkShows checks that the page holds and shows exactly want tickets,
+// each once, and renders only the rows in view.
+func (p *browserTab) checkShows(want int) {
+	p.t.Helper()
+	// The table renders on the next frame after the data changed.
+	p.waitFor(fmt.Sprintf("the page to show %d tickets", want), `document.getElementById("shown").textContent.replace(/\D/g, "") === "`+fmt.Sprint(want)+`"`, 10*time.Second)
+	held := eval[int](p, `ticketstream.size()`)
+	unique := eval[int](p, `new Set(ticketstream.ids()).size`)
+	shown := eval[string](p, `document.getElementById("shown").textContent.replace(/\D/g, "")`)
+	rowcount := eval[string](p, `document.getElementById("tickets").getAttribute("aria-rowcount")`)
+	domIDs := eval[[]string](p, `[...document.querySelectorAll("#rows tr.row")].map(tr => tr.dataset.id)`)
+	if held != want || unique != want || shown != fmt.Sprint(want) || rowcount != fmt.Sprint(want+1) {
+		p.t.Fatalf("the page holds %d tickets (%d distinct), shows %q, aria-rowcount %s; the database has %d", held, unique, shown, rowcount, want)
+	}
+	seen := map[string]bool{}
+	for _, id := range domIDs {
+		if seen[id] {
+			p.t.Fatalf("ticket %s is rendered twice", id)
+		}
+		seen[id] = true
+	}
+	if want > 0 && (len(domIDs) == 0 || len(domIDs) > 200) {
+		p.t.Fatalf("%d table rows rendered for %d tickets: want the rows in view only", len(domIDs), want)
+	}
+}
+
+func rowSelector(id int64) string { return fmt.Sprintf(`#rows tr[data-id="%d"]`, id) }
+
+func TestDashboard_ShowsTheFilterAndMovesLive(t *testing.T) {
+	for _, d := range []gormstore.Dialect{gormstore.Postgres, gormstore.SQLite} {
+		t.Run(string(d), func(t *testing.T) {
+			srv := startServer(t, d, nil)
+			db := newSQLEditor(t, srv.url)
+			tab := newBrowserTab(t, 1280, 800)
+			tab.open(srv.base + "/?status=open")
+
+			open := db.count("status = ?", "open")
+			tab.checkShows(open)
+			if got := eval[bool](tab, `[...document.querySelectorAll("#rows .col-status")].every(td => td.textContent === "open")`); !got {
+				t.Fatal("a row of another status is shown under status=open")
+			}
+			if got := eval[string](tab, `document.querySelector('#counts li[data-status="open"] b')?.textContent.replace(/\D/g, "")`); got != fmt.Sprint(open) {
+				t.Fatalf("the open count shows %q, want %d", got, open)
+			}
+
+			// A ticket inserted and one updated by another program.
+			const newID = 900_001
+			start := time.Now()
+			db.insert(newID, "billing", "open", "Printer on fire (inserted by SQL)")
+			tab.waitFor("the inserted ticket", `document.querySelector('`+rowSelector(newID)+`')?.textContent.includes("Printer on fire")`, liveWithin)
+			t.Logf("inserted ticket on the page %v after its commit", time.Since(start).Round(time.Millisecond))
+			if !eval[bool](tab, `document.querySelector('`+rowSelector(newID)+`').classList.contains("flash-new")`) {
+				t.Error("the new row is not highlighted")
+			}
+			old := db.oldest("status = ?", "open")
+			start = time.Now()
+			db.setSubject(old, "Updated by SQL")
+			tab.waitFor("the updated ticket", `document.querySelector('`+rowSelector(old)+`')?.textContent.includes("Updated by SQL")`, liveWithin)
+			t.Logf("updated ticket on the page %v after its commit", time.Since(start).Round(time.Millisecond))
+			if !eval[bool](tab, `document.querySelector('`+rowSelector(old)+`').classList.contains("flash-changed")`) {
+				t.Error("the changed row is not highlighted")
+			}
+			tab.waitFor("the counts to move", `document.querySelector('#counts li[data-status="open"] b')?.textContent.replace(/\D/g, "") === "`+fmt.Sprint(open+1)+`"`, liveWithin)
+			tab.checkShows(open + 1)
+
+			// Changing a filter from the keyboard re-subscribes.
+			tab.do(chromedp.Focus("#f-status"), chromedp.KeyEvent(kb.ArrowDown))
+			tab.waitFor("the pending filter", `location.search === "?status=pending" && ticketstream.state() === "live"`, 30*time.Second)
+			tab.checkShows(db.count("status = ?", "pending"))
+			if got := eval[bool](tab, `[...document.querySelectorAll("#rows .col-status")].every(td => td.textContent === "pending")`); !got {
+				t.Fatal("a row of another status is shown after switching to pending")
+			}
+			tab.screenshot("dashboard-" + string(d) + ".png")
+		})
+	}
+}
+
+func TestDashboard_CatchesUpAfterAServerRestartWithoutReloading(t *testing.T) {
+	for _, d := range []gormstore.Dialect{gormstore.Postgres, gormstore.SQLite} {
+		t.Run(string(d), func(t *testing.T) {
+			srv := startServer(t, d, nil)
+			addr := strings.TrimPrefix(srv.base, "http://")
+			db := newSQLEditor(t, srv.url)
+			tab := newBrowserTab(t, 1280, 800)
+			tab.open(srv.base + "/?team=billing")
+			tab.checkShows(db.count("team = ?", "billing"))
+			eval[int](tab, `window.sameDocument = 42`)
+
+			if err := srv.stop(); err != nil {
+				t.Fatal(err)
+			}
+			tab.waitFor("the page to notice", `ticketstream.state() === "reconnecting"`, 10*time.Second)
+			// Changed while no server runs: the page must catch up on both.
+			const newID = 900_002
+			db.insert(newID, "billing", "new", "Written while the server was down")
+			old := db.oldest("team = ?", "billing")
+			db.setSubject(old, "Changed while the server was down")
+
+			restartServer(t, srv.url, addr)
+			tab.waitFor("the missed ticket", `!!document.querySelector('`+rowSelector(newID)+`')`, 60*time.Second)
+			tab.waitFor("the missed change", `ticketstream.ticket(`+fmt.Sprint(old)+`)?.subject === "Changed while the server was down"`, liveWithin)
+			tab.waitFor("the page to be live", `ticketstream.state() === "live"`, liveWithin)
+			tab.checkShows(db.count("team = ?", "billing"))
+			if eval[int](tab, `window.sameDocument`) != 42 {
+				t.Fatal("the page was reloaded")
+			}
+		})
+	}
+}
+
+// restartServer starts a server again on addr over the database at url,
+// with no demo tickets, until the test ends.
+func restartServer(t *testing.T, url, addr string) {
+	t.Helper()
+	r := &replica{t: t, url: url, addr: addr}
+	r.start(nil, 0)
+	t.Cleanup(func() {
+		if err := r.shutdown(); err != nil {
+			t.Errorf("restarted server stopped with %v", err)
+		}
+	})
+}
+
+func TestDashboard_FiftyThousandTickets(t *testing.T) {
+	const n = 50_000
+	srv := startServer(t, gormstore.Postgres, func(c *ticketstream.Config) { c.Server.DemoTickets = n })
+	tab := newBrowserTab(t, 1280, 800)
+	tab.open(srv.base + "/")
+	tab.checkShows(n)
+	type stats struct {
+		FirstRow, Complete, LongestTaskMs float64
+		Rows                              int
+		LongTasksObserved                 bool
+	}
+	s := eval[stats](tab, `({FirstRow: ticketstream.stats.firstRow, Complete: ticketstream.stats.complete,
+		LongestTaskMs: ticketstream.stats.longestTaskMs, Rows: ticketstream.stats.rows, LongTasksObserved: ticketstream.stats.longTasksObserved})`)
+	longest := fmt.Sprintf("longest task blocking the page %.0f ms", s.LongestTaskMs)
+	if s.LongestTaskMs == 0 {
+		longest = "no task blocked the page for 50 ms or more"
+	}
+	t.Logf("%d tickets in the browser: first row after %.0f ms, complete after %.0f ms; %s",
+		s.Rows, s.FirstRow, s.Complete, longest)
+	if s.Rows != n || s.FirstRow <= 0 || s.Complete < s.FirstRow || !s.LongTasksObserved {
+		t.Fatalf("snapshot timings %+v", s)
+	}
+	// The table stays virtual at the far end too.
+	eval[int](tab, `(document.getElementById("table-wrap").scrollTop = 1e9, 0)`)
+	tab.waitFor("the last row", `document.querySelector('#rows tr.row:last-child')?.getAttribute("aria-rowindex") === "`+fmt.Sprint(n+1)+`"`, 10*time.Second)
+	tab.checkShows(n)
+}
+
+// lockedBuffer collects the server's log lines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestDashboard_AsksForATokenAndNeverLeaksIt(t *testing.T) {
+	logs := &lockedBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv := startServerLogging(t, gormstore.SQLite, func(c *ticketstream.Config) { c.Server.JWTSecret = secret }, log)
+	db := newSQLEditor(t, srv.url)
+	billing, err := jwtauth.Issue([]byte(secret), "dash", []string{"billing"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab := newBrowserTab(t, 1280, 800)
+
+	// No token: the page asks for one.
+	tab.do(chromedp.Navigate(srv.base + "/"))
+	tab.waitFor("the sign-in form", `ticketstream.state() === "auth" && !document.getElementById("auth").hidden`, 30*time.Second)
+	if msg := eval[string](tab, `document.getElementById("conn").textContent`); !strings.Contains(msg, "needs an access token") {
+		t.Fatalf("the page says %q", msg)
+	}
+	// A wrong token typed in: refused, with the server's reason.
+	tab.do(chromedp.SendKeys("#auth-token", "not-a-token\r"))
+	tab.waitFor("the refusal", `document.getElementById("auth-msg").textContent.includes("refused")`, 10*time.Second)
+
+	// A token in the fragment: taken, and gone from the address at once.
+	tab.open(srv.base + "/#token=" + billing)
+	if h := eval[string](tab, `location.href`); strings.Contains(h, billing) || strings.Contains(h, "#") {
+		t.Fatalf("the token stays in the address: %s", h)
+	}
+	tab.checkShows(db.count("team = ?", "billing"))
+	if teams := eval[[]string](tab, `[...document.getElementById("f-team").options].map(o => o.value)`); strings.Join(teams, ",") != ",billing" {
+		t.Fatalf("team filter offers %q, want only the token's team", teams)
+	}
+	// A link to a team the token may not see says so (the socket's 403
+	// is invisible to a script; the page asks the REST API why).
+	tab.do(chromedp.Navigate(srv.base + "/?team=support"))
+	tab.waitFor("the refusal of team support", `ticketstream.state() === "error" && document.getElementById("conn").textContent.includes("may not see team")`, 15*time.Second)
+
+	// A token that expires while the page is open: the socket is closed
+	// and the page asks again.
+	short, err := jwtauth.Issue([]byte(secret), "dash", []string{"billing"}, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab.do(chromedp.Navigate("about:blank"))
+	tab.open(srv.base + "/#token=" + short)
+	tab.waitFor("the expiry notice", `ticketstream.state() === "auth" && document.getElementById("auth-msg").textContent.includes("expired")`, 15*time.Second)
+
+	for _, tok := range []string{billing, short} {
+		if strings.Contains(logs.String(), tok) {
+			t.Fatal("a token appears in the server's log")
+		}
+		if strings.Contains(tab.seen(), tok) {
+			t.Fatal("a token appears in a URL the page requested or on its console")
+		}
+	}
+}
+
+func TestDashboard_ABadFilterInALinkSaysWhyAndCanBeChanged(t *testing.T) {
+	srv := startServer(t, gormstore.SQLite, nil)
+	db := newSQLEditor(t, srv.url)
+	tab := newBrowserTab(t, 1280, 800)
+	tab.do(chromedp.Navigate(srv.base + "/?priority=p0"))
+	tab.waitFor("the refusal", `ticketstream.state() === "error" && document.getElementById("conn").textContent.includes("unknown priority")`, 15*time.Second)
+	tab.do(chromedp.Focus("#f-priority"), chromedp.KeyEvent(kb.Home))
+	tab.waitFor("the page to be live", `ticketstream.state() === "live"`, 30*time.Second)
+	tab.checkShows(db.count("1 = 1"))
+}
+
+func TestDashboard_NarrowWindowAndKeyboard(t *testing.T) {
+	srv := startServer(t, gormstore.SQLite, nil)
+	tab := newBrowserTab(t, 390, 844)
+	tab.open(srv.base + "/")
+	if w := eval[[]int](tab, `[document.documentElement.scrollWidth, window.innerWidth]`); w[0] > w[1] {
+		t.Fatalf("the page is %d px wide in a %d px window", w[0], w[1])
+	}
+	// Tab walks the filters in order, starting from the page.
+	var order []string
+	for range 5 {
+		tab.do(chromedp.KeyEvent(kb.Tab))
+		order = append(order, eval[string](tab, `document.activeElement.id`))
+	}
+	if got := strings.Join(order, ","); got != "f-status,f-priority,f-team,f-assignee,f-clear" {
+		t.Fatalf("Tab visits %s", got)
+	}
+	tab.screenshot("dashboard-narrow.png")
+}
+
+// TestDashboard_Screenshot saves the README's picture of the dashboard;
+// with TICKETSTREAM_UPDATE_SCREENSHOT=1 it replaces the one in the
+// repository.
+func TestDashboard_Screenshot(t *testing.T) {
+	srv := startServer(t, gormstore.SQLite, nil)
+	db := newSQLEditor(t, srv.url)
+	tab := newBrowserTab(t, 1280, 720)
+	tab.open(srv.base + "/?status=new,open,pending")
+	if got := eval[string](tab, `document.getElementById("f-status").selectedOptions[0].textContent`); got != "new, open, pending" {
+		t.Fatalf("a link with several statuses shows %q in the status filter", got)
+	}
+	tab.checkShows(db.count("status IN ?", []string{"new", "open", "pending"}))
+	// Caught while two rows are still highlighted: one new, one changed.
+	db.setSubject(db.oldest("status = ?", "open"), "Invoice shows the wrong VAT number after the address change")
+	db.insert(900_003, "billing", "new", "Charged twice for the annual plan - please refund one payment")
+	tab.waitFor("the new ticket", `!!document.querySelector('`+rowSelector(900_003)+`')`, liveWithin)
+	path := tab.screenshot("dashboard.png")
+	if os.Getenv("TICKETSTREAM_UPDATE_SCREENSHOT") == "1" {
+		png, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join("adapters", "dashboard", "screenshot.png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
