@@ -1,14 +1,12 @@
 package ticketstream_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	"github.com/ticketstream/ticketstream"
 	"github.com/ticketstream/ticketstream/adapters/gormstore"
 	"github.com/ticketstream/ticketstream/adapters/jwtauth"
+	"github.com/ticketstream/ticketstream/ports/portstest"
 )
 
 // The dashboard's browser tests drive the page served by the wired server
@@ -249,26 +248,8 @@ func TestDashboard_FiftyThousandTickets(t *testing.T) {
 	tab.checkShows(n)
 }
 
-// lockedBuffer collects the server's log lines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestDashboard_AsksForATokenAndNeverLeaksIt(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &portstest.LogBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv := startServerLogging(t, gormstore.SQLite, func(c *ticketstream.Config) { c.Server.JWTSecret = secret }, log)
 	db := newSQLEditor(t, srv.url)

@@ -337,7 +337,7 @@ func TestHub_RecoversFromFeedErrorsWithoutLosingChanges(t *testing.T) {
 func TestHub_WarnsAboutAWriterThatStallsDelivery(t *testing.T) {
 	t.Parallel()
 	feed := portstest.NewFeed()
-	var logs syncBuffer
+	var logs portstest.LogBuffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	feed.SetWriter(ports.Writer{Age: time.Minute, PID: 4242, Application: "psql"})
 	h := startHub(t, feed, HubConfig{StallWarning: 20 * time.Millisecond}, log)
@@ -345,24 +345,6 @@ func TestHub_WarnsAboutAWriterThatStallsDelivery(t *testing.T) {
 	portstest.WaitFor(t, 5*time.Second, "a warning naming the writer", func() bool {
 		return strings.Contains(logs.String(), "holds back live delivery") && strings.Contains(logs.String(), "pid=4242")
 	})
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // Under -race: many subscribers take and release at their own pace while

@@ -51,7 +51,7 @@ type fixture struct {
 	hub      *app.Hub
 	feed     *portstest.Feed
 	tickets  []domain.Ticket
-	logs     *logBuffer
+	logs     *portstest.LogBuffer
 }
 
 // newFixture serves a gateway over an in-memory database holding tickets,
@@ -80,7 +80,7 @@ func newFixtureWith(t *testing.T, tickets []domain.Ticket, opts wsgateway.Option
 	hubCtx, stopHub := context.WithCancel(context.Background())
 	hubDone := make(chan struct{})
 	go func() { defer close(hubDone); _ = hub.Run(hubCtx) }()
-	logs := &logBuffer{}
+	logs := &portstest.LogBuffer{}
 	gw := wsgateway.New(streamer, hub, tokens, opts, slog.New(slog.NewJSONHandler(logs, nil)))
 	srv := httptest.NewServer(gw)
 	t.Cleanup(func() {
@@ -411,22 +411,4 @@ func TestGateway_ShutdownClosesSocketsWith1001(t *testing.T) {
 		t.Fatalf("an upgrade during shutdown: %v, want 503", err)
 	}
 	resp.Body.Close()
-}
-
-// logBuffer is a concurrency-safe log sink for the tests.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }

@@ -83,24 +83,22 @@ export class TicketStream {
   /** Closes the socket and stops reconnecting. */
   stop() {
     this.#running = false;
-    clearTimeout(this.#timer);
-    if (this.#ws) {
-      const ws = this.#ws;
-      this.#ws = null;
-      ws.onclose = ws.onmessage = ws.onopen = null;
-      ws.close(1000);
-    }
+    this.#drop();
   }
 
   #connectNow() {
-    clearTimeout(this.#timer);
-    if (this.#ws) {
-      const ws = this.#ws;
-      this.#ws = null;
-      ws.onclose = ws.onmessage = ws.onopen = null;
-      ws.close(1000);
-    }
+    this.#drop();
     this.#connect();
+  }
+
+  /** Cancels a pending reconnect and closes the socket without reacting to its close. */
+  #drop() {
+    clearTimeout(this.#timer);
+    const ws = this.#ws;
+    if (!ws) return;
+    this.#ws = null;
+    ws.onclose = ws.onmessage = ws.onopen = null;
+    ws.close(1000);
   }
 
   #url() {
