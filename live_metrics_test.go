@@ -2,6 +2,7 @@ package ticketstream_test
 
 import (
 	"context"
+	"encoding/json"
 	"regexp"
 	"strconv"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/ticketstream/ticketstream"
 	"github.com/ticketstream/ticketstream/adapters/gormstore"
 	"github.com/ticketstream/ticketstream/adapters/wsgateway/wsclient"
+	"github.com/ticketstream/ticketstream/domain"
 	"github.com/ticketstream/ticketstream/ports/portstest"
 )
 
@@ -79,6 +81,99 @@ func TestServer_StalledDeliveryIsAMetric(t *testing.T) {
 	for _, name := range []string{"ticketstream_live_changes_total", "ticketstream_live_deliveries_total", "ticketstream_websocket_connections", "ticketstream_pool_gets_total"} {
 		if v := metric(t, srv.base, name); v < 1 {
 			t.Fatalf("%s = %v after a stream and a change, want at least 1", name, v)
+		}
+	}
+}
+
+// The metrics the operators' docs list are all on /metrics, and say what
+// a known REST stream and a known dashboard did.
+func TestServer_MetricsAfterAKnownStream(t *testing.T) {
+	srv := startServer(t, gormstore.SQLite, nil)
+	ctx := context.Background()
+	resp, body := get(t, srv.base+"/v1/tickets?status=open", "")
+	var p page
+	if resp.StatusCode != 200 || json.Unmarshal(body, &p) != nil || p.Count == 0 {
+		t.Fatalf("REST: %d %.200s", resp.StatusCode, body)
+	}
+	restBytes := float64(len(body))
+	checks := []struct {
+		name      string
+		cmp       string // "=", ">=" or ">"
+		want      float64
+		afterREST bool
+	}{
+		{"ticketstream_stream_rows_count", "=", 1, true},
+		{"ticketstream_stream_rows_sum", "=", float64(p.Count), true},
+		{"ticketstream_stream_bytes_sum", "<", restBytes, true}, // the rows, without the document around them
+		{"ticketstream_stream_chunks_sum", ">=", 1, true},
+		{"ticketstream_chunk_bytes_count", ">=", 1, true},
+		{"ticketstream_stream_row_bytes_count", "=", 1, true},
+		{`ticketstream_http_requests_total{code="200",route="/v1/tickets"}`, "=", 1, true},
+		{`ticketstream_db_query_duration_seconds_count{kind="snapshot"}`, ">=", 1, true},
+		{"ticketstream_pool_gets_total", ">=", 1, true},
+	}
+	cmp := func(got float64, op string, want float64) bool {
+		switch op {
+		case "=":
+			return got == want
+		case ">=":
+			return got >= want
+		case "<":
+			return got >= 0 && got < want
+		}
+		return got > want
+	}
+	for _, c := range checks {
+		if got := metric(t, srv.base, c.name); !cmp(got, c.cmp, c.want) {
+			t.Errorf("after one REST stream: %s = %v, want %s %v", c.name, got, c.cmp, c.want)
+		}
+	}
+
+	view := &wsclient.View{}
+	c, err := wsclient.Dial(ctx, "ws"+srv.base[len("http"):], "team=billing", "", view)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Conn.CloseNow()
+	if err := c.WaitFor(ctx, 10*time.Second, func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
+		t.Fatal(err)
+	}
+	billing := len(view.Tickets)
+	var changed domain.Ticket
+	for _, tk := range view.Tickets {
+		changed = tk
+		break
+	}
+	changed.Subject, changed.UpdatedAt = "metrics test", time.Now().UTC()
+	if err := srv.server.App.Store.UpdateTicket(ctx, changed); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitFor(ctx, 10*time.Second, func(v *wsclient.View) bool { return v.Tickets[changed.ID].Subject == "metrics test" }); err != nil {
+		t.Fatal(err)
+	}
+	messages := float64(view.Counts.Messages)
+	for _, c := range []struct {
+		name string
+		cmp  string
+		want float64
+	}{
+		{"ticketstream_stream_rows_count", "=", 2},
+		{"ticketstream_stream_rows_sum", "=", float64(p.Count + billing)},
+		{"ticketstream_websocket_connections", "=", 1},
+		{"ticketstream_websocket_messages_total", "=", messages},
+		{"ticketstream_websocket_sent_bytes_total", ">", 0},
+		{"ticketstream_websocket_slow_closed_total", "=", 0},
+		{"ticketstream_live_lag_seconds_count", "=", 1},
+		{"ticketstream_live_lag_seconds_sum", "<", 10},
+		{"ticketstream_live_changes_total", ">=", 1},
+		{`ticketstream_db_query_duration_seconds_count{kind="changes"}`, ">=", 1},
+		{`ticketstream_db_query_errors_total{kind="snapshot"}`, "=", 0},
+		{"ticketstream_pool_news_total", ">=", 1},
+		{"ticketstream_pool_grown_total", "=", 0},
+		{"ticketstream_pool_dropped_total", "=", 0},
+	} {
+		if got := metric(t, srv.base, c.name); !cmp(got, c.cmp, c.want) {
+			t.Errorf("after a dashboard and one change: %s = %v, want %s %v", c.name, got, c.cmp, c.want)
 		}
 	}
 }

@@ -137,13 +137,33 @@ func provideGateway(streamer *app.Streamer, hub *app.Hub, auth wsgateway.TokenVe
 	return wsgateway.New(streamer, hub, auth, cfg.WebSocket, log)
 }
 
-func provideREST(cfg ServerConfig, streamer *app.Streamer, hub *app.Hub, store restapi.Store, auth restapi.TokenVerifier, gw *wsgateway.Gateway, log *slog.Logger) (*restapi.Server, error) {
+// The metrics observe the core and the adapters through the interfaces
+// each of them declares.
+var (
+	_ app.StreamObserver      = (*metrics.Metrics)(nil)
+	_ wsgateway.Observer      = (*metrics.Metrics)(nil)
+	_ gormstore.QueryObserver = (*metrics.Metrics)(nil)
+	_ restapi.RequestObserver = (*metrics.Metrics)(nil)
+)
+
+// provideMetrics makes the server's metrics and has the streamer, the
+// database and the sockets report to them.
+func provideMetrics(streamer *app.Streamer, hub *app.Hub, store *gormstore.Store, gw *wsgateway.Gateway) *metrics.Metrics {
+	m := metrics.New(metrics.Sources{Hub: hub, Streamer: streamer, OpenConnections: gw.OpenConnections})
+	streamer.SetObserver(m)
+	store.SetQueryObserver(m)
+	gw.SetObserver(m)
+	return m
+}
+
+func provideREST(cfg ServerConfig, streamer *app.Streamer, store restapi.Store, auth restapi.TokenVerifier, gw *wsgateway.Gateway, m *metrics.Metrics, log *slog.Logger) (*restapi.Server, error) {
 	pages, err := dashboard.New()
 	if err != nil {
 		return nil, err
 	}
-	m := metrics.Handler(metrics.Sources{Hub: hub, Streamer: streamer, OpenConnections: gw.OpenConnections})
-	return restapi.New(cfg.REST, streamer, store, auth, restapi.Mounts{Stream: gw, Metrics: m, Pages: pages}, log), nil
+	rest := restapi.New(cfg.REST, streamer, store, auth, restapi.Mounts{Stream: gw, Metrics: m.Handler(), Pages: pages}, log)
+	rest.SetObserver(m)
+	return rest, nil
 }
 
 func newServer(a *App, hub *app.Hub, rest *restapi.Server, gw *wsgateway.Gateway, auth *jwtauth.Authenticator, cfg ServerConfig, log *slog.Logger) *Server {

@@ -38,6 +38,7 @@ var ServerSet = wire.NewSet(
 	wire.Bind(new(wsgateway.TokenVerifier), new(*jwtauth.Authenticator)),
 	wire.Bind(new(restapi.TokenVerifier), new(*jwtauth.Authenticator)),
 	provideGateway,
+	provideMetrics,
 	provideREST,
 	newServer,
 )

@@ -51,7 +51,8 @@ func InitializeServer(ctx context.Context, cfg Config, logger *slog.Logger) (*Se
 		return nil, nil, err
 	}
 	gateway := provideGateway(streamer, hub, authenticator, serverConfig, logger)
-	server, err := provideREST(serverConfig, streamer, hub, store, authenticator, gateway, logger)
+	metrics := provideMetrics(streamer, hub, store, gateway)
+	server, err := provideREST(serverConfig, streamer, store, authenticator, gateway, metrics, logger)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
@@ -99,6 +100,7 @@ var CoreSet = wire.NewSet(app.NewStreamer)
 // token policy they share, bound to the small interfaces each adapter
 // declares.
 var ServerSet = wire.NewSet(app.NewHub, provideAuthenticator, wire.Bind(new(wsgateway.TokenVerifier), new(*jwtauth.Authenticator)), wire.Bind(new(restapi.TokenVerifier), new(*jwtauth.Authenticator)), provideGateway,
+	provideMetrics,
 	provideREST,
 	newServer,
 )

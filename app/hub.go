@@ -359,9 +359,12 @@ type Delivery struct {
 	// Pos is the change's position.
 	Pos domain.ChangePos
 	// ID is the ticket's id.
-	ID   int64
-	data []byte
-	ref  *sharedBuffer
+	ID int64
+	// Changed is the ticket's updated_at in Unix nanoseconds, for measuring
+	// how long a change took to reach a dashboard; 0 for a removal.
+	Changed int64
+	data    []byte
+	ref     *sharedBuffer
 }
 
 // Bytes returns the change encoded as a JSON object: {"op":"upsert",
@@ -407,6 +410,7 @@ type encodedChange struct {
 	change          *ports.Change
 	buf             *sharedBuffer
 	upsert, removal []byte
+	changed         int64 // the ticket's updated_at, Unix ns
 }
 
 // encodeChanges encodes batch into shared buffers, each holding one
@@ -449,6 +453,7 @@ func (h *Hub) encodeChanges(batch []ports.Change) *encodedBatch {
 		it.removal = b[rstart:len(b):len(b)]
 		if upsertEnd > start {
 			it.upsert = b[start:upsertEnd:upsertEnd]
+			it.changed = c.Ticket.UpdatedAt.UnixNano()
 		}
 	}
 	return enc
@@ -459,12 +464,12 @@ func (h *Hub) encodeChanges(batch []ports.Change) *encodedBatch {
 // version that passed). It takes a reference.
 func (e *encodedBatch) delivery(i int, q *domain.Query) (Delivery, bool) {
 	it := &e.items[i]
-	data := it.removal
+	data, changed := it.removal, int64(0)
 	if it.upsert != nil && q.MatchesFilter(&it.change.Ticket) {
-		data = it.upsert
+		data, changed = it.upsert, it.changed
 	}
 	it.buf.retain()
-	return Delivery{Pos: it.change.Pos, ID: it.change.Ticket.ID, data: data, ref: it.buf}, true
+	return Delivery{Pos: it.change.Pos, ID: it.change.Ticket.ID, Changed: changed, data: data, ref: it.buf}, true
 }
 
 func (e *encodedBatch) release() {

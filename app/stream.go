@@ -97,6 +97,7 @@ type Streamer struct {
 	cfg    Config
 	pool   *bufferPool
 	states sync.Pool // *streamState, so that a stream allocates nothing
+	obs    StreamObserver
 }
 
 // NewStreamer returns a Streamer reading from src with cfg (zero fields take
@@ -146,6 +147,9 @@ func (s *Streamer) Stream(ctx context.Context, q domain.Query, delim ports.Delim
 	sum := st.sum
 	*st = streamState{s: s}
 	s.states.Put(st)
+	if s.obs != nil {
+		s.obs.StreamDone(sum)
+	}
 	if err != nil {
 		return sum, fmt.Errorf("stream tickets: %w", err)
 	}
@@ -223,9 +227,13 @@ func (st *streamState) flush() error {
 	if err := st.sink.WriteChunk(st.ctx, chunk); err != nil {
 		return fmt.Errorf("write chunk %d: %w", chunk.Seq, err)
 	}
+	n := chunk.Len()
 	st.sum.Chunks++
 	st.sum.Rows += chunk.Rows
-	st.sum.Bytes += int64(chunk.Len())
+	st.sum.Bytes += int64(n)
 	st.sum.Last = chunk.Last
+	if o := st.s.obs; o != nil {
+		o.ChunkSent(n, chunk.Rows)
+	}
 	return nil
 }

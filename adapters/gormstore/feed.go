@@ -67,7 +67,10 @@ func (s *Store) ReadChanges(ctx context.Context, after, until domain.ChangePos, 
 	merged := make([]ports.Change, 0, batchSize)
 	first := true
 	for {
-		if err := s.readChangePage(ctx, after, upTo, batchSize, &page); err != nil {
+		start := time.Now()
+		err := s.readChangePage(ctx, after, upTo, batchSize, &page)
+		s.observe(QueryChanges, start, err)
+		if err != nil {
 			if ctxErr := ctx.Err(); ctxErr != nil {
 				err = ctxErr
 			}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -52,6 +53,7 @@ func (s *Store) streamPostgres(ctx context.Context, q domain.Query, batchSize in
 		return batchSize
 	}
 	n := size()
+	start := time.Now()
 	err := s.withPgx(ctx, func(c *pgx.Conn) error {
 		rows, err := st.query(c, q.After, n)
 		if err != nil {
@@ -59,6 +61,7 @@ func (s *Store) streamPostgres(ctx context.Context, q domain.Query, batchSize in
 		}
 		return st.readRaw(rows, cur)
 	})
+	s.observe(QuerySnapshot, start, err)
 	for err == nil && cur.rows > 0 {
 		remaining -= cur.rows
 		more := cur.rows == n && (q.Limit == 0 || remaining > 0)
@@ -73,6 +76,7 @@ func (s *Store) streamPostgres(ctx context.Context, q domain.Query, batchSize in
 			return fmt.Errorf("stream tickets: %w", cerr)
 		}
 		n = size()
+		start = time.Now()
 		err = s.withPgx(ctx, func(c *pgx.Conn) error {
 			rows, err := st.query(c, last, n)
 			if err != nil {
@@ -84,6 +88,7 @@ func (s *Store) streamPostgres(ctx context.Context, q domain.Query, batchSize in
 			}
 			return st.readRaw(rows, next)
 		})
+		s.observe(QuerySnapshot, start, err)
 		if err == nil {
 			err = h.HandleBatch(batch)
 		}

@@ -60,6 +60,7 @@ type Store struct {
 	target  target
 	applied []Migration // applied by Open
 	url     string
+	obs     QueryObserver // nil: none
 }
 
 var _ ports.TicketSource = (*Store)(nil)

@@ -3,6 +3,7 @@ package gormstore
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/ticketstream/ticketstream/domain"
 	"github.com/ticketstream/ticketstream/ports"
@@ -55,8 +56,10 @@ func (s *Store) streamSQLite(ctx context.Context, q domain.Query, batchSize int,
 		if q.Limit > 0 {
 			n = min(n, remaining)
 		}
+		start := time.Now()
 		var err error
 		batch, err = s.readBatchSQLite(ctx, sel, after, n, batch[:0])
+		s.observe(QuerySnapshot, start, err)
 		if err != nil {
 			return err
 		}
@@ -80,7 +83,9 @@ func (s *Store) Ticket(ctx context.Context, id int64) (domain.Ticket, error) {
 	if s.dialect == Postgres {
 		read = s.readByIDPostgres
 	}
+	start := time.Now()
 	t, found, err := read(ctx, id)
+	s.observe(QueryTicket, start, err)
 	if err != nil {
 		return domain.Ticket{}, fmt.Errorf("ticket %d: %w", id, err)
 	}

@@ -380,6 +380,7 @@ func (c *conn) fail(n int, err error) {
 	switch {
 	case c.ctx.Err() != nil:
 	case errors.Is(err, errSlowClient):
+		c.g.obs.SlowClosed()
 		c.closeWith(websocket.StatusTryAgainLater, "client too slow: reconnect with the cursor of the last message received")
 	case errors.Is(err, context.Canceled):
 	default:
@@ -549,6 +550,7 @@ func (c *conn) writeLoop() {
 		}
 		if err != nil {
 			if errors.Is(err, app.ErrOverflow) {
+				c.g.obs.SlowClosed()
 				c.closeWith(websocket.StatusTryAgainLater, "client too slow: reconnect with the cursor of the last message received")
 				continue
 			}
@@ -717,6 +719,12 @@ func (c *conn) writeChanges(ds []app.Delivery) error {
 	if err := c.writeParts(c.sc.buf); err != nil {
 		return err
 	}
+	now := time.Now().UnixNano()
+	for i := range ds {
+		if ds[i].Changed != 0 {
+			c.g.obs.ChangeSent(time.Duration(now - ds[i].Changed))
+		}
+	}
 	c.changes.Add(int64(len(ds)))
 	c.bytes.Add(int64(n))
 	return nil
@@ -742,6 +750,9 @@ func (c *conn) writeParts(parts ...[]byte) error {
 	c.writingSince.Store(time.Now().UnixNano())
 	err := c.ws.Write(context.Background(), websocket.MessageText, msg)
 	c.writingSince.Store(0)
+	if err == nil {
+		c.g.obs.MessageSent(len(msg))
+	}
 	return err
 }
 

@@ -61,6 +61,25 @@ func DefaultOptions() Options {
 	return Options{MaxConnections: 10_000, MaxMessageBytes: 4096, WriteTimeout: 10 * time.Second, QueueChunks: 16, PingInterval: 30 * time.Second}
 }
 
+// Observer is told what the sockets send, for metrics. Its methods run on
+// every socket's writer: they must return at once and should not allocate.
+type Observer interface {
+	// MessageSent is called for each message written, with its size.
+	MessageSent(bytes int)
+	// ChangeSent is called for each live upsert written, with the time
+	// since the ticket's updated_at.
+	ChangeSent(lag time.Duration)
+	// SlowClosed is called when a socket is closed with 1013 for falling
+	// behind.
+	SlowClosed()
+}
+
+type nopObserver struct{}
+
+func (nopObserver) MessageSent(int)          {}
+func (nopObserver) ChangeSent(time.Duration) {}
+func (nopObserver) SlowClosed()              {}
+
 // Gateway is an http.Handler that upgrades requests to dashboard sockets.
 type Gateway struct {
 	streamer *app.Streamer
@@ -68,6 +87,7 @@ type Gateway struct {
 	auth     TokenVerifier
 	opts     Options
 	log      *slog.Logger
+	obs      Observer
 
 	open     atomic.Int64
 	nextID   atomic.Uint64
@@ -103,8 +123,16 @@ func New(streamer *app.Streamer, hub *app.Hub, auth TokenVerifier, opts Options,
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Gateway{streamer: streamer, hub: hub, auth: auth, opts: opts, log: log, conns: map[*conn]struct{}{},
+	return &Gateway{streamer: streamer, hub: hub, auth: auth, opts: opts, log: log, obs: nopObserver{}, conns: map[*conn]struct{}{},
 		stopPinger: make(chan struct{}), pingerDone: make(chan struct{})}
+}
+
+// SetObserver makes the gateway report to o. Call it before serving.
+func (g *Gateway) SetObserver(o Observer) {
+	if o == nil {
+		o = nopObserver{}
+	}
+	g.obs = o
 }
 
 // OpenConnections returns how many sockets are open now.
