@@ -604,3 +604,76 @@ func TestServer_SessionTellsAPageWhatItsTokenGrants(t *testing.T) {
 		})
 	}
 }
+
+// One line per request and per connection, with its id, filter, rows,
+// bytes, duration and (for a socket) close reason — and never a token.
+func TestServer_LogsOneLinePerRequestAndConnectionWithoutSecrets(t *testing.T) {
+	logs := &portstest.LogBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, nil))
+	srv := startServerLogging(t, gormstore.SQLite, func(c *ticketstream.Config) { c.Server.JWTSecret = secret }, log)
+	token, _ := jwtauth.Issue([]byte(secret), "t", []string{"billing"}, time.Hour)
+
+	req, _ := http.NewRequest("GET", srv.base+"/v1/tickets?status=open&limit=5", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("X-Request-Id", "lb-7f3a.1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if got := resp.Header.Get("X-Request-Id"); got != "lb-7f3a.1" {
+		t.Fatalf("X-Request-Id %q, want the client's", got)
+	}
+	resp, _ = get(t, srv.base+"/v1/tickets/1", token, "X-Request-Id", "bad id; with spaces and a {brace}")
+	if got := resp.Header.Get("X-Request-Id"); len(got) != 16 {
+		t.Fatalf("a malformed X-Request-Id came back as %q, want a fresh one", got)
+	}
+
+	ctx := context.Background()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.base, "http")+"/v1/stream?team=billing&access_token="+token,
+		&websocket.DialOptions{Subprotocols: []string{wsclient.Subprotocol}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadLimit(1 << 20)
+	for {
+		_, msg, err := c.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(msg), `"type":"end"`) {
+			break
+		}
+	}
+	c.Close(websocket.StatusNormalClosure, "bye")
+	portstest.WaitFor(t, 5*time.Second, "the connection's log line", func() bool { return strings.Contains(logs.String(), "websocket closed") })
+
+	var request, closed map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("a log line is not JSON: %q", line)
+		}
+		switch {
+		case m["msg"] == "request" && m["id"] == "lb-7f3a.1":
+			request = m
+		case m["msg"] == "websocket closed":
+			closed = m
+		}
+	}
+	if request == nil || request["filter"] != "limit=5&status=open&team=billing" || request["rows"] != float64(5) ||
+		request["bytes"].(float64) <= 0 || request["dur"] == "" || request["status"] != float64(200) {
+		t.Fatalf("request line %v", request)
+	}
+	if closed == nil || closed["conn"] == nil || !strings.Contains(closed["filter"].(string), "team=billing") || closed["rows"].(float64) <= 0 ||
+		closed["bytes"].(float64) <= 0 || closed["close_code"] != float64(1000) || closed["close_reason"] == nil || closed["dur"] == "" {
+		t.Fatalf("connection line %v", closed)
+	}
+	if strings.Contains(logs.String(), token) || strings.Contains(logs.String(), "access_token") {
+		t.Fatal("the log holds the token")
+	}
+	if strings.Contains(logs.String(), `"subject"`) {
+		t.Fatal("the log holds ticket bodies")
+	}
+}

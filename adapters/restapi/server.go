@@ -7,6 +7,8 @@ package restapi
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -50,6 +52,13 @@ func DefaultConfig() Config {
 	return Config{MaxRows: 100_000, WriteTimeout: 10 * time.Second, ReadHeaderTimeout: 10 * time.Second}
 }
 
+// RequestObserver is told about every HTTP request, for metrics.
+type RequestObserver interface {
+	// RequestDone reports a request to route (the route pattern, as
+	// "/v1/tickets/:id"; "" for no route) answered with status after d.
+	RequestDone(route string, status int, d time.Duration)
+}
+
 // Server serves the HTTP API.
 type Server struct {
 	cfg      Config
@@ -59,6 +68,7 @@ type Server struct {
 	store    Store
 	auth     TokenVerifier
 	log      *slog.Logger
+	obs      RequestObserver
 	streams  atomic.Int64
 }
 
@@ -128,6 +138,10 @@ func New(cfg Config, streamer *app.Streamer, store Store, auth TokenVerifier, mo
 	}
 	return s
 }
+
+// SetObserver makes the server report its requests to o. Call it before
+// serving; nil (the default) reports nothing.
+func (s *Server) SetObserver(o RequestObserver) { s.obs = o }
 
 // Handler returns the server's HTTP handler, for tests.
 func (s *Server) Handler() http.Handler { return s.echo }
@@ -238,6 +252,7 @@ func (s *Server) listTickets(c echo.Context) error {
 	if q, err = scope.Restrict(q); err != nil {
 		return err
 	}
+	c.Set("filter", filterForLog(q))
 	ndjson := strings.Contains(c.Request().Header.Get("Accept"), "application/x-ndjson")
 	sink := newHTTPSink(c.Response(), ndjson, s.cfg.WriteTimeout)
 	s.streams.Add(1)
@@ -290,22 +305,67 @@ func (s *Server) getTicket(c echo.Context) error {
 	return c.Blob(http.StatusOK, "application/json; charset=utf-8", append(body, '\n'))
 }
 
-// requestLog writes one line per request: never the query string, which
-// may carry a WebSocket token.
+// requestLog writes one line per request with its id, its filter (never
+// the raw query string, which may carry a WebSocket token), rows, bytes,
+// duration and status, and reports it to the observer. The id comes from
+// the client's X-Request-Id when that is a plain token, else it is made
+// here, and is sent back in X-Request-Id.
 func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
+		id := c.Request().Header.Get(echo.HeaderXRequestID)
+		if !validRequestID(id) {
+			id = newRequestID()
+		}
+		c.Response().Header().Set(echo.HeaderXRequestID, id)
 		err := next(c)
 		if err != nil {
 			c.Error(err)
+		}
+		dur := time.Since(start)
+		if s.obs != nil {
+			s.obs.RequestDone(c.Path(), c.Response().Status, dur)
 		}
 		if c.Path() == "/v1/stream" {
 			return nil // the gateway logs its connections
 		}
 		rows, _ := c.Get("rows").(int)
 		bytes, _ := c.Get("bytes").(int64)
-		s.log.Info("request", "method", c.Request().Method, "path", c.Request().URL.Path, "status", c.Response().Status,
-			"rows", rows, "bytes", bytes, "dur", time.Since(start).Round(time.Microsecond).String())
+		filter, _ := c.Get("filter").(string)
+		s.log.Info("request", "id", id, "method", c.Request().Method, "path", c.Request().URL.Path, "filter", filter,
+			"status", c.Response().Status, "rows", rows, "bytes", bytes, "dur", dur.Round(time.Microsecond).String())
 		return nil
 	}
+}
+
+// filterForLog is q's filter as a query string, without its cursor: what
+// was asked for, not where a page resumed.
+func filterForLog(q domain.Query) string {
+	v := q.Values()
+	v.Del(domain.ParamCursor)
+	return v.Encode()
+}
+
+// validRequestID accepts what a proxy or a client would send as a request
+// id — letters, digits, '-', '_', '.', at most 64 — and nothing that could
+// forge a log line.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for i := range len(id) {
+		switch c := id[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_', c == '.':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// newRequestID returns 16 random hex digits.
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on Linux
+	return hex.EncodeToString(b[:])
 }
