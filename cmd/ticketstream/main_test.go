@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -261,5 +262,74 @@ func TestCLI_SimulateWritesAtTheRate(t *testing.T) {
 				t.Fatalf("a zero rate: exit %d: %s", code, stderr)
 			}
 		})
+	}
+}
+
+func TestCLI_TunePrintsTheReportForTheDatabasesTickets(t *testing.T) {
+	db := sqliteURL(t)
+	if code, _, stderr := runCLI(t, "seed", "--count", "1500", "--database", db); code != 0 {
+		t.Fatalf("seed: %s", stderr)
+	}
+	code, stdout, stderr := runCLI(t, "tune", "--database", db, "--sample", "1000", "--benchtime", "2ms", "--format", "markdown")
+	if code != 0 {
+		t.Fatalf("tune exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"# Buffer pool tuning: sqlite:", "| 1000 | ", "## 3.1 Pool vs no pool (100 rows)", "## 4. Recommendation", "--initial-capacity 51200 --chunk-threshold 32768"} {
+		if !strings.Contains(stdout, want) {
+			t.Fatalf("the report lacks %q:\n%s", want, stdout)
+		}
+	}
+	for _, want := range []string{"tune: reading up to 1,000 tickets", "tune [ 0/", "100% "} {
+		if !strings.Contains(stderr, want) {
+			t.Fatalf("the progress lacks %q:\n%s", want, stderr)
+		}
+	}
+
+	// A filter narrows the sample; one that matches nothing is an error.
+	code, stdout, _ = runCLI(t, "tune", "--database", db, "--query", "team=billing", "--benchtime", "1ms")
+	if code != 0 || !strings.Contains(stdout, "(team=billing)") {
+		t.Fatalf("tune with a filter: exit %d\n%s", code, stdout)
+	}
+	code, _, stderr = runCLI(t, "tune", "--database", db, "--query", "team=nobody", "--benchtime", "1ms")
+	if code != 1 || !strings.Contains(stderr, "no tickets match") {
+		t.Fatalf("tune of an empty filter: exit %d, %s", code, stderr)
+	}
+
+	for _, tc := range []struct{ args, mentions string }{
+		{"--format html", `--format: unknown format "html"`},
+		{"--sample 0", "--sample (TICKETSTREAM_SAMPLE) must be between 1 and 1000000"},
+		{"--benchtime 0s", "--benchtime (TICKETSTREAM_BENCHTIME) must be between 1ms and 1m"},
+		{"--query status=opne", `--query: status: unknown status "opne"`},
+	} {
+		args := append([]string{"tune", "--database", db}, strings.Fields(tc.args)...)
+		if code, _, stderr := runCLI(t, args...); code != 2 || !strings.Contains(stderr, tc.mentions) {
+			t.Errorf("tune %s: exit %d, %s; want 2 mentioning %q", tc.args, code, stderr, tc.mentions)
+		}
+	}
+}
+
+// Every setting of every command is a flag and an environment variable,
+// and --help shows both (with the default, when there is one).
+func TestCLI_EverySettingHasAnEnvironmentVariable(t *testing.T) {
+	flagLine := regexp.MustCompile(`(?m)^  -([a-z0-9-]+)`)
+	for _, c := range commands() {
+		if c.name == "version" {
+			continue
+		}
+		_, _, help := runCLI(t, c.name, "--help")
+		flags := flagLine.FindAllStringSubmatchIndex(help, -1)
+		if len(flags) == 0 {
+			t.Errorf("%s --help lists no flags:\n%s", c.name, help)
+		}
+		for i, m := range flags {
+			name := help[m[2]:m[3]]
+			end := len(help)
+			if i+1 < len(flags) {
+				end = flags[i+1][0]
+			}
+			if env := "(env " + envName(name) + ")"; !strings.Contains(help[m[0]:end], env) {
+				t.Errorf("%s --%s: help does not name %s", c.name, name, env)
+			}
+		}
 	}
 }
