@@ -148,12 +148,11 @@ func (r *Report) sections(source string) []section {
 
 // benefit says how much faster and leaner the pooled stream was.
 func benefit(pool, noPool Measurement) string {
-	faster := 100 * (noPool.NsPerOp/pool.NsPerOp - 1)
 	less := 0.0
 	if noPool.BytesPerOp > 0 {
 		less = 100 * (1 - pool.BytesPerOp/noPool.BytesPerOp)
 	}
-	return fmt.Sprintf("%.0f%% faster, %.0f%% less memory", faster, less)
+	return fmt.Sprintf("%.1f× as fast, %.0f%% less memory", noPool.NsPerOp/pool.NsPerOp, less)
 }
 
 func writeMarkdown(w io.Writer, secs []section) error {
