@@ -53,7 +53,7 @@ func (s *Store) ReadChanges(ctx context.Context, after, until domain.ChangePos, 
 		// one single-row read tells whether there is anything to read.
 		var horizon int64
 		if err := s.sql.QueryRowContext(ctx, sqlHorizon).Scan(&horizon); err != nil {
-			return after, fmt.Errorf("read changes: %w", err)
+			return after, fmt.Errorf("read changes: %w", connectionLost(err))
 		}
 		if uint64(horizon) <= after.Seq {
 			return after, nil
@@ -74,7 +74,7 @@ func (s *Store) ReadChanges(ctx context.Context, after, until domain.ChangePos, 
 			if ctxErr := ctx.Err(); ctxErr != nil {
 				err = ctxErr
 			}
-			return after, fmt.Errorf("read changes: %w", err)
+			return after, fmt.Errorf("read changes: %w", connectionLost(err))
 		}
 		if first && !bounded {
 			// The rest of this read stays below the first page's horizon, so
@@ -275,7 +275,7 @@ func (s *Store) Horizon(ctx context.Context) (domain.ChangePos, error) {
 	}
 	var h int64
 	if err := s.sql.QueryRowContext(ctx, q).Scan(&h); err != nil {
-		return domain.ChangePos{}, fmt.Errorf("change feed horizon: %w", err)
+		return domain.ChangePos{}, fmt.Errorf("change feed horizon: %w", connectionLost(err))
 	}
 	return domain.ChangePos{Seq: uint64(h)}, nil
 }
@@ -284,7 +284,7 @@ func (s *Store) Horizon(ctx context.Context) (domain.ChangePos, error) {
 func (s *Store) ResumableAfter(ctx context.Context) (domain.ChangePos, error) {
 	var before int64
 	if err := s.sql.QueryRowContext(ctx, resumableSQL).Scan(&before); err != nil {
-		return domain.ChangePos{}, fmt.Errorf("change feed retention: %w", err)
+		return domain.ChangePos{}, fmt.Errorf("change feed retention: %w", connectionLost(err))
 	}
 	if before <= 0 {
 		return domain.ChangePos{}, nil

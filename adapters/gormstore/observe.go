@@ -2,8 +2,18 @@ package gormstore
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"syscall"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/ticketstream/ticketstream/domain"
 )
 
 // The kinds of query a QueryObserver is told about.
@@ -33,4 +43,36 @@ func (s *Store) observe(kind string, start time.Time, err error) {
 		return
 	}
 	s.obs.QueryDone(kind, time.Since(start), err)
+}
+
+// errUnavailable marks a lost or refused database connection.
+var errUnavailable = &domain.Error{Code: domain.EUnavailable, Message: "database unavailable"}
+
+// connectionLost wraps err as EUnavailable when it says the connection to
+// the database was lost or could not be made — a server restarting, a
+// network cut — so that callers tell clients to come back later (503,
+// close 1013) instead of reporting an internal error. Other errors are
+// returned as they are.
+func connectionLost(err error) error {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errUnavailable) {
+		return err
+	}
+	var (
+		connectErr *pgconn.ConnectError
+		netErr     net.Error
+		pgErr      *pgconn.PgError
+	)
+	lost := errors.As(err, &connectErr) || errors.As(err, &netErr) ||
+		errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, net.ErrClosed) || pgconn.SafeToRetry(err)
+	if errors.As(err, &pgErr) {
+		// 08: connection exception; 57P01-03: the server shutting down,
+		// crashed, or not accepting connections yet.
+		lost = strings.HasPrefix(pgErr.Code, "08") || pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03"
+	}
+	if !lost {
+		return err
+	}
+	return fmt.Errorf("%w: %w", errUnavailable, err)
 }

@@ -39,7 +39,7 @@ func (s *Store) StreamTickets(ctx context.Context, q domain.Query, batchSize int
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return fmt.Errorf("stream tickets: %w", ctxErr)
 		}
-		return fmt.Errorf("stream tickets: %w", err)
+		return fmt.Errorf("stream tickets: %w", connectionLost(err))
 	}
 	return nil
 }
@@ -87,7 +87,7 @@ func (s *Store) Ticket(ctx context.Context, id int64) (domain.Ticket, error) {
 	t, found, err := read(ctx, id)
 	s.observe(QueryTicket, start, err)
 	if err != nil {
-		return domain.Ticket{}, fmt.Errorf("ticket %d: %w", id, err)
+		return domain.Ticket{}, fmt.Errorf("ticket %d: %w", id, connectionLost(err))
 	}
 	if !found {
 		return domain.Ticket{}, &domain.Error{Code: domain.ENotFound, Param: "id", Message: fmt.Sprintf("no ticket %d", id)}

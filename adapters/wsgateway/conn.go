@@ -251,7 +251,14 @@ func (c *conn) runSubscription(ctx context.Context, n int, sub Subscription) {
 	resync := ""
 	var skip domain.ChangePos
 	if r := sub.Resume; r != nil {
-		if resync = c.resumable(ctx, r, filter); resync == "" {
+		var err error
+		if resync, err = c.resumable(ctx, r, filter); err != nil {
+			// Not a verdict on the cursor: the database could not be
+			// asked. The client comes back with the same cursor (1013).
+			c.fail(n, err)
+			return
+		}
+		if resync == "" {
 			skip = r.Live
 		}
 	}
@@ -285,7 +292,9 @@ func (c *conn) runSubscription(ctx context.Context, n int, sub Subscription) {
 	}
 	if resync != "" {
 		c.g.log.Info("resume refused, resyncing", "conn", c.id, "sub", n, "reason", resync)
-		if err := c.enqueue(ctx, outMsg{kind: msgRaw, sub: n, more: &outMore{raw: resyncMessage(n, resync)}}); err != nil {
+		// Its cursor is the fresh subscription's start, so that a client
+		// cut off before the next message does not resume from the refused one.
+		if err := c.enqueue(ctx, outMsg{kind: msgRaw, sub: n, more: &outMore{raw: resyncMessage(n, resync, st.cursor)}}); err != nil {
 			c.fail(n, err)
 			return
 		}
@@ -337,19 +346,20 @@ func (c *conn) rebuildTally(ctx context.Context, q domain.Query, t *tally) error
 }
 
 // resumable checks a resume cursor against this subscription and the
-// feed's retention; it returns why the client must resync, or "".
-func (c *conn) resumable(ctx context.Context, r *domain.LiveCursor, filter uint32) string {
+// feed's retention; it returns why the client must resync, or "" — or an
+// error when the database could not be asked.
+func (c *conn) resumable(ctx context.Context, r *domain.LiveCursor, filter uint32) (string, error) {
 	if r.Filter != filter {
-		return "the cursor belongs to a subscription with another filter"
+		return "the cursor belongs to a subscription with another filter", nil
 	}
 	oldest, err := c.g.hub.ResumableAfter(ctx)
 	if err != nil {
-		return "the change history could not be checked"
+		return "", fmt.Errorf("check the change history: %w", err)
 	}
 	if r.Live.Compare(oldest) < 0 {
-		return "the cursor is older than the retained change history"
+		return "the cursor is older than the retained change history", nil
 	}
-	return ""
+	return "", nil
 }
 
 // catchUp queues the changes in (after, until] for the writer, before any

@@ -245,6 +245,29 @@ func TestLive_ResyncWhenTheCursorCannotResume(t *testing.T) {
 	}
 	expectView(t, view, f.feed, domain.Query{Statuses: []domain.Status{domain.StatusPending}})
 	c.Close()
+
+	// Cut off right after a resync, before the fresh snapshot: the client
+	// resumes from the resync's cursor, never again from the refused one
+	// (which would continue the old snapshot over an emptied view).
+	f.feed.Remove(tickets[2].ID)
+	f.waitHubIdle(t)
+	if _, err := f.feed.PruneRemovals(ctx, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	c = f.connect(t, "status=pending", "admin", view)
+	if err := c.WaitFor(ctx, 5*time.Second, func(v *wsclient.View) bool { return v.Counts.Resyncs == 3 }); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	c = f.connect(t, "status=pending", "admin", view)
+	if err := c.WaitFor(ctx, 5*time.Second, func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
+		t.Fatal(err)
+	}
+	if view.Counts.Resyncs != 3 {
+		t.Fatalf("%d resyncs: the client resumed from the refused cursor again", view.Counts.Resyncs)
+	}
+	expectView(t, view, f.feed, domain.Query{Statuses: []domain.Status{domain.StatusPending}})
+	c.Close()
 }
 
 func TestLive_ABehindClientIsClosedWith1013AndResumes(t *testing.T) {

@@ -138,12 +138,13 @@ func changesPrefix(dst []byte, sub int, cursor domain.LiveCursor, counts *tally)
 
 // resyncMessage tells a resuming client that its cursor cannot be resumed
 // and why: it must drop what it shows, since a fresh snapshot follows.
-func resyncMessage(sub int, reason string) []byte {
+func resyncMessage(sub int, reason string, cursor domain.LiveCursor) []byte {
 	b, _ := json.Marshal(struct {
 		Type   string `json:"type"`
 		Sub    int    `json:"sub"`
 		Reason string `json:"reason"`
-	}{"resync", sub, reason})
+		Cursor string `json:"cursor"`
+	}{"resync", sub, reason, cursor.String()})
 	return b
 }
 

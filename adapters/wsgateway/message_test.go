@@ -106,8 +106,8 @@ func TestServerMessagesAreValidJSON(t *testing.T) {
 	if ch.Counts.Total != 1 || ch.Counts.Status["open"] != 1 || ch.Counts.Team["bill<ing"] != 1 {
 		t.Fatalf("changes message counts %+v: %s", ch.Counts, changes)
 	}
-	var rs struct{ Type, Reason string }
-	if err := json.Unmarshal(resyncMessage(1, "a \"quoted\" reason"), &rs); err != nil || rs.Type != "resync" {
+	var rs struct{ Type, Reason, Cursor string }
+	if err := json.Unmarshal(resyncMessage(1, "a \"quoted\" reason", c), &rs); err != nil || rs.Type != "resync" || rs.Cursor != c.String() {
 		t.Fatalf("resync message: %+v, %v", rs, err)
 	}
 }

@@ -93,8 +93,9 @@ func (v *View) Apply(m *Message) {
 	v.Counts.Messages++
 	switch m.Type {
 	case "resync":
+		// The cursor resumed with is refused: never resume from it again.
 		clear(v.Tickets)
-		v.SnapshotDone = false
+		v.SnapshotDone, v.Cursor = false, ""
 		v.Counts.Resyncs++
 	case "snapshot":
 		v.Counts.Rows += len(m.Tickets)

@@ -158,6 +158,7 @@ export class TicketStream {
         // fresh snapshot follows on this subscription.
         this.#h.reset("resync");
         this.#h.state("loading", "reloading");
+        this.#cursor = ""; // never resume from the refused cursor again; the message's own follows
         break;
       default: return; // unknown messages are ignored: the server may add some
     }
