@@ -2,7 +2,9 @@ package ticketstream_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -21,6 +23,7 @@ import (
 	"github.com/ticketstream/ticketstream"
 	"github.com/ticketstream/ticketstream/adapters/gormstore"
 	"github.com/ticketstream/ticketstream/adapters/gormstore/pgtest"
+	"github.com/ticketstream/ticketstream/adapters/jwtauth"
 	"github.com/ticketstream/ticketstream/adapters/wsgateway/wsclient"
 	"github.com/ticketstream/ticketstream/domain"
 	"github.com/ticketstream/ticketstream/ports/portstest"
@@ -419,4 +422,304 @@ func mustHost(t *testing.T, u string) string {
 		t.Fatal(err)
 	}
 	return pu.Host
+}
+
+// waitReleased waits until the server holds no socket and no buffer.
+func waitReleased(t *testing.T, srv *running) {
+	t.Helper()
+	portstest.WaitFor(t, 20*time.Second, "every socket closed and every buffer back in its pool", func() bool {
+		return srv.server.Gateway.OpenConnections() == 0 && srv.server.App.Streamer.PoolStats().InUse() == 0 &&
+			srv.server.Hub.PoolStats().InUse() == 0 && srv.server.Hub.Subscribers() == 0
+	})
+}
+
+// TestFault_ClientNetworkFailsMidChunk: a dashboard's network fails in the
+// middle of a snapshot — reset (the connection dies at once) or blackholed
+// (nothing passes any more, and no FIN ever comes: the server's writes
+// block). The server must let go of the socket, its goroutines (goleak in
+// TestMain) and every pooled buffer.
+func TestFault_ClientNetworkFailsMidChunk(t *testing.T) {
+	for _, how := range []string{"reset", "blackholed"} {
+		t.Run(how, func(t *testing.T) {
+			srv := startServer(t, gormstore.Postgres, func(c *ticketstream.Config) {
+				c.Server.DemoTickets = 20_000 // 8MB: usually more than the loopback buffers hold
+				c.Server.WebSocket.WriteTimeout = 300 * time.Millisecond
+				// If the buffers did take the whole snapshot, the socket is
+				// idle when the network goes: the missing pong finds it.
+				c.Server.WebSocket.PingInterval = 500 * time.Millisecond
+			})
+			proxy := newFaultProxy(t, strings.TrimPrefix(srv.base, "http://"))
+			ctx := context.Background()
+			c, _, err := websocket.Dial(ctx, "ws://"+proxy.addr()+"/v1/stream", &websocket.DialOptions{Subprotocols: []string{wsclient.Subprotocol}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.CloseNow()
+			c.SetReadLimit(1 << 20)
+			if _, _, err := c.Read(ctx); err != nil { // the first chunk: the snapshot is flowing
+				t.Fatal(err)
+			}
+			start := time.Now()
+			if how == "reset" {
+				proxy.setDown(true)
+			} else {
+				proxy.setBlackhole(true)
+			}
+			waitReleased(t, srv)
+			t.Logf("fault client-network-%s mid-snapshot: socket closed and all buffers back %v later", how, time.Since(start).Round(time.Millisecond))
+			if resp, _ := get(t, srv.base+"/v1/tickets?limit=1", ""); resp.StatusCode != 200 {
+				t.Fatalf("the server after it: %d", resp.StatusCode)
+			}
+			proxy.setDown(true) // let the blackholed pipes go
+		})
+	}
+}
+
+// TestFault_ConnectionBurst opens 1,000 dashboards at once: every one gets
+// its snapshot (or, past --max-connections, a 503), none hangs, and all
+// are released afterwards.
+func TestFault_ConnectionBurst(t *testing.T) {
+	srv := startServer(t, gormstore.SQLite, func(c *ticketstream.Config) { c.Server.WebSocket.MaxConnections = 900 })
+	base := "ws" + strings.TrimPrefix(srv.base, "http") + "/v1/stream?priority=urgent&team=enterprise&limit=20"
+	const n = 1000
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var ok, refused atomic.Int64
+	errs := make(chan error, n)
+	conns := make(chan *websocket.Conn, n)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			c, resp, err := websocket.Dial(ctx, base, &websocket.DialOptions{Subprotocols: []string{wsclient.Subprotocol}})
+			if err != nil {
+				if resp != nil && resp.StatusCode == http.StatusServiceUnavailable {
+					refused.Add(1)
+					return
+				}
+				errs <- err
+				return
+			}
+			c.SetReadLimit(1 << 20)
+			conns <- c
+			for {
+				_, msg, err := c.Read(ctx)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if strings.Contains(string(msg[:min(len(msg), 40)]), `"type":"end"`) {
+					ok.Add(1)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	took := time.Since(start)
+	close(errs)
+	close(conns)
+	for err := range errs {
+		t.Error(err)
+	}
+	t.Logf("fault connection-burst: %d dashboards at once: %d snapshots complete, %d refused with 503 past --max-connections 900, in %v",
+		n, ok.Load(), refused.Load(), took.Round(time.Millisecond))
+	if ok.Load()+refused.Load() != n || ok.Load() < 900 {
+		t.Fatalf("%d complete, %d refused of %d", ok.Load(), refused.Load(), n)
+	}
+	for c := range conns {
+		c.Close(websocket.StatusNormalClosure, "")
+	}
+	waitReleased(t, srv)
+}
+
+// TestFault_HostileInputChangesNothing sends what attackers and broken
+// clients send — malformed upgrades by the thousand, hostile filters (SQL
+// fragments, megabytes of query string, invalid UTF-8), hostile socket
+// messages (oversized, not JSON, deeply nested, invalid UTF-8, binary),
+// and expired, forged and wrong-team tokens — and checks that each gets its
+// documented answer, and that afterwards the database is byte for byte
+// what it was and the server holds nothing.
+func TestFault_HostileInputChangesNothing(t *testing.T) {
+	srv := startServer(t, gormstore.SQLite, func(c *ticketstream.Config) { c.Server.JWTSecret = secret })
+	db := newSQLEditor(t, srv.url)
+	fingerprint := func() string {
+		var n int64
+		var sum string
+		if err := db.store.Gorm().Raw(`SELECT count(*), coalesce(sum(id * 7 + length(subject) + length(status) + length(team) + updated_at), 0) FROM tickets`).Row().Scan(&n, &sum); err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprint(n, "/", sum)
+	}
+	before := fingerprint()
+	admin, _ := jwtauth.Issue([]byte(secret), "t", []string{"*"}, time.Hour)
+	billing, _ := jwtauth.Issue([]byte(secret), "t", []string{"billing"}, time.Hour)
+	forged, _ := jwtauth.Issue([]byte("another-secret-another-secret-123"), "t", []string{"*"}, time.Hour)
+	addr := strings.TrimPrefix(srv.base, "http://")
+	answers := map[string]map[int]int{} // kind → status → count
+
+	// 1,000 malformed upgrade requests, raw on the socket.
+	malformed := []string{
+		"GET /v1/stream HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer ADMIN\r\n\r\n",                                                                                              // no key
+		"GET /v1/stream HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 12\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nAuthorization: Bearer ADMIN\r\n\r\n",                                               // old version
+		"GET /v1/stream HTTP/1.1\r\nHost: x\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nAuthorization: Bearer ADMIN\r\n\r\n",                                                                                            // no Upgrade
+		"POST /v1/stream HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nContent-Length: 0\r\n\r\n",                                                        // wrong method
+		"GET /v1/stream?status=%zz HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nAuthorization: Bearer ADMIN\r\n\r\n",                                    // broken escape
+		"GET /v1/stream HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",                                                                              // no token
+		"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 TLS hello to a plain port\r\n\r\n",                                                                                                                                                                   // TLS on plain HTTP
+		"GET /v1/stream HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nAuthorization: Bearer ADMIN\r\nX-Long: " + strings.Repeat("a", 2<<20) + "\r\n\r\n", // 2MB header
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 50)
+	for i := range 1000 {
+		req := strings.ReplaceAll(malformed[i%len(malformed)], "ADMIN", admin)
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			_, _ = c.Write([]byte(req)) // a server may answer and close before a huge request is sent
+			code, err := readHTTPStatus(c)
+			mu.Lock()
+			defer mu.Unlock()
+			if answers["malformed upgrade"] == nil {
+				answers["malformed upgrade"] = map[int]int{}
+			}
+			answers["malformed upgrade"][code]++
+			if err != nil || code < 400 || code >= 500 {
+				t.Errorf("malformed upgrade %d: status %d, %v; want a 4xx", i%len(malformed), code, err)
+			}
+		})
+	}
+	wg.Wait()
+
+	// Hostile filters and tokens on REST and on the upgrade.
+	rest := []struct {
+		name, query, token string
+		status             int
+		code               string
+	}{
+		{"SQL in a value", "team=billing'%20OR%20'1'='1", admin, 200, ""}, // a value like any other: no such team, no rows
+		{"SQL in a value, scoped token", "team=x'%3BDROP%20TABLE%20tickets%3B--", billing, 403, "forbidden"},
+		{"SQL as a parameter name", "status%3DDROP%20TABLE%20tickets=1", admin, 400, "invalid"},
+		{"stacked statuses", "status=open;DELETE%20FROM%20tickets", admin, 400, "invalid"},
+		{"invalid UTF-8", "team=%ff%fe%fd", admin, 400, "invalid"},
+		{"NUL byte", "assignee=a%00b", admin, 400, "invalid"},
+		{"100KB value", "team=" + strings.Repeat("a", 100<<10), admin, 400, "invalid"},
+		{"a parameter 10,001 times", strings.Repeat("status=open&", 10_001), admin, 400, "invalid"}, // past net/url's limit: refused, not dropped
+		{"a broken escape", "status=%zz", admin, 400, "invalid"},                                    // net/url would drop the pair, and the filter with it
+		{"a cursor of garbage", "cursor=" + strings.Repeat("%ff", 100), admin, 400, "invalid"},
+		{"negative limit", "limit=-1", admin, 400, "invalid"},
+		{"expired token", "", tokenExpiredLongAgo(t), 401, "unauthorized"},
+		{"forged token", "", forged, 401, "unauthorized"},
+		{"garbage token", "", "a.b.c", 401, "unauthorized"},
+		{"wrong team", "team=support", billing, 403, "forbidden"},
+	}
+	answers["/v1/tickets"], answers["/v1/stream"] = map[int]int{}, map[int]int{}
+	for _, tc := range rest {
+		resp, body := get(t, srv.base+"/v1/tickets?"+tc.query, tc.token)
+		var e struct{ Error struct{ Code string } }
+		if resp.StatusCode != tc.status || (tc.status >= 400 && (json.Unmarshal(body, &e) != nil || e.Error.Code != tc.code)) {
+			t.Errorf("REST %s: %d %.200s, want %d %s", tc.name, resp.StatusCode, body, tc.status, tc.code)
+		}
+		answers["/v1/tickets"][resp.StatusCode]++
+
+		// The same on the WebSocket upgrade: refused before it, in JSON.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		c, resp, err := websocket.Dial(ctx, "ws://"+addr+"/v1/stream?"+tc.query, &websocket.DialOptions{
+			Subprotocols: []string{wsclient.Subprotocol}, HTTPHeader: http.Header{"Authorization": {"Bearer " + tc.token}}})
+		cancel()
+		switch {
+		case err == nil:
+			c.CloseNow()
+			answers["/v1/stream"][http.StatusSwitchingProtocols]++
+			if tc.status != 200 {
+				t.Errorf("upgrade %s: accepted, want %d", tc.name, tc.status)
+			}
+		case resp == nil:
+			t.Errorf("upgrade %s: %v", tc.name, err)
+		default:
+			answers["/v1/stream"][resp.StatusCode]++
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.status || json.Unmarshal(body, &e) != nil || e.Error.Code != tc.code {
+				t.Errorf("upgrade %s: %d %.200s, want %d %s", tc.name, resp.StatusCode, body, tc.status, tc.code)
+			}
+		}
+	}
+	// A plain GET of the socket endpoint is told to upgrade, in JSON.
+	if resp, body := get(t, srv.base+"/v1/stream?team=billing", billing); resp.StatusCode != http.StatusUpgradeRequired || !json.Valid(body) {
+		t.Errorf("a plain GET of /v1/stream: %d %s, want 426 and a JSON error", resp.StatusCode, body)
+	}
+	// Megabytes of query string: Go's HTTP server refuses a request line
+	// over its 1MB header limit itself, with 431, before any handler runs.
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_, _ = c.Write([]byte("GET /v1/tickets?team=" + strings.Repeat("a", 10<<20) + " HTTP/1.1\r\nHost: x\r\n\r\n"))
+	}()
+	if code, err := readHTTPStatus(c); code != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("a 10MB query string: %d, %v; want 431", code, err)
+	}
+	c.Close()
+
+	// Hostile socket messages, each on a socket of its own.
+	ws := []struct {
+		name string
+		typ  websocket.MessageType
+		msg  []byte
+		code websocket.StatusCode
+	}{
+		{"oversized", websocket.MessageText, []byte(`{"type":"subscribe","query":"` + strings.Repeat("a", 8<<10) + `"}`), websocket.StatusMessageTooBig},
+		{"not JSON", websocket.MessageText, []byte("DROP TABLE tickets"), websocket.StatusPolicyViolation},
+		{"deeply nested", websocket.MessageText, []byte(`{"type":"subscribe","query":` + strings.Repeat("[", 2000) + strings.Repeat("]", 2000) + `}`), websocket.StatusPolicyViolation},
+		{"invalid UTF-8", websocket.MessageText, []byte("{\"type\":\"subscribe\",\"query\":\"team=\xff\xfe\"}"), websocket.StatusPolicyViolation},
+		{"SQL in a filter", websocket.MessageText, []byte(`{"type":"subscribe","query":"status=open' OR 1=1--"}`), websocket.StatusPolicyViolation},
+		{"unknown field", websocket.MessageText, []byte(`{"type":"subscribe","query":"","admin":true}`), websocket.StatusPolicyViolation},
+		{"binary", websocket.MessageBinary, []byte{0, 1, 2}, websocket.StatusUnsupportedData},
+		{"a team the token may not see", websocket.MessageText, []byte(`{"type":"subscribe","query":"team=support"}`), websocket.StatusPolicyViolation},
+	}
+	for _, tc := range ws {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		c, _, err := websocket.Dial(ctx, "ws://"+addr+"/v1/stream?team=billing&limit=1", &websocket.DialOptions{
+			Subprotocols: []string{wsclient.Subprotocol}, HTTPHeader: http.Header{"Authorization": {"Bearer " + billing}}})
+		if err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		c.SetReadLimit(1 << 20)
+		_ = c.Write(ctx, tc.typ, tc.msg)
+		var got websocket.StatusCode = -1
+		for {
+			if _, _, err := c.Read(ctx); err != nil {
+				got = websocket.CloseStatus(err)
+				break
+			}
+		}
+		c.CloseNow()
+		cancel()
+		if got != tc.code {
+			t.Errorf("socket message %s: closed with %v, want %v", tc.name, got, tc.code)
+		}
+		if answers["socket message"] == nil {
+			answers["socket message"] = map[int]int{}
+		}
+		answers["socket message"][int(got)]++
+	}
+
+	waitReleased(t, srv)
+	if after := fingerprint(); after != before {
+		t.Fatalf("the database changed: %s, then %s", before, after)
+	}
+	if resp, _ := get(t, srv.base+"/v1/tickets?team=billing&limit=3", billing); resp.StatusCode != 200 {
+		t.Fatalf("an ordinary request afterwards: %d", resp.StatusCode)
+	}
+	t.Logf("fault hostile-input: answers by kind and status/close code %v; database unchanged (%s), no socket or buffer held", answers, before)
 }

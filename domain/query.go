@@ -44,6 +44,18 @@ const (
 	ParamLimit    = "limit"
 )
 
+// ParseQueryString parses a raw URL query string strictly: unlike
+// net/url's URL.Query, which silently drops a pair it cannot parse (a bad
+// %-escape, a semicolon) or every pair past its count limit — and with
+// them a filter — it refuses the whole string.
+func ParseQueryString(raw string) (url.Values, error) {
+	values, err := url.ParseQuery(raw)
+	if err != nil {
+		return nil, Invalidf("", "the query string is malformed: %s", truncate(err.Error(), 120))
+	}
+	return values, nil
+}
+
 // ParseQuery builds a Query from URL query parameters, the form shared by the
 // REST API and the WebSocket upgrade. A filter accepts repeated parameters and
 // comma-separated lists (status=open,pending or status=open&status=pending);

@@ -145,3 +145,25 @@ func FuzzParseQuery(f *testing.F) {
 		}
 	})
 }
+
+func TestParseQueryString_RefusesWhatNetURLWouldDrop(t *testing.T) {
+	tests := []struct {
+		raw string
+		ok  bool
+	}{
+		{"status=open&team=billing", true},
+		{"", true},
+		{"status=%zz", false},                           // URL.Query drops the pair: the filter would widen
+		{"status=open;team=billing", false},             // semicolons are not separators
+		{strings.Repeat("status=open&", 10_001), false}, // past net/url's count limit, URL.Query drops every pair
+	}
+	for _, tc := range tests {
+		v, err := domain.ParseQueryString(tc.raw)
+		if (err == nil) != tc.ok {
+			t.Errorf("ParseQueryString(%.40q) = %v, %v; want ok %v", tc.raw, v, err, tc.ok)
+		}
+		if err != nil && domain.ErrorCode(err) != domain.EInvalid {
+			t.Errorf("error %v is not EInvalid", err)
+		}
+	}
+}

@@ -239,7 +239,11 @@ func (s *Server) listTickets(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	q, err := domain.ParseQuery(c.QueryParams())
+	values, err := domain.ParseQueryString(c.Request().URL.RawQuery)
+	if err != nil {
+		return err
+	}
+	q, err := domain.ParseQuery(values)
 	if err != nil {
 		return err
 	}

@@ -14,11 +14,13 @@ package wsgateway
 
 import (
 	"context"
+	"encoding/base64"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -127,6 +129,43 @@ func New(streamer *app.Streamer, hub *app.Hub, auth TokenVerifier, opts Options,
 		stopPinger: make(chan struct{}), pingerDone: make(chan struct{})}
 }
 
+// checkUpgrade answers what coder/websocket would refuse in plain text,
+// with our JSON errors: a request that is not a WebSocket upgrade (426), or
+// a malformed one (400). It returns 0 for a well-formed upgrade.
+func checkUpgrade(r *http.Request) (int, string) {
+	if !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", "websocket") {
+		return http.StatusUpgradeRequired, "this endpoint speaks WebSocket: send an upgrade request (Connection: Upgrade, Upgrade: websocket) offering the ticketstream.v1 subprotocol"
+	}
+	if v := r.Header.Get("Sec-WebSocket-Version"); v != "13" {
+		return http.StatusUpgradeRequired, "unsupported Sec-WebSocket-Version " + strconv.Quote(truncate(v, 16)) + ": use 13"
+	}
+	key, err := base64.StdEncoding.DecodeString(r.Header.Get("Sec-WebSocket-Key"))
+	if err != nil || len(key) != 16 {
+		return http.StatusBadRequest, "Sec-WebSocket-Key must be 16 bytes in base64"
+	}
+	return 0, ""
+}
+
+// headerHasToken reports whether header name lists token (case-insensitive,
+// comma-separated, possibly over several lines).
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, line := range h.Values(name) {
+		for t := range strings.SplitSeq(line, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
 // SetObserver makes the gateway report to o. Call it before serving.
 func (g *Gateway) SetObserver(o Observer) {
 	if o == nil {
@@ -142,6 +181,14 @@ func (g *Gateway) OpenConnections() int { return int(g.open.Load()) }
 // origin — answering a refusal with an HTTP status and a JSON error, then
 // upgrades and serves the socket until it closes.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if status, msg := checkUpgrade(r); status != 0 {
+		if status == http.StatusUpgradeRequired {
+			w.Header().Set("Upgrade", "websocket")
+			w.Header().Set("Sec-WebSocket-Version", "13")
+		}
+		httperror.Write(w, status, httperror.Body{Error: httperror.Detail{Code: string(domain.EInvalid), Message: msg}})
+		return
+	}
 	if !g.reserve() {
 		httperror.WriteError(w, &domain.Error{Code: domain.EUnavailable, Message: "too many open connections, or the server is shutting down: try again later"})
 		return
@@ -152,7 +199,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			g.open.Add(-1)
 		}
 	}()
-	values := r.URL.Query()
+	values, err := domain.ParseQueryString(r.URL.RawQuery)
+	if err != nil {
+		httperror.WriteError(w, err)
+		return
+	}
 	token := bearerToken(r, values)
 	values.Del("access_token")
 	scope, err := g.auth.Verify(token)

@@ -3,6 +3,7 @@ package wsgateway
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"maps"
 	"net/url"
 	"strconv"
@@ -74,9 +75,11 @@ func ParseClientMessage(data []byte) (ClientMessage, Subscription, error) {
 	if m.Type != "subscribe" {
 		return m, Subscription{}, &domain.Error{Code: domain.EInvalid, Param: "type", Message: `unknown message type (want "subscribe")`}
 	}
-	values, err := url.ParseQuery(m.Query)
+	values, err := domain.ParseQueryString(m.Query)
 	if err != nil {
-		return m, Subscription{}, &domain.Error{Code: domain.EInvalid, Param: "query", Message: "not a URL query string"}
+		var derr *domain.Error
+		errors.As(err, &derr)
+		return m, Subscription{}, &domain.Error{Code: domain.EInvalid, Param: "query", Message: derr.Message}
 	}
 	sub, err := ParseSubscription(values)
 	if err != nil {
