@@ -40,6 +40,7 @@ func commands() []command {
 		{"seed", "write realistic demo tickets into the database", runSeed},
 		{"export", "write the tickets that match a filter to standard output as NDJSON or JSON", runExport},
 		{"simulate", "create and update realistic tickets at a given rate, for demos and load", runSimulate},
+		{"load", "load a running server with dashboards and REST clients and measure what they get", runLoad},
 		{"tune", "re-run the buffer-pool analysis on your tickets and recommend buffer sizes", runTune},
 		{"token", "sign a bearer token for a dashboard or a script", runToken},
 		{"version", "print the version", func(_ context.Context, env *environment, _ []string) error {

@@ -7,12 +7,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ticketstream/ticketstream/adapters/gormstore/pgtest"
 	"github.com/ticketstream/ticketstream/adapters/jwtauth"
@@ -330,6 +332,97 @@ func TestCLI_EverySettingHasAnEnvironmentVariable(t *testing.T) {
 			if env := "(env " + envName(name) + ")"; !strings.Contains(help[m[0]:end], env) {
 				t.Errorf("%s --%s: help does not name %s", c.name, name, env)
 			}
+		}
+	}
+}
+
+func TestCLI_LoadMeasuresARunningServer(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	db := sqliteURL(t)
+	addrs := make(chan string, 1)
+	var errOut bytes.Buffer
+	env := &environment{stdout: io.Discard, stderr: &lockedWriter{w: &errOut}, onListen: func(a string) { addrs <- a }}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, env, []string{"--listen", "127.0.0.1:0", "--database", db, "--demo-tickets", "2000", "--log-level", "warn"})
+	}()
+	var addr string
+	select {
+	case addr = <-addrs:
+	case code := <-done:
+		t.Fatalf("serve exited with %d: %s", code, errOut.String())
+	}
+	defer func() {
+		cancel()
+		<-done
+	}()
+	// The server answers once its demo tickets are written: only then may
+	// the load's writer pick tickets to change.
+	for {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	out := filepath.Join(t.TempDir(), "load.json")
+	code, stdout, stderr := runCLI(t, "load", "--target", "http://"+addr, "--sockets", "6", "--rest", "1", "--duration", "3s",
+		"--write-rate", "20", "--database", db, "--filters", "all team=billing status=open,pending", "--json", out)
+	if code != 0 {
+		t.Fatalf("load exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"WebSocket snapshots", "6 complete", "REST fetches", "Changes received", "latency (updated_at → received)", "Errors", "none", "Server memory", "RSS peak"} {
+		if !strings.Contains(stdout, want) {
+			t.Fatalf("the summary lacks %q:\n%s", want, stdout)
+		}
+	}
+	if !strings.Contains(stderr, "load ") || !strings.Contains(stderr, "connected") {
+		t.Fatalf("no progress on stderr:\n%s", stderr)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Snapshots struct {
+			Complete int   `json:"complete"`
+			Rows     int64 `json:"rows"`
+		} `json:"websocket_snapshots"`
+		REST struct {
+			Fetches int64 `json:"fetches"`
+		} `json:"rest"`
+		Changes struct {
+			Received, Written int64
+			Latency           struct {
+				Count int `json:"count"`
+			} `json:"latency"`
+		} `json:"changes"`
+		Errors map[string]int `json:"errors"`
+		Server struct {
+			RSSPeak float64 `json:"rss_peak_bytes"`
+		} `json:"server"`
+	}
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatalf("--json: %v\n%s", err, b)
+	}
+	// all (2000) twice, billing and open/pending once each
+	if res.Snapshots.Complete != 6 || res.Snapshots.Rows < 4000 || res.REST.Fetches == 0 || res.Changes.Written == 0 ||
+		res.Changes.Received == 0 || res.Changes.Latency.Count == 0 || len(res.Errors) != 0 || res.Server.RSSPeak == 0 {
+		t.Fatalf("result %+v", res)
+	}
+
+	for _, tc := range []struct{ args, mentions string }{
+		{"--target http://10.1.2.3:8080", "--target (TICKETSTREAM_TARGET) must be on this machine"},
+		{"--target ftp://localhost", "--target (TICKETSTREAM_TARGET) must be a base URL"},
+		{"--sockets 0", "--sockets (TICKETSTREAM_SOCKETS) must be more than 0"},
+		{"--write-rate 5", "--database (TICKETSTREAM_DATABASE) must be set with --write-rate"},
+		{"--duration 2h", "--duration (TICKETSTREAM_DURATION) must be between 1s and 1h"},
+	} {
+		if code, _, stderr := runCLI(t, append([]string{"load"}, strings.Fields(tc.args)...)...); code != 2 || !strings.Contains(stderr, tc.mentions) {
+			t.Errorf("load %s: exit %d, %s; want 2 mentioning %q", tc.args, code, stderr, tc.mentions)
 		}
 	}
 }

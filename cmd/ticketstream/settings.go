@@ -56,6 +56,10 @@ func (s *settings) Duration(p *time.Duration, name string, def time.Duration, us
 }
 
 // Bool registers a bool setting, as flag.FlagSet.BoolVar does, with its environment variable.
+func (s *settings) Float64(p *float64, name string, def float64, usage string) {
+	s.fs.Float64Var(p, name, def, s.add(name, usage))
+}
+
 func (s *settings) Bool(p *bool, name string, def bool, usage string) {
 	s.fs.BoolVar(p, name, def, s.add(name, usage))
 }
