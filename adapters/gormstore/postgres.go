@@ -46,11 +46,29 @@ func (s *Store) streamPostgres(ctx context.Context, q domain.Query, batchSize in
 	cur, next := &raws[0], &raws[1]
 	batch := make([]domain.Ticket, 0, batchSize)
 	remaining := q.Limit
+	// Pages start at the batch size, so that the first rows come at once,
+	// and double with each further page up to pageGrowth batches: a long
+	// stream pays PostgreSQL's per-query cost less often. The handler still
+	// gets at most batchSize tickets at a time.
+	page, maxPage := batchSize, batchSize*pageGrowth
 	size := func() int {
 		if q.Limit > 0 {
-			return min(batchSize, remaining)
+			return min(page, remaining)
 		}
-		return batchSize
+		return page
+	}
+	handle := func(batch []domain.Ticket) error {
+		for len(batch) > 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			k := min(len(batch), batchSize)
+			if err := h.HandleBatch(batch[:k]); err != nil {
+				return err
+			}
+			batch = batch[k:]
+		}
+		return nil
 	}
 	n := size()
 	start := time.Now()
@@ -67,7 +85,7 @@ func (s *Store) streamPostgres(ctx context.Context, q domain.Query, batchSize in
 		more := cur.rows == n && (q.Limit == 0 || remaining > 0)
 		if !more {
 			if batch, err = st.decode(cur, batch); err == nil {
-				err = h.HandleBatch(batch)
+				err = handle(batch)
 			}
 			break
 		}
@@ -75,6 +93,7 @@ func (s *Store) streamPostgres(ctx context.Context, q domain.Query, batchSize in
 		if cerr != nil {
 			return fmt.Errorf("stream tickets: %w", cerr)
 		}
+		page = min(page*2, maxPage)
 		n = size()
 		start = time.Now()
 		err = s.withPgx(ctx, func(c *pgx.Conn) error {
@@ -90,12 +109,18 @@ func (s *Store) streamPostgres(ctx context.Context, q domain.Query, batchSize in
 		})
 		s.observe(QuerySnapshot, start, err)
 		if err == nil {
-			err = h.HandleBatch(batch)
+			err = handle(batch)
 		}
 		cur, next = next, cur
 	}
 	return err
 }
+
+// pageGrowth bounds how large a long stream's pages grow, in batches: 4,
+// measured on 200,000 tickets through REST (1,000-row pages 0.49-0.55 s,
+// 4,000-row 0.43-0.45 s, 10,000-row 0.42-0.46 s) for at most 4 batches of
+// raw rows held per stream.
+const pageGrowth = 4
 
 // pgStream is the state of one streamPostgres call.
 type pgStream struct {
