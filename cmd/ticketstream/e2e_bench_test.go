@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -231,20 +230,7 @@ func peakRSS(b *testing.B, pid int) func() float64 {
 	if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0); err != nil {
 		b.Fatalf("reset the peak RSS: %v", err)
 	}
-	return func() float64 {
-		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, line := range strings.Split(string(data), "\n") {
-			if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-				kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-				return kb / 1024
-			}
-		}
-		b.Fatal("no VmHWM")
-		return 0
-	}
+	return func() float64 { return procStatusKB(b, pid, "VmHWM") / 1024 }
 }
 
 // BenchmarkE2E_ConcurrentSnapshots: 1, 10 and 100 dashboards loading

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/ticketstream/ticketstream/adapters/writersink"
@@ -28,13 +27,9 @@ func runExport(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: --format: %v", errUsage, err)
 	}
-	values, err := url.ParseQuery(rawQuery)
+	q, err := parseQueryFlag(rawQuery)
 	if err != nil {
-		return fmt.Errorf("%w: --query is not a URL query string: %v", errUsage, err)
-	}
-	q, err := domain.ParseQuery(values)
-	if err != nil {
-		return fmt.Errorf("%w: --query: %s", errUsage, userMessage(err))
+		return err
 	}
 	a, log, cleanup, err := c.openApp(ctx, env, true)
 	if err != nil {
@@ -56,10 +51,23 @@ func runExport(ctx context.Context, env *environment, args []string) error {
 		return fmt.Errorf("write output: %w", err)
 	}
 	log.Info("export done", "rows", sum.Rows, "bytes", sum.Bytes, "chunks", sum.Chunks, "dur", time.Since(start), "next_cursor", sum.Last.String())
-	if sum.Rows == 0 && len(values) == 0 {
+	if sum.Rows == 0 && rawQuery == "" {
 		if n, err := a.Store.Count(ctx); err == nil && n == 0 {
 			fmt.Fprintln(env.stderr, "the database holds no tickets yet: 'ticketstream seed' writes demo data")
 		}
 	}
 	return nil
+}
+
+// parseQueryFlag reads a --query filter as the REST API reads a query
+// string, refusing it with a usage error that names the flag.
+func parseQueryFlag(raw string) (domain.Query, error) {
+	values, err := domain.ParseQueryString(raw)
+	if err == nil {
+		var q domain.Query
+		if q, err = domain.ParseQuery(values); err == nil {
+			return q, nil
+		}
+	}
+	return domain.Query{}, fmt.Errorf("%w: --query: %s", errUsage, userMessage(err))
 }

@@ -259,14 +259,18 @@ func goMemoryKB(tb testing.TB, debugAddr string) float64 {
 }
 
 // rssKB reads a process's resident set size in KB from /proc.
-func rssKB(tb testing.TB, pid int) float64 {
+func rssKB(tb testing.TB, pid int) float64 { return procStatusKB(tb, pid, "VmRSS") }
+
+// procStatusKB reads a size field (VmRSS, VmHWM, …) of a process's
+// /proc status, in KB.
+func procStatusKB(tb testing.TB, pid int, field string) float64 {
 	tb.Helper()
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
 			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
 			if err != nil {
 				tb.Fatal(err)
@@ -274,6 +278,6 @@ func rssKB(tb testing.TB, pid int) float64 {
 			return kb
 		}
 	}
-	tb.Fatal("no VmRSS in /proc status")
+	tb.Fatalf("no %s in /proc status", field)
 	return 0
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -43,13 +42,9 @@ func runTune(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: --format: %v", errUsage, err)
 	}
-	values, err := url.ParseQuery(rawQuery)
+	q, err := parseQueryFlag(rawQuery)
 	if err != nil {
-		return fmt.Errorf("%w: --query is not a URL query string: %v", errUsage, err)
-	}
-	q, err := domain.ParseQuery(values)
-	if err != nil {
-		return fmt.Errorf("%w: --query: %s", errUsage, userMessage(err))
+		return err
 	}
 	q.Limit = sample
 
