@@ -11,6 +11,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -247,169 +249,265 @@ var faultFilters = []string{"", "team=billing", "status=open,pending", "priority
 // lost, duplicated or reordered.
 func TestFault_DatabaseOutage(t *testing.T) {
 	for _, phase := range []string{"during-snapshot", "during-live-push"} {
-		t.Run(phase, func(t *testing.T) {
-			ctx := context.Background()
-			dbURL := pgtest.NewDatabase(t)
-			proxy := newFaultProxy(t, mustHost(t, dbURL))
-			demo := 3000
-			if phase == "during-snapshot" {
-				demo = 20_000
-			}
-			logs := &portstest.LogBuffer{}
-			srv := startServerLogging(t, gormstore.Postgres, func(c *ticketstream.Config) {
-				c.Database.URL = throughProxy(t, dbURL, proxy.addr())
-				c.Database.ConnectTimeout = 5 * time.Second
-				c.Server.DemoTickets = demo
-				c.Stream.BatchSize = 250 // more queries per snapshot, so the cut lands inside one
-			}, slog.New(slog.NewTextHandler(logs, nil)))
-			defer func() {
-				if t.Failed() {
-					t.Logf("server log (last 4KB):\n%s", tail(logs.String(), 4096))
-				}
-			}()
-			base := "ws" + strings.TrimPrefix(srv.base, "http")
+		t.Run(phase, func(t *testing.T) { runDatabaseOutage(t, phase, false) })
+	}
+}
 
-			writer, err := pgx.Connect(ctx, dbURL) // another program, not behind the proxy
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer writer.Close(ctx)
-			writeCtx, stopWriting := context.WithCancel(ctx)
-			var writes atomic.Int64
-			writerDone := make(chan error, 1)
-			go func() {
-				rng := rand.New(rand.NewPCG(7, 8))
-				w := &pgWriter{conn: writer}
-				ids := make([]int64, demo)
-				for i := range ids {
-					ids[i] = int64(i + 1)
+// TestFault_PostgresRestart is the same with PostgreSQL itself stopped for
+// 2 s and started again (pg_ctlcluster). It restarts the machine's shared
+// server, so it runs only when asked:
+//
+//	TICKETSTREAM_FAULT_RESTART_POSTGRES=1 go test -count=1 -run '^TestFault_PostgresRestart$' -v .
+func TestFault_PostgresRestart(t *testing.T) {
+	if os.Getenv("TICKETSTREAM_FAULT_RESTART_POSTGRES") != "1" {
+		t.Skip("restarts the shared PostgreSQL: set TICKETSTREAM_FAULT_RESTART_POSTGRES=1 to run it")
+	}
+	for _, phase := range []string{"during-snapshot", "during-live-push"} {
+		t.Run(phase, func(t *testing.T) { runDatabaseOutage(t, phase, true) })
+	}
+}
+
+// restartPostgres stops the local PostgreSQL cluster, waits, and starts it
+// again, waiting until it accepts connections.
+func restartPostgres(t *testing.T, down time.Duration) {
+	t.Helper()
+	out, err := exec.Command("sh", "-c", "ls /etc/postgresql | sort -V | tail -n 1").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	version := strings.TrimSpace(string(out))
+	if out, err := exec.Command("pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "stop", "-m", "fast").CombinedOutput(); err != nil {
+		t.Fatalf("stop PostgreSQL: %v\n%s", err, out)
+	}
+	time.Sleep(down)
+	if out, err := exec.Command("pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start").CombinedOutput(); err != nil {
+		t.Fatalf("start PostgreSQL: %v\n%s", err, out)
+	}
+	for range 100 {
+		if exec.Command("pg_isready", "-h", "127.0.0.1", "-p", "5432", "-q").Run() == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("PostgreSQL did not come back in 10s")
+}
+
+// runDatabaseOutage takes the database away from a serving server for 2 s
+// — behind a proxy that resets every connection, or (restart) by stopping
+// PostgreSQL itself — while dashboards load their snapshots or are live.
+func runDatabaseOutage(t *testing.T, phase string, restart bool) {
+	ctx := context.Background()
+	dbURL := pgtest.NewDatabase(t)
+	proxy := newFaultProxy(t, mustHost(t, dbURL))
+	serverURL := throughProxy(t, dbURL, proxy.addr())
+	if restart {
+		serverURL = dbURL
+	}
+	demo := 3000
+	if phase == "during-snapshot" {
+		demo = 20_000
+	}
+	logs := &portstest.LogBuffer{}
+	srv := startServerLogging(t, gormstore.Postgres, func(c *ticketstream.Config) {
+		c.Database.URL = serverURL
+		c.Database.ConnectTimeout = 5 * time.Second
+		c.Server.DemoTickets = demo
+		c.Stream.BatchSize = 250 // more queries per snapshot, so the cut lands inside one
+	}, slog.New(slog.NewTextHandler(logs, nil)))
+	defer func() {
+		if t.Failed() {
+			t.Logf("server log (last 4KB):\n%s", tail(logs.String(), 4096))
+		}
+	}()
+	base := "ws" + strings.TrimPrefix(srv.base, "http")
+
+	writer, err := pgx.Connect(ctx, dbURL) // another program, not behind the proxy
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeCtx, stopWriting := context.WithCancel(ctx)
+	var writes atomic.Int64
+	writerDone := make(chan error, 1)
+	go func() {
+		defer func() { writer.Close(ctx) }()
+		rng := rand.New(rand.NewPCG(7, 8))
+		w := &pgWriter{conn: writer}
+		ids := make([]int64, demo)
+		for i := range ids {
+			ids[i] = int64(i + 1)
+		}
+		newID := int64(1_000_000)
+		for writeCtx.Err() == nil {
+			newID++
+			// A transaction runs to its end even when the test stops the
+			// writer: one cut off by a cancel could commit on the server
+			// after the test has read the database's final state.
+			if err := w.change(ctx, rng, ids, newID); err != nil {
+				if !restart {
+					writerDone <- err
+					return
 				}
-				newID := int64(1_000_000)
+				// PostgreSQL restarting: the writer reconnects, as
+				// any application would; its transaction rolled back.
+				writer.Close(ctx)
 				for writeCtx.Err() == nil {
-					newID++
-					if err := w.change(writeCtx, rng, ids, newID); err != nil && writeCtx.Err() == nil {
-						writerDone <- err
-						return
+					if writer, err = pgx.Connect(writeCtx, dbURL); err == nil {
+						break
 					}
-					writes.Add(1)
-					sleepCtx(writeCtx, 5*time.Millisecond)
+					sleepCtx(writeCtx, 100*time.Millisecond)
 				}
-				writerDone <- nil
-			}()
-
-			dashCtx, stopDashboards := context.WithCancel(ctx)
-			dashboards := make([]*resumingDashboard, len(faultFilters))
-			var wg sync.WaitGroup
-			for i, f := range faultFilters {
-				dashboards[i] = &resumingDashboard{filter: f, closes: map[int]int{}}
-				wg.Go(func() { dashboards[i].run(dashCtx, base) })
+				w.conn = writer
+				continue
 			}
-			snapshotStarted := func() bool {
-				for _, d := range dashboards {
-					d.mu.Lock()
-					rows := d.view.Counts.Rows
-					d.mu.Unlock()
-					if rows > 0 {
-						return true
-					}
-				}
+			writes.Add(1)
+			sleepCtx(writeCtx, 5*time.Millisecond)
+		}
+		writerDone <- nil
+	}()
+
+	dashCtx, stopDashboards := context.WithCancel(ctx)
+	dashboards := make([]*resumingDashboard, len(faultFilters))
+	var wg sync.WaitGroup
+	for i, f := range faultFilters {
+		dashboards[i] = &resumingDashboard{filter: f, closes: map[int]int{}}
+		wg.Go(func() { dashboards[i].run(dashCtx, base) })
+	}
+	snapshotStarted := func() bool {
+		for _, d := range dashboards {
+			d.mu.Lock()
+			rows := d.view.Counts.Rows
+			d.mu.Unlock()
+			if rows > 0 {
+				return true
+			}
+		}
+		return false
+	}
+	allLive := func() bool {
+		for _, d := range dashboards {
+			d.mu.Lock()
+			done := d.view.SnapshotDone
+			d.mu.Unlock()
+			if !done {
 				return false
 			}
-			allLive := func() bool {
-				for _, d := range dashboards {
-					d.mu.Lock()
-					done := d.view.SnapshotDone
-					d.mu.Unlock()
-					if !done {
-						return false
-					}
-				}
-				return true
-			}
-			if phase == "during-snapshot" {
-				portstest.WaitFor(t, 30*time.Second, "a snapshot to start", snapshotStarted)
-				if allLive() {
-					t.Log("note: every snapshot finished before the cut")
-				}
-			} else {
-				portstest.WaitFor(t, 30*time.Second, "every dashboard to be live", allLive)
-				time.Sleep(300 * time.Millisecond) // some live changes first
-			}
+		}
+		return true
+	}
+	if phase == "during-snapshot" {
+		portstest.WaitFor(t, 30*time.Second, "a snapshot to start", snapshotStarted)
+		if allLive() {
+			t.Log("note: every snapshot finished before the cut")
+		}
+	} else {
+		portstest.WaitFor(t, 30*time.Second, "every dashboard to be live", allLive)
+		time.Sleep(300 * time.Millisecond) // some live changes first
+	}
 
-			proxy.setDown(true)
-			outage := time.Now()
-			sawUnready := false
-			for time.Since(outage) < 2*time.Second {
-				if resp, _ := get(t, srv.base+"/readyz", ""); resp.StatusCode == http.StatusServiceUnavailable {
+	sawUnready := false
+	watchCtx, stopWatching := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		for watchCtx.Err() == nil {
+			if resp, err := http.Get(srv.base + "/readyz"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusServiceUnavailable {
 					sawUnready = true
 				}
-				time.Sleep(100 * time.Millisecond)
 			}
-			proxy.setDown(false)
-			if !sawUnready {
-				t.Error("/readyz never said 503 while the database was unreachable")
-			}
-			time.Sleep(time.Second) // writes go on after the database is back
-			stopWriting()
-			if err := <-writerDone; err != nil {
-				t.Fatal(err)
-			}
+			sleepCtx(watchCtx, 100*time.Millisecond)
+		}
+	}()
+	if restart {
+		restartPostgres(t, 2*time.Second)
+	} else {
+		proxy.setDown(true)
+		time.Sleep(2 * time.Second)
+		proxy.setDown(false)
+	}
+	stopWatching()
+	<-watched
+	if !sawUnready {
+		t.Error("/readyz never said 503 while the database was unreachable")
+	}
+	time.Sleep(time.Second) // writes go on after the database is back
+	stopWriting()
+	if err := <-writerDone; err != nil {
+		t.Fatal(err)
+	}
 
-			store := newSQLEditor(t, dbURL).store
-			all := readAll(t, store)
-			want := map[string][]domain.Ticket{}
-			for _, f := range faultFilters {
-				q, err := parseFilter(f)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, tk := range all {
-					if q.MatchesFilter(&tk) {
-						want[f] = append(want[f], tk)
-					}
-				}
+	store := newSQLEditor(t, dbURL).store
+	all := readAll(t, store)
+	want := map[string][]domain.Ticket{}
+	for _, f := range faultFilters {
+		q, err := parseFilter(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tk := range all {
+			if q.MatchesFilter(&tk) {
+				want[f] = append(want[f], tk)
 			}
-			converged := func() bool {
-				for _, d := range dashboards {
-					d.mu.Lock()
-					lost := lostChanges(&d.view, want[d.filter])
-					d.mu.Unlock()
-					if lost > 0 {
-						return false
-					}
-				}
-				return true
+		}
+	}
+	converged := func() bool {
+		for _, d := range dashboards {
+			d.mu.Lock()
+			lost := lostChanges(&d.view, want[d.filter])
+			d.mu.Unlock()
+			if lost > 0 {
+				return false
 			}
-			deadline := time.Now().Add(60 * time.Second)
-			for !converged() && time.Now().Before(deadline) {
-				time.Sleep(100 * time.Millisecond)
-			}
-			stopDashboards()
-			wg.Wait()
+		}
+		return true
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for !converged() && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	stopDashboards()
+	wg.Wait()
 
-			var lost, duplicated, reordered, dials int
-			closes := map[int]int{}
-			for _, d := range dashboards {
-				lost += lostChanges(&d.view, want[d.filter])
-				duplicated += d.view.Counts.Duplicates
-				reordered += d.view.Counts.Regressions
-				dials += d.dials
-				for code, n := range d.closes {
-					closes[code] += n
-				}
-				if err := d.view.CheckTotals(); err != nil {
-					t.Errorf("filter %q: pushed counts: %v", d.filter, err)
+	if !converged() {
+		// Say which tickets differ, and where the feed has them.
+		shown := 0
+		for _, d := range dashboards {
+			for _, w := range want[d.filter] {
+				if diff := portstest.DiffTicket(d.view.Tickets[w.ID], w); diff != "" && shown < 10 {
+					shown++
+					var pos int64
+					_ = store.Gorm().Raw("SELECT change_pos FROM tickets WHERE id = ?", w.ID).Scan(&pos)
+					t.Logf("filter %q: ticket %d at change_pos %d differs (hub at %v): %s", d.filter, w.ID, pos, srv.server.Hub.Position(), diff)
 				}
 			}
-			t.Logf("fault database-outage %s: PostgreSQL cut for 2s, %d writer commits, %d dashboards, %d connections, closes by code %v: lost %d, duplicated %d, out of order %d",
-				phase, writes.Load(), len(dashboards), dials, closes, lost, duplicated, reordered)
-			if lost+duplicated+reordered != 0 {
-				t.Fatalf("lost %d, duplicated %d, out of order %d: want all 0", lost, duplicated, reordered)
-			}
-			if resp, _ := get(t, srv.base+"/readyz", ""); resp.StatusCode != 200 {
-				t.Fatalf("/readyz after the outage: %d", resp.StatusCode)
-			}
-		})
+		}
+	}
+	var lost, duplicated, reordered, dials int
+	closes := map[int]int{}
+	for _, d := range dashboards {
+		lost += lostChanges(&d.view, want[d.filter])
+		duplicated += d.view.Counts.Duplicates
+		reordered += d.view.Counts.Regressions
+		dials += d.dials
+		for code, n := range d.closes {
+			closes[code] += n
+		}
+		if err := d.view.CheckTotals(); err != nil {
+			t.Errorf("filter %q: pushed counts: %v", d.filter, err)
+		}
+	}
+	how := "cut for 2s behind a proxy"
+	if restart {
+		how = "stopped for 2s and restarted"
+	}
+	t.Logf("fault database-outage %s: PostgreSQL %s, %d writer commits, %d dashboards, %d connections, closes by code %v: lost %d, duplicated %d, out of order %d",
+		phase, how, writes.Load(), len(dashboards), dials, closes, lost, duplicated, reordered)
+	if lost+duplicated+reordered != 0 {
+		t.Fatalf("lost %d, duplicated %d, out of order %d: want all 0", lost, duplicated, reordered)
+	}
+	if resp, _ := get(t, srv.base+"/readyz", ""); resp.StatusCode != 200 {
+		t.Fatalf("/readyz after the outage: %d", resp.StatusCode)
 	}
 }
 
