@@ -34,22 +34,59 @@ func (s *Store) withPgx(ctx context.Context, fn func(*pgx.Conn) error) error {
 	})
 }
 
-// streamPostgres is StreamTickets for PostgreSQL. It pipelines the keyset
-// batches: as soon as batch k has arrived (as raw rows) its last row gives the
-// cursor of batch k+1, whose query is sent at once; batch k is decoded while
-// the server works on k+1, whose rows are then read in turn. Only then is the
-// connection released and batch k handed to h, so the server never waits for
-// the client's decoding and a slow handler never holds a connection.
+// streamPostgres is StreamTickets for PostgreSQL. One goroutine reads the
+// keyset pages, pipelined: as soon as page k has arrived (as raw rows) its
+// last row gives the cursor of page k+1, whose query is sent at once; page k
+// is decoded while the server works on k+1, whose rows are then read in
+// turn. Only then is the connection released and page k passed to the
+// caller's goroutine, which hands it to h — so the database also works
+// while a page is encoded and written, and a slow handler holds no
+// connection (the reader waits for a free batch with its connection back
+// in the pool).
 func (s *Store) streamPostgres(ctx context.Context, q domain.Query, batchSize int, h ports.BatchHandler) error {
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	decoded := make(chan []domain.Ticket, 1)
+	free := make(chan []domain.Ticket, batchesInFlight)
+	for range batchesInFlight {
+		free <- make([]domain.Ticket, 0, batchSize)
+	}
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(decoded)
+		readErr <- s.readPages(rctx, q, batchSize, free, decoded)
+	}()
+	var err error
+	for batch := range decoded {
+		if err == nil {
+			err = handleInBatches(ctx, h, batch, batchSize)
+		}
+		free <- batch
+		if err != nil {
+			stop() // the reader ends its query and closes decoded
+		}
+	}
+	if rerr := <-readErr; err == nil {
+		err = rerr // nil, a database error, or the caller's cancellation
+	}
+	return err
+}
+
+// batchesInFlight is how many decoded pages one stream holds at most: one
+// being decoded, one waiting, one being handled. (2 measured alike in
+// throughput, with more spread, for 6.4 instead of 7.9 MB of peak heap.)
+const batchesInFlight = 3
+
+// readPages reads q's keyset pages, pipelined, decodes each into a batch
+// from free and sends it on decoded, until the last page, an error, or ctx
+// ends. Pages start at the batch size, so that the first rows come at once,
+// and double with each further page up to pageGrowth batches: a long stream
+// pays PostgreSQL's per-query cost less often.
+func (s *Store) readPages(ctx context.Context, q domain.Query, batchSize int, free <-chan []domain.Ticket, decoded chan<- []domain.Ticket) error {
 	st := pgStream{s: s, ctx: ctx, sel: buildSelect(Postgres, q)}
 	var raws [2]rawBatch
 	cur, next := &raws[0], &raws[1]
-	batch := make([]domain.Ticket, 0, batchSize)
 	remaining := q.Limit
-	// Pages start at the batch size, so that the first rows come at once,
-	// and double with each further page up to pageGrowth batches: a long
-	// stream pays PostgreSQL's per-query cost less often. The handler still
-	// gets at most batchSize tickets at a time.
 	page, maxPage := batchSize, batchSize*pageGrowth
 	size := func() int {
 		if q.Limit > 0 {
@@ -57,18 +94,21 @@ func (s *Store) streamPostgres(ctx context.Context, q domain.Query, batchSize in
 		}
 		return page
 	}
-	handle := func(batch []domain.Ticket) error {
-		for len(batch) > 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			k := min(len(batch), batchSize)
-			if err := h.HandleBatch(batch[:k]); err != nil {
-				return err
-			}
-			batch = batch[k:]
+	take := func() ([]domain.Ticket, error) {
+		select {
+		case b := <-free:
+			return b, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
 		}
-		return nil
+	}
+	send := func(b []domain.Ticket) error {
+		select {
+		case decoded <- b:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	n := size()
 	start := time.Now()
@@ -83,15 +123,19 @@ func (s *Store) streamPostgres(ctx context.Context, q domain.Query, batchSize in
 	for err == nil && cur.rows > 0 {
 		remaining -= cur.rows
 		more := cur.rows == n && (q.Limit == 0 || remaining > 0)
+		batch, terr := take()
+		if terr != nil {
+			return terr
+		}
 		if !more {
 			if batch, err = st.decode(cur, batch); err == nil {
-				err = handle(batch)
+				err = send(batch)
 			}
-			break
+			return err
 		}
 		last, cerr := st.lastCursor(cur)
 		if cerr != nil {
-			return fmt.Errorf("stream tickets: %w", cerr)
+			return cerr
 		}
 		page = min(page*2, maxPage)
 		n = size()
@@ -109,11 +153,27 @@ func (s *Store) streamPostgres(ctx context.Context, q domain.Query, batchSize in
 		})
 		s.observe(QuerySnapshot, start, err)
 		if err == nil {
-			err = handle(batch)
+			err = send(batch)
 		}
 		cur, next = next, cur
 	}
 	return err
+}
+
+// handleInBatches hands batch to h in slices of at most batchSize tickets,
+// stopping at once when ctx ends.
+func handleInBatches(ctx context.Context, h ports.BatchHandler, batch []domain.Ticket, batchSize int) error {
+	for len(batch) > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		k := min(len(batch), batchSize)
+		if err := h.HandleBatch(batch[:k]); err != nil {
+			return err
+		}
+		batch = batch[k:]
+	}
+	return nil
 }
 
 // pageGrowth bounds how large a long stream's pages grow, in batches: 4,
