@@ -190,7 +190,7 @@ func BenchmarkE2E_OneShot200k(b *testing.B) {
 	}
 	rates := map[string][]float64{}
 	mbs := map[string][]float64{}
-	const rounds = 5
+	const rounds = 9
 	b.ResetTimer()
 	for range b.N {
 		for round := range rounds {
