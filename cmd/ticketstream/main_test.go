@@ -12,13 +12,13 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ticketstream/ticketstream/adapters/gormstore/pgtest"
 	"github.com/ticketstream/ticketstream/adapters/jwtauth"
 	"github.com/ticketstream/ticketstream/domain"
+	"github.com/ticketstream/ticketstream/ports/portstest"
 )
 
 // runCLI runs the command line and returns its exit status and output.
@@ -182,8 +182,9 @@ func TestCLI_ServeIsTheDefaultAndStopsCleanly(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	addrs := make(chan string, 1)
-	var out, errOut bytes.Buffer
-	env := &environment{stdout: &out, stderr: &lockedWriter{w: &errOut}, onListen: func(a string) { addrs <- a }}
+	var out bytes.Buffer
+	errOut := &portstest.LogBuffer{}
+	env := &environment{stdout: &out, stderr: errOut, onListen: func(a string) { addrs <- a }}
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, env, []string{"--listen", "127.0.0.1:0", "--database", sqliteURL(t), "--demo-tickets", "100", "--log-format", "json"})
@@ -225,18 +226,6 @@ func TestCLI_TokenSignsAVerifiableToken(t *testing.T) {
 	if code, _, stderr := runCLI(t, "token", "--jwt-secret", secret); code != 2 || !strings.Contains(stderr, "teams") {
 		t.Fatalf("a token without teams: exit %d: %s", code, stderr)
 	}
-}
-
-// lockedWriter lets the server's goroutines log while the test reads.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 func TestCLI_SimulateWritesAtTheRate(t *testing.T) {
@@ -341,8 +330,8 @@ func TestCLI_LoadMeasuresARunningServer(t *testing.T) {
 	defer cancel()
 	db := sqliteURL(t)
 	addrs := make(chan string, 1)
-	var errOut bytes.Buffer
-	env := &environment{stdout: io.Discard, stderr: &lockedWriter{w: &errOut}, onListen: func(a string) { addrs <- a }}
+	errOut := &portstest.LogBuffer{}
+	env := &environment{stdout: io.Discard, stderr: errOut, onListen: func(a string) { addrs <- a }}
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, env, []string{"--listen", "127.0.0.1:0", "--database", db, "--demo-tickets", "2000", "--log-level", "warn"})
