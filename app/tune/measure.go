@@ -83,7 +83,9 @@ func measure(ctx context.Context, s *app.Streamer, d time.Duration, parallel boo
 	for range workers {
 		wg.Go(func() {
 			n := 0
-			for time.Now().Before(deadline) && ctx.Err() == nil {
+			// At least one operation each, however late the worker starts:
+			// a measurement of nothing would report nothing.
+			for (n == 0 || time.Now().Before(deadline)) && ctx.Err() == nil {
 				if err := op(); err != nil {
 					mu.Lock()
 					ferr = err
