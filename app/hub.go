@@ -495,7 +495,8 @@ type Subscription struct {
 	mu       sync.Mutex
 	queue    []Delivery    // FIFO; released entries (data == nil) are holes
 	head     int           // queue[head:] is waiting
-	index    map[int64]int // ticket id → its waiting entry in queue
+	index    map[int64]int // ticket id → its waiting entry in queue, while indexed
+	indexed  bool          // the queue is long enough for index to be kept
 	waiting  int           // entries waiting
 	bytes    int           // bytes waiting
 	overflow bool
@@ -539,18 +540,15 @@ func (s *Subscription) offer(enc *encodedBatch) {
 		// A ticket outside the filter comes as its removal: the subscriber
 		// may hold an earlier version that passed the filter.
 		d, _ := enc.delivery(i, &s.q)
-		if s.index == nil {
-			s.index = map[int64]int{}
-		}
-		if j, ok := s.index[d.ID]; ok {
+		if j, ok := s.queuedAt(d.ID); ok {
 			old := &s.queue[j]
 			s.bytes -= len(old.data)
 			old.Release()
 			s.waiting--
 			s.hub.stats.Coalesced.Add(1)
 		}
-		s.index[d.ID] = len(s.queue)
 		s.queue = append(s.queue, d)
+		s.indexLast()
 		s.waiting++
 		s.bytes += len(d.data)
 		s.hub.stats.Deliveries.Add(1)
@@ -595,7 +593,7 @@ func (s *Subscription) Take(dst []Delivery, maxBytes int) ([]Delivery, error) {
 		if d.ref == nil {
 			continue // replaced by a newer version further on
 		}
-		if s.index[d.ID] == s.head-1 {
+		if s.indexed && s.index[d.ID] == s.head-1 {
 			delete(s.index, d.ID)
 		}
 		s.waiting--
@@ -605,9 +603,59 @@ func (s *Subscription) Take(dst []Delivery, maxBytes int) ([]Delivery, error) {
 	}
 	if s.head == len(s.queue) {
 		s.queue, s.head = s.queue[:0], 0
-		clear(s.index)
+		s.unindex()
 	}
 	return dst, nil
+}
+
+// indexUntil: a queue of up to this many entries is searched rather than
+// indexed. A fan-out to thousands of subscribers finds most of their queues
+// empty or nearly so, and a map per subscriber touched for every change
+// would cost each of them a cache miss or two.
+const indexUntil = 32
+
+// queuedAt returns the position of ticket id's waiting entry, if any.
+func (s *Subscription) queuedAt(id int64) (int, bool) {
+	if s.indexed {
+		j, ok := s.index[id]
+		return j, ok
+	}
+	for j := s.head; j < len(s.queue); j++ {
+		if s.queue[j].ref != nil && s.queue[j].ID == id {
+			return j, true
+		}
+	}
+	return 0, false
+}
+
+// indexLast records the entry just appended to the queue, building the
+// index when the queue grows past indexUntil.
+func (s *Subscription) indexLast() {
+	last := len(s.queue) - 1
+	if s.indexed {
+		s.index[s.queue[last].ID] = last
+		return
+	}
+	if len(s.queue)-s.head <= indexUntil {
+		return
+	}
+	if s.index == nil {
+		s.index = map[int64]int{}
+	}
+	for j := s.head; j <= last; j++ {
+		if s.queue[j].ref != nil {
+			s.index[s.queue[j].ID] = j
+		}
+	}
+	s.indexed = true
+}
+
+// unindex empties the index, keeping its map for the next long queue.
+func (s *Subscription) unindex() {
+	if s.indexed {
+		clear(s.index)
+		s.indexed = false
+	}
 }
 
 // compactLocked squeezes out the holes left by replaced entries.
@@ -615,7 +663,9 @@ func (s *Subscription) compactLocked() {
 	live := s.queue[:0]
 	for _, d := range s.queue[s.head:] {
 		if d.ref != nil {
-			s.index[d.ID] = len(live)
+			if s.indexed {
+				s.index[d.ID] = len(live)
+			}
 			live = append(live, d)
 		}
 	}
@@ -628,7 +678,7 @@ func (s *Subscription) dropLocked() {
 		s.queue[i].Release()
 	}
 	s.queue, s.head, s.waiting, s.bytes = nil, 0, 0, 0
-	clear(s.index)
+	s.unindex()
 }
 
 // Close unsubscribes and releases every waiting change.

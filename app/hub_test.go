@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -257,6 +258,86 @@ func TestHub_CoalescesABehindSubscriberToTheLatestVersions(t *testing.T) {
 	}
 	s.Close()
 	assertHubBuffersReturned(t, h)
+}
+
+// TestSubscription_QueueKeepsTheLatestVersionInPositionOrder checks a
+// subscriber's queue against a model, for queues short enough to be
+// searched and long enough to be indexed: after any mix of changes and
+// takes, what is taken is each ticket's latest version, once, in the order
+// of those versions' positions.
+func TestSubscription_QueueKeepsTheLatestVersionInPositionOrder(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		tickets   int // distinct tickets changed
+		takeEvery int // one operation in takeEvery is a take, the others changes
+		takeMax   int // most bytes per take: small takes leave queues long
+	}{
+		{"few tickets, searched", 3, 4, 1 << 20},
+		{"many tickets, indexed", 200, 100, 1 << 20},
+		{"many tickets, small takes", 200, 3, 600},
+		{"around the index bound", indexUntil + 1, 40, 1 << 20},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h, err := NewHub(portstest.NewFeed(), HubConfig{PoisonReleased: true, QueueBytes: 64 << 20}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := &Subscription{hub: h, notify: make(chan struct{}, 1)}
+			rng := rand.New(rand.NewPCG(7, uint64(tc.tickets)))
+			tickets := demodata.New(8).Tickets(tc.tickets)
+			type version struct {
+				seq     uint64
+				subject string
+			}
+			var model []int64 // ticket ids in the order of their latest change
+			latest := map[int64]version{}
+			seq := uint64(0)
+			indexed := false
+			for range 5000 {
+				indexed = indexed || s.indexed
+				if rng.IntN(tc.takeEvery) > 0 { // a change
+					tk := tickets[rng.IntN(len(tickets))]
+					seq++
+					tk.Subject = fmt.Sprintf("version %d", seq)
+					enc := h.encodeChanges([]ports.Change{{Pos: domain.ChangePos{Seq: seq, ID: tk.ID}, Ticket: tk}})
+					s.offer(enc)
+					enc.release()
+					model = slices.DeleteFunc(model, func(id int64) bool { return id == tk.ID })
+					model = append(model, tk.ID)
+					latest[tk.ID] = version{seq, tk.Subject}
+					continue
+				}
+				got, err := s.Take(nil, tc.takeMax)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(model) > 0 && len(got) == 0 {
+					t.Fatalf("took nothing with %d tickets waiting", len(model))
+				}
+				for i := range got {
+					r := decodeDelivery(t, got[i])
+					got[i].Release()
+					want := latest[model[0]]
+					if r.id != model[0] || r.pos.Seq != want.seq || r.ticket.Subject != want.subject {
+						t.Fatalf("took ticket %d at %d (%q); want ticket %d at %d (%q)", r.id, r.pos.Seq, r.ticket.Subject, model[0], want.seq, want.subject)
+					}
+					model = model[1:]
+				}
+			}
+			if indexed != (tc.tickets > indexUntil) {
+				t.Errorf("queue indexed: %v; want %v with %d tickets", indexed, !indexed, tc.tickets)
+			}
+			s.hub.mu.Lock() // Close unsubscribes: register it first
+			h.subs = append(h.subs, s)
+			s.hub.mu.Unlock()
+			s.Close()
+			if n := h.PoolStats().InUse(); n != 0 {
+				t.Fatalf("%d shared buffers still in use after Close", n)
+			}
+		})
+	}
 }
 
 func TestHub_DropsASubscriberThatStillFallsTooFarBehind(t *testing.T) {
