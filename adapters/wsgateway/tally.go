@@ -49,11 +49,12 @@ func (t *tally) put(id int64, status uint8, team []byte) {
 	if t.held == nil {
 		t.held, t.team, t.dirtyTeams, t.names = map[int64]bucket{}, map[string]int{}, map[string]struct{}{}, map[string]string{}
 	}
+	old, held := t.held[id]
+	if held && old.status == status && old.team == string(team) {
+		return // the usual change: neither status nor team moved
+	}
 	b := bucket{status: status, team: t.intern(team)}
-	if old, ok := t.held[id]; ok {
-		if old == b {
-			return
-		}
+	if held {
 		t.drop(old)
 	} else {
 		t.total++
