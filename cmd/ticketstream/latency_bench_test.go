@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ticketstream/ticketstream/adapters/gormstore/pgtest"
@@ -45,21 +46,22 @@ func BenchmarkLiveLatency(b *testing.B) {
 					b.ReportMetric(r.kbPerConn, "KB/conn")
 					b.ReportMetric(r.rssPerConn, "RSS-KB/conn")
 				}
-				b.Logf("%d dashboards: commit→client p50 %.1f ms, p99 %.1f ms, max %.1f ms over %d deliveries; server heap+stacks after GC %.1f → %.1f MB (%.1f KB per idle connection), RSS %.1f → %.1f MB (%.1f KB per connection)",
+				b.Logf("%d dashboards: commit→client p50 %.1f ms, p99 %.1f ms, max %.1f ms over %d deliveries; server heap+stacks after GC %.1f → %.1f MB (%.1f KB per idle connection), RSS %.1f → %.1f MB (%.1f KB per connection); CPU while publishing: server %.2fs, dashboards %.2fs",
 					n, r.p50.Seconds()*1000, r.p99.Seconds()*1000, r.max.Seconds()*1000, r.deliveries,
-					r.goBefore/1024, r.goAfter/1024, r.kbPerConn, r.rssBefore/1024, r.rssAfter/1024, r.rssPerConn)
+					r.goBefore/1024, r.goAfter/1024, r.kbPerConn, r.rssBefore/1024, r.rssAfter/1024, r.rssPerConn, r.serverCPU.Seconds(), r.clientCPU.Seconds())
 			}
 		})
 	}
 }
 
 type latencyResult struct {
-	p50, p99, max       time.Duration
-	deliveries          int
-	rssBefore, rssAfter float64 // KB
-	rssPerConn          float64
-	goBefore, goAfter   float64 // KB of heap and stacks in use after a GC
-	kbPerConn           float64 // from the Go runtime's figures
+	p50, p99, max        time.Duration
+	deliveries           int
+	rssBefore, rssAfter  float64       // KB
+	serverCPU, clientCPU time.Duration // spent while the changes were published and delivered
+	rssPerConn           float64
+	goBefore, goAfter    float64 // KB of heap and stacks in use after a GC
+	kbPerConn            float64 // from the Go runtime's figures
 }
 
 func measureLiveLatency(b *testing.B, clients, changes int, every time.Duration) latencyResult {
@@ -115,18 +117,21 @@ func measureLiveLatency(b *testing.B, clients, changes int, every time.Duration)
 			}
 			defer c.Conn.CloseNow()
 			go func() { <-stop; c.Conn.CloseNow() }()
-			// The client reads raw messages and only looks for the marker:
-			// decoding every message would spend the shared CPU on the
+			// The client reads raw messages into a buffer of its own and
+			// only looks for the marker: decoding every message, or a
+			// new buffer per message, would spend the shared CPU on the
 			// measuring side.
 			signalled := false
+			var buf []byte
 			for {
-				_, data, err := c.Conn.Read(ctx)
+				data, err := readMessage(ctx, c.Conn, buf[:0])
 				if err != nil {
 					if !signalled {
 						ready.Done()
 					}
 					return
 				}
+				buf = data
 				now := time.Now()
 				if !signalled && bytes.HasPrefix(data, []byte(`{"type":"end"`)) {
 					signalled = true
@@ -172,6 +177,19 @@ func measureLiveLatency(b *testing.B, clients, changes int, every time.Duration)
 		after = now
 	}
 
+	// LATENCY_CPU_PROFILE=file saves the server's CPU profile of the
+	// publishing phase, to see where a fan-out's time goes.
+	profiled := make(chan struct{})
+	if path := os.Getenv("LATENCY_CPU_PROFILE"); path != "" {
+		seconds := max(1, int((time.Duration(changes) * every).Seconds()))
+		go func() {
+			defer close(profiled)
+			saveServerProfile(b, debugAddr, seconds, path)
+		}()
+	} else {
+		close(profiled)
+	}
+	serverCPU, clientCPU := cpuTime(b, p.cmd.Process.Pid), cpuTime(b, os.Getpid())
 	commits := make([]time.Time, changes)
 	tick := time.NewTicker(every)
 	for k := range changes {
@@ -200,6 +218,8 @@ func measureLiveLatency(b *testing.B, clients, changes int, every time.Duration)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	serverCPU, clientCPU = cpuTime(b, p.cmd.Process.Pid)-serverCPU, cpuTime(b, os.Getpid())-clientCPU
+	<-profiled
 	close(stop)
 	quit.Wait()
 
@@ -213,8 +233,31 @@ func measureLiveLatency(b *testing.B, clients, changes int, every time.Duration)
 	pct := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
 	return latencyResult{
 		p50: pct(0.50), p99: pct(0.99), max: lat[len(lat)-1], deliveries: len(lat),
+		serverCPU: serverCPU, clientCPU: clientCPU,
 		rssBefore: before, rssAfter: after, rssPerConn: (after - before) / float64(clients),
 		goBefore: goBefore, goAfter: goAfter, kbPerConn: (goAfter - goBefore) / float64(clients),
+	}
+}
+
+// readMessage appends the next message's bytes to buf, growing it only
+// when the message does not fit.
+func readMessage(ctx context.Context, c *websocket.Conn, buf []byte) ([]byte, error) {
+	_, r, err := c.Reader(ctx)
+	if err != nil {
+		return buf, err
+	}
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
 	}
 }
 
@@ -256,6 +299,46 @@ func goMemoryKB(tb testing.TB, debugAddr string) float64 {
 		tb.Fatalf("no HeapInuse or Stack in the server's heap profile")
 	}
 	return (heap + stack) / 1024
+}
+
+// saveServerProfile writes the server's CPU profile of the next seconds
+// to path.
+func saveServerProfile(tb testing.TB, debugAddr string, seconds int, path string) {
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", debugAddr, seconds))
+	if err != nil {
+		tb.Errorf("server profile: %v", err)
+		return
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err == nil {
+		err = os.WriteFile(path, data, 0o644)
+	}
+	if err != nil {
+		tb.Errorf("server profile: %v", err)
+	}
+}
+
+// cpuTime reads the user and system CPU time a process has used so far
+// from /proc (in clock ticks of 10ms).
+func cpuTime(tb testing.TB, pid int) time.Duration {
+	tb.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	// The fields after the command name, which is in parentheses and may
+	// hold spaces: utime and stime are the 12th and 13th of them.
+	fields := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+	var ticks int64
+	for _, f := range fields[11:13] {
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
 }
 
 // rssKB reads a process's resident set size in KB from /proc.
