@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -44,11 +45,53 @@ var pgEpochMicros = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro()
 var errBadRow = errors.New("malformed row from PostgreSQL")
 
 // rowDecoder turns binary rows into tickets. It interns the columns that
-// repeat from row to row (team, status, priority, assignee, tags), so a
-// stream allocates only the strings that are new: mostly subject and
-// requester. Not safe for concurrent use; one per stream.
+// repeat from row to row (team, status, priority, assignee, tags); the
+// columns that do not (subject, requester) are cut from one string per
+// batch (see textArena). Not safe for concurrent use; one per stream.
 type rowDecoder struct {
 	team, status, priority, assignee, tags internTable
+	text                                   textArena
+}
+
+// textArena hands out the subjects and requesters of one batch as pieces of
+// a single string: one allocation per batch instead of two per row, which
+// was most of a stream's allocations and the garbage collector's work.
+// Strings stay immutable; a piece kept after its batch keeps the batch's
+// text (a few hundred KB at most) alive with it.
+type textArena struct {
+	s   string
+	off int
+}
+
+// fill makes the arena hold the subject and requester of every row of rb,
+// in order; vals is scratch for rb.row.
+func (a *textArena) fill(rb *rawBatch, vals [][]byte) {
+	n := 0
+	for i := range rb.rows {
+		rb.row(i, vals)
+		n += len(vals[2]) + len(vals[5])
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for i := range rb.rows {
+		rb.row(i, vals)
+		b.Write(vals[2])
+		b.Write(vals[5])
+	}
+	a.s, a.off = b.String(), 0
+}
+
+// next returns the arena's next piece, which holds the bytes of v: the
+// arena was filled from the same rows in the same order. A row it was not
+// filled from (a decoder used alone) gets a string of its own.
+func (a *textArena) next(v []byte) string {
+	end := a.off + len(v)
+	if end > len(a.s) || a.s[a.off:end] != string(v) {
+		return string(v)
+	}
+	piece := a.s[a.off:end]
+	a.off = end
+	return piece
 }
 
 // internTable remembers up to internSlots strings of one column, found by a
@@ -95,10 +138,10 @@ func (d *rowDecoder) decode(vals [][]byte, t *domain.Ticket) error {
 	}
 	t.ID = int64(binary.BigEndian.Uint64(vals[0]))
 	t.Team = d.team.intern(vals[1])
-	t.Subject = string(vals[2])
+	t.Subject = d.text.next(vals[2])
 	t.Status = domain.Status(d.status.intern(vals[3]))
 	t.Priority = domain.Priority(d.priority.intern(vals[4]))
-	t.Requester = string(vals[5])
+	t.Requester = d.text.next(vals[5])
 	t.Assignee = d.assignee.intern(vals[6])
 	tags, err := d.decodeTextArray(vals[7], t.Tags[:0])
 	if err != nil {

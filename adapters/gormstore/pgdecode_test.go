@@ -67,3 +67,60 @@ func TestPgStream_FastAndGenericDecodersAgree(t *testing.T) {
 		})
 	}
 }
+
+// TestTextArena_PiecesMatchTheirRowsAndOutliveTheBatch checks the per-batch
+// string of subjects and requesters: each piece equals its column, a value
+// the arena was not filled from still comes back right (as a string of its
+// own), and pieces do not change when the batch's memory is reused.
+func TestTextArena_PiecesMatchTheirRowsAndOutliveTheBatch(t *testing.T) {
+	t.Parallel()
+	row := func(subject, requester string) [][]byte {
+		vals := make([][]byte, len(pgColumnOIDs))
+		for i := range vals {
+			vals[i] = []byte{}
+		}
+		vals[2], vals[5] = []byte(subject), []byte(requester)
+		return vals
+	}
+	for _, tc := range []struct {
+		name string
+		rows [][2]string
+	}{
+		{"one row", [][2]string{{"Printer jams", "ann@example.com"}}},
+		{"empty values", [][2]string{{"", ""}, {"x", ""}, {"", "y"}}},
+		{"repeated values", [][2]string{{"same", "same"}, {"same", "same"}}},
+		{"non-ASCII", [][2]string{{"Drucker 🖨 streikt", "jörg@example.de"}, {"second", "b@example.com"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var rb rawBatch
+			for _, r := range tc.rows {
+				if err := rb.add(row(r[0], r[1])); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var a textArena
+			vals := make([][]byte, len(pgColumnOIDs))
+			a.fill(&rb, vals)
+			var got []string
+			for i := range rb.rows {
+				rb.row(i, vals)
+				got = append(got, a.next(vals[2]), a.next(vals[5]))
+			}
+			if stray := a.next([]byte("not in the batch")); stray != "not in the batch" {
+				t.Fatalf("a value the arena was not filled from came back as %q", stray)
+			}
+			rb.reset() // the batch's memory is reused for other rows
+			for range tc.rows {
+				if err := rb.add(row("XXXXXXXXXXXXXXXXXXXXXXXX", "YYYYYYYYYYYYYYYYYYYYYYYY")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i, r := range tc.rows {
+				if got[2*i] != r[0] || got[2*i+1] != r[1] {
+					t.Fatalf("row %d: subject %q requester %q; want %q, %q", i, got[2*i], got[2*i+1], r[0], r[1])
+				}
+			}
+		})
+	}
+}

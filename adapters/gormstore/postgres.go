@@ -240,6 +240,9 @@ func (st *pgStream) lastCursor(rb *rawBatch) (domain.Cursor, error) {
 // decode turns rb's rows into batch, reusing its tickets' memory.
 func (st *pgStream) decode(rb *rawBatch, batch []domain.Ticket) ([]domain.Ticket, error) {
 	batch = slices.Grow(batch[:0], rb.rows)[:rb.rows]
+	if st.fast {
+		st.dec.text.fill(rb, st.vals[:])
+	}
 	for i := range rb.rows {
 		rb.row(i, st.vals[:])
 		t := &batch[i]
