@@ -193,9 +193,11 @@ func (d *rowDecoder) decodeTextArray(b []byte, dst []string) ([]string, error) {
 // pgx's read buffer so that the connection can move on to the next query
 // before they are decoded. Its buffers are reused from batch to batch.
 type rawBatch struct {
-	data []byte
-	ends []int32 // end offset in data of each value; a row is 10 values
-	rows int
+	data   []byte
+	ends   []int32 // end offset in data of each value; a row is 10 values
+	rows   int
+	fields []pgconn.FieldDescription // the columns' types and formats
+	fast   bool                      // the fast decoder reads these columns
 }
 
 func (rb *rawBatch) reset() {

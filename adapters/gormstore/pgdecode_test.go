@@ -48,7 +48,8 @@ func TestPgStream_FastAndGenericDecodersAgree(t *testing.T) {
 			if st.fast != (format == "binary") {
 				t.Fatalf("fast path chosen = %v for %s rows", st.fast, format)
 			}
-			got, err := st.decode(&rb, nil)
+			var pd pageDecoder
+			got, err := pd.decode(&rb, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -35,35 +35,38 @@ func (s *Store) withPgx(ctx context.Context, fn func(*pgx.Conn) error) error {
 }
 
 // streamPostgres is StreamTickets for PostgreSQL. One goroutine reads the
-// keyset pages, pipelined: as soon as page k has arrived (as raw rows) its
-// last row gives the cursor of page k+1, whose query is sent at once; page k
-// is decoded while the server works on k+1, whose rows are then read in
-// turn. Only then is the connection released and page k passed to the
-// caller's goroutine, which hands it to h — so the database also works
-// while a page is encoded and written, and a slow handler holds no
-// connection (the reader waits for a free batch with its connection back
-// in the pool).
+// keyset pages as raw rows, pipelined: as soon as page k has arrived its
+// last row gives the cursor of page k+1, whose query is sent at once, and
+// page k goes to the caller's goroutine, which decodes it and hands it to h
+// while the database works on k+1 — so the reader does nothing but keep
+// PostgreSQL busy. A connection is held only while a page is read: when
+// the caller falls behind, the reader waits for a free page with its
+// connection back in the pool.
 func (s *Store) streamPostgres(ctx context.Context, q domain.Query, batchSize int, h ports.BatchHandler) error {
 	rctx, stop := context.WithCancel(ctx)
 	defer stop()
-	decoded := make(chan []domain.Ticket, 1)
-	free := make(chan []domain.Ticket, batchesInFlight)
-	for range batchesInFlight {
-		free <- make([]domain.Ticket, 0, batchSize)
+	read := make(chan *rawBatch, rawPagesInFlight) // holds every page: a send never blocks
+	free := make(chan *rawBatch, rawPagesInFlight)
+	for range rawPagesInFlight {
+		free <- new(rawBatch)
 	}
 	readErr := make(chan error, 1)
 	go func() {
-		defer close(decoded)
-		readErr <- s.readPages(rctx, q, batchSize, free, decoded)
+		defer close(read)
+		readErr <- s.readPages(rctx, q, batchSize, free, read)
 	}()
+	var dec pageDecoder
+	batch := make([]domain.Ticket, 0, batchSize)
 	var err error
-	for batch := range decoded {
+	for rb := range read {
 		if err == nil {
-			err = handleInBatches(ctx, h, batch, batchSize)
+			if batch, err = dec.decode(rb, batch); err == nil {
+				err = handleInBatches(ctx, h, batch, batchSize)
+			}
 		}
-		free <- batch
+		free <- rb
 		if err != nil {
-			stop() // the reader ends its query and closes decoded
+			stop() // the reader ends its query and closes read
 		}
 	}
 	if rerr := <-readErr; err == nil {
@@ -72,20 +75,17 @@ func (s *Store) streamPostgres(ctx context.Context, q domain.Query, batchSize in
 	return err
 }
 
-// batchesInFlight is how many decoded pages one stream holds at most: one
-// being decoded, one waiting, one being handled. (2 measured alike in
-// throughput, with more spread, for 6.4 instead of 7.9 MB of peak heap.)
-const batchesInFlight = 3
+// rawPagesInFlight is how many raw pages one stream holds at most: one
+// being read, one waiting, one being decoded and handled.
+const rawPagesInFlight = 3
 
-// readPages reads q's keyset pages, pipelined, decodes each into a batch
-// from free and sends it on decoded, until the last page, an error, or ctx
-// ends. Pages start at the batch size, so that the first rows come at once,
-// and double with each further page up to pageGrowth batches: a long stream
-// pays PostgreSQL's per-query cost less often.
-func (s *Store) readPages(ctx context.Context, q domain.Query, batchSize int, free <-chan []domain.Ticket, decoded chan<- []domain.Ticket) error {
+// readPages reads q's keyset pages, pipelined, each into a page from free,
+// and sends them on read, until the last page, an error, or ctx ends. Pages
+// start at the batch size, so that the first rows come at once, and double
+// with each further page up to pageGrowth batches: a long stream pays
+// PostgreSQL's per-query cost less often.
+func (s *Store) readPages(ctx context.Context, q domain.Query, batchSize int, free <-chan *rawBatch, read chan<- *rawBatch) error {
 	st := pgStream{s: s, ctx: ctx, sel: buildSelect(Postgres, q)}
-	var raws [2]rawBatch
-	cur, next := &raws[0], &raws[1]
 	remaining := q.Limit
 	page, maxPage := batchSize, batchSize*pageGrowth
 	size := func() int {
@@ -94,25 +94,29 @@ func (s *Store) readPages(ctx context.Context, q domain.Query, batchSize int, fr
 		}
 		return page
 	}
-	take := func() ([]domain.Ticket, error) {
+	take := func() (*rawBatch, error) {
 		select {
-		case b := <-free:
-			return b, nil
+		case rb := <-free:
+			return rb, nil
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
 	}
-	send := func(b []domain.Ticket) error {
+	send := func(rb *rawBatch) error {
 		select {
-		case decoded <- b:
+		case read <- rb:
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
+	cur, err := take()
+	if err != nil {
+		return err
+	}
 	n := size()
 	start := time.Now()
-	err := s.withPgx(ctx, func(c *pgx.Conn) error {
+	err = s.withPgx(ctx, func(c *pgx.Conn) error {
 		rows, err := st.query(c, q.After, n)
 		if err != nil {
 			return err
@@ -122,20 +126,16 @@ func (s *Store) readPages(ctx context.Context, q domain.Query, batchSize int, fr
 	s.observe(QuerySnapshot, start, err)
 	for err == nil && cur.rows > 0 {
 		remaining -= cur.rows
-		more := cur.rows == n && (q.Limit == 0 || remaining > 0)
-		batch, terr := take()
-		if terr != nil {
-			return terr
-		}
-		if !more {
-			if batch, err = st.decode(cur, batch); err == nil {
-				err = send(batch)
-			}
-			return err
+		if cur.rows < n || (q.Limit > 0 && remaining <= 0) {
+			return send(cur) // the last page
 		}
 		last, cerr := st.lastCursor(cur)
 		if cerr != nil {
 			return cerr
+		}
+		next, terr := take()
+		if terr != nil {
+			return terr
 		}
 		page = min(page*2, maxPage)
 		n = size()
@@ -145,17 +145,14 @@ func (s *Store) readPages(ctx context.Context, q domain.Query, batchSize int, fr
 			if err != nil {
 				return err
 			}
-			if batch, err = st.decode(cur, batch); err != nil {
+			if err := send(cur); err != nil {
 				rows.Close()
 				return err
 			}
 			return st.readRaw(rows, next)
 		})
 		s.observe(QuerySnapshot, start, err)
-		if err == nil {
-			err = send(batch)
-		}
-		cur, next = next, cur
+		cur = next
 	}
 	return err
 }
@@ -178,21 +175,20 @@ func handleInBatches(ctx context.Context, h ports.BatchHandler, batch []domain.T
 
 // pageGrowth bounds how large a long stream's pages grow, in batches: 4,
 // measured on 200,000 tickets through REST (1,000-row pages 0.49-0.55 s,
-// 4,000-row 0.43-0.45 s, 10,000-row 0.42-0.46 s) for at most 4 batches of
-// raw rows held per stream.
+// 4,000-row 0.43-0.45 s, 10,000-row 0.42-0.46 s), so that a stream holds
+// at most rawPagesInFlight pages of 4 batches of raw rows and one page of
+// decoded tickets.
 const pageGrowth = 4
 
-// pgStream is the state of one streamPostgres call.
+// pgStream is the reader's state in one streamPostgres call.
 type pgStream struct {
-	s       *Store
-	ctx     context.Context
-	sel     selectSQL
-	args    []any
-	vals    [len(pgColumnOIDs)][]byte
-	dec     rowDecoder
-	fields  []pgconn.FieldDescription
-	fast    bool
-	typeMap *pgtype.Map
+	s      *Store
+	ctx    context.Context
+	sel    selectSQL
+	args   []any
+	fields []pgconn.FieldDescription // of the first page; every page has them
+	fast   bool
+	last   pageDecoder // the reader's own, for lastCursor
 }
 
 // query sends the batch query for the n rows after `after`; its rows are
@@ -211,9 +207,10 @@ func (st *pgStream) readRaw(rows pgx.Rows, rb *rawBatch) error {
 		st.fields = slices.Clone(rows.FieldDescriptions())
 		st.fast = fastDecodable(st.fields)
 	}
+	rb.fields, rb.fast = st.fields, st.fast
 	for rows.Next() {
 		vals := rows.RawValues()
-		if len(vals) != len(st.vals) {
+		if len(vals) != len(pgColumnOIDs) {
 			return fmt.Errorf("%w: %d columns", errBadRow, len(vals))
 		}
 		if err := rb.add(vals); err != nil {
@@ -226,31 +223,45 @@ func (st *pgStream) readRaw(rows pgx.Rows, rb *rawBatch) error {
 // lastCursor returns the position of rb's last row, reading only its
 // (updated_at, id) when rows are binary.
 func (st *pgStream) lastCursor(rb *rawBatch) (domain.Cursor, error) {
-	rb.row(rb.rows-1, st.vals[:])
-	if st.fast {
-		return lastCursor(st.vals[:])
+	return st.last.lastCursor(rb)
+}
+
+// pageDecoder turns raw pages into tickets. Not safe for concurrent use:
+// the reader and the stream's goroutine have one each.
+type pageDecoder struct {
+	vals    [len(pgColumnOIDs)][]byte
+	dec     rowDecoder
+	typeMap *pgtype.Map
+}
+
+// lastCursor returns the position of rb's last row, reading only its
+// (updated_at, id) when rows are binary.
+func (pd *pageDecoder) lastCursor(rb *rawBatch) (domain.Cursor, error) {
+	rb.row(rb.rows-1, pd.vals[:])
+	if rb.fast {
+		return lastCursor(pd.vals[:])
 	}
 	var t domain.Ticket
-	if err := st.decodeGeneric(&t); err != nil {
+	if err := pd.decodeGeneric(rb.fields, &t); err != nil {
 		return domain.Cursor{}, err
 	}
 	return t.Cursor(), nil
 }
 
 // decode turns rb's rows into batch, reusing its tickets' memory.
-func (st *pgStream) decode(rb *rawBatch, batch []domain.Ticket) ([]domain.Ticket, error) {
+func (pd *pageDecoder) decode(rb *rawBatch, batch []domain.Ticket) ([]domain.Ticket, error) {
 	batch = slices.Grow(batch[:0], rb.rows)[:rb.rows]
-	if st.fast {
-		st.dec.text.fill(rb, st.vals[:])
+	if rb.fast {
+		pd.dec.text.fill(rb, pd.vals[:])
 	}
 	for i := range rb.rows {
-		rb.row(i, st.vals[:])
+		rb.row(i, pd.vals[:])
 		t := &batch[i]
 		var err error
-		if st.fast {
-			err = st.dec.decode(st.vals[:], t)
+		if rb.fast {
+			err = pd.dec.decode(pd.vals[:], t)
 		} else {
-			err = st.decodeGeneric(t)
+			err = pd.decodeGeneric(rb.fields, t)
 		}
 		if err != nil {
 			return batch[:0], err
@@ -259,16 +270,16 @@ func (st *pgStream) decode(rb *rawBatch, batch []domain.Ticket) ([]domain.Ticket
 	return batch, nil
 }
 
-// decodeGeneric decodes st.vals with pgx's type map: the path for a server
+// decodeGeneric decodes pd.vals with pgx's type map: the path for a server
 // that sends a column in a type or format the fast decoder does not expect.
-func (st *pgStream) decodeGeneric(t *domain.Ticket) error {
-	if st.typeMap == nil {
-		st.typeMap = pgtype.NewMap()
+func (pd *pageDecoder) decodeGeneric(fields []pgconn.FieldDescription, t *domain.Ticket) error {
+	if pd.typeMap == nil {
+		pd.typeMap = pgtype.NewMap()
 	}
 	dst := [...]any{&t.ID, &t.Team, &t.Subject, (*string)(&t.Status), (*string)(&t.Priority),
 		&t.Requester, &t.Assignee, &t.Tags, &t.CreatedAt, &t.UpdatedAt}
-	for i, f := range st.fields {
-		if err := st.typeMap.Scan(f.DataTypeOID, f.Format, st.vals[i], dst[i]); err != nil {
+	for i, f := range fields {
+		if err := pd.typeMap.Scan(f.DataTypeOID, f.Format, pd.vals[i], dst[i]); err != nil {
 			return fmt.Errorf("scan ticket column %s: %w", f.Name, err)
 		}
 	}
