@@ -47,16 +47,16 @@ var errBadRow = errors.New("malformed row from PostgreSQL")
 // rowDecoder turns binary rows into tickets. It interns the columns that
 // repeat from row to row (team, status, priority, assignee, tags); the
 // columns that do not (subject, requester) are cut from one string per
-// batch (see textArena). Not safe for concurrent use; one per stream.
+// page (see textArena). Not safe for concurrent use; one per stream.
 type rowDecoder struct {
 	team, status, priority, assignee, tags internTable
 	text                                   textArena
 }
 
-// textArena hands out the subjects and requesters of one batch as pieces of
-// a single string: one allocation per batch instead of two per row, which
+// textArena hands out the subjects and requesters of one page as pieces of
+// a single string: one allocation per page instead of two per row, which
 // was most of a stream's allocations and the garbage collector's work.
-// Strings stay immutable; a piece kept after its batch keeps the batch's
+// Strings stay immutable; a piece kept after its page keeps the page's
 // text (a few hundred KB at most) alive with it.
 type textArena struct {
 	s   string
