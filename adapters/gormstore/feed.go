@@ -64,7 +64,7 @@ func (s *Store) ReadChanges(ctx context.Context, after, until domain.ChangePos, 
 		upTo = domain.ChangePos{Seq: math.MaxInt64, ID: math.MaxInt64}
 	}
 	var page changePage
-	merged := make([]ports.Change, 0, batchSize)
+	var merged []ports.Change // made only when a page holds changes: the idle poll allocates none
 	first := true
 	for {
 		start := time.Now()
@@ -96,6 +96,9 @@ func (s *Store) ReadChanges(ctx context.Context, after, until domain.ChangePos, 
 				}
 				full = true
 			}
+		}
+		if merged == nil && len(page.changed)+len(page.removed) > 0 {
+			merged = make([]ports.Change, 0, len(page.changed)+len(page.removed))
 		}
 		merged = mergeChanges(merged[:0], page.changed, page.removed, bound, full)
 		if len(merged) > 0 {
