@@ -190,15 +190,21 @@ func BenchmarkE2E_OneShot200k(b *testing.B) {
 	}
 	rates := map[string][]float64{}
 	mbs := map[string][]float64{}
+	cpu := map[string]*cpuShares{}
+	for _, r := range readers {
+		cpu[r.name] = new(cpuShares)
+	}
 	const rounds = 9
 	b.ResetTimer()
 	for range b.N {
 		for round := range rounds {
 			for i := range readers {
 				r := readers[(i+round)%len(readers)] // rotate who goes first
+				before := readCPUShares(b, p.cmd.Process.Pid)
 				start := time.Now()
 				rows, bytes := r.read()
 				d := time.Since(start).Seconds()
+				cpu[r.name].add(before, readCPUShares(b, p.cmd.Process.Pid), d)
 				if rows != n {
 					b.Fatalf("%s read %d rows, want %d", r.name, rows, n)
 				}
@@ -221,6 +227,64 @@ func BenchmarkE2E_OneShot200k(b *testing.B) {
 	b.ReportMetric(ws/rest, "websocket/rest")
 	b.Logf("200,000 tickets, medians of %d interleaved rounds: REST %.0f rows/s (%.1f MB/s), WebSocket %.0f rows/s (%.1f MB/s), raw pgx + encoder %.0f rows/s, row_to_json %.0f rows/s: REST = %.1f%% of the limit, %.2f× row_to_json; WebSocket = %.2f× REST",
 		rounds, rest, median(mbs["rest"]), ws, median(mbs["websocket"]), limit, pg, 100*rest/limit, rest/pg, ws/rest)
+	for _, r := range readers {
+		b.Logf("%-12s CPU per run, mean of %d: %s", r.name, rounds, cpu[r.name].mean())
+	}
+}
+
+// cpuShares sums, over the runs of one reader, the wall time and the CPU
+// used by the server, by PostgreSQL and by this (the client's) process:
+// on 2 cores the three share, they say where a run's time went.
+type cpuShares struct {
+	runs                           int
+	wall, server, postgres, client time.Duration
+}
+
+// cpuReading is one reading of the three processes' CPU.
+type cpuReading struct{ server, postgres, client time.Duration }
+
+func readCPUShares(b *testing.B, serverPid int) cpuReading {
+	return cpuReading{cpuTime(b, serverPid), postgresCPU(b), cpuTime(b, os.Getpid())}
+}
+
+func (c *cpuShares) add(before, after cpuReading, seconds float64) {
+	c.runs++
+	c.wall += time.Duration(seconds * float64(time.Second))
+	c.server += after.server - before.server
+	c.postgres += after.postgres - before.postgres
+	c.client += after.client - before.client
+}
+
+func (c *cpuShares) mean() string {
+	n := time.Duration(max(c.runs, 1))
+	ms := func(d time.Duration) string { return strconv.FormatInt((d/n).Milliseconds(), 10) + " ms" }
+	return fmt.Sprintf("wall %s; server %s, postgres %s, client %s (of 2 cores × wall = %s)",
+		ms(c.wall), ms(c.server), ms(c.postgres), ms(c.client), ms(2*c.wall))
+}
+
+// postgresCPU sums the CPU used so far by every process of this machine's
+// PostgreSQL server (postmaster, backends and helpers).
+func postgresCPU(b *testing.B) time.Duration {
+	b.Helper()
+	dirs, err := os.ReadDir("/proc")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var sum time.Duration
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		if err != nil || string(bytes.TrimSpace(comm)) != "postgres" {
+			continue // not PostgreSQL, or gone since the listing
+		}
+		if t, ok := procCPU(pid); ok {
+			sum += t
+		}
+	}
+	return sum
 }
 
 // peakRSS resets a process's peak resident set (clear_refs 5) and returns

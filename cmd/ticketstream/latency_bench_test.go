@@ -323,22 +323,35 @@ func saveServerProfile(tb testing.TB, debugAddr string, seconds int, path string
 // from /proc (in clock ticks of 10ms).
 func cpuTime(tb testing.TB, pid int) time.Duration {
 	tb.Helper()
+	t, ok := procCPU(pid)
+	if !ok {
+		tb.Fatalf("no CPU time of process %d in /proc", pid)
+	}
+	return t
+}
+
+// procCPU reads a process's user and system CPU time from /proc; false if
+// the process is gone or its stat is unreadable.
+func procCPU(pid int) (time.Duration, bool) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		tb.Fatal(err)
+		return 0, false
 	}
 	// The fields after the command name, which is in parentheses and may
 	// hold spaces: utime and stime are the 12th and 13th of them.
 	fields := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+	if len(fields) < 13 {
+		return 0, false
+	}
 	var ticks int64
 	for _, f := range fields[11:13] {
 		n, err := strconv.ParseInt(f, 10, 64)
 		if err != nil {
-			tb.Fatal(err)
+			return 0, false
 		}
 		ticks += n
 	}
-	return time.Duration(ticks) * 10 * time.Millisecond
+	return time.Duration(ticks) * 10 * time.Millisecond, true
 }
 
 // rssKB reads a process's resident set size in KB from /proc.
