@@ -21,6 +21,12 @@ var pgColumnOIDs = [...]uint32{
 	pgtype.TextOID, pgtype.TextOID, pgtype.TextArrayOID, pgtype.TimestamptzOID, pgtype.TimestamptzOID,
 }
 
+// The columns the text arena takes, by their place in ticketColumns.
+const (
+	colSubject   = 2
+	colRequester = 5
+)
+
 // fastDecodable reports whether fields are ticketColumns in binary format.
 func fastDecodable(fields []pgconn.FieldDescription) bool {
 	if len(fields) != len(pgColumnOIDs) {
@@ -64,19 +70,17 @@ type textArena struct {
 }
 
 // fill makes the arena hold the subject and requester of every row of rb,
-// in order; vals is scratch for rb.row.
-func (a *textArena) fill(rb *rawBatch, vals [][]byte) {
+// in order.
+func (a *textArena) fill(rb *rawBatch) {
 	n := 0
 	for i := range rb.rows {
-		rb.row(i, vals)
-		n += len(vals[2]) + len(vals[5])
+		n += len(rb.value(i, colSubject)) + len(rb.value(i, colRequester))
 	}
 	var b strings.Builder
 	b.Grow(n)
 	for i := range rb.rows {
-		rb.row(i, vals)
-		b.Write(vals[2])
-		b.Write(vals[5])
+		b.Write(rb.value(i, colSubject))
+		b.Write(rb.value(i, colRequester))
 	}
 	a.s, a.off = b.String(), 0
 }
@@ -138,10 +142,10 @@ func (d *rowDecoder) decode(vals [][]byte, t *domain.Ticket) error {
 	}
 	t.ID = int64(binary.BigEndian.Uint64(vals[0]))
 	t.Team = d.team.intern(vals[1])
-	t.Subject = d.text.next(vals[2])
+	t.Subject = d.text.next(vals[colSubject])
 	t.Status = domain.Status(d.status.intern(vals[3]))
 	t.Priority = domain.Priority(d.priority.intern(vals[4]))
-	t.Requester = d.text.next(vals[5])
+	t.Requester = d.text.next(vals[colRequester])
 	t.Assignee = d.assignee.intern(vals[6])
 	tags, err := d.decodeTextArray(vals[7], t.Tags[:0])
 	if err != nil {
@@ -215,6 +219,16 @@ func (rb *rawBatch) add(vals [][]byte) error {
 	}
 	rb.rows++
 	return nil
+}
+
+// value returns column c of row i, pointing into rb.data.
+func (rb *rawBatch) value(i, c int) []byte {
+	k := i*len(pgColumnOIDs) + c
+	start := int32(0)
+	if k > 0 {
+		start = rb.ends[k-1]
+	}
+	return rb.data[start:rb.ends[k]:rb.ends[k]]
 }
 
 // row returns row i's values in vals (len 10), pointing into rb.data.

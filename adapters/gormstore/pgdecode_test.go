@@ -5,9 +5,11 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/ticketstream/ticketstream/adapters/gormstore/pgtest"
 	"github.com/ticketstream/ticketstream/domain"
+	"github.com/ticketstream/ticketstream/domain/demodata"
 	"github.com/ticketstream/ticketstream/ports/portstest"
 )
 
@@ -102,11 +104,19 @@ func TestTextArena_PiecesMatchTheirRowsAndOutliveTheBatch(t *testing.T) {
 			}
 			var a textArena
 			vals := make([][]byte, len(pgColumnOIDs))
-			a.fill(&rb, vals)
+			a.fill(&rb)
 			var got []string
 			for i := range rb.rows {
 				rb.row(i, vals)
+				for c, v := range vals {
+					if w := rb.value(i, c); string(w) != string(v) {
+						t.Fatalf("row %d column %d: value %q, row %q", i, c, w, v)
+					}
+				}
 				got = append(got, a.next(vals[2]), a.next(vals[5]))
+			}
+			if a.off != len(a.s) {
+				t.Fatalf("the arena handed out %d of its %d bytes: pieces were not cut from it", a.off, len(a.s))
 			}
 			if stray := a.next([]byte("not in the batch")); stray != "not in the batch" {
 				t.Fatalf("a value the arena was not filled from came back as %q", stray)
@@ -124,4 +134,45 @@ func TestTextArena_PiecesMatchTheirRowsAndOutliveTheBatch(t *testing.T) {
 			}
 		})
 	}
+}
+
+// binaryRow encodes t's ticketColumns as PostgreSQL sends them in binary.
+func binaryRow(tb testing.TB, m *pgtype.Map, t domain.Ticket) [][]byte {
+	tb.Helper()
+	vals := []any{t.ID, t.Team, t.Subject, string(t.Status), string(t.Priority), t.Requester, t.Assignee, t.Tags, t.CreatedAt, t.UpdatedAt}
+	row := make([][]byte, len(vals))
+	for i, v := range vals {
+		b, err := m.Encode(pgColumnOIDs[i], pgtype.BinaryFormatCode, v, []byte{}) // not nil: nil is NULL
+		if err != nil {
+			tb.Fatalf("encode column %d: %v", i, err)
+		}
+		row[i] = b
+	}
+	return row
+}
+
+// BenchmarkPageDecode decodes 4,000-row pages of demo tickets, as the
+// stream's goroutine does with each page the reader hands it:
+//
+//	go test -run '^$' -bench PageDecode -benchmem ./adapters/gormstore
+func BenchmarkPageDecode(b *testing.B) {
+	m := pgtype.NewMap()
+	var rb rawBatch
+	rb.fast = true
+	for _, t := range demodata.New(1).Tickets(4000) {
+		if err := rb.add(binaryRow(b, m, t)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var pd pageDecoder
+	batch := make([]domain.Ticket, 0, rb.rows)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		var err error
+		if batch, err = pd.decode(&rb, batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*rb.rows), "ns/row")
 }

@@ -282,7 +282,7 @@ func (pd *pageDecoder) lastCursor(rb *rawBatch) (domain.Cursor, error) {
 func (pd *pageDecoder) decode(rb *rawBatch, batch []domain.Ticket) ([]domain.Ticket, error) {
 	batch = slices.Grow(batch[:0], rb.rows)[:rb.rows]
 	if rb.fast {
-		pd.dec.text.fill(rb, pd.vals[:])
+		pd.dec.text.fill(rb)
 	}
 	for i := range rb.rows {
 		rb.row(i, pd.vals[:])
