@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -49,7 +48,7 @@ func (s *Store) streamPostgres(ctx context.Context, q domain.Query, batchSize in
 	read := make(chan *rawBatch, rawPagesInFlight) // holds every page: a send never blocks
 	free := make(chan *rawBatch, rawPagesInFlight)
 	for range rawPagesInFlight {
-		free <- getRawBatch()
+		free <- new(rawBatch)
 	}
 	readErr := make(chan error, 1)
 	go func() {
@@ -73,36 +72,7 @@ func (s *Store) streamPostgres(ctx context.Context, q domain.Query, batchSize in
 	if rerr := <-readErr; err == nil {
 		err = rerr // nil, a database error, or the caller's cancellation
 	}
-	// The reader has returned: every page it did not keep is in free.
-	for len(free) > 0 {
-		putRawBatch(<-free)
-	}
 	return err
-}
-
-// rawBatchPool keeps the raw pages of ended streams for the next ones:
-// a page grows to a few MB while it is read, which every stream would
-// otherwise allocate anew and leave to the garbage collector.
-var rawBatchPool sync.Pool
-
-// maxPooledRawBatch is the largest page kept for reuse; a stream of
-// unusually large rows does not leave its pages to every later stream.
-const maxPooledRawBatch = 8 << 20
-
-func getRawBatch() *rawBatch {
-	if rb, ok := rawBatchPool.Get().(*rawBatch); ok {
-		return rb
-	}
-	return new(rawBatch)
-}
-
-func putRawBatch(rb *rawBatch) {
-	if cap(rb.data) > maxPooledRawBatch {
-		return
-	}
-	rb.reset()
-	rb.fields, rb.fast = nil, false
-	rawBatchPool.Put(rb)
 }
 
 // rawPagesInFlight is how many raw pages one stream holds at most: one
