@@ -42,7 +42,7 @@ func TestPgStream_FastAndGenericDecodersAgree(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				return st.readRaw(rows, &rb)
+				return st.readRaw(rows, &rb, 0)
 			})
 			if err != nil {
 				t.Fatal(err)
