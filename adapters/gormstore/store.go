@@ -207,7 +207,15 @@ func (s *Store) waitReachable(ctx context.Context, timeout time.Duration) error 
 // that retrying cannot fix, or nil for one that may pass: a server that is
 // down, restarting or still starting.
 func (s *Store) classifyConnectError(err error) error {
-	if s.dialect == SQLite { // a local file: nothing to wait for
+	if s.dialect == SQLite {
+		if sqliteBusy(err) {
+			// Another process (or store) holds the file while it opens or
+			// migrates it: connecting sets WAL mode, which SQLite can refuse
+			// without waiting for the busy timeout. Seen in CI with four
+			// stores migrating one new file at once.
+			return nil
+		}
+		// Any other failure of a local file: nothing to wait for.
 		return &domain.Error{Code: domain.EUnavailable, Param: "database",
 			Message: fmt.Sprintf("cannot open SQLite database %q: %v (does its directory exist and is it writable?)", s.target.path, err)}
 	}
@@ -224,6 +232,22 @@ func (s *Store) classifyConnectError(err error) error {
 			Message: "PostgreSQL database does not exist: " + pgErr.Message + " (create it, or fix the database name in the URL)"}
 	}
 	return nil
+}
+
+// sqliteBusy reports whether err is SQLite's SQLITE_BUSY or SQLITE_LOCKED
+// (or one of their extended codes), which end when the other connection's
+// work does.
+func sqliteBusy(err error) bool {
+	var coded interface{ Code() int }
+	if !errors.As(err, &coded) {
+		return false
+	}
+	const sqliteBusyCode, sqliteLockedCode = 5, 6 // primary result codes
+	switch coded.Code() & 0xff {
+	case sqliteBusyCode, sqliteLockedCode:
+		return true
+	}
+	return false
 }
 
 // Target returns the database URL the store was opened with (it may hold a
