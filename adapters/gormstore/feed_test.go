@@ -138,7 +138,7 @@ func TestFeed_PostgresOverwritesAForgedPosition(t *testing.T) {
 
 // The hub polls the feed every few milliseconds while nothing changes: such
 // a poll must not allocate a page's worth of memory (it once made a 1,000
-// change slice, ~7 MB/s of garbage from an idle server).
+// change slice, ~20 MB/s of garbage from an idle server).
 func TestFeed_IdlePollAllocatesLittle(t *testing.T) {
 	s, _ := openPostgres(t)
 	ctx := context.Background()
