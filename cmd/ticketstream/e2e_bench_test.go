@@ -223,16 +223,16 @@ func BenchmarkE2E_OneShot200k(b *testing.B) {
 	rest, ws, limit, pg := median(rates["rest"]), median(rates["websocket"]), median(rates["pgx+encoder"]), median(rates["row_to_json"])
 	b.ReportMetric(median(mbs["rest"]), "rest-MB/s")
 	b.ReportMetric(100*rest/limit, "%-of-pgx+encoder")
+	b.ReportMetric(rest/pg, "x-row_to_json")
+	b.ReportMetric(ws/rest, "websocket/rest")
+	b.Logf("200,000 tickets, medians of %d interleaved rounds: REST %.0f rows/s (%.1f MB/s), WebSocket %.0f rows/s (%.1f MB/s), raw pgx + encoder %.0f rows/s, row_to_json %.0f rows/s: REST = %.1f%% of the limit, %.2f× row_to_json; WebSocket = %.2f× REST",
+		rounds, rest, median(mbs["rest"]), ws, median(mbs["websocket"]), limit, pg, 100*rest/limit, rest/pg, ws/rest)
 	// The same ratio round by round (REST and the limit a few seconds
 	// apart): how far single measurements swing on this machine.
 	byRound := make([]float64, len(rates["rest"]))
 	for i := range byRound {
 		byRound[i] = 100 * rates["rest"][i] / rates["pgx+encoder"][i]
 	}
-	b.ReportMetric(rest/pg, "x-row_to_json")
-	b.ReportMetric(ws/rest, "websocket/rest")
-	b.Logf("200,000 tickets, medians of %d interleaved rounds: REST %.0f rows/s (%.1f MB/s), WebSocket %.0f rows/s (%.1f MB/s), raw pgx + encoder %.0f rows/s, row_to_json %.0f rows/s: REST = %.1f%% of the limit, %.2f× row_to_json; WebSocket = %.2f× REST",
-		rounds, rest, median(mbs["rest"]), ws, median(mbs["websocket"]), limit, pg, 100*rest/limit, rest/pg, ws/rest)
 	b.Logf("REST as a share of the limit round by round: %s", percents(byRound))
 	for _, r := range readers {
 		b.Logf("%-12s CPU per run, mean of %d: %s", r.name, rounds, cpu[r.name].mean())
