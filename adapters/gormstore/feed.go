@@ -66,6 +66,11 @@ func (s *Store) ReadChanges(ctx context.Context, after, until domain.ChangePos, 
 	var page changePage
 	var merged []ports.Change // made only when a page holds changes: the idle poll allocates none
 	first := true
+	// horizon is the first page's: every later page of this read is bounded
+	// by it, so it is also the position the read reaches. A later page's own
+	// horizon may be higher, but what committed between the pages below it
+	// was not read, and reporting it would skip those changes for good.
+	var horizon uint64
 	for {
 		start := time.Now()
 		err := s.readChangePage(ctx, after, upTo, batchSize, &page)
@@ -79,8 +84,9 @@ func (s *Store) ReadChanges(ctx context.Context, after, until domain.ChangePos, 
 		if first && !bounded {
 			// The rest of this read stays below the first page's horizon, so
 			// that it ends; later changes are the next read's.
-			upTo = domain.ChangePos{Seq: page.horizon - 1, ID: math.MaxInt64}
-			if page.horizon == 0 {
+			horizon = page.horizon
+			upTo = domain.ChangePos{Seq: horizon - 1, ID: math.MaxInt64}
+			if horizon == 0 {
 				upTo = domain.ChangePos{}
 			}
 		}
@@ -117,7 +123,7 @@ func (s *Store) ReadChanges(ctx context.Context, after, until domain.ChangePos, 
 		}
 		return after, nil
 	}
-	if reached := (domain.ChangePos{Seq: page.horizon}); page.horizon > 0 && reached.Compare(after) > 0 {
+	if reached := (domain.ChangePos{Seq: horizon}); horizon > 0 && reached.Compare(after) > 0 {
 		return reached, nil
 	}
 	return after, nil

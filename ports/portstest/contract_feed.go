@@ -170,9 +170,12 @@ func TestChangeFeedContract(t *testing.T, open OpenFeed) {
 	if err := w.UpdateTicket(ctx, marker); err != nil {
 		t.Fatalf("update: %v", err)
 	}
-	if got, _ := WaitChanges(t, feed, p4, 10, 1); len(got) != 1 || got[0].Ticket.ID != marker.ID {
+	got, p5 := WaitChanges(t, feed, p4, 10, 1)
+	if len(got) != 1 || got[0].Ticket.ID != marker.ID {
 		t.Fatalf("after an update that changed nothing and one that did, the feed read %+v", got)
 	}
+
+	testWriterBetweenPages(t, feed, w, tickets, p5)
 
 	// Retention: pruning removals moves the resumable position past them.
 	before, err := feed.ResumableAfter(ctx)
@@ -198,5 +201,57 @@ func TestChangeFeedContract(t *testing.T, open OpenFeed) {
 	}
 	if w, err := feed.OldestWriter(ctx); err != nil || w.Age < 0 {
 		t.Fatalf("OldestWriter = %+v, %v", w, err)
+	}
+}
+
+// testWriterBetweenPages reads a bulk change of several pages while another
+// writer commits between the pages: what commits during a read is either
+// read by it or lies after the position it reports — never skipped.
+func testWriterBetweenPages(t *testing.T, feed ports.ChangeFeed, w TicketWriter, tickets []domain.Ticket, after domain.ChangePos) {
+	t.Helper()
+	ctx := context.Background()
+	bulk := tickets[10:17]
+	for i := range bulk {
+		bulk[i].Subject = "bulk"
+		bulk[i].UpdatedAt = bulk[i].UpdatedAt.Add(2 * time.Minute)
+		if err := w.UpdateTicket(ctx, bulk[i]); err != nil {
+			t.Fatalf("update: %v", err)
+		}
+	}
+	WaitChanges(t, feed, after, 2, len(bulk)) // the bulk change is visible
+
+	late := tickets[20]
+	late.Subject = "committed between pages"
+	late.UpdatedAt = late.UpdatedAt.Add(3 * time.Minute)
+	pages, wrote := 0, false
+	reached, err := feed.ReadChanges(ctx, after, domain.ChangePos{}, 2, ports.ChangeHandlerFunc(func(batch []ports.Change) error {
+		pages++
+		if !wrote {
+			wrote = true
+			return w.UpdateTicket(ctx, late)
+		}
+		return nil
+	}))
+	if err != nil {
+		t.Fatalf("ReadChanges: %v", err)
+	}
+	if pages < 2 {
+		t.Fatalf("a bulk change of %d tickets read in batches of 2 came in %d batch(es)", len(bulk), pages)
+	}
+	// The late change may not be below the feed's horizon yet: keep
+	// reading from where each read ended until it comes.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got, next := ReadAll(t, feed, reached, domain.ChangePos{}, 2)
+		for _, c := range got {
+			if c.Ticket.ID == late.ID && c.Ticket.Subject == late.Subject {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the change committed between the pages of a read never came after the position the read reported (%+v)", reached)
+		}
+		reached = next
+		time.Sleep(10 * time.Millisecond)
 	}
 }
