@@ -20,13 +20,20 @@ import (
 // Like json.Marshal it fails on a timestamp whose year is outside [0, 9999];
 // dst is then returned unchanged.
 func AppendTicket(dst []byte, t *domain.Ticket) ([]byte, error) {
+	dst, _, err := appendTicket(dst, t)
+	return dst, err
+}
+
+// appendTicket is AppendTicket, also returning where the encoded team name
+// ends in dst: it begins teamOffset(t.ID) bytes after the row's start.
+func appendTicket(dst []byte, t *domain.Ticket) (_ []byte, teamEnd int, err error) {
 	start := len(dst)
-	var err error
 	// Each constant carries the quotes around the string values beside it.
 	dst = append(dst, `{"id":`...)
 	dst = strconv.AppendInt(dst, t.ID, 10)
 	dst = append(dst, `,"team":"`...)
 	dst = appendEscaped(dst, t.Team)
+	teamEnd = len(dst)
 	dst = append(dst, `","subject":"`...)
 	dst = appendEscaped(dst, t.Subject)
 	dst = append(dst, `","status":"`...)
@@ -54,13 +61,27 @@ func AppendTicket(dst []byte, t *domain.Ticket) ([]byte, error) {
 	}
 	dst = append(dst, `,"created_at":`...)
 	if dst, err = appendTime(dst, t.CreatedAt); err != nil {
-		return dst[:start], fmt.Errorf("encode ticket %d created_at: %w", t.ID, err)
+		return dst[:start], 0, fmt.Errorf("encode ticket %d created_at: %w", t.ID, err)
 	}
 	dst = append(dst, `,"updated_at":`...)
 	if dst, err = appendTime(dst, t.UpdatedAt); err != nil {
-		return dst[:start], fmt.Errorf("encode ticket %d updated_at: %w", t.ID, err)
+		return dst[:start], 0, fmt.Errorf("encode ticket %d updated_at: %w", t.ID, err)
 	}
-	return append(dst, '}'), nil
+	return append(dst, '}'), teamEnd, nil
+}
+
+// teamOffset is how far an encoded ticket's team name lies from the row's
+// start: after {"id":<id>,"team":".
+func teamOffset(id int64) int {
+	n := len(`{"id":,"team":"`) + 1
+	if id < 0 {
+		n++
+		id = -id
+	}
+	for ; id >= 10; id /= 10 {
+		n++
+	}
+	return n
 }
 
 // The Unix seconds of the first and last instants whose year JSON accepts.

@@ -2,10 +2,8 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -265,6 +263,9 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // HandleChanges implements ports.ChangeHandler: it encodes the batch once
 // and queues it for every subscriber it concerns.
 func (h *Hub) HandleChanges(batch []ports.Change) error {
+	if len(batch) == 0 {
+		return nil
+	}
 	h.stats.Changes.Add(uint64(len(batch)))
 	enc := h.encodeChanges(batch)
 	defer enc.release()
@@ -277,16 +278,30 @@ func (h *Hub) HandleChanges(batch []ports.Change) error {
 	return nil
 }
 
+// SubscribeOptions say where a subscription starts.
+type SubscribeOptions struct {
+	// SkipUntil: changes at or before it are not queued, for a client that
+	// has already seen them.
+	SkipUntil domain.ChangePos
+	// Resumed says the dashboard already holds tickets this process never
+	// sent it (it resumes a subscription). Until its view is restored and
+	// the subscription settles, a change that does not pass the filter is
+	// sent as a removal when it is a deletion or Scope allows the ticket's
+	// team: the dashboard may hold an earlier version.
+	Resumed bool
+	// Scope is what the dashboard's credentials may see.
+	Scope domain.Scope
+}
+
 // Subscribe registers a subscriber for q (already restricted to the
 // caller's scope) and returns it with the position it starts after: every
 // change after that position reaches it, in order. It waits until the hub
-// has started, or ctx ends. Changes at or before skipUntil are not queued,
-// for a client that has already seen them.
-func (h *Hub) Subscribe(ctx context.Context, q domain.Query, skipUntil domain.ChangePos) (*Subscription, domain.ChangePos, error) {
+// has started, or ctx ends.
+func (h *Hub) Subscribe(ctx context.Context, q domain.Query, opts SubscribeOptions) (*Subscription, domain.ChangePos, error) {
 	for {
 		h.mu.Lock()
 		if h.ready {
-			s := &Subscription{hub: h, q: q, skipUntil: skipUntil, notify: make(chan struct{}, 1)}
+			s := &Subscription{hub: h, q: q, skipUntil: opts.SkipUntil, resumed: opts.Resumed, scope: opts.Scope, notify: make(chan struct{}, 1)}
 			h.subs = append(h.subs, s)
 			pos := h.pos
 			h.mu.Unlock()
@@ -328,10 +343,17 @@ func (h *Hub) unsubscribe(s *Subscription) {
 	}
 }
 
-// CatchUp reads the changes in (after, until] of q's filter and calls fn
-// with them, encoded, in order; fn owns each Delivery and must Release it.
-// A resuming client gets these first, then its subscription's.
-func (h *Hub) CatchUp(ctx context.Context, q domain.Query, after, until domain.ChangePos, fn func([]Delivery) error) error {
+// CatchUp reads the changes in (after, until] that concern a dashboard of
+// q's filter within scope and calls fn with them, encoded, in order; fn owns
+// each Delivery and must Release it, and the subscription must Apply them
+// before they are written. A resuming client gets these first, then its
+// subscription's.
+//
+// A ticket that passes the filter comes as an upsert; a deleted one, or one
+// of the scope's teams that no longer passes the filter, as a removal (the
+// dashboard may hold an earlier version). A change of a ticket outside the
+// scope is never sent.
+func (h *Hub) CatchUp(ctx context.Context, q domain.Query, scope domain.Scope, after, until domain.ChangePos, fn func([]Delivery) error) error {
 	if after.Compare(until) >= 0 {
 		return nil
 	}
@@ -341,9 +363,16 @@ func (h *Hub) CatchUp(ctx context.Context, q domain.Query, after, until domain.C
 		defer enc.release()
 		out = out[:0]
 		for i := range enc.items {
-			if d, ok := enc.delivery(i, &q); ok {
-				out = append(out, d)
+			it := &enc.items[i]
+			switch t := &it.change.Ticket; {
+			case it.upsert != nil && q.MatchesFilter(t):
+				out = append(out, enc.upsertDelivery(i))
+			case it.change.Removed || scope.Allows(t.Team):
+				out = append(out, enc.removalDelivery(i))
 			}
+		}
+		if len(out) == 0 {
+			return nil
 		}
 		return fn(out)
 	}))
@@ -351,341 +380,4 @@ func (h *Hub) CatchUp(ctx context.Context, q domain.Query, after, until domain.C
 		return fmt.Errorf("catch up: %w", err)
 	}
 	return nil
-}
-
-// Delivery is one change queued for one subscriber: shared, encoded bytes
-// and a reference that keeps them alive. Write Bytes, then Release.
-type Delivery struct {
-	// Pos is the change's position.
-	Pos domain.ChangePos
-	// ID is the ticket's id.
-	ID int64
-	// Changed is the ticket's updated_at in Unix nanoseconds, for measuring
-	// how long a change took to reach a dashboard; 0 for a removal.
-	Changed int64
-	data    []byte
-	ref     *sharedBuffer
-}
-
-// Bytes returns the change encoded as a JSON object: {"op":"upsert",
-// "ticket":{…}} or {"op":"remove","id":…}. Valid until Release.
-func (d Delivery) Bytes() []byte { return d.data }
-
-// Release drops the delivery's reference to its buffer.
-func (d *Delivery) Release() {
-	if d.ref != nil {
-		d.ref.release()
-		d.ref, d.data = nil, nil
-	}
-}
-
-// sharedBuffer is a pooled buffer holding encoded changes, referenced by
-// every subscriber that queued one of them. The last release returns it.
-type sharedBuffer struct {
-	buf  *buffer
-	gen  uint64
-	refs atomic.Int32
-}
-
-func (sb *sharedBuffer) retain() { sb.refs.Add(1) }
-
-func (sb *sharedBuffer) release() {
-	switch n := sb.refs.Add(-1); {
-	case n == 0:
-		sb.buf.recycle(sb.gen)
-	case n < 0:
-		panic("app: shared change buffer released more often than retained")
-	}
-}
-
-// encodedBatch is one feed batch, encoded: for each change its upsert (or
-// removal) bytes and its removal bytes, for subscribers whose filter the
-// ticket no longer passes.
-type encodedBatch struct {
-	bufs  []*sharedBuffer
-	items []encodedChange
-}
-
-type encodedChange struct {
-	change          *ports.Change
-	buf             *sharedBuffer
-	upsert, removal []byte
-	changed         int64 // the ticket's updated_at, Unix ns
-}
-
-// encodeChanges encodes batch into shared buffers, each holding one
-// reference for the batch itself (dropped by release).
-func (h *Hub) encodeChanges(batch []ports.Change) *encodedBatch {
-	enc := &encodedBatch{items: make([]encodedChange, len(batch))}
-	var cur *sharedBuffer
-	for i := range batch {
-		c := &batch[i]
-		if cur == nil || len(cur.buf.b) > hubBufferCap {
-			buf, gen := h.pool.get()
-			cur = &sharedBuffer{buf: buf, gen: gen}
-			cur.refs.Store(1)
-			enc.bufs = append(enc.bufs, cur)
-		}
-		b := cur.buf.b
-		start := len(b)
-		var upsertEnd int
-		if !c.Removed {
-			b = append(b, `{"op":"upsert","ticket":`...)
-			var err error
-			if b, err = AppendTicket(b, &c.Ticket); err != nil {
-				// Not a JSON-encodable ticket (invalid UTF-8 is replaced,
-				// so this is a time out of range): tell clients to drop it
-				// rather than stall the feed.
-				h.log.Error("change not encodable, sent as removal", "id", c.Ticket.ID, "err", err)
-				b = b[:start]
-			} else {
-				b = append(b, '}')
-			}
-			upsertEnd = len(b)
-		}
-		rstart := len(b)
-		b = append(b, `{"op":"remove","id":`...)
-		b = strconv.AppendInt(b, c.Ticket.ID, 10)
-		b = append(b, '}')
-		cur.buf.b = b
-		it := &enc.items[i]
-		it.change, it.buf = c, cur
-		it.removal = b[rstart:len(b):len(b)]
-		if upsertEnd > start {
-			it.upsert = b[start:upsertEnd:upsertEnd]
-			it.changed = c.Ticket.UpdatedAt.UnixNano()
-		}
-	}
-	return enc
-}
-
-// delivery returns item i as q's subscriber should get it: the ticket if it
-// passes q's filter, else its removal (the subscriber may hold an earlier
-// version that passed). It takes a reference.
-func (e *encodedBatch) delivery(i int, q *domain.Query) (Delivery, bool) {
-	it := &e.items[i]
-	data, changed := it.removal, int64(0)
-	if it.upsert != nil && q.MatchesFilter(&it.change.Ticket) {
-		data, changed = it.upsert, it.changed
-	}
-	it.buf.retain()
-	return Delivery{Pos: it.change.Pos, ID: it.change.Ticket.ID, Changed: changed, data: data, ref: it.buf}, true
-}
-
-func (e *encodedBatch) release() {
-	for _, sb := range e.bufs {
-		sb.release()
-	}
-}
-
-// ErrOverflow means a subscriber fell so far behind that even coalesced its
-// waiting changes passed the queue bound; it was dropped and must resume.
-var ErrOverflow = errors.New("subscriber fell too far behind")
-
-// Subscription is one subscriber's queue of changes. The hub adds to it;
-// the subscriber's writer takes from it. Only the latest version of a ticket
-// waits: a newer change replaces the queued one (and moves to the back, so
-// the queue stays in position order and a cursor taken from the last change
-// written is exact).
-type Subscription struct {
-	hub       *Hub
-	q         domain.Query
-	skipUntil domain.ChangePos
-
-	mu       sync.Mutex
-	queue    []Delivery    // FIFO; released entries (data == nil) are holes
-	head     int           // queue[head:] is waiting
-	index    map[int64]int // ticket id → its waiting entry in queue, while indexed
-	indexed  bool          // the queue is long enough for index to be kept
-	waiting  int           // entries waiting
-	bytes    int           // bytes waiting
-	overflow bool
-	closed   bool
-	notify   chan struct{}
-	onReady  func()
-}
-
-// SetNotify makes f be called (without the subscription's lock held)
-// whenever changes start waiting or the subscription fails, besides Ready.
-func (s *Subscription) SetNotify(f func()) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.onReady = f
-}
-
-// Waiting reports whether Take has something to return: changes, or the
-// overflow error.
-func (s *Subscription) Waiting() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.waiting > 0 || s.overflow
-}
-
-// Ready is signalled when changes are waiting (or the subscription failed).
-func (s *Subscription) Ready() <-chan struct{} { return s.notify }
-
-// offer queues the batch's changes that concern s.
-func (s *Subscription) offer(enc *encodedBatch) {
-	s.mu.Lock()
-	if s.closed || s.overflow {
-		s.mu.Unlock()
-		return
-	}
-	added := false
-	for i := range enc.items {
-		it := &enc.items[i]
-		if it.change.Pos.Compare(s.skipUntil) <= 0 {
-			continue
-		}
-		// A ticket outside the filter comes as its removal: the subscriber
-		// may hold an earlier version that passed the filter.
-		d, _ := enc.delivery(i, &s.q)
-		if j, ok := s.queuedAt(d.ID); ok {
-			old := &s.queue[j]
-			s.bytes -= len(old.data)
-			old.Release()
-			s.waiting--
-			s.hub.stats.Coalesced.Add(1)
-		}
-		s.queue = append(s.queue, d)
-		s.indexLast()
-		s.waiting++
-		s.bytes += len(d.data)
-		s.hub.stats.Deliveries.Add(1)
-		added = true
-	}
-	if s.bytes > s.hub.cfg.QueueBytes {
-		s.overflow = true
-		s.hub.stats.Overflows.Add(1)
-		s.dropLocked()
-	} else if len(s.queue)-s.head > 2*s.waiting+64 {
-		s.compactLocked()
-	}
-	var notify func()
-	if added || s.overflow {
-		select {
-		case s.notify <- struct{}{}:
-		default:
-		}
-		notify = s.onReady
-	}
-	s.mu.Unlock()
-	if notify != nil {
-		notify()
-	}
-}
-
-// Take appends waiting changes to dst, in order, up to about maxBytes (at
-// least one), and hands them to the caller, who must Release each. It
-// returns ErrOverflow once the subscriber has been dropped for falling
-// behind, and nothing after Close.
-func (s *Subscription) Take(dst []Delivery, maxBytes int) ([]Delivery, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.overflow {
-		return dst, ErrOverflow
-	}
-	n := 0
-	for s.head < len(s.queue) && (n == 0 || n+len(s.queue[s.head].data) <= maxBytes) {
-		d := s.queue[s.head]
-		s.queue[s.head] = Delivery{}
-		s.head++
-		if d.ref == nil {
-			continue // replaced by a newer version further on
-		}
-		if s.indexed && s.index[d.ID] == s.head-1 {
-			delete(s.index, d.ID)
-		}
-		s.waiting--
-		s.bytes -= len(d.data)
-		n += len(d.data)
-		dst = append(dst, d)
-	}
-	if s.head == len(s.queue) {
-		s.queue, s.head = s.queue[:0], 0
-		s.unindex()
-	}
-	return dst, nil
-}
-
-// indexUntil: a queue of up to this many entries is searched rather than
-// indexed. A fan-out to thousands of subscribers finds most of their queues
-// empty or nearly so, and a map per subscriber touched for every change
-// would cost each of them a cache miss or two.
-const indexUntil = 32
-
-// queuedAt returns the position of ticket id's waiting entry, if any.
-func (s *Subscription) queuedAt(id int64) (int, bool) {
-	if s.indexed {
-		j, ok := s.index[id]
-		return j, ok
-	}
-	for j := s.head; j < len(s.queue); j++ {
-		if s.queue[j].ref != nil && s.queue[j].ID == id {
-			return j, true
-		}
-	}
-	return 0, false
-}
-
-// indexLast records the entry just appended to the queue, building the
-// index when the queue grows past indexUntil.
-func (s *Subscription) indexLast() {
-	last := len(s.queue) - 1
-	if s.indexed {
-		s.index[s.queue[last].ID] = last
-		return
-	}
-	if len(s.queue)-s.head <= indexUntil {
-		return
-	}
-	if s.index == nil {
-		s.index = map[int64]int{}
-	}
-	for j := s.head; j <= last; j++ {
-		if s.queue[j].ref != nil {
-			s.index[s.queue[j].ID] = j
-		}
-	}
-	s.indexed = true
-}
-
-// unindex empties the index, keeping its map for the next long queue.
-func (s *Subscription) unindex() {
-	if s.indexed {
-		clear(s.index)
-		s.indexed = false
-	}
-}
-
-// compactLocked squeezes out the holes left by replaced entries.
-func (s *Subscription) compactLocked() {
-	live := s.queue[:0]
-	for _, d := range s.queue[s.head:] {
-		if d.ref != nil {
-			if s.indexed {
-				s.index[d.ID] = len(live)
-			}
-			live = append(live, d)
-		}
-	}
-	clear(s.queue[len(live):])
-	s.queue, s.head = live, 0
-}
-
-func (s *Subscription) dropLocked() {
-	for i := s.head; i < len(s.queue); i++ {
-		s.queue[i].Release()
-	}
-	s.queue, s.head, s.waiting, s.bytes = nil, 0, 0, 0
-	s.unindex()
-}
-
-// Close unsubscribes and releases every waiting change.
-func (s *Subscription) Close() {
-	s.hub.unsubscribe(s)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closed = true
-	s.dropLocked()
 }

@@ -46,10 +46,11 @@ func subscribe(t *testing.T, h *Hub, q domain.Query, skip domain.ChangePos) (*Su
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	s, pos, err := h.Subscribe(ctx, q, skip)
+	s, pos, err := h.Subscribe(ctx, q, SubscribeOptions{SkipUntil: skip})
 	if err != nil {
 		t.Fatalf("Subscribe: %v", err)
 	}
+	s.Settle() // no snapshot: everything it holds comes live
 	return s, pos
 }
 
@@ -116,7 +117,7 @@ func assertHubBuffersReturned(t *testing.T, h *Hub) {
 	portstest.WaitFor(t, 5*time.Second, "every shared buffer back in the pool", func() bool { return h.PoolStats().InUse() == 0 })
 }
 
-func TestHub_FansEachChangeOutOnceEncodedToMatchingSubscribers(t *testing.T) {
+func TestHub_FansEachChangeOutOnlyToSubscribersItConcerns(t *testing.T) {
 	t.Parallel()
 	feed := portstest.NewFeed()
 	h := startHub(t, feed, HubConfig{}, nil)
@@ -128,41 +129,75 @@ func TestHub_FansEachChangeOutOnceEncodedToMatchingSubscribers(t *testing.T) {
 	tickets[0].Team, tickets[0].Priority = "billing", domain.PriorityUrgent
 	tickets[1].Team, tickets[1].Priority = "billing", domain.PriorityLow
 	tickets[2].Team, tickets[2].Priority = "security", domain.PriorityUrgent
+	for i := 3; i < len(tickets); i++ {
+		if tickets[i].Team == "billing" {
+			tickets[i].Team = "sales"
+		}
+	}
 	feed.Put(tickets...)
 
 	subs := map[string]*Subscription{"all": all, "billing": billing, "urgent": urgent}
 	queries := map[string]domain.Query{"all": {}, "billing": {Teams: []string{"billing"}}, "urgent": {Priorities: []domain.Priority{domain.PriorityUrgent}}}
-	got := map[string][]received{}
-	for name, s := range subs {
-		got[name] = takeN(t, s, 40)
-	}
-	feed.Remove(tickets[5].ID)
-	for name, s := range subs {
-		got[name] = append(got[name], takeN(t, s, 1)...)
-	}
-	for name, rs := range got {
-		q := queries[name]
-		for i, r := range rs[:40] {
-			want := tickets[i]
-			if q.MatchesFilter(&want) {
-				wantJSON, _ := json.Marshal(want)
-				if r.op != "upsert" || !strings.Contains(string(r.raw), string(wantJSON)) {
-					t.Fatalf("%s: change %d = %s, want upsert of %s", name, i, r.raw, wantJSON)
-				}
-			} else if r.op != "remove" || r.id != want.ID {
-				t.Fatalf("%s: change %d = %s, want the removal of ticket %d (outside its filter)", name, i, r.raw, want.ID)
+	matching := func(name string) []domain.Ticket {
+		var out []domain.Ticket
+		for _, tk := range tickets {
+			if q := queries[name]; q.MatchesFilter(&tk) {
+				out = append(out, tk)
 			}
 		}
-		if last := rs[40]; last.op != "remove" || last.id != tickets[5].ID {
-			t.Fatalf("%s: last change = %s, want removal of %d", name, last.raw, tickets[5].ID)
+		return out
+	}
+	for name, s := range subs {
+		want := matching(name)
+		got := takeN(t, s, len(want))
+		for i, r := range got {
+			wantJSON, _ := json.Marshal(want[i])
+			if r.op != "upsert" || !strings.Contains(string(r.raw), string(wantJSON)) {
+				t.Fatalf("%s: change %d = %s, want upsert of %s", name, i, r.raw, wantJSON)
+			}
+		}
+	}
+	// Ticket 0 (billing, urgent) leaves billing; ticket 1 (billing) is
+	// deleted; ticket 3 (not billing) is deleted.
+	moved := tickets[0]
+	moved.Team = "sales"
+	feed.Put(moved)
+	feed.Remove(tickets[1].ID, tickets[3].ID)
+	marker := tickets[4]
+	marker.Team, marker.Priority, marker.Subject = "billing", domain.PriorityUrgent, "marker"
+	feed.Put(marker)
+	urgentOps := []string{"upsert 0"}
+	if tickets[3].Priority == domain.PriorityUrgent {
+		urgentOps = append(urgentOps, "remove 3") // held: it was urgent
+	}
+	wantOps := map[string][]string{
+		"all":     {"upsert 0", "remove 1", "remove 3", "upsert 4"},
+		"billing": {"remove 0", "remove 1", "upsert 4"},
+		"urgent":  append(urgentOps, "upsert 4"),
+	}
+	for name, want := range wantOps {
+		got := takeN(t, subs[name], len(want))
+		for i, r := range got {
+			var which int
+			for k := range tickets {
+				if tickets[k].ID == r.id {
+					which = k
+				}
+			}
+			if g := fmt.Sprintf("%s %d", r.op, which); g != want[i] {
+				t.Fatalf("%s: change %d = %s, want %s (a subscriber hears only of the tickets it may hold)", name, i, g, want[i])
+			}
+		}
+		if ds, _ := subs[name].Take(nil, 1<<20); len(ds) != 0 {
+			t.Fatalf("%s: %d more changes after the marker", name, len(ds))
 		}
 	}
 	for _, s := range subs {
 		s.Close()
 	}
 	assertHubBuffersReturned(t, h)
-	if n := h.Stats().Changes.Load(); n != 41 {
-		t.Fatalf("hub read %d changes, want 41", n)
+	if n := h.Stats().Changes.Load(); n != 44 {
+		t.Fatalf("hub read %d changes, want 44", n)
 	}
 }
 
@@ -369,7 +404,7 @@ func TestHub_CatchUpReadsARangeWithRemovalsOutsideTheFilter(t *testing.T) {
 	_, until := subscribe(t, h, domain.Query{}, domain.ChangePos{})
 	q := domain.Query{Teams: []string{tickets[7].Team}}
 	var got []received
-	err := h.CatchUp(context.Background(), q, start, until, func(ds []Delivery) error {
+	err := h.CatchUp(context.Background(), q, domain.Scope{AllTeams: true}, start, until, func(ds []Delivery) error {
 		for i := range ds {
 			got = append(got, decodeDelivery(t, ds[i]))
 			ds[i].Release()

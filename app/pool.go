@@ -50,6 +50,7 @@ func (s *PoolStats) InUse() int64 {
 // buffer is one pooled byte slice and the generation of its current lending.
 type buffer struct {
 	b    []byte
+	meta []ports.RowMeta // one per row of b, for the chunk's consumer
 	gen  atomic.Uint64
 	pool *bufferPool
 }
@@ -74,7 +75,7 @@ func (p *bufferPool) get() (*buffer, uint64) {
 		return &buffer{b: make([]byte, 0, p.initialCap), pool: p}, 0
 	}
 	buf := p.pool.Get().(*buffer)
-	buf.b = buf.b[:0]
+	buf.b, buf.meta = buf.b[:0], buf.meta[:0]
 	return buf, buf.gen.Load()
 }
 
@@ -84,7 +85,7 @@ func (buf *buffer) lend(gen uint64) (ports.Chunk, bool) {
 	if !buf.gen.CompareAndSwap(gen, gen+1) {
 		return ports.Chunk{}, false
 	}
-	return ports.NewChunk(buf.b, buf, gen+1), true
+	return ports.NewChunk(buf.b, buf.meta, buf, gen+1), true
 }
 
 // ReleaseChunk implements ports.Releaser: the sink that holds the chunk lent

@@ -189,7 +189,8 @@ func (st *streamState) HandleBatch(batch []domain.Ticket) error {
 		if st.chunkRows > 0 {
 			b = append(b, st.delim)
 		}
-		b, err := AppendTicket(b, t)
+		rowStart := len(b)
+		b, teamEnd, err := appendTicket(b, t)
 		if err != nil {
 			return err
 		}
@@ -197,6 +198,7 @@ func (st *streamState) HandleBatch(batch []domain.Ticket) error {
 			st.s.pool.stats.Grown.Add(1)
 		}
 		st.buf.b = b
+		st.buf.meta = append(st.buf.meta, ports.RowMeta{ID: t.ID, End: int32(len(b)), TeamStart: int32(rowStart + teamOffset(t.ID)), TeamEnd: int32(teamEnd), Status: statusNumber(t.Status)})
 		st.chunkRows++
 		st.chunkLast = t.Cursor()
 		if len(b) > threshold {

@@ -370,7 +370,7 @@ func analysisStream(pool *sync.Pool, tickets []domain.Ticket, sink ports.ChunkSi
 		jsonData, _ := json.Marshal(tk)
 		*jsonBuf = append(*jsonBuf, jsonData...)
 		if len(*jsonBuf) > DefaultChunkThreshold {
-			_ = sink.WriteChunk(context.Background(), ports.NewChunk(*jsonBuf, nil, 0))
+			_ = sink.WriteChunk(context.Background(), ports.NewChunk(*jsonBuf, nil, nil, 0))
 			jsonBuf = pool.Get().(*[]byte)
 			*jsonBuf = (*jsonBuf)[:0]
 		}

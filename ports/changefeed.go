@@ -56,6 +56,12 @@ type ChangeFeed interface {
 	// reader starting there gets the changes from now on.
 	Horizon(ctx context.Context) (domain.ChangePos, error)
 
+	// Frontier returns a position after every change committed so far:
+	// once a reader has read up to it, it has read every change that a
+	// query of the tickets made before the call could see. (Horizon may lag
+	// behind it while transactions are open.)
+	Frontier(ctx context.Context) (domain.ChangePos, error)
+
 	// ResumableAfter returns the oldest position a reader may resume after:
 	// removals before it have been pruned (see PruneRemovals), so a reader
 	// behind it must start over from a snapshot.

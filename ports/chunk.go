@@ -44,8 +44,25 @@ type Chunk struct {
 	Last domain.Cursor
 
 	data  []byte
+	meta  []RowMeta
 	owner Releaser
 	token uint64
+}
+
+// RowMeta says where one ticket of a Chunk lies in its bytes, and how a
+// dashboard counts it, so that a consumer can leave rows out or count them
+// without parsing the JSON.
+type RowMeta struct {
+	// ID is the ticket's id.
+	ID int64
+	// End is the offset just past the row's last byte in Bytes; the row
+	// begins after the previous row's End and its delimiter (or at 0).
+	End int32
+	// TeamStart and TeamEnd delimit the ticket's team name in Bytes, as
+	// encoded in JSON (escapes kept), without its quotes.
+	TeamStart, TeamEnd int32
+	// Status is the ticket's status as its index in domain.Statuses.
+	Status uint8
 }
 
 // Releaser takes back the buffer of a Chunk. The core's buffer pool
@@ -56,13 +73,18 @@ type Releaser interface {
 }
 
 // NewChunk wraps data, lent by owner under token, as a Chunk. Only buffer
-// pools call it; owner may be nil for data that needs no release.
-func NewChunk(data []byte, owner Releaser, token uint64) Chunk {
-	return Chunk{data: data, owner: owner, token: token}
+// pools call it; owner may be nil for data that needs no release. meta, if
+// not nil, describes every row of data, in order, and is owned like data.
+func NewChunk(data []byte, meta []RowMeta, owner Releaser, token uint64) Chunk {
+	return Chunk{data: data, meta: meta, owner: owner, token: token}
 }
 
 // Bytes returns the chunk's encoded rows. The slice is valid until Release.
 func (c Chunk) Bytes() []byte { return c.data }
+
+// Meta describes the chunk's rows, one RowMeta each in order, or is nil
+// when the producer recorded none. Valid until Release, like Bytes.
+func (c Chunk) Meta() []RowMeta { return c.meta }
 
 // Len returns the length of Bytes.
 func (c Chunk) Len() int { return len(c.data) }

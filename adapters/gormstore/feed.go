@@ -289,6 +289,20 @@ func (s *Store) Horizon(ctx context.Context) (domain.ChangePos, error) {
 	return domain.ChangePos{Seq: uint64(h)}, nil
 }
 
+// Frontier implements ports.ChangeFeed. On PostgreSQL it is the next
+// transaction id of a snapshot taken now: every transaction a query made
+// before could see is below it. SQLite has one writer: its horizon.
+func (s *Store) Frontier(ctx context.Context) (domain.ChangePos, error) {
+	if s.dialect == SQLite {
+		return s.Horizon(ctx)
+	}
+	var f int64
+	if err := s.sql.QueryRowContext(ctx, `SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint`).Scan(&f); err != nil {
+		return domain.ChangePos{}, fmt.Errorf("change feed frontier: %w", connectionLost(err))
+	}
+	return domain.ChangePos{Seq: uint64(f)}, nil
+}
+
 // ResumableAfter implements ports.ChangeFeed.
 func (s *Store) ResumableAfter(ctx context.Context) (domain.ChangePos, error) {
 	var before int64

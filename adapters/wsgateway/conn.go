@@ -1,7 +1,6 @@
 package wsgateway
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -55,10 +54,6 @@ type conn struct {
 	wrunning  bool
 	wfinished bool
 	writers   sync.WaitGroup
-	// liveSent holds the tickets that changes have been written for while
-	// the snapshot streams: a snapshot row of one of them, read before the
-	// change but written after it, is older and is left out.
-	liveSent map[int64]struct{}
 	// writingSince is when the write in progress began (Unix ns), 0 when
 	// none is: the gateway's watchdog closes a socket stuck in a write.
 	writingSince atomic.Int64
@@ -116,10 +111,8 @@ type subState struct {
 	live   *app.Subscription
 	liveOn bool // catch-up written: live changes may follow
 	rows   int  // snapshot rows written
-	// tally counts what the dashboard holds, by status and team; resumed
-	// says it was rebuilt from the database on a resume and is sent whole
-	// once the catch-up is written.
-	tally   *tally
+	// resumed says the subscription's view was restored from the database
+	// on a resume: its counts are sent whole once the catch-up is written.
 	resumed bool
 }
 
@@ -262,7 +255,7 @@ func (c *conn) runSubscription(ctx context.Context, n int, sub Subscription) {
 			skip = r.Live
 		}
 	}
-	live, pos, err := c.g.hub.Subscribe(ctx, q, skip)
+	live, pos, err := c.g.hub.Subscribe(ctx, q, app.SubscribeOptions{SkipUntil: skip, Resumed: sub.Resume != nil && resync == "", Scope: c.scope})
 	if err != nil {
 		if ctx.Err() == nil {
 			c.fail(n, err)
@@ -274,13 +267,13 @@ func (c *conn) runSubscription(ctx context.Context, n int, sub Subscription) {
 	c.live = live
 	c.liveMu.Unlock()
 
-	st := &subState{sub: n, live: live, cursor: domain.LiveCursor{Filter: filter, Watermark: pos, Snapshot: q.After, Live: pos}, tally: &tally{}}
+	st := &subState{sub: n, live: live, cursor: domain.LiveCursor{Filter: filter, Watermark: pos, Snapshot: q.After, Live: pos}}
 	if r := sub.Resume; r != nil && resync == "" {
 		st.cursor = *r
-		// The dashboard holds tickets this socket never sent: count them
-		// from the database once, so that later changes move the counts
-		// from the right buckets.
-		if err := c.rebuildTally(ctx, q, st.tally); err != nil {
+		// The dashboard holds tickets this socket never sent: the core
+		// counts them from the database once, so that later changes move
+		// the counts from the right buckets and removals reach it.
+		if err := c.g.streamer.RestoreView(ctx, q, live); err != nil {
 			c.fail(n, err)
 			return
 		}
@@ -322,29 +315,6 @@ func (c *conn) runSubscription(ctx context.Context, n int, sub Subscription) {
 	}
 }
 
-// rebuildTally counts the tickets of q as the database holds them now.
-// Changes after the dashboard's cursor that are already in this count
-// arrive as changes that move nothing, so the counts converge on the
-// dashboard's view as the catch-up and live changes are written.
-func (c *conn) rebuildTally(ctx context.Context, q domain.Query, t *tally) error {
-	q.After, q.Limit = domain.Cursor{}, 0
-	var buf []byte
-	err := c.g.streamer.Source().StreamTickets(ctx, q, 0, ports.BatchHandlerFunc(func(batch []domain.Ticket) error {
-		for i := range batch {
-			var err error
-			if buf, err = app.AppendTicket(buf[:0], &batch[i]); err != nil {
-				return err
-			}
-			t.putRow(buf)
-		}
-		return nil
-	}))
-	if err != nil {
-		return fmt.Errorf("count the resumed view: %w", err)
-	}
-	return nil
-}
-
 // resumable checks a resume cursor against this subscription and the
 // feed's retention; it returns why the client must resync, or "" — or an
 // error when the database could not be asked.
@@ -365,7 +335,7 @@ func (c *conn) resumable(ctx context.Context, r *domain.LiveCursor, filter uint3
 // catchUp queues the changes in (after, until] for the writer, before any
 // live change: what a resuming client missed.
 func (c *conn) catchUp(ctx context.Context, n int, q domain.Query, after, until domain.ChangePos) error {
-	return c.g.hub.CatchUp(ctx, q, after, until, func(ds []app.Delivery) error {
+	return c.g.hub.CatchUp(ctx, q, c.scope, after, until, func(ds []app.Delivery) error {
 		for len(ds) > 0 {
 			k := min(len(ds), catchUpPerMessage)
 			m := outMsg{kind: msgChanges, sub: n, more: &outMore{deliveries: slices.Clone(ds[:k])}}
@@ -622,7 +592,6 @@ func (c *conn) write(m *outMsg) error {
 	if m.kind == msgBegin {
 		c.releaseTaken()
 		c.st = *m.more.state
-		clear(c.liveSent)
 		return nil
 	}
 	if m.sub != c.st.sub {
@@ -631,28 +600,30 @@ func (c *conn) write(m *outMsg) error {
 	switch m.kind {
 	case msgLive:
 		c.st.liveOn = true
+		if c.st.cursor.SnapshotDone {
+			c.st.live.Settle()
+		}
 		if c.st.resumed {
-			c.sc.buf = countsMessage(c.sc.buf[:0], c.st.sub, c.st.cursor, c.st.tally)
+			c.sc.buf = countsMessage(c.sc.buf[:0], c.st.sub, c.st.cursor, c.st.live)
 			return c.writeParts(c.sc.buf)
 		}
 		return nil
 	case msgChanges:
+		c.st.live.Apply(m.more.deliveries)
 		return c.writeChanges(m.more.deliveries)
 	case msgEnd:
 		c.st.cursor.SnapshotDone = true
-		clear(c.liveSent)
-		c.sc.buf = endMessage(c.sc.buf[:0], m.sub, c.st.rows, m.more.chunks, c.st.cursor, c.st.tally)
+		c.st.live.Settle()
+		c.sc.buf = endMessage(c.sc.buf[:0], m.sub, c.st.rows, m.more.chunks, c.st.cursor, c.st.live)
 		return c.writeParts(c.sc.buf)
 	case msgRaw:
 		return c.writeParts(m.more.raw)
 	}
 	c.st.cursor.Snapshot = m.chunk.Last
-	rows, n := m.chunk.Bytes(), m.chunk.Rows
-	if len(c.liveSent) > 0 {
-		c.sc.filtered, n = leaveOut(c.sc.filtered[:0], rows, c.liveSent)
-		rows = c.sc.filtered
+	rows, n, leftOut := c.st.live.HoldSnapshot(m.chunk, c.sc.filtered[:0])
+	if leftOut {
+		c.sc.filtered = rows // the kept rows, in scratch that may have grown
 	}
-	eachRow(rows, func(row []byte) { c.st.tally.putRow(row) })
 	c.sc.buf = snapshotPrefix(c.sc.buf[:0], m.sub, m.chunk.Seq, n, c.st.cursor)
 	if err := c.writeParts(c.sc.buf, rows, []byte(snapshotSuffix)); err != nil {
 		return err
@@ -663,60 +634,11 @@ func (c *conn) write(m *outMsg) error {
 	return nil
 }
 
-// upsertPrefix begins the encoding of a live upsert; the ticket follows.
-var upsertPrefix = []byte(`{"op":"upsert","ticket":`)
-
-// rowStart begins every encoded ticket but the first of a chunk: the
-// encoder writes "id" first, and inside a JSON string a quote is always
-// escaped, so this never occurs within a row.
-var rowStart = []byte(`,{"id":`)
-
-// leaveOut appends to dst the rows of a comma-joined chunk whose ids are not
-// in skip, and returns them with their count.
-func leaveOut(dst, chunk []byte, skip map[int64]struct{}) ([]byte, int) {
-	kept := 0
-	eachRow(chunk, func(row []byte) {
-		if _, ok := skip[rowID(row)]; !ok {
-			if kept > 0 {
-				dst = append(dst, ',')
-			}
-			dst = append(dst, row...)
-			kept++
-		}
-	})
-	return dst, kept
-}
-
-// rowID reads the id of an encoded ticket, {"id":123,…}.
-func rowID(row []byte) int64 {
-	const prefix = len(`{"id":`)
-	var id int64
-	for i := prefix; i < len(row) && row[i] >= '0' && row[i] <= '9'; i++ {
-		id = id*10 + int64(row[i]-'0')
-	}
-	return id
-}
-
 // writeChanges writes ds as one changes message, whose cursor is the last
 // change's position.
 func (c *conn) writeChanges(ds []app.Delivery) error {
 	c.st.cursor.Live = ds[len(ds)-1].Pos
-	if !c.st.cursor.SnapshotDone {
-		if c.liveSent == nil {
-			c.liveSent = map[int64]struct{}{}
-		}
-		for i := range ds {
-			c.liveSent[ds[i].ID] = struct{}{}
-		}
-	}
-	for i := range ds {
-		if row, ok := bytes.CutPrefix(ds[i].Bytes(), upsertPrefix); ok {
-			c.st.tally.putRow(row)
-		} else {
-			c.st.tally.remove(ds[i].ID)
-		}
-	}
-	c.sc.buf = changesPrefix(c.sc.buf[:0], c.st.sub, c.st.cursor, c.st.tally)
+	c.sc.buf = changesPrefix(c.sc.buf[:0], c.st.sub, c.st.cursor, c.st.live)
 	n := 0
 	for i := range ds {
 		if i > 0 {

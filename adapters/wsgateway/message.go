@@ -95,9 +95,20 @@ func ParseClientMessage(data []byte) (ClientMessage, Subscription, error) {
 // once the message is received: a client that reconnects with the cursor of
 // the last message it received resumes exactly after it.
 
+// countsWriter writes the counts of what a dashboard holds, kept by the
+// core (app.Subscription).
+type countsWriter interface {
+	// AppendCounts appends every count if all, else those changed since
+	// the last call.
+	AppendCounts(dst []byte, all bool) []byte
+	// CountsChanged reports whether a count changed since the last call of
+	// AppendCounts.
+	CountsChanged() bool
+}
+
 // endMessage closes a subscription's snapshot: how many rows were sent.
 // Live changes continue after it.
-func endMessage(dst []byte, sub, rows, chunks int, cursor domain.LiveCursor, counts *tally) []byte {
+func endMessage(dst []byte, sub, rows, chunks int, cursor domain.LiveCursor, counts countsWriter) []byte {
 	dst = append(dst, `{"type":"end","sub":`...)
 	dst = strconv.AppendInt(dst, int64(sub), 10)
 	dst = append(dst, `,"rows":`...)
@@ -108,17 +119,17 @@ func endMessage(dst []byte, sub, rows, chunks int, cursor domain.LiveCursor, cou
 }
 
 // appendCursorAndCounts ends a message with its cursor and every count.
-func appendCursorAndCounts(dst []byte, cursor domain.LiveCursor, counts *tally) []byte {
+func appendCursorAndCounts(dst []byte, cursor domain.LiveCursor, counts countsWriter) []byte {
 	dst = append(dst, `,"cursor":"`...)
 	dst = cursor.AppendText(dst)
 	dst = append(dst, `","counts":`...)
-	dst = counts.appendJSON(dst, true)
+	dst = counts.AppendCounts(dst, true)
 	return append(dst, '}')
 }
 
 // countsMessage carries every count of what the dashboard holds: sent on a
 // resume, once the changes it missed are written.
-func countsMessage(dst []byte, sub int, cursor domain.LiveCursor, counts *tally) []byte {
+func countsMessage(dst []byte, sub int, cursor domain.LiveCursor, counts countsWriter) []byte {
 	dst = append(dst, `{"type":"counts","sub":`...)
 	dst = strconv.AppendInt(dst, int64(sub), 10)
 	return appendCursorAndCounts(dst, cursor, counts)
@@ -126,15 +137,15 @@ func countsMessage(dst []byte, sub int, cursor domain.LiveCursor, counts *tally)
 
 // changesPrefix starts a changes message, with the counts that the changes
 // moved; the changes, joined by commas, and "]}" follow.
-func changesPrefix(dst []byte, sub int, cursor domain.LiveCursor, counts *tally) []byte {
+func changesPrefix(dst []byte, sub int, cursor domain.LiveCursor, counts countsWriter) []byte {
 	dst = append(dst, `{"type":"changes","sub":`...)
 	dst = strconv.AppendInt(dst, int64(sub), 10)
 	dst = append(dst, `,"cursor":"`...)
 	dst = cursor.AppendText(dst)
 	dst = append(dst, '"')
-	if counts.changed() {
+	if counts.CountsChanged() {
 		dst = append(dst, `,"counts":`...)
-		dst = counts.appendJSON(dst, false)
+		dst = counts.AppendCounts(dst, false)
 	}
 	return append(dst, `,"changes":[`...)
 }

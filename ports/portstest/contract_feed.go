@@ -87,12 +87,24 @@ func TestChangeFeedContract(t *testing.T, open OpenFeed) {
 	if err != nil || h0.Compare(p0) < 0 {
 		t.Fatalf("Horizon = %+v, %v; want at least %+v", h0, err, p0)
 	}
+	if f0, err := feed.Frontier(ctx); err != nil || f0.Compare(h0) < 0 {
+		t.Fatalf("Frontier = %+v, %v; want at least the horizon %+v", f0, err, h0)
+	}
 
 	tickets := gen.Tickets(25)
 	if err := w.InsertTickets(ctx, tickets); err != nil {
 		t.Fatalf("insert: %v", err)
 	}
+	frontier, err := feed.Frontier(ctx)
+	if err != nil {
+		t.Fatalf("Frontier: %v", err)
+	}
 	got, p1 := WaitChanges(t, feed, h0, 10, len(tickets))
+	for _, c := range got {
+		if c.Pos.Compare(frontier) >= 0 {
+			t.Fatalf("a change committed before Frontier was called is at %+v, not before the frontier %+v", c.Pos, frontier)
+		}
+	}
 	if len(got) != len(tickets) {
 		t.Fatalf("after inserting %d tickets the feed read %d changes", len(tickets), len(got))
 	}

@@ -80,7 +80,7 @@ func (r *CountingReleaser) Chunk(data []byte) ports.Chunk {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.next++
-	return ports.NewChunk(data, r, r.next)
+	return ports.NewChunk(data, nil, r, r.next)
 }
 
 // ReleaseChunk implements ports.Releaser.

@@ -194,6 +194,11 @@ func (f *Feed) Horizon(context.Context) (domain.ChangePos, error) {
 	return domain.ChangePos{Seq: f.seq + 1}, nil
 }
 
+// Frontier implements ports.ChangeFeed: with no transactions, the horizon.
+func (f *Feed) Frontier(ctx context.Context) (domain.ChangePos, error) {
+	return f.Horizon(ctx)
+}
+
 // ResumableAfter implements ports.ChangeFeed.
 func (f *Feed) ResumableAfter(context.Context) (domain.ChangePos, error) {
 	f.mu.Lock()

@@ -1,0 +1,422 @@
+package app
+
+import (
+	"errors"
+	"sync"
+
+	"github.com/ticketstream/ticketstream/domain"
+	"github.com/ticketstream/ticketstream/ports"
+)
+
+// ErrOverflow means a subscriber fell so far behind that even coalesced its
+// waiting changes passed the queue bound; it was dropped and must resume.
+var ErrOverflow = errors.New("subscriber fell too far behind")
+
+// Subscription is one dashboard's queue of live changes and its view: what
+// the dashboard holds once it has written everything taken from here. The
+// hub adds changes; the dashboard's writer takes them and reports the
+// snapshot rows it writes.
+//
+// A change reaches a subscription only if the dashboard may see it: an
+// upsert when the ticket passes the filter, a removal only when the
+// dashboard holds the ticket. A dashboard hears nothing of other tickets,
+// so nothing of another team's tickets — not even their ids — reaches it.
+//
+// Only the latest version of a ticket waits: a newer change replaces the
+// queued one (and moves to the back, so the queue stays in position order and
+// a cursor taken from the last change written is exact).
+type Subscription struct {
+	hub       *Hub
+	q         domain.Query
+	skipUntil domain.ChangePos
+	resumed   bool // see SubscribeOptions
+	scope     domain.Scope
+
+	mu       sync.Mutex
+	queue    []Delivery    // FIFO; released entries (data == nil) are holes
+	head     int           // queue[head:] is waiting
+	index    map[int64]int // ticket id → its waiting entry in queue, while indexed
+	indexed  bool          // the queue is long enough for index to be kept
+	waiting  int           // entries waiting
+	bytes    int           // bytes waiting
+	overflow bool
+	closed   bool
+	notify   chan struct{}
+	onReady  func()
+
+	view view
+	// settled: the snapshot (if any) has been written, so the view is
+	// everything the dashboard can hold. Until then touched records the
+	// tickets changed since the subscription began: a snapshot row of one
+	// of them was read before the change and is left out.
+	settled bool
+	touched heldSet
+	// restoredTo: a resumed view was read from the database with changes
+	// up to here in it, dispatched or not.
+	restoredTo domain.ChangePos
+}
+
+// SetNotify makes f be called (without the subscription's lock held)
+// whenever changes start waiting or the subscription fails, besides Ready.
+func (s *Subscription) SetNotify(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onReady = f
+}
+
+// Waiting reports whether Take has something to return: changes, or the
+// overflow error.
+func (s *Subscription) Waiting() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.closed && (s.waiting > 0 || s.overflow)
+}
+
+// Ready is signalled when changes are waiting (or the subscription failed).
+func (s *Subscription) Ready() <-chan struct{} { return s.notify }
+
+// offer queues the batch's changes that concern s.
+func (s *Subscription) offer(enc *encodedBatch) {
+	s.mu.Lock()
+	if s.closed || s.overflow {
+		s.mu.Unlock()
+		return
+	}
+	added := false
+	for i := range enc.items {
+		it := &enc.items[i]
+		if it.change.Pos.Compare(s.skipUntil) <= 0 {
+			continue
+		}
+		id := it.change.Ticket.ID
+		switch {
+		case it.upsert != nil && s.q.MatchesFilter(&it.change.Ticket):
+			s.push(enc.upsertDelivery(i))
+			added = true
+		case s.view.has(id):
+			// Held, and no longer passing the filter (or deleted).
+			s.push(enc.removalDelivery(i))
+			added = true
+		case s.resumed && (!s.settled || it.change.Pos.Compare(s.restoredTo) < 0) && (it.change.Removed || s.scope.Allows(it.change.Ticket.Team)):
+			// The resumed dashboard may hold an earlier version that its
+			// view, restored from the database, cannot show.
+			s.push(enc.removalDelivery(i))
+			added = true
+		default:
+			// Not held: an upsert still waiting was never seen, and
+			// this change is none of the dashboard's business.
+			if j, ok := s.queuedAt(id); ok {
+				s.dropAt(j)
+			}
+			if !s.settled {
+				s.touched.Put(id, 0)
+			}
+		}
+	}
+	if s.bytes > s.hub.cfg.QueueBytes {
+		s.overflow = true
+		s.hub.stats.Overflows.Add(1)
+		s.dropLocked()
+	} else if len(s.queue)-s.head > 2*s.waiting+64 {
+		s.compactLocked()
+	}
+	var notify func()
+	if added || s.overflow {
+		select {
+		case s.notify <- struct{}{}:
+		default:
+		}
+		notify = s.onReady
+	}
+	s.mu.Unlock()
+	if notify != nil {
+		notify()
+	}
+}
+
+// push queues d, replacing the waiting change of the same ticket.
+func (s *Subscription) push(d Delivery) {
+	if j, ok := s.queuedAt(d.ID); ok {
+		s.dropAt(j)
+		s.hub.stats.Coalesced.Add(1)
+	}
+	s.queue = append(s.queue, d)
+	s.indexLast()
+	s.waiting++
+	s.bytes += len(d.data)
+	s.hub.stats.Deliveries.Add(1)
+}
+
+// dropAt releases the waiting entry j, leaving a hole.
+func (s *Subscription) dropAt(j int) {
+	old := &s.queue[j]
+	s.bytes -= len(old.data)
+	if s.indexed {
+		delete(s.index, old.ID)
+	}
+	old.Release()
+	s.waiting--
+}
+
+// Take appends waiting changes to dst, in order, up to about maxBytes (at
+// least one), and hands them to the caller, who must write and Release each:
+// the view counts them as held from now on. It returns ErrOverflow once the
+// subscriber has been dropped for falling behind, and nothing after Close.
+func (s *Subscription) Take(dst []Delivery, maxBytes int) ([]Delivery, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return dst, nil
+	}
+	if s.overflow {
+		return dst, ErrOverflow
+	}
+	n := 0
+	for s.head < len(s.queue) && (n == 0 || n+len(s.queue[s.head].data) <= maxBytes) {
+		d := s.queue[s.head]
+		s.queue[s.head] = Delivery{}
+		s.head++
+		if d.ref == nil {
+			continue // replaced by a newer version further on
+		}
+		if s.indexed && s.index[d.ID] == s.head-1 {
+			delete(s.index, d.ID)
+		}
+		s.waiting--
+		s.bytes -= len(d.data)
+		n += len(d.data)
+		s.applyLocked(&d)
+		dst = append(dst, d)
+	}
+	if s.head == len(s.queue) {
+		s.emptyLocked()
+	}
+	return dst, nil
+}
+
+// Apply counts deliveries that reach the dashboard by another way than
+// Take — the catch-up of a resume — as held. Call it before writing them.
+func (s *Subscription) Apply(ds []Delivery) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range ds {
+		s.applyLocked(&ds[i])
+	}
+}
+
+// applyLocked moves d's ticket in the view.
+func (s *Subscription) applyLocked(d *Delivery) {
+	if d.removal {
+		s.view.remove(d.ID)
+	} else {
+		s.view.put(d.ID, d.status, d.data[d.teamStart:d.teamEnd])
+	}
+	if !s.settled {
+		s.touched.Put(d.ID, 0)
+	}
+}
+
+// HoldSnapshot is called with each snapshot chunk just before it is
+// written: it counts the chunk's rows as held and leaves out those of
+// tickets a live change has already been taken for (the row was read before
+// the change). It returns the rows to write and how many there are: the
+// chunk's bytes, or, when rows were left out (leftOut), the kept rows
+// appended to dst.
+func (s *Subscription) HoldSnapshot(c ports.Chunk, dst []byte) (rows []byte, n int, leftOut bool) {
+	data, meta := c.Bytes(), c.Meta()
+	if meta == nil {
+		return data, c.Rows, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	filtering := false
+	kept, start := 0, 0
+	for i := range meta {
+		m := &meta[i]
+		row := data[start:m.End]
+		start = int(m.End) + 1 // past the delimiter
+		if s.touched.Len() > 0 {
+			if _, changed := s.touched.Get(m.ID); changed {
+				if !filtering {
+					filtering = true
+					dst = append(dst, data[:max(0, int(row0End(meta, i)))]...)
+				}
+				continue
+			}
+		}
+		s.view.put(m.ID, m.Status, data[m.TeamStart:m.TeamEnd])
+		if filtering {
+			if kept > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, row...)
+		}
+		kept++
+	}
+	if !filtering {
+		return data, len(meta), false
+	}
+	return dst, kept, true
+}
+
+// row0End returns where the rows before row i end: the end of row i-1, or
+// 0 for the first row.
+func row0End(meta []ports.RowMeta, i int) int32 {
+	if i == 0 {
+		return 0
+	}
+	return meta[i-1].End
+}
+
+// Settle tells the subscription that its snapshot has been written (or
+// needs none): from now on the view is everything the dashboard can hold.
+func (s *Subscription) Settle() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.settled = true
+	s.touched.Reset()
+}
+
+// restoredUpTo records how far the database had got when the view was
+// restored.
+func (s *Subscription) restoredUpTo(p domain.ChangePos) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.restoredTo = p
+}
+
+// holdTickets counts tickets as held; scratch is a buffer to escape team
+// names in, returned for reuse.
+func (s *Subscription) holdTickets(batch []domain.Ticket, scratch []byte) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range batch {
+		t := &batch[i]
+		scratch = appendEscaped(scratch[:0], t.Team)
+		s.view.put(t.ID, statusNumber(t.Status), scratch)
+	}
+	return scratch
+}
+
+// AppendCounts appends the counts of what the dashboard holds as a JSON
+// object, {"total":…,"status":{…},"team":{…}}: every count if all, else the
+// ones changed since the last call.
+func (s *Subscription) AppendCounts(dst []byte, all bool) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.view.appendCounts(dst, all)
+}
+
+// CountsChanged reports whether a count changed since the last AppendCounts.
+func (s *Subscription) CountsChanged() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.view.changed()
+}
+
+// Held returns how many tickets the dashboard holds.
+func (s *Subscription) Held() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.view.total
+}
+
+// indexUntil: a queue of up to this many entries is searched rather than
+// indexed. A fan-out to thousands of subscribers finds most of their queues
+// empty or nearly so, and a map per subscriber touched for every change
+// would cost each of them a cache miss or two.
+const indexUntil = 32
+
+// queuedAt returns the position of ticket id's waiting entry, if any.
+func (s *Subscription) queuedAt(id int64) (int, bool) {
+	if s.indexed {
+		j, ok := s.index[id]
+		return j, ok
+	}
+	for j := s.head; j < len(s.queue); j++ {
+		if s.queue[j].ref != nil && s.queue[j].ID == id {
+			return j, true
+		}
+	}
+	return 0, false
+}
+
+// indexLast records the entry just appended to the queue, building the
+// index when the queue grows past indexUntil.
+func (s *Subscription) indexLast() {
+	last := len(s.queue) - 1
+	if s.indexed {
+		s.index[s.queue[last].ID] = last
+		return
+	}
+	if len(s.queue)-s.head <= indexUntil {
+		return
+	}
+	if s.index == nil {
+		s.index = map[int64]int{}
+	}
+	for j := s.head; j <= last; j++ {
+		if s.queue[j].ref != nil {
+			s.index[s.queue[j].ID] = j
+		}
+	}
+	s.indexed = true
+}
+
+// keptQueue is the largest backing array an empty queue keeps: a burst of
+// changes (a bulk update) must not leave every subscriber holding the array
+// it needed, since Go slices and maps never shrink by themselves.
+const keptQueue = 64
+
+// emptyLocked resets a queue with nothing waiting, letting go of what a
+// burst made it grow.
+func (s *Subscription) emptyLocked() {
+	if cap(s.queue) > keptQueue {
+		s.queue = nil
+	} else {
+		s.queue = s.queue[:0]
+	}
+	s.head = 0
+	s.index, s.indexed = nil, false
+}
+
+// compactLocked squeezes out the holes left by replaced entries, into a
+// smaller array when most of the queue's is holes.
+func (s *Subscription) compactLocked() {
+	reuse := cap(s.queue) <= keptQueue || cap(s.queue) <= 4*s.waiting
+	live := s.queue[:0]
+	if !reuse {
+		live = make([]Delivery, 0, max(2*s.waiting, keptQueue))
+	}
+	for _, d := range s.queue[s.head:] {
+		if d.ref != nil {
+			if s.indexed {
+				s.index[d.ID] = len(live)
+			}
+			live = append(live, d)
+		}
+	}
+	if reuse {
+		clear(s.queue[len(live):])
+	}
+	s.queue, s.head = live, 0
+}
+
+func (s *Subscription) dropLocked() {
+	for i := s.head; i < len(s.queue); i++ {
+		s.queue[i].Release()
+	}
+	s.queue, s.head, s.waiting, s.bytes = nil, 0, 0, 0
+	s.index, s.indexed = nil, false
+}
+
+// Close unsubscribes and releases every waiting change.
+func (s *Subscription) Close() {
+	s.hub.unsubscribe(s)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	s.dropLocked()
+	s.view = view{}
+	s.touched.Reset()
+}

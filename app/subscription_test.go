@@ -1,0 +1,243 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+
+	"github.com/ticketstream/ticketstream/domain"
+	"github.com/ticketstream/ticketstream/domain/demodata"
+	"github.com/ticketstream/ticketstream/ports"
+	"github.com/ticketstream/ticketstream/ports/portstest"
+)
+
+// newTestSubscription is a subscription of h for q, registered but fed
+// only by the test's own offers.
+func newTestSubscription(h *Hub, q domain.Query) *Subscription {
+	s := &Subscription{hub: h, q: q, notify: make(chan struct{}, 1)}
+	h.mu.Lock()
+	h.subs = append(h.subs, s)
+	h.mu.Unlock()
+	return s
+}
+
+func offerChange(h *Hub, s *Subscription, c ports.Change) {
+	enc := h.encodeChanges([]ports.Change{c})
+	s.offer(enc)
+	enc.release()
+}
+
+// snapshotChunk streams tickets through a Streamer and returns its one chunk.
+func snapshotChunk(t *testing.T, tickets []domain.Ticket) ports.Chunk {
+	t.Helper()
+	st, err := NewStreamer(&portstest.Source{Tickets: tickets}, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var chunk ports.Chunk
+	n := 0
+	_, err = st.Stream(context.Background(), domain.Query{}, ports.Comma, ports.ChunkSinkFunc(func(_ context.Context, c ports.Chunk) error {
+		chunk = c
+		n++
+		return nil
+	}))
+	if err != nil || n != 1 {
+		t.Fatalf("stream: %v, %d chunks", err, n)
+	}
+	return chunk
+}
+
+func TestSubscription_SnapshotRowsOfChangedTicketsAreLeftOut(t *testing.T) {
+	t.Parallel()
+	h, err := NewHub(portstest.NewFeed(), HubConfig{PoisonReleased: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tickets := demodata.New(9).Tickets(8)
+	for i := range tickets {
+		tickets[i].Team, tickets[i].Status = "billing", domain.StatusOpen
+	}
+	tickets[6].Subject = `a ,{"id":99} inside`
+	q := domain.Query{Teams: []string{"billing"}}
+	s := newTestSubscription(h, q)
+	chunk := snapshotChunk(t, tickets) // read before the changes below
+	defer chunk.Release()
+
+	// While the snapshot streams: ticket 1 leaves billing (it is not held
+	// yet); ticket 3 changes and its upsert is written before the chunk.
+	left := tickets[1]
+	left.Team = "sales"
+	offerChange(h, s, ports.Change{Pos: domain.ChangePos{Seq: 10, ID: left.ID}, Ticket: left})
+	changed := tickets[3]
+	changed.Subject = "newer"
+	offerChange(h, s, ports.Change{Pos: domain.ChangePos{Seq: 11, ID: changed.ID}, Ticket: changed})
+	ds, err := s.Take(nil, 1<<20)
+	if err != nil || len(ds) != 1 || ds[0].ID != changed.ID {
+		t.Fatalf("took %d changes (%v), want the upsert of ticket %d alone", len(ds), err, changed.ID)
+	}
+	ds[0].Release()
+
+	rows, n, leftOut := s.HoldSnapshot(chunk, nil)
+	var got []domain.Ticket
+	if err := json.Unmarshal(append(append([]byte{'['}, rows...), ']'), &got); err != nil || !leftOut || n != 6 || len(got) != 6 {
+		t.Fatalf("kept %d rows (%v, left out: %v): %s", n, err, leftOut, rows)
+	}
+	for _, tk := range got {
+		if tk.ID == left.ID || tk.ID == changed.ID {
+			t.Fatalf("the snapshot row of ticket %d, changed since it was read, was kept", tk.ID)
+		}
+	}
+	s.Settle()
+	if held := s.Held(); held != 7 {
+		t.Fatalf("holds %d tickets, want the 6 snapshot rows and the changed one", held)
+	}
+	var c countsJSON
+	if err := json.Unmarshal(s.AppendCounts(nil, true), &c); err != nil || c.Total != 7 || c.Team["billing"] != 7 || c.Status["open"] != 7 {
+		t.Fatalf("counts %+v, %v", c, err)
+	}
+
+	// Settled: a held ticket leaving the filter comes as its removal; a
+	// ticket never held, as nothing at all.
+	gone := tickets[5]
+	gone.Team = "sales"
+	offerChange(h, s, ports.Change{Pos: domain.ChangePos{Seq: 12, ID: gone.ID}, Ticket: gone})
+	offerChange(h, s, ports.Change{Pos: domain.ChangePos{Seq: 13, ID: left.ID}, Ticket: left})
+	offerChange(h, s, ports.Change{Pos: domain.ChangePos{Seq: 14, ID: 424242}, Removed: true, Ticket: domain.Ticket{ID: 424242}})
+	ds, _ = s.Take(nil, 1<<20)
+	if len(ds) != 1 || string(ds[0].Bytes()) != `{"op":"remove","id":`+itoa(gone.ID)+`}` {
+		t.Fatalf("took %d changes, want the removal of held ticket %d alone", len(ds), gone.ID)
+	}
+	ds[0].Release()
+	if s.Held() != 6 {
+		t.Fatalf("holds %d tickets after a removal, want 6", s.Held())
+	}
+	s.Close()
+	assertHubBuffersReturned(t, h)
+}
+
+func itoa(id int64) string { b, _ := json.Marshal(id); return string(b) }
+
+func TestSubscription_AnUpsertNeverTakenIsDroppedWhenTheTicketLeaves(t *testing.T) {
+	t.Parallel()
+	h, _ := NewHub(portstest.NewFeed(), HubConfig{PoisonReleased: true}, nil)
+	s := newTestSubscription(h, domain.Query{Teams: []string{"billing"}})
+	s.Settle()
+	tk := demodata.New(2).Tickets(1)[0]
+	tk.Team = "billing"
+	offerChange(h, s, ports.Change{Pos: domain.ChangePos{Seq: 1, ID: tk.ID}, Ticket: tk})
+	tk.Team = "sales"
+	offerChange(h, s, ports.Change{Pos: domain.ChangePos{Seq: 2, ID: tk.ID}, Ticket: tk})
+	if ds, _ := s.Take(nil, 1<<20); len(ds) != 0 {
+		t.Fatalf("took %d changes of a ticket that left before the dashboard saw it, want none", len(ds))
+	}
+	s.Close()
+	assertHubBuffersReturned(t, h)
+}
+
+func TestSubscription_ADrainedQueueLetsGoOfItsBurst(t *testing.T) {
+	t.Parallel()
+	h, _ := NewHub(portstest.NewFeed(), HubConfig{PoisonReleased: true, QueueBytes: 64 << 20}, nil)
+	s := newTestSubscription(h, domain.Query{})
+	s.Settle()
+	batch := make([]ports.Change, 5000)
+	for i, tk := range demodata.New(3).Tickets(len(batch)) {
+		batch[i] = ports.Change{Pos: domain.ChangePos{Seq: 1, ID: tk.ID}, Ticket: tk}
+	}
+	enc := h.encodeChanges(batch)
+	s.offer(enc)
+	enc.release()
+	if !s.indexed || cap(s.queue) < len(batch) {
+		t.Fatalf("a burst of %d changes: queue of %d, indexed %v", len(batch), cap(s.queue), s.indexed)
+	}
+	var ds []Delivery
+	for s.Waiting() {
+		ds, _ = s.Take(ds[:0], 64<<10)
+		for i := range ds {
+			ds[i].Release()
+		}
+	}
+	if cap(s.queue) > keptQueue || s.index != nil {
+		t.Fatalf("drained, the queue keeps an array of %d and an index: %v", cap(s.queue), s.index != nil)
+	}
+	s.Close()
+	if s.view.held.Len() != 0 || s.view.held.slots != nil {
+		t.Fatal("a closed subscription keeps its view")
+	}
+	assertHubBuffersReturned(t, h)
+}
+
+func TestSubscription_ClosedAfterOverflowReportsNothing(t *testing.T) {
+	t.Parallel()
+	h, _ := NewHub(portstest.NewFeed(), HubConfig{PoisonReleased: true, QueueBytes: 1024}, nil)
+	s := newTestSubscription(h, domain.Query{})
+	for i, tk := range demodata.New(3).Tickets(20) {
+		offerChange(h, s, ports.Change{Pos: domain.ChangePos{Seq: uint64(i + 1), ID: tk.ID}, Ticket: tk})
+	}
+	if _, err := s.Take(nil, 1<<20); !errors.Is(err, ErrOverflow) {
+		t.Fatalf("Take = %v, want ErrOverflow", err)
+	}
+	s.Close()
+	if s.Waiting() {
+		t.Fatal("a closed subscription says it has something waiting")
+	}
+	if ds, err := s.Take(nil, 1<<20); err != nil || len(ds) != 0 {
+		t.Fatalf("Take after Close = %d, %v; want nothing: a replaced subscription must not fail its socket", len(ds), err)
+	}
+}
+
+func TestHub_HandleChangesTakesAnEmptyBatch(t *testing.T) {
+	t.Parallel()
+	h, _ := NewHub(portstest.NewFeed(), HubConfig{}, nil)
+	before := h.Position()
+	if err := h.HandleChanges(nil); err != nil || h.Position() != before {
+		t.Fatalf("HandleChanges(nil) = %v, position %+v → %+v", err, before, h.Position())
+	}
+}
+
+func TestHub_CatchUpSendsNothingOutsideTheScope(t *testing.T) {
+	t.Parallel()
+	feed := portstest.NewFeed()
+	tickets := demodata.New(8).Tickets(30)
+	for i := range tickets {
+		tickets[i].Team = []string{"billing", "sales", "security"}[i%3]
+	}
+	start := feed.Put(tickets...)
+	moved := tickets[0] // billing
+	moved.Status = domain.StatusClosed
+	feed.Put(moved)
+	for i := 1; i < 9; i++ {
+		tk := tickets[i]
+		tk.Subject = "changed"
+		feed.Put(tk)
+	}
+	h := startHub(t, feed, HubConfig{BatchSize: 4}, nil)
+	_, until := subscribe(t, h, domain.Query{}, domain.ChangePos{})
+	scope := domain.Scope{Teams: []string{"billing"}}
+	q := domain.Query{Teams: []string{"billing"}, Statuses: []domain.Status{domain.StatusNew, domain.StatusOpen, domain.StatusPending}}
+	var got []received
+	err := h.CatchUp(context.Background(), q, scope, start, until, func(ds []Delivery) error {
+		for i := range ds {
+			got = append(got, decodeDelivery(t, ds[i]))
+			ds[i].Release()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range got {
+		var team string
+		for _, tk := range tickets {
+			if tk.ID == r.id {
+				team = tk.Team
+			}
+		}
+		if team != "billing" {
+			t.Fatalf("a billing dashboard's catch-up carried %s of ticket %d of team %s", r.op, r.id, team)
+		}
+	}
+	if len(got) == 0 || got[0].id != moved.ID || got[0].op != "remove" {
+		t.Fatalf("catch-up %+v: want first the removal of ticket %d, which left the filter", got, moved.ID)
+	}
+}
