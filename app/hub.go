@@ -265,6 +265,9 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // HandleChanges implements ports.ChangeHandler: it encodes the batch once
 // and queues it for every subscriber it concerns.
 func (h *Hub) HandleChanges(batch []ports.Change) error {
+	if len(batch) == 0 {
+		return nil // nothing to offer, and no position to move to
+	}
 	h.stats.Changes.Add(uint64(len(batch)))
 	enc := h.encodeChanges(batch)
 	defer enc.release()
