@@ -213,7 +213,7 @@ func (h *Hub) maintain(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-prune.C:
-			n, err := h.feed.PruneRemovals(ctx, time.Now().Add(-h.cfg.Retention))
+			n, err := h.feed.PruneRemovals(ctx, time.Now().Add(-h.cfg.Retention), h.Position())
 			if err != nil && ctx.Err() == nil {
 				h.log.Warn("pruning old removals failed", "err", err)
 			} else if n > 0 {

@@ -61,9 +61,12 @@ type ChangeFeed interface {
 	// behind it must start over from a snapshot.
 	ResumableAfter(ctx context.Context) (domain.ChangePos, error)
 
-	// PruneRemovals forgets removals recorded before cutoff, bounding the
-	// feed's history, and returns how many it forgot.
-	PruneRemovals(ctx context.Context, cutoff time.Time) (int64, error)
+	// PruneRemovals forgets the removals recorded before cutoff and
+	// positioned at or before readTo, bounding the feed's history, and
+	// returns how many it forgot. readTo is a position the caller has read
+	// up to: age alone would let a reader held back longer than the
+	// retention lose removals it has yet to read. A zero readTo forgets none.
+	PruneRemovals(ctx context.Context, cutoff time.Time, readTo domain.ChangePos) (int64, error)
 
 	// OldestWriter describes the longest-running transaction that has
 	// written and not finished: until it ends the horizon cannot pass it, and

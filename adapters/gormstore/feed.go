@@ -3,6 +3,7 @@ package gormstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"math"
@@ -30,8 +31,9 @@ const (
 	sqlChangedSQL  = `SELECT change_pos, ` + ticketColumns + ` FROM tickets WHERE (change_pos, id) > (?, ?) AND (change_pos, id) <= (?, ?) ORDER BY change_pos, id LIMIT ?`
 	sqlRemovedSQL  = `SELECT change_pos, id FROM ticket_removals r WHERE (change_pos, id) > (?, ?) AND (change_pos, id) <= (?, ?) AND NOT EXISTS (SELECT 1 FROM tickets t WHERE t.id = r.id) ORDER BY change_pos, id LIMIT ?`
 	resumableSQL   = `SELECT removals_pruned_before FROM change_feed_state WHERE id = 1`
-	pgPruneSQL     = `WITH gone AS (DELETE FROM ticket_removals WHERE removed_at < $1 RETURNING change_pos) UPDATE change_feed_state SET removals_pruned_before = GREATEST(removals_pruned_before, (SELECT max(change_pos) + 1 FROM gone)) WHERE id = 1 AND EXISTS (SELECT 1 FROM gone) RETURNING (SELECT count(*) FROM gone)`
-	sqlPruneMaxSQL = `SELECT max(change_pos), count(*) FROM ticket_removals WHERE removed_at < ?`
+	pgPruneSQL     = `WITH gone AS (DELETE FROM ticket_removals WHERE removed_at < $1 AND (change_pos, id) <= ($2, $3) RETURNING change_pos) UPDATE change_feed_state SET removals_pruned_before = GREATEST(removals_pruned_before, (SELECT max(change_pos) + 1 FROM gone)) WHERE id = 1 AND EXISTS (SELECT 1 FROM gone) RETURNING (SELECT count(*) FROM gone)`
+	sqlPruneMaxSQL = `SELECT max(change_pos), count(*) FROM ticket_removals WHERE removed_at < ? AND (change_pos, id) <= (?, ?)`
+	sqlPruneSQL    = `DELETE FROM ticket_removals WHERE removed_at < ? AND (change_pos, id) <= (?, ?)`
 )
 
 // changePage is one page of the feed: ticket rows and removals, each in
@@ -304,10 +306,14 @@ func (s *Store) ResumableAfter(ctx context.Context) (domain.ChangePos, error) {
 }
 
 // PruneRemovals implements ports.ChangeFeed.
-func (s *Store) PruneRemovals(ctx context.Context, cutoff time.Time) (int64, error) {
+func (s *Store) PruneRemovals(ctx context.Context, cutoff time.Time, readTo domain.ChangePos) (int64, error) {
+	if readTo.IsZero() {
+		return 0, nil
+	}
+	seq := int64(min(readTo.Seq, math.MaxInt64))
 	if s.dialect == Postgres {
 		var n int64
-		err := s.sql.QueryRowContext(ctx, pgPruneSQL, cutoff).Scan(&n)
+		err := s.sql.QueryRowContext(ctx, pgPruneSQL, cutoff, seq, readTo.ID).Scan(&n)
 		if errors.Is(err, sql.ErrNoRows) {
 			return 0, nil
 		}
@@ -316,27 +322,54 @@ func (s *Store) PruneRemovals(ctx context.Context, cutoff time.Time) (int64, err
 		}
 		return n, nil
 	}
-	tx, err := s.sql.BeginTx(ctx, nil)
+	n, err := s.pruneSQLite(ctx, cutoff.UnixMicro(), seq, readTo.ID)
 	if err != nil {
 		return 0, fmt.Errorf("prune removals: %w", err)
 	}
-	defer tx.Rollback() //nolint:errcheck // committed below on success
+	return n, nil
+}
+
+// pruneSQLite is PruneRemovals for SQLite. The count, the delete and the
+// record of how far removals were pruned run in one BEGIN IMMEDIATE
+// transaction, which takes the write lock first: a writer cannot commit
+// between the count and the delete, and the transaction never has to
+// upgrade a read snapshot to a write, which SQLite refuses at once (busy,
+// without waiting) when another writer committed after the snapshot.
+// database/sql cannot begin such a transaction, so it runs on one
+// connection by hand.
+func (s *Store) pruneSQLite(ctx context.Context, cutoff, seq, id int64) (n int64, err error) {
+	conn, err := s.sql.Conn(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return 0, err
+	}
+	defer func() {
+		if err == nil {
+			return
+		}
+		// Roll back even when ctx ended; a connection left inside a
+		// transaction must not go back to the pool.
+		if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK"); rerr != nil {
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+	}()
 	var maxPos sql.NullInt64
-	var n int64
-	if err := tx.QueryRowContext(ctx, sqlPruneMaxSQL, cutoff.UnixMicro()).Scan(&maxPos, &n); err != nil {
-		return 0, fmt.Errorf("prune removals: %w", err)
+	if err := conn.QueryRowContext(ctx, sqlPruneMaxSQL, cutoff, seq, id).Scan(&maxPos, &n); err != nil {
+		return 0, err
 	}
-	if n == 0 {
-		return 0, nil
+	if n > 0 {
+		if _, err := conn.ExecContext(ctx, sqlPruneSQL, cutoff, seq, id); err != nil {
+			return 0, err
+		}
+		if _, err := conn.ExecContext(ctx, `UPDATE change_feed_state SET removals_pruned_before = max(removals_pruned_before, ?) WHERE id = 1`, maxPos.Int64+1); err != nil {
+			return 0, err
+		}
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM ticket_removals WHERE removed_at < ?`, cutoff.UnixMicro()); err != nil {
-		return 0, fmt.Errorf("prune removals: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE change_feed_state SET removals_pruned_before = max(removals_pruned_before, ?) WHERE id = 1`, maxPos.Int64+1); err != nil {
-		return 0, fmt.Errorf("prune removals: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("prune removals: %w", err)
+	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+		return 0, err
 	}
 	return n, nil
 }
