@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/ticketstream/ticketstream/domain"
 	"github.com/ticketstream/ticketstream/ports"
@@ -42,6 +43,22 @@ type changePage struct {
 	changed []ports.Change
 	removed []ports.Change
 	horizon uint64
+	// changedRows counts the ticket rows read, skipped ones included, and
+	// changedLast is the position of the last: a page whose rows were all
+	// skipped still moves the read past them.
+	changedRows int
+	changedLast domain.ChangePos
+}
+
+// skipChanged records that the ticket row at pos was read and skipped.
+func (p *changePage) skipChanged(pos domain.ChangePos) {
+	p.changed = p.changed[:len(p.changed)-1]
+	p.changedLast = pos
+}
+
+// readChanged records that the ticket row last appended to changed was read.
+func (p *changePage) readChanged() {
+	p.changedLast = p.changed[len(p.changed)-1].Pos
 }
 
 // ReadChanges implements ports.ChangeFeed.
@@ -97,13 +114,14 @@ func (s *Store) ReadChanges(ctx context.Context, after, until domain.ChangePos, 
 		// up to the earlier of the full lists' last positions.
 		var bound domain.ChangePos
 		full := false
-		for _, l := range [2][]ports.Change{page.changed, page.removed} {
-			if len(l) == batchSize {
-				if last := l[len(l)-1].Pos; !full || last.Compare(bound) < 0 {
-					bound = last
-				}
-				full = true
+		if page.changedRows == batchSize {
+			bound, full = page.changedLast, true
+		}
+		if l := page.removed; len(l) == batchSize {
+			if last := l[len(l)-1].Pos; !full || last.Compare(bound) < 0 {
+				bound = last
 			}
+			full = true
 		}
 		if merged == nil && len(page.changed)+len(page.removed) > 0 {
 			merged = make([]ports.Change, 0, len(page.changed)+len(page.removed))
@@ -117,6 +135,11 @@ func (s *Store) ReadChanges(ctx context.Context, after, until domain.ChangePos, 
 		}
 		if !full {
 			break
+		}
+		// Everything up to bound was read, delivered or skipped: the next
+		// page starts after it even when its last rows were skipped.
+		if bound.Compare(after) > 0 {
+			after = bound
 		}
 	}
 	if bounded {
@@ -156,6 +179,7 @@ func mergeChanges(dst, a, b []ports.Change, bound domain.ChangePos, bounded bool
 // (after, upTo] into page, with the horizon of the snapshot they came from.
 func (s *Store) readChangePage(ctx context.Context, after, upTo domain.ChangePos, n int, page *changePage) error {
 	page.changed, page.removed = page.changed[:0], page.removed[:0]
+	page.changedRows, page.changedLast = 0, domain.ChangePos{}
 	args := []any{int64(after.Seq), after.ID, int64(upTo.Seq), upTo.ID, n}
 	if s.dialect == Postgres {
 		return s.withPgx(ctx, func(c *pgx.Conn) error {
@@ -169,7 +193,7 @@ func (s *Store) readChangePage(ctx context.Context, after, upTo domain.ChangePos
 			b.Queue(pgRemovedSQL, args...)
 			b.Queue("COMMIT")
 			br := c.SendBatch(ctx, b)
-			err := readChangeBatch(br, page)
+			err := s.readChangeBatch(br, c.TypeMap(), page)
 			if cerr := br.Close(); err == nil {
 				err = cerr
 			}
@@ -192,14 +216,23 @@ func (s *Store) readChangePage(ctx context.Context, after, upTo domain.ChangePos
 	}
 	var sc sqliteScanner
 	for rows.Next() {
+		page.changedRows++
 		page.changed = append(page.changed, ports.Change{})
 		ch := &page.changed[len(page.changed)-1]
 		var pos int64
-		if err := sc.scan(rows, &ch.Ticket, &pos); err != nil {
+		err := sc.scan(rows, &ch.Ticket, &pos)
+		var bad *undecodableRow
+		if errors.As(err, &bad) {
+			s.skipRow(QueryChanges, bad)
+			page.skipChanged(domain.ChangePos{Seq: uint64(pos), ID: bad.id})
+			continue
+		}
+		if err != nil {
 			rows.Close()
 			return err
 		}
 		ch.Pos = domain.ChangePos{Seq: uint64(pos), ID: ch.Ticket.ID}
+		page.readChanged()
 	}
 	if err := rows.Err(); err != nil {
 		return err
@@ -213,8 +246,10 @@ func (s *Store) readChangePage(ctx context.Context, after, upTo domain.ChangePos
 	return scanRemovals(rrows, page)
 }
 
-// readChangeBatch reads the results of readChangePage's batch into page.
-func readChangeBatch(br pgx.BatchResults, page *changePage) error {
+// readChangeBatch reads the results of readChangePage's batch into page,
+// decoding with types. A row that does not decode is skipped: pgx's own
+// rows.Scan would end the whole result at the first such row.
+func (s *Store) readChangeBatch(br pgx.BatchResults, types *pgtype.Map, page *changePage) error {
 	if _, err := br.Exec(); err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
@@ -229,16 +264,28 @@ func readChangeBatch(br pgx.BatchResults, page *changePage) error {
 	}
 	for rows.Next() {
 		var pos int64
+		page.changedRows++
 		page.changed = append(page.changed, ports.Change{})
 		ch := &page.changed[len(page.changed)-1]
 		t := &ch.Ticket
-		if err := rows.Scan(&pos, &t.ID, &t.Team, &t.Subject, (*string)(&t.Status), (*string)(&t.Priority),
+		fields, vals := rows.FieldDescriptions(), rows.RawValues()
+		if err := pgx.ScanRow(types, fields, vals, &pos, &t.ID, &t.Team, &t.Subject, (*string)(&t.Status), (*string)(&t.Priority),
 			&t.Requester, &t.Assignee, &t.Tags, &t.CreatedAt, &t.UpdatedAt); err != nil {
-			rows.Close()
-			return fmt.Errorf("scan changed ticket: %w", err)
+			// The position and id are bigint NOT NULL: if even they do
+			// not decode, the result is not what this query asked for.
+			key := make([]any, len(vals))
+			key[0], key[1] = &pos, &t.ID
+			if pgx.ScanRow(types, fields, vals, key...) != nil {
+				rows.Close()
+				return fmt.Errorf("scan changed ticket: %w", err)
+			}
+			s.skipRow(QueryChanges, &undecodableRow{id: t.ID, err: err})
+			page.skipChanged(domain.ChangePos{Seq: uint64(pos), ID: t.ID})
+			continue
 		}
 		t.CreatedAt, t.UpdatedAt = t.CreatedAt.UTC(), t.UpdatedAt.UTC()
 		ch.Pos = domain.ChangePos{Seq: uint64(pos), ID: t.ID}
+		page.readChanged()
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
