@@ -77,3 +77,42 @@ func TestSQLite_RefusesValuesOfTheWrongType(t *testing.T) {
 		t.Fatalf("StreamTickets after the migration: %d tickets, %v; want %d", n, err, len(tickets))
 	}
 }
+
+// PostgreSQL checks types itself, but not what a ticket has no place for:
+// NULL tags, nested tag arrays, infinite timestamps. Once migrated it
+// refuses them, over a database that already holds such a row.
+func TestPostgres_RefusesValuesATicketCannotHold(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var logs portstest.LogBuffer
+	s := openOldStore(t, gormstore.Postgres, 2, &logs)
+	tickets := demodata.New(13).Tickets(5)
+	if err := s.InsertTickets(ctx, tickets); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Gorm().Exec(badRowSQL(gormstore.Postgres, ""), tickets[1].ID).Error; err != nil {
+		t.Fatalf("write a bad row before the migration: %v", err)
+	}
+	if applied, err := s.Migrate(ctx); err != nil || len(applied) == 0 {
+		t.Fatalf("Migrate over a bad row = %v, %v; want the checks applied", applied, err)
+	}
+	id := tickets[2].ID
+	for _, tc := range []struct{ name, sql, want string }{
+		{"a NULL tag", `UPDATE tickets SET tags = ARRAY['a', NULL]::text[] WHERE id = ?`, "tickets_tags_plain"},
+		{"nested tags", `UPDATE tickets SET tags = ARRAY[ARRAY['a'], ARRAY['b']]::text[] WHERE id = ?`, "tickets_tags_plain"},
+		{"an infinite timestamp", `UPDATE tickets SET updated_at = 'infinity' WHERE id = ?`, "tickets_times_finite"},
+	} {
+		err := s.Gorm().Exec(tc.sql, id).Error
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want refused by %s", tc.name, err, tc.want)
+		}
+	}
+	if err := s.Gorm().Exec(`UPDATE tickets SET tags = '{}' WHERE id = ?`, id).Error; err != nil {
+		t.Fatalf("no tags: %v, want accepted", err)
+	}
+	var n int
+	err := s.StreamTickets(ctx, domain.Query{}, 2, ports.BatchHandlerFunc(func(b []domain.Ticket) error { n += len(b); return nil }))
+	if err != nil || n != len(tickets)-1 {
+		t.Fatalf("StreamTickets after the migration: %d tickets, %v; want %d", n, err, len(tickets)-1)
+	}
+}
