@@ -44,7 +44,10 @@ type ChangeFeed interface {
 	// ReadChanges calls h with successive batches of the changes positioned
 	// strictly after `after` — and at or before until, unless until is zero —
 	// in position order, at most batchSize each (<= 0: DefaultBatchSize). The
-	// batch and its tickets are valid only during the call.
+	// batch and its tickets are valid only during the call. A stored ticket
+	// the feed cannot decode is left out (the adapter logs and counts it),
+	// and the position still moves past it: one bad row does not stop the
+	// feed.
 	//
 	// It returns the position up to which every change has now been read: a
 	// reader that continues after it misses nothing. With a zero until that is
