@@ -211,7 +211,7 @@ func (h *Hub) maintain(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-prune.C:
-			n, err := h.feed.PruneRemovals(ctx, time.Now().Add(-h.cfg.Retention))
+			n, err := h.feed.PruneRemovals(ctx, time.Now().Add(-h.cfg.Retention), h.Position())
 			if err != nil && ctx.Err() == nil {
 				h.log.Warn("pruning old removals failed", "err", err)
 			} else if n > 0 {
@@ -264,7 +264,7 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // and queues it for every subscriber it concerns.
 func (h *Hub) HandleChanges(batch []ports.Change) error {
 	if len(batch) == 0 {
-		return nil
+		return nil // nothing to offer, and no position to move to
 	}
 	h.stats.Changes.Add(uint64(len(batch)))
 	enc := h.encodeChanges(batch)

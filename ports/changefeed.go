@@ -44,7 +44,10 @@ type ChangeFeed interface {
 	// ReadChanges calls h with successive batches of the changes positioned
 	// strictly after `after` — and at or before until, unless until is zero —
 	// in position order, at most batchSize each (<= 0: DefaultBatchSize). The
-	// batch and its tickets are valid only during the call.
+	// batch and its tickets are valid only during the call. A stored ticket
+	// the feed cannot decode is left out (the adapter logs and counts it),
+	// and the position still moves past it: one bad row does not stop the
+	// feed.
 	//
 	// It returns the position up to which every change has now been read: a
 	// reader that continues after it misses nothing. With a zero until that is
@@ -67,9 +70,12 @@ type ChangeFeed interface {
 	// behind it must start over from a snapshot.
 	ResumableAfter(ctx context.Context) (domain.ChangePos, error)
 
-	// PruneRemovals forgets removals recorded before cutoff, bounding the
-	// feed's history, and returns how many it forgot.
-	PruneRemovals(ctx context.Context, cutoff time.Time) (int64, error)
+	// PruneRemovals forgets the removals recorded before cutoff and
+	// positioned at or before readTo, bounding the feed's history, and
+	// returns how many it forgot. readTo is a position the caller has read
+	// up to: age alone would let a reader held back longer than the
+	// retention lose removals it has yet to read. A zero readTo forgets none.
+	PruneRemovals(ctx context.Context, cutoff time.Time, readTo domain.ChangePos) (int64, error)
 
 	// OldestWriter describes the longest-running transaction that has
 	// written and not finished: until it ends the horizon cannot pass it, and

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/ticketstream/ticketstream/domain"
 	"github.com/ticketstream/ticketstream/ports"
@@ -23,15 +24,13 @@ var _ ports.ChangeFeed = (*Store)(nil)
 // by the page's position range and, on PostgreSQL, by the horizon: only
 // transactions below pg_snapshot_xmin have all finished.
 const (
-	pgHorizon      = `pg_snapshot_xmin(pg_current_snapshot())::text::bigint`
-	pgChangedSQL   = `SELECT change_pos, ` + ticketColumns + ` FROM tickets WHERE (change_pos, id) > ($1, $2) AND (change_pos, id) <= ($3, $4) AND change_pos < ` + pgHorizon + ` ORDER BY change_pos, id LIMIT $5`
-	pgRemovedSQL   = `SELECT change_pos, id FROM ticket_removals r WHERE (change_pos, id) > ($1, $2) AND (change_pos, id) <= ($3, $4) AND change_pos < ` + pgHorizon + ` AND NOT EXISTS (SELECT 1 FROM tickets t WHERE t.id = r.id) ORDER BY change_pos, id LIMIT $5`
-	sqlHorizon     = `SELECT last_pos + 1 FROM change_feed_state WHERE id = 1`
-	sqlChangedSQL  = `SELECT change_pos, ` + ticketColumns + ` FROM tickets WHERE (change_pos, id) > (?, ?) AND (change_pos, id) <= (?, ?) ORDER BY change_pos, id LIMIT ?`
-	sqlRemovedSQL  = `SELECT change_pos, id FROM ticket_removals r WHERE (change_pos, id) > (?, ?) AND (change_pos, id) <= (?, ?) AND NOT EXISTS (SELECT 1 FROM tickets t WHERE t.id = r.id) ORDER BY change_pos, id LIMIT ?`
-	resumableSQL   = `SELECT removals_pruned_before FROM change_feed_state WHERE id = 1`
-	pgPruneSQL     = `WITH gone AS (DELETE FROM ticket_removals WHERE removed_at < $1 RETURNING change_pos) UPDATE change_feed_state SET removals_pruned_before = GREATEST(removals_pruned_before, (SELECT max(change_pos) + 1 FROM gone)) WHERE id = 1 AND EXISTS (SELECT 1 FROM gone) RETURNING (SELECT count(*) FROM gone)`
-	sqlPruneMaxSQL = `SELECT max(change_pos), count(*) FROM ticket_removals WHERE removed_at < ?`
+	pgHorizon     = `pg_snapshot_xmin(pg_current_snapshot())::text::bigint`
+	pgChangedSQL  = `SELECT change_pos, ` + ticketColumns + ` FROM tickets WHERE (change_pos, id) > ($1, $2) AND (change_pos, id) <= ($3, $4) AND change_pos < ` + pgHorizon + ` ORDER BY change_pos, id LIMIT $5`
+	pgRemovedSQL  = `SELECT change_pos, id FROM ticket_removals r WHERE (change_pos, id) > ($1, $2) AND (change_pos, id) <= ($3, $4) AND change_pos < ` + pgHorizon + ` AND NOT EXISTS (SELECT 1 FROM tickets t WHERE t.id = r.id) ORDER BY change_pos, id LIMIT $5`
+	sqlHorizon    = `SELECT last_pos + 1 FROM change_feed_state WHERE id = 1`
+	sqlChangedSQL = `SELECT change_pos, ` + ticketColumns + ` FROM tickets WHERE (change_pos, id) > (?, ?) AND (change_pos, id) <= (?, ?) ORDER BY change_pos, id LIMIT ?`
+	sqlRemovedSQL = `SELECT change_pos, id FROM ticket_removals r WHERE (change_pos, id) > (?, ?) AND (change_pos, id) <= (?, ?) AND NOT EXISTS (SELECT 1 FROM tickets t WHERE t.id = r.id) ORDER BY change_pos, id LIMIT ?`
+	resumableSQL  = `SELECT removals_pruned_before FROM change_feed_state WHERE id = 1`
 )
 
 // changePage is one page of the feed: ticket rows and removals, each in
@@ -40,6 +39,22 @@ type changePage struct {
 	changed []ports.Change
 	removed []ports.Change
 	horizon uint64
+	// changedRows counts the ticket rows read, skipped ones included, and
+	// changedLast is the position of the last: a page whose rows were all
+	// skipped still moves the read past them.
+	changedRows int
+	changedLast domain.ChangePos
+}
+
+// skipChanged records that the ticket row at pos was read and skipped.
+func (p *changePage) skipChanged(pos domain.ChangePos) {
+	p.changed = p.changed[:len(p.changed)-1]
+	p.changedLast = pos
+}
+
+// readChanged records that the ticket row last appended to changed was read.
+func (p *changePage) readChanged() {
+	p.changedLast = p.changed[len(p.changed)-1].Pos
 }
 
 // ReadChanges implements ports.ChangeFeed.
@@ -95,13 +110,14 @@ func (s *Store) ReadChanges(ctx context.Context, after, until domain.ChangePos, 
 		// up to the earlier of the full lists' last positions.
 		var bound domain.ChangePos
 		full := false
-		for _, l := range [2][]ports.Change{page.changed, page.removed} {
-			if len(l) == batchSize {
-				if last := l[len(l)-1].Pos; !full || last.Compare(bound) < 0 {
-					bound = last
-				}
-				full = true
+		if page.changedRows == batchSize {
+			bound, full = page.changedLast, true
+		}
+		if l := page.removed; len(l) == batchSize {
+			if last := l[len(l)-1].Pos; !full || last.Compare(bound) < 0 {
+				bound = last
 			}
+			full = true
 		}
 		if merged == nil && len(page.changed)+len(page.removed) > 0 {
 			merged = make([]ports.Change, 0, len(page.changed)+len(page.removed))
@@ -115,6 +131,11 @@ func (s *Store) ReadChanges(ctx context.Context, after, until domain.ChangePos, 
 		}
 		if !full {
 			break
+		}
+		// Everything up to bound was read, delivered or skipped: the next
+		// page starts after it even when its last rows were skipped.
+		if bound.Compare(after) > 0 {
+			after = bound
 		}
 	}
 	if bounded {
@@ -154,6 +175,7 @@ func mergeChanges(dst, a, b []ports.Change, bound domain.ChangePos, bounded bool
 // (after, upTo] into page, with the horizon of the snapshot they came from.
 func (s *Store) readChangePage(ctx context.Context, after, upTo domain.ChangePos, n int, page *changePage) error {
 	page.changed, page.removed = page.changed[:0], page.removed[:0]
+	page.changedRows, page.changedLast = 0, domain.ChangePos{}
 	args := []any{int64(after.Seq), after.ID, int64(upTo.Seq), upTo.ID, n}
 	if s.dialect == Postgres {
 		return s.withPgx(ctx, func(c *pgx.Conn) error {
@@ -167,7 +189,7 @@ func (s *Store) readChangePage(ctx context.Context, after, upTo domain.ChangePos
 			b.Queue(pgRemovedSQL, args...)
 			b.Queue("COMMIT")
 			br := c.SendBatch(ctx, b)
-			err := readChangeBatch(br, page)
+			err := s.readChangeBatch(br, c.TypeMap(), page)
 			if cerr := br.Close(); err == nil {
 				err = cerr
 			}
@@ -190,14 +212,23 @@ func (s *Store) readChangePage(ctx context.Context, after, upTo domain.ChangePos
 	}
 	var sc sqliteScanner
 	for rows.Next() {
+		page.changedRows++
 		page.changed = append(page.changed, ports.Change{})
 		ch := &page.changed[len(page.changed)-1]
 		var pos int64
-		if err := sc.scan(rows, &ch.Ticket, &pos); err != nil {
+		err := sc.scan(rows, &ch.Ticket, &pos)
+		var bad *undecodableRow
+		if errors.As(err, &bad) {
+			s.skipRow(QueryChanges, bad)
+			page.skipChanged(domain.ChangePos{Seq: uint64(pos), ID: bad.id})
+			continue
+		}
+		if err != nil {
 			rows.Close()
 			return err
 		}
 		ch.Pos = domain.ChangePos{Seq: uint64(pos), ID: ch.Ticket.ID}
+		page.readChanged()
 	}
 	if err := rows.Err(); err != nil {
 		return err
@@ -211,8 +242,10 @@ func (s *Store) readChangePage(ctx context.Context, after, upTo domain.ChangePos
 	return scanRemovals(rrows, page)
 }
 
-// readChangeBatch reads the results of readChangePage's batch into page.
-func readChangeBatch(br pgx.BatchResults, page *changePage) error {
+// readChangeBatch reads the results of readChangePage's batch into page,
+// decoding with types. A row that does not decode is skipped: pgx's own
+// rows.Scan would end the whole result at the first such row.
+func (s *Store) readChangeBatch(br pgx.BatchResults, types *pgtype.Map, page *changePage) error {
 	if _, err := br.Exec(); err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
@@ -227,16 +260,28 @@ func readChangeBatch(br pgx.BatchResults, page *changePage) error {
 	}
 	for rows.Next() {
 		var pos int64
+		page.changedRows++
 		page.changed = append(page.changed, ports.Change{})
 		ch := &page.changed[len(page.changed)-1]
 		t := &ch.Ticket
-		if err := rows.Scan(&pos, &t.ID, &t.Team, &t.Subject, (*string)(&t.Status), (*string)(&t.Priority),
+		fields, vals := rows.FieldDescriptions(), rows.RawValues()
+		if err := pgx.ScanRow(types, fields, vals, &pos, &t.ID, &t.Team, &t.Subject, (*string)(&t.Status), (*string)(&t.Priority),
 			&t.Requester, &t.Assignee, &t.Tags, &t.CreatedAt, &t.UpdatedAt); err != nil {
-			rows.Close()
-			return fmt.Errorf("scan changed ticket: %w", err)
+			// The position and id are bigint NOT NULL: if even they do
+			// not decode, the result is not what this query asked for.
+			key := make([]any, len(vals))
+			key[0], key[1] = &pos, &t.ID
+			if pgx.ScanRow(types, fields, vals, key...) != nil {
+				rows.Close()
+				return fmt.Errorf("scan changed ticket: %w", err)
+			}
+			s.skipRow(QueryChanges, &undecodableRow{id: t.ID, err: err})
+			page.skipChanged(domain.ChangePos{Seq: uint64(pos), ID: t.ID})
+			continue
 		}
 		t.CreatedAt, t.UpdatedAt = t.CreatedAt.UTC(), t.UpdatedAt.UTC()
 		ch.Pos = domain.ChangePos{Seq: uint64(pos), ID: t.ID}
+		page.readChanged()
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -315,44 +360,6 @@ func (s *Store) ResumableAfter(ctx context.Context) (domain.ChangePos, error) {
 	// Removals at positions below `before` are gone: a reader must have read
 	// past every one of them.
 	return domain.ChangePos{Seq: uint64(before) - 1, ID: math.MaxInt64}, nil
-}
-
-// PruneRemovals implements ports.ChangeFeed.
-func (s *Store) PruneRemovals(ctx context.Context, cutoff time.Time) (int64, error) {
-	if s.dialect == Postgres {
-		var n int64
-		err := s.sql.QueryRowContext(ctx, pgPruneSQL, cutoff).Scan(&n)
-		if errors.Is(err, sql.ErrNoRows) {
-			return 0, nil
-		}
-		if err != nil {
-			return 0, fmt.Errorf("prune removals: %w", err)
-		}
-		return n, nil
-	}
-	tx, err := s.sql.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, fmt.Errorf("prune removals: %w", err)
-	}
-	defer tx.Rollback() //nolint:errcheck // committed below on success
-	var maxPos sql.NullInt64
-	var n int64
-	if err := tx.QueryRowContext(ctx, sqlPruneMaxSQL, cutoff.UnixMicro()).Scan(&maxPos, &n); err != nil {
-		return 0, fmt.Errorf("prune removals: %w", err)
-	}
-	if n == 0 {
-		return 0, nil
-	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM ticket_removals WHERE removed_at < ?`, cutoff.UnixMicro()); err != nil {
-		return 0, fmt.Errorf("prune removals: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE change_feed_state SET removals_pruned_before = max(removals_pruned_before, ?) WHERE id = 1`, maxPos.Int64+1); err != nil {
-		return 0, fmt.Errorf("prune removals: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("prune removals: %w", err)
-	}
-	return n, nil
 }
 
 // OldestWriter implements ports.ChangeFeed. On PostgreSQL transaction ids

@@ -31,6 +31,10 @@ type QueryObserver interface {
 	// failed with err (nil on success). A query cancelled because its
 	// caller left is not reported.
 	QueryDone(kind string, d time.Duration, err error)
+	// RowSkipped reports a ticket row that a query of kind read but could
+	// not decode (a value of the wrong type, written by another program),
+	// and that the read left out instead of failing.
+	RowSkipped(kind string)
 }
 
 // SetQueryObserver makes the store report its queries to o. Call it before

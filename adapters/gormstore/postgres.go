@@ -2,6 +2,7 @@ package gormstore
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -43,36 +44,55 @@ func (s *Store) withPgx(ctx context.Context, fn func(*pgx.Conn) error) error {
 // the caller falls behind, the reader waits for a free page with its
 // connection back in the pool.
 func (s *Store) streamPostgres(ctx context.Context, q domain.Query, batchSize int, h ports.BatchHandler) error {
+	for {
+		delivered, read, last, err := s.streamPostgresPages(ctx, q, batchSize, h)
+		if err != nil || q.Limit == 0 || read < q.Limit || delivered == read {
+			return err
+		}
+		// The limit was reached in rows read, some of them skipped: read
+		// on for the tickets still owed. A short response would tell a
+		// REST client that there is nothing more.
+		q.After, q.Limit = last, q.Limit-delivered
+	}
+}
+
+// streamPostgresPages is one pipelined run of streamPostgres. It returns
+// how many tickets it delivered, how many rows it read (undecodable ones
+// included) and the position of the last row read.
+func (s *Store) streamPostgresPages(ctx context.Context, q domain.Query, batchSize int, h ports.BatchHandler) (delivered, read int, last domain.Cursor, err error) {
 	rctx, stop := context.WithCancel(ctx)
 	defer stop()
-	read := make(chan *rawBatch, rawPagesInFlight) // holds every page: a send never blocks
+	pages := make(chan *rawBatch, rawPagesInFlight) // holds every page: a send never blocks
 	free := make(chan *rawBatch, rawPagesInFlight)
 	for range rawPagesInFlight {
 		free <- new(rawBatch)
 	}
 	readErr := make(chan error, 1)
 	go func() {
-		defer close(read)
-		readErr <- s.readPages(rctx, q, batchSize, free, read)
+		defer close(pages)
+		readErr <- s.readPages(rctx, q, batchSize, free, pages)
 	}()
-	var dec pageDecoder
+	dec := pageDecoder{skip: func(r *undecodableRow) { s.skipRow(QuerySnapshot, r) }}
 	batch := make([]domain.Ticket, 0, batchSize)
-	var err error
-	for rb := range read {
-		if err == nil {
-			if batch, err = dec.decode(rb, batch); err == nil {
-				err = handleInBatches(ctx, h, batch, batchSize)
+	for rb := range pages {
+		if err == nil && rb.rows > 0 {
+			read += rb.rows
+			if last, err = dec.lastCursor(rb); err == nil {
+				if batch, err = dec.decode(rb, batch); err == nil {
+					delivered += len(batch)
+					err = handleInBatches(ctx, h, batch, batchSize)
+				}
 			}
 		}
 		free <- rb
 		if err != nil {
-			stop() // the reader ends its query and closes read
+			stop() // the reader ends its query and closes pages
 		}
 	}
 	if rerr := <-readErr; err == nil {
 		err = rerr // nil, a database error, or the caller's cancellation
 	}
-	return err
+	return delivered, read, last, err
 }
 
 // rawPagesInFlight is how many raw pages one stream holds at most: one
@@ -240,6 +260,9 @@ type pageDecoder struct {
 	vals    [len(pgColumnOIDs)][]byte
 	dec     rowDecoder
 	typeMap *pgtype.Map
+	// skip, if set, is told each row that does not decode, which decode
+	// then leaves out; without it such a row fails the page.
+	skip func(*undecodableRow)
 }
 
 // lastCursor returns the position of rb's last row, reading only its
@@ -249,11 +272,21 @@ func (pd *pageDecoder) lastCursor(rb *rawBatch) (domain.Cursor, error) {
 	if rb.fast {
 		return lastCursor(pd.vals[:])
 	}
-	var t domain.Ticket
-	if err := pd.decodeGeneric(rb.fields, &t); err != nil {
-		return domain.Cursor{}, err
+	// Only the key: a row whose other columns do not decode is skipped
+	// by decode, and the stream must still move past it.
+	if pd.typeMap == nil {
+		pd.typeMap = pgtype.NewMap()
 	}
-	return t.Cursor(), nil
+	var c domain.Cursor
+	last := len(pgColumnOIDs) - 1
+	if err := pd.typeMap.Scan(rb.fields[0].DataTypeOID, rb.fields[0].Format, pd.vals[0], &c.ID); err != nil {
+		return domain.Cursor{}, fmt.Errorf("scan ticket id: %w", err)
+	}
+	if err := pd.typeMap.Scan(rb.fields[last].DataTypeOID, rb.fields[last].Format, pd.vals[last], &c.UpdatedAt); err != nil {
+		return domain.Cursor{}, fmt.Errorf("scan ticket %d updated_at: %w", c.ID, err)
+	}
+	c.UpdatedAt = c.UpdatedAt.UTC()
+	return c, nil
 }
 
 // decode turns rb's rows into batch, reusing its tickets' memory.
@@ -262,9 +295,10 @@ func (pd *pageDecoder) decode(rb *rawBatch, batch []domain.Ticket) ([]domain.Tic
 	if rb.fast {
 		pd.dec.text.fill(rb)
 	}
+	n := 0
 	for i := range rb.rows {
 		rb.row(i, pd.vals[:])
-		t := &batch[i]
+		t := &batch[n]
 		var err error
 		if rb.fast {
 			err = pd.dec.decode(pd.vals[:], t)
@@ -272,10 +306,24 @@ func (pd *pageDecoder) decode(rb *rawBatch, batch []domain.Ticket) ([]domain.Tic
 			err = pd.decodeGeneric(rb.fields, t)
 		}
 		if err != nil {
-			return batch[:0], err
+			id, ok := rawID(rb.fields[0], pd.vals[0])
+			if pd.skip == nil || !ok {
+				return batch[:0], err
+			}
+			pd.skip(&undecodableRow{id: id, err: err})
+			continue
 		}
+		n++
 	}
-	return batch, nil
+	return batch[:n], nil
+}
+
+// rawID reads the ticket id of a raw row, if it is a binary bigint.
+func rawID(f pgconn.FieldDescription, v []byte) (int64, bool) {
+	if f.DataTypeOID != pgtype.Int8OID || f.Format != pgtype.BinaryFormatCode || len(v) != 8 {
+		return 0, false
+	}
+	return int64(binary.BigEndian.Uint64(v)), true
 }
 
 // decodeGeneric decodes pd.vals with pgx's type map: the path for a server

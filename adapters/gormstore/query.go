@@ -13,6 +13,9 @@ import (
 // scanners expect.
 const ticketColumns = "id, team, subject, status, priority, requester, assignee, tags, created_at, updated_at"
 
+// ticketColumnCount is how many columns ticketColumns lists.
+const ticketColumnCount = 10
+
 // selectSQL is one batch query of a stream: its text depends only on which
 // filters are set and how many values each has, so the driver's statement
 // cache serves every batch of a stream and most streams.

@@ -4,30 +4,61 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/ticketstream/ticketstream/domain"
 )
 
-// readBatchSQLite appends up to n tickets after `after` to batch.
-func (s *Store) readBatchSQLite(ctx context.Context, sel selectSQL, after domain.Cursor, n int, batch []domain.Ticket) ([]domain.Ticket, error) {
-	at, id := dbCursor(after)
+// sqliteKey is the (updated_at, id) a keyset batch continues after, as
+// stored: when the last row read had an updated_at that is not an integer
+// (and was skipped), the next batch starts after that value, which SQLite
+// orders with the others, and not before it again.
+type sqliteKey struct {
+	at any // Unix microseconds, or the stored value of a skipped row
+	id int64
+}
+
+// sqliteKeyOf returns the key of cursor c.
+func sqliteKeyOf(c domain.Cursor) sqliteKey {
+	at, id := dbCursor(c)
+	return sqliteKey{at: at.UnixMicro(), id: id}
+}
+
+// readBatchSQLite appends up to n tickets after `after` to batch. It returns
+// how many rows it read, skipped ones included, and the key of the last.
+func (s *Store) readBatchSQLite(ctx context.Context, sel selectSQL, after sqliteKey, n int, batch []domain.Ticket) ([]domain.Ticket, int, sqliteKey, error) {
 	args := make([]any, 0, len(sel.filterArgs)+3)
-	args = append(append(append(args, at.UnixMicro(), id), sel.filterArgs...), n)
+	args = append(append(append(args, after.at, after.id), sel.filterArgs...), n)
 	rows, err := s.sql.QueryContext(ctx, sel.text, args...)
 	if err != nil {
-		return batch, err
+		return batch, 0, after, err
 	}
 	defer rows.Close()
 	var sc sqliteScanner
+	read, lastBad := 0, false
 	for rows.Next() {
+		read++
 		batch = append(batch, domain.Ticket{})
-		if err := sc.scan(rows, &batch[len(batch)-1]); err != nil {
-			return batch, err
+		t := &batch[len(batch)-1]
+		err := sc.scan(rows, t)
+		var bad *undecodableRow
+		switch {
+		case errors.As(err, &bad):
+			s.skipRow(QuerySnapshot, bad)
+			after, lastBad = sqliteKey{at: sc.badAt, id: bad.id}, true
+			batch = batch[:len(batch)-1]
+		case err != nil:
+			return batch, read, after, err
+		default:
+			lastBad = false
 		}
 	}
-	return batch, rows.Err()
+	if !lastBad && len(batch) > 0 {
+		after = sqliteKey{at: batch[len(batch)-1].UpdatedAt.UnixMicro(), id: batch[len(batch)-1].ID}
+	}
+	return batch, read, after, rows.Err()
 }
 
 // sqliteScanner reads rows whose timestamps are Unix microseconds and whose
@@ -35,10 +66,13 @@ func (s *Store) readBatchSQLite(ctx context.Context, sel selectSQL, after domain
 type sqliteScanner struct {
 	tags             []byte
 	created, updated int64
+	badAt            any // updated_at as stored, of the last undecodable row
 }
 
 // scan reads one row of ticketColumns into t; with lead, the row starts
-// with that many extra columns, scanned into lead.
+// with that many extra columns, scanned into lead. A row with a value of
+// the wrong type (SQLite keeps what it is given) is an *undecodableRow
+// error, with t.ID and lead read.
 func (sc *sqliteScanner) scan(rows *sql.Rows, t *domain.Ticket, lead ...any) error {
 	var err error
 	if len(lead) == 0 {
@@ -49,16 +83,35 @@ func (sc *sqliteScanner) scan(rows *sql.Rows, t *domain.Ticket, lead ...any) err
 			&t.Requester, &t.Assignee, &sc.tags, &sc.created, &sc.updated)...)
 	}
 	if err != nil {
-		return fmt.Errorf("scan ticket: %w", err)
+		return sc.undecodable(rows, t, lead, err)
 	}
 	if err := json.Unmarshal(sc.tags, &t.Tags); err != nil {
-		return fmt.Errorf("ticket %d: tags are not a JSON array of strings: %w", t.ID, err)
+		sc.badAt = sc.updated
+		return &undecodableRow{id: t.ID, err: fmt.Errorf("tags are not a JSON array of strings: %w", err)}
 	}
 	if t.Tags == nil {
 		t.Tags = []string{}
 	}
 	t.CreatedAt, t.UpdatedAt = time.UnixMicro(sc.created).UTC(), time.UnixMicro(sc.updated).UTC()
 	return nil
+}
+
+// undecodable reads again the row whose scan failed with err, the ticket
+// columns as they are stored, for its id, its lead columns and its
+// updated_at, and returns it as an *undecodableRow. If even those cannot be
+// read, the scan's error is returned as it is.
+func (sc *sqliteScanner) undecodable(rows *sql.Rows, t *domain.Ticket, lead []any, err error) error {
+	var raw [ticketColumnCount - 1]any // every ticket column but the id
+	dest := make([]any, 0, len(lead)+ticketColumnCount)
+	dest = append(append(dest, lead...), &t.ID)
+	for i := range raw {
+		dest = append(dest, &raw[i])
+	}
+	if rows.Scan(dest...) != nil {
+		return fmt.Errorf("scan ticket: %w", err)
+	}
+	sc.badAt = raw[len(raw)-1]
+	return &undecodableRow{id: t.ID, err: err}
 }
 
 func (s *Store) readByIDSQLite(ctx context.Context, id int64) (domain.Ticket, bool, error) {

@@ -49,7 +49,7 @@ func (s *Store) StreamTickets(ctx context.Context, q domain.Query, batchSize int
 func (s *Store) streamSQLite(ctx context.Context, q domain.Query, batchSize int, h ports.BatchHandler) error {
 	sel := buildSelect(SQLite, q)
 	batch := make([]domain.Ticket, 0, batchSize)
-	after := q.After
+	after := sqliteKeyOf(q.After)
 	remaining := q.Limit
 	for {
 		n := batchSize
@@ -57,21 +57,22 @@ func (s *Store) streamSQLite(ctx context.Context, q domain.Query, batchSize int,
 			n = min(n, remaining)
 		}
 		start := time.Now()
-		var err error
-		batch, err = s.readBatchSQLite(ctx, sel, after, n, batch[:0])
+		var (
+			read int
+			err  error
+		)
+		batch, read, after, err = s.readBatchSQLite(ctx, sel, after, n, batch[:0])
 		s.observe(QuerySnapshot, start, err)
 		if err != nil {
 			return err
 		}
-		if len(batch) == 0 {
-			return nil
+		if len(batch) > 0 { // empty when every row read was skipped
+			if err := h.HandleBatch(batch); err != nil {
+				return err
+			}
 		}
-		if err := h.HandleBatch(batch); err != nil {
-			return err
-		}
-		after = batch[len(batch)-1].Cursor()
 		remaining -= len(batch)
-		if len(batch) < n || (q.Limit > 0 && remaining == 0) {
+		if read < n || (q.Limit > 0 && remaining == 0) {
 			return nil
 		}
 	}

@@ -42,6 +42,8 @@ type Metrics struct {
 	queryErrorsVec   *prometheus.CounterVec
 	queryDuration    map[string]prometheus.Observer // read-only after New
 	queryErrors      map[string]prometheus.Counter
+	rowsSkippedVec   *prometheus.CounterVec
+	rowsSkipped      map[string]prometheus.Counter
 	requests         *prometheus.CounterVec
 }
 
@@ -59,7 +61,7 @@ const namespace = "ticketstream"
 func New(src Sources) *Metrics {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m := &Metrics{reg: reg, queryDuration: map[string]prometheus.Observer{}, queryErrors: map[string]prometheus.Counter{}}
+	m := &Metrics{reg: reg, queryDuration: map[string]prometheus.Observer{}, queryErrors: map[string]prometheus.Counter{}, rowsSkipped: map[string]prometheus.Counter{}}
 	histogram := func(name, help string, buckets []float64) prometheus.Histogram {
 		h := prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: name, Help: help, Buckets: buckets})
 		reg.MustRegister(h)
@@ -87,11 +89,14 @@ func New(src Sources) *Metrics {
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5, 30}}, []string{"kind"})
 	qe := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "db_query_errors_total",
 		Help: "Database queries that failed, by kind (a query cancelled because its client left is not an error)."}, []string{"kind"})
-	reg.MustRegister(qd, qe)
-	m.queryDurationVec, m.queryErrorsVec = qd, qe
+	rs := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "db_rows_skipped_total",
+		Help: "Ticket rows left out of a read because they cannot be decoded (a value of the wrong type, written by another program), by kind: snapshot (streams), changes (the change feed, whose live updates go on without them). Each is logged with its id; it stays skipped until rewritten."}, []string{"kind"})
+	reg.MustRegister(qd, qe, rs)
+	m.queryDurationVec, m.queryErrorsVec, m.rowsSkippedVec = qd, qe, rs
 	for _, k := range queryKinds { // resolved once: observing then costs no lookup
 		m.queryDuration[k] = qd.WithLabelValues(k)
 		m.queryErrors[k] = qe.WithLabelValues(k)
+		m.rowsSkipped[k] = rs.WithLabelValues(k)
 	}
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "http_requests_total",
 		Help: "HTTP requests by route and status code (WebSocket upgrades count under /v1/stream)."}, []string{"route", "code"})
@@ -180,6 +185,16 @@ func (m *Metrics) QueryDone(kind string, d time.Duration, err error) {
 	c, ok := m.queryErrors[kind]
 	if !ok {
 		c = m.queryErrorsVec.WithLabelValues(kind)
+	}
+	c.Inc()
+}
+
+// RowSkipped is told each ticket row a read left out because it cannot be
+// decoded (gormstore.QueryObserver).
+func (m *Metrics) RowSkipped(kind string) {
+	c, ok := m.rowsSkipped[kind]
+	if !ok {
+		c = m.rowsSkippedVec.WithLabelValues(kind)
 	}
 	c.Inc()
 }

@@ -88,6 +88,8 @@ func TestMetrics_ValuesAfterAKnownStream(t *testing.T) {
 	m.QueryDone("snapshot", 2*time.Millisecond, nil)
 	m.QueryDone("snapshot", 3*time.Millisecond, errors.New("connection reset"))
 	m.QueryDone("ticket", time.Millisecond, nil)
+	m.RowSkipped("changes")
+	m.RowSkipped("changes")
 	m.RequestDone("/v1/tickets", 200, time.Millisecond)
 	m.RequestDone("/v1/tickets", 400, time.Millisecond)
 	m.RequestDone("", 404, time.Millisecond)
@@ -132,6 +134,8 @@ func TestMetrics_ValuesAfterAKnownStream(t *testing.T) {
 		{"ticketstream_websocket_slow_closed_total", nil, 1},
 		{"ticketstream_db_query_errors_total", []string{"kind", "snapshot"}, 1},
 		{"ticketstream_db_query_errors_total", []string{"kind", "ticket"}, 0},
+		{"ticketstream_db_rows_skipped_total", []string{"kind", "changes"}, 2},
+		{"ticketstream_db_rows_skipped_total", []string{"kind", "snapshot"}, 0},
 		{"ticketstream_http_requests_total", []string{"route", "/v1/tickets", "code", "200"}, 1},
 		{"ticketstream_http_requests_total", []string{"route", "/v1/tickets", "code", "400"}, 1},
 		{"ticketstream_http_requests_total", []string{"route", "unmatched", "code", "404"}, 1},

@@ -236,7 +236,7 @@ func TestLive_ResyncWhenTheCursorCannotResume(t *testing.T) {
 	// Removals pruned past the cursor: it might have missed one.
 	f.feed.Remove(tickets[0].ID, tickets[1].ID)
 	f.waitHubIdle(t)
-	if _, err := f.feed.PruneRemovals(ctx, time.Now().Add(time.Hour)); err != nil {
+	if _, err := f.feed.PruneRemovals(ctx, time.Now().Add(time.Hour), f.hub.Position()); err != nil {
 		t.Fatal(err)
 	}
 	c = f.connect(t, "status=pending", "admin", view)
@@ -251,7 +251,7 @@ func TestLive_ResyncWhenTheCursorCannotResume(t *testing.T) {
 	// (which would continue the old snapshot over an emptied view).
 	f.feed.Remove(tickets[2].ID)
 	f.waitHubIdle(t)
-	if _, err := f.feed.PruneRemovals(ctx, time.Now().Add(time.Hour)); err != nil {
+	if _, err := f.feed.PruneRemovals(ctx, time.Now().Add(time.Hour), f.hub.Position()); err != nil {
 		t.Fatal(err)
 	}
 	c = f.connect(t, "status=pending", "admin", view)

@@ -197,22 +197,56 @@ func TestChangeFeedContract(t *testing.T, open OpenFeed) {
 	if before.Compare(p0) > 0 {
 		t.Fatalf("nothing pruned yet, but resumable only after %+v", before)
 	}
-	n, err := feed.PruneRemovals(ctx, time.Now().Add(time.Hour))
+	if n, err := feed.PruneRemovals(ctx, time.Now().Add(time.Hour), domain.ChangePos{}); err != nil || n != 0 {
+		t.Fatalf("PruneRemovals up to the zero position = %d, %v; want 0: nothing has been read", n, err)
+	}
+	read, err := feed.Horizon(ctx) // every change so far has been read
+	if err != nil {
+		t.Fatalf("Horizon: %v", err)
+	}
+	testPruneKeepsUnreadRemovals(t, feed, w, tickets[8].ID, read, p2)
+	if w, err := feed.OldestWriter(ctx); err != nil || w.Age < 0 {
+		t.Fatalf("OldestWriter = %+v, %v", w, err)
+	}
+}
+
+// testPruneKeepsUnreadRemovals prunes with a cutoff every removal is older
+// than, while the reader has read only up to read: the removals before read
+// go (among them one after oldRemoval), and ResumableAfter moves past
+// oldRemoval; the removal of ticket gone, made after read, stays and is
+// still read; once read past, it goes too.
+func testPruneKeepsUnreadRemovals(t *testing.T, feed ports.ChangeFeed, w TicketWriter, gone int64, read, oldRemoval domain.ChangePos) {
+	t.Helper()
+	ctx := context.Background()
+	if err := w.DeleteTicket(ctx, gone); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	n, err := feed.PruneRemovals(ctx, time.Now().Add(time.Hour), read)
 	if err != nil || n < 1 {
-		t.Fatalf("PruneRemovals = %d, %v; want the removal of ticket %d at least", n, err, tickets[5].ID)
+		t.Fatalf("PruneRemovals = %d, %v; want the removal after %+v at least", n, err, oldRemoval)
 	}
 	after, err := feed.ResumableAfter(ctx)
 	if err != nil {
 		t.Fatalf("ResumableAfter: %v", err)
 	}
-	if after.Compare(p2) < 0 {
-		t.Fatalf("after pruning the removal at %+v, resumable after %+v", p2, after)
+	if after.Compare(oldRemoval) <= 0 {
+		t.Fatalf("after pruning the removal after %+v, resumable after %+v", oldRemoval, after)
 	}
-	if n, err := feed.PruneRemovals(ctx, time.Now().Add(time.Hour)); err != nil || n != 0 {
+	if after.Compare(read) > 0 {
+		t.Fatalf("pruned only up to %+v, yet resumable only after %+v: a reader there lost nothing", read, after)
+	}
+	got, reached := WaitChanges(t, feed, read, 10, 1)
+	if len(got) != 1 || !got[0].Removed || got[0].Ticket.ID != gone {
+		t.Fatalf("after pruning up to %+v the feed read %+v, want the later removal of ticket %d", read, got, gone)
+	}
+	if n, err := feed.PruneRemovals(ctx, time.Now().Add(time.Hour), reached); err != nil || n != 1 {
+		t.Fatalf("PruneRemovals once it was read = %d, %v; want 1", n, err)
+	}
+	if after, err := feed.ResumableAfter(ctx); err != nil || after.Compare(got[0].Pos) < 0 {
+		t.Fatalf("after pruning the removal at %+v, ResumableAfter = %+v, %v", got[0].Pos, after, err)
+	}
+	if n, err := feed.PruneRemovals(ctx, time.Now().Add(time.Hour), reached); err != nil || n != 0 {
 		t.Fatalf("second PruneRemovals = %d, %v; want 0", n, err)
-	}
-	if w, err := feed.OldestWriter(ctx); err != nil || w.Age < 0 {
-		t.Fatalf("OldestWriter = %+v, %v", w, err)
 	}
 }
 

@@ -210,12 +210,12 @@ func (f *Feed) ResumableAfter(context.Context) (domain.ChangePos, error) {
 }
 
 // PruneRemovals implements ports.ChangeFeed.
-func (f *Feed) PruneRemovals(_ context.Context, cutoff time.Time) (int64, error) {
+func (f *Feed) PruneRemovals(_ context.Context, cutoff time.Time, readTo domain.ChangePos) (int64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var n int64
 	for id, at := range f.removed {
-		if at.Before(cutoff) {
+		if at.Before(cutoff) && f.state[id].pos.Compare(readTo) <= 0 {
 			f.pruned = max(f.pruned, f.state[id].pos.Seq+1)
 			delete(f.state, id)
 			delete(f.removed, id)
