@@ -32,6 +32,11 @@ type HubConfig struct {
 	StallWarning time.Duration
 	// RetryMax bounds the wait between attempts while the feed fails.
 	RetryMax time.Duration
+	// MemoryBudget bounds the memory all subscriptions keep together: what
+	// their dashboards hold (about 11-14 bytes a ticket) and the changes
+	// waiting for them. A subscription that would pass it is failed with
+	// ErrMemoryBudget, and no new one starts while it is spent.
+	MemoryBudget int64
 	// PoisonReleased overwrites every buffer given back to the pool, so that
 	// a writer that kept one sends garbage. For tests.
 	PoisonReleased bool
@@ -48,6 +53,7 @@ func DefaultHubConfig() HubConfig {
 		PruneInterval: time.Minute,
 		StallWarning:  10 * time.Second,
 		RetryMax:      2 * time.Second,
+		MemoryBudget:  1 << 30,
 	}
 }
 
@@ -69,6 +75,12 @@ func (c HubConfig) withDefaults() (HubConfig, error) {
 	if c.BatchSize < 0 || c.QueueBytes < 0 {
 		return c, domain.Invalidf("queue-bytes", "batch size and queue bound must not be negative")
 	}
+	if c.MemoryBudget < 0 {
+		return c, domain.Invalidf("live-memory-budget", "must not be negative, got %d", c.MemoryBudget)
+	}
+	if c.MemoryBudget == 0 {
+		c.MemoryBudget = d.MemoryBudget
+	}
 	if c.BatchSize == 0 {
 		c.BatchSize = d.BatchSize
 	}
@@ -89,6 +101,10 @@ type HubStats struct {
 	// StalledNanos is the age of the oldest open writing transaction at the
 	// last check, if older than the stall warning: delivery waits for it.
 	StalledNanos atomic.Int64
+	// MemoryBytes is what the subscriptions keep now (see
+	// HubConfig.MemoryBudget); OverBudget counts those failed for it.
+	MemoryBytes atomic.Int64
+	OverBudget  atomic.Uint64
 }
 
 // Hub reads the change feed once for every subscriber of this process and
@@ -299,6 +315,10 @@ type SubscribeOptions struct {
 // has started, or ctx ends.
 func (h *Hub) Subscribe(ctx context.Context, q domain.Query, opts SubscribeOptions) (*Subscription, domain.ChangePos, error) {
 	for {
+		if h.stats.MemoryBytes.Load() >= h.cfg.MemoryBudget {
+			h.stats.OverBudget.Add(1)
+			return nil, domain.ChangePos{}, fmt.Errorf("subscribe: %w", ErrMemoryBudget)
+		}
 		h.mu.Lock()
 		if h.ready {
 			s := &Subscription{hub: h, q: q, skipUntil: opts.SkipUntil, resumed: opts.Resumed, scope: opts.Scope, notify: make(chan struct{}, 1)}

@@ -23,8 +23,9 @@ func (s *Streamer) RestoreView(ctx context.Context, q domain.Query, sub *Subscri
 	q.After, q.Limit = domain.Cursor{}, 0
 	var scratch []byte
 	err := s.src.StreamTickets(ctx, q, 0, ports.BatchHandlerFunc(func(batch []domain.Ticket) error {
-		scratch = sub.holdTickets(batch, scratch)
-		return nil
+		var err error
+		scratch, err = sub.holdTickets(batch, scratch)
+		return err
 	}))
 	if err != nil {
 		return fmt.Errorf("restore the resumed view: %w", err)

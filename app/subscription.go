@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 	"sync"
+	"unsafe"
 
 	"github.com/ticketstream/ticketstream/domain"
 	"github.com/ticketstream/ticketstream/ports"
@@ -11,6 +12,11 @@ import (
 // ErrOverflow means a subscriber fell so far behind that even coalesced its
 // waiting changes passed the queue bound; it was dropped and must resume.
 var ErrOverflow = errors.New("subscriber fell too far behind")
+
+// ErrMemoryBudget means the subscriptions of this process together keep as
+// much memory as HubConfig.MemoryBudget allows: a subscription that needs
+// more is failed, and may try again later.
+var ErrMemoryBudget = errors.New("the server's memory budget for live views is spent")
 
 // Subscription is one dashboard's queue of live changes and its view: what
 // the dashboard holds once it has written everything taken from here. The
@@ -40,6 +46,7 @@ type Subscription struct {
 	waiting  int           // entries waiting
 	bytes    int           // bytes waiting
 	overflow bool
+	budget   bool // failed for the memory budget
 	closed   bool
 	notify   chan struct{}
 	onReady  func()
@@ -54,7 +61,55 @@ type Subscription struct {
 	// restoredTo: a resumed view was read from the database with changes
 	// up to here in it, dispatched or not.
 	restoredTo domain.ChangePos
+	// accounted is the memory last added to the hub's MemoryBytes for s.
+	accounted int64
 }
+
+// sizeofDelivery is what a queue slot costs.
+const sizeofDelivery = int64(unsafe.Sizeof(Delivery{}))
+
+// memoryLocked estimates what s keeps: its view and its queue (the encoded
+// changes are shared with other subscribers and counted at their size).
+func (s *Subscription) memoryLocked() int64 {
+	m := 8*int64(len(s.view.held.slots)+len(s.touched.slots)) + 48*int64(len(s.view.held.big)+len(s.touched.big))
+	m += 32 * int64(len(s.view.teams))
+	return m + sizeofDelivery*int64(cap(s.queue)) + int64(s.bytes) + 48*int64(len(s.index))
+}
+
+// accountLocked brings the hub's memory total up to date with s, and fails
+// s if it grew the total past the budget.
+func (s *Subscription) accountLocked() {
+	m := s.memoryLocked()
+	if s.closed {
+		m = 0
+	}
+	delta := m - s.accounted
+	if delta == 0 {
+		return
+	}
+	s.accounted = m
+	total := s.hub.stats.MemoryBytes.Add(delta)
+	if delta > 0 && total > s.hub.cfg.MemoryBudget && !s.budget && !s.closed {
+		s.budget = true
+		s.hub.stats.OverBudget.Add(1)
+		// What it holds goes at once: the budget is for the others.
+		s.dropLocked()
+		s.view, s.touched = view{}, heldSet{}
+		s.accountLocked()
+	}
+}
+
+// failure returns the error that ended s, if any.
+func (s *Subscription) failureLocked() error {
+	switch {
+	case s.budget:
+		return ErrMemoryBudget
+	case s.overflow:
+		return ErrOverflow
+	}
+	return nil
+}
+
 
 // SetNotify makes f be called (without the subscription's lock held)
 // whenever changes start waiting or the subscription fails, besides Ready.
@@ -69,7 +124,7 @@ func (s *Subscription) SetNotify(f func()) {
 func (s *Subscription) Waiting() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return !s.closed && (s.waiting > 0 || s.overflow)
+	return !s.closed && (s.waiting > 0 || s.overflow || s.budget)
 }
 
 // Ready is signalled when changes are waiting (or the subscription failed).
@@ -78,7 +133,7 @@ func (s *Subscription) Ready() <-chan struct{} { return s.notify }
 // offer queues the batch's changes that concern s.
 func (s *Subscription) offer(enc *encodedBatch) {
 	s.mu.Lock()
-	if s.closed || s.overflow {
+	if s.closed || s.overflow || s.budget {
 		s.mu.Unlock()
 		return
 	}
@@ -120,8 +175,9 @@ func (s *Subscription) offer(enc *encodedBatch) {
 	} else if len(s.queue)-s.head > 2*s.waiting+64 {
 		s.compactLocked()
 	}
+	s.accountLocked()
 	var notify func()
-	if added || s.overflow {
+	if added || s.overflow || s.budget {
 		select {
 		case s.notify <- struct{}{}:
 		default:
@@ -168,9 +224,10 @@ func (s *Subscription) Take(dst []Delivery, maxBytes int) ([]Delivery, error) {
 	if s.closed {
 		return dst, nil
 	}
-	if s.overflow {
-		return dst, ErrOverflow
+	if err := s.failureLocked(); err != nil {
+		return dst, err
 	}
+	defer s.accountLocked()
 	n := 0
 	for s.head < len(s.queue) && (n == 0 || n+len(s.queue[s.head].data) <= maxBytes) {
 		d := s.queue[s.head]
@@ -199,9 +256,20 @@ func (s *Subscription) Take(dst []Delivery, maxBytes int) ([]Delivery, error) {
 func (s *Subscription) Apply(ds []Delivery) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.failureLocked() != nil {
+		return // the writer's next Take reports it
+	}
 	for i := range ds {
 		s.applyLocked(&ds[i])
 	}
+	s.accountLocked()
+}
+
+// Err returns ErrMemoryBudget or ErrOverflow once s has failed for either.
+func (s *Subscription) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failureLocked()
 }
 
 // applyLocked moves d's ticket in the view.
@@ -221,14 +289,23 @@ func (s *Subscription) applyLocked(d *Delivery) {
 // tickets a live change has already been taken for (the row was read before
 // the change). It returns the rows to write and how many there are: the
 // chunk's bytes, or, when rows were left out (leftOut), the kept rows
-// appended to dst.
-func (s *Subscription) HoldSnapshot(c ports.Chunk, dst []byte) (rows []byte, n int, leftOut bool) {
+// appended to dst. Once s has failed (Err) it returns that error instead.
+func (s *Subscription) HoldSnapshot(c ports.Chunk, dst []byte) (rows []byte, n int, leftOut bool, err error) {
 	data, meta := c.Bytes(), c.Meta()
-	if meta == nil {
-		return data, c.Rows, false
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.failureLocked(); err != nil {
+		return nil, 0, false, err
+	}
+	if meta == nil {
+		return data, c.Rows, false, nil
+	}
+	defer func() {
+		s.accountLocked()
+		if ferr := s.failureLocked(); ferr != nil {
+			rows, n, leftOut, err = nil, 0, false, ferr
+		}
+	}()
 	filtering := false
 	kept, start := 0, 0
 	for i := range meta {
@@ -254,9 +331,9 @@ func (s *Subscription) HoldSnapshot(c ports.Chunk, dst []byte) (rows []byte, n i
 		kept++
 	}
 	if !filtering {
-		return data, len(meta), false
+		return data, len(meta), false, nil
 	}
-	return dst, kept, true
+	return dst, kept, true, nil
 }
 
 // row0End returns where the rows before row i end: the end of row i-1, or
@@ -275,6 +352,7 @@ func (s *Subscription) Settle() {
 	defer s.mu.Unlock()
 	s.settled = true
 	s.touched.Reset()
+	s.accountLocked()
 }
 
 // restoredUpTo records how far the database had got when the view was
@@ -287,15 +365,19 @@ func (s *Subscription) restoredUpTo(p domain.ChangePos) {
 
 // holdTickets counts tickets as held; scratch is a buffer to escape team
 // names in, returned for reuse.
-func (s *Subscription) holdTickets(batch []domain.Ticket, scratch []byte) []byte {
+func (s *Subscription) holdTickets(batch []domain.Ticket, scratch []byte) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.failureLocked(); err != nil {
+		return scratch, err
+	}
 	for i := range batch {
 		t := &batch[i]
 		scratch = appendEscaped(scratch[:0], t.Team)
 		s.view.put(t.ID, statusNumber(t.Status), scratch)
 	}
-	return scratch
+	s.accountLocked()
+	return scratch, s.failureLocked()
 }
 
 // AppendCounts appends the counts of what the dashboard holds as a JSON
@@ -419,4 +501,5 @@ func (s *Subscription) Close() {
 	s.dropLocked()
 	s.view = view{}
 	s.touched.Reset()
+	s.accountLocked()
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/ticketstream/ticketstream/domain"
 	"github.com/ticketstream/ticketstream/domain/demodata"
@@ -78,7 +79,7 @@ func TestSubscription_SnapshotRowsOfChangedTicketsAreLeftOut(t *testing.T) {
 	}
 	ds[0].Release()
 
-	rows, n, leftOut := s.HoldSnapshot(chunk, nil)
+	rows, n, leftOut, err := s.HoldSnapshot(chunk, nil)
 	var got []domain.Ticket
 	if err := json.Unmarshal(append(append([]byte{'['}, rows...), ']'), &got); err != nil || !leftOut || n != 6 || len(got) != 6 {
 		t.Fatalf("kept %d rows (%v, left out: %v): %s", n, err, leftOut, rows)
@@ -239,5 +240,68 @@ func TestHub_CatchUpSendsNothingOutsideTheScope(t *testing.T) {
 	}
 	if len(got) == 0 || got[0].id != moved.ID || got[0].op != "remove" {
 		t.Fatalf("catch-up %+v: want first the removal of ticket %d, which left the filter", got, moved.ID)
+	}
+}
+
+func TestHub_MemoryBudgetFailsTheSubscriptionThatWouldPassIt(t *testing.T) {
+	t.Parallel()
+	feed := portstest.NewFeed()
+	h := startHub(t, feed, HubConfig{MemoryBudget: 64 << 10}, nil)
+	small, _ := subscribe(t, h, domain.Query{}, domain.ChangePos{})
+	big, _, err := h.Subscribe(context.Background(), domain.Query{}, SubscribeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var chunks []ports.Chunk
+	st, _ := NewStreamer(&portstest.Source{Tickets: demodata.New(4).Tickets(20_000)}, Config{})
+	_, err = st.Stream(context.Background(), domain.Query{}, ports.Comma, ports.ChunkSinkFunc(func(_ context.Context, c ports.Chunk) error {
+		chunks = append(chunks, c)
+		return nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var failed error
+	for _, c := range chunks {
+		if _, _, _, err := big.HoldSnapshot(c, nil); err != nil && failed == nil {
+			failed = err
+		}
+		c.Release()
+	}
+	if !errors.Is(failed, ErrMemoryBudget) || !errors.Is(big.Err(), ErrMemoryBudget) {
+		t.Fatalf("holding 20,000 tickets under a 64 KiB budget: %v", failed)
+	}
+	if _, err := big.Take(nil, 1<<20); !errors.Is(err, ErrMemoryBudget) {
+		t.Fatalf("Take of a subscription failed for the budget = %v", err)
+	}
+	if used := h.Stats().MemoryBytes.Load(); used > 64<<10 {
+		t.Fatalf("the failed subscription still keeps its memory: %d bytes in use", used)
+	}
+	// The others go on.
+	tk := demodata.New(5).Tickets(1)
+	feed.Put(tk...)
+	if got := takeN(t, small, 1); got[0].id != tk[0].ID {
+		t.Fatalf("the subscription within budget got %+v", got)
+	}
+	big.Close()
+	small.Close()
+	portstest.WaitFor(t, 5*time.Second, "every subscription's memory given back", func() bool { return h.Stats().MemoryBytes.Load() == 0 })
+}
+
+func TestHub_SubscribeIsRefusedWhileTheBudgetIsSpent(t *testing.T) {
+	t.Parallel()
+	h := startHub(t, portstest.NewFeed(), HubConfig{MemoryBudget: 1}, nil)
+	s, _ := subscribe(t, h, domain.Query{}, domain.ChangePos{})
+	s.Apply(nil) // nothing held yet
+	s.mu.Lock()
+	s.view.put(1, 0, []byte("billing")) // grows the set past 1 byte
+	s.accountLocked()
+	s.mu.Unlock()
+	if _, _, err := h.Subscribe(context.Background(), domain.Query{}, SubscribeOptions{}); !errors.Is(err, ErrMemoryBudget) && h.Stats().MemoryBytes.Load() > 0 {
+		t.Fatalf("Subscribe with the budget spent = %v", err)
+	}
+	s.Close()
+	if _, _, err := h.Subscribe(context.Background(), domain.Query{}, SubscribeOptions{}); err != nil {
+		t.Fatalf("Subscribe once the budget is free again = %v", err)
 	}
 }

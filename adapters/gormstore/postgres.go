@@ -73,7 +73,9 @@ func (s *Store) streamPostgresPages(ctx context.Context, q domain.Query, batchSi
 		readErr <- s.readPages(rctx, q, batchSize, free, pages)
 	}()
 	dec := pageDecoder{skip: func(r *undecodableRow) { s.skipRow(QuerySnapshot, r) }}
-	batch := make([]domain.Ticket, 0, batchSize)
+	// The batch grows to what the stream really reads: a dashboard whose
+	// filter holds a few tickets must not reserve room for a whole batch.
+	batch := make([]domain.Ticket, 0, min(batchSize, initialBatchCap))
 	for rb := range pages {
 		if err == nil && rb.rows > 0 {
 			read += rb.rows

@@ -44,11 +44,17 @@ func (s *Store) StreamTickets(ctx context.Context, q domain.Query, batchSize int
 	return nil
 }
 
+// initialBatchCap is the room a stream's batch starts with; it grows by
+// doubling as rows come, once per stream.
+const initialBatchCap = 64
+
 // streamSQLite is StreamTickets for SQLite: one keyset query per batch,
 // read through database/sql.
 func (s *Store) streamSQLite(ctx context.Context, q domain.Query, batchSize int, h ports.BatchHandler) error {
 	sel := buildSelect(SQLite, q)
-	batch := make([]domain.Ticket, 0, batchSize)
+	// The batch grows to what the stream really reads: a dashboard whose
+	// filter holds a few tickets must not reserve room for a whole batch.
+	batch := make([]domain.Ticket, 0, min(batchSize, initialBatchCap))
 	after := sqliteKeyOf(q.After)
 	remaining := q.Limit
 	for {

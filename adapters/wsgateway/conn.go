@@ -351,6 +351,10 @@ func (c *conn) catchUp(ctx context.Context, n int, q domain.Query, after, until 
 	})
 }
 
+// reasonMemoryBudget is the close reason of a socket refused for the
+// server's memory budget (1013): the page shows it and retries later.
+const reasonMemoryBudget = "server busy: its memory for live views is spent; try again later"
+
 // catchUpPerMessage bounds the changes in one catch-up message.
 const catchUpPerMessage = 200
 
@@ -363,6 +367,8 @@ func (c *conn) fail(n int, err error) {
 		c.g.obs.SlowClosed()
 		c.closeWith(websocket.StatusTryAgainLater, "client too slow: reconnect with the cursor of the last message received")
 	case errors.Is(err, context.Canceled):
+	case errors.Is(err, app.ErrMemoryBudget):
+		c.closeWith(websocket.StatusTryAgainLater, reasonMemoryBudget)
 	default:
 		c.g.log.Error("subscription failed", "conn", c.id, "sub", n, "err", err)
 		code, reason := websocket.StatusInternalError, "internal error"
@@ -534,6 +540,10 @@ func (c *conn) writeLoop() {
 				c.closeWith(websocket.StatusTryAgainLater, "client too slow: reconnect with the cursor of the last message received")
 				continue
 			}
+			if errors.Is(err, app.ErrMemoryBudget) {
+				c.closeWith(websocket.StatusTryAgainLater, reasonMemoryBudget)
+				continue
+			}
 			if c.ctx.Err() == nil {
 				c.g.log.Debug("write failed", "conn", c.id, "err", err)
 			}
@@ -620,7 +630,10 @@ func (c *conn) write(m *outMsg) error {
 		return c.writeParts(m.more.raw)
 	}
 	c.st.cursor.Snapshot = m.chunk.Last
-	rows, n, leftOut := c.st.live.HoldSnapshot(m.chunk, c.sc.filtered[:0])
+	rows, n, leftOut, err := c.st.live.HoldSnapshot(m.chunk, c.sc.filtered[:0])
+	if err != nil {
+		return err
+	}
 	if leftOut {
 		c.sc.filtered = rows // the kept rows, in scratch that may have grown
 	}
