@@ -33,7 +33,10 @@ import (
 	"github.com/ticketstream/ticketstream/domain"
 )
 
-// TokenVerifier turns a bearer token into the scope it grants.
+// TokenVerifier turns a bearer token into the scope it grants. A verifier
+// that checks no token at all also has a method Open() bool that reports
+// true: the per-token connection limit is then off, since the token would
+// be whatever the client chose.
 type TokenVerifier interface {
 	Verify(token string) (domain.Scope, error)
 }
@@ -47,6 +50,21 @@ type Options struct {
 	AllowedOrigins []string
 	// MaxConnections bounds open sockets; beyond it the upgrade gets 503.
 	MaxConnections int
+	// MaxConnectionsPerToken bounds the open sockets of one token, so that
+	// one client cannot take them all; beyond it the upgrade gets 429.
+	// It is off when the verifier checks no token.
+	MaxConnectionsPerToken int
+	// MaxConnectionsPerAddress bounds the open sockets of one client
+	// address (the TCP peer's, never a forwarded-for header; an IPv6
+	// address counts by its /64); beyond it the upgrade gets 429. Behind a
+	// reverse proxy every client has the proxy's address: raise it there.
+	MaxConnectionsPerAddress int
+	// SubscribeBurst and SubscribesPerSecond rate-limit a socket's
+	// subscribe messages, each of which starts a snapshot: a burst of
+	// SubscribeBurst, then SubscribesPerSecond. A client beyond is closed
+	// with 1008.
+	SubscribeBurst      int
+	SubscribesPerSecond float64
 	// MaxMessageBytes bounds a client message; a larger one closes with 1009.
 	MaxMessageBytes int64
 	// WriteTimeout is how long a client may keep its queue full before it is
@@ -59,8 +77,11 @@ type Options struct {
 }
 
 // DefaultOptions holds on a 2-core machine with a few thousand dashboards.
+// A zero field of the Options given to New takes its default.
 func DefaultOptions() Options {
-	return Options{MaxConnections: 10_000, MaxMessageBytes: 4096, WriteTimeout: 10 * time.Second, QueueChunks: 16, PingInterval: 30 * time.Second}
+	return Options{MaxConnections: 10_000, MaxConnectionsPerToken: 100, MaxConnectionsPerAddress: 1000,
+		SubscribeBurst: 10, SubscribesPerSecond: 2,
+		MaxMessageBytes: 4096, WriteTimeout: 10 * time.Second, QueueChunks: 16, PingInterval: 30 * time.Second}
 }
 
 // Observer is told what the sockets send, for metrics. Its methods run on
@@ -90,6 +111,7 @@ type Gateway struct {
 	opts     Options
 	log      *slog.Logger
 	obs      Observer
+	limits   *connLimits
 
 	open     atomic.Int64
 	nextID   atomic.Uint64
@@ -110,6 +132,18 @@ func New(streamer *app.Streamer, hub *app.Hub, auth TokenVerifier, opts Options,
 	if opts.MaxConnections <= 0 {
 		opts.MaxConnections = d.MaxConnections
 	}
+	if opts.MaxConnectionsPerToken <= 0 {
+		opts.MaxConnectionsPerToken = d.MaxConnectionsPerToken
+	}
+	if opts.MaxConnectionsPerAddress <= 0 {
+		opts.MaxConnectionsPerAddress = d.MaxConnectionsPerAddress
+	}
+	if opts.SubscribeBurst <= 0 {
+		opts.SubscribeBurst = d.SubscribeBurst
+	}
+	if opts.SubscribesPerSecond <= 0 {
+		opts.SubscribesPerSecond = d.SubscribesPerSecond
+	}
 	if opts.MaxMessageBytes <= 0 {
 		opts.MaxMessageBytes = d.MaxMessageBytes
 	}
@@ -125,7 +159,10 @@ func New(streamer *app.Streamer, hub *app.Hub, auth TokenVerifier, opts Options,
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	open, ok := auth.(openAccess)
+	checkTokens := !ok || !open.Open()
 	return &Gateway{streamer: streamer, hub: hub, auth: auth, opts: opts, log: log, obs: nopObserver{}, conns: map[*conn]struct{}{},
+		limits: newConnLimits(opts, checkTokens),
 		stopPinger: make(chan struct{}), pingerDone: make(chan struct{})}
 }
 
@@ -223,6 +260,17 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httperror.WriteError(w, &domain.Error{Code: domain.EForbidden, Param: "origin", Message: "this page's origin may not open a dashboard socket"})
 		return
 	}
+	lease, refused := g.limits.reserve(token, r.RemoteAddr)
+	if refused != nil {
+		refused.write(w)
+		return
+	}
+	leased := true
+	defer func() {
+		if leased {
+			lease.release()
+		}
+	}()
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		Subprotocols:       []string{Subprotocol},
 		InsecureSkipVerify: true, // the origin was checked above, with a JSON answer
@@ -239,12 +287,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.open.Add(-1)
 		return
 	}
+	leased = false
 	// The socket is served by a goroutine of its own, and this handler
 	// returns: the HTTP server's goroutine, whose stack grew deep while it
 	// routed and upgraded the request, ends, and the request with it, so an
 	// idle dashboard holds one shallow goroutine and no request.
 	go func() {
 		defer g.release(c)
+		defer lease.release()
 		c.serve(sub)
 	}()
 }
