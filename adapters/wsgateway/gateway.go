@@ -162,7 +162,7 @@ func New(streamer *app.Streamer, hub *app.Hub, auth TokenVerifier, opts Options,
 	open, ok := auth.(openAccess)
 	checkTokens := !ok || !open.Open()
 	return &Gateway{streamer: streamer, hub: hub, auth: auth, opts: opts, log: log, obs: nopObserver{}, conns: map[*conn]struct{}{},
-		limits: newConnLimits(opts, checkTokens),
+		limits:     newConnLimits(opts, checkTokens),
 		stopPinger: make(chan struct{}), pingerDone: make(chan struct{})}
 }
 
