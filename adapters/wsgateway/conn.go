@@ -159,6 +159,7 @@ func (c *conn) serve(first Subscription) {
 // readLoop handles client messages until the socket closes or a message is
 // refused. Reading also answers pings and the close handshake.
 func (c *conn) readLoop() {
+	subscribes := newSubscribeBucket(c.g.opts.SubscribeBurst, c.g.opts.SubscribesPerSecond)
 	for {
 		typ, data, err := c.ws.Read(c.ctx)
 		if err != nil {
@@ -179,6 +180,10 @@ func (c *conn) readLoop() {
 		}
 		if err != nil {
 			c.closeWith(websocket.StatusPolicyViolation, closeReason(err))
+			return
+		}
+		if !subscribes.allow(time.Now()) {
+			c.closeWith(websocket.StatusPolicyViolation, subscribes.reason())
 			return
 		}
 		c.subscribe(sub)
