@@ -167,6 +167,11 @@ func (c *conn) readLoop() {
 				c.recordClose(closeMsg{code: code, reason: "closed by client"})
 			} else if errors.Is(err, websocket.ErrMessageTooBig) || isTooBig(err) {
 				c.recordClose(closeMsg{code: websocket.StatusMessageTooBig, reason: "message too big"})
+			} else {
+				// No close frame came: the connection was dropped (or a
+				// write on it failed). A close this side began was recorded
+				// before, and the first record wins.
+				c.recordClose(closeMsg{code: websocket.StatusAbnormalClosure, reason: "connection lost without a close frame"})
 			}
 			return
 		}
