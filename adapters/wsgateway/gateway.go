@@ -323,67 +323,8 @@ func (g *Gateway) newConn(ws *websocket.Conn, scope domain.Scope, filter string)
 	c := newConn(g, ws, scope, filter)
 	g.conns[c] = struct{}{}
 	g.wg.Add(1)
-	g.pingerOnce.Do(func() { go g.pingLoop() })
+	g.pingerOnce.Do(func() { go g.keepalive() })
 	return c
-}
-
-// pingConcurrency bounds the pings in flight: each waits for its pong.
-const pingConcurrency = 64
-
-// pingLoop pings every open socket once per ping interval, so that a dead
-// client is noticed, and watches writes (watchWrites) every second, with one
-// goroutine for the gateway instead of timers per socket. It runs from the
-// first connection until Shutdown.
-func (g *Gateway) pingLoop() {
-	defer close(g.pingerDone)
-	t := time.NewTicker(min(g.opts.PingInterval, time.Second))
-	defer t.Stop()
-	sem := make(chan struct{}, pingConcurrency)
-	var inflight sync.WaitGroup
-	defer inflight.Wait()
-	lastPing := time.Now()
-	for {
-		select {
-		case <-g.stopPinger:
-			return
-		case <-t.C:
-		}
-		g.mu.Lock()
-		conns := make([]*conn, 0, len(g.conns))
-		for c := range g.conns {
-			conns = append(conns, c)
-		}
-		g.mu.Unlock()
-		g.watchWrites(conns)
-		if time.Since(lastPing) < g.opts.PingInterval {
-			continue
-		}
-		lastPing = time.Now()
-		for _, c := range conns {
-			select {
-			case sem <- struct{}{}:
-			case <-g.stopPinger:
-				return
-			}
-			inflight.Go(func() {
-				defer func() { <-sem }()
-				c.ping()
-			})
-		}
-	}
-}
-
-// watchWrites closes every socket whose current write began more than twice
-// the write timeout ago: by then the writer has long asked to close a slow
-// client with 1013; a client that reads nothing at all is dropped here.
-func (g *Gateway) watchWrites(conns []*conn) {
-	limit := time.Now().Add(-2 * g.opts.WriteTimeout).UnixNano()
-	for _, c := range conns {
-		if since := c.writingSince.Load(); since != 0 && since < limit {
-			c.recordClose(closeMsg{code: websocket.StatusGoingAway, reason: "write stalled"})
-			c.ws.CloseNow()
-		}
-	}
 }
 
 func (g *Gateway) release(c *conn) {
@@ -411,22 +352,27 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		close(g.stopPinger)
 	}
 	g.pingerOnce.Do(func() { close(g.pingerDone) }) // never started
-	<-g.pingerDone
+	// The close frames go out first, whatever pings are in flight: a ping
+	// waits up to the write timeout for a pong that a client which stopped
+	// reading never sends, and the other sockets must not wait behind it.
+	// Closing a socket ends its ping.
 	for _, c := range conns {
 		c.closeWith(websocket.StatusGoingAway, "server shutting down")
 	}
 	done := make(chan struct{})
 	go func() { g.wg.Wait(); close(done) }()
+	var err error
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
 		for _, c := range conns {
 			c.ws.CloseNow()
 		}
 		<-done
-		return ctx.Err()
+		err = ctx.Err()
 	}
+	<-g.pingerDone
+	return err
 }
 
 // bearerToken finds the token: an Authorization header (scripts), a
