@@ -16,11 +16,12 @@ import (
 // lifetime, not a moment, so an immediate retry only loads the server.
 const limitRetryAfter = 10 * time.Second
 
-// openAccess is what a TokenVerifier that checks no token at all (a
-// server without a token secret, allowed on loopback only) also has: every
-// request gets the same scope, whatever token it carries, so a per-token
-// limit would limit nothing a client could not choose freely.
-type openAccess interface {
+// OpenAccess is what a TokenVerifier that checks no token at all (a
+// server without a token secret, allowed on loopback only) also
+// implements, with Open reporting true: every request then gets the same
+// scope whatever token it carries, so a per-token limit would count only
+// what the client chose to write, and is off.
+type OpenAccess interface {
 	Open() bool
 }
 
