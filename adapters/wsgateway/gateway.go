@@ -78,7 +78,7 @@ type Options struct {
 // A zero field of the Options given to New takes its default.
 func DefaultOptions() Options {
 	return Options{MaxConnections: 10_000, MaxConnectionsPerToken: 100, MaxConnectionsPerAddress: 1000,
-		SubscribeBurst: 10, SubscribesPerSecond: 2,
+		SubscribeBurst: 20, SubscribesPerSecond: 5,
 		MaxMessageBytes: 4096, WriteTimeout: 10 * time.Second, QueueChunks: 16, PingInterval: 30 * time.Second}
 }
 
