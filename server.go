@@ -144,6 +144,9 @@ var (
 	_ wsgateway.Observer      = (*metrics.Metrics)(nil)
 	_ gormstore.QueryObserver = (*metrics.Metrics)(nil)
 	_ restapi.RequestObserver = (*metrics.Metrics)(nil)
+	// Without a token secret the gateway's per-token limit is off: it
+	// learns that from the authenticator.
+	_ wsgateway.OpenAccess = (*jwtauth.Authenticator)(nil)
 )
 
 // provideMetrics makes the server's metrics and has the streamer, the

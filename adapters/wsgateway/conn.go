@@ -152,6 +152,7 @@ func (c *conn) serve(first Subscription) {
 // readLoop handles client messages until the socket closes or a message is
 // refused. Reading also answers pings and the close handshake.
 func (c *conn) readLoop() {
+	subscribes := newSubscribeBucket(c.g.opts.SubscribeBurst, c.g.opts.SubscribesPerSecond)
 	for {
 		typ, data, err := c.ws.Read(c.ctx)
 		if err != nil {
@@ -159,6 +160,11 @@ func (c *conn) readLoop() {
 				c.recordClose(closeMsg{code: code, reason: "closed by client"})
 			} else if errors.Is(err, websocket.ErrMessageTooBig) || isTooBig(err) {
 				c.recordClose(closeMsg{code: websocket.StatusMessageTooBig, reason: "message too big"})
+			} else {
+				// No close frame came: the connection was dropped (or a
+				// write on it failed). A close this side began was recorded
+				// before, and the first record wins.
+				c.recordClose(closeMsg{code: websocket.StatusAbnormalClosure, reason: "connection lost without a close frame"})
 			}
 			return
 		}
@@ -172,6 +178,10 @@ func (c *conn) readLoop() {
 		}
 		if err != nil {
 			c.closeWith(websocket.StatusPolicyViolation, closeReason(err))
+			return
+		}
+		if !subscribes.allow(time.Now()) {
+			c.closeWith(websocket.StatusPolicyViolation, subscribes.reason())
 			return
 		}
 		c.subscribe(sub)

@@ -33,7 +33,8 @@ import (
 	"github.com/ticketstream/ticketstream/domain"
 )
 
-// TokenVerifier turns a bearer token into the scope it grants.
+// TokenVerifier turns a bearer token into the scope it grants. A verifier
+// that may check no token at all also implements OpenAccess.
 type TokenVerifier interface {
 	Verify(token string) (domain.Scope, error)
 }
@@ -47,6 +48,21 @@ type Options struct {
 	AllowedOrigins []string
 	// MaxConnections bounds open sockets; beyond it the upgrade gets 503.
 	MaxConnections int
+	// MaxConnectionsPerToken bounds the open sockets of one token, so that
+	// one client cannot take them all; beyond it the upgrade gets 429.
+	// It is off when the verifier checks no token.
+	MaxConnectionsPerToken int
+	// MaxConnectionsPerAddress bounds the open sockets of one client
+	// address (the TCP peer's, never a forwarded-for header; an IPv6
+	// address counts by its /64); beyond it the upgrade gets 429. Behind a
+	// reverse proxy every client has the proxy's address: raise it there.
+	MaxConnectionsPerAddress int
+	// SubscribeBurst and SubscribesPerSecond rate-limit a socket's
+	// subscribe messages, each of which starts a snapshot: a burst of
+	// SubscribeBurst, then SubscribesPerSecond. A client beyond is closed
+	// with 1008.
+	SubscribeBurst      int
+	SubscribesPerSecond float64
 	// MaxMessageBytes bounds a client message; a larger one closes with 1009.
 	MaxMessageBytes int64
 	// WriteTimeout is how long a client may keep its queue full before it is
@@ -59,8 +75,11 @@ type Options struct {
 }
 
 // DefaultOptions holds on a 2-core machine with a few thousand dashboards.
+// A zero field of the Options given to New takes its default.
 func DefaultOptions() Options {
-	return Options{MaxConnections: 10_000, MaxMessageBytes: 4096, WriteTimeout: 10 * time.Second, QueueChunks: 16, PingInterval: 30 * time.Second}
+	return Options{MaxConnections: 10_000, MaxConnectionsPerToken: 100, MaxConnectionsPerAddress: 1000,
+		SubscribeBurst: 20, SubscribesPerSecond: 5,
+		MaxMessageBytes: 4096, WriteTimeout: 10 * time.Second, QueueChunks: 16, PingInterval: 30 * time.Second}
 }
 
 // Observer is told what the sockets send, for metrics. Its methods run on
@@ -90,6 +109,7 @@ type Gateway struct {
 	opts     Options
 	log      *slog.Logger
 	obs      Observer
+	limits   *connLimits
 
 	open     atomic.Int64
 	nextID   atomic.Uint64
@@ -110,6 +130,18 @@ func New(streamer *app.Streamer, hub *app.Hub, auth TokenVerifier, opts Options,
 	if opts.MaxConnections <= 0 {
 		opts.MaxConnections = d.MaxConnections
 	}
+	if opts.MaxConnectionsPerToken <= 0 {
+		opts.MaxConnectionsPerToken = d.MaxConnectionsPerToken
+	}
+	if opts.MaxConnectionsPerAddress <= 0 {
+		opts.MaxConnectionsPerAddress = d.MaxConnectionsPerAddress
+	}
+	if opts.SubscribeBurst <= 0 {
+		opts.SubscribeBurst = d.SubscribeBurst
+	}
+	if opts.SubscribesPerSecond <= 0 {
+		opts.SubscribesPerSecond = d.SubscribesPerSecond
+	}
 	if opts.MaxMessageBytes <= 0 {
 		opts.MaxMessageBytes = d.MaxMessageBytes
 	}
@@ -125,7 +157,10 @@ func New(streamer *app.Streamer, hub *app.Hub, auth TokenVerifier, opts Options,
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	open, ok := auth.(OpenAccess)
+	checkTokens := !ok || !open.Open()
 	return &Gateway{streamer: streamer, hub: hub, auth: auth, opts: opts, log: log, obs: nopObserver{}, conns: map[*conn]struct{}{},
+		limits:     newConnLimits(opts, checkTokens),
 		stopPinger: make(chan struct{}), pingerDone: make(chan struct{})}
 }
 
@@ -223,6 +258,17 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httperror.WriteError(w, &domain.Error{Code: domain.EForbidden, Param: "origin", Message: "this page's origin may not open a dashboard socket"})
 		return
 	}
+	lease, refused := g.limits.reserve(token, r.RemoteAddr)
+	if refused != nil {
+		refused.write(w)
+		return
+	}
+	leased := true
+	defer func() {
+		if leased {
+			lease.release()
+		}
+	}()
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		Subprotocols:       []string{Subprotocol},
 		InsecureSkipVerify: true, // the origin was checked above, with a JSON answer
@@ -239,12 +285,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.open.Add(-1)
 		return
 	}
+	leased = false
 	// The socket is served by a goroutine of its own, and this handler
 	// returns: the HTTP server's goroutine, whose stack grew deep while it
 	// routed and upgraded the request, ends, and the request with it, so an
 	// idle dashboard holds one shallow goroutine and no request.
 	go func() {
 		defer g.release(c)
+		defer lease.release()
 		c.serve(sub)
 	}()
 }
@@ -273,67 +321,8 @@ func (g *Gateway) newConn(ws *websocket.Conn, scope domain.Scope, filter string)
 	c := newConn(g, ws, scope, filter)
 	g.conns[c] = struct{}{}
 	g.wg.Add(1)
-	g.pingerOnce.Do(func() { go g.pingLoop() })
+	g.pingerOnce.Do(func() { go g.keepalive() })
 	return c
-}
-
-// pingConcurrency bounds the pings in flight: each waits for its pong.
-const pingConcurrency = 64
-
-// pingLoop pings every open socket once per ping interval, so that a dead
-// client is noticed, and watches writes (watchWrites) every second, with one
-// goroutine for the gateway instead of timers per socket. It runs from the
-// first connection until Shutdown.
-func (g *Gateway) pingLoop() {
-	defer close(g.pingerDone)
-	t := time.NewTicker(min(g.opts.PingInterval, time.Second))
-	defer t.Stop()
-	sem := make(chan struct{}, pingConcurrency)
-	var inflight sync.WaitGroup
-	defer inflight.Wait()
-	lastPing := time.Now()
-	for {
-		select {
-		case <-g.stopPinger:
-			return
-		case <-t.C:
-		}
-		g.mu.Lock()
-		conns := make([]*conn, 0, len(g.conns))
-		for c := range g.conns {
-			conns = append(conns, c)
-		}
-		g.mu.Unlock()
-		g.watchWrites(conns)
-		if time.Since(lastPing) < g.opts.PingInterval {
-			continue
-		}
-		lastPing = time.Now()
-		for _, c := range conns {
-			select {
-			case sem <- struct{}{}:
-			case <-g.stopPinger:
-				return
-			}
-			inflight.Go(func() {
-				defer func() { <-sem }()
-				c.ping()
-			})
-		}
-	}
-}
-
-// watchWrites closes every socket whose current write began more than twice
-// the write timeout ago: by then the writer has long asked to close a slow
-// client with 1013; a client that reads nothing at all is dropped here.
-func (g *Gateway) watchWrites(conns []*conn) {
-	limit := time.Now().Add(-2 * g.opts.WriteTimeout).UnixNano()
-	for _, c := range conns {
-		if since := c.writingSince.Load(); since != 0 && since < limit {
-			c.recordClose(closeMsg{code: websocket.StatusGoingAway, reason: "write stalled"})
-			c.ws.CloseNow()
-		}
-	}
 }
 
 func (g *Gateway) release(c *conn) {
@@ -361,22 +350,27 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		close(g.stopPinger)
 	}
 	g.pingerOnce.Do(func() { close(g.pingerDone) }) // never started
-	<-g.pingerDone
+	// The close frames go out first, whatever pings are in flight: a ping
+	// waits up to the write timeout for a pong that a client which stopped
+	// reading never sends, and the other sockets must not wait behind it.
+	// Closing a socket ends its ping.
 	for _, c := range conns {
 		c.closeWith(websocket.StatusGoingAway, "server shutting down")
 	}
 	done := make(chan struct{})
 	go func() { g.wg.Wait(); close(done) }()
+	var err error
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
 		for _, c := range conns {
 			c.ws.CloseNow()
 		}
 		<-done
-		return ctx.Err()
+		err = ctx.Err()
 	}
+	<-g.pingerDone
+	return err
 }
 
 // bearerToken finds the token: an Authorization header (scripts), a

@@ -69,7 +69,7 @@ func measureLiveLatency(b *testing.B, clients, changes int, every time.Duration)
 	ctx := context.Background()
 	db := pgtest.NewDatabase(b)
 	debugAddr := freeAddr(b)
-	args := []string{"--database", db, "--demo-tickets", "0", "--max-connections", "20000", "--debug-listen", debugAddr}
+	args := []string{"--database", db, "--demo-tickets", "0", "--max-connections", "20000", "--max-connections-per-address", "20000", "--debug-listen", debugAddr}
 	if pi := os.Getenv("LATENCY_POLL_INTERVAL"); pi != "" { // to weigh --poll-interval
 		args = append(args, "--poll-interval", pi)
 	}

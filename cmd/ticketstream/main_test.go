@@ -57,6 +57,10 @@ func TestCLI_RefusesBadInputWithAClearMessage(t *testing.T) {
 		{"retention too short", nil, []string{"serve", "--change-retention", "5s"}, 2, "--change-retention (TICKETSTREAM_CHANGE_RETENTION) must be at least 1m"},
 		{"public profiler", nil, []string{"serve", "--debug-listen", "0.0.0.0:6060"}, 2, "--debug-listen (TICKETSTREAM_DEBUG_LISTEN) must be a loopback address"},
 		{"stall warning not a duration", nil, []string{"serve", "--stall-warning", "soon"}, 2, `invalid value "soon" for flag -stall-warning`},
+		{"negative per-token limit", nil, []string{"serve", "--max-connections-per-token", "-1"}, 2, "--max-connections-per-token (TICKETSTREAM_MAX_CONNECTIONS_PER_TOKEN) must be 0 (the default) or more"},
+		{"negative per-address limit", map[string]string{"TICKETSTREAM_MAX_CONNECTIONS_PER_ADDRESS": "-5"}, []string{"serve"}, 2, "--max-connections-per-address (TICKETSTREAM_MAX_CONNECTIONS_PER_ADDRESS) must be 0 (the default) or more"},
+		{"negative subscribe burst", nil, []string{"serve", "--subscribe-burst", "-1"}, 2, "--subscribe-burst (TICKETSTREAM_SUBSCRIBE_BURST) must be 0 (the default) or more"},
+		{"subscribe rate not a number", nil, []string{"serve", "--subscribes-per-second", "NaN"}, 2, "--subscribes-per-second (TICKETSTREAM_SUBSCRIBES_PER_SECOND) must be 0 (the default) or a positive number"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"net"
 	"strings"
 	"time"
@@ -29,6 +30,10 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	s.String(&srv.JWTSecret, "jwt-secret", "", "HS256 secret (32+ bytes) for bearer tokens; empty turns auth off, allowed on loopback only")
 	s.String(&origins, "allowed-origins", "", "comma-separated host patterns whose pages may open a dashboard socket (besides this host), as dash.example.com,*.example.com")
 	s.Int(&ws.MaxConnections, "max-connections", ws.MaxConnections, "open WebSocket connections; beyond, upgrades get 503")
+	s.Int(&ws.MaxConnectionsPerToken, "max-connections-per-token", ws.MaxConnectionsPerToken, "open WebSocket connections of one token (off without --jwt-secret); beyond, upgrades get 429; 0: the default")
+	s.Int(&ws.MaxConnectionsPerAddress, "max-connections-per-address", ws.MaxConnectionsPerAddress, "open WebSocket connections of one client address (the TCP peer's: behind a proxy, the proxy's); beyond, upgrades get 429; 0: the default")
+	s.Int(&ws.SubscribeBurst, "subscribe-burst", ws.SubscribeBurst, "subscribe messages a socket may send at once; past it and --subscribes-per-second, it is closed with 1008; 0: the default")
+	s.Float64(&ws.SubscribesPerSecond, "subscribes-per-second", ws.SubscribesPerSecond, "subscribe messages a socket may send per second after its burst; 0: the default")
 	s.Int(&ws.QueueChunks, "queue-chunks", ws.QueueChunks, "messages that may wait for a slow WebSocket client")
 	s.Duration(&ws.WriteTimeout, "write-timeout", ws.WriteTimeout, "how long a client may stall a write before it is dropped (WebSocket: closed with 1013)")
 	s.Duration(&ws.PingInterval, "ping-interval", ws.PingInterval, "how often idle sockets are pinged")
@@ -53,6 +58,10 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	ws.MaxMessageBytes = int64(maxMessage)
 	if err := checkSettings([]check{
 		{"max-connections", ws.MaxConnections < 1, "at least 1"},
+		{"max-connections-per-token", ws.MaxConnectionsPerToken < 0, "0 (the default) or more"},
+		{"max-connections-per-address", ws.MaxConnectionsPerAddress < 0, "0 (the default) or more"},
+		{"subscribe-burst", ws.SubscribeBurst < 0, "0 (the default) or more"},
+		{"subscribes-per-second", ws.SubscribesPerSecond < 0 || math.IsNaN(ws.SubscribesPerSecond) || math.IsInf(ws.SubscribesPerSecond, 0), "0 (the default) or a positive number"},
 		{"queue-chunks", ws.QueueChunks < 1, "at least 1"},
 		{"write-timeout", ws.WriteTimeout <= 0, "a positive duration"},
 		{"ping-interval", ws.PingInterval <= 0, "a positive duration"},
