@@ -110,7 +110,6 @@ func (s *Subscription) failureLocked() error {
 	return nil
 }
 
-
 // SetNotify makes f be called (without the subscription's lock held)
 // whenever changes start waiting or the subscription fails, besides Ready.
 func (s *Subscription) SetNotify(f func()) {
