@@ -125,6 +125,8 @@ func (m *Metrics) registerSources(src Sources) {
 			gauge("live_stalled_seconds", "Age of the oldest open writing transaction when older than the stall warning, else 0: every change after it waits until it ends.",
 				func() float64 { return time.Duration(st.StalledNanos.Load()).Seconds() }),
 			gauge("live_change_buffers_in_use", "Shared change buffers held by dashboards not yet written to.", func() float64 { return float64(h.PoolStats().InUse()) }),
+			gauge("live_memory_bytes", "Memory the live views and queues of every dashboard keep together, counted against --live-memory-budget-mib.", func() float64 { return float64(st.MemoryBytes.Load()) }),
+			counter("live_memory_refusals_total", "Dashboards refused or closed with 1013 because the live memory budget was spent.", func() float64 { return float64(st.OverBudget.Load()) }),
 		)
 	}
 	if s := src.Streamer; s != nil {

@@ -54,6 +54,7 @@ func TestCLI_RefusesBadInputWithAClearMessage(t *testing.T) {
 		{"export with a bad format", nil, []string{"export", "--format", "xml"}, 2, `unknown format "xml"`},
 		{"poll interval too short", nil, []string{"serve", "--poll-interval", "0s"}, 2, "--poll-interval (TICKETSTREAM_POLL_INTERVAL) must be between 1ms and 1m"},
 		{"live queue too small", map[string]string{"TICKETSTREAM_LIVE_QUEUE_BYTES": "10"}, []string{"serve"}, 2, "--live-queue-bytes (TICKETSTREAM_LIVE_QUEUE_BYTES) must be at least 4096"},
+		{"no memory for live views", map[string]string{"TICKETSTREAM_LIVE_MEMORY_BUDGET_MIB": "0"}, []string{"serve"}, 2, "--live-memory-budget-mib (TICKETSTREAM_LIVE_MEMORY_BUDGET_MIB) must be at least 1"},
 		{"retention too short", nil, []string{"serve", "--change-retention", "5s"}, 2, "--change-retention (TICKETSTREAM_CHANGE_RETENTION) must be at least 1m"},
 		{"public profiler", nil, []string{"serve", "--debug-listen", "0.0.0.0:6060"}, 2, "--debug-listen (TICKETSTREAM_DEBUG_LISTEN) must be a loopback address"},
 		{"stall warning not a duration", nil, []string{"serve", "--stall-warning", "soon"}, 2, `invalid value "soon" for flag -stall-warning`},

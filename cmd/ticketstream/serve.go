@@ -44,6 +44,8 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	dl := app.DefaultHubConfig()
 	s.Duration(&live.PollInterval, "poll-interval", dl.PollInterval, "how often the change feed is read for live changes: the floor of their latency, and one small query per interval")
 	s.Int(&live.QueueBytes, "live-queue-bytes", dl.QueueBytes, "bytes of live changes that may wait for one dashboard; beyond, after coalescing, it is closed with 1013 to resume")
+	var budgetMiB int
+	s.Int(&budgetMiB, "live-memory-budget-mib", int(dl.MemoryBudget>>20), "MiB that all dashboards' live views and queues may keep together; a dashboard that would pass it is closed with 1013")
 	s.Duration(&live.Retention, "change-retention", dl.Retention, "how long deletions stay in the change log, so that a dashboard away for less resumes without a fresh snapshot")
 	s.Duration(&live.StallWarning, "stall-warning", dl.StallWarning, "warn when an open writing transaction this old holds back live delivery")
 	s.String(&debugAddr, "debug-listen", "", "loopback address for Go's profiler (/debug/pprof/), as 127.0.0.1:6060; empty: off")
@@ -56,6 +58,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	ws.MaxMessageBytes = int64(maxMessage)
+	live.MemoryBudget = int64(budgetMiB) << 20
 	if err := checkSettings([]check{
 		{"max-connections", ws.MaxConnections < 1, "at least 1"},
 		{"max-connections-per-token", ws.MaxConnectionsPerToken < 0, "0 (the default) or more"},
@@ -71,6 +74,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		{"shutdown-timeout", srv.ShutdownTimeout <= 0, "a positive duration"},
 		{"poll-interval", live.PollInterval < time.Millisecond || live.PollInterval > time.Minute, "between 1ms and 1m"},
 		{"live-queue-bytes", live.QueueBytes < 4096, "at least 4096"},
+		{"live-memory-budget-mib", budgetMiB < 1, "at least 1"},
 		{"change-retention", live.Retention < time.Minute, "at least 1m"},
 		{"stall-warning", live.StallWarning < time.Second, "at least 1s"},
 		{"debug-listen", debugAddr != "" && !ticketstream.IsLoopback(debugAddr), "a loopback address (the profiler must not be public)"},
