@@ -20,9 +20,9 @@ type heldSet struct {
 const (
 	bucketBits = 16
 	maxPacked  = 1<<(64-bucketBits) - 1 // the largest id that packs
-	// minHeldSlots is the smallest table: a dashboard holding a handful of
-	// tickets keeps 512 bytes, not one allocation per growth step.
-	minHeldSlots = 64
+	// minHeldSlots is the smallest table: 128 bytes for a dashboard that
+	// holds a handful of tickets.
+	minHeldSlots = 16
 )
 
 // Len returns how many ids the set holds.

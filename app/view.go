@@ -17,7 +17,7 @@ type view struct {
 	total  int
 	status [len(statusOrder)]int
 	teams  []viewTeam        // by team number
-	teamOf map[string]uint32 // JSON-escaped team name → team number
+	teamOf map[string]uint32 // JSON-escaped team name → team number, once there are many
 
 	dirtyStatus uint8    // bit i: status i changed since the last counts sent
 	dirtyTeams  []uint32 // teams whose count changed since the last counts sent
@@ -55,16 +55,7 @@ func (v *view) has(id int64) bool {
 // put holds ticket id under status and the JSON-escaped team, moving it out
 // of the buckets it was counted under.
 func (v *view) put(id int64, status uint8, team []byte) {
-	t, ok := v.teamOf[string(team)]
-	if !ok {
-		if v.teamOf == nil {
-			v.teamOf = map[string]uint32{}
-		}
-		t = uint32(len(v.teams))
-		name := string(team)
-		v.teams = append(v.teams, viewTeam{name: name})
-		v.teamOf[name] = t
-	}
+	t := v.teamNumber(team)
 	bucket := t<<statusBits | uint32(status)
 	old, held := v.held.Get(id)
 	if held && old == bucket {
@@ -77,6 +68,37 @@ func (v *view) put(id int64, status uint8, team []byte) {
 	}
 	v.held.Put(id, bucket)
 	v.count(bucket, 1)
+}
+
+// scanTeams: a view of up to this many teams finds a team by looking
+// through them; a map costs an idle dashboard more than the scan costs.
+const scanTeams = 8
+
+// teamNumber returns the number of the JSON-escaped team name, adding it.
+func (v *view) teamNumber(team []byte) uint32 {
+	if v.teamOf != nil {
+		if t, ok := v.teamOf[string(team)]; ok {
+			return t
+		}
+	} else {
+		for i := range v.teams {
+			if v.teams[i].name == string(team) {
+				return uint32(i)
+			}
+		}
+	}
+	t := uint32(len(v.teams))
+	v.teams = append(v.teams, viewTeam{name: string(team)})
+	if len(v.teams) > scanTeams {
+		if v.teamOf == nil {
+			v.teamOf = make(map[string]uint32, 2*len(v.teams))
+			for i := range v.teams {
+				v.teamOf[v.teams[i].name] = uint32(i)
+			}
+		}
+		v.teamOf[v.teams[t].name] = t
+	}
+	return t
 }
 
 // remove stops holding ticket id, if it was held.

@@ -63,3 +63,22 @@ func TestView_StatusNumbersFollowDomainStatuses(t *testing.T) {
 		}
 	}
 }
+
+func TestView_ManyTeams(t *testing.T) {
+	t.Parallel()
+	var v view
+	for i := range 40 {
+		team := []byte{'t', byte('a' + i%26), byte('a' + i/26)}
+		v.put(int64(i+1), uint8(i%6), team)
+		v.put(int64(i+1001), uint8(i%6), team)
+	}
+	c := viewCounts(t, &v, true)
+	if c.Total != 80 || len(c.Team) != 40 {
+		t.Fatalf("counts %+v", c)
+	}
+	for name, n := range c.Team {
+		if n != 2 {
+			t.Fatalf("team %s counts %d, want 2", name, n)
+		}
+	}
+}

@@ -129,15 +129,25 @@ func newConn(g *Gateway, ws *websocket.Conn, scope domain.Scope, filter string) 
 
 // serve runs the socket until it closes: the first subscription, then the
 // client's messages, with the writer beside them when it has work.
-func (c *conn) serve(first Subscription) {
+//
+// Its goroutine spends the socket's idle life parked in readLoop's read,
+// so the frames below that read are kept small — the work is done in
+// functions that have returned by then — for the goroutine's stack to
+// shrink to its smallest size at the next garbage collection.
+func (c *conn) serve(first *Subscription) {
 	if exp := c.scope.Expires; !exp.IsZero() {
 		// The token was checked once, at the upgrade; a socket must not
 		// outlive it.
 		t := time.AfterFunc(time.Until(exp), func() { c.closeWith(websocket.StatusPolicyViolation, "token expired") })
 		defer t.Stop()
 	}
-	c.subscribe(first)
+	c.subscribe(*first)
 	c.readLoop()
+	c.finishClose()
+}
+
+// finishClose ends the socket once its reader has stopped, and logs it.
+func (c *conn) finishClose() {
 	c.closeWith(websocket.StatusNormalClosure, "")
 	c.writers.Wait() // the close request ends the writer for good
 	c.cancel()
@@ -154,38 +164,55 @@ func (c *conn) serve(first Subscription) {
 func (c *conn) readLoop() {
 	subscribes := newSubscribeBucket(c.g.opts.SubscribeBurst, c.g.opts.SubscribesPerSecond)
 	for {
-		typ, data, err := c.ws.Read(c.ctx)
+		// No context: one that can be cancelled costs every idle socket a
+		// callback registration for its pending read. Whatever ends the
+		// socket closes the connection, which ends the read.
+		typ, data, err := c.ws.Read(context.Background())
 		if err != nil {
-			if code := websocket.CloseStatus(err); code != -1 {
-				c.recordClose(closeMsg{code: code, reason: "closed by client"})
-			} else if errors.Is(err, websocket.ErrMessageTooBig) || isTooBig(err) {
-				c.recordClose(closeMsg{code: websocket.StatusMessageTooBig, reason: "message too big"})
-			} else {
-				// No close frame came: the connection was dropped (or a
-				// write on it failed). A close this side began was recorded
-				// before, and the first record wins.
-				c.recordClose(closeMsg{code: websocket.StatusAbnormalClosure, reason: "connection lost without a close frame"})
-			}
+			c.recordReadError(err)
 			return
 		}
-		if typ != websocket.MessageText {
-			c.closeWith(websocket.StatusUnsupportedData, "send text messages")
+		if !c.handleMessage(typ, data, subscribes) {
 			return
 		}
-		_, sub, err := ParseClientMessage(data)
-		if err == nil {
-			sub.Query, err = c.scope.Restrict(sub.Query)
-		}
-		if err != nil {
-			c.closeWith(websocket.StatusPolicyViolation, closeReason(err))
-			return
-		}
-		if !subscribes.allow(time.Now()) {
-			c.closeWith(websocket.StatusPolicyViolation, subscribes.reason())
-			return
-		}
-		c.subscribe(sub)
 	}
+}
+
+// recordReadError records why the reader stopped.
+func (c *conn) recordReadError(err error) {
+	if code := websocket.CloseStatus(err); code != -1 {
+		c.recordClose(closeMsg{code: code, reason: "closed by client"})
+	} else if errors.Is(err, websocket.ErrMessageTooBig) || isTooBig(err) {
+		c.recordClose(closeMsg{code: websocket.StatusMessageTooBig, reason: "message too big"})
+	} else {
+		// No close frame came: the connection was dropped (or a write on
+		// it failed). A close this side began was recorded before, and the
+		// first record wins.
+		c.recordClose(closeMsg{code: websocket.StatusAbnormalClosure, reason: "connection lost without a close frame"})
+	}
+}
+
+// handleMessage acts on one client message; it reports false when the
+// message closed the socket.
+func (c *conn) handleMessage(typ websocket.MessageType, data []byte, subscribes *subscribeBucket) bool {
+	if typ != websocket.MessageText {
+		c.closeWith(websocket.StatusUnsupportedData, "send text messages")
+		return false
+	}
+	_, sub, err := ParseClientMessage(data)
+	if err == nil {
+		sub.Query, err = c.scope.Restrict(sub.Query)
+	}
+	if err != nil {
+		c.closeWith(websocket.StatusPolicyViolation, closeReason(err))
+		return false
+	}
+	if !subscribes.allow(time.Now()) {
+		c.closeWith(websocket.StatusPolicyViolation, subscribes.reason())
+		return false
+	}
+	c.subscribe(sub)
+	return true
 }
 
 func isTooBig(err error) bool {
@@ -532,6 +559,7 @@ func (c *conn) writeLoop() {
 		}
 		if c.ctx.Err() != nil {
 			c.finish()
+			c.ws.CloseNow()
 			return
 		}
 		var err error
@@ -559,6 +587,7 @@ func (c *conn) writeLoop() {
 			}
 			c.cancel()
 			c.finish()
+			c.ws.CloseNow() // ends the reader's read
 			return
 		}
 		if !wrote {

@@ -269,7 +269,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			lease.release()
 		}
 	}()
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	ws, err := websocket.Accept(withSmallBuffers(w), r, &websocket.AcceptOptions{
 		Subprotocols:       []string{Subprotocol},
 		InsecureSkipVerify: true, // the origin was checked above, with a JSON answer
 		CompressionMode:    websocket.CompressionDisabled,
@@ -290,10 +290,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// returns: the HTTP server's goroutine, whose stack grew deep while it
 	// routed and upgraded the request, ends, and the request with it, so an
 	// idle dashboard holds one shallow goroutine and no request.
+	first := &sub
 	go func() {
 		defer g.release(c)
 		defer lease.release()
-		c.serve(sub)
+		c.serve(first)
 	}()
 }
 

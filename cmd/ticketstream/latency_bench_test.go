@@ -164,6 +164,10 @@ func measureLiveLatency(b *testing.B, clients, changes int, every time.Duration)
 	for range 3 { // each GC halves a stack that uses under a quarter of it
 		goAfter = goMemoryKB(b, debugAddr)
 	}
+	if file := os.Getenv("LATENCY_HEAP_PROFILE"); file != "" {
+		saveProfile(b, "http://"+debugAddr+"/debug/pprof/heap?gc=1", file)
+		saveProfile(b, "http://"+debugAddr+"/debug/pprof/goroutine?debug=1", file+".goroutines.txt")
+	}
 	// The runtime returns freed pages to the OS gradually: wait until the
 	// RSS stops falling (at most 20s).
 	after := rssKB(b, p.cmd.Process.Pid)
@@ -298,6 +302,9 @@ func goMemoryKB(tb testing.TB, debugAddr string) float64 {
 	if heap == 0 || stack == 0 {
 		tb.Fatalf("no HeapInuse or Stack in the server's heap profile")
 	}
+	if os.Getenv("LATENCY_HEAP_PROFILE") != "" {
+		tb.Logf("server heap in use %.1f KB, stacks %.1f KB", heap/1024, stack/1024)
+	}
 	return (heap + stack) / 1024
 }
 
@@ -376,4 +383,22 @@ func procStatusKB(tb testing.TB, pid int, field string) float64 {
 	}
 	tb.Fatalf("no %s in /proc status", field)
 	return 0
+}
+
+// saveProfile writes the profile served at url to file, for a look at
+// where the server's memory went (go tool pprof -sample_index=inuse_space).
+func saveProfile(tb testing.TB, url, file string) {
+	tb.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(file, data, 0o644); err != nil {
+		tb.Fatal(err)
+	}
 }
