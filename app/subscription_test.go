@@ -305,3 +305,33 @@ func TestHub_SubscribeIsRefusedWhileTheBudgetIsSpent(t *testing.T) {
 		t.Fatalf("Subscribe once the budget is free again = %v", err)
 	}
 }
+
+// TestHub_WritesPerChangeFollowTheTeams: with 1,000 dashboards spread over
+// 6 teams, a change is queued for the dashboards of its team only — about
+// 167 — where every change used to go to all 1,000.
+func TestHub_WritesPerChangeFollowTheTeams(t *testing.T) {
+	t.Parallel()
+	feed := portstest.NewFeed()
+	h := startHub(t, feed, HubConfig{QueueBytes: 64 << 20}, nil)
+	teams := []string{"billing", "sales", "security", "support", "onboarding", "returns"}
+	const dashboards = 1000
+	subs := make([]*Subscription, dashboards)
+	for i := range subs {
+		subs[i], _ = subscribe(t, h, domain.Query{Teams: []string{teams[i%len(teams)]}}, domain.ChangePos{})
+	}
+	tickets := demodata.New(6).Tickets(600)
+	for i := range tickets {
+		tickets[i].Team = teams[i%len(teams)]
+	}
+	last := feed.Put(tickets...)
+	portstest.WaitFor(t, 10*time.Second, "every change dispatched", func() bool { return h.Position().Compare(last) >= 0 })
+	perChange := float64(h.Stats().Deliveries.Load()) / float64(len(tickets))
+	t.Logf("%d dashboards over %d teams: %.1f socket writes per change", dashboards, len(teams), perChange)
+	if want := float64(dashboards) / float64(len(teams)); perChange > want+1 {
+		t.Fatalf("%.1f deliveries per change, want about %.1f: only the dashboards of the ticket's team", perChange, want)
+	}
+	for _, s := range subs {
+		s.Close()
+	}
+	assertHubBuffersReturned(t, h)
+}
