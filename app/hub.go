@@ -188,6 +188,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	for {
 		pos := h.Position()
 		h.stats.Reads.Add(1)
+		start, changes := time.Now(), h.stats.Changes.Load()
 		reached, err := h.feed.ReadChanges(ctx, pos, domain.ChangePos{}, h.cfg.BatchSize, h)
 		if ctx.Err() != nil {
 			return nil
@@ -209,7 +210,16 @@ func (h *Hub) Run(ctx context.Context) error {
 			h.broadcastLocked()
 		}
 		h.mu.Unlock()
-		if !sleep(ctx, h.cfg.PollInterval) {
+		// The interval runs from the read's start: a read that handed many
+		// changes over must not add a whole interval of its own, or changes
+		// made meanwhile become visible together and are merged. A read that
+		// found changes is followed soon by the next, which finds the rest
+		// of a burst; only an empty read waits the whole interval.
+		next := h.cfg.PollInterval
+		if h.stats.Changes.Load() != changes {
+			next /= 10
+		}
+		if !sleep(ctx, next-time.Since(start)) {
 			return nil
 		}
 	}
@@ -266,6 +276,9 @@ func (h *Hub) broadcastLocked() {
 
 // sleep waits d or until ctx ends; it reports whether ctx is still live.
 func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
