@@ -143,7 +143,7 @@ func TestCLI_SeedThenExport(t *testing.T) {
 			}
 
 			code, stdout, _ = runCLI(t, "migrate", "--database", db)
-			if code != 0 || strings.Contains(stdout, "applied  ") || !strings.Contains(stdout, "schema at version 2 of 2") {
+			if code != 0 || strings.Contains(stdout, "applied  ") || !strings.Contains(stdout, "schema at version 3 of 3") {
 				t.Fatalf("a second migrate must apply nothing: exit %d\n%s", code, stdout)
 			}
 		})

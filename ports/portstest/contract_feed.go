@@ -87,6 +87,10 @@ func TestChangeFeedContract(t *testing.T, open OpenFeed) {
 	if err != nil || h0.Compare(p0) < 0 {
 		t.Fatalf("Horizon = %+v, %v; want at least %+v", h0, err, p0)
 	}
+	id, err := feed.Identity(ctx)
+	if err != nil || id == 0 {
+		t.Fatalf("Identity = %d, %v; want a non-zero identity", id, err)
+	}
 
 	tickets := gen.Tickets(25)
 	if err := w.InsertTickets(ctx, tickets); err != nil {
@@ -201,6 +205,9 @@ func TestChangeFeedContract(t *testing.T, open OpenFeed) {
 	}
 	if w, err := feed.OldestWriter(ctx); err != nil || w.Age < 0 {
 		t.Fatalf("OldestWriter = %+v, %v", w, err)
+	}
+	if again, err := feed.Identity(ctx); err != nil || again != id {
+		t.Fatalf("Identity changed from %d to %d (%v) after writes", id, again, err)
 	}
 }
 
