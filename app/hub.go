@@ -307,12 +307,6 @@ func (h *Hub) Subscribe(ctx context.Context, q domain.Query, skipUntil domain.Ch
 	}
 }
 
-// ResumableAfter returns the oldest position a client may resume after; see
-// ports.ChangeFeed.
-func (h *Hub) ResumableAfter(ctx context.Context) (domain.ChangePos, error) {
-	return h.feed.ResumableAfter(ctx)
-}
-
 // Subscribers returns how many subscriptions are open.
 func (h *Hub) Subscribers() int {
 	h.mu.Lock()
