@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/ticketstream/ticketstream/adapters/wsgateway"
 	"github.com/ticketstream/ticketstream/adapters/wsgateway/wsclient"
 	"github.com/ticketstream/ticketstream/app"
@@ -158,4 +160,44 @@ func handMadeOldCursor(filter string) string {
 	h.Write([]byte(filter))
 	binary.BigEndian.PutUint32(b[2:], h.Sum32())
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// A forged cursor in a subscribe message, after the upgrade, is refused
+// the same way: resync, then the full snapshot of the new subscription.
+func TestCursor_ForgedCursorInASubscribeMessageResyncs(t *testing.T) {
+	tickets := demodata.New(44).Tickets(120)
+	f := newFixture(t, tickets, wsgateway.Options{})
+	ctx := context.Background()
+	view := &wsclient.View{}
+	c := f.connect(t, "status=open", "admin", view)
+	if err := c.WaitFor(ctx, 10*time.Second, func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
+		t.Fatal(err)
+	}
+	lc, err := f.cursors.OpenLiveCursor(view.Cursor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := domain.NewCursorSealer([]byte("another deployment's cursor key"))
+	msg := `{"type":"subscribe","query":"status=open&cursor=` + other.LiveCursorString(lc) + `"}`
+	if err := c.Conn.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		m, err := c.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Sub < 2 {
+			continue
+		}
+		if m.Type != "resync" || !strings.Contains(m.Reason, "not issued by this server") {
+			t.Fatalf("subscription 2 began with %s %q, want a resync", m.Type, m.Reason)
+		}
+		break
+	}
+	if err := c.WaitFor(ctx, 10*time.Second, func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
+		t.Fatal(err)
+	}
+	expectView(t, view, f.feed, domain.Query{Statuses: []domain.Status{domain.StatusOpen}})
+	c.Close()
 }
