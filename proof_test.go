@@ -422,7 +422,7 @@ func parseFilter(s string) (domain.Query, error) {
 	if err != nil {
 		return domain.Query{}, err
 	}
-	return domain.ParseQuery(values)
+	return domain.ParseQuery(values, nil)
 }
 
 // readAll returns every ticket in the database.

@@ -29,6 +29,11 @@ type ServerConfig struct {
 	JWTSecret string
 	REST      restapi.Config
 	WebSocket wsgateway.Options
+	// CursorKeyFile, when set, holds the key that seals cursors (at least
+	// 32 bytes; surrounding white space is ignored), given alike to every
+	// replica. Empty means the key stored in the database (see
+	// NewCursorSealer).
+	CursorKeyFile string
 	// DemoTickets are written into an empty database at start, so that a new
 	// user sees data at once; 0 turns it off.
 	DemoTickets int
@@ -133,8 +138,8 @@ func IsLoopback(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func provideGateway(streamer *app.Streamer, hub *app.Hub, auth wsgateway.TokenVerifier, cfg ServerConfig, log *slog.Logger) *wsgateway.Gateway {
-	return wsgateway.New(streamer, hub, auth, cfg.WebSocket, log)
+func provideGateway(streamer *app.Streamer, hub *app.Hub, cursors *domain.CursorSealer, auth wsgateway.TokenVerifier, cfg ServerConfig, log *slog.Logger) *wsgateway.Gateway {
+	return wsgateway.New(streamer, hub, cursors, auth, cfg.WebSocket, log)
 }
 
 // The metrics observe the core and the adapters through the interfaces
@@ -159,12 +164,12 @@ func provideMetrics(streamer *app.Streamer, hub *app.Hub, store *gormstore.Store
 	return m
 }
 
-func provideREST(cfg ServerConfig, streamer *app.Streamer, store restapi.Store, auth restapi.TokenVerifier, gw *wsgateway.Gateway, m *metrics.Metrics, log *slog.Logger) (*restapi.Server, error) {
+func provideREST(cfg ServerConfig, streamer *app.Streamer, store restapi.Store, cursors *domain.CursorSealer, auth restapi.TokenVerifier, gw *wsgateway.Gateway, m *metrics.Metrics, log *slog.Logger) (*restapi.Server, error) {
 	pages, err := dashboard.New()
 	if err != nil {
 		return nil, err
 	}
-	rest := restapi.New(cfg.REST, streamer, store, auth, restapi.Mounts{Stream: gw, Metrics: m.Handler(), Pages: pages}, log)
+	rest := restapi.New(cfg.REST, streamer, store, cursors, auth, restapi.Mounts{Stream: gw, Metrics: m.Handler(), Pages: pages}, log)
 	rest.SetObserver(m)
 	return rest, nil
 }

@@ -34,6 +34,7 @@ var CoreSet = wire.NewSet(app.NewStreamer)
 // declares.
 var ServerSet = wire.NewSet(
 	app.NewHub,
+	provideCursorSealer,
 	provideAuthenticator,
 	wire.Bind(new(wsgateway.TokenVerifier), new(*jwtauth.Authenticator)),
 	wire.Bind(new(restapi.TokenVerifier), new(*jwtauth.Authenticator)),

@@ -45,14 +45,19 @@ func InitializeServer(ctx context.Context, cfg Config, logger *slog.Logger) (*Se
 		return nil, nil, err
 	}
 	serverConfig := cfg.Server
+	cursorSealer, err := provideCursorSealer(ctx, store, serverConfig)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
 	authenticator, err := provideAuthenticator(serverConfig)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
 	}
-	gateway := provideGateway(streamer, hub, authenticator, serverConfig, logger)
+	gateway := provideGateway(streamer, hub, cursorSealer, authenticator, serverConfig, logger)
 	metrics := provideMetrics(streamer, hub, store, gateway)
-	server, err := provideREST(serverConfig, streamer, store, authenticator, gateway, metrics, logger)
+	server, err := provideREST(serverConfig, streamer, store, cursorSealer, authenticator, gateway, metrics, logger)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
@@ -99,7 +104,8 @@ var CoreSet = wire.NewSet(app.NewStreamer)
 // ServerSet provides the live hub, the HTTP and WebSocket sides and the
 // token policy they share, bound to the small interfaces each adapter
 // declares.
-var ServerSet = wire.NewSet(app.NewHub, provideAuthenticator, wire.Bind(new(wsgateway.TokenVerifier), new(*jwtauth.Authenticator)), wire.Bind(new(restapi.TokenVerifier), new(*jwtauth.Authenticator)), provideGateway,
+var ServerSet = wire.NewSet(app.NewHub, provideCursorSealer,
+	provideAuthenticator, wire.Bind(new(wsgateway.TokenVerifier), new(*jwtauth.Authenticator)), wire.Bind(new(restapi.TokenVerifier), new(*jwtauth.Authenticator)), provideGateway,
 	provideMetrics,
 	provideREST,
 	newServer,

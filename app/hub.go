@@ -120,6 +120,7 @@ type Hub struct {
 
 	mu    sync.Mutex
 	pos   domain.ChangePos // every change at or before pos has been dispatched
+	id    uint64           // the feed's Identity, read with the first position
 	ready bool
 	subs  []*Subscription
 	wake  chan struct{} // closed and replaced when ready or pos advances
@@ -164,9 +165,13 @@ func (h *Hub) Run(ctx context.Context) error {
 	delay := h.cfg.PollInterval
 	for !h.isReady() {
 		pos, err := h.feed.Horizon(ctx)
+		var id uint64
+		if err == nil {
+			id, err = h.feed.Identity(ctx)
+		}
 		if err == nil {
 			h.mu.Lock()
-			h.pos, h.ready = pos, true
+			h.pos, h.id, h.ready = pos, id, true
 			h.broadcastLocked()
 			h.mu.Unlock()
 			break
@@ -348,12 +353,6 @@ func (h *Hub) Subscribe(ctx context.Context, q domain.Query, opts SubscribeOptio
 			return nil, domain.ChangePos{}, fmt.Errorf("subscribe: change feed not started: %w", ctx.Err())
 		}
 	}
-}
-
-// ResumableAfter returns the oldest position a client may resume after; see
-// ports.ChangeFeed.
-func (h *Hub) ResumableAfter(ctx context.Context) (domain.ChangePos, error) {
-	return h.feed.ResumableAfter(ctx)
 }
 
 // Subscribers returns how many subscriptions are open.

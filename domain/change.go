@@ -1,10 +1,11 @@
 package domain
 
 import (
+	"cmp"
 	"encoding/base64"
 	"encoding/binary"
 	"hash/fnv"
-	"time"
+	"slices"
 )
 
 // ChangePos is a position in the change feed: (Seq, ID) ascending, where Seq
@@ -45,10 +46,16 @@ func (p ChangePos) Compare(q ChangePos) int {
 // cursor records the watermark, how far the snapshot got, and the last live
 // change sent; resuming continues the snapshot (if unfinished) and sends the
 // changes after Live, so that nothing is missed and nothing sent twice.
+//
+// Clients see a LiveCursor only as the sealed string of a CursorSealer.
 type LiveCursor struct {
 	// Filter is FilterHash of the subscription's query: a cursor resumes only
 	// the subscription it came from.
 	Filter uint32
+	// Cluster identifies the database the positions belong to (see
+	// ports.ChangeFeed's Identity): positions of another database — a
+	// restored copy, a promoted standby of another cluster — mean nothing.
+	Cluster uint64
 	// Watermark splits snapshot from live: see above.
 	Watermark ChangePos
 	// Snapshot is the position of the last snapshot row sent.
@@ -59,36 +66,48 @@ type LiveCursor struct {
 	Live ChangePos
 }
 
+// The sealed form of a LiveCursor: version, flags, filter, cluster,
+// watermark, snapshot cursor, live position, MAC. Version 2 had no cluster
+// and no MAC; it is recognised only to be refused.
 const (
-	liveCursorVersion = 2
-	liveCursorLen     = 1 + 1 + 4 + 16 + 8 + 4 + 8 + 16
+	liveCursorVersion    = 3
+	liveCursorLen        = 1 + 1 + 4 + 8 + 16 + cursorBodyLen + 16 + macLen
+	oldLiveCursorVersion = 2
+	oldLiveCursorLen     = 1 + 1 + 4 + 16 + cursorBodyLen + 16
 )
 
-var encodedLiveCursorLen = base64.RawURLEncoding.EncodedLen(liveCursorLen)
+var (
+	encodedLiveCursorLen    = base64.RawURLEncoding.EncodedLen(liveCursorLen)
+	encodedOldLiveCursorLen = base64.RawURLEncoding.EncodedLen(oldLiveCursorLen)
+)
 
-// AppendText appends the opaque, URL-safe form of c to dst.
-func (c LiveCursor) AppendText(dst []byte) []byte {
-	var b [liveCursorLen]byte
+// put writes c's binary form, MAC left zero, into b.
+func (c LiveCursor) put(b *[liveCursorLen]byte) {
 	b[0] = liveCursorVersion
 	if c.SnapshotDone {
 		b[1] = 1
 	}
 	binary.BigEndian.PutUint32(b[2:], c.Filter)
-	putPos(b[6:], c.Watermark)
-	var sec int64
-	var nsec uint32
-	if !c.Snapshot.IsZero() {
-		sec, nsec = c.Snapshot.UpdatedAt.Unix(), uint32(c.Snapshot.UpdatedAt.Nanosecond())
-	}
-	binary.BigEndian.PutUint64(b[22:], uint64(sec))
-	binary.BigEndian.PutUint32(b[30:], nsec)
-	binary.BigEndian.PutUint64(b[34:], uint64(c.Snapshot.ID))
-	putPos(b[42:], c.Live)
-	return base64.RawURLEncoding.AppendEncode(dst, b[:])
+	binary.BigEndian.PutUint64(b[6:], c.Cluster)
+	putPos(b[14:], c.Watermark)
+	putCursor(b[30:], c.Snapshot)
+	putPos(b[50:], c.Live)
 }
 
-// String returns the opaque form of c.
-func (c LiveCursor) String() string { return string(c.AppendText(nil)) }
+// getLiveCursor reads what put wrote, refusing what it never writes.
+func getLiveCursor(b []byte) (LiveCursor, bool) {
+	if b[1] > 1 {
+		return LiveCursor{}, false
+	}
+	c := LiveCursor{SnapshotDone: b[1] == 1, Filter: binary.BigEndian.Uint32(b[2:]), Cluster: binary.BigEndian.Uint64(b[6:]),
+		Watermark: getPos(b[14:]), Live: getPos(b[50:])}
+	snap, ok := getCursor(b[30:])
+	if !ok || c.Watermark.ID < 0 || c.Live.ID < 0 || c.Live.Compare(c.Watermark) < 0 {
+		return LiveCursor{}, false
+	}
+	c.Snapshot = snap
+	return c, true
+}
 
 func putPos(b []byte, p ChangePos) {
 	binary.BigEndian.PutUint64(b, p.Seq)
@@ -99,49 +118,24 @@ func getPos(b []byte) ChangePos {
 	return ChangePos{Seq: binary.BigEndian.Uint64(b), ID: int64(binary.BigEndian.Uint64(b[8:]))}
 }
 
-// ParseLiveCursor parses the String form of a LiveCursor. Anything String
-// did not produce is an EInvalid error naming the "cursor" parameter.
-func ParseLiveCursor(s string) (LiveCursor, error) {
-	bad := Invalidf(ParamCursor, "malformed live cursor")
-	if len(s) != encodedLiveCursorLen {
-		return LiveCursor{}, bad
-	}
-	var b [liveCursorLen]byte
-	n, err := base64.RawURLEncoding.Decode(b[:], []byte(s))
-	if err != nil || n != liveCursorLen || b[0] != liveCursorVersion || b[1] > 1 {
-		return LiveCursor{}, bad
-	}
-	c := LiveCursor{SnapshotDone: b[1] == 1, Filter: binary.BigEndian.Uint32(b[2:]), Watermark: getPos(b[6:]), Live: getPos(b[42:])}
-	sec := int64(binary.BigEndian.Uint64(b[22:]))
-	nsec := binary.BigEndian.Uint32(b[30:])
-	id := int64(binary.BigEndian.Uint64(b[34:]))
-	switch {
-	case id < 0 || c.Watermark.ID < 0 || c.Live.ID < 0 || c.Live.Compare(c.Watermark) < 0:
-		return LiveCursor{}, bad
-	case id == 0 && (sec != 0 || nsec != 0):
-		return LiveCursor{}, bad
-	case id > 0:
-		if nsec >= 1e9 || sec < minCursorUnix || sec > maxCursorUnix {
-			return LiveCursor{}, bad
-		}
-		c.Snapshot = Cursor{UpdatedAt: time.Unix(sec, int64(nsec)).UTC(), ID: id}
-	}
-	if c.String() != s { // non-canonical base64
-		return LiveCursor{}, bad
-	}
-	return c, nil
-}
-
-// IsLiveCursor reports whether s has the shape of a LiveCursor rather than a
-// snapshot Cursor, so that one "cursor" parameter can carry either.
-func IsLiveCursor(s string) bool { return len(s) == encodedLiveCursorLen }
-
 // FilterHash fingerprints q's filters (not its position or limit), so that a
 // LiveCursor can tell whether it belongs to a subscription with the same
-// filter. Equal filters in any order hash alike.
+// filter. It hashes a canonical form — each filter's values sorted, without
+// duplicates — so that equal filters hash alike whatever the order of their
+// parameters and values (status=open,pending and status=pending,open).
 func FilterHash(q Query) uint32 {
-	q.After, q.Limit, q.AsOf = Cursor{}, 0, ChangePos{}
+	canon := Query{
+		Statuses:   canonical(q.Statuses),
+		Priorities: canonical(q.Priorities),
+		Teams:      canonical(q.Teams),
+		Assignees:  canonical(q.Assignees),
+	}
 	h := fnv.New32a()
-	h.Write([]byte(q.Values().Encode())) // Encode sorts by key; values keep ParseQuery's order
+	h.Write([]byte(canon.Values().Encode())) // Encode sorts by key
 	return h.Sum32()
+}
+
+// canonical returns s sorted, without duplicates, as a new slice.
+func canonical[S ~[]E, E cmp.Ordered](s S) S {
+	return S(slices.Compact(slices.Sorted(slices.Values(s))))
 }

@@ -10,22 +10,29 @@ import (
 // ascending. A stream that resumes from a Cursor gets exactly the tickets
 // after it. The zero Cursor is the position before every ticket.
 //
-// Clients see a Cursor only as the opaque string from String; they must not
-// build or parse one themselves.
+// Clients see a Cursor only as the opaque, sealed string of a CursorSealer;
+// they cannot build or alter one.
 type Cursor struct {
 	UpdatedAt time.Time
 	ID        int64
 }
 
-// cursorVersion prefixes the encoded form so that it can change later without
-// old cursors being misread.
-const cursorVersion = 1
+// The sealed form of a Cursor: version, seconds, nanoseconds, id, MAC.
+// Version 1 was the same without a MAC; it is recognised only to be refused
+// with a clear message.
+const (
+	cursorVersion    = 2
+	cursorLen        = 1 + cursorBodyLen + macLen
+	cursorBodyLen    = 8 + 4 + 8
+	oldCursorVersion = 1
+	oldCursorLen     = 1 + cursorBodyLen
+)
 
-// cursorLen is the size of the binary form: version, seconds, nanoseconds, id.
-const cursorLen = 1 + 8 + 4 + 8
-
-// encodedCursorLen is the length of the string form.
-var encodedCursorLen = base64.RawURLEncoding.EncodedLen(cursorLen)
+// The lengths of the string forms.
+var (
+	encodedCursorLen    = base64.RawURLEncoding.EncodedLen(cursorLen)
+	encodedOldCursorLen = base64.RawURLEncoding.EncodedLen(oldCursorLen)
+)
 
 // IsZero reports whether c is the zero Cursor (the start of the order).
 func (c Cursor) IsZero() bool { return c.ID == 0 && c.UpdatedAt.IsZero() }
@@ -48,58 +55,31 @@ func (c Cursor) Compare(d Cursor) int {
 // whether a stream resumed at c includes t.
 func (c Cursor) Before(t *Ticket) bool { return c.Compare(t.Cursor()) < 0 }
 
-// String returns the opaque, URL-safe form of c; the zero Cursor is "".
-func (c Cursor) String() string {
-	if c.IsZero() {
-		return ""
+// putCursor writes c's binary body (cursorBodyLen bytes) into b; the zero
+// Cursor is all zeros.
+func putCursor(b []byte, c Cursor) {
+	var sec int64
+	var nsec uint32
+	if !c.IsZero() {
+		sec, nsec = c.UpdatedAt.Unix(), uint32(c.UpdatedAt.Nanosecond())
 	}
-	var b [cursorLen]byte
-	b[0] = cursorVersion
-	binary.BigEndian.PutUint64(b[1:], uint64(c.UpdatedAt.Unix()))
-	binary.BigEndian.PutUint32(b[9:], uint32(c.UpdatedAt.Nanosecond()))
-	binary.BigEndian.PutUint64(b[13:], uint64(c.ID))
-	return base64.RawURLEncoding.EncodeToString(b[:])
+	binary.BigEndian.PutUint64(b, uint64(sec))
+	binary.BigEndian.PutUint32(b[8:], nsec)
+	binary.BigEndian.PutUint64(b[12:], uint64(c.ID))
 }
 
-// AppendText appends the String form of c to dst without allocating.
-func (c Cursor) AppendText(dst []byte) []byte {
-	if c.IsZero() {
-		return dst
+// getCursor reads what putCursor wrote, refusing what it never writes.
+func getCursor(b []byte) (Cursor, bool) {
+	sec := int64(binary.BigEndian.Uint64(b))
+	nsec := binary.BigEndian.Uint32(b[8:])
+	id := int64(binary.BigEndian.Uint64(b[12:]))
+	switch {
+	case id == 0 && sec == 0 && nsec == 0:
+		return Cursor{}, true
+	case id <= 0 || nsec >= 1e9 || sec < minCursorUnix || sec > maxCursorUnix:
+		return Cursor{}, false
 	}
-	var b [cursorLen]byte
-	b[0] = cursorVersion
-	binary.BigEndian.PutUint64(b[1:], uint64(c.UpdatedAt.Unix()))
-	binary.BigEndian.PutUint32(b[9:], uint32(c.UpdatedAt.Nanosecond()))
-	binary.BigEndian.PutUint64(b[13:], uint64(c.ID))
-	return base64.RawURLEncoding.AppendEncode(dst, b[:])
-}
-
-// ParseCursor parses the String form of a Cursor. The empty string is the
-// zero Cursor. Anything else that String did not produce is an EInvalid
-// error naming the "cursor" parameter.
-func ParseCursor(s string) (Cursor, error) {
-	if s == "" {
-		return Cursor{}, nil
-	}
-	if len(s) != encodedCursorLen {
-		return Cursor{}, Invalidf("cursor", "malformed cursor")
-	}
-	var b [cursorLen]byte
-	n, err := base64.RawURLEncoding.Decode(b[:], []byte(s))
-	if err != nil || n != cursorLen || b[0] != cursorVersion {
-		return Cursor{}, Invalidf("cursor", "malformed cursor")
-	}
-	sec := int64(binary.BigEndian.Uint64(b[1:]))
-	nsec := binary.BigEndian.Uint32(b[9:])
-	id := int64(binary.BigEndian.Uint64(b[13:]))
-	if nsec >= 1e9 || id <= 0 || sec < minCursorUnix || sec > maxCursorUnix {
-		return Cursor{}, Invalidf("cursor", "malformed cursor")
-	}
-	c := Cursor{UpdatedAt: time.Unix(sec, int64(nsec)).UTC(), ID: id}
-	if c.String() != s { // non-canonical base64 (stray low bits)
-		return Cursor{}, Invalidf("cursor", "malformed cursor")
-	}
-	return c, nil
+	return Cursor{UpdatedAt: time.Unix(sec, int64(nsec)).UTC(), ID: id}, true
 }
 
 // The range of timestamps a cursor may carry: years 1 to 9999, as JSON allows.

@@ -13,6 +13,7 @@ import (
 
 func TestCursor_RoundTrips(t *testing.T) {
 	t.Parallel()
+	sealer := testSealer(t, "test key, sixteen bytes or more")
 	tests := []domain.Cursor{
 		{UpdatedAt: time.Date(2025, 10, 26, 9, 14, 3, 123456000, time.UTC), ID: 42},
 		{UpdatedAt: time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), ID: 1},
@@ -20,65 +21,90 @@ func TestCursor_RoundTrips(t *testing.T) {
 		{UpdatedAt: time.Date(1969, 7, 20, 20, 17, 40, 0, time.UTC), ID: 7},
 	}
 	for _, c := range tests {
-		s := c.String()
-		got, err := domain.ParseCursor(s)
+		s := sealer.CursorString(c)
+		got, err := sealer.OpenCursor(s)
 		if err != nil {
-			t.Fatalf("ParseCursor(%q) of %v: %v", s, c, err)
+			t.Fatalf("OpenCursor(%q) of %v: %v", s, c, err)
 		}
 		if got.Compare(c) != 0 || !got.UpdatedAt.Equal(c.UpdatedAt) {
 			t.Fatalf("round trip of %v gave %v", c, got)
 		}
-		if string(c.AppendText([]byte("x"))) != "x"+s {
-			t.Fatalf("AppendText differs from String for %v", c)
+		if string(sealer.AppendCursor([]byte("x"), c)) != "x"+s {
+			t.Fatalf("AppendCursor differs from CursorString for %v", c)
+		}
+		if domain.IsLiveCursor(s) || !domain.IsCursorShaped(s) {
+			t.Fatalf("%q is not shaped as a snapshot cursor", s)
 		}
 	}
-	if z, err := domain.ParseCursor(""); err != nil || !z.IsZero() {
-		t.Fatalf(`ParseCursor("") = %v, %v; want the zero cursor`, z, err)
+	if z, err := sealer.OpenCursor(""); err != nil || !z.IsZero() {
+		t.Fatalf(`OpenCursor("") = %v, %v; want the zero cursor`, z, err)
 	}
-	if (domain.Cursor{}).String() != "" {
+	if sealer.CursorString(domain.Cursor{}) != "" {
 		t.Fatal("the zero cursor must print as the empty string")
 	}
 }
 
-func TestParseCursor_RefusesMalformed(t *testing.T) {
+func TestOpenCursor_RefusesMalformed(t *testing.T) {
 	t.Parallel()
-	valid := domain.Cursor{UpdatedAt: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), ID: 9}.String()
+	sealer := testSealer(t, "test key, sixteen bytes or more")
+	valid := sealer.CursorString(domain.Cursor{UpdatedAt: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), ID: 9})
 	tests := map[string]string{
 		"garbage":              "not-a-cursor",
 		"too short":            valid[:len(valid)-1],
 		"too long":             valid + "A",
 		"not base64":           strings.Repeat("*", len(valid)),
 		"padding":              valid[:len(valid)-2] + "==",
-		"wrong version":        "Ag" + valid[2:],
+		"wrong version":        "Aw" + valid[2:],
 		"all zeros":            strings.Repeat("A", len(valid)),
 		"huge":                 strings.Repeat("x", 10<<20),
 		"standard alphabet":    strings.ReplaceAll(strings.ReplaceAll(valid, "-", "+"), "_", "/") + "+",
 		"invalid utf-8":        "\xff\xfe" + valid[2:],
-		"nanoseconds overflow": rawCursor(1, 1700000000, 1e9, 5),
-		"negative id":          rawCursor(1, 1700000000, 0, -5),
-		"zero id":              rawCursor(1, 1700000000, 0, 0),
-		"year 10000":           rawCursor(1, 253402300800, 0, 5),
+		"old version":          rawCursor(1, 1700000000, 0, 5),
+		"unsealed":             rawCursor(2, 1700000000, 0, 5),
+		"nanoseconds overflow": sealedRaw(sealer, 1700000000, 1e9, 5),
+		"negative id":          sealedRaw(sealer, 1700000000, 0, -5),
+		"zero id":              sealedRaw(sealer, 1700000000, 0, 0),
+		"year 10000":           sealedRaw(sealer, 253402300800, 0, 5),
 	}
 	for name, s := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			_, err := domain.ParseCursor(s)
+			_, err := sealer.OpenCursor(s)
 			var derr *domain.Error
 			if !errors.As(err, &derr) || derr.Code != domain.EInvalid || derr.Param != "cursor" {
-				t.Fatalf("ParseCursor(%.40q) = %v, want an EInvalid error naming cursor", s, err)
+				t.Fatalf("OpenCursor(%.40q) = %v, want an EInvalid error naming cursor", s, err)
 			}
 		})
 	}
 }
 
-// rawCursor encodes a cursor's binary form directly, to build ones that
-// String never produces.
+// rawCursor encodes a cursor's binary form directly, without a MAC, to
+// build ones that a CursorSealer never produces.
 func rawCursor(version byte, sec int64, nsec uint32, id int64) string {
 	b := []byte{version}
 	b = binary.BigEndian.AppendUint64(b, uint64(sec))
 	b = binary.BigEndian.AppendUint32(b, nsec)
 	b = binary.BigEndian.AppendUint64(b, uint64(id))
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// sealedRaw seals a cursor body that the sealer itself never writes: what
+// the checks behind the MAC must still refuse.
+func sealedRaw(s *domain.CursorSealer, sec int64, nsec uint32, id int64) string {
+	b := []byte{2}
+	b = binary.BigEndian.AppendUint64(b, uint64(sec))
+	b = binary.BigEndian.AppendUint32(b, nsec)
+	b = binary.BigEndian.AppendUint64(b, uint64(id))
+	return base64.RawURLEncoding.EncodeToString(append(b, domain.SealForTest(s, b)...))
+}
+
+func testSealer(t testing.TB, key string) *domain.CursorSealer {
+	t.Helper()
+	s, err := domain.NewCursorSealer([]byte(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 func TestCursor_OrdersByUpdatedAtThenID(t *testing.T) {
@@ -107,20 +133,26 @@ func TestCursor_OrdersByUpdatedAtThenID(t *testing.T) {
 }
 
 func FuzzCursor(f *testing.F) {
-	f.Add(domain.Cursor{UpdatedAt: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), ID: 9}.String())
+	sealer := testSealer(f, "fuzz key, sixteen bytes or more")
+	valid := sealer.CursorString(domain.Cursor{UpdatedAt: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), ID: 9})
+	f.Add(valid)
+	f.Add("x" + valid[1:])
+	f.Add(testSealer(f, "another key, sixteen bytes long").CursorString(domain.Cursor{UpdatedAt: time.Unix(1700000000, 0), ID: 9}))
+	f.Add(sealer.LiveCursorString(domain.LiveCursor{Filter: 1, Live: domain.ChangePos{Seq: 1 << 63}}))
 	f.Add("")
 	f.Add("AQAAAAAAAAAAAAAAAAAAAAAAAAAB")
 	f.Add("\x00\xff")
 	f.Fuzz(func(t *testing.T, s string) {
-		c, err := domain.ParseCursor(s)
+		c, err := sealer.OpenCursor(s)
 		if err != nil {
-			if domain.ErrorCode(err) != domain.EInvalid {
-				t.Fatalf("ParseCursor(%q) failed with %v, not an EInvalid error", s, err)
+			var derr *domain.Error
+			if !errors.As(err, &derr) || derr.Code != domain.EInvalid || derr.Param != domain.ParamCursor {
+				t.Fatalf("OpenCursor(%q) failed with %v, not an EInvalid error naming cursor", s, err)
 			}
 			return
 		}
-		if c.String() != s {
-			t.Fatalf("ParseCursor accepted %q but prints it as %q", s, c.String())
+		if got := sealer.CursorString(c); got != s {
+			t.Fatalf("OpenCursor accepted %q but seals it as %q", s, got)
 		}
 	})
 }

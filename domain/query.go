@@ -62,7 +62,10 @@ func ParseQueryString(raw string) (url.Values, error) {
 // assignee= with an empty value selects unassigned tickets. Unknown parameters
 // are refused so that a typo never silently widens a filter. Every error is an
 // EInvalid *Error naming the parameter.
-func ParseQuery(values url.Values) (Query, error) {
+//
+// cursors opens the cursor parameter, which must be one it sealed; with a
+// nil cursors a cursor is refused.
+func ParseQuery(values url.Values, cursors *CursorSealer) (Query, error) {
 	for _, key := range slices.Sorted(maps.Keys(values)) {
 		switch key {
 		case ParamStatus, ParamPriority, ParamTeam, ParamAssignee:
@@ -115,7 +118,11 @@ func ParseQuery(values url.Values) (Query, error) {
 		q.Assignees = appendUnique(q.Assignees, a)
 	}
 	if vals := values[ParamCursor]; len(vals) == 1 {
-		if q.After, err = ParseCursor(vals[0]); err != nil {
+		if cursors == nil {
+			if vals[0] != "" {
+				return Query{}, Invalidf(ParamCursor, "not accepted here")
+			}
+		} else if q.After, err = cursors.OpenCursor(vals[0]); err != nil {
 			return Query{}, err
 		}
 	}
@@ -132,8 +139,9 @@ func ParseQuery(values url.Values) (Query, error) {
 	return q, nil
 }
 
-// Values returns q as URL query parameters that ParseQuery reads back into an
-// equal Query.
+// Values returns q's filters and limit as URL query parameters that
+// ParseQuery reads back into an equal Query. After is left out: only a
+// CursorSealer can write a cursor.
 func (q Query) Values() url.Values {
 	v := url.Values{}
 	for _, s := range q.Statuses {
@@ -147,9 +155,6 @@ func (q Query) Values() url.Values {
 	}
 	for _, a := range q.Assignees {
 		v.Add(ParamAssignee, a)
-	}
-	if !q.After.IsZero() {
-		v.Set(ParamCursor, q.After.String())
 	}
 	if q.Limit != 0 {
 		v.Set(ParamLimit, strconv.Itoa(q.Limit))

@@ -13,6 +13,7 @@ import (
 
 func TestParseQuery_Accepts(t *testing.T) {
 	t.Parallel()
+	sealer := testSealer(t, "test key, sixteen bytes or more")
 	cur := domain.Cursor{UpdatedAt: time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC), ID: 77}
 	tests := []struct {
 		raw  string
@@ -25,7 +26,7 @@ func TestParseQuery_Accepts(t *testing.T) {
 		{"team=billing,support", domain.Query{Teams: []string{"billing", "support"}}},
 		{"assignee=", domain.Query{Assignees: []string{""}}},
 		{"assignee=ana%40example.com&assignee=", domain.Query{Assignees: []string{"ana@example.com", ""}}},
-		{"limit=25&cursor=" + cur.String(), domain.Query{Limit: 25, After: cur}},
+		{"limit=25&cursor=" + sealer.CursorString(cur), domain.Query{Limit: 25, After: cur}},
 		{"limit=0", domain.Query{}},
 		{"team=%C3%A9quipe", domain.Query{Teams: []string{"équipe"}}},
 	}
@@ -36,14 +37,15 @@ func TestParseQuery_Accepts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := domain.ParseQuery(vals)
+			got, err := domain.ParseQuery(vals, sealer)
 			if err != nil {
 				t.Fatalf("ParseQuery(%q): %v", tc.raw, err)
 			}
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Fatalf("ParseQuery(%q) = %+v, want %+v", tc.raw, got, tc.want)
 			}
-			back, err := domain.ParseQuery(got.Values())
+			back, err := domain.ParseQuery(got.Values(), sealer)
+			back.After = got.After // Values leaves the cursor to the sealer
 			if err != nil || !reflect.DeepEqual(back, got) {
 				t.Fatalf("Values() does not round-trip: %+v, %v", back, err)
 			}
@@ -79,7 +81,7 @@ func TestParseQuery_RefusesNamingTheParameter(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := domain.ParseQuery(tc.vals)
+			_, err := domain.ParseQuery(tc.vals, testSealer(t, "test key, sixteen bytes or more"))
 			var derr *domain.Error
 			if !errors.As(err, &derr) || derr.Code != domain.EInvalid {
 				t.Fatalf("ParseQuery = %v, want an EInvalid error", err)
@@ -117,6 +119,8 @@ func TestQuery_MatchesFilter(t *testing.T) {
 }
 
 func FuzzParseQuery(f *testing.F) {
+	sealer := testSealer(f, "fuzz key, sixteen bytes or more")
+	f.Add("team=billing&cursor=" + sealer.CursorString(domain.Cursor{UpdatedAt: time.Unix(1700000000, 0), ID: 3}))
 	f.Add("status=open,pending&priority=urgent&team=billing&assignee=&limit=10")
 	f.Add("cursor=AQAAAAAAAAAAAAAAAAAAAAAAAAAB&limit=1")
 	f.Add("team=%ff&status=%00")
@@ -130,7 +134,7 @@ func FuzzParseQuery(f *testing.F) {
 			}
 			return
 		}
-		q, err := domain.ParseQuery(vals)
+		q, err := domain.ParseQuery(vals, sealer)
 		if err != nil {
 			var derr *domain.Error
 			_, emptyKey := vals[""]
@@ -142,7 +146,8 @@ func FuzzParseQuery(f *testing.F) {
 		if err := q.Validate(); err != nil {
 			t.Fatalf("ParseQuery(%q) returned a query that fails Validate: %v", raw, err)
 		}
-		back, err := domain.ParseQuery(q.Values())
+		back, err := domain.ParseQuery(q.Values(), sealer)
+		back.After = q.After // Values leaves the cursor to the sealer
 		if err != nil || !reflect.DeepEqual(back, q) {
 			t.Fatalf("Values of %+v does not parse back: %+v, %v", q, back, err)
 		}

@@ -65,6 +65,14 @@ type ChangeFeed interface {
 	// behind it while transactions are open.)
 	Frontier(ctx context.Context) (domain.ChangePos, error)
 
+	// Identity identifies the database whose positions these are: never 0,
+	// the same on every call and every replica for one database, and
+	// different for another database whose positions would mean something
+	// else — on PostgreSQL another cluster, as after a restore into a new
+	// one; on SQLite another database file. A cursor records it, so that a
+	// position is never resumed on a database it does not belong to.
+	Identity(ctx context.Context) (uint64, error)
+
 	// ResumableAfter returns the oldest position a reader may resume after:
 	// removals before it have been pruned (see PruneRemovals), so a reader
 	// behind it must start over from a snapshot.

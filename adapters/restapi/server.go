@@ -66,6 +66,7 @@ type Server struct {
 	http     *http.Server
 	streamer *app.Streamer
 	store    Store
+	cursors  *domain.CursorSealer
 	auth     TokenVerifier
 	log      *slog.Logger
 	obs      RequestObserver
@@ -90,8 +91,9 @@ type Mounts struct {
 
 // New returns a Server whose routes stream through streamer, read single
 // tickets and readiness from store, check tokens with auth, and hand
-// the paths of mounts to their handlers.
-func New(cfg Config, streamer *app.Streamer, store Store, auth TokenVerifier, mounts Mounts, log *slog.Logger) *Server {
+// the paths of mounts to their handlers. cursors seals each page's
+// next_cursor and opens the cursor a request pages from.
+func New(cfg Config, streamer *app.Streamer, store Store, cursors *domain.CursorSealer, auth TokenVerifier, mounts Mounts, log *slog.Logger) *Server {
 	d := DefaultConfig()
 	if cfg.MaxRows <= 0 {
 		cfg.MaxRows = d.MaxRows
@@ -111,7 +113,7 @@ func New(cfg Config, streamer *app.Streamer, store Store, auth TokenVerifier, mo
 	// which any client can forge.
 	e.IPExtractor = echo.ExtractIPDirect()
 	e.HTTPErrorHandler = errorHandler(log)
-	s := &Server{cfg: cfg, echo: e, streamer: streamer, store: store, auth: auth, log: log}
+	s := &Server{cfg: cfg, echo: e, streamer: streamer, store: store, cursors: cursors, auth: auth, log: log}
 	e.Use(s.requestLog)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
@@ -243,7 +245,7 @@ func (s *Server) listTickets(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	q, err := domain.ParseQuery(values)
+	q, err := domain.ParseQuery(values, s.cursors)
 	if err != nil {
 		return err
 	}
@@ -258,7 +260,7 @@ func (s *Server) listTickets(c echo.Context) error {
 	}
 	c.Set("filter", filterForLog(q))
 	ndjson := strings.Contains(c.Request().Header.Get("Accept"), "application/x-ndjson")
-	sink := newHTTPSink(c.Response(), ndjson, s.cfg.WriteTimeout)
+	sink := newHTTPSink(c.Response(), ndjson, s.cfg.WriteTimeout, s.cursors)
 	s.streams.Add(1)
 	defer s.streams.Add(-1)
 	sum, err := s.streamer.Stream(c.Request().Context(), q, sink.delimiter(), sink)

@@ -21,6 +21,15 @@ type openAccess struct{}
 
 func (openAccess) Verify(string) (domain.Scope, error) { return domain.Scope{AllTeams: true}, nil }
 
+// testCursors seals the cursors of the test server.
+var testCursors = func() *domain.CursorSealer {
+	s, err := domain.NewCursorSealer([]byte("the REST tests' cursor key, 16+"))
+	if err != nil {
+		panic(err)
+	}
+	return s
+}()
+
 type noStore struct{}
 
 func (noStore) Ticket(context.Context, int64) (domain.Ticket, error) {
@@ -34,7 +43,7 @@ func newServer(t *testing.T, src *portstest.Source) (*httptest.Server, *app.Stre
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := restapi.New(restapi.Config{}, streamer, noStore{}, openAccess{}, restapi.Mounts{Stream: http.NotFoundHandler()}, nil)
+	s := restapi.New(restapi.Config{}, streamer, noStore{}, testCursors, openAccess{}, restapi.Mounts{Stream: http.NotFoundHandler()}, nil)
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	return srv, streamer

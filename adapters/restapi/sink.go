@@ -30,14 +30,15 @@ type httpSink struct {
 	rc      *http.ResponseController
 	ndjson  bool
 	timeout time.Duration
+	cursors *domain.CursorSealer // seals the next page's cursor
 	started bool
 	chunks  int
 }
 
 var _ ports.ChunkSink = (*httpSink)(nil)
 
-func newHTTPSink(w http.ResponseWriter, ndjson bool, timeout time.Duration) *httpSink {
-	return &httpSink{w: w, rc: http.NewResponseController(w), ndjson: ndjson, timeout: timeout}
+func newHTTPSink(w http.ResponseWriter, ndjson bool, timeout time.Duration, cursors *domain.CursorSealer) *httpSink {
+	return &httpSink{w: w, rc: http.NewResponseController(w), ndjson: ndjson, timeout: timeout, cursors: cursors}
 }
 
 func (s *httpSink) delimiter() ports.Delimiter {
@@ -110,7 +111,7 @@ func (s *httpSink) finish(sum app.Summary, next domain.Cursor) error {
 	}
 	if s.ndjson {
 		s.w.Header().Set(TrailerCount, strconv.Itoa(sum.Rows))
-		s.w.Header().Set(TrailerNextCursor, next.String())
+		s.w.Header().Set(TrailerNextCursor, s.cursors.CursorString(next))
 		if sum.Rows > 0 {
 			return s.write([]byte{'\n'})
 		}
@@ -121,7 +122,7 @@ func (s *httpSink) finish(sum app.Summary, next domain.Cursor) error {
 		b = append(b, `,"next_cursor":null}`...)
 	} else {
 		b = append(b, `,"next_cursor":"`...)
-		b = next.AppendText(b)
+		b = s.cursors.AppendCursor(b, next)
 		b = append(b, `"}`...)
 	}
 	return s.write(append(b, '\n'))

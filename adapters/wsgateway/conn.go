@@ -107,7 +107,7 @@ func (m *outMsg) release() {
 // subState is what the writer knows of the current subscription.
 type subState struct {
 	sub    int
-	cursor domain.LiveCursor // as of the last message written
+	cursor sealedCursor // as of the last message written
 	live   *app.Subscription
 	liveOn bool // catch-up written: live changes may follow
 	rows   int  // snapshot rows written
@@ -199,7 +199,7 @@ func (c *conn) handleMessage(typ websocket.MessageType, data []byte, subscribes 
 		c.closeWith(websocket.StatusUnsupportedData, "send text messages")
 		return false
 	}
-	_, sub, err := ParseClientMessage(data)
+	_, sub, err := ParseClientMessage(data, c.g.cursors)
 	if err == nil {
 		sub.Query, err = c.scope.Restrict(sub.Query)
 	}
@@ -278,7 +278,7 @@ func (c *conn) runSubscription(ctx context.Context, n int, sub Subscription) {
 	// A cursor that cannot be resumed starts afresh, skipping nothing: its
 	// position may lie past this replica's, and the fresh snapshot leaves
 	// those changes to live delivery.
-	resync := ""
+	resync := sub.Refused
 	var skip domain.ChangePos
 	if r := sub.Resume; r != nil {
 		var err error
@@ -304,9 +304,15 @@ func (c *conn) runSubscription(ctx context.Context, n int, sub Subscription) {
 	c.live = live
 	c.liveMu.Unlock()
 
-	st := &subState{sub: n, live: live, cursor: domain.LiveCursor{Filter: filter, Watermark: pos, Snapshot: q.After, Live: pos}}
+	cluster, err := c.g.hub.Identity(ctx)
+	if err != nil {
+		c.fail(n, err)
+		return
+	}
+	fresh := domain.LiveCursor{Filter: filter, Cluster: cluster, Watermark: pos, Snapshot: q.After, Live: pos}
+	st := &subState{sub: n, live: live, cursor: sealedCursor{LiveCursor: fresh, sealer: c.g.cursors}}
 	if r := sub.Resume; r != nil && resync == "" {
-		st.cursor = *r
+		st.cursor.LiveCursor = *r
 		// The dashboard holds tickets this socket never sent: the core
 		// counts them from the database once, so that later changes move
 		// the counts from the right buckets and removals reach it.
@@ -353,20 +359,18 @@ func (c *conn) runSubscription(ctx context.Context, n int, sub Subscription) {
 }
 
 // resumable checks a resume cursor against this subscription and the
-// feed's retention; it returns why the client must resync, or "" — or an
-// error when the database could not be asked.
+// database: its filter, its database, its positions and the feed's
+// retention (see app.Hub.CheckResume). It returns why the client must
+// resync, or "" — or an error when the database could not be asked.
 func (c *conn) resumable(ctx context.Context, r *domain.LiveCursor, filter uint32) (string, error) {
 	if r.Filter != filter {
 		return "the cursor belongs to a subscription with another filter", nil
 	}
-	oldest, err := c.g.hub.ResumableAfter(ctx)
+	reason, err := c.g.hub.CheckResume(ctx, *r)
 	if err != nil {
-		return "", fmt.Errorf("check the change history: %w", err)
+		return "", fmt.Errorf("check the resume cursor: %w", err)
 	}
-	if r.Live.Compare(oldest) < 0 {
-		return "the cursor is older than the retained change history", nil
-	}
-	return "", nil
+	return reason, nil
 }
 
 // catchUp queues the changes in (after, until] for the writer, before any

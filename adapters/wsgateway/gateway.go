@@ -105,6 +105,7 @@ func (nopObserver) SlowClosed()              {}
 type Gateway struct {
 	streamer *app.Streamer
 	hub      *app.Hub
+	cursors  *domain.CursorSealer
 	auth     TokenVerifier
 	opts     Options
 	log      *slog.Logger
@@ -124,8 +125,9 @@ type Gateway struct {
 }
 
 // New returns a Gateway streaming snapshots through streamer and live
-// changes from hub, checking tokens with auth.
-func New(streamer *app.Streamer, hub *app.Hub, auth TokenVerifier, opts Options, log *slog.Logger) *Gateway {
+// changes from hub, checking tokens with auth; cursors seals the cursors
+// of its messages and opens those clients resume from.
+func New(streamer *app.Streamer, hub *app.Hub, cursors *domain.CursorSealer, auth TokenVerifier, opts Options, log *slog.Logger) *Gateway {
 	d := DefaultOptions()
 	if opts.MaxConnections <= 0 {
 		opts.MaxConnections = d.MaxConnections
@@ -159,7 +161,7 @@ func New(streamer *app.Streamer, hub *app.Hub, auth TokenVerifier, opts Options,
 	}
 	open, ok := auth.(OpenAccess)
 	checkTokens := !ok || !open.Open()
-	return &Gateway{streamer: streamer, hub: hub, auth: auth, opts: opts, log: log, obs: nopObserver{}, conns: map[*conn]struct{}{},
+	return &Gateway{streamer: streamer, hub: hub, cursors: cursors, auth: auth, opts: opts, log: log, obs: nopObserver{}, conns: map[*conn]struct{}{},
 		limits:     newConnLimits(opts, checkTokens),
 		stopPinger: make(chan struct{}), pingerDone: make(chan struct{})}
 }
@@ -246,7 +248,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httperror.WriteError(w, err)
 		return
 	}
-	sub, err := ParseSubscription(values)
+	sub, err := ParseSubscription(values, g.cursors)
 	if err == nil {
 		sub.Query, err = scope.Restrict(sub.Query)
 	}

@@ -49,6 +49,7 @@ type fixture struct {
 	gw       *wsgateway.Gateway
 	streamer *app.Streamer
 	hub      *app.Hub
+	cursors  *domain.CursorSealer
 	feed     *portstest.Feed
 	tickets  []domain.Ticket
 	logs     *portstest.LogBuffer
@@ -81,7 +82,11 @@ func newFixtureWith(t *testing.T, tickets []domain.Ticket, opts wsgateway.Option
 	hubDone := make(chan struct{})
 	go func() { defer close(hubDone); _ = hub.Run(hubCtx) }()
 	logs := &portstest.LogBuffer{}
-	gw := wsgateway.New(streamer, hub, tokens, opts, slog.New(slog.NewJSONHandler(logs, nil)))
+	cursors, err := domain.NewCursorSealer([]byte(testCursorKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := wsgateway.New(streamer, hub, cursors, tokens, opts, slog.New(slog.NewJSONHandler(logs, nil)))
 	srv := httptest.NewServer(gw)
 	t.Cleanup(func() {
 		_ = gw.Shutdown(context.Background())
@@ -95,8 +100,11 @@ func newFixtureWith(t *testing.T, tickets []domain.Ticket, opts wsgateway.Option
 			t.Errorf("%d shared change buffers still in use after the test", n)
 		}
 	})
-	return &fixture{srv: srv, gw: gw, streamer: streamer, hub: hub, feed: feed, tickets: tickets, logs: logs}
+	return &fixture{srv: srv, gw: gw, streamer: streamer, hub: hub, cursors: cursors, feed: feed, tickets: tickets, logs: logs}
 }
+
+// testCursorKey is the key the fixture's gateway seals cursors with.
+const testCursorKey = "the gateway tests' cursor key, 32+ bytes"
 
 func (f *fixture) url(query string) string {
 	return "ws" + strings.TrimPrefix(f.srv.URL, "http") + "/v1/stream?" + query
@@ -196,7 +204,7 @@ func TestGateway_SnapshotEqualsTheRowsOfTheFilter(t *testing.T) {
 			rows, end := readSnapshot(t, c, 1)
 			want := portstest.Select(tickets, tc.q)
 			expectRows(t, rows, want)
-			lc, err := domain.ParseLiveCursor(end.Cursor)
+			lc, err := f.cursors.OpenLiveCursor(end.Cursor)
 			if err != nil || !lc.SnapshotDone {
 				t.Fatalf("end cursor %q: %+v, %v; want a live cursor of a finished snapshot", end.Cursor, lc, err)
 			}
@@ -214,7 +222,7 @@ func TestGateway_SubscribeReplacesTheFilterAndCursorResumes(t *testing.T) {
 	c := dial(t, f.url("team=billing"), "admin")
 	_, _ = readSnapshot(t, c, 1)
 	all := portstest.SortedTickets(tickets)
-	mid := all[1000].Cursor().String()
+	mid := f.cursors.CursorString(all[1000].Cursor())
 	msg := `{"type":"subscribe","query":"cursor=` + mid + `&limit=300"}`
 	if err := c.Write(context.Background(), websocket.MessageText, []byte(msg)); err != nil {
 		t.Fatal(err)

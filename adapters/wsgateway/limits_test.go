@@ -146,7 +146,11 @@ func (openVerifier) Open() bool                          { return true }
 // whatever the client writes, so only the per-address limit applies.
 func TestLimits_OpenAccessHasNoPerTokenLimit(t *testing.T) {
 	f := newFixture(t, demodata.New(6).Tickets(5), wsgateway.Options{})
-	gw := wsgateway.New(f.streamer, f.hub, openVerifier{}, wsgateway.Options{MaxConnectionsPerToken: 1, MaxConnectionsPerAddress: 3}, nil)
+	cursors, err := domain.NewCursorSealer([]byte(testCursorKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := wsgateway.New(f.streamer, f.hub, cursors, openVerifier{}, wsgateway.Options{MaxConnectionsPerToken: 1, MaxConnectionsPerAddress: 3}, nil)
 	srv := httptest.NewServer(gw)
 	t.Cleanup(func() { _ = gw.Shutdown(context.Background()); srv.Close() })
 	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/v1/stream"

@@ -364,7 +364,7 @@ func TestLive_ResyncFromACursorAheadSkipsNothing(t *testing.T) {
 	late := touch(tickets[3], "written while this replica lagged")
 	at := f.feed.Put(late)
 	ahead := domain.LiveCursor{Filter: domain.FilterHash(domain.Query{Statuses: []domain.Status{domain.StatusOpen}}), Watermark: at, Live: at}
-	view := &wsclient.View{Cursor: ahead.String()}
+	view := &wsclient.View{Cursor: f.cursors.LiveCursorString(ahead)}
 	c := f.connect(t, "", "admin", view)
 	f.feed.SetErr(nil)
 	if err := c.WaitFor(ctx, 5*time.Second, func(v *wsclient.View) bool {

@@ -35,23 +35,47 @@ type Subscription struct {
 	// Resume is the cursor of the last message received on an earlier
 	// socket, or nil for a new subscription.
 	Resume *domain.LiveCursor
+	// Refused, when not empty, says why the cursor the client gave cannot
+	// be used at all — altered, forged, from an older server version: the
+	// subscription starts afresh, with a resync message giving this reason.
+	Refused string
 }
 
 // ParseSubscription reads a subscription from query parameters: the filter
 // as domain.ParseQuery reads it, where cursor may also be the live cursor of
-// a message this gateway sent.
-func ParseSubscription(values url.Values) (Subscription, error) {
+// a message this gateway sent. cursors opens the cursors, which must be
+// sealed with its key.
+//
+// A cursor of the shape of one this server hands out that does not open
+// (its MAC is wrong, or it comes from an older version) is never obeyed and
+// never an error either: a client cannot do better than start afresh, so
+// the subscription does, and says why (Refused). Text that never was a
+// cursor is an EInvalid error.
+func ParseSubscription(values url.Values, cursors *domain.CursorSealer) (Subscription, error) {
 	var sub Subscription
-	if c := values[domain.ParamCursor]; len(c) == 1 && domain.IsLiveCursor(c[0]) {
-		lc, err := domain.ParseLiveCursor(c[0])
-		if err != nil {
-			return sub, err
+	if c := values[domain.ParamCursor]; len(c) == 1 && domain.IsCursorShaped(c[0]) {
+		var err error
+		if domain.IsLiveCursor(c[0]) {
+			var lc domain.LiveCursor
+			if lc, err = cursors.OpenLiveCursor(c[0]); err == nil {
+				sub.Resume = &lc
+			}
+		} else {
+			_, err = cursors.OpenCursor(c[0])
 		}
-		sub.Resume = &lc
-		values = maps.Clone(values)
-		delete(values, domain.ParamCursor)
+		if err != nil {
+			var derr *domain.Error
+			if !errors.As(err, &derr) {
+				return Subscription{}, err
+			}
+			sub.Refused = derr.Message
+		}
+		if sub.Resume != nil || sub.Refused != "" {
+			values = maps.Clone(values)
+			delete(values, domain.ParamCursor)
+		}
 	}
-	q, err := domain.ParseQuery(values)
+	q, err := domain.ParseQuery(values, cursors)
 	if err != nil {
 		return Subscription{}, err
 	}
@@ -61,8 +85,9 @@ func ParseSubscription(values url.Values) (Subscription, error) {
 
 // ParseClientMessage decodes one client message and its subscription. Any
 // fault — not JSON, unknown fields or type, a bad filter — is an EInvalid
-// error whose message becomes the close reason (1008).
-func ParseClientMessage(data []byte) (ClientMessage, Subscription, error) {
+// error whose message becomes the close reason (1008). cursors opens the
+// query's cursor, as in ParseSubscription.
+func ParseClientMessage(data []byte, cursors *domain.CursorSealer) (ClientMessage, Subscription, error) {
 	var m ClientMessage
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -81,7 +106,7 @@ func ParseClientMessage(data []byte) (ClientMessage, Subscription, error) {
 		errors.As(err, &derr)
 		return m, Subscription{}, &domain.Error{Code: domain.EInvalid, Param: "query", Message: derr.Message}
 	}
-	sub, err := ParseSubscription(values)
+	sub, err := ParseSubscription(values, cursors)
 	if err != nil {
 		return m, Subscription{}, err
 	}
@@ -108,7 +133,7 @@ type countsWriter interface {
 
 // endMessage closes a subscription's snapshot: how many rows were sent.
 // Live changes continue after it.
-func endMessage(dst []byte, sub, rows, chunks int, cursor domain.LiveCursor, counts countsWriter) []byte {
+func endMessage(dst []byte, sub, rows, chunks int, cursor sealedCursor, counts countsWriter) []byte {
 	dst = append(dst, `{"type":"end","sub":`...)
 	dst = strconv.AppendInt(dst, int64(sub), 10)
 	dst = append(dst, `,"rows":`...)
@@ -119,7 +144,7 @@ func endMessage(dst []byte, sub, rows, chunks int, cursor domain.LiveCursor, cou
 }
 
 // appendCursorAndCounts ends a message with its cursor and every count.
-func appendCursorAndCounts(dst []byte, cursor domain.LiveCursor, counts countsWriter) []byte {
+func appendCursorAndCounts(dst []byte, cursor sealedCursor, counts countsWriter) []byte {
 	dst = append(dst, `,"cursor":"`...)
 	dst = cursor.AppendText(dst)
 	dst = append(dst, `","counts":`...)
@@ -129,7 +154,7 @@ func appendCursorAndCounts(dst []byte, cursor domain.LiveCursor, counts countsWr
 
 // countsMessage carries every count of what the dashboard holds: sent on a
 // resume, once the changes it missed are written.
-func countsMessage(dst []byte, sub int, cursor domain.LiveCursor, counts countsWriter) []byte {
+func countsMessage(dst []byte, sub int, cursor sealedCursor, counts countsWriter) []byte {
 	dst = append(dst, `{"type":"counts","sub":`...)
 	dst = strconv.AppendInt(dst, int64(sub), 10)
 	return appendCursorAndCounts(dst, cursor, counts)
@@ -137,7 +162,7 @@ func countsMessage(dst []byte, sub int, cursor domain.LiveCursor, counts countsW
 
 // changesPrefix starts a changes message, with the counts that the changes
 // moved; the changes, joined by commas, and "]}" follow.
-func changesPrefix(dst []byte, sub int, cursor domain.LiveCursor, counts countsWriter) []byte {
+func changesPrefix(dst []byte, sub int, cursor sealedCursor, counts countsWriter) []byte {
 	dst = append(dst, `{"type":"changes","sub":`...)
 	dst = strconv.AppendInt(dst, int64(sub), 10)
 	dst = append(dst, `,"cursor":"`...)
@@ -152,7 +177,7 @@ func changesPrefix(dst []byte, sub int, cursor domain.LiveCursor, counts countsW
 
 // resyncMessage tells a resuming client that its cursor cannot be resumed
 // and why: it must drop what it shows, since a fresh snapshot follows.
-func resyncMessage(sub int, reason string, cursor domain.LiveCursor) []byte {
+func resyncMessage(sub int, reason string, cursor sealedCursor) []byte {
 	b, _ := json.Marshal(struct {
 		Type   string `json:"type"`
 		Sub    int    `json:"sub"`
@@ -163,7 +188,7 @@ func resyncMessage(sub int, reason string, cursor domain.LiveCursor) []byte {
 }
 
 // snapshotPrefix starts a snapshot message; the chunk's rows and "]}" follow.
-func snapshotPrefix(dst []byte, sub, seq, rows int, cursor domain.LiveCursor) []byte {
+func snapshotPrefix(dst []byte, sub, seq, rows int, cursor sealedCursor) []byte {
 	dst = append(dst, `{"type":"snapshot","sub":`...)
 	dst = strconv.AppendInt(dst, int64(sub), 10)
 	dst = append(dst, `,"seq":`...)

@@ -1,6 +1,7 @@
 package wsgateway
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -31,7 +32,7 @@ func TestParseClientMessage(t *testing.T) {
 		{"{\"type\":\"subscribe\",\"query\":\"team=\xff\"}", true, ""}, // JSON makes it U+FFFD: a valid name
 	}
 	for _, tc := range tests {
-		_, sub, err := ParseClientMessage([]byte(tc.in))
+		_, sub, err := ParseClientMessage([]byte(tc.in), testSealer(t))
 		if (err == nil) != tc.ok {
 			t.Fatalf("ParseClientMessage(%.60q) = %v, want ok=%v", tc.in, err, tc.ok)
 		}
@@ -51,23 +52,72 @@ func TestParseClientMessage(t *testing.T) {
 	}
 }
 
+func testSealer(t testing.TB) *domain.CursorSealer {
+	t.Helper()
+	s, err := domain.NewCursorSealer([]byte("message tests' key, 16+ bytes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func TestParseSubscription_TakesALiveCursorToResume(t *testing.T) {
 	t.Parallel()
-	lc := domain.LiveCursor{Filter: 7, Watermark: domain.ChangePos{Seq: 10, ID: 3}, Live: domain.ChangePos{Seq: 12, ID: 1}}
-	sub, err := ParseSubscription(map[string][]string{"status": {"open"}, "cursor": {lc.String()}})
-	if err != nil || sub.Resume == nil || *sub.Resume != lc || len(sub.Query.Statuses) != 1 || !sub.Query.After.IsZero() {
+	sealer := testSealer(t)
+	lc := domain.LiveCursor{Filter: 7, Cluster: 3, Watermark: domain.ChangePos{Seq: 10, ID: 3}, Live: domain.ChangePos{Seq: 12, ID: 1}}
+	sub, err := ParseSubscription(map[string][]string{"status": {"open"}, "cursor": {sealer.LiveCursorString(lc)}}, sealer)
+	if err != nil || sub.Resume == nil || *sub.Resume != lc || sub.Refused != "" || len(sub.Query.Statuses) != 1 || !sub.Query.After.IsZero() {
 		t.Fatalf("ParseSubscription = %+v, %v", sub, err)
 	}
-	bad := lc.String()
+	bad := sealer.LiveCursorString(lc)
 	bad = bad[:10] + "!" + bad[11:]
-	if _, err := ParseSubscription(map[string][]string{"cursor": {bad}}); domain.ErrorCode(err) != domain.EInvalid {
-		t.Fatalf("a damaged live cursor gave %v, want EInvalid", err)
+	if _, err := ParseSubscription(map[string][]string{"cursor": {bad}}, sealer); domain.ErrorCode(err) != domain.EInvalid {
+		t.Fatalf("a live cursor that is not base64 gave %v, want EInvalid", err)
 	}
+	if _, err := ParseSubscription(map[string][]string{"cursor": {"garbage"}}, sealer); domain.ErrorCode(err) != domain.EInvalid {
+		t.Fatalf("a cursor of garbage gave %v, want EInvalid", err)
+	}
+}
+
+// A cursor of the right shape that does not open is never obeyed, and the
+// subscription says why it starts afresh: the socket then resyncs.
+func TestParseSubscription_RefusesForgedCursorsWithoutFailing(t *testing.T) {
+	t.Parallel()
+	sealer := testSealer(t)
+	other, _ := domain.NewCursorSealer([]byte("another deployment's key, 16+"))
+	lc := domain.LiveCursor{Filter: 7, Cluster: 3, Watermark: domain.ChangePos{Seq: 10}, Live: domain.ChangePos{Seq: 12, ID: 1}}
+	snap := domain.Cursor{UpdatedAt: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC), ID: 42}
+	altered := []byte(sealer.LiveCursorString(lc))
+	altered[20] ^= 'A' ^ 'B'
+	if altered[20] == sealer.LiveCursorString(lc)[20] {
+		altered[20] = 'C'
+	}
+	for name, cursor := range map[string]string{
+		"altered live":   string(altered),
+		"other key live": other.LiveCursorString(lc),
+		"other key snap": other.CursorString(snap),
+		"old version":    oldLiveCursorForTest(),
+		"unsealed snap":  "AQAAAABn9gMFAAAAAAAAAAAAAAAq",
+	} {
+		sub, err := ParseSubscription(map[string][]string{"status": {"open"}, "cursor": {cursor}}, sealer)
+		if err != nil || sub.Resume != nil || sub.Refused == "" || !sub.Query.After.IsZero() || len(sub.Query.Statuses) != 1 {
+			t.Errorf("%s: ParseSubscription = %+v, %v; want a fresh subscription that says why", name, sub, err)
+		}
+	}
+}
+
+// oldLiveCursorForTest is a live cursor of the version before cursors were
+// sealed: 58 bytes, version 2.
+func oldLiveCursorForTest() string {
+	b := make([]byte, 58)
+	b[0] = 2
+	b[25] = 1 // any filter, position 0
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 func TestServerMessagesAreValidJSON(t *testing.T) {
 	t.Parallel()
-	c := domain.LiveCursor{Snapshot: domain.Cursor{UpdatedAt: time.Date(2025, 1, 2, 3, 4, 5, 6000, time.UTC), ID: 42}, Live: domain.ChangePos{Seq: 5, ID: 1}}
+	c := sealedCursor{LiveCursor: domain.LiveCursor{Snapshot: domain.Cursor{UpdatedAt: time.Date(2025, 1, 2, 3, 4, 5, 6000, time.UTC), ID: 42}, Live: domain.ChangePos{Seq: 5, ID: 1}}, sealer: testSealer(t)}
 	var end struct {
 		Type   string `json:"type"`
 		Sub    int    `json:"sub"`
@@ -114,15 +164,21 @@ func FuzzClientMessage(f *testing.F) {
 	f.Add([]byte(`{"type":"subscribe","query":"status=open&team=billing&limit=10"}`))
 	f.Add([]byte(`{"type":"subscribe","query":"cursor=AQAAAAAAAAAAAAAAAAAAAAAAAAAB"}`))
 	f.Add([]byte(`[[[[[[[[`))
-	f.Add([]byte(`{"type":"subscribe","query":"team=billing&cursor=` + domain.LiveCursor{Filter: 1, Live: domain.ChangePos{Seq: 9, ID: 2}}.String() + `"}`))
+	sealer := testSealer(f)
+	f.Add([]byte(`{"type":"subscribe","query":"team=billing&cursor=` + sealer.LiveCursorString(domain.LiveCursor{Filter: 1, Live: domain.ChangePos{Seq: 9, ID: 2}}) + `"}`))
+	f.Add([]byte(`{"type":"subscribe","query":"team=billing&cursor=` + sealer.CursorString(domain.Cursor{UpdatedAt: time.Unix(1700000000, 0), ID: 3}) + `"}`))
+	f.Add([]byte(`{"type":"subscribe","query":"cursor=` + oldLiveCursorForTest() + `"}`))
 	f.Add([]byte("{\"type\":\"subscribe\",\"query\":\"\xff\"}"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		_, sub, err := ParseClientMessage(data)
+		_, sub, err := ParseClientMessage(data, sealer)
 		if err != nil {
 			if domain.ErrorCode(err) != domain.EInvalid {
 				t.Fatalf("ParseClientMessage failed with %v, not EInvalid", err)
 			}
 			return
+		}
+		if sub.Resume != nil && sub.Refused != "" {
+			t.Fatalf("both resumed and refused: %+v", sub)
 		}
 		if sub.Resume != nil && sub.Resume.Live.Compare(sub.Resume.Watermark) < 0 {
 			t.Fatalf("accepted a live cursor whose live position is before its watermark: %+v", sub.Resume)

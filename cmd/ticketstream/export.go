@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ticketstream/ticketstream"
 	"github.com/ticketstream/ticketstream/adapters/writersink"
 	"github.com/ticketstream/ticketstream/domain"
 )
@@ -17,6 +18,7 @@ func runExport(ctx context.Context, env *environment, args []string) error {
 	c.register(s)
 	s.String(&rawQuery, "query", "", "filter, as the REST API takes it: status=open,pending&team=billing&limit=100&cursor=…")
 	s.String(&rawFormat, "format", "ndjson", "output format: ndjson (a ticket per line) or json (one array)")
+	s.String(&c.cfg.Server.CursorKeyFile, "cursor-key-file", "", "file holding the servers' cursor key, if they are given one; empty: the key stored in the database")
 	if err := s.parse(args); err != nil {
 		return err
 	}
@@ -27,7 +29,7 @@ func runExport(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: --format: %v", errUsage, err)
 	}
-	q, err := parseQueryFlag(rawQuery)
+	q, cursor, err := parseQueryFlag(rawQuery)
 	if err != nil {
 		return err
 	}
@@ -36,6 +38,13 @@ func runExport(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	defer cleanup()
+	cursors, err := ticketstream.NewCursorSealer(ctx, a.Store, c.cfg.Server.CursorKeyFile)
+	if err != nil {
+		return err
+	}
+	if q.After, err = cursors.OpenCursor(cursor); err != nil {
+		return fmt.Errorf("%w: --query: %s", errUsage, userMessage(err))
+	}
 
 	out := bufio.NewWriterSize(env.stdout, 64<<10)
 	sink := writersink.New(out, format)
@@ -50,7 +59,7 @@ func runExport(ctx context.Context, env *environment, args []string) error {
 	if err := out.Flush(); err != nil {
 		return fmt.Errorf("write output: %w", err)
 	}
-	log.Info("export done", "rows", sum.Rows, "bytes", sum.Bytes, "chunks", sum.Chunks, "dur", time.Since(start), "next_cursor", sum.Last.String())
+	log.Info("export done", "rows", sum.Rows, "bytes", sum.Bytes, "chunks", sum.Chunks, "dur", time.Since(start), "next_cursor", cursors.CursorString(sum.Last))
 	if sum.Rows == 0 && rawQuery == "" {
 		if n, err := a.Store.Count(ctx); err == nil && n == 0 {
 			fmt.Fprintln(env.stderr, "the database holds no tickets yet: 'ticketstream seed' writes demo data")
@@ -60,14 +69,20 @@ func runExport(ctx context.Context, env *environment, args []string) error {
 }
 
 // parseQueryFlag reads a --query filter as the REST API reads a query
-// string, refusing it with a usage error that names the flag.
-func parseQueryFlag(raw string) (domain.Query, error) {
+// string, refusing it with a usage error that names the flag. The cursor
+// is returned as given, to be opened once the database (and with it the
+// cursor key) is open.
+func parseQueryFlag(raw string) (domain.Query, string, error) {
 	values, err := domain.ParseQueryString(raw)
 	if err == nil {
+		cursor := values.Get(domain.ParamCursor)
+		if len(values[domain.ParamCursor]) == 1 {
+			values.Del(domain.ParamCursor)
+		}
 		var q domain.Query
-		if q, err = domain.ParseQuery(values); err == nil {
-			return q, nil
+		if q, err = domain.ParseQuery(values, nil); err == nil {
+			return q, cursor, nil
 		}
 	}
-	return domain.Query{}, fmt.Errorf("%w: --query: %s", errUsage, userMessage(err))
+	return domain.Query{}, "", fmt.Errorf("%w: --query: %s", errUsage, userMessage(err))
 }

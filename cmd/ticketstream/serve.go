@@ -49,6 +49,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	s.Duration(&live.Retention, "change-retention", dl.Retention, "how long deletions stay in the change log, so that a dashboard away for less resumes without a fresh snapshot")
 	s.Duration(&live.StallWarning, "stall-warning", dl.StallWarning, "warn when an open writing transaction this old holds back live delivery")
 	s.String(&debugAddr, "debug-listen", "", "loopback address for Go's profiler (/debug/pprof/), as 127.0.0.1:6060; empty: off")
+	s.String(&srv.CursorKeyFile, "cursor-key-file", "", "file holding the key that seals cursors (32+ bytes), the same for every replica; empty: a random key stored in the database")
 	s.Int(&srv.DemoTickets, "demo-tickets", 5000, "demo tickets written into an empty database at start; 0 turns it off")
 	s.Duration(&srv.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long running streams get to finish on SIGINT/SIGTERM")
 	if err := s.parse(args); err != nil {

@@ -42,9 +42,12 @@ func runTune(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: --format: %v", errUsage, err)
 	}
-	q, err := parseQueryFlag(rawQuery)
+	q, cursor, err := parseQueryFlag(rawQuery)
 	if err != nil {
 		return err
+	}
+	if cursor != "" {
+		return fmt.Errorf("%w: --query: cursor: tune samples from the start; leave the cursor out", errUsage)
 	}
 	q.Limit = sample
 

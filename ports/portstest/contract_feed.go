@@ -90,6 +90,10 @@ func TestChangeFeedContract(t *testing.T, open OpenFeed) {
 	if f0, err := feed.Frontier(ctx); err != nil || f0.Compare(h0) < 0 {
 		t.Fatalf("Frontier = %+v, %v; want at least the horizon %+v", f0, err, h0)
 	}
+	id, err := feed.Identity(ctx)
+	if err != nil || id == 0 {
+		t.Fatalf("Identity = %d, %v; want a non-zero identity", id, err)
+	}
 
 	tickets := gen.Tickets(25)
 	if err := w.InsertTickets(ctx, tickets); err != nil {
@@ -207,6 +211,9 @@ func TestChangeFeedContract(t *testing.T, open OpenFeed) {
 	testPruneKeepsUnreadRemovals(t, feed, w, tickets[8].ID, read, p2)
 	if w, err := feed.OldestWriter(ctx); err != nil || w.Age < 0 {
 		t.Fatalf("OldestWriter = %+v, %v", w, err)
+	}
+	if again, err := feed.Identity(ctx); err != nil || again != id {
+		t.Fatalf("Identity changed from %d to %d (%v) after writes", id, again, err)
 	}
 }
 

@@ -24,6 +24,7 @@ type Feed struct {
 	writer  ports.Writer
 	delay   time.Duration
 	removed map[int64]time.Time
+	id      uint64
 }
 
 type feedEntry struct {
@@ -197,6 +198,27 @@ func (f *Feed) Horizon(context.Context) (domain.ChangePos, error) {
 // Frontier implements ports.ChangeFeed: with no transactions, the horizon.
 func (f *Feed) Frontier(ctx context.Context) (domain.ChangePos, error) {
 	return f.Horizon(ctx)
+}
+
+// Identity implements ports.ChangeFeed: 1 unless SetIdentity changed it.
+func (f *Feed) Identity(context.Context) (uint64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return 0, f.err
+	}
+	if f.id == 0 {
+		return 1, nil
+	}
+	return f.id, nil
+}
+
+// SetIdentity makes Identity return id (0: the default, 1): the feed now
+// stands for another database, as after a restore into another cluster.
+func (f *Feed) SetIdentity(id uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.id = id
 }
 
 // ResumableAfter implements ports.ChangeFeed.

@@ -1,0 +1,214 @@
+package domain
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"hash"
+	"sync"
+)
+
+// CursorSealer turns cursors into the opaque strings handed to clients and
+// reads them back. Every string carries a MAC — HMAC-SHA256 under a server
+// key, truncated to 16 bytes — so that a client can only hand back a cursor
+// a server gave it: a cursor built by hand or altered is refused, never
+// obeyed. Replicas that share the key accept each other's cursors.
+//
+// Sealing allocates nothing beyond the destination's growth; a CursorSealer
+// is safe for concurrent use.
+type CursorSealer struct {
+	// macs holds HMAC states keyed for this sealer: hmac.New precomputes
+	// the hash of the padded key, so a MAC costs three SHA-256 blocks, not
+	// five, and reusing the states costs no allocation.
+	macs sync.Pool
+}
+
+// macState is one reusable HMAC computation. The body is copied into it
+// before hashing, so that the caller's stack array never escapes through
+// the hash.Hash interface.
+type macState struct {
+	h    hash.Hash
+	body [maxSealedBody]byte
+	sum  [sha256.Size]byte
+}
+
+// MinCursorKeyLen is the shortest key NewCursorSealer accepts.
+const MinCursorKeyLen = 16
+
+// NewCursorSealer returns a CursorSealer for key, which must be secret,
+// shared by every replica and at least MinCursorKeyLen bytes (32 random
+// bytes is the intended size).
+func NewCursorSealer(key []byte) (*CursorSealer, error) {
+	if len(key) < MinCursorKeyLen {
+		return nil, Invalidf("cursor-key", "must be at least %d bytes, got %d", MinCursorKeyLen, len(key))
+	}
+	key = bytes.Clone(key)
+	s := &CursorSealer{}
+	s.macs.New = func() any { return &macState{h: hmac.New(sha256.New, key)} }
+	return s, nil
+}
+
+// macLen is the size of the truncated MAC at the end of a sealed cursor.
+const macLen = 16
+
+// maxSealedBody is the largest body sealed: a live cursor without its MAC.
+const maxSealedBody = liveCursorLen - macLen
+
+// sum computes the truncated HMAC-SHA256 of body into out.
+func (s *CursorSealer) sum(out *[macLen]byte, body []byte) {
+	st := s.macs.Get().(*macState)
+	n := copy(st.body[:], body)
+	st.h.Reset()
+	st.h.Write(st.body[:n])
+	copy(out[:], st.h.Sum(st.sum[:0])[:macLen])
+	s.macs.Put(st)
+}
+
+// seal writes the MAC of b's body into b's last macLen bytes.
+func (s *CursorSealer) seal(b []byte) {
+	var m [macLen]byte
+	s.sum(&m, b[:len(b)-macLen])
+	copy(b[len(b)-macLen:], m[:])
+}
+
+// verify reports whether b's last macLen bytes are the MAC of the rest.
+func (s *CursorSealer) verify(b []byte) bool {
+	var m [macLen]byte
+	s.sum(&m, b[:len(b)-macLen])
+	return subtle.ConstantTimeCompare(m[:], b[len(b)-macLen:]) == 1
+}
+
+// The reasons a cursor of the right shape is refused. Each tells the client
+// what to do: drop the cursor and start again.
+const (
+	msgMalformedCursor = "malformed cursor"
+	msgOldCursor       = "the cursor comes from an older version of the server: start again without it"
+	msgForgedCursor    = "the cursor was not issued by this server or was altered: start again without it"
+)
+
+// AppendCursor appends the sealed, URL-safe form of c to dst; the zero
+// Cursor appends nothing.
+func (s *CursorSealer) AppendCursor(dst []byte, c Cursor) []byte {
+	if c.IsZero() {
+		return dst
+	}
+	var b [cursorLen]byte
+	b[0] = cursorVersion
+	putCursor(b[1:], c)
+	s.seal(b[:])
+	return base64.RawURLEncoding.AppendEncode(dst, b[:])
+}
+
+// CursorString returns the sealed form of c; the zero Cursor is "".
+func (s *CursorSealer) CursorString(c Cursor) string { return string(s.AppendCursor(nil, c)) }
+
+// OpenCursor reads what CursorString produced. The empty string is the zero
+// Cursor. A cursor that is malformed, from an older version of the server,
+// or not sealed with this key is an EInvalid error naming the "cursor"
+// parameter, whose message says which.
+func (s *CursorSealer) OpenCursor(text string) (Cursor, error) {
+	if text == "" {
+		return Cursor{}, nil
+	}
+	if len(text) == encodedOldCursorLen {
+		if b, ok := decodeExactly(text, oldCursorLen); ok && b[0] == oldCursorVersion {
+			return Cursor{}, Invalidf(ParamCursor, msgOldCursor)
+		}
+		return Cursor{}, Invalidf(ParamCursor, msgMalformedCursor)
+	}
+	if len(text) != encodedCursorLen {
+		return Cursor{}, Invalidf(ParamCursor, msgMalformedCursor)
+	}
+	b, ok := decodeExactly(text, cursorLen)
+	if !ok || b[0] != cursorVersion {
+		return Cursor{}, Invalidf(ParamCursor, msgMalformedCursor)
+	}
+	if !s.verify(b) {
+		return Cursor{}, Invalidf(ParamCursor, msgForgedCursor)
+	}
+	c, ok := getCursor(b[1:])
+	if !ok || c.IsZero() {
+		return Cursor{}, Invalidf(ParamCursor, msgMalformedCursor)
+	}
+	return c, nil
+}
+
+// AppendLiveCursor appends the sealed, URL-safe form of c to dst.
+func (s *CursorSealer) AppendLiveCursor(dst []byte, c LiveCursor) []byte {
+	var b [liveCursorLen]byte
+	c.put(&b)
+	s.seal(b[:])
+	return base64.RawURLEncoding.AppendEncode(dst, b[:])
+}
+
+// LiveCursorString returns the sealed form of c.
+func (s *CursorSealer) LiveCursorString(c LiveCursor) string {
+	return string(s.AppendLiveCursor(nil, c))
+}
+
+// OpenLiveCursor reads what LiveCursorString produced. A cursor that is
+// malformed, from an older version of the server, or not sealed with this
+// key is an EInvalid error naming the "cursor" parameter, whose message
+// says which.
+func (s *CursorSealer) OpenLiveCursor(text string) (LiveCursor, error) {
+	if len(text) == encodedOldLiveCursorLen {
+		if b, ok := decodeExactly(text, oldLiveCursorLen); ok && b[0] == oldLiveCursorVersion {
+			return LiveCursor{}, Invalidf(ParamCursor, msgOldCursor)
+		}
+		return LiveCursor{}, Invalidf(ParamCursor, msgMalformedCursor)
+	}
+	if len(text) != encodedLiveCursorLen {
+		return LiveCursor{}, Invalidf(ParamCursor, msgMalformedCursor)
+	}
+	b, ok := decodeExactly(text, liveCursorLen)
+	if !ok || b[0] != liveCursorVersion {
+		return LiveCursor{}, Invalidf(ParamCursor, msgMalformedCursor)
+	}
+	if !s.verify(b) {
+		return LiveCursor{}, Invalidf(ParamCursor, msgForgedCursor)
+	}
+	c, ok := getLiveCursor(b)
+	if !ok {
+		return LiveCursor{}, Invalidf(ParamCursor, msgMalformedCursor)
+	}
+	return c, nil
+}
+
+// IsLiveCursor reports whether text has the length of a live cursor, of
+// this version or an older one, rather than of a snapshot Cursor, so that
+// one "cursor" parameter can carry either.
+func IsLiveCursor(text string) bool {
+	return len(text) == encodedLiveCursorLen || len(text) == encodedOldLiveCursorLen
+}
+
+// IsCursorShaped reports whether text is base64 of the length of a cursor
+// a server hands out, of this version or an older one: what a client may
+// hold from an earlier connection — possibly altered, or sealed with
+// another key — as opposed to text that never was a cursor.
+func IsCursorShaped(text string) bool {
+	for _, n := range [...]int{cursorLen, oldCursorLen, liveCursorLen, oldLiveCursorLen} {
+		if _, ok := decodeExactly(text, n); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// strictBase64 refuses stray low bits in the last character: one cursor,
+// one text.
+var strictBase64 = base64.RawURLEncoding.Strict()
+
+// decodeExactly decodes unpadded URL-safe base64 of exactly n bytes.
+func decodeExactly(text string, n int) ([]byte, bool) {
+	if strictBase64.EncodedLen(n) != len(text) {
+		return nil, false
+	}
+	buf := make([]byte, n)
+	got, err := strictBase64.Decode(buf, []byte(text))
+	if err != nil || got != n {
+		return nil, false
+	}
+	return buf, true
+}
