@@ -207,6 +207,7 @@ func TestChangeFeedContract(t *testing.T, open OpenFeed) {
 		t.Fatalf("Horizon: %v", err)
 	}
 	testPruneKeepsUnreadRemovals(t, feed, w, tickets[8].ID, read, p2)
+	testPruneDepartures(t, feed, w, tickets[9])
 	if w, err := feed.OldestWriter(ctx); err != nil || w.Age < 0 {
 		t.Fatalf("OldestWriter = %+v, %v", w, err)
 	}
@@ -327,6 +328,32 @@ func sameTeams(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// testPruneDepartures moves ticket to another team and prunes once the
+// move was read: the departure is pruned like a removal, and a reader from
+// before it can no longer resume, since it would not learn the team left.
+func testPruneDepartures(t *testing.T, feed ports.ChangeFeed, w TicketWriter, ticket domain.Ticket) {
+	t.Helper()
+	ctx := context.Background()
+	from, err := feed.Horizon(ctx)
+	if err != nil {
+		t.Fatalf("Horizon: %v", err)
+	}
+	ticket.Team, ticket.UpdatedAt = "pruned-departure", ticket.UpdatedAt.Add(time.Minute)
+	if err := w.UpdateTicket(ctx, ticket); err != nil {
+		t.Fatalf("update: %v", err)
+	}
+	got, reached := WaitChanges(t, feed, from, 10, 1)
+	if len(got) != 1 || len(got[0].LeftTeams) != 1 {
+		t.Fatalf("after a team change the feed read %+v, want the ticket and the team it left", got)
+	}
+	if n, err := feed.PruneRemovals(ctx, time.Now().Add(time.Hour), reached); err != nil || n != 0 {
+		t.Fatalf("PruneRemovals after a team change = %d, %v; want 0 removals", n, err)
+	}
+	if after, err := feed.ResumableAfter(ctx); err != nil || after.Compare(got[0].Pos) < 0 {
+		t.Fatalf("after pruning the departure at %+v, ResumableAfter = %+v, %v", got[0].Pos, after, err)
+	}
 }
 
 // testWriterBetweenPages reads a bulk change of several pages while another
