@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -29,7 +30,9 @@ const (
 	pgChangedSQL  = `SELECT change_pos, ` + pgLeftTeams + `, ` + ticketColumns + ` FROM tickets t WHERE (change_pos, id) > ($1, $2) AND (change_pos, id) <= ($3, $4) AND change_pos < ` + pgHorizon + ` ORDER BY change_pos, id LIMIT $5`
 	pgRemovedSQL  = `SELECT change_pos, id, ` + pgLeftTeams + ` FROM ticket_removals t WHERE (change_pos, id) > ($1, $2) AND (change_pos, id) <= ($3, $4) AND change_pos < ` + pgHorizon + ` AND NOT EXISTS (SELECT 1 FROM tickets x WHERE x.id = t.id) ORDER BY change_pos, id LIMIT $5`
 	sqlHorizon    = `SELECT last_pos + 1 FROM change_feed_state WHERE id = 1`
-	sqlChangedSQL = `SELECT change_pos, ` + sqlLeftTeams + `, ` + ticketColumns + ` FROM tickets t WHERE (change_pos, id) > (?1, ?2) AND (change_pos, id) <= (?3, ?4) ORDER BY change_pos, id LIMIT ?5`
+	sqlChangedSQL = `SELECT change_pos, ` + ticketColumns + ` FROM tickets t WHERE (change_pos, id) > (?1, ?2) AND (change_pos, id) <= (?3, ?4) ORDER BY change_pos, id LIMIT ?5`
+	sqlLeftSQL    = `SELECT change_pos, ` + sqlLeftTeams + `, ` + ticketColumns + ` FROM tickets t WHERE (change_pos, id) > (?1, ?2) AND (change_pos, id) <= (?3, ?4) ORDER BY change_pos, id LIMIT ?5`
+	sqlAnyLeftSQL = `SELECT EXISTS (SELECT 1 FROM ticket_departures WHERE change_pos >= ?1 AND change_pos <= ?2)`
 	sqlRemovedSQL = `SELECT change_pos, id, ` + sqlLeftTeams + ` FROM ticket_removals t WHERE (change_pos, id) > (?1, ?2) AND (change_pos, id) <= (?3, ?4) AND NOT EXISTS (SELECT 1 FROM tickets x WHERE x.id = t.id) ORDER BY change_pos, id LIMIT ?5`
 	resumableSQL  = `SELECT removals_pruned_before FROM change_feed_state WHERE id = 1`
 
@@ -37,9 +40,15 @@ const (
 	// before its change: one probe of ticket_departures' primary key
 	// (id, change_pos, team), and NULL — nothing to decode — when there
 	// are none. The start is the whole read's, not the page's: a ticket
-	// read on a later page may have left a team during an earlier one.
-	pgLeftTeams  = `(SELECT array_agg(DISTINCT d.team) FROM ticket_departures d WHERE d.id = t.id AND d.change_pos >= $6 AND (d.change_pos, d.id) > ($6, $7) AND d.change_pos <= t.change_pos)`
-	sqlLeftTeams = `(SELECT CASE WHEN count(*) > 0 THEN json_group_array(team) END FROM (SELECT DISTINCT d.team FROM ticket_departures d WHERE d.id = t.id AND d.change_pos >= ?6 AND (d.change_pos, d.id) > (?6, ?7) AND d.change_pos <= t.change_pos))`
+	// read on a later page may have left a team during an earlier one. The
+	// CASE asks first, once for the page, whether any ticket left a team
+	// up to the page's bound ($3): in the common case none did, and the
+	// changes cost no probe at all. SQLite's DISTINCT would build a
+	// temporary b-tree for every change read: its repeats are dropped when
+	// decoded. On SQLite, where a query costs no round trip, the page asks
+	// first and reads the tickets without the column when none did.
+	pgLeftTeams  = `CASE WHEN (SELECT EXISTS (SELECT 1 FROM ticket_departures WHERE change_pos >= $6 AND change_pos <= $3)) THEN (SELECT array_agg(DISTINCT d.team) FROM ticket_departures d WHERE d.id = t.id AND d.change_pos >= $6 AND (d.change_pos, d.id) > ($6, $7) AND d.change_pos <= t.change_pos) END`
+	sqlLeftTeams = `CASE WHEN (SELECT EXISTS (SELECT 1 FROM ticket_departures WHERE change_pos >= ?6 AND change_pos <= ?3)) THEN (SELECT CASE WHEN count(*) > 0 THEN json_group_array(d.team) END FROM ticket_departures d WHERE d.id = t.id AND d.change_pos >= ?6 AND (d.change_pos, d.id) > (?6, ?7) AND d.change_pos <= t.change_pos) END`
 )
 
 // changePage is one page of the feed: ticket rows and removals, each in
@@ -217,19 +226,29 @@ func (s *Store) readChangePage(ctx context.Context, readFrom, after, upTo domain
 		return fmt.Errorf("horizon: %w", err)
 	}
 	page.horizon = uint64(horizon)
-	rows, err := tx.QueryContext(ctx, sqlChangedSQL, args...)
+	var anyLeft bool
+	if err := tx.QueryRowContext(ctx, sqlAnyLeftSQL, int64(readFrom.Seq), int64(upTo.Seq)).Scan(&anyLeft); err != nil {
+		return fmt.Errorf("departures: %w", err)
+	}
+	q, lead := sqlChangedSQL, 1
+	if anyLeft {
+		q, lead = sqlLeftSQL, 2
+	}
+	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return err
 	}
 	var sc sqliteScanner
 	var left []byte
+	leadCols := [2]any{nil, &left}
 	for rows.Next() {
 		page.changedRows++
 		page.changed = append(page.changed, ports.Change{})
 		ch := &page.changed[len(page.changed)-1]
 		var pos int64
-		err := sc.scan(rows, &ch.Ticket, &pos, &left)
-		if err == nil {
+		leadCols[0] = &pos
+		err := sc.scan(rows, &ch.Ticket, leadCols[:lead]...)
+		if err == nil && anyLeft {
 			ch.LeftTeams, err = decodeLeftTeams(left)
 		}
 		var bad *undecodableRow
@@ -267,7 +286,8 @@ func decodeLeftTeams(js []byte) ([]string, error) {
 	if err := json.Unmarshal(js, &teams); err != nil {
 		return nil, fmt.Errorf("teams left: %w", err)
 	}
-	return teams, nil
+	slices.Sort(teams)
+	return slices.Compact(teams), nil
 }
 
 // leftTeamsJSON scans SQLite's JSON array of the teams a ticket left.
@@ -313,7 +333,13 @@ func (s *Store) readChangeBatch(br pgx.BatchResults, types *pgtype.Map, page *ch
 		ch := &page.changed[len(page.changed)-1]
 		t := &ch.Ticket
 		fields, vals := rows.FieldDescriptions(), rows.RawValues()
-		if err := pgx.ScanRow(types, fields, vals, &pos, &ch.LeftTeams, &t.ID, &t.Team, &t.Subject, (*string)(&t.Status), (*string)(&t.Priority),
+		// Most changes leave no team: their NULL is not decoded at all,
+		// which costs allocations even for an empty result.
+		var left any
+		if len(vals) > 1 && vals[1] != nil {
+			left = &ch.LeftTeams
+		}
+		if err := pgx.ScanRow(types, fields, vals, &pos, left, &t.ID, &t.Team, &t.Subject, (*string)(&t.Status), (*string)(&t.Priority),
 			&t.Requester, &t.Assignee, &t.Tags, &t.CreatedAt, &t.UpdatedAt); err != nil {
 			// The position and id are bigint NOT NULL: if even they do
 			// not decode, the result is not what this query asked for.

@@ -6,7 +6,8 @@
 --
 -- The primary key leads with the ticket: the feed asks, for each change it
 -- reads, which teams that ticket left since the reader's position, one
--- index probe per change. Several departures of one ticket in one
+-- index probe per change, and none when no ticket left a team in the range
+-- read. Several departures of one ticket in one
 -- transaction (A to B to C) share a position and differ by team. They are
 -- pruned by the same rule as removals, and move removals_pruned_before too.
 
@@ -19,6 +20,10 @@ CREATE TABLE IF NOT EXISTS ticket_departures (
     PRIMARY KEY (id, change_pos, team)
 );
 CREATE INDEX IF NOT EXISTS ticket_departures_at ON ticket_departures (departed_at);
+-- Whether any ticket left a team in a range of positions: one probe per
+-- page of the feed, which spares every change of the page its own probe in
+-- the common case, when none did.
+CREATE INDEX IF NOT EXISTS ticket_departures_change ON ticket_departures (change_pos);
 
 -- +goose StatementBegin
 CREATE OR REPLACE FUNCTION ticketstream_record_departure() RETURNS trigger
