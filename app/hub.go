@@ -320,8 +320,9 @@ type SubscribeOptions struct {
 	// Resumed says the dashboard already holds tickets this process never
 	// sent it (it resumes a subscription). Until its view is restored and
 	// the subscription settles, a change that does not pass the filter is
-	// sent as a removal when it is a deletion or Scope allows the ticket's
-	// team: the dashboard may hold an earlier version.
+	// sent as a removal when the dashboard may hold an earlier version:
+	// Scope allows the ticket's current team (unless it was deleted) or one
+	// of the teams it left (ports.Change.LeftTeams).
 	Resumed bool
 	// Scope is what the dashboard's credentials may see.
 	Scope domain.Scope
@@ -381,10 +382,11 @@ func (h *Hub) unsubscribe(s *Subscription) {
 // before they are written. A resuming client gets these first, then its
 // subscription's.
 //
-// A ticket that passes the filter comes as an upsert; a deleted one, or one
-// of the scope's teams that no longer passes the filter, as a removal (the
-// dashboard may hold an earlier version). A change of a ticket outside the
-// scope is never sent.
+// A ticket that passes the filter comes as an upsert; one that no longer
+// does, as a removal when the dashboard may hold an earlier version: the
+// ticket is within the scope now, or left one of its teams — moved away or
+// deleted — after `after` (ports.Change.LeftTeams). Nothing is ever sent of
+// a ticket that was outside the scope all along, not even its id.
 func (h *Hub) CatchUp(ctx context.Context, q domain.Query, scope domain.Scope, after, until domain.ChangePos, fn func([]Delivery) error) error {
 	if after.Compare(until) >= 0 {
 		return nil
@@ -399,7 +401,7 @@ func (h *Hub) CatchUp(ctx context.Context, q domain.Query, scope domain.Scope, a
 			switch t := &it.change.Ticket; {
 			case it.upsert != nil && q.MatchesFilter(t):
 				out = append(out, enc.upsertDelivery(i))
-			case it.change.Removed || scope.Allows(t.Team):
+			case mayHaveHeld(scope, it.change):
 				out = append(out, enc.removalDelivery(i))
 			}
 		}

@@ -17,8 +17,8 @@ import (
 //
 // The database may already hold changes the hub has not dispatched yet, so
 // until the hub has dispatched every change the read could see, a change
-// that leaves the filter is sent to sub as a removal whenever the ticket is
-// within its scope (see SubscribeOptions.Resumed).
+// that leaves the filter is sent to sub as a removal whenever the dashboard
+// may have held the ticket (see SubscribeOptions.Resumed).
 func (s *Streamer) RestoreView(ctx context.Context, q domain.Query, sub *Subscription) error {
 	q.After, q.Limit = domain.Cursor{}, 0
 	var scratch []byte
@@ -39,4 +39,21 @@ func (s *Streamer) RestoreView(ctx context.Context, q domain.Query, sub *Subscri
 	}
 	sub.restoredUpTo(frontier)
 	return nil
+}
+
+// mayHaveHeld reports whether a dashboard of scope that resumes after the
+// start of the read c came from may hold an earlier version of c's ticket:
+// the ticket is within the scope now, or left one of the scope's teams
+// since. A deletion carries no team of its own, and a ticket now outside
+// the scope may have been in it: only its departures can tell.
+func mayHaveHeld(scope domain.Scope, c *ports.Change) bool {
+	if !c.Removed && scope.Allows(c.Ticket.Team) {
+		return true
+	}
+	for _, team := range c.LeftTeams {
+		if scope.Allows(team) {
+			return true
+		}
+	}
+	return false
 }

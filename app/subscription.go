@@ -151,7 +151,7 @@ func (s *Subscription) offer(enc *encodedBatch) {
 			// Held, and no longer passing the filter (or deleted).
 			s.push(enc.removalDelivery(i))
 			added = true
-		case s.resumed && (!s.settled || it.change.Pos.Compare(s.restoredTo) < 0) && (it.change.Removed || s.scope.Allows(it.change.Ticket.Team)):
+		case s.resumed && (!s.settled || it.change.Pos.Compare(s.restoredTo) < 0) && mayHaveHeld(s.scope, it.change):
 			// The resumed dashboard may hold an earlier version that its
 			// view, restored from the database, cannot show.
 			s.push(enc.removalDelivery(i))

@@ -17,6 +17,14 @@ type Change struct {
 	Removed bool
 	// Ticket is the ticket's current state.
 	Ticket domain.Ticket
+	// LeftTeams are the teams the ticket left — moved to another team, or
+	// was deleted from — at positions after the read's `after` and at or
+	// before Pos, without repeats; nil when it left none. A deletion's
+	// include the team it had when deleted. A reader that may hold an
+	// earlier version of the ticket (it resumes after `after`) learns from
+	// them whether it may have held it, which the ticket's current team
+	// cannot say. Valid, like the ticket, only during the call.
+	LeftTeams []string
 }
 
 // ChangeHandler receives the batches of ChangeFeed.ReadChanges.
@@ -74,13 +82,14 @@ type ChangeFeed interface {
 	Identity(ctx context.Context) (uint64, error)
 
 	// ResumableAfter returns the oldest position a reader may resume after:
-	// removals before it have been pruned (see PruneRemovals), so a reader
-	// behind it must start over from a snapshot.
+	// removals or departures before it have been pruned (see
+	// PruneRemovals), so a reader behind it must start over from a snapshot.
 	ResumableAfter(ctx context.Context) (domain.ChangePos, error)
 
-	// PruneRemovals forgets the removals recorded before cutoff and
-	// positioned at or before readTo, bounding the feed's history, and
-	// returns how many it forgot. readTo is a position the caller has read
+	// PruneRemovals forgets the removals and departures (see
+	// Change.LeftTeams) recorded before cutoff and positioned at or before
+	// readTo, bounding the feed's history, and returns how many removals it
+	// forgot. readTo is a position the caller has read
 	// up to: age alone would let a reader held back longer than the
 	// retention lose removals it has yet to read. A zero readTo forgets none.
 	PruneRemovals(ctx context.Context, cutoff time.Time, readTo domain.ChangePos) (int64, error)

@@ -3,9 +3,11 @@ package gormstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -25,12 +27,28 @@ var _ ports.ChangeFeed = (*Store)(nil)
 // transactions below pg_snapshot_xmin have all finished.
 const (
 	pgHorizon     = `pg_snapshot_xmin(pg_current_snapshot())::text::bigint`
-	pgChangedSQL  = `SELECT change_pos, ` + ticketColumns + ` FROM tickets WHERE (change_pos, id) > ($1, $2) AND (change_pos, id) <= ($3, $4) AND change_pos < ` + pgHorizon + ` ORDER BY change_pos, id LIMIT $5`
-	pgRemovedSQL  = `SELECT change_pos, id FROM ticket_removals r WHERE (change_pos, id) > ($1, $2) AND (change_pos, id) <= ($3, $4) AND change_pos < ` + pgHorizon + ` AND NOT EXISTS (SELECT 1 FROM tickets t WHERE t.id = r.id) ORDER BY change_pos, id LIMIT $5`
+	pgChangedSQL  = `SELECT change_pos, ` + pgLeftTeams + `, ` + ticketColumns + ` FROM tickets t WHERE (change_pos, id) > ($1, $2) AND (change_pos, id) <= ($3, $4) AND change_pos < ` + pgHorizon + ` ORDER BY change_pos, id LIMIT $5`
+	pgRemovedSQL  = `SELECT change_pos, id, ` + pgLeftTeams + ` FROM ticket_removals t WHERE (change_pos, id) > ($1, $2) AND (change_pos, id) <= ($3, $4) AND change_pos < ` + pgHorizon + ` AND NOT EXISTS (SELECT 1 FROM tickets x WHERE x.id = t.id) ORDER BY change_pos, id LIMIT $5`
 	sqlHorizon    = `SELECT last_pos + 1 FROM change_feed_state WHERE id = 1`
-	sqlChangedSQL = `SELECT change_pos, ` + ticketColumns + ` FROM tickets WHERE (change_pos, id) > (?, ?) AND (change_pos, id) <= (?, ?) ORDER BY change_pos, id LIMIT ?`
-	sqlRemovedSQL = `SELECT change_pos, id FROM ticket_removals r WHERE (change_pos, id) > (?, ?) AND (change_pos, id) <= (?, ?) AND NOT EXISTS (SELECT 1 FROM tickets t WHERE t.id = r.id) ORDER BY change_pos, id LIMIT ?`
+	sqlChangedSQL = `SELECT change_pos, ` + ticketColumns + ` FROM tickets t WHERE (change_pos, id) > (?1, ?2) AND (change_pos, id) <= (?3, ?4) ORDER BY change_pos, id LIMIT ?5`
+	sqlLeftSQL    = `SELECT change_pos, ` + sqlLeftTeams + `, ` + ticketColumns + ` FROM tickets t WHERE (change_pos, id) > (?1, ?2) AND (change_pos, id) <= (?3, ?4) ORDER BY change_pos, id LIMIT ?5`
+	sqlAnyLeftSQL = `SELECT EXISTS (SELECT 1 FROM ticket_departures WHERE change_pos >= ?1 AND change_pos <= ?2)`
+	sqlRemovedSQL = `SELECT change_pos, id, ` + sqlLeftTeams + ` FROM ticket_removals t WHERE (change_pos, id) > (?1, ?2) AND (change_pos, id) <= (?3, ?4) AND NOT EXISTS (SELECT 1 FROM tickets x WHERE x.id = t.id) ORDER BY change_pos, id LIMIT ?5`
 	resumableSQL  = `SELECT removals_pruned_before FROM change_feed_state WHERE id = 1`
+
+	// The teams ticket t left after the read's start ($6, $7) and at or
+	// before its change: one probe of ticket_departures' primary key
+	// (id, change_pos, team), and NULL — nothing to decode — when there
+	// are none. The start is the whole read's, not the page's: a ticket
+	// read on a later page may have left a team during an earlier one. The
+	// CASE asks first, once for the page, whether any ticket left a team
+	// up to the page's bound ($3): in the common case none did, and the
+	// changes cost no probe at all. SQLite's DISTINCT would build a
+	// temporary b-tree for every change read: its repeats are dropped when
+	// decoded. On SQLite, where a query costs no round trip, the page asks
+	// first and reads the tickets without the column when none did.
+	pgLeftTeams  = `CASE WHEN (SELECT EXISTS (SELECT 1 FROM ticket_departures WHERE change_pos >= $6 AND change_pos <= $3)) THEN (SELECT array_agg(DISTINCT d.team) FROM ticket_departures d WHERE d.id = t.id AND d.change_pos >= $6 AND (d.change_pos, d.id) > ($6, $7) AND d.change_pos <= t.change_pos) END`
+	sqlLeftTeams = `CASE WHEN (SELECT EXISTS (SELECT 1 FROM ticket_departures WHERE change_pos >= ?6 AND change_pos <= ?3)) THEN (SELECT CASE WHEN count(*) > 0 THEN json_group_array(d.team) END FROM ticket_departures d WHERE d.id = t.id AND d.change_pos >= ?6 AND (d.change_pos, d.id) > (?6, ?7) AND d.change_pos <= t.change_pos) END`
 )
 
 // changePage is one page of the feed: ticket rows and removals, each in
@@ -78,6 +96,7 @@ func (s *Store) ReadChanges(ctx context.Context, after, until domain.ChangePos, 
 	if !bounded {
 		upTo = domain.ChangePos{Seq: math.MaxInt64, ID: math.MaxInt64}
 	}
+	readFrom := after // departures are reported from here on, whatever the page
 	var page changePage
 	var merged []ports.Change // made only when a page holds changes: the idle poll allocates none
 	first := true
@@ -88,7 +107,7 @@ func (s *Store) ReadChanges(ctx context.Context, after, until domain.ChangePos, 
 	var horizon uint64
 	for {
 		start := time.Now()
-		err := s.readChangePage(ctx, after, upTo, batchSize, &page)
+		err := s.readChangePage(ctx, readFrom, after, upTo, batchSize, &page)
 		s.observe(QueryChanges, start, err)
 		if err != nil {
 			if ctxErr := ctx.Err(); ctxErr != nil {
@@ -172,11 +191,12 @@ func mergeChanges(dst, a, b []ports.Change, bound domain.ChangePos, bounded bool
 }
 
 // readChangePage reads up to n changed tickets and n removals positioned in
-// (after, upTo] into page, with the horizon of the snapshot they came from.
-func (s *Store) readChangePage(ctx context.Context, after, upTo domain.ChangePos, n int, page *changePage) error {
+// (after, upTo] into page, with the horizon of the snapshot they came from
+// and the teams each ticket left after readFrom.
+func (s *Store) readChangePage(ctx context.Context, readFrom, after, upTo domain.ChangePos, n int, page *changePage) error {
 	page.changed, page.removed = page.changed[:0], page.removed[:0]
 	page.changedRows, page.changedLast = 0, domain.ChangePos{}
-	args := []any{int64(after.Seq), after.ID, int64(upTo.Seq), upTo.ID, n}
+	args := []any{int64(after.Seq), after.ID, int64(upTo.Seq), upTo.ID, n, int64(readFrom.Seq), readFrom.ID}
 	if s.dialect == Postgres {
 		return s.withPgx(ctx, func(c *pgx.Conn) error {
 			// One round trip: the transaction and its three queries go out
@@ -206,17 +226,31 @@ func (s *Store) readChangePage(ctx context.Context, after, upTo domain.ChangePos
 		return fmt.Errorf("horizon: %w", err)
 	}
 	page.horizon = uint64(horizon)
-	rows, err := tx.QueryContext(ctx, sqlChangedSQL, args...)
+	var anyLeft bool
+	if err := tx.QueryRowContext(ctx, sqlAnyLeftSQL, int64(readFrom.Seq), int64(upTo.Seq)).Scan(&anyLeft); err != nil {
+		return fmt.Errorf("departures: %w", err)
+	}
+	q, lead := sqlChangedSQL, 1
+	if anyLeft {
+		q, lead = sqlLeftSQL, 2
+	}
+	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return err
 	}
 	var sc sqliteScanner
+	var left []byte
+	leadCols := [2]any{nil, &left}
 	for rows.Next() {
 		page.changedRows++
 		page.changed = append(page.changed, ports.Change{})
 		ch := &page.changed[len(page.changed)-1]
 		var pos int64
-		err := sc.scan(rows, &ch.Ticket, &pos)
+		leadCols[0] = &pos
+		err := sc.scan(rows, &ch.Ticket, leadCols[:lead]...)
+		if err == nil && anyLeft {
+			ch.LeftTeams, err = decodeLeftTeams(left)
+		}
 		var bad *undecodableRow
 		if errors.As(err, &bad) {
 			s.skipRow(QueryChanges, bad)
@@ -239,7 +273,41 @@ func (s *Store) readChangePage(ctx context.Context, after, upTo domain.ChangePos
 		return err
 	}
 	defer rrows.Close()
-	return scanRemovals(rrows, page)
+	return scanRemovals(rrows, page, func(dst *[]string) any { return (*leftTeamsJSON)(dst) })
+}
+
+// decodeLeftTeams decodes SQLite's JSON array of the teams a ticket left;
+// NULL (none) is nil.
+func decodeLeftTeams(js []byte) ([]string, error) {
+	if js == nil {
+		return nil, nil
+	}
+	var teams []string
+	if err := json.Unmarshal(js, &teams); err != nil {
+		return nil, fmt.Errorf("teams left: %w", err)
+	}
+	slices.Sort(teams)
+	return slices.Compact(teams), nil
+}
+
+// leftTeamsJSON scans SQLite's JSON array of the teams a ticket left.
+type leftTeamsJSON []string
+
+// Scan implements sql.Scanner.
+func (l *leftTeamsJSON) Scan(v any) error {
+	var js []byte
+	switch v := v.(type) {
+	case nil:
+	case []byte:
+		js = v
+	case string:
+		js = []byte(v)
+	default:
+		return fmt.Errorf("teams left: unexpected %T", v)
+	}
+	teams, err := decodeLeftTeams(js)
+	*l = teams
+	return err
 }
 
 // readChangeBatch reads the results of readChangePage's batch into page,
@@ -265,12 +333,18 @@ func (s *Store) readChangeBatch(br pgx.BatchResults, types *pgtype.Map, page *ch
 		ch := &page.changed[len(page.changed)-1]
 		t := &ch.Ticket
 		fields, vals := rows.FieldDescriptions(), rows.RawValues()
-		if err := pgx.ScanRow(types, fields, vals, &pos, &t.ID, &t.Team, &t.Subject, (*string)(&t.Status), (*string)(&t.Priority),
+		// Most changes leave no team: their NULL is not decoded at all,
+		// which costs allocations even for an empty result.
+		var left any
+		if len(vals) > 1 && vals[1] != nil {
+			left = &ch.LeftTeams
+		}
+		if err := pgx.ScanRow(types, fields, vals, &pos, left, &t.ID, &t.Team, &t.Subject, (*string)(&t.Status), (*string)(&t.Priority),
 			&t.Requester, &t.Assignee, &t.Tags, &t.CreatedAt, &t.UpdatedAt); err != nil {
 			// The position and id are bigint NOT NULL: if even they do
 			// not decode, the result is not what this query asked for.
 			key := make([]any, len(vals))
-			key[0], key[1] = &pos, &t.ID
+			key[0], key[2] = &pos, &t.ID
 			if pgx.ScanRow(types, fields, vals, key...) != nil {
 				rows.Close()
 				return fmt.Errorf("scan changed ticket: %w", err)
@@ -291,7 +365,7 @@ func (s *Store) readChangeBatch(br pgx.BatchResults, types *pgtype.Map, page *ch
 	if err != nil {
 		return err
 	}
-	err = scanRemovals(removed, page)
+	err = scanRemovals(removed, page, func(dst *[]string) any { return dst })
 	removed.Close()
 	if err != nil {
 		return err
@@ -309,14 +383,16 @@ type rowScanner interface {
 	Err() error
 }
 
-// scanRemovals reads removal rows (change_pos, id) into page.
-func scanRemovals(rows rowScanner, page *changePage) error {
+// scanRemovals reads removal rows (change_pos, id, teams left) into page;
+// left says how to scan the teams, by dialect.
+func scanRemovals(rows rowScanner, page *changePage, left func(*[]string) any) error {
 	for rows.Next() {
 		var pos, id int64
-		if err := rows.Scan(&pos, &id); err != nil {
+		var teams []string
+		if err := rows.Scan(&pos, &id, left(&teams)); err != nil {
 			return fmt.Errorf("scan removal: %w", err)
 		}
-		page.removed = append(page.removed, ports.Change{Pos: domain.ChangePos{Seq: uint64(pos), ID: id}, Removed: true, Ticket: domain.Ticket{ID: id}})
+		page.removed = append(page.removed, ports.Change{Pos: domain.ChangePos{Seq: uint64(pos), ID: id}, Removed: true, Ticket: domain.Ticket{ID: id}, LeftTeams: teams})
 	}
 	return rows.Err()
 }

@@ -12,13 +12,20 @@ import (
 	"github.com/ticketstream/ticketstream/domain"
 )
 
-// The retention queries: removals recorded before the cutoff and at or
-// before the position read so far go, and change_feed_state records the
-// position below which none is left.
+// The retention queries: removals and departures recorded before the cutoff
+// and at or before the position read so far go, and change_feed_state
+// records the position below which none is left. The count returned is the
+// removals'.
 const (
-	pgPruneSQL     = `WITH gone AS (DELETE FROM ticket_removals WHERE removed_at < $1 AND (change_pos, id) <= ($2, $3) RETURNING change_pos) UPDATE change_feed_state SET removals_pruned_before = GREATEST(removals_pruned_before, (SELECT max(change_pos) + 1 FROM gone)) WHERE id = 1 AND EXISTS (SELECT 1 FROM gone) RETURNING (SELECT count(*) FROM gone)`
-	sqlPruneMaxSQL = `SELECT max(change_pos), count(*) FROM ticket_removals WHERE removed_at < ? AND (change_pos, id) <= (?, ?)`
-	sqlPruneSQL    = `DELETE FROM ticket_removals WHERE removed_at < ? AND (change_pos, id) <= (?, ?)`
+	pgPruneSQL = `WITH gone AS (DELETE FROM ticket_removals WHERE removed_at < $1 AND (change_pos, id) <= ($2, $3) RETURNING change_pos),
+	left_ AS (DELETE FROM ticket_departures WHERE departed_at < $1 AND (change_pos, id) <= ($2, $3) RETURNING change_pos),
+	upto AS (SELECT max(change_pos) AS pos FROM (SELECT change_pos FROM gone UNION ALL SELECT change_pos FROM left_) p),
+	moved AS (UPDATE change_feed_state SET removals_pruned_before = GREATEST(removals_pruned_before, (SELECT pos + 1 FROM upto)) WHERE id = 1 AND (SELECT pos FROM upto) IS NOT NULL)
+	SELECT count(*) FROM gone`
+	sqlPruneMaxSQL = `SELECT max(change_pos), count(*) FROM ticket_removals WHERE removed_at < ?1 AND (change_pos, id) <= (?2, ?3)
+	UNION ALL SELECT max(change_pos), count(*) FROM ticket_departures WHERE departed_at < ?1 AND (change_pos, id) <= (?2, ?3)`
+	sqlPruneSQL     = `DELETE FROM ticket_removals WHERE removed_at < ? AND (change_pos, id) <= (?, ?)`
+	sqlPruneLeftSQL = `DELETE FROM ticket_departures WHERE departed_at < ? AND (change_pos, id) <= (?, ?)`
 )
 
 // PruneRemovals implements ports.ChangeFeed.
@@ -72,18 +79,36 @@ func (s *Store) pruneSQLite(ctx context.Context, cutoff, seq, id int64) (n int64
 			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
 		}
 	}()
-	var maxPos sql.NullInt64
-	if err := conn.QueryRowContext(ctx, sqlPruneMaxSQL, cutoff, seq, id).Scan(&maxPos, &n); err != nil {
+	// One row for removals, then one for departures: the last position and
+	// how many of each would go.
+	rows, err := conn.QueryContext(ctx, sqlPruneMaxSQL, cutoff, seq, id)
+	if err != nil {
 		return 0, err
 	}
-	if n > 0 {
-		if _, err := conn.ExecContext(ctx, sqlPruneSQL, cutoff, seq, id); err != nil {
-			return 0, err
-		}
-		if _, err := conn.ExecContext(ctx, `UPDATE change_feed_state SET removals_pruned_before = max(removals_pruned_before, ?) WHERE id = 1`, maxPos.Int64+1); err != nil {
+	var maxPos [2]sql.NullInt64
+	var counts [2]int64
+	for i := 0; i < 2 && rows.Next(); i++ {
+		if err := rows.Scan(&maxPos[i], &counts[i]); err != nil {
+			rows.Close()
 			return 0, err
 		}
 	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	for i, q := range [2]string{sqlPruneSQL, sqlPruneLeftSQL} {
+		if counts[i] == 0 {
+			continue
+		}
+		if _, err := conn.ExecContext(ctx, q, cutoff, seq, id); err != nil {
+			return 0, err
+		}
+		if _, err := conn.ExecContext(ctx, `UPDATE change_feed_state SET removals_pruned_before = max(removals_pruned_before, ?) WHERE id = 1`, maxPos[i].Int64+1); err != nil {
+			return 0, err
+		}
+	}
+	n = counts[0]
 	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
 		return 0, err
 	}

@@ -148,7 +148,7 @@ func TestCLI_SeedThenExport(t *testing.T) {
 			}
 
 			code, stdout, _ = runCLI(t, "migrate", "--database", db)
-			if code != 0 || strings.Contains(stdout, "applied  ") || !strings.Contains(stdout, "schema at version 4 of 4") {
+			if code != 0 || strings.Contains(stdout, "applied  ") || !strings.Contains(stdout, "schema at version 5 of 5") {
 				t.Fatalf("a second migrate must apply nothing: exit %d\n%s", code, stdout)
 			}
 		})

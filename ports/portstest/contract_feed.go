@@ -3,6 +3,7 @@ package portstest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -191,7 +192,8 @@ func TestChangeFeedContract(t *testing.T, open OpenFeed) {
 		t.Fatalf("after an update that changed nothing and one that did, the feed read %+v", got)
 	}
 
-	testWriterBetweenPages(t, feed, w, tickets, p5)
+	p6 := testDepartures(t, feed, w, tickets[21:25], p5)
+	testWriterBetweenPages(t, feed, w, tickets, p6)
 
 	// Retention: pruning removals moves the resumable position past them.
 	before, err := feed.ResumableAfter(ctx)
@@ -209,6 +211,7 @@ func TestChangeFeedContract(t *testing.T, open OpenFeed) {
 		t.Fatalf("Horizon: %v", err)
 	}
 	testPruneKeepsUnreadRemovals(t, feed, w, tickets[8].ID, read, p2)
+	testPruneDepartures(t, feed, w, tickets[9])
 	if w, err := feed.OldestWriter(ctx); err != nil || w.Age < 0 {
 		t.Fatalf("OldestWriter = %+v, %v", w, err)
 	}
@@ -254,6 +257,109 @@ func testPruneKeepsUnreadRemovals(t *testing.T, feed ports.ChangeFeed, w TicketW
 	}
 	if n, err := feed.PruneRemovals(ctx, time.Now().Add(time.Hour), reached); err != nil || n != 0 {
 		t.Fatalf("second PruneRemovals = %d, %v; want 0", n, err)
+	}
+}
+
+// testDepartures changes the teams of some tickets and deletes others,
+// after `after`, and checks that each change reports the teams its ticket
+// left since the read's start — also on a later page than the departure —
+// and only those: a read that starts after a departure does not report it,
+// and a change that moves no ticket reports none. It returns the position
+// reached.
+func testDepartures(t *testing.T, feed ports.ChangeFeed, w TicketWriter, four []domain.Ticket, after domain.ChangePos) domain.ChangePos {
+	t.Helper()
+	ctx := context.Background()
+	moved, twice, edited, gone := four[0], four[1], four[2], four[3]
+	update := func(tk *domain.Ticket, team, subject string) {
+		t.Helper()
+		tk.Team, tk.Subject = team, subject
+		tk.UpdatedAt = tk.UpdatedAt.Add(time.Minute)
+		if err := w.UpdateTicket(ctx, *tk); err != nil {
+			t.Fatalf("update: %v", err)
+		}
+	}
+	movedFrom, twiceFrom, goneTeam := moved.Team, twice.Team, gone.Team
+	update(&moved, "departures-elsewhere", moved.Subject)
+	update(&twice, "departures-first", twice.Subject)
+	update(&twice, "departures-second", twice.Subject)
+	update(&edited, edited.Team, "edited, same team")
+	if err := w.DeleteTicket(ctx, gone.ID); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	mid, err := feed.Frontier(ctx) // after the departures above
+	if err != nil {
+		t.Fatalf("Frontier: %v", err)
+	}
+	// moved changes again, in its new team: its latest change is last, on
+	// the last page of a read in batches of 1.
+	update(&moved, moved.Team, "moved, then edited")
+
+	got, reached := WaitChanges(t, feed, after, 1, 4)
+	want := map[int64][]string{moved.ID: {movedFrom}, twice.ID: {twiceFrom, "departures-first"}, edited.ID: nil, gone.ID: {goneTeam}}
+	checkLeft := func(got []ports.Change, want map[int64][]string) {
+		t.Helper()
+		if len(got) != len(want) {
+			t.Fatalf("the feed read %d changes, want %d: %+v", len(got), len(want), got)
+		}
+		for _, c := range got {
+			w, ok := want[c.Ticket.ID]
+			if !ok {
+				t.Fatalf("unexpected change of ticket %d: %+v", c.Ticket.ID, c)
+			}
+			if c.Removed != (c.Ticket.ID == gone.ID) {
+				t.Fatalf("change of ticket %d: Removed = %v", c.Ticket.ID, c.Removed)
+			}
+			if !sameTeams(c.LeftTeams, w) {
+				t.Fatalf("change of ticket %d left teams %q, want %q", c.Ticket.ID, c.LeftTeams, w)
+			}
+		}
+	}
+	checkLeft(got, want)
+	if got[len(got)-1].Ticket.ID != moved.ID {
+		t.Fatalf("the last change read is of ticket %d, want the later edit of ticket %d", got[len(got)-1].Ticket.ID, moved.ID)
+	}
+	// A read that starts after the departures reports none of them.
+	got, _ = WaitChanges(t, feed, mid, 10, 1)
+	checkLeft(got, map[int64][]string{moved.ID: nil})
+	return reached
+}
+
+// sameTeams reports whether a and b hold the same teams, in any order.
+func sameTeams(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			return false
+		}
+	}
+	return true
+}
+
+// testPruneDepartures moves ticket to another team and prunes once the
+// move was read: the departure is pruned like a removal, and a reader from
+// before it can no longer resume, since it would not learn the team left.
+func testPruneDepartures(t *testing.T, feed ports.ChangeFeed, w TicketWriter, ticket domain.Ticket) {
+	t.Helper()
+	ctx := context.Background()
+	from, err := feed.Horizon(ctx)
+	if err != nil {
+		t.Fatalf("Horizon: %v", err)
+	}
+	ticket.Team, ticket.UpdatedAt = "pruned-departure", ticket.UpdatedAt.Add(time.Minute)
+	if err := w.UpdateTicket(ctx, ticket); err != nil {
+		t.Fatalf("update: %v", err)
+	}
+	got, reached := WaitChanges(t, feed, from, 10, 1)
+	if len(got) != 1 || len(got[0].LeftTeams) != 1 {
+		t.Fatalf("after a team change the feed read %+v, want the ticket and the team it left", got)
+	}
+	if n, err := feed.PruneRemovals(ctx, time.Now().Add(time.Hour), reached); err != nil || n != 0 {
+		t.Fatalf("PruneRemovals after a team change = %d, %v; want 0 removals", n, err)
+	}
+	if after, err := feed.ResumableAfter(ctx); err != nil || after.Compare(got[0].Pos) < 0 {
+		t.Fatalf("after pruning the departure at %+v, ResumableAfter = %+v, %v", got[0].Pos, after, err)
 	}
 }
 

@@ -25,6 +25,16 @@ type Feed struct {
 	delay   time.Duration
 	removed map[int64]time.Time
 	id      uint64
+	// left records every departure of a ticket from a team, in position
+	// order.
+	left []departure
+}
+
+// departure is a ticket leaving a team: moved elsewhere, or deleted.
+type departure struct {
+	pos  domain.ChangePos
+	team string
+	at   time.Time
 }
 
 type feedEntry struct {
@@ -72,6 +82,9 @@ func (f *Feed) Put(tickets ...domain.Ticket) domain.ChangePos {
 		f.seq++
 		t.Tags = slices.Clone(t.Tags)
 		pos = domain.ChangePos{Seq: f.seq, ID: t.ID}
+		if old, ok := f.state[t.ID]; ok && !old.removed && old.ticket.Team != t.Team {
+			f.left = append(f.left, departure{pos: pos, team: old.ticket.Team, at: time.Now()})
+		}
 		f.state[t.ID] = feedEntry{pos: pos, ticket: t}
 		delete(f.removed, t.ID)
 	}
@@ -86,6 +99,9 @@ func (f *Feed) Remove(ids ...int64) domain.ChangePos {
 	for _, id := range ids {
 		f.seq++
 		pos = domain.ChangePos{Seq: f.seq, ID: id}
+		if old, ok := f.state[id]; ok && !old.removed {
+			f.left = append(f.left, departure{pos: pos, team: old.ticket.Team, at: time.Now()})
+		}
 		f.state[id] = feedEntry{pos: pos, removed: true, ticket: domain.Ticket{ID: id}}
 		f.removed[id] = time.Now()
 	}
@@ -160,7 +176,7 @@ func (f *Feed) ReadChanges(ctx context.Context, after, until domain.ChangePos, b
 		if e.pos.Compare(after) > 0 && e.pos.Compare(upTo) <= 0 {
 			t := e.ticket
 			t.Tags = slices.Clone(t.Tags)
-			changes = append(changes, ports.Change{Pos: e.pos, Removed: e.removed, Ticket: t})
+			changes = append(changes, ports.Change{Pos: e.pos, Removed: e.removed, Ticket: t, LeftTeams: f.leftTeams(after, e.pos)})
 		}
 	}
 	f.mu.Unlock()
@@ -183,6 +199,18 @@ func (f *Feed) ReadChanges(ctx context.Context, after, until domain.ChangePos, b
 		return horizon, nil
 	}
 	return after, nil
+}
+
+// leftTeams returns the teams ticket pos.ID left in (after, pos], each
+// once, or nil. The caller holds f.mu.
+func (f *Feed) leftTeams(after, pos domain.ChangePos) []string {
+	var teams []string
+	for _, d := range f.left {
+		if d.pos.ID == pos.ID && d.pos.Compare(after) > 0 && d.pos.Compare(pos) <= 0 && !slices.Contains(teams, d.team) {
+			teams = append(teams, d.team)
+		}
+	}
+	return teams
 }
 
 // Horizon implements ports.ChangeFeed.
@@ -244,6 +272,13 @@ func (f *Feed) PruneRemovals(_ context.Context, cutoff time.Time, readTo domain.
 			n++
 		}
 	}
+	f.left = slices.DeleteFunc(f.left, func(d departure) bool {
+		if d.at.Before(cutoff) && d.pos.Compare(readTo) <= 0 {
+			f.pruned = max(f.pruned, d.pos.Seq+1)
+			return true
+		}
+		return false
+	})
 	return n, nil
 }
 

@@ -1,0 +1,176 @@
+package wsgateway_test
+
+import (
+	"context"
+	"log/slog"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ticketstream/ticketstream/adapters/gormstore"
+	"github.com/ticketstream/ticketstream/adapters/gormstore/pgtest"
+	"github.com/ticketstream/ticketstream/adapters/wsgateway"
+	"github.com/ticketstream/ticketstream/adapters/wsgateway/wsclient"
+	"github.com/ticketstream/ticketstream/app"
+	"github.com/ticketstream/ticketstream/domain"
+	"github.com/ticketstream/ticketstream/domain/demodata"
+	"github.com/ticketstream/ticketstream/ports/portstest"
+)
+
+// storeGateway serves a gateway over a real, migrated database of dialect d
+// holding tickets, with its hub running, and returns the base URL of its
+// sockets.
+func storeGateway(t *testing.T, d gormstore.Dialect, tickets []domain.Ticket) (*gormstore.Store, *app.Hub, string) {
+	t.Helper()
+	url := "sqlite:" + filepath.Join(t.TempDir(), "tickets.db")
+	if d == gormstore.Postgres {
+		pgtest.Require(t)
+		url = pgtest.NewDatabase(t)
+	}
+	ctx := context.Background()
+	store, closeStore, err := gormstore.Open(ctx, gormstore.Config{URL: url, Migrate: true}, nil)
+	if err != nil {
+		t.Fatalf("open %s: %v", d, err)
+	}
+	t.Cleanup(closeStore)
+	if err := store.InsertTickets(ctx, tickets); err != nil {
+		t.Fatal(err)
+	}
+	streamer, err := app.NewStreamer(store, app.Config{PoisonReleased: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub, err := app.NewHub(store, app.HubConfig{PoisonReleased: true, PollInterval: 5 * time.Millisecond}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hubCtx, stopHub := context.WithCancel(ctx)
+	hubDone := make(chan struct{})
+	go func() { defer close(hubDone); _ = hub.Run(hubCtx) }()
+	cursors, err := domain.NewCursorSealer([]byte(testCursorKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := wsgateway.New(streamer, hub, cursors, tokens, wsgateway.Options{}, slog.New(slog.DiscardHandler))
+	srv := httptest.NewServer(gw)
+	t.Cleanup(func() {
+		_ = gw.Shutdown(context.Background())
+		srv.Close()
+		stopHub()
+		<-hubDone
+	})
+	return store, hub, "ws" + strings.TrimPrefix(srv.URL, "http")
+}
+
+// A billing dashboard that resumes, on a real database, gets the removal of
+// the tickets it held that left billing while it was away — moved to sales,
+// or deleted — and hears nothing of sales tickets deleted or changed
+// meanwhile, not even their ids.
+func TestResume_RealDatabaseRemovesWhatLeftTheScopeAndNothingElse(t *testing.T) {
+	for _, d := range []gormstore.Dialect{gormstore.SQLite, gormstore.Postgres} {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			tickets := demodata.New(31).Tickets(12)
+			for i := range tickets {
+				tickets[i].Team = []string{"billing", "sales"}[i%2]
+			}
+			movedOut, deleted, kept := tickets[0], tickets[2], tickets[4] // billing
+			salesDeleted, salesEdited, salesMoved := tickets[1], tickets[3], tickets[5]
+			store, hub, base := storeGateway(t, d, tickets)
+			ctx := context.Background()
+			waitHubIdle := func() {
+				t.Helper()
+				portstest.WaitFor(t, 30*time.Second, "the hub to dispatch every change", func() bool {
+					h, err := store.Frontier(ctx)
+					return err == nil && hub.Position().Compare(h) >= 0
+				})
+			}
+			waitHubIdle()
+
+			view := &wsclient.View{}
+			c, err := wsclient.Dial(ctx, base, "", "billing", view)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.WaitFor(ctx, 20*time.Second, func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := view.Tickets[movedOut.ID]; !ok || len(view.Tickets) != 6 {
+				t.Fatalf("the billing dashboard holds %d tickets, want the 6 of billing", len(view.Tickets))
+			}
+			c.Conn.CloseNow()
+
+			// While it is away.
+			update := func(tk domain.Ticket, team, subject string) {
+				t.Helper()
+				tk.Team, tk.Subject, tk.UpdatedAt = team, subject, tk.UpdatedAt.Add(time.Hour)
+				if err := store.UpdateTicket(ctx, tk); err != nil {
+					t.Fatal(err)
+				}
+			}
+			update(movedOut, "sales", movedOut.Subject)
+			update(salesEdited, "sales", "edited while billing was away")
+			update(salesMoved, "security", salesMoved.Subject)
+			for _, id := range []int64{deleted.ID, salesDeleted.ID} {
+				if err := store.DeleteTicket(ctx, id); err != nil {
+					t.Fatal(err)
+				}
+			}
+			waitHubIdle() // the resume catches up on all of it
+
+			c, err = wsclient.Dial(ctx, base, "", "billing", view)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Conn.CloseNow()
+			heard := map[int64]string{}
+			next := func(until func() bool) {
+				t.Helper()
+				deadline, cancel := context.WithTimeout(ctx, 20*time.Second)
+				defer cancel()
+				for !until() {
+					m, err := c.Next(deadline)
+					if err != nil {
+						t.Fatalf("read: %v (heard %v)", err, heard)
+					}
+					if m.Type == "resync" {
+						t.Fatal("a resume within the retained history was answered with resync")
+					}
+					for _, ch := range m.Changes {
+						heard[ch.ID] = ch.Op
+						if ch.Ticket != nil {
+							heard[ch.Ticket.ID] = ch.Op
+						}
+					}
+					for _, tk := range m.Tickets {
+						heard[tk.ID] = "snapshot"
+					}
+				}
+			}
+			next(func() bool { return view.SnapshotDone })
+			// A change after the resume marks the end of what it may hear.
+			update(kept, "billing", "marker")
+			next(func() bool { return view.Tickets[kept.ID].Subject == "marker" })
+
+			for _, id := range []int64{salesDeleted.ID, salesEdited.ID, salesMoved.ID} {
+				if op, ok := heard[id]; ok {
+					t.Errorf("the billing dashboard heard %s of sales ticket %d", op, id)
+				}
+			}
+			for _, id := range []int64{movedOut.ID, deleted.ID} {
+				if heard[id] != "remove" {
+					t.Errorf("billing ticket %d left billing while the dashboard was away: heard %q, want its removal", id, heard[id])
+				}
+				if _, ok := view.Tickets[id]; ok {
+					t.Errorf("the resumed view still shows ticket %d, which left billing", id)
+				}
+			}
+			if len(view.Tickets) != 4 {
+				t.Errorf("the resumed view holds %d tickets, want the 4 still in billing", len(view.Tickets))
+			}
+			c.Close()
+		})
+	}
+}

@@ -1,0 +1,115 @@
+package app
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/ticketstream/ticketstream/domain"
+	"github.com/ticketstream/ticketstream/domain/demodata"
+	"github.com/ticketstream/ticketstream/ports/portstest"
+)
+
+// departuresScenario writes, after the tickets were put, the changes a
+// billing dashboard that resumes must hear of — and those it must not — and
+// returns what it must get: ticket id → "upsert" or "remove". The last
+// change is an upsert of marker.
+func departuresScenario(feed *portstest.Feed, tickets []domain.Ticket) (want map[int64]string, marker int64) {
+	movedOut, deleted, edited, movedIn := tickets[0], tickets[1], tickets[2], tickets[3] // billing, billing, billing, sales
+	salesDeleted, salesEdited, salesMoved := tickets[4], tickets[5], tickets[6]          // sales
+	movedOut.Team = "sales"                                                              // a held billing ticket leaves
+	edited.Subject = "still billing"                                                     // stays
+	movedIn.Team = "billing"                                                             // arrives
+	salesEdited.Subject = "none of billing's business"                                   // never billing's
+	salesMoved.Team = "security"                                                         // left sales, not billing
+	feed.Put(movedOut, edited, movedIn, salesEdited, salesMoved)
+	feed.Remove(deleted.ID, salesDeleted.ID)
+	last := tickets[7] // billing
+	last.Subject = "marker"
+	feed.Put(last)
+	return map[int64]string{movedOut.ID: "remove", deleted.ID: "remove", edited.ID: "upsert", movedIn.ID: "upsert", last.ID: "upsert"}, last.ID
+}
+
+func departuresTickets() []domain.Ticket {
+	tickets := demodata.New(21).Tickets(8)
+	for i := range tickets {
+		tickets[i].Team = "sales"
+		tickets[i].Status = domain.StatusOpen
+		if i < 3 || i == 7 {
+			tickets[i].Team = "billing"
+		}
+	}
+	return tickets
+}
+
+// A dashboard that resumes may hold any ticket of its scope as it was at
+// its cursor: it must get the removal of a ticket that left its teams since
+// (moved elsewhere, or deleted), and nothing — not even the id — of a ticket
+// that was never in them. Both ways a resumed dashboard hears of changes are
+// checked: the catch-up read and live changes before its view settles.
+func TestResume_RemovalsFollowTheTeamsATicketLeft(t *testing.T) {
+	t.Parallel()
+	billing := domain.Scope{Teams: []string{"billing"}}
+	q := domain.Query{Teams: []string{"billing"}}
+	for _, tc := range []struct {
+		name string
+		read func(t *testing.T, feed *portstest.Feed, tickets []domain.Ticket) (map[int64]string, []received)
+	}{
+		{"catch-up", func(t *testing.T, feed *portstest.Feed, tickets []domain.Ticket) (map[int64]string, []received) {
+			cursor := feed.Put(tickets...)
+			want, _ := departuresScenario(feed, tickets)
+			h := startHub(t, feed, HubConfig{BatchSize: 3}, nil)
+			_, until := subscribe(t, h, domain.Query{}, domain.ChangePos{})
+			var got []received
+			err := h.CatchUp(context.Background(), q, billing, cursor, until, func(ds []Delivery) error {
+				for i := range ds {
+					got = append(got, decodeDelivery(t, ds[i]))
+					ds[i].Release()
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return want, got
+		}},
+		{"live, before the view settles", func(t *testing.T, feed *portstest.Feed, tickets []domain.Ticket) (map[int64]string, []received) {
+			feed.Put(tickets...)
+			h := startHub(t, feed, HubConfig{BatchSize: 3}, nil)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			s, _, err := h.Subscribe(ctx, q, SubscribeOptions{Resumed: true, Scope: billing})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			want, marker := departuresScenario(feed, tickets)
+			var got []received
+			for !slices.ContainsFunc(got, func(r received) bool { return r.id == marker }) {
+				got = append(got, takeN(t, s, 1)...)
+			}
+			return want, got
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			feed := portstest.NewFeed()
+			tickets := departuresTickets()
+			want, got := tc.read(t, feed, tickets)
+			seen := map[int64]string{}
+			for _, r := range got {
+				if _, ok := want[r.id]; !ok {
+					t.Errorf("a billing dashboard heard %s of ticket %d, never of its teams", r.op, r.id)
+					continue
+				}
+				seen[r.id] = r.op
+			}
+			for id, op := range want {
+				if seen[id] != op {
+					t.Errorf("ticket %d: got %q, want %q", id, seen[id], op)
+				}
+			}
+		})
+	}
+}
