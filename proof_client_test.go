@@ -79,23 +79,33 @@ func (pc *proofClient) run(ctx context.Context, rng *rand.Rand, replicas []*repl
 			continue
 		}
 		pc.resumes.Add(1)
-		// Stay connected a random while (until told to settle), then drop.
+		// Stay connected a random while from the first message (until told
+		// to settle), then drop. Counting from the first message makes every
+		// connection get somewhere: a resume costs the server a count of the
+		// dashboard's tickets, and on a loaded machine a client that hung up
+		// on a timer would hang up before it, again and again.
 		stay := time.Duration(100+rng.IntN(900)) * time.Millisecond
-		rctx, rcancel := context.WithTimeout(ctx, stay)
+		rctx, rcancel := context.WithCancel(ctx)
+		var drop *time.Timer
 		select {
 		case <-settle:
-			rcancel()
-			rctx, rcancel = context.WithCancel(ctx)
 		default:
+			drop = time.AfterFunc(30*time.Second, rcancel) // a replica that never answers
 		}
-		for {
+		for started := false; ; started = true {
 			m, err := c.Next(rctx)
 			if err != nil {
 				break
 			}
+			if drop != nil && !started {
+				drop.Reset(stay)
+			}
 			pc.mu.Lock()
 			pc.check(m, &info)
 			pc.mu.Unlock()
+		}
+		if drop != nil {
+			drop.Stop()
 		}
 		rcancel()
 		c.Conn.CloseNow()
