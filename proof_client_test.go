@@ -22,7 +22,11 @@ type proofClient struct {
 	filter string
 	token  string
 	// teams the token grants; nil for every team.
-	teams    []string
+	teams []string
+	// steady dashboards stay on the last replica (the one never restarted)
+	// and never hang up: a resume's catch-up rereads the feed from the
+	// database and would mend a change the hub's own reads skipped.
+	steady   bool
 	mu       sync.Mutex // guards view and audit: the test reads them while the client runs
 	view     wsclient.View
 	audit    proofAudit
@@ -31,10 +35,14 @@ type proofClient struct {
 }
 
 func (pc *proofClient) String() string {
-	if pc.teams == nil {
-		return fmt.Sprintf("dashboard %q", pc.filter)
+	s := fmt.Sprintf("dashboard %q", pc.filter)
+	if pc.steady {
+		s = "steady " + s
 	}
-	return fmt.Sprintf("dashboard %q scoped to %v", pc.filter, pc.teams)
+	if pc.teams != nil {
+		s += fmt.Sprintf(" scoped to %v", pc.teams)
+	}
+	return s
 }
 
 // proofAudit is what a dashboard saw that it should not have.
@@ -64,6 +72,9 @@ type connInfo struct {
 func (pc *proofClient) run(ctx context.Context, rng *rand.Rand, replicas []*replica, settle <-chan struct{}) error {
 	for ctx.Err() == nil {
 		r := replicas[rng.IntN(len(replicas))]
+		if pc.steady {
+			r = replicas[len(replicas)-1]
+		}
 		dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		pc.mu.Lock()
 		info := connInfo{resumed: pc.view.Cursor != ""}
@@ -90,6 +101,9 @@ func (pc *proofClient) run(ctx context.Context, rng *rand.Rand, replicas []*repl
 		select {
 		case <-settle:
 		default:
+			if pc.steady {
+				break
+			}
 			drop = time.AfterFunc(30*time.Second, rcancel) // a replica that never answers
 		}
 		for started := false; ; started = true {

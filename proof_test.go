@@ -255,7 +255,7 @@ func runProof(t *testing.T, v proofVariant, writeFor time.Duration) {
 		}
 	}
 
-	clients := make([]*proofClient, 0, 24+len(proofScoped))
+	clients := make([]*proofClient, 0, 28+len(proofScoped))
 	all := issueToken(t, []string{jwtauth.AllTeams})
 	for i := range 24 {
 		clients = append(clients, &proofClient{filter: proofFilters[i%len(proofFilters)], token: all})
@@ -263,6 +263,10 @@ func runProof(t *testing.T, v proofVariant, writeFor time.Duration) {
 	for _, s := range proofScoped {
 		clients = append(clients, &proofClient{filter: s.filter, token: issueToken(t, s.teams), teams: s.teams})
 	}
+	for _, f := range []string{"", "status=open,pending", "priority=urgent,high"} {
+		clients = append(clients, &proofClient{filter: f, token: all, steady: true})
+	}
+	clients = append(clients, &proofClient{filter: "", token: issueToken(t, []string{"billing"}), teams: []string{"billing"}, steady: true})
 	clientCtx, stopClients := context.WithCancel(ctx)
 	settle := make(chan struct{})
 	var wg sync.WaitGroup
@@ -412,8 +416,8 @@ func runProof(t *testing.T, v proofVariant, writeFor time.Duration) {
 			miscounted++
 		}
 	}
-	t.Logf("proof %s: %d writer commits and %d bulk statements %v in %s (at least %s; the dashboards settled in %s), %d dashboards (%d scoped) on %d replica(s), %d connections (one replica restarted), %d snapshot rows and %d changes received: lost %d, duplicated %d, out of order %d; pushed counts wrong on %d dashboards (%d messages with counts checked); %d scoped dashboards heard of %d ids outside their scope",
-		v.name, commits.Load(), len(bulks), bulks, wrote.Round(time.Millisecond), writeFor, settled.Round(time.Millisecond), len(clients), len(proofScoped), len(replicas), resumes, rows, changes,
+	t.Logf("proof %s: %d writer commits and %d bulk statements %v in %s (at least %s; the dashboards settled in %s), %d dashboards (%d scoped, 4 steady) on %d replica(s), %d connections (one replica restarted), %d snapshot rows and %d changes received: lost %d, duplicated %d, out of order %d; pushed counts wrong on %d dashboards (%d messages with counts checked); %d scoped dashboards heard of %d ids outside their scope",
+		v.name, commits.Load(), len(bulks), bulks, wrote.Round(time.Millisecond), writeFor, settled.Round(time.Millisecond), len(clients), len(proofScoped)+1, len(replicas), resumes, rows, changes,
 		lost, duplicated, reordered, miscounted, counted, leaky, foreign)
 	if lost+duplicated+reordered != 0 {
 		t.Errorf("lost %d, duplicated %d, out of order %d: want all 0", lost, duplicated, reordered)
