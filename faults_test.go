@@ -462,14 +462,34 @@ func runDatabaseOutage(t *testing.T, phase string, restart bool) {
 		}
 		return true
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for !converged() && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
+	// A loaded machine may take long to deliver 20,000 tickets to four
+	// dashboards under -race: wait as long as they make progress, and give
+	// up only when nothing has moved for a while. The hub's position counts
+	// as progress only until it passes the last change written: it moves
+	// with every transaction of the PostgreSQL server, other tests' too.
+	var maxPos int64
+	if err := store.Gorm().Raw("SELECT COALESCE(max(change_pos), 0) FROM tickets").Scan(&maxPos).Error; err != nil {
+		t.Fatal(err)
 	}
+	waited := waitConverged(converged, func() int {
+		n := 0
+		for _, d := range dashboards {
+			d.mu.Lock()
+			n += d.view.Counts.Messages
+			d.mu.Unlock()
+		}
+		return n + int(min(srv.server.Hub.Position().Seq, uint64(maxPos)+1))
+	}, 30*time.Second, 5*time.Minute)
 	stopDashboards()
 	wg.Wait()
 
 	if !converged() {
+		t.Logf("the dashboards had not converged after %s, %s", waited.total.Round(time.Millisecond), waited.why())
+		w, err := store.OldestWriter(ctx)
+		t.Logf("hub at %v, the database's last change at change_pos %d; oldest open writing transaction: %+v (%v)", srv.server.Hub.Position(), maxPos, w, err)
+		for _, d := range dashboards {
+			t.Logf("filter %q: %d messages, snapshot done %v, holds %d of %d tickets, closes by code %v", d.filter, d.view.Counts.Messages, d.view.SnapshotDone, len(d.view.Tickets), len(want[d.filter]), d.closes)
+		}
 		// Say which tickets differ, and where the feed has them.
 		shown := 0
 		for _, d := range dashboards {
@@ -501,14 +521,48 @@ func runDatabaseOutage(t *testing.T, phase string, restart bool) {
 	if restart {
 		how = "stopped for 2s and restarted"
 	}
-	t.Logf("fault database-outage %s: PostgreSQL %s, %d writer commits, %d dashboards, %d connections, closes by code %v: lost %d, duplicated %d, out of order %d",
-		phase, how, writes.Load(), len(dashboards), dials, closes, lost, duplicated, reordered)
+	t.Logf("fault database-outage %s: PostgreSQL %s, %d writer commits, %d dashboards, %d connections, closes by code %v, waited %s for convergence: lost %d, duplicated %d, out of order %d",
+		phase, how, writes.Load(), len(dashboards), dials, closes, waited.total.Round(time.Millisecond), lost, duplicated, reordered)
 	if lost+duplicated+reordered != 0 {
 		t.Fatalf("lost %d, duplicated %d, out of order %d: want all 0", lost, duplicated, reordered)
 	}
 	if resp, _ := get(t, srv.base+"/readyz", ""); resp.StatusCode != 200 {
 		t.Fatalf("/readyz after the outage: %d", resp.StatusCode)
 	}
+}
+
+// converging is how a wait for dashboards to converge ended.
+type converging struct {
+	total, idle time.Duration
+	done        bool
+}
+
+func (c converging) why() string {
+	if c.idle > 0 {
+		return fmt.Sprintf("nothing having moved for the last %s", c.idle.Round(time.Millisecond))
+	}
+	return "while still making progress"
+}
+
+// waitConverged waits until converged holds, as long as progress (a count
+// that grows with every message received or change read) keeps moving: it
+// gives up after idle without progress, or after most in all.
+func waitConverged(converged func() bool, progress func() int, idle, most time.Duration) converging {
+	start, last, moved := time.Now(), progress(), time.Now()
+	for !converged() {
+		now := time.Now()
+		if p := progress(); p != last {
+			last, moved = p, now
+		}
+		if now.Sub(moved) >= idle {
+			return converging{total: now.Sub(start), idle: now.Sub(moved)}
+		}
+		if now.Sub(start) >= most {
+			return converging{total: now.Sub(start)}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return converging{total: time.Since(start), done: true}
 }
 
 func tail(s string, n int) string { return s[max(0, len(s)-n):] }
