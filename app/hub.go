@@ -120,6 +120,9 @@ type Hub struct {
 
 	mu    sync.Mutex
 	pos   domain.ChangePos // every change at or before pos has been dispatched
+	// dispatched is pos, for readers that must not take mu (a
+	// subscription's writer holding the subscription's lock).
+	dispatched atomic.Pointer[domain.ChangePos]
 	id    uint64           // the feed's Identity, read with the first position
 	ready bool
 	subs  []*Subscription
@@ -150,6 +153,24 @@ func (h *Hub) Stats() *HubStats { return &h.stats }
 // every subscriber has written or dropped what it was given.
 func (h *Hub) PoolStats() *PoolStats { return &h.pool.stats }
 
+// notifyCountsLocked wakes the writers of resumed subscriptions that wait
+// for the hub to pass the position their view was restored at.
+func (h *Hub) notifyCountsLocked() {
+	for _, s := range h.subs {
+		if s.awaitingCounts.Load() {
+			s.wake()
+		}
+	}
+}
+
+// dispatchedPos is Position without the hub's lock.
+func (h *Hub) dispatchedPos() domain.ChangePos {
+	if p := h.dispatched.Load(); p != nil {
+		return *p
+	}
+	return domain.ChangePos{}
+}
+
 // Position returns the position up to which changes have been dispatched.
 func (h *Hub) Position() domain.ChangePos {
 	h.mu.Lock()
@@ -172,6 +193,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		if err == nil {
 			h.mu.Lock()
 			h.pos, h.id, h.ready = pos, id, true
+			h.dispatched.Store(&pos)
 			h.broadcastLocked()
 			h.mu.Unlock()
 			break
@@ -212,7 +234,9 @@ func (h *Hub) Run(ctx context.Context) error {
 		advanced := reached.Compare(h.pos) > 0
 		if advanced {
 			h.pos = reached
+			h.dispatched.Store(&reached)
 			h.broadcastLocked()
+			h.notifyCountsLocked()
 		}
 		h.mu.Unlock()
 		// The interval runs from the read's start: a read that handed many
@@ -309,6 +333,8 @@ func (h *Hub) HandleChanges(batch []ports.Change) error {
 		s.offer(enc)
 	}
 	h.pos = batch[len(batch)-1].Pos
+	pos := h.pos
+	h.dispatched.Store(&pos)
 	return nil
 }
 
@@ -340,7 +366,8 @@ func (h *Hub) Subscribe(ctx context.Context, q domain.Query, opts SubscribeOptio
 		}
 		h.mu.Lock()
 		if h.ready {
-			s := &Subscription{hub: h, q: q, skipUntil: opts.SkipUntil, resumed: opts.Resumed, scope: opts.Scope, notify: make(chan struct{}, 1)}
+			s := &Subscription{hub: h, q: q, skipUntil: opts.SkipUntil, resumed: opts.Resumed, countsHeld: opts.Resumed, scope: opts.Scope, notify: make(chan struct{}, 1)}
+			s.awaitingCounts.Store(opts.Resumed)
 			h.subs = append(h.subs, s)
 			pos := h.pos
 			h.mu.Unlock()

@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/ticketstream/ticketstream/domain"
@@ -63,6 +64,12 @@ type Subscription struct {
 	restoredTo domain.ChangePos
 	// accounted is the memory last added to the hub's MemoryBytes for s.
 	accounted int64
+	// countsHeld: the view of a resumed dashboard was restored from the
+	// database as it was at restoredTo, ahead of what the dashboard holds
+	// until every change before restoredTo has been written: no counts go
+	// out until then (see CountsDue). awaitingCounts mirrors it for the hub.
+	countsHeld     bool
+	awaitingCounts atomic.Bool
 }
 
 // sizeofDelivery is what a queue slot costs.
@@ -123,7 +130,62 @@ func (s *Subscription) SetNotify(f func()) {
 func (s *Subscription) Waiting() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return !s.closed && (s.waiting > 0 || s.overflow || s.budget)
+	return !s.closed && (s.waiting > 0 || s.overflow || s.budget || s.countsDueLocked())
+}
+
+// wake tells the writer to look at s again.
+func (s *Subscription) wake() {
+	select {
+	case s.notify <- struct{}{}:
+	default:
+	}
+	s.mu.Lock()
+	f := s.onReady
+	s.mu.Unlock()
+	if f != nil {
+		f()
+	}
+}
+
+// CountsKnown reports whether the counts describe what the dashboard
+// holds: always, but for a resumed dashboard until CountsSent.
+func (s *Subscription) CountsKnown() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.countsHeld
+}
+
+// CountsDue reports whether a resumed dashboard's counts may now be sent
+// whole: its snapshot (if any) is written, and so is every change before
+// the position its view was restored at. Send them, then call CountsSent.
+func (s *Subscription) CountsDue() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.countsDueLocked()
+}
+
+func (s *Subscription) countsDueLocked() bool {
+	if !s.countsHeld || !s.settled || s.closed || s.restoredTo.IsZero() {
+		return false
+	}
+	if s.hub.dispatchedPos().Compare(s.restoredTo) < 0 {
+		return false
+	}
+	for j := s.head; j < len(s.queue); j++ {
+		if s.queue[j].ref != nil {
+			return s.queue[j].Pos.Compare(s.restoredTo) >= 0
+		}
+	}
+	return true
+}
+
+// CountsSent records that the counts went out whole: from now on messages
+// carry what changes in them.
+func (s *Subscription) CountsSent() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.countsHeld = false
+	s.awaitingCounts.Store(false)
 }
 
 // Ready is signalled when changes are waiting (or the subscription failed).
@@ -388,11 +450,12 @@ func (s *Subscription) AppendCounts(dst []byte, all bool) []byte {
 	return s.view.appendCounts(dst, all)
 }
 
-// CountsChanged reports whether a count changed since the last AppendCounts.
+// CountsChanged reports whether a count changed since the last AppendCounts
+// (never while the counts are not known: see CountsKnown).
 func (s *Subscription) CountsChanged() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.view.changed()
+	return !s.countsHeld && s.view.changed()
 }
 
 // Held returns how many tickets the dashboard holds.

@@ -111,9 +111,6 @@ type subState struct {
 	live   *app.Subscription
 	liveOn bool // catch-up written: live changes may follow
 	rows   int  // snapshot rows written
-	// resumed says the subscription's view was restored from the database
-	// on a resume: its counts are sent whole once the catch-up is written.
-	resumed bool
 }
 
 func newConn(g *Gateway, ws *websocket.Conn, scope domain.Scope, filter string) *conn {
@@ -320,7 +317,6 @@ func (c *conn) runSubscription(ctx context.Context, n int, sub Subscription) {
 			c.fail(n, err)
 			return
 		}
-		st.resumed = true
 	}
 	if err := c.enqueue(ctx, outMsg{kind: msgBegin, sub: n, more: &outMore{state: st}}); err != nil {
 		c.fail(n, err)
@@ -619,12 +615,25 @@ func (c *conn) writeLive() error {
 	if err != nil {
 		return err
 	}
-	if len(c.sc.taken) == 0 {
+	if len(c.sc.taken) > 0 {
+		err = c.writeChanges(c.sc.taken)
+		c.releaseTaken()
+		if err != nil {
+			return err
+		}
+	}
+	return c.writeCountsIfDue()
+}
+
+// writeCountsIfDue sends a resumed dashboard every count once they describe
+// what it holds (see app.Subscription.CountsDue).
+func (c *conn) writeCountsIfDue() error {
+	if !c.st.liveOn || !c.st.live.CountsDue() {
 		return nil
 	}
-	err = c.writeChanges(c.sc.taken)
-	c.releaseTaken()
-	return err
+	c.st.live.CountsSent()
+	c.sc.buf = countsMessage(c.sc.buf[:0], c.st.sub, c.st.cursor, c.st.live)
+	return c.writeParts(c.sc.buf)
 }
 
 func (c *conn) releaseTaken() {
@@ -656,11 +665,7 @@ func (c *conn) write(m *outMsg) error {
 		if c.st.cursor.SnapshotDone {
 			c.st.live.Settle()
 		}
-		if c.st.resumed {
-			c.sc.buf = countsMessage(c.sc.buf[:0], c.st.sub, c.st.cursor, c.st.live)
-			return c.writeParts(c.sc.buf)
-		}
-		return nil
+		return c.writeCountsIfDue()
 	case msgChanges:
 		c.st.live.Apply(m.more.deliveries)
 		return c.writeChanges(m.more.deliveries)
@@ -668,7 +673,10 @@ func (c *conn) write(m *outMsg) error {
 		c.st.cursor.SnapshotDone = true
 		c.st.live.Settle()
 		c.sc.buf = endMessage(c.sc.buf[:0], m.sub, c.st.rows, m.more.chunks, c.st.cursor, c.st.live)
-		return c.writeParts(c.sc.buf)
+		if err := c.writeParts(c.sc.buf); err != nil {
+			return err
+		}
+		return c.writeCountsIfDue()
 	case msgRaw:
 		return c.writeParts(m.more.raw)
 	}

@@ -129,6 +129,9 @@ type countsWriter interface {
 	// CountsChanged reports whether a count changed since the last call of
 	// AppendCounts.
 	CountsChanged() bool
+	// CountsKnown reports whether the counts describe what the dashboard
+	// holds; a message carries none while they do not.
+	CountsKnown() bool
 }
 
 // endMessage closes a subscription's snapshot: how many rows were sent.
@@ -147,8 +150,11 @@ func endMessage(dst []byte, sub, rows, chunks int, cursor sealedCursor, counts c
 func appendCursorAndCounts(dst []byte, cursor sealedCursor, counts countsWriter) []byte {
 	dst = append(dst, `,"cursor":"`...)
 	dst = cursor.AppendText(dst)
-	dst = append(dst, `","counts":`...)
-	dst = counts.AppendCounts(dst, true)
+	dst = append(dst, '"')
+	if counts.CountsKnown() {
+		dst = append(dst, `,"counts":`...)
+		dst = counts.AppendCounts(dst, true)
+	}
 	return append(dst, '}')
 }
 

@@ -197,3 +197,4 @@ type fixedCounts struct {
 
 func (f fixedCounts) AppendCounts(dst []byte, _ bool) []byte { return append(dst, f.json...) }
 func (f fixedCounts) CountsChanged() bool                    { return f.changed }
+func (f fixedCounts) CountsKnown() bool                      { return true }
