@@ -118,16 +118,16 @@ type Hub struct {
 	pool *bufferPool
 	log  *slog.Logger
 
-	mu    sync.Mutex
-	pos   domain.ChangePos // every change at or before pos has been dispatched
+	mu  sync.Mutex
+	pos domain.ChangePos // every change at or before pos has been dispatched
 	// dispatched is pos, for readers that must not take mu (a
 	// subscription's writer holding the subscription's lock).
 	dispatched atomic.Pointer[domain.ChangePos]
-	id    uint64           // the feed's Identity, read with the first position
-	ready bool
-	subs  []*Subscription
-	wake  chan struct{} // closed and replaced when ready or pos advances
-	stats HubStats
+	id         uint64 // the feed's Identity, read with the first position
+	ready      bool
+	subs       []*Subscription
+	wake       chan struct{} // closed and replaced when ready or pos advances
+	stats      HubStats
 }
 
 // NewHub returns a Hub reading feed. Run starts it.
