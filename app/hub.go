@@ -352,6 +352,9 @@ type SubscribeOptions struct {
 	Resumed bool
 	// Scope is what the dashboard's credentials may see.
 	Scope domain.Scope
+	// After is where a resumed dashboard stood (its cursor's last change):
+	// a ticket that left one of its teams since may be one it holds.
+	After domain.ChangePos
 }
 
 // Subscribe registers a subscriber for q (already restricted to the
@@ -368,6 +371,20 @@ func (h *Hub) Subscribe(ctx context.Context, q domain.Query, opts SubscribeOptio
 		if h.ready {
 			s := &Subscription{hub: h, q: q, skipUntil: opts.SkipUntil, resumed: opts.Resumed, countsHeld: opts.Resumed, scope: opts.Scope, notify: make(chan struct{}, 1)}
 			s.awaitingCounts.Store(opts.Resumed)
+			if opts.Resumed && !opts.Scope.AllTeams {
+				// Asked with the hub held, so that no change is dispatched
+				// meanwhile: every ticket that left the scope's teams up to
+				// the subscription's start is in the answer, and a later
+				// departure comes with its change.
+				ids, err := h.feed.Departed(ctx, opts.After, opts.Scope.Teams)
+				if err != nil {
+					h.mu.Unlock()
+					return nil, domain.ChangePos{}, fmt.Errorf("subscribe: %w", err)
+				}
+				for _, id := range ids {
+					s.maybeHeld.Put(id, 0)
+				}
+			}
 			h.subs = append(h.subs, s)
 			pos := h.pos
 			h.mu.Unlock()

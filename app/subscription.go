@@ -70,6 +70,10 @@ type Subscription struct {
 	// out until then (see CountsDue). awaitingCounts mirrors it for the hub.
 	countsHeld     bool
 	awaitingCounts atomic.Bool
+	// maybeHeld: the tickets that left a resumed dashboard's teams while it
+	// was away; it may hold them, so a change of one comes as a removal
+	// until its view is settled.
+	maybeHeld heldSet
 }
 
 // sizeofDelivery is what a queue slot costs.
@@ -78,7 +82,7 @@ const sizeofDelivery = int64(unsafe.Sizeof(Delivery{}))
 // memoryLocked estimates what s keeps: its view and its queue (the encoded
 // changes are shared with other subscribers and counted at their size).
 func (s *Subscription) memoryLocked() int64 {
-	m := 8*int64(len(s.view.held.slots)+len(s.touched.slots)) + 48*int64(len(s.view.held.big)+len(s.touched.big))
+	m := 8*int64(len(s.view.held.slots)+len(s.touched.slots)+len(s.maybeHeld.slots)) + 48*int64(len(s.view.held.big)+len(s.touched.big))
 	m += 32 * int64(len(s.view.teams))
 	return m + sizeofDelivery*int64(cap(s.queue)) + int64(s.bytes) + 48*int64(len(s.index))
 }
@@ -186,6 +190,16 @@ func (s *Subscription) CountsSent() {
 	defer s.mu.Unlock()
 	s.countsHeld = false
 	s.awaitingCounts.Store(false)
+	s.maybeHeld.Reset()
+	s.accountLocked()
+}
+
+func (s *Subscription) maybeHeldLocked(id int64) bool {
+	if s.maybeHeld.Len() == 0 {
+		return false
+	}
+	_, ok := s.maybeHeld.Get(id)
+	return ok
 }
 
 // Ready is signalled when changes are waiting (or the subscription failed).
@@ -213,7 +227,7 @@ func (s *Subscription) offer(enc *encodedBatch) {
 			// Held, and no longer passing the filter (or deleted).
 			s.push(enc.removalDelivery(i))
 			added = true
-		case s.resumed && (!s.settled || it.change.Pos.Compare(s.restoredTo) < 0) && mayHaveHeld(s.scope, it.change):
+		case s.resumed && (!s.settled || it.change.Pos.Compare(s.restoredTo) < 0) && (mayHaveHeld(s.scope, it.change) || s.maybeHeldLocked(id)):
 			// The resumed dashboard may hold an earlier version that its
 			// view, restored from the database, cannot show.
 			s.push(enc.removalDelivery(i))
@@ -563,5 +577,6 @@ func (s *Subscription) Close() {
 	s.dropLocked()
 	s.view = view{}
 	s.touched.Reset()
+	s.maybeHeld.Reset()
 	s.accountLocked()
 }

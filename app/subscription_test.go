@@ -335,3 +335,32 @@ func TestHub_WritesPerChangeFollowTheTeams(t *testing.T) {
 	}
 	assertHubBuffersReturned(t, h)
 }
+
+// A ticket that left a resumed dashboard's team while it was away, and
+// changed again after the dashboard's subscription began, is not in the
+// catch-up (its latest change is later) and its live change says nothing of
+// the earlier departure: the hub asks the feed what left the dashboard's
+// teams since its cursor when it subscribes.
+func TestHub_AResumedDashboardHearsOfATicketThatLeftAndChangedAgain(t *testing.T) {
+	t.Parallel()
+	feed := portstest.NewFeed()
+	tk := demodata.New(12).Tickets(1)[0]
+	tk.Team = "billing"
+	cursor := feed.Put(tk)
+	h := startHub(t, feed, HubConfig{}, nil)
+	tk.Team = "sales"
+	feed.Put(tk) // left billing while the dashboard was away
+	scope := domain.Scope{Teams: []string{"billing"}}
+	portstest.WaitFor(t, 5*time.Second, "the move dispatched", func() bool { return h.Position().Compare(cursor) > 0 })
+	s, _, err := h.Subscribe(context.Background(), domain.Query{Teams: []string{"billing"}}, SubscribeOptions{SkipUntil: cursor, Resumed: true, Scope: scope, After: cursor})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk.Subject = "changed again, in sales"
+	feed.Put(tk)
+	got := takeN(t, s, 1)
+	if got[0].op != "remove" || got[0].id != tk.ID {
+		t.Fatalf("got %s %d, want the removal of ticket %d, which the dashboard may hold", got[0].op, got[0].id, tk.ID)
+	}
+	s.Close()
+}

@@ -81,6 +81,12 @@ type ChangeFeed interface {
 	// position is never resumed on a database it does not belong to.
 	Identity(ctx context.Context) (uint64, error)
 
+	// Departed returns the ids of the tickets that left one of teams — their
+	// team changed, or they were deleted — at a position after `after`,
+	// each once: what a dashboard of those teams that stood at `after` may
+	// hold though the tickets are no longer in its teams.
+	Departed(ctx context.Context, after domain.ChangePos, teams []string) ([]int64, error)
+
 	// ResumableAfter returns the oldest position a reader may resume after:
 	// removals or departures before it have been pruned (see
 	// PruneRemovals), so a reader behind it must start over from a snapshot.

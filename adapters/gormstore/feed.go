@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"slices"
 	"time"
 
@@ -422,6 +423,43 @@ func (s *Store) Frontier(ctx context.Context) (domain.ChangePos, error) {
 		return domain.ChangePos{}, fmt.Errorf("change feed frontier: %w", connectionLost(err))
 	}
 	return domain.ChangePos{Seq: uint64(f)}, nil
+}
+
+// Departed implements ports.ChangeFeed.
+func (s *Store) Departed(ctx context.Context, after domain.ChangePos, teams []string) ([]int64, error) {
+	if len(teams) == 0 {
+		return nil, nil
+	}
+	var rows *sql.Rows
+	var err error
+	if s.dialect == Postgres {
+		rows, err = s.sql.QueryContext(ctx, `SELECT DISTINCT id FROM ticket_departures WHERE (change_pos, id) > ($1, $2) AND team = ANY($3)`,
+			int64(after.Seq), after.ID, teams)
+	} else {
+		args := []any{int64(after.Seq), after.ID}
+		marks := make([]string, len(teams))
+		for i, t := range teams {
+			marks[i] = "?"
+			args = append(args, t)
+		}
+		rows, err = s.sql.QueryContext(ctx, `SELECT DISTINCT id FROM ticket_departures WHERE (change_pos, id) > (?, ?) AND team IN (`+strings.Join(marks, ",")+`)`, args...)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("departures: %w", connectionLost(err))
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("departures: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("departures: %w", connectionLost(err))
+	}
+	return ids, nil
 }
 
 // ResumableAfter implements ports.ChangeFeed.

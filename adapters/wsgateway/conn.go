@@ -289,7 +289,7 @@ func (c *conn) runSubscription(ctx context.Context, n int, sub Subscription) {
 			skip = r.Live
 		}
 	}
-	live, pos, err := c.g.hub.Subscribe(ctx, q, app.SubscribeOptions{SkipUntil: skip, Resumed: sub.Resume != nil && resync == "", Scope: c.scope})
+	live, pos, err := c.g.hub.Subscribe(ctx, q, app.SubscribeOptions{SkipUntil: skip, Resumed: sub.Resume != nil && resync == "", Scope: c.scope, After: skip})
 	if err != nil {
 		if ctx.Err() == nil {
 			c.fail(n, err)

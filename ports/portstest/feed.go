@@ -201,6 +201,22 @@ func (f *Feed) ReadChanges(ctx context.Context, after, until domain.ChangePos, b
 	return after, nil
 }
 
+// Departed implements ports.ChangeFeed.
+func (f *Feed) Departed(_ context.Context, after domain.ChangePos, teams []string) ([]int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return nil, f.err
+	}
+	var ids []int64
+	for _, d := range f.left {
+		if d.pos.Compare(after) > 0 && slices.Contains(teams, d.team) && !slices.Contains(ids, d.pos.ID) {
+			ids = append(ids, d.pos.ID)
+		}
+	}
+	return ids, nil
+}
+
 // leftTeams returns the teams ticket pos.ID left in (after, pos], each
 // once, or nil. The caller holds f.mu.
 func (f *Feed) leftTeams(after, pos domain.ChangePos) []string {
