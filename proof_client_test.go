@@ -53,6 +53,8 @@ type proofAudit struct {
 	// them — as a ticket outside its teams, or as a removal — each with
 	// where it first came.
 	foreign map[int64]string
+	// foreignRemoval marks the foreign ids that came as removals.
+	foreignRemoval map[int64]bool
 	// foreignMessages counts the messages that mentioned any.
 	foreignMessages int
 	// miscounted counts messages whose counts differ from the view once
@@ -138,7 +140,7 @@ func (pc *proofClient) run(ctx context.Context, rng *rand.Rand, replicas []*repl
 func (pc *proofClient) check(m *wsclient.Message, info *connInfo) {
 	a := &pc.audit
 	if a.held == nil {
-		a.held, a.foreign, a.miscounted = map[int64]bool{}, map[int64]string{}, map[string]int{}
+		a.held, a.foreign, a.miscounted, a.foreignRemoval = map[int64]bool{}, map[int64]string{}, map[string]int{}, map[int64]bool{}
 	}
 	info.n++
 	kind := m.Type
@@ -169,6 +171,7 @@ func (pc *proofClient) check(m *wsclient.Message, info *connInfo) {
 			what := fmt.Sprintf("a ticket of team %q", team)
 			if removal {
 				what = "a removal of a ticket never held"
+				a.foreignRemoval[id] = true
 			}
 			a.foreign[id] = fmt.Sprintf("%s in a %s message (message %d of a %s connection)", what, kind, info.n, connKind(info))
 		}
@@ -255,14 +258,26 @@ func sortedKeys(m map[string]int) []string {
 // foreignReport says what a scoped dashboard heard of outside its scope:
 // how many ids, and a few of them with where they came and where the
 // ticket is now (teamOf; "" for deleted). Empty when nothing.
-func (pc *proofClient) foreignReport(teamOf func(int64) (string, bool)) string {
+//
+// A removal of a ticket the dashboard never held is no leak if the ticket
+// was in one of the dashboard's teams at some time (former holds the teams
+// each ticket left): a dashboard that resumes may hold any ticket that was
+// in its teams while it was away, and the server, which cannot know which
+// it holds, sends it the removal.
+func (pc *proofClient) foreignReport(teamOf func(int64) (string, bool), former map[int64][]string) string {
 	a := &pc.audit
 	if len(a.foreign) == 0 {
 		return ""
 	}
 	ids := make([]int64, 0, len(a.foreign))
 	for id := range a.foreign {
+		if a.foreignRemoval[id] && pc.wasInTeams(id, teamOf, former) {
+			continue
+		}
 		ids = append(ids, id)
+	}
+	if len(ids) == 0 {
+		return ""
 	}
 	slices.Sort(ids)
 	outside, inside, deleted := 0, 0, 0
@@ -286,4 +301,18 @@ func (pc *proofClient) foreignReport(teamOf func(int64) (string, bool)) string {
 	}
 	return fmt.Sprintf("%v heard of %d ticket ids it never held, in %d messages (at the end %d are of other teams, %d of its own, %d deleted); e.g. %s",
 		pc, len(ids), a.foreignMessages, outside, inside, deleted, strings.Join(ex, "; "))
+}
+
+// wasInTeams reports whether ticket id is, or ever was, in one of the
+// dashboard's teams.
+func (pc *proofClient) wasInTeams(id int64, teamOf func(int64) (string, bool), former map[int64][]string) bool {
+	if team, ok := teamOf(id); ok && slices.Contains(pc.teams, team) {
+		return true
+	}
+	for _, team := range former[id] {
+		if slices.Contains(pc.teams, team) {
+			return true
+		}
+	}
+	return false
 }

@@ -400,6 +400,33 @@ func (h *Hub) Subscribe(ctx context.Context, q domain.Query, opts SubscribeOptio
 	}
 }
 
+// DepartedRemovals returns, for a resumed subscription whose view has been
+// restored, the removals of the tickets that left its teams while its
+// dashboard was away and that the view does not hold — the dashboard may
+// still show them — positioned at `at`, encoded. The caller writes them
+// with the catch-up, before any live change, and releases each.
+//
+// The catch-up alone cannot tell: a ticket that left and changed again
+// after the subscription began is not in it, and its live change counts
+// departures only from the live read's start.
+func (h *Hub) DepartedRemovals(s *Subscription, at domain.ChangePos) []Delivery {
+	ids := s.departedUnheld()
+	if len(ids) == 0 {
+		return nil
+	}
+	batch := make([]ports.Change, len(ids))
+	for i, id := range ids {
+		batch[i] = ports.Change{Pos: at, Removed: true, Ticket: domain.Ticket{ID: id}}
+	}
+	enc := h.encodeChanges(batch)
+	defer enc.release()
+	out := make([]Delivery, len(ids))
+	for i := range ids {
+		out[i] = enc.removalDelivery(i)
+	}
+	return out
+}
+
 // Subscribers returns how many subscriptions are open.
 func (h *Hub) Subscribers() int {
 	h.mu.Lock()

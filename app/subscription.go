@@ -71,8 +71,7 @@ type Subscription struct {
 	countsHeld     bool
 	awaitingCounts atomic.Bool
 	// maybeHeld: the tickets that left a resumed dashboard's teams while it
-	// was away; it may hold them, so a change of one comes as a removal
-	// until its view is settled.
+	// was away; it may hold them (see DepartedRemovals).
 	maybeHeld heldSet
 }
 
@@ -194,12 +193,22 @@ func (s *Subscription) CountsSent() {
 	s.accountLocked()
 }
 
-func (s *Subscription) maybeHeldLocked(id int64) bool {
-	if s.maybeHeld.Len() == 0 {
-		return false
-	}
-	_, ok := s.maybeHeld.Get(id)
-	return ok
+// departedUnheld returns the tickets that left the resumed dashboard's
+// teams while it was away and that its restored view does not hold: the
+// dashboard may still show them, and must be told to drop them before any
+// live change. It forgets them.
+func (s *Subscription) departedUnheld() []int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []int64
+	s.maybeHeld.Each(func(id int64, _ uint32) {
+		if !s.view.has(id) {
+			ids = append(ids, id)
+		}
+	})
+	s.maybeHeld.Reset()
+	s.accountLocked()
+	return ids
 }
 
 // Ready is signalled when changes are waiting (or the subscription failed).
@@ -227,7 +236,7 @@ func (s *Subscription) offer(enc *encodedBatch) {
 			// Held, and no longer passing the filter (or deleted).
 			s.push(enc.removalDelivery(i))
 			added = true
-		case s.resumed && (!s.settled || it.change.Pos.Compare(s.restoredTo) < 0) && (mayHaveHeld(s.scope, it.change) || s.maybeHeldLocked(id)):
+		case s.resumed && (!s.settled || it.change.Pos.Compare(s.restoredTo) < 0) && mayHaveHeld(s.scope, it.change):
 			// The resumed dashboard may hold an earlier version that its
 			// view, restored from the database, cannot show.
 			s.push(enc.removalDelivery(i))

@@ -110,6 +110,8 @@ type subState struct {
 	cursor sealedCursor // as of the last message written
 	live   *app.Subscription
 	liveOn bool // catch-up written: live changes may follow
+	// resumedView: the view was restored from the database for a resume.
+	resumedView bool
 	rows   int  // snapshot rows written
 }
 
@@ -313,6 +315,7 @@ func (c *conn) runSubscription(ctx context.Context, n int, sub Subscription) {
 		// The dashboard holds tickets this socket never sent: the core
 		// counts them from the database once, so that later changes move
 		// the counts from the right buckets and removals reach it.
+		st.resumedView = true
 		if err := c.g.streamer.RestoreView(ctx, q, live); err != nil {
 			c.fail(n, err)
 			return
@@ -334,6 +337,18 @@ func (c *conn) runSubscription(ctx context.Context, n int, sub Subscription) {
 	if err := c.catchUp(ctx, n, q, st.cursor.Live, pos); err != nil {
 		c.fail(n, err)
 		return
+	}
+	if st.resumedView {
+		at := pos
+		if st.cursor.Live.Compare(at) > 0 {
+			at = st.cursor.Live
+		}
+		if ds := c.g.hub.DepartedRemovals(live, at); len(ds) > 0 {
+			if err := c.enqueueDeliveries(ctx, n, ds); err != nil {
+				c.fail(n, err)
+				return
+			}
+		}
 	}
 	if err := c.enqueue(ctx, outMsg{kind: msgLive, sub: n}); err != nil {
 		c.fail(n, err)
@@ -373,19 +388,25 @@ func (c *conn) resumable(ctx context.Context, r *domain.LiveCursor, filter uint3
 // live change: what a resuming client missed.
 func (c *conn) catchUp(ctx context.Context, n int, q domain.Query, after, until domain.ChangePos) error {
 	return c.g.hub.CatchUp(ctx, q, c.scope, after, until, func(ds []app.Delivery) error {
-		for len(ds) > 0 {
-			k := min(len(ds), catchUpPerMessage)
-			m := outMsg{kind: msgChanges, sub: n, more: &outMore{deliveries: slices.Clone(ds[:k])}}
-			ds = ds[k:]
-			if err := c.enqueue(ctx, m); err != nil {
-				for i := range ds {
-					ds[i].Release()
-				}
-				return err
-			}
-		}
-		return nil
+		return c.enqueueDeliveries(ctx, n, slices.Clone(ds))
 	})
+}
+
+// enqueueDeliveries queues ds for the writer in messages of at most
+// catchUpPerMessage changes; it owns ds and releases what it cannot queue.
+func (c *conn) enqueueDeliveries(ctx context.Context, n int, ds []app.Delivery) error {
+	for len(ds) > 0 {
+		k := min(len(ds), catchUpPerMessage)
+		m := outMsg{kind: msgChanges, sub: n, more: &outMore{deliveries: ds[:k:k]}}
+		ds = ds[k:]
+		if err := c.enqueue(ctx, m); err != nil {
+			for i := range ds {
+				ds[i].Release()
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 // reasonMemoryBudget is the close reason of a socket refused for the
