@@ -112,7 +112,7 @@ type subState struct {
 	liveOn bool // catch-up written: live changes may follow
 	// resumedView: the view was restored from the database for a resume.
 	resumedView bool
-	rows   int  // snapshot rows written
+	rows        int // snapshot rows written
 }
 
 func newConn(g *Gateway, ws *websocket.Conn, scope domain.Scope, filter string) *conn {
