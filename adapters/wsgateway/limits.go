@@ -2,8 +2,10 @@ package wsgateway
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"net/http"
 	"net/netip"
+	"strings"
 	"strconv"
 	"sync"
 	"time"
@@ -67,7 +69,7 @@ func (l *connLimits) reserve(token, remoteAddr string) (connLease, *limitRefusal
 	if l.checkTokens {
 		// The token itself is a secret and stays out of memory that
 		// outlives the request; its hash tells tokens apart just as well.
-		lease.token, lease.hasToken = sha256.Sum256([]byte(token)), true
+		lease.token, lease.hasToken = tokenKey(token), true
 	}
 	if ap, err := netip.ParseAddrPort(remoteAddr); err == nil {
 		lease.addr, lease.hasAddr = addressKey(ap.Addr()), true
@@ -132,4 +134,25 @@ func (r *limitRefusal) write(w http.ResponseWriter) {
 		Param:   r.setting,
 		Message: "too many open connections for " + r.what + " (at most " + strconv.Itoa(r.limit) + "): close one or try again later",
 	}})
+}
+
+// tokenKey identifies a token by what it decodes to, not by how it is
+// spelled: base64url leaves the last character's unused bits free, and a
+// JWT library that decodes leniently accepts every spelling, so keying by
+// the raw string would let one token count as four.
+func tokenKey(token string) [sha256.Size]byte {
+	h := sha256.New()
+	for i, part := range strings.Split(token, ".") {
+		b, err := base64.RawURLEncoding.DecodeString(part)
+		if err != nil {
+			return sha256.Sum256([]byte(token))
+		}
+		if i > 0 {
+			h.Write([]byte{'.'})
+		}
+		h.Write(b)
+	}
+	var key [sha256.Size]byte
+	h.Sum(key[:0])
+	return key
 }
