@@ -5,8 +5,8 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/netip"
-	"strings"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 

@@ -43,6 +43,7 @@ func TestConnLimits_AddressKeys(t *testing.T) {
 		})
 	}
 }
+
 // TestTokenKey_SpellingsOfOneTokenAreOneToken: base64url leaves the last
 // character's unused bits free; every spelling of a token is that token.
 func TestTokenKey_SpellingsOfOneTokenAreOneToken(t *testing.T) {
