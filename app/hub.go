@@ -338,6 +338,10 @@ func (h *Hub) HandleChanges(batch []ports.Change) error {
 	return nil
 }
 
+// departedTimeout bounds the question a resuming scoped dashboard asks of
+// the feed while the hub waits for it; past it the dashboard retries later.
+const departedTimeout = 2 * time.Second
+
 // SubscribeOptions say where a subscription starts.
 type SubscribeOptions struct {
 	// SkipUntil: changes at or before it are not queued, for a client that
@@ -376,7 +380,10 @@ func (h *Hub) Subscribe(ctx context.Context, q domain.Query, opts SubscribeOptio
 				// meanwhile: every ticket that left the scope's teams up to
 				// the subscription's start is in the answer, and a later
 				// departure comes with its change.
-				ids, err := h.feed.Departed(ctx, opts.After, opts.Scope.Teams)
+				// Bounded: every dashboard's delivery waits meanwhile.
+				dctx, cancel := context.WithTimeout(ctx, departedTimeout)
+				ids, err := h.feed.Departed(dctx, opts.After, opts.Scope.Teams)
+				cancel()
 				if err != nil {
 					h.mu.Unlock()
 					return nil, domain.ChangePos{}, fmt.Errorf("subscribe: %w", err)

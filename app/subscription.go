@@ -243,9 +243,16 @@ func (s *Subscription) offer(enc *encodedBatch) {
 			added = true
 		default:
 			// Not held: an upsert still waiting was never seen, and
-			// this change is none of the dashboard's business.
+			// this change is none of the dashboard's business. A removal
+			// still waiting (a resumed dashboard may hold the ticket) must
+			// still go: it moves up to this change's position.
 			if j, ok := s.queuedAt(id); ok {
-				s.dropAt(j)
+				if s.queue[j].removal {
+					s.push(enc.removalDelivery(i))
+					added = true
+				} else {
+					s.dropAt(j)
+				}
 			}
 			if !s.settled {
 				s.touched.Put(id, 0)

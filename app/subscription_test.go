@@ -370,3 +370,27 @@ func TestHub_AResumedDashboardHearsOfATicketThatLeftAndChangedAgain(t *testing.T
 	s.Close()
 	assertHubBuffersReturned(t, h)
 }
+
+// A removal waiting for a resumed dashboard — it may hold the ticket —
+// must not be dropped when a later change of the ticket, past the window
+// in which such removals are made, concerns the dashboard no more.
+func TestSubscription_AWaitingRemovalSurvivesALaterChange(t *testing.T) {
+	t.Parallel()
+	h, _ := NewHub(portstest.NewFeed(), HubConfig{PoisonReleased: true}, nil)
+	s := newTestSubscription(h, domain.Query{Teams: []string{"billing"}, Statuses: []domain.Status{domain.StatusOpen}})
+	s.resumed, s.scope = true, domain.Scope{Teams: []string{"billing"}}
+	tk := demodata.New(3).Tickets(1)[0]
+	tk.Team, tk.Status = "billing", domain.StatusPending // left the filter while the dashboard was away
+	offerChange(h, s, ports.Change{Pos: domain.ChangePos{Seq: 5, ID: tk.ID}, Ticket: tk})
+	s.restoredUpTo(domain.ChangePos{Seq: 6})
+	s.Settle()
+	tk.Subject = "changed again, still pending"
+	offerChange(h, s, ports.Change{Pos: domain.ChangePos{Seq: 7, ID: tk.ID}, Ticket: tk})
+	ds, err := s.Take(nil, 1<<20)
+	if err != nil || len(ds) != 1 || !ds[0].removal || ds[0].ID != tk.ID || ds[0].Pos.Seq != 7 {
+		t.Fatalf("took %+v, %v; want the removal of ticket %d, moved up to position 7", ds, err, tk.ID)
+	}
+	ds[0].Release()
+	s.Close()
+	assertHubBuffersReturned(t, h)
+}
