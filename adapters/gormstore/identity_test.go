@@ -79,9 +79,10 @@ func TestStore_IdentityOfSQLiteIsItsOwn(t *testing.T) {
 	}
 }
 
-// PostgreSQL's identity is the cluster's: every database of the cluster
-// shares it, and a restore into another cluster changes it.
-func TestStore_IdentityOfPostgreSQLIsTheCluster(t *testing.T) {
+// PostgreSQL's identity is the cluster's and the database's: a restore into
+// another cluster changes it, and so does another database of the cluster
+// (a copy restored with pg_restore, whose default cursor key is the same).
+func TestStore_IdentityOfPostgreSQLIsTheClusterAndTheDatabase(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t, gormstore.Postgres, nil, gormstore.Config{})
 	id, err := s.Identity(ctx)
@@ -93,11 +94,21 @@ func TestStore_IdentityOfPostgreSQLIsTheCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	var want int64
-	if err := db.QueryRowContext(ctx, `SELECT system_identifier FROM pg_control_system()`).Scan(&want); err != nil {
+	var sys int64
+	if err := db.QueryRowContext(ctx, `SELECT system_identifier FROM pg_control_system()`).Scan(&sys); err != nil {
 		t.Fatal(err)
 	}
-	if id != uint64(want) {
-		t.Fatalf("Identity = %d, want the system identifier %d", id, uint64(want))
+	if id == uint64(sys) {
+		t.Fatalf("Identity = the system identifier %d: every database of the cluster would share it", id)
+	}
+	// Another database of the same cluster — as a copy restored with
+	// pg_restore would be — has another identity.
+	other := openStore(t, gormstore.Postgres, nil, gormstore.Config{})
+	if oid, err := other.Identity(ctx); err != nil || oid == id {
+		t.Fatalf("another database of the cluster: Identity = %d, %v; want other than %d", oid, err, id)
+	}
+	again, err := s.Identity(ctx)
+	if err != nil || again != id {
+		t.Fatalf("Identity again = %d, %v; want %d", again, err, id)
 	}
 }
