@@ -355,6 +355,11 @@ func (s *Store) readChangeBatch(br pgx.BatchResults, types *pgtype.Map, page *ch
 			continue
 		}
 		t.CreatedAt, t.UpdatedAt = t.CreatedAt.UTC(), t.UpdatedAt.UTC()
+		if err := checkYears(t); err != nil {
+			s.skipRow(QueryChanges, &undecodableRow{id: t.ID, err: err})
+			page.skipChanged(domain.ChangePos{Seq: uint64(pos), ID: t.ID})
+			continue
+		}
 		ch.Pos = domain.ChangePos{Seq: uint64(pos), ID: t.ID}
 		page.readChanged()
 	}

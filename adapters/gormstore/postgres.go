@@ -307,6 +307,9 @@ func (pd *pageDecoder) decode(rb *rawBatch, batch []domain.Ticket) ([]domain.Tic
 		} else {
 			err = pd.decodeGeneric(rb.fields, t)
 		}
+		if err == nil {
+			err = checkYears(t)
+		}
 		if err != nil {
 			id, ok := rawID(rb.fields[0], pd.vals[0])
 			if pd.skip == nil || !ok {

@@ -1,6 +1,11 @@
 package gormstore
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+
+	"github.com/ticketstream/ticketstream/domain"
+)
 
 // undecodableRow is a ticket row that was read but cannot be decoded into a
 // ticket: a value of the wrong type, written by another program into an
@@ -18,6 +23,19 @@ func (e *undecodableRow) Error() string {
 }
 
 func (e *undecodableRow) Unwrap() error { return e.err }
+
+// checkYears refuses a ticket whose timestamps JSON cannot carry (years 0
+// to 9999): PostgreSQL takes the year 10000 and SQLite any integer, but no
+// client could be sent such a ticket, and every stream that met it would
+// fail.
+func checkYears(t *domain.Ticket) error {
+	for _, at := range [2]time.Time{t.CreatedAt, t.UpdatedAt} {
+		if y := at.Year(); y < 0 || y > 9999 {
+			return fmt.Errorf("timestamp %s is outside the years 0 to 9999 that JSON carries", at.Format(time.RFC3339))
+		}
+	}
+	return nil
+}
 
 // skipRow logs and counts a row that a read of kind (QuerySnapshot,
 // QueryChanges) left out. The row stays skipped, by every read that

@@ -44,9 +44,15 @@ func (r *skipRecorder) count(kind string) int {
 // badRowSQL writes, with raw SQL as another program would, a value the
 // store cannot decode into the ticket with the given id: on SQLite a
 // timestamp as text in a column of Unix microseconds, on PostgreSQL a NULL
-// tag.
+// tag — or, for created_at, on both a time in the year 10000, which the
+// column takes but JSON cannot carry.
 func badRowSQL(d gormstore.Dialect, column string) string {
-	if d == gormstore.Postgres {
+	switch {
+	case column == "created_at" && d == gormstore.Postgres:
+		return `UPDATE tickets SET created_at = '10000-01-01T00:00:00Z' WHERE id = ?`
+	case column == "created_at":
+		return `UPDATE tickets SET created_at = 253402300800000000 WHERE id = ?`
+	case d == gormstore.Postgres:
 		return `UPDATE tickets SET tags = ARRAY['x', NULL]::text[] WHERE id = ?`
 	}
 	return `UPDATE tickets SET ` + column + ` = '2026-05-01T10:00:00Z' WHERE id = ?`

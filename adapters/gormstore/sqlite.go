@@ -93,6 +93,10 @@ func (sc *sqliteScanner) scan(rows *sql.Rows, t *domain.Ticket, lead ...any) err
 		t.Tags = []string{}
 	}
 	t.CreatedAt, t.UpdatedAt = time.UnixMicro(sc.created).UTC(), time.UnixMicro(sc.updated).UTC()
+	if err := checkYears(t); err != nil {
+		sc.badAt = sc.updated
+		return &undecodableRow{id: t.ID, err: err}
+	}
 	return nil
 }
 
