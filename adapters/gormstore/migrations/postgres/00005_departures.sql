@@ -25,13 +25,18 @@ CREATE INDEX IF NOT EXISTS ticket_departures_at ON ticket_departures (departed_a
 -- the common case, when none did.
 CREATE INDEX IF NOT EXISTS ticket_departures_change ON ticket_departures (change_pos);
 
+-- A team the ticket had only inside this transaction (it was inserted, or
+-- moved there, by the same transaction) was never seen by any reader: it is
+-- not a departure, and a dashboard of that team must hear nothing of it.
 -- +goose StatementBegin
 CREATE OR REPLACE FUNCTION ticketstream_record_departure() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO ticket_departures (id, change_pos, team)
-    VALUES (NEW.id, pg_current_xact_id()::text::bigint, OLD.team)
-    ON CONFLICT DO NOTHING;
+    IF OLD.change_pos IS DISTINCT FROM pg_current_xact_id()::text::bigint THEN
+        INSERT INTO ticket_departures (id, change_pos, team)
+        VALUES (NEW.id, pg_current_xact_id()::text::bigint, OLD.team)
+        ON CONFLICT DO NOTHING;
+    END IF;
     RETURN NULL;
 END
 $$;
@@ -52,8 +57,13 @@ BEGIN
     INSERT INTO ticket_removals (change_pos, id)
     SELECT pg_current_xact_id()::text::bigint, id FROM removed
     ON CONFLICT DO NOTHING;
+    -- The team a deleted ticket leaves is the one it had before this
+    -- transaction: if the transaction moved it, that departure is recorded
+    -- already, and the team it was moved to was never seen.
     INSERT INTO ticket_departures (id, change_pos, team)
-    SELECT id, pg_current_xact_id()::text::bigint, team FROM removed
+    SELECT r.id, pg_current_xact_id()::text::bigint, r.team FROM removed r
+    WHERE NOT EXISTS (SELECT 1 FROM ticket_departures d
+                      WHERE d.id = r.id AND d.change_pos = pg_current_xact_id()::text::bigint)
     ON CONFLICT DO NOTHING;
     RETURN NULL;
 END

@@ -1,0 +1,80 @@
+package gormstore_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ticketstream/ticketstream/adapters/gormstore"
+	"github.com/ticketstream/ticketstream/domain"
+	"github.com/ticketstream/ticketstream/domain/demodata"
+	"github.com/ticketstream/ticketstream/ports/portstest"
+)
+
+// A team a ticket had only inside one transaction — moved there and on, or
+// inserted there and moved — was never seen by a reader: no dashboard of
+// that team may hear of the ticket as one that left it.
+func TestPostgres_ATeamHeldOnlyInsideATransactionIsNoDeparture(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := openStore(t, gormstore.Postgres, nil, gormstore.Config{})
+	tickets := demodata.New(4).Tickets(2)
+	tickets[0].Team, tickets[1].Team = "sales", "billing"
+	if err := s.InsertTickets(ctx, tickets); err != nil {
+		t.Fatal(err)
+	}
+	_, start := portstest.WaitChanges(t, s, domain.ChangePos{}, 100, len(tickets))
+	conn, err := pgx.Connect(ctx, s.Target())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`UPDATE tickets SET team = 'billing' WHERE id = $1`,               // sales → billing …
+		`UPDATE tickets SET team = 'support', subject = 'x' WHERE id = $1`, // … → support: left sales only
+	} {
+		if _, err := tx.Exec(ctx, q, tickets[0].ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO tickets (id, team, subject, status, priority, requester) VALUES (99001, 'billing', 's', 'open', 'low', 'r@example.com')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE tickets SET team = 'support' WHERE id = 99001`); err != nil { // inserted into billing, moved: never billing for a reader
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE tickets SET team = 'accounts' WHERE id = $1`, tickets[1].ID); err != nil { // billing → accounts …
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM tickets WHERE id = $1`, tickets[1].ID); err != nil { // … then deleted: left billing, never accounts
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := portstest.WaitChanges(t, s, start, 100, 3)
+	for _, c := range got {
+		var want []string
+		switch c.Ticket.ID {
+		case tickets[0].ID:
+			want = []string{"sales"}
+		case tickets[1].ID:
+			want = []string{"billing"}
+		}
+		if len(c.LeftTeams) != len(want) || (len(want) > 0 && c.LeftTeams[0] != want[0]) {
+			t.Errorf("ticket %d left teams %q, want %q", c.Ticket.ID, c.LeftTeams, want)
+		}
+	}
+	if ids, err := s.Departed(ctx, start, []string{"accounts"}); err != nil || len(ids) != 0 {
+		t.Fatalf("Departed from accounts = %v, %v; want none: no reader ever saw a ticket there", ids, err)
+	}
+	ids, err := s.Departed(ctx, start, []string{"billing"})
+	if err != nil || len(ids) != 1 || ids[0] != tickets[1].ID {
+		t.Fatalf("Departed from billing = %v, %v; want only ticket %d, deleted from billing", ids, err, tickets[1].ID)
+	}
+}
