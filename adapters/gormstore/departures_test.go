@@ -35,7 +35,7 @@ func TestPostgres_ATeamHeldOnlyInsideATransactionIsNoDeparture(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, q := range []string{
-		`UPDATE tickets SET team = 'billing' WHERE id = $1`,               // sales → billing …
+		`UPDATE tickets SET team = 'billing' WHERE id = $1`,                // sales → billing …
 		`UPDATE tickets SET team = 'support', subject = 'x' WHERE id = $1`, // … → support: left sales only
 	} {
 		if _, err := tx.Exec(ctx, q, tickets[0].ID); err != nil {
