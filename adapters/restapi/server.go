@@ -21,6 +21,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ticketstream/ticketstream/adapters/hostguard"
 	"github.com/ticketstream/ticketstream/app"
 	"github.com/ticketstream/ticketstream/domain"
 )
@@ -45,6 +46,12 @@ type Config struct {
 	WriteTimeout time.Duration
 	// ReadHeaderTimeout bounds how long a client may take to send headers.
 	ReadHeaderTimeout time.Duration
+	// Hosts are the Host headers served; any other gets 421 before any
+	// route, page or upgrade sees the request (the DNS rebinding defence).
+	// Health checks (/healthz, /readyz) are exempt: a load balancer probes
+	// a replica by an address the list cannot know, and they tell nothing.
+	// The zero value serves loopback names and addresses only.
+	Hosts hostguard.Allowlist
 }
 
 // DefaultConfig holds on a 2-core machine.
@@ -63,6 +70,7 @@ type RequestObserver interface {
 type Server struct {
 	cfg      Config
 	echo     *echo.Echo
+	handler  http.Handler // echo behind the Host check
 	http     *http.Server
 	streamer *app.Streamer
 	store    Store
@@ -82,8 +90,6 @@ type Pages interface {
 type Mounts struct {
 	// Stream is the WebSocket gateway, at /v1/stream.
 	Stream http.Handler
-	// Metrics, if not nil, serves /metrics.
-	Metrics http.Handler
 	// Pages, if not nil, serves the dashboard at its paths.
 	Pages Pages
 }
@@ -119,16 +125,14 @@ func New(cfg Config, streamer *app.Streamer, store Store, auth TokenVerifier, mo
 	e.GET("/v1/tickets/:id", s.getTicket)
 	e.GET("/v1/session", s.session)
 	e.GET("/v1/stream", echo.WrapHandler(mounts.Stream))
-	if mounts.Metrics != nil {
-		e.GET("/metrics", echo.WrapHandler(mounts.Metrics))
-	}
 	if mounts.Pages != nil {
 		for _, p := range mounts.Pages.Paths() {
 			e.GET(p, echo.WrapHandler(mounts.Pages))
 		}
 	}
+	s.handler = cfg.Hosts.Wrap(e, "/healthz", "/readyz")
 	s.http = &http.Server{
-		Handler:           e,
+		Handler:           s.handler,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       30 * time.Second, // requests have no body
 		IdleTimeout:       2 * time.Minute,
@@ -143,8 +147,9 @@ func New(cfg Config, streamer *app.Streamer, store Store, auth TokenVerifier, mo
 // serving; nil (the default) reports nothing.
 func (s *Server) SetObserver(o RequestObserver) { s.obs = o }
 
-// Handler returns the server's HTTP handler, for tests.
-func (s *Server) Handler() http.Handler { return s.echo }
+// Handler returns the server's HTTP handler, Host check included, for
+// tests.
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // ActiveStreams returns how many REST streams are running.
 func (s *Server) ActiveStreams() int { return int(s.streams.Load()) }
