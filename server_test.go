@@ -42,13 +42,13 @@ const (
 var demoTickets = demodata.New(1).Tickets(demoCount)
 
 type running struct {
-	url    string // of the database
-	base   string // http://127.0.0.1:port
+	url  string // of the database
+	base string // http://127.0.0.1:port
 	// internal is the base URL of the internal listener's handler
 	// (metrics, profiler) on a test server of its own.
 	internal string
-	server *ticketstream.Server
-	stop   func() error
+	server   *ticketstream.Server
+	stop     func() error
 }
 
 // startServer runs the fully wired server on a random loopback port against
