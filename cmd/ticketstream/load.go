@@ -18,10 +18,10 @@ import (
 func runLoad(ctx context.Context, env *environment, args []string) error {
 	var (
 		target, metricsURL, token, filters, jsonOut, database string
-		sockets, fetchers, ramp                   int
-		duration                                  time.Duration
-		writeRate                                 float64
-		allowRemote                               bool
+		sockets, fetchers, ramp                               int
+		duration                                              time.Duration
+		writeRate                                             float64
+		allowRemote                                           bool
 	)
 	s := newSettings("load", env.stderr)
 	s.String(&target, "target", "http://127.0.0.1:8080", "the server to load: its base URL")
