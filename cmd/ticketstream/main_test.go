@@ -242,6 +242,14 @@ func TestCLI_TokenSignsAVerifiableToken(t *testing.T) {
 	if err != nil || strings.Join(scope.Teams, ",") != "billing,support" {
 		t.Fatalf("the token verifies as %+v, %v", scope, err)
 	}
+	file := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(file, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = runCLI(t, "token", "--jwt-secret-file", file, "--teams", "billing")
+	if scope, err := v.Verify(strings.TrimSpace(stdout)); code != 0 || err != nil || strings.Join(scope.Teams, ",") != "billing" {
+		t.Fatalf("a token signed with the secret from --jwt-secret-file: exit %d, %s, verifies as %+v, %v", code, stderr, scope, err)
+	}
 	if code, _, stderr := runCLI(t, "token", "--jwt-secret", secret); code != 2 || !strings.Contains(stderr, "teams") {
 		t.Fatalf("a token without teams: exit %d: %s", code, stderr)
 	}

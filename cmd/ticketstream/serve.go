@@ -166,14 +166,18 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 }
 
 func runToken(_ context.Context, env *environment, args []string) error {
-	var secret, teams, subject string
+	var secret, secretFile, teams, subject string
 	var ttl time.Duration
 	s := newSettings("token", env.stderr)
-	s.String(&secret, "jwt-secret", "", "the server's HS256 secret")
+	s.String(&secret, "jwt-secret", "", "the server's HS256 secret; prefer the environment variable or --jwt-secret-file: a flag is visible in ps")
+	s.String(&secretFile, "jwt-secret-file", "", "file holding the server's HS256 secret, instead of --jwt-secret")
 	s.String(&teams, "teams", "", "comma-separated teams the token may see, or * for all")
 	s.String(&subject, "subject", "dashboard", "who the token is for (its sub claim)")
 	s.Duration(&ttl, "ttl", 24*time.Hour, "how long the token is valid")
 	if err := s.parse(args); err != nil {
+		return err
+	}
+	if err := readSecretFile(&secret, secretFile); err != nil {
 		return err
 	}
 	var list []string
