@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/ticketstream/ticketstream"
 	"github.com/ticketstream/ticketstream/adapters/gormstore"
 	"github.com/ticketstream/ticketstream/domain"
+	"github.com/ticketstream/ticketstream/ports/portstest"
 )
 
 // A page that rebinds its own name to the loopback server sends its name
@@ -100,14 +102,20 @@ func TestServer_PublicListenerServesNoInternalEndpoints(t *testing.T) {
 func TestServer_AllowedHostsReplaceTheDefault(t *testing.T) {
 	t.Parallel()
 	secret := strings.Repeat("k", 32)
-	srv := startServer(t, gormstore.SQLite, func(c *ticketstream.Config) {
+	logs := &portstest.LogBuffer{}
+	srv := startServerLogging(t, gormstore.SQLite, func(c *ticketstream.Config) {
 		c.Server.JWTSecret = secret
 		c.Server.AllowedHosts = []string{"tickets.example.com", "*.dash.example.com"}
-	})
+	}, slog.New(slog.NewJSONHandler(logs, nil)))
 	for host, status := range map[string]int{"tickets.example.com": 401, "a.dash.example.com:8443": 401, "dash.example.com": 421, "evildash.example.com": 421, "localhost": 421} {
 		if resp, body := get(t, srv.base+"/v1/tickets", "", "Host", host); resp.StatusCode != status {
 			t.Errorf("Host %s: HTTP %d %s, want %d", host, resp.StatusCode, body, status)
 		}
+	}
+	// A refusal is logged like any request: a proxy that rewrites Host
+	// shows at once.
+	if !strings.Contains(logs.String(), `"path":"/v1/tickets","filter":"","status":421`) {
+		t.Fatalf("no request line with status 421:\n%s", logs.String())
 	}
 }
 

@@ -82,27 +82,16 @@ func (a Allowlist) Allows(hostHeader string) bool {
 }
 
 // Wrap returns next behind the Host check: a request for another host gets
-// 421 Misdirected Request and a JSON error, before any route, page or
-// upgrade sees it. Requests for the paths in exempt pass whatever their
-// Host (health checks that address a server by an IP the allow-list cannot
-// know).
-func (a Allowlist) Wrap(next http.Handler, exempt ...string) http.Handler {
+// 421 Misdirected Request and a JSON error (Refuse), before any route, page
+// or upgrade sees it.
+func Wrap(a Allowlist, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !a.Allows(r.Host) && !isExempt(r.URL.Path, exempt) {
+		if !a.Allows(r.Host) {
 			Refuse(w, r.Host)
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-func isExempt(path string, exempt []string) bool {
-	for _, p := range exempt {
-		if path == p {
-			return true
-		}
-	}
-	return false
 }
 
 // Refuse answers a request for host with 421 and a JSON error.

@@ -79,12 +79,12 @@ func TestAllowlist_Allows(t *testing.T) {
 }
 
 // A request for another host gets 421 and the JSON error before the
-// handler runs; an exempt path passes.
+// handler runs.
 func TestWrap_MisdirectedRequestIs421WithJSON(t *testing.T) {
 	t.Parallel()
-	srv := httptest.NewServer(hostguard.Loopback().Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(hostguard.Wrap(hostguard.Loopback(), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "served")
-	}), "/healthz"))
+	})))
 	defer srv.Close()
 	for _, tc := range []struct {
 		host, path string
@@ -94,7 +94,7 @@ func TestWrap_MisdirectedRequestIs421WithJSON(t *testing.T) {
 		{"localhost", "/", 200},
 		{"rebind.attacker.test", "/", 421},
 		{"rebind.attacker.test:80", "/v1/tickets", 421},
-		{"rebind.attacker.test", "/healthz", 200},
+		{"LocalHost:1", "/x", 200},
 	} {
 		req, _ := http.NewRequest("GET", srv.URL+tc.path, nil)
 		if tc.host != "" {

@@ -44,7 +44,7 @@ func New(cfg Config) http.Handler {
 		mux.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
-	return cfg.Hosts.Wrap(mux)
+	return hostguard.Wrap(cfg.Hosts, mux)
 }
 
 func notFound(w http.ResponseWriter, _ *http.Request) {

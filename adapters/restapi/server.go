@@ -70,7 +70,6 @@ type RequestObserver interface {
 type Server struct {
 	cfg      Config
 	echo     *echo.Echo
-	handler  http.Handler // echo behind the Host check
 	http     *http.Server
 	streamer *app.Streamer
 	store    Store
@@ -118,7 +117,7 @@ func New(cfg Config, streamer *app.Streamer, store Store, auth TokenVerifier, mo
 	e.IPExtractor = echo.ExtractIPDirect()
 	e.HTTPErrorHandler = errorHandler(log)
 	s := &Server{cfg: cfg, echo: e, streamer: streamer, store: store, auth: auth, log: log}
-	e.Use(s.requestLog)
+	e.Use(s.requestLog, s.checkHost)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/v1/tickets", s.listTickets)
@@ -130,9 +129,8 @@ func New(cfg Config, streamer *app.Streamer, store Store, auth TokenVerifier, mo
 			e.GET(p, echo.WrapHandler(mounts.Pages))
 		}
 	}
-	s.handler = cfg.Hosts.Wrap(e, "/healthz", "/readyz")
 	s.http = &http.Server{
-		Handler:           s.handler,
+		Handler:           e,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       30 * time.Second, // requests have no body
 		IdleTimeout:       2 * time.Minute,
@@ -149,7 +147,23 @@ func (s *Server) SetObserver(o RequestObserver) { s.obs = o }
 
 // Handler returns the server's HTTP handler, Host check included, for
 // tests.
-func (s *Server) Handler() http.Handler { return s.handler }
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// checkHost answers a request for a Host the server does not serve with
+// 421 before its handler runs — REST, pages and the socket upgrade alike —
+// except the health checks. It runs inside requestLog, so that refusals are
+// logged and counted like any request: a proxy that rewrites Host shows up
+// at once.
+func (s *Server) checkHost(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if p := r.URL.Path; p == "/healthz" || p == "/readyz" || s.cfg.Hosts.Allows(r.Host) {
+			return next(c)
+		}
+		hostguard.Refuse(c.Response(), r.Host)
+		return nil
+	}
+}
 
 // ActiveStreams returns how many REST streams are running.
 func (s *Server) ActiveStreams() int { return int(s.streams.Load()) }

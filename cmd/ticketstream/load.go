@@ -25,7 +25,7 @@ func runLoad(ctx context.Context, env *environment, args []string) error {
 	)
 	s := newSettings("load", env.stderr)
 	s.String(&target, "target", "http://127.0.0.1:8080", "the server to load: its base URL")
-	s.String(&metricsURL, "metrics", "http://127.0.0.1:9090/metrics", "the server's /metrics on its internal listener (--internal-listen), for its memory; empty: not watched")
+	s.String(&metricsURL, "metrics", "http://127.0.0.1:9464/metrics", "the server's /metrics on its internal listener (--internal-listen), for its memory; empty: not watched")
 	s.Int(&sockets, "sockets", 100, "WebSocket dashboards to open")
 	s.Int(&fetchers, "rest", 0, "REST clients, each fetching its filter over and over")
 	s.Duration(&duration, "duration", 30*time.Second, "how long to run")
@@ -58,7 +58,7 @@ func runLoad(ctx context.Context, env *environment, args []string) error {
 	var mu *url.URL
 	if metricsURL != "" {
 		if mu, err = url.Parse(metricsURL); err != nil || (mu.Scheme != "http" && mu.Scheme != "https") || mu.Host == "" {
-			return fmt.Errorf("%w: --metrics (TICKETSTREAM_METRICS) must be a URL like http://127.0.0.1:9090/metrics", errUsage)
+			return fmt.Errorf("%w: --metrics (TICKETSTREAM_METRICS) must be a URL like http://127.0.0.1:9464/metrics", errUsage)
 		}
 	}
 	cfg := load.Config{Target: u, Metrics: mu, Token: token, Sockets: sockets, Fetchers: fetchers, Duration: duration, Ramp: ramp, Progress: loadProgress(env)}

@@ -443,3 +443,40 @@ func TestCLI_LoadMeasuresARunningServer(t *testing.T) {
 		}
 	}
 }
+
+// A taken internal port fails the start when it was asked for, and only
+// costs the metrics (with a warning) when it is the default: the
+// zero-setup run must start.
+func TestCLI_InternalListenerPortTaken(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	code, _, stderr := runCLI(t, "serve", "--listen", "127.0.0.1:0", "--internal-listen", taken.Addr().String(), "--database", sqliteURL(t), "--demo-tickets", "0")
+	if code != 1 || !strings.Contains(stderr, "internal listener (--internal-listen, TICKETSTREAM_INTERNAL_LISTEN) on "+taken.Addr().String()) {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+
+	if l, err := net.Listen("tcp", DefaultInternalListen); err == nil { // else another process holds it: as good
+		defer l.Close()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addrs := make(chan string, 1)
+	errOut := &portstest.LogBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, &environment{stdout: io.Discard, stderr: errOut, onListen: func(a string) { addrs <- a }},
+			[]string{"--listen", "127.0.0.1:0", "--database", sqliteURL(t), "--demo-tickets", "0", "--log-format", "json"})
+	}()
+	select {
+	case <-addrs:
+	case code := <-done:
+		t.Fatalf("serve with the default internal port taken exited with %d: %s", code, errOut.String())
+	}
+	cancel()
+	if code := <-done; code != 0 || !strings.Contains(errOut.String(), "no internal listener: metrics are not served") {
+		t.Fatalf("exit %d, log:\n%s", code, errOut.String())
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -21,8 +22,9 @@ import (
 const DefaultListen = "127.0.0.1:8080"
 
 // DefaultInternalListen is where /metrics (and the profiler, when asked
-// for) are served unless told otherwise: loopback, beside the public port.
-const DefaultInternalListen = "127.0.0.1:9090"
+// for) are served unless told otherwise: loopback, on a port of its own —
+// not 9090, where a Prometheus on the same machine listens.
+const DefaultInternalListen = "127.0.0.1:9464"
 
 // splitList splits a comma-separated setting, dropping empty items.
 func splitList(s string) []string {
@@ -119,7 +121,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		{"change-retention", live.Retention < time.Minute, "at least 1m"},
 		{"stall-warning", live.StallWarning < time.Second, "at least 1s"},
 		{"debug-listen", debugAddr != "", "unset: the profiler moved to --internal-listen (loopback by default) with --profiler"},
-		{"internal-listen", srv.InternalAddr != "" && !validListen(srv.InternalAddr), "host:port, as 127.0.0.1:9090"},
+		{"internal-listen", srv.InternalAddr != "" && !validListen(srv.InternalAddr), "host:port, as 127.0.0.1:9464"},
 		{"internal-listen", srv.Profiler && !ticketstream.IsLoopback(srv.InternalAddr), "a loopback address with --profiler (the profiler must not be public)"},
 		{"internal-listen", srv.InternalAddr != "" && sameAddr(srv.InternalAddr, srv.Addr), "another address than --listen (the public listener serves no metrics)"},
 		{"jwt-secret", srv.JWTSecret != "" && len(srv.JWTSecret) < jwtauth.MinSecretLen, fmt.Sprintf("at least %d bytes", jwtauth.MinSecretLen)},
@@ -153,11 +155,19 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	defer cleanup()
 	if srv.InternalAddr != "" {
 		stopInternal, err := startInternal(srv.InternalAddr, server.Internal, log, env.onInternalListen)
-		if err != nil {
+		_, fromEnv := os.LookupEnv(envName("internal-listen"))
+		switch {
+		case err == nil:
+			defer stopInternal()
+		case !s.given("internal-listen") && !fromEnv:
+			// The zero-setup run must start even when the default port is
+			// taken (a second server on this machine): without metrics, said
+			// loudly, rather than not at all.
+			log.Warn("no internal listener: metrics are not served; set --internal-listen to a free address", "err", err)
+		default:
 			ln.Close()
 			return err
 		}
-		defer stopInternal()
 	}
 	if env.onListen != nil {
 		env.onListen(ln.Addr().String())
