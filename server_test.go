@@ -408,7 +408,7 @@ func TestServer_ClientLeavingMidStreamStopsTheQuery(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			fmt.Fprintf(conn, "GET /v1/tickets HTTP/1.1\r\nHost: x\r\n\r\n")
+			fmt.Fprintf(conn, "GET /v1/tickets HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
 			br := bufio.NewReader(conn)
 			if _, err := io.ReadFull(br, make([]byte, 64<<10)); err != nil {
 				t.Fatal(err)
