@@ -109,7 +109,7 @@ func TestCLI_DatabaseDownIsAClearFailure(t *testing.T) {
 func TestCLI_HelpListsCommandsAndFlags(t *testing.T) {
 	code, stdout, _ := runCLI(t, "--help")
 	for _, want := range []string{"serve", "migrate", "seed", "export", "token", "TICKETSTREAM_DATABASE", "-listen", "default \"127.0.0.1:8080\"", "-jwt-secret", "-max-connections",
-		"-jwt-secret-file", "-allowed-hosts", "-internal-listen", "default \"127.0.0.1:9090\"", "-profiler"} {
+		"-jwt-secret-file", "-allowed-hosts", "-internal-listen", "default \"127.0.0.1:9464\"", "-profiler"} {
 		if code != 0 || !strings.Contains(stdout, want) {
 			t.Fatalf("help (exit %d) lacks %q:\n%s", code, want, stdout)
 		}
