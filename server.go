@@ -189,14 +189,7 @@ func internalHosts(addr string) hostguard.Allowlist {
 // IsLoopback reports whether addr (host:port) names only loopback interfaces.
 func IsLoopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return err == nil && hostguard.IsLoopback(host)
 }
 
 func provideGateway(streamer *app.Streamer, hub *app.Hub, auth wsgateway.TokenVerifier, cfg ServerConfig, log *slog.Logger) *wsgateway.Gateway {

@@ -57,9 +57,6 @@ func (a Allowlist) WithIPLiterals() Allowlist {
 	return a
 }
 
-// Patterns returns the allow-list's patterns, for logs and messages.
-func (a Allowlist) Patterns() []Pattern { return append([]Pattern(nil), a.patterns...) }
-
 // Allows reports whether a request whose Host header is hostHeader is for
 // this server. An empty or malformed Host is refused.
 func (a Allowlist) Allows(hostHeader string) bool {

@@ -117,3 +117,25 @@ func TestWrap_MisdirectedRequestIs421WithJSON(t *testing.T) {
 		}
 	}
 }
+
+// Whatever the Host header, the loopback allow-list answers only loopback
+// hosts, and a parsed pattern matches its own spelling.
+func FuzzAllows(f *testing.F) {
+	for _, s := range []string{"localhost:8080", "[::1]", "127.0.0.1", "rebind.attacker.test", "[::ffff:127.0.0.1]:1", "localhost.", "[", "*.example.com", "a.example.com:443"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, hostHeader string) {
+		if hostguard.Loopback().Allows(hostHeader) {
+			host, _, ok := hostguard.SplitHostPort(hostHeader)
+			if !ok || !hostguard.IsLoopback(host) {
+				t.Fatalf("Loopback allows %q", hostHeader)
+			}
+		}
+		if p, err := hostguard.ParsePattern(hostHeader); err == nil {
+			again, err := hostguard.ParsePattern(p.String())
+			if err != nil || again != p {
+				t.Fatalf("pattern %q prints as %q, which parses as %v, %v", hostHeader, p, again, err)
+			}
+		}
+	})
+}
