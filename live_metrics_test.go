@@ -50,7 +50,7 @@ func TestServer_StalledDeliveryIsAMetric(t *testing.T) {
 	if err := c.WaitFor(ctx, 10*time.Second, func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
 		t.Fatal(err)
 	}
-	if v := metric(t, srv.base, "ticketstream_live_subscribers"); v != 1 {
+	if v := metric(t, srv.internal, "ticketstream_live_subscribers"); v != 1 {
 		t.Fatalf("ticketstream_live_subscribers = %v, want 1", v)
 	}
 
@@ -67,7 +67,7 @@ func TestServer_StalledDeliveryIsAMetric(t *testing.T) {
 		t.Fatal(err)
 	}
 	portstest.WaitFor(t, 15*time.Second, "the stall to show in /metrics", func() bool {
-		return metric(t, srv.base, "ticketstream_live_stalled_seconds") >= 1
+		return metric(t, srv.internal, "ticketstream_live_stalled_seconds") >= 1
 	})
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
@@ -76,10 +76,10 @@ func TestServer_StalledDeliveryIsAMetric(t *testing.T) {
 		t.Fatalf("the change held back was not delivered once the transaction ended: %v", err)
 	}
 	portstest.WaitFor(t, 15*time.Second, "the stall to clear", func() bool {
-		return metric(t, srv.base, "ticketstream_live_stalled_seconds") == 0
+		return metric(t, srv.internal, "ticketstream_live_stalled_seconds") == 0
 	})
 	for _, name := range []string{"ticketstream_live_changes_total", "ticketstream_live_deliveries_total", "ticketstream_websocket_connections", "ticketstream_pool_gets_total"} {
-		if v := metric(t, srv.base, name); v < 1 {
+		if v := metric(t, srv.internal, name); v < 1 {
 			t.Fatalf("%s = %v after a stream and a change, want at least 1", name, v)
 		}
 	}
@@ -124,7 +124,7 @@ func TestServer_MetricsAfterAKnownStream(t *testing.T) {
 		return got > want
 	}
 	for _, c := range checks {
-		if got := metric(t, srv.base, c.name); !cmp(got, c.cmp, c.want) {
+		if got := metric(t, srv.internal, c.name); !cmp(got, c.cmp, c.want) {
 			t.Errorf("after one REST stream: %s = %v, want %s %v", c.name, got, c.cmp, c.want)
 		}
 	}
@@ -172,7 +172,7 @@ func TestServer_MetricsAfterAKnownStream(t *testing.T) {
 		{"ticketstream_pool_grown_total", "=", 0},
 		{"ticketstream_pool_dropped_total", "=", 0},
 	} {
-		if got := metric(t, srv.base, c.name); !cmp(got, c.cmp, c.want) {
+		if got := metric(t, srv.internal, c.name); !cmp(got, c.cmp, c.want) {
 			t.Errorf("after a dashboard and one change: %s = %v, want %s %v", c.name, got, c.cmp, c.want)
 		}
 	}

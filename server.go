@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 
 	"github.com/ticketstream/ticketstream/adapters/dashboard"
 	"github.com/ticketstream/ticketstream/adapters/gormstore"
+	"github.com/ticketstream/ticketstream/adapters/hostguard"
+	"github.com/ticketstream/ticketstream/adapters/internalapi"
 	"github.com/ticketstream/ticketstream/adapters/jwtauth"
 	"github.com/ticketstream/ticketstream/adapters/metrics"
 	"github.com/ticketstream/ticketstream/adapters/restapi"
@@ -27,6 +30,14 @@ type ServerConfig struct {
 	// JWTSecret signs dashboards' tokens (HS256). Empty means open access,
 	// allowed only when Addr is a loopback address.
 	JWTSecret string
+	// AllowedHosts are the Host headers the public listener serves
+	// (hostguard patterns); see AllowedHosts for the default.
+	AllowedHosts []string
+	// InternalAddr is the internal listener's address (metrics, profiler);
+	// it decides which Host headers that listener serves.
+	InternalAddr string
+	// Profiler adds Go's profiler to the internal listener.
+	Profiler  bool
 	REST      restapi.Config
 	WebSocket wsgateway.Options
 	// CursorKeyFile, when set, holds the key that seals cursors (at least
@@ -45,13 +56,16 @@ type ServerConfig struct {
 // Server is ticketstream serving: the REST API and the WebSocket gateway
 // over the App.
 type Server struct {
-	App     *App
-	Hub     *app.Hub
-	REST    *restapi.Server
-	Gateway *wsgateway.Gateway
-	Auth    *jwtauth.Authenticator
-	cfg     ServerConfig
-	log     *slog.Logger
+	App *App
+	// Internal serves /metrics and the profiler, for a listener of its
+	// own: the public one serves neither.
+	Internal http.Handler
+	Hub      *app.Hub
+	REST     *restapi.Server
+	Gateway  *wsgateway.Gateway
+	Auth     *jwtauth.Authenticator
+	cfg      ServerConfig
+	log      *slog.Logger
 }
 
 // Run writes the demo tickets if the database is empty and asked for, then
@@ -125,17 +139,62 @@ func provideAuthenticator(cfg ServerConfig) (*jwtauth.Authenticator, error) {
 	return a, nil
 }
 
+// AllowedHosts is the one rule for which Host headers the public listener
+// at addr serves, open telling whether tokens are off:
+//   - listed patterns, when given; with tokens off they may name only
+//     loopback hosts, since a page rebound to any other name would read
+//     every ticket;
+//   - else loopback names and addresses when addr is loopback;
+//   - else addr's own host; a wildcard addr (":8080", "0.0.0.0:8080",
+//     "[::]:8080") has no host to default to and is refused.
+func AllowedHosts(addr string, open bool, list []string) (hostguard.Allowlist, error) {
+	if len(list) > 0 {
+		patterns, err := hostguard.ParsePatterns(list)
+		if err != nil {
+			return hostguard.Allowlist{}, domain.Invalidf("allowed-hosts", "%v", err)
+		}
+		for _, p := range patterns {
+			if host, _, _ := hostguard.SplitHostPort(p.String()); open && !hostguard.IsLoopback(host) {
+				return hostguard.Allowlist{}, domain.Invalidf("allowed-hosts", "may name only loopback hosts (localhost, 127.0.0.1, [::1]) while auth is off: %s would let any page rebound to that name read every ticket", p)
+			}
+		}
+		return hostguard.Of(patterns...), nil
+	}
+	if IsLoopback(addr) {
+		return hostguard.Loopback(), nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	ip := net.ParseIP(host)
+	if err != nil || host == "" || ip != nil && ip.IsUnspecified() {
+		return hostguard.Allowlist{}, domain.Invalidf("allowed-hosts", "is required when listening on the wildcard address %s: name the hosts clients use to reach the server, as tickets.example.com or *.example.com", addr)
+	}
+	if ip != nil && ip.To4() == nil {
+		host = "[" + host + "]"
+	}
+	p, err := hostguard.ParsePattern(host)
+	if err != nil {
+		return hostguard.Allowlist{}, domain.Invalidf("allowed-hosts", "the listen host is not a host pattern (%v): set the hosts clients use", err)
+	}
+	return hostguard.Of(p), nil
+}
+
+// internalHosts are the Host headers the internal listener at addr serves:
+// loopback names, any IP address (a scraper addresses it by IP, and a
+// rebound page never sends an IP literal), and addr's own host name.
+func internalHosts(addr string) hostguard.Allowlist {
+	hosts := hostguard.Loopback().WithIPLiterals()
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		if p, err := hostguard.ParsePattern(host); err == nil && net.ParseIP(host) == nil {
+			hosts = hostguard.Of(p).WithLoopback().WithIPLiterals()
+		}
+	}
+	return hosts
+}
+
 // IsLoopback reports whether addr (host:port) names only loopback interfaces.
 func IsLoopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return err == nil && hostguard.IsLoopback(host)
 }
 
 func provideGateway(streamer *app.Streamer, hub *app.Hub, cursors *domain.CursorSealer, auth wsgateway.TokenVerifier, cfg ServerConfig, log *slog.Logger) *wsgateway.Gateway {
@@ -164,22 +223,28 @@ func provideMetrics(streamer *app.Streamer, hub *app.Hub, store *gormstore.Store
 	return m
 }
 
-func provideREST(cfg ServerConfig, streamer *app.Streamer, store restapi.Store, cursors *domain.CursorSealer, auth restapi.TokenVerifier, gw *wsgateway.Gateway, m *metrics.Metrics, log *slog.Logger) (*restapi.Server, error) {
+func provideREST(cfg ServerConfig, streamer *app.Streamer, store restapi.Store, cursors *domain.CursorSealer, auth *jwtauth.Authenticator, gw *wsgateway.Gateway, m *metrics.Metrics, log *slog.Logger) (*restapi.Server, error) {
 	pages, err := dashboard.New()
 	if err != nil {
 		return nil, err
 	}
-	rest := restapi.New(cfg.REST, streamer, store, cursors, auth, restapi.Mounts{Stream: gw, Metrics: m.Handler(), Pages: pages}, log)
+	hosts, err := AllowedHosts(cfg.Addr, auth.Open(), cfg.AllowedHosts)
+	if err != nil {
+		return nil, err
+	}
+	cfg.REST.Hosts = hosts
+	rest := restapi.New(cfg.REST, streamer, store, cursors, auth, restapi.Mounts{Stream: gw, Pages: pages}, log)
 	rest.SetObserver(m)
 	return rest, nil
 }
 
-func newServer(a *App, hub *app.Hub, rest *restapi.Server, gw *wsgateway.Gateway, auth *jwtauth.Authenticator, cfg ServerConfig, log *slog.Logger) *Server {
+func newServer(a *App, hub *app.Hub, rest *restapi.Server, gw *wsgateway.Gateway, auth *jwtauth.Authenticator, m *metrics.Metrics, cfg ServerConfig, log *slog.Logger) *Server {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{App: a, Hub: hub, REST: rest, Gateway: gw, Auth: auth, cfg: cfg, log: log}
+	internal := internalapi.New(internalapi.Config{Metrics: m.Handler(), Profiler: cfg.Profiler, Hosts: internalHosts(cfg.InternalAddr)})
+	return &Server{App: a, Internal: internal, Hub: hub, REST: rest, Gateway: gw, Auth: auth, cfg: cfg, log: log}
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -41,10 +42,13 @@ const (
 var demoTickets = demodata.New(1).Tickets(demoCount)
 
 type running struct {
-	url    string // of the database
-	base   string // http://127.0.0.1:port
-	server *ticketstream.Server
-	stop   func() error
+	url  string // of the database
+	base string // http://127.0.0.1:port
+	// internal is the base URL of the internal listener's handler
+	// (metrics, profiler) on a test server of its own.
+	internal string
+	server   *ticketstream.Server
+	stop     func() error
 }
 
 // startServer runs the fully wired server on a random loopback port against
@@ -98,7 +102,9 @@ func startServerLogging(t *testing.T, d gormstore.Dialect, mutate func(*ticketst
 			t.Errorf("%d pooled buffers in use after shutdown", n)
 		}
 	})
-	r := &running{url: cfg.Database.URL, base: "http://" + ln.Addr().String(), server: srv, stop: stop}
+	internal := httptest.NewServer(srv.Internal)
+	t.Cleanup(internal.Close)
+	r := &running{url: cfg.Database.URL, base: "http://" + ln.Addr().String(), internal: internal.URL, server: srv, stop: stop}
 	waitReady(t, r.base)
 	return r
 }
@@ -128,6 +134,10 @@ func get(t *testing.T, url, token string, header ...string) (*http.Response, []b
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	for i := 0; i+1 < len(header); i += 2 {
+		if header[i] == "Host" { // net/http sends req.Host, not a Host header
+			req.Host = header[i+1]
+			continue
+		}
 		req.Header.Set(header[i], header[i+1])
 	}
 	resp, err := http.DefaultClient.Do(req)
@@ -398,7 +408,7 @@ func TestServer_ClientLeavingMidStreamStopsTheQuery(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			fmt.Fprintf(conn, "GET /v1/tickets HTTP/1.1\r\nHost: x\r\n\r\n")
+			fmt.Fprintf(conn, "GET /v1/tickets HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
 			br := bufio.NewReader(conn)
 			if _, err := io.ReadFull(br, make([]byte, 64<<10)); err != nil {
 				t.Fatal(err)

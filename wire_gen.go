@@ -62,7 +62,7 @@ func InitializeServer(ctx context.Context, cfg Config, logger *slog.Logger) (*Se
 		cleanup()
 		return nil, nil, err
 	}
-	ticketstreamServer := newServer(ticketstreamApp, hub, server, gateway, authenticator, serverConfig, logger)
+	ticketstreamServer := newServer(ticketstreamApp, hub, server, gateway, authenticator, metrics, serverConfig, logger)
 	return ticketstreamServer, func() {
 		cleanup()
 	}, nil

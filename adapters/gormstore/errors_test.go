@@ -105,12 +105,43 @@ func TestOpen_ErrorsAUserCanActOn(t *testing.T) {
 	}
 }
 
-func TestRedact_HidesPasswords(t *testing.T) {
+func TestRedact_HidesEverySecret(t *testing.T) {
 	t.Parallel()
-	if got := gormstore.Redact("postgres://u:secret@h/db"); strings.Contains(got, "secret") {
-		t.Fatalf("Redact = %q", got)
+	tests := []struct{ raw, want string }{
+		{"postgres://u:S3cret@h/db", "postgres://u:xxxxx@h/db"},
+		{"postgresql://u:S3cret@h:5432/db?sslmode=require", "postgresql://u:xxxxx@h:5432/db?sslmode=require"},
+		{"postgres://u@h/db?password=S3cret&sslmode=disable", "postgres://u@h/db?password=xxxxx&sslmode=disable"},
+		{"postgres://h/db?sslpassword=S3cret&sslkey=/k/S3cret.key&sslcert=/k/S3cret.crt", "postgres://h/db?sslcert=xxxxx&sslkey=xxxxx&sslpassword=xxxxx"},
+		{"postgres://h/db?PassWord=S3cret", "postgres://h/db?PassWord=xxxxx"},
+		{"postgres://h/db?pass%77ord=S3cret", "postgres://h/db?password=xxxxx"},
+		{"postgres://h/db#S3cret", "postgres://h/db"},
+		{"postgres://u:S3cret@h:bad port/db", "(database URL, not shown: it does not parse, and may hold a password)"},
+		{"postgres://u:S3cret@h/db?password=%zz", "(database URL, not shown: its query does not parse, and may hold a password)"},
+		{"host=h user=u password=S3cret dbname=db", "(database URL, not shown: it does not parse, and may hold a password)"},
+		{"postgres:S3cret", "(database URL, not shown: it does not parse, and may hold a password)"},
+		{"sqlite:tickets.db", "sqlite:tickets.db"},
+		{"postgres://u@h/db?sslmode=disable", "postgres://u@h/db?sslmode=disable"},
 	}
-	if got := gormstore.Redact("sqlite:tickets.db"); got != "sqlite:tickets.db" {
-		t.Fatalf("Redact changed a URL without password: %q", got)
+	for _, tc := range tests {
+		if got := gormstore.Redact(tc.raw); got != tc.want || strings.Contains(got, "S3cret") {
+			t.Errorf("Redact(%q) = %q, want %q", tc.raw, got, tc.want)
+		}
+	}
+}
+
+// A URL the driver cannot parse is refused without any of its secrets in
+// the message: pgx quotes it, hiding only some.
+func TestOpen_DriverErrorsHideTheURLsSecrets(t *testing.T) {
+	t.Parallel()
+	for _, raw := range []string{
+		"postgres://u:S3cret@127.0.0.1:1/db?sslmode=bogus&sslkey=/k/S3cret.key",
+		"postgres://u@127.0.0.1:1/db?sslmode=bogus&sslpassword=S3cret&password=S3cret",
+		"host=127.0.0.1 password=S3cret",
+		"S3cret",
+	} {
+		_, _, err := gormstore.Open(context.Background(), gormstore.Config{URL: raw, ConnectTimeout: time.Second}, nil)
+		if err == nil || strings.Contains(err.Error(), "S3cret") {
+			t.Errorf("Open(%q) = %v; want an error without the secret", raw, err)
+		}
 	}
 }

@@ -119,7 +119,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, func(), er
 func (s *Store) openPostgres(cfg Config) error {
 	pgcfg, err := pgx.ParseConfig(s.target.dsn)
 	if err != nil {
-		return domain.Invalidf("database", "PostgreSQL URL: %v", err)
+		return domain.Invalidf("database", "PostgreSQL URL: %s", redactDriverError(err, s.url))
 	}
 	rt := pgcfg.RuntimeParams
 	if _, ok := rt["application_name"]; !ok {
@@ -192,11 +192,11 @@ func (s *Store) waitReachable(ctx context.Context, timeout time.Duration) error 
 		if permanent := s.classifyConnectError(err); permanent != nil {
 			return permanent
 		}
-		s.log.Warn("database not reachable yet, retrying", "attempt", attempt, "retry_in", delay, "err", err)
+		s.log.Warn("database not reachable yet, retrying", "attempt", attempt, "retry_in", delay, "err", redactDriverError(err, s.url))
 		select {
 		case <-ctx.Done():
 			return &domain.Error{Code: domain.EUnavailable, Param: "database",
-				Message: fmt.Sprintf("%s database not reachable after %s: %v", s.dialect, timeout, err)}
+				Message: fmt.Sprintf("%s database not reachable after %s: %s", s.dialect, timeout, redactDriverError(err, s.url))}
 		case <-time.After(delay):
 		}
 		delay = min(2*delay, 2*time.Second)

@@ -54,8 +54,10 @@ func parseURL(raw string) (target, error) {
 		return target{dialect: SQLite, dsn: "file:" + path + "?" + sqlitePragmas, path: path}, nil
 	}
 	scheme, _, found := strings.Cut(raw, ":")
-	if !found {
-		scheme = raw
+	if !found || !validScheme(scheme) {
+		// Never echo it: a key=value connection string holds its password
+		// in plain text.
+		return target{}, domain.Invalidf("database", "the database setting is not a URL (want postgres://… or sqlite:PATH)")
 	}
 	return target{}, domain.Invalidf("database", "unsupported database URL scheme %q (want postgres://… or sqlite:PATH)", truncate(scheme, 32))
 }
@@ -75,16 +77,19 @@ func redactError(err error) string {
 	return "unparsable"
 }
 
-// Redact returns raw with any password replaced by "xxxxx", for logs.
-func Redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
+// validScheme reports whether s is a URL scheme: a letter, then letters,
+// digits, '+', '-' or '.'.
+func validScheme(s string) bool {
+	if s == "" || !(s[0] >= 'a' && s[0] <= 'z' || s[0] >= 'A' && s[0] <= 'Z') {
+		return false
 	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	for i := range len(s) {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.') {
+			return false
+		}
 	}
-	return u.String()
+	return true
 }
 
 // randomName returns 16 random hex digits, for private in-memory databases.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ticketstream/ticketstream/adapters/hostguard"
 	"github.com/ticketstream/ticketstream/app"
 	"github.com/ticketstream/ticketstream/domain"
 )
@@ -45,6 +46,12 @@ type Config struct {
 	WriteTimeout time.Duration
 	// ReadHeaderTimeout bounds how long a client may take to send headers.
 	ReadHeaderTimeout time.Duration
+	// Hosts are the Host headers served; any other gets 421 before any
+	// route, page or upgrade sees the request (the DNS rebinding defence).
+	// Health checks (/healthz, /readyz) are exempt: a load balancer probes
+	// a replica by an address the list cannot know, and they tell nothing.
+	// The zero value serves loopback names and addresses only.
+	Hosts hostguard.Allowlist
 }
 
 // DefaultConfig holds on a 2-core machine.
@@ -83,8 +90,6 @@ type Pages interface {
 type Mounts struct {
 	// Stream is the WebSocket gateway, at /v1/stream.
 	Stream http.Handler
-	// Metrics, if not nil, serves /metrics.
-	Metrics http.Handler
 	// Pages, if not nil, serves the dashboard at its paths.
 	Pages Pages
 }
@@ -114,16 +119,13 @@ func New(cfg Config, streamer *app.Streamer, store Store, cursors *domain.Cursor
 	e.IPExtractor = echo.ExtractIPDirect()
 	e.HTTPErrorHandler = errorHandler(log)
 	s := &Server{cfg: cfg, echo: e, streamer: streamer, store: store, cursors: cursors, auth: auth, log: log}
-	e.Use(s.requestLog)
+	e.Use(s.requestLog, s.checkHost)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/v1/tickets", s.listTickets)
 	e.GET("/v1/tickets/:id", s.getTicket)
 	e.GET("/v1/session", s.session)
 	e.GET("/v1/stream", echo.WrapHandler(mounts.Stream))
-	if mounts.Metrics != nil {
-		e.GET("/metrics", echo.WrapHandler(mounts.Metrics))
-	}
 	if mounts.Pages != nil {
 		for _, p := range mounts.Pages.Paths() {
 			e.GET(p, echo.WrapHandler(mounts.Pages))
@@ -145,8 +147,25 @@ func New(cfg Config, streamer *app.Streamer, store Store, cursors *domain.Cursor
 // serving; nil (the default) reports nothing.
 func (s *Server) SetObserver(o RequestObserver) { s.obs = o }
 
-// Handler returns the server's HTTP handler, for tests.
+// Handler returns the server's HTTP handler, Host check included, for
+// tests.
 func (s *Server) Handler() http.Handler { return s.echo }
+
+// checkHost answers a request for a Host the server does not serve with
+// 421 before its handler runs — REST, pages and the socket upgrade alike —
+// except the health checks. It runs inside requestLog, so that refusals are
+// logged and counted like any request: a proxy that rewrites Host shows up
+// at once.
+func (s *Server) checkHost(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if p := r.URL.Path; p == "/healthz" || p == "/readyz" || s.cfg.Hosts.Allows(r.Host) {
+			return next(c)
+		}
+		hostguard.Refuse(c.Response(), r.Host)
+		return nil
+	}
+}
 
 // ActiveStreams returns how many REST streams are running.
 func (s *Server) ActiveStreams() int { return int(s.streams.Load()) }

@@ -16,10 +16,8 @@ import (
 	"context"
 	"encoding/base64"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
-	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,6 +26,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/ticketstream/ticketstream/adapters/hostguard"
 	"github.com/ticketstream/ticketstream/adapters/httperror"
 	"github.com/ticketstream/ticketstream/app"
 	"github.com/ticketstream/ticketstream/domain"
@@ -41,10 +40,13 @@ type TokenVerifier interface {
 
 // Options are the gateway's limits and policies.
 type Options struct {
-	// AllowedOrigins are host patterns (path.Match syntax, as "dash.example.com"
-	// or "*.example.com") whose pages may open a socket, besides the server's
-	// own host. A request without an Origin header (not a browser) passes:
-	// origin checks stop cross-site hijacking, tokens stop everyone else.
+	// AllowedOrigins are host patterns (hostguard's syntax: an exact host
+	// with an optional port, as "dash.example.com", or "*.example.com" for
+	// its subdomains but not example.com itself) whose pages may open a
+	// socket, besides the server's own host. A pattern of any other shape
+	// matches nothing; callers check them with hostguard.ParsePatterns.
+	// A request without an Origin header (not a browser) passes: origin
+	// checks stop cross-site hijacking, tokens stop everyone else.
 	AllowedOrigins []string
 	// MaxConnections bounds open sockets; beyond it the upgrade gets 503.
 	MaxConnections int
@@ -111,6 +113,7 @@ type Gateway struct {
 	log      *slog.Logger
 	obs      Observer
 	limits   *connLimits
+	origins  []hostguard.Pattern
 
 	open     atomic.Int64
 	nextID   atomic.Uint64
@@ -161,8 +164,16 @@ func New(streamer *app.Streamer, hub *app.Hub, cursors *domain.CursorSealer, aut
 	}
 	open, ok := auth.(OpenAccess)
 	checkTokens := !ok || !open.Open()
+	var origins []hostguard.Pattern
+	for _, o := range opts.AllowedOrigins {
+		if p, err := hostguard.ParsePattern(o); err == nil {
+			origins = append(origins, p)
+		} else {
+			log.Warn("ignoring an allowed origin that is not a host pattern", "err", err)
+		}
+	}
 	return &Gateway{streamer: streamer, hub: hub, cursors: cursors, auth: auth, opts: opts, log: log, obs: nopObserver{}, conns: map[*conn]struct{}{},
-		limits:     newConnLimits(opts, checkTokens),
+		limits: newConnLimits(opts, checkTokens), origins: origins,
 		stopPinger: make(chan struct{}), pingerDone: make(chan struct{})}
 }
 
@@ -405,18 +416,18 @@ func (g *Gateway) originAllowed(r *http.Request) bool {
 	if err != nil || u.Host == "" {
 		return false
 	}
+	// The request's Host passed the listener's allow-list, so a page of
+	// the same host is one of ours, not a rebound name.
 	if strings.EqualFold(u.Host, r.Host) {
 		return true
 	}
-	host := u.Host
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
+	host, port, ok := hostguard.SplitHostPort(u.Host)
+	if !ok {
+		return false
 	}
-	for _, pattern := range g.opts.AllowedOrigins {
-		for _, candidate := range []string{u.Host, host} {
-			if ok, _ := path.Match(strings.ToLower(pattern), strings.ToLower(candidate)); ok {
-				return true
-			}
+	for _, p := range g.origins {
+		if p.Match(host, port) {
+			return true
 		}
 	}
 	return false

@@ -256,7 +256,7 @@ func TestGateway_TokenInSubprotocolOrQuery(t *testing.T) {
 }
 
 func TestGateway_RefusalsBeforeTheUpgrade(t *testing.T) {
-	f := newFixture(t, demodata.New(4).Tickets(10), wsgateway.Options{AllowedOrigins: []string{"dash.example.com"}})
+	f := newFixture(t, demodata.New(4).Tickets(10), wsgateway.Options{AllowedOrigins: []string{"dash.example.com", "*.example.org", "*example.net"}})
 	tests := []struct {
 		name, query, token, origin string
 		status                     int
@@ -269,6 +269,11 @@ func TestGateway_RefusalsBeforeTheUpgrade(t *testing.T) {
 		{"bad filter", "status=opne", "admin", "", 400, "invalid"},
 		{"unknown parameter", "stauts=open", "admin", "", 400, "invalid"},
 		{"foreign origin", "", "admin", "https://evil.example.net", 403, "forbidden"},
+		{"glued to an allowed suffix", "", "admin", "https://evilexample.org", 403, "forbidden"},
+		{"bare domain of a *.suffix", "", "admin", "https://example.org", 403, "forbidden"},
+		{"glob pattern matches nothing", "", "admin", "https://evilexample.net", 403, "forbidden"},
+		{"allowed name on a longer domain", "", "admin", "https://dash.example.com.attacker.test", 403, "forbidden"},
+		{"unparsable origin", "", "admin", "https://[::1", 403, "forbidden"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -292,12 +297,14 @@ func TestGateway_RefusalsBeforeTheUpgrade(t *testing.T) {
 			}
 		})
 	}
-	h := http.Header{"Authorization": {"Bearer admin"}, "Origin": {"https://dash.example.com"}}
-	c, _, err := websocket.Dial(context.Background(), f.url(""), &websocket.DialOptions{HTTPHeader: h})
-	if err != nil {
-		t.Fatalf("an allowed origin was refused: %v", err)
+	for _, origin := range []string{"https://dash.example.com", "https://a.example.org", "http://a.b.example.org:8080"} {
+		h := http.Header{"Authorization": {"Bearer admin"}, "Origin": {origin}}
+		c, _, err := websocket.Dial(context.Background(), f.url(""), &websocket.DialOptions{HTTPHeader: h})
+		if err != nil {
+			t.Fatalf("allowed origin %s was refused: %v", origin, err)
+		}
+		c.Close(websocket.StatusNormalClosure, "")
 	}
-	c.Close(websocket.StatusNormalClosure, "")
 }
 
 func TestGateway_ClosesOnBadClientMessages(t *testing.T) {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -68,12 +67,12 @@ func measureLiveLatency(b *testing.B, clients, changes int, every time.Duration)
 	b.Helper()
 	ctx := context.Background()
 	db := pgtest.NewDatabase(b)
-	debugAddr := freeAddr(b)
-	args := []string{"--database", db, "--demo-tickets", "0", "--max-connections", "20000", "--max-connections-per-address", "20000", "--debug-listen", debugAddr}
+	args := []string{"--database", db, "--demo-tickets", "0", "--max-connections", "20000", "--max-connections-per-address", "20000", "--profiler"}
 	if pi := os.Getenv("LATENCY_POLL_INTERVAL"); pi != "" { // to weigh --poll-interval
 		args = append(args, "--poll-interval", pi)
 	}
 	p := startProcess(b, args...)
+	debugAddr := p.internal
 	conn, err := pgx.Connect(ctx, db)
 	if err != nil {
 		b.Fatal(err)
@@ -263,17 +262,6 @@ func readMessage(ctx context.Context, c *websocket.Conn, buf []byte) ([]byte, er
 			return buf, err
 		}
 	}
-}
-
-// freeAddr returns a loopback address with a port free right now.
-func freeAddr(tb testing.TB) string {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // goMemoryKB forces a GC in the server (through its profiler) and returns

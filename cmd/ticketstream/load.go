@@ -17,14 +17,15 @@ import (
 
 func runLoad(ctx context.Context, env *environment, args []string) error {
 	var (
-		target, token, filters, jsonOut, database string
-		sockets, fetchers, ramp                   int
-		duration                                  time.Duration
-		writeRate                                 float64
-		allowRemote                               bool
+		target, metricsURL, token, filters, jsonOut, database string
+		sockets, fetchers, ramp                               int
+		duration                                              time.Duration
+		writeRate                                             float64
+		allowRemote                                           bool
 	)
 	s := newSettings("load", env.stderr)
 	s.String(&target, "target", "http://127.0.0.1:8080", "the server to load: its base URL")
+	s.String(&metricsURL, "metrics", "http://127.0.0.1:9464/metrics", "the server's /metrics on its internal listener (--internal-listen), for its memory; empty: not watched")
 	s.Int(&sockets, "sockets", 100, "WebSocket dashboards to open")
 	s.Int(&fetchers, "rest", 0, "REST clients, each fetching its filter over and over")
 	s.Duration(&duration, "duration", 30*time.Second, "how long to run")
@@ -54,7 +55,13 @@ func runLoad(ctx context.Context, env *environment, args []string) error {
 	}); err != nil {
 		return err
 	}
-	cfg := load.Config{Target: u, Token: token, Sockets: sockets, Fetchers: fetchers, Duration: duration, Ramp: ramp, Progress: loadProgress(env)}
+	var mu *url.URL
+	if metricsURL != "" {
+		if mu, err = url.Parse(metricsURL); err != nil || (mu.Scheme != "http" && mu.Scheme != "https") || mu.Host == "" {
+			return fmt.Errorf("%w: --metrics (TICKETSTREAM_METRICS) must be a URL like http://127.0.0.1:9464/metrics", errUsage)
+		}
+	}
+	cfg := load.Config{Target: u, Metrics: mu, Token: token, Sockets: sockets, Fetchers: fetchers, Duration: duration, Ramp: ramp, Progress: loadProgress(env)}
 	if filters != "" {
 		for _, f := range strings.Fields(filters) {
 			if f == "all" {

@@ -55,6 +55,8 @@ type environment struct {
 	stdout, stderr io.Writer
 	stderrIsTTY    bool
 	onListen       func(addr string) // tests learn the server's address here
+	// onInternalListen learns the internal listener's address (metrics).
+	onInternalListen func(addr string)
 }
 
 func main() {

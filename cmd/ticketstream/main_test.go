@@ -56,7 +56,20 @@ func TestCLI_RefusesBadInputWithAClearMessage(t *testing.T) {
 		{"live queue too small", map[string]string{"TICKETSTREAM_LIVE_QUEUE_BYTES": "10"}, []string{"serve"}, 2, "--live-queue-bytes (TICKETSTREAM_LIVE_QUEUE_BYTES) must be at least 4096"},
 		{"no memory for live views", map[string]string{"TICKETSTREAM_LIVE_MEMORY_BUDGET_MIB": "0"}, []string{"serve"}, 2, "--live-memory-budget-mib (TICKETSTREAM_LIVE_MEMORY_BUDGET_MIB) must be at least 1"},
 		{"retention too short", nil, []string{"serve", "--change-retention", "5s"}, 2, "--change-retention (TICKETSTREAM_CHANGE_RETENTION) must be at least 1m"},
-		{"public profiler", nil, []string{"serve", "--debug-listen", "0.0.0.0:6060"}, 2, "--debug-listen (TICKETSTREAM_DEBUG_LISTEN) must be a loopback address"},
+		{"the old profiler flag", nil, []string{"serve", "--debug-listen", "127.0.0.1:6060"}, 2, "--debug-listen (TICKETSTREAM_DEBUG_LISTEN) must be unset: the profiler moved to --internal-listen (loopback by default) with --profiler"},
+		{"public profiler", nil, []string{"serve", "--internal-listen", "0.0.0.0:9090", "--profiler"}, 2, "--internal-listen (TICKETSTREAM_INTERNAL_LISTEN) must be a loopback address with --profiler"},
+		{"internal listener on the public port", nil, []string{"serve", "--listen", "127.0.0.1:8080", "--internal-listen", "127.0.0.1:8080"}, 2, "--internal-listen (TICKETSTREAM_INTERNAL_LISTEN) must be another address than --listen"},
+		{"internal listener not an address", map[string]string{"TICKETSTREAM_INTERNAL_LISTEN": "9090"}, []string{"serve"}, 2, "--internal-listen (TICKETSTREAM_INTERNAL_LISTEN) must be host:port"},
+		{"wildcard listen without allowed hosts", nil, []string{"serve", "--listen", "0.0.0.0:0", "--jwt-secret", strings.Repeat("s", 32)}, 2, "--allowed-hosts (TICKETSTREAM_ALLOWED_HOSTS) is required when listening on the wildcard address 0.0.0.0:0"},
+		{"IPv6 wildcard listen without allowed hosts", nil, []string{"serve", "--listen", "[::]:0", "--jwt-secret", strings.Repeat("s", 32)}, 2, "--allowed-hosts (TICKETSTREAM_ALLOWED_HOSTS) is required when listening on the wildcard address [::]:0"},
+		{"allowed host not a pattern", nil, []string{"serve", "--allowed-hosts", "localhost,ex*ample.com"}, 2, `--allowed-hosts (TICKETSTREAM_ALLOWED_HOSTS) "ex*ample.com": a pattern is a host name`},
+		{"open access for a name", nil, []string{"serve", "--allowed-hosts", "dev.example.com"}, 2, "--allowed-hosts (TICKETSTREAM_ALLOWED_HOSTS) may name only loopback hosts"},
+		{"glob origin", nil, []string{"serve", "--allowed-origins", "*example.com"}, 2, `--allowed-origins (TICKETSTREAM_ALLOWED_ORIGINS): "*example.com": a pattern is a host name`},
+		{"glob inside an origin", map[string]string{"TICKETSTREAM_ALLOWED_ORIGINS": "dash.example.com, ex*ample.com"}, []string{"serve"}, 2, `--allowed-origins (TICKETSTREAM_ALLOWED_ORIGINS): "ex*ample.com": a pattern is a host name`},
+		{"bracket origin", nil, []string{"serve", "--allowed-origins", "["}, 2, `--allowed-origins (TICKETSTREAM_ALLOWED_ORIGINS): "[": a pattern`},
+		{"secret twice", map[string]string{"TICKETSTREAM_JWT_SECRET": strings.Repeat("s", 32)}, []string{"serve", "--jwt-secret-file", "/dev/null"}, 2, "--jwt-secret-file (TICKETSTREAM_JWT_SECRET_FILE) and --jwt-secret (TICKETSTREAM_JWT_SECRET) are both set"},
+		{"missing secret file", nil, []string{"serve", "--jwt-secret-file", "/nonexistent/secret"}, 2, "--jwt-secret-file (TICKETSTREAM_JWT_SECRET_FILE): open /nonexistent/secret: no such file"},
+		{"empty secret file", nil, []string{"serve", "--jwt-secret-file", "/dev/null"}, 2, "--jwt-secret-file (TICKETSTREAM_JWT_SECRET_FILE): /dev/null is empty"},
 		{"stall warning not a duration", nil, []string{"serve", "--stall-warning", "soon"}, 2, `invalid value "soon" for flag -stall-warning`},
 		{"negative per-token limit", nil, []string{"serve", "--max-connections-per-token", "-1"}, 2, "--max-connections-per-token (TICKETSTREAM_MAX_CONNECTIONS_PER_TOKEN) must be 0 (the default) or more"},
 		{"negative per-address limit", map[string]string{"TICKETSTREAM_MAX_CONNECTIONS_PER_ADDRESS": "-5"}, []string{"serve"}, 2, "--max-connections-per-address (TICKETSTREAM_MAX_CONNECTIONS_PER_ADDRESS) must be 0 (the default) or more"},
@@ -95,7 +108,8 @@ func TestCLI_DatabaseDownIsAClearFailure(t *testing.T) {
 
 func TestCLI_HelpListsCommandsAndFlags(t *testing.T) {
 	code, stdout, _ := runCLI(t, "--help")
-	for _, want := range []string{"serve", "migrate", "seed", "export", "token", "TICKETSTREAM_DATABASE", "-listen", "default \"127.0.0.1:8080\"", "-jwt-secret", "-max-connections"} {
+	for _, want := range []string{"serve", "migrate", "seed", "export", "token", "TICKETSTREAM_DATABASE", "-listen", "default \"127.0.0.1:8080\"", "-jwt-secret", "-max-connections",
+		"-jwt-secret-file", "-allowed-hosts", "-internal-listen", "default \"127.0.0.1:9464\"", "-profiler"} {
 		if code != 0 || !strings.Contains(stdout, want) {
 			t.Fatalf("help (exit %d) lacks %q:\n%s", code, want, stdout)
 		}
@@ -192,7 +206,7 @@ func TestCLI_ServeIsTheDefaultAndStopsCleanly(t *testing.T) {
 	env := &environment{stdout: &out, stderr: errOut, onListen: func(a string) { addrs <- a }}
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, env, []string{"--listen", "127.0.0.1:0", "--database", sqliteURL(t), "--demo-tickets", "100", "--log-format", "json"})
+		done <- run(ctx, env, []string{"--listen", "127.0.0.1:0", "--internal-listen", "", "--database", sqliteURL(t), "--demo-tickets", "100", "--log-format", "json"})
 	}()
 	var addr string
 	select {
@@ -227,6 +241,14 @@ func TestCLI_TokenSignsAVerifiableToken(t *testing.T) {
 	scope, err := v.Verify(strings.TrimSpace(stdout))
 	if err != nil || strings.Join(scope.Teams, ",") != "billing,support" {
 		t.Fatalf("the token verifies as %+v, %v", scope, err)
+	}
+	file := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(file, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = runCLI(t, "token", "--jwt-secret-file", file, "--teams", "billing")
+	if scope, err := v.Verify(strings.TrimSpace(stdout)); code != 0 || err != nil || strings.Join(scope.Teams, ",") != "billing" {
+		t.Fatalf("a token signed with the secret from --jwt-secret-file: exit %d, %s, verifies as %+v, %v", code, stderr, scope, err)
 	}
 	if code, _, stderr := runCLI(t, "token", "--jwt-secret", secret); code != 2 || !strings.Contains(stderr, "teams") {
 		t.Fatalf("a token without teams: exit %d: %s", code, stderr)
@@ -334,12 +356,12 @@ func TestCLI_LoadMeasuresARunningServer(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	db := sqliteURL(t)
-	addrs := make(chan string, 1)
+	addrs, internalAddrs := make(chan string, 1), make(chan string, 1)
 	errOut := &portstest.LogBuffer{}
-	env := &environment{stdout: io.Discard, stderr: errOut, onListen: func(a string) { addrs <- a }}
+	env := &environment{stdout: io.Discard, stderr: errOut, onListen: func(a string) { addrs <- a }, onInternalListen: func(a string) { internalAddrs <- a }}
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, env, []string{"--listen", "127.0.0.1:0", "--database", db, "--demo-tickets", "2000", "--log-level", "warn"})
+		done <- run(ctx, env, []string{"--listen", "127.0.0.1:0", "--internal-listen", "127.0.0.1:0", "--database", db, "--demo-tickets", "2000", "--log-level", "warn"})
 	}()
 	var addr string
 	select {
@@ -347,6 +369,7 @@ func TestCLI_LoadMeasuresARunningServer(t *testing.T) {
 	case code := <-done:
 		t.Fatalf("serve exited with %d: %s", code, errOut.String())
 	}
+	internalAddr := <-internalAddrs
 	defer func() {
 		cancel()
 		<-done
@@ -363,7 +386,7 @@ func TestCLI_LoadMeasuresARunningServer(t *testing.T) {
 	}
 
 	out := filepath.Join(t.TempDir(), "load.json")
-	code, stdout, stderr := runCLI(t, "load", "--target", "http://"+addr, "--sockets", "6", "--rest", "1", "--duration", "3s",
+	code, stdout, stderr := runCLI(t, "load", "--target", "http://"+addr, "--metrics", "http://"+internalAddr+"/metrics", "--sockets", "6", "--rest", "1", "--duration", "3s",
 		"--write-rate", "20", "--database", db, "--filters", "all team=billing status=open,pending", "--json", out)
 	if code != 0 {
 		t.Fatalf("load exit %d: %s", code, stderr)
@@ -418,5 +441,42 @@ func TestCLI_LoadMeasuresARunningServer(t *testing.T) {
 		if code, _, stderr := runCLI(t, append([]string{"load"}, strings.Fields(tc.args)...)...); code != 2 || !strings.Contains(stderr, tc.mentions) {
 			t.Errorf("load %s: exit %d, %s; want 2 mentioning %q", tc.args, code, stderr, tc.mentions)
 		}
+	}
+}
+
+// A taken internal port fails the start when it was asked for, and only
+// costs the metrics (with a warning) when it is the default: the
+// zero-setup run must start.
+func TestCLI_InternalListenerPortTaken(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	code, _, stderr := runCLI(t, "serve", "--listen", "127.0.0.1:0", "--internal-listen", taken.Addr().String(), "--database", sqliteURL(t), "--demo-tickets", "0")
+	if code != 1 || !strings.Contains(stderr, "internal listener (--internal-listen, TICKETSTREAM_INTERNAL_LISTEN) on "+taken.Addr().String()) {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+
+	if l, err := net.Listen("tcp", DefaultInternalListen); err == nil { // else another process holds it: as good
+		defer l.Close()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addrs := make(chan string, 1)
+	errOut := &portstest.LogBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, &environment{stdout: io.Discard, stderr: errOut, onListen: func(a string) { addrs <- a }},
+			[]string{"--listen", "127.0.0.1:0", "--database", sqliteURL(t), "--demo-tickets", "0", "--log-format", "json"})
+	}()
+	select {
+	case <-addrs:
+	case code := <-done:
+		t.Fatalf("serve with the default internal port taken exited with %d: %s", code, errOut.String())
+	}
+	cancel()
+	if code := <-done; code != 0 || !strings.Contains(errOut.String(), "no internal listener: metrics are not served") {
+		t.Fatalf("exit %d, log:\n%s", code, errOut.String())
 	}
 }

@@ -49,16 +49,26 @@ func buildBinary(tb testing.TB) string {
 
 // serverProcess is `ticketstream serve` running as its own process.
 type serverProcess struct {
-	cmd  *exec.Cmd
-	addr string
+	cmd      *exec.Cmd
+	addr     string
+	internal string // the internal listener's address (metrics)
+	mu       sync.Mutex
+	stderr   strings.Builder // everything the process logged so far
+}
+
+// output returns what the process has written to stderr so far.
+func (p *serverProcess) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stderr.String()
 }
 
 // startProcess runs the binary's serve command with args on a random
-// loopback port and waits until it listens. It is interrupted (SIGINT) and
-// must exit 0 when the test ends.
+// loopback port (its internal listener on another) and waits until it
+// listens. It is interrupted (SIGINT) and must exit 0 when the test ends.
 func startProcess(tb testing.TB, args ...string) *serverProcess {
 	tb.Helper()
-	cmd := exec.Command(buildBinary(tb), append([]string{"serve", "--listen", "127.0.0.1:0", "--log-format", "json"}, args...)...)
+	cmd := exec.Command(buildBinary(tb), append([]string{"serve", "--listen", "127.0.0.1:0", "--internal-listen", "127.0.0.1:0", "--log-format", "json"}, args...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		tb.Fatal(err)
@@ -67,26 +77,39 @@ func startProcess(tb testing.TB, args ...string) *serverProcess {
 		tb.Fatal(err)
 	}
 	p := &serverProcess{cmd: cmd}
-	addrs := make(chan string, 1)
+	addrs := make(chan [2]string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		sent := false
+		internal := ""
 		for sc.Scan() {
+			p.mu.Lock()
+			p.stderr.Write(sc.Bytes())
+			p.stderr.WriteByte('\n')
+			p.mu.Unlock()
 			var line struct {
-				Msg  string `json:"msg"`
-				Addr string `json:"addr"`
+				Msg          string `json:"msg"`
+				Addr         string `json:"addr"`
+				InternalAddr string `json:"internal_addr"`
 			}
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" && !sent {
-				addrs <- line.Addr
+			if json.Unmarshal(sc.Bytes(), &line) != nil {
+				continue
+			}
+			if line.InternalAddr != "" {
+				internal = line.InternalAddr
+			}
+			if line.Msg == "listening" && !sent {
+				addrs <- [2]string{line.Addr, internal}
 				sent = true
 			}
 		}
 	}()
 	select {
-	case p.addr = <-addrs:
+	case a := <-addrs:
+		p.addr, p.internal = a[0], a[1]
 	case <-time.After(30 * time.Second):
 		cmd.Process.Kill()
-		tb.Fatal("the server process did not start listening in 30s")
+		tb.Fatalf("the server process did not start listening in 30s:\n%s", p.output())
 	}
 	tb.Cleanup(func() {
 		cmd.Process.Signal(os.Interrupt)

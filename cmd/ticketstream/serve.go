@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/ticketstream/ticketstream"
+	"github.com/ticketstream/ticketstream/adapters/hostguard"
 	"github.com/ticketstream/ticketstream/adapters/jwtauth"
 	"github.com/ticketstream/ticketstream/adapters/restapi"
 	"github.com/ticketstream/ticketstream/adapters/wsgateway"
@@ -19,16 +21,52 @@ import (
 // so that the zero-setup run exposes nothing.
 const DefaultListen = "127.0.0.1:8080"
 
+// DefaultInternalListen is where /metrics (and the profiler, when asked
+// for) are served unless told otherwise: loopback, on a port of its own —
+// not 9090, where a Prometheus on the same machine listens.
+const DefaultInternalListen = "127.0.0.1:9464"
+
+// splitList splits a comma-separated setting, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// validListen reports whether addr is host:port with a numeric port.
+func validListen(addr string) bool {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	_, err = net.LookupPort("tcp", port)
+	return err == nil && strings.Trim(port, "0123456789") == ""
+}
+
+// sameAddr reports whether two listen addresses are the same host and a
+// fixed port (port 0 picks a free one each time: never the same).
+func sameAddr(a, b string) bool {
+	ha, pa, errA := net.SplitHostPort(a)
+	hb, pb, errB := net.SplitHostPort(b)
+	return errA == nil && errB == nil && pa == pb && pa != "0" && (ha == hb || ha == "" || hb == "")
+}
+
 func runServe(ctx context.Context, env *environment, args []string) error {
 	var c common
-	var origins, debugAddr string
+	var origins, hosts, debugAddr, secretFile string
 	srv := &c.cfg.Server
 	rest, ws := restapi.DefaultConfig(), wsgateway.DefaultOptions()
 	s := newSettings("serve", env.stderr)
 	c.register(s)
 	s.String(&srv.Addr, "listen", DefaultListen, "address to listen on; auth may be off only on a loopback address")
-	s.String(&srv.JWTSecret, "jwt-secret", "", "HS256 secret (32+ bytes) for bearer tokens; empty turns auth off, allowed on loopback only")
-	s.String(&origins, "allowed-origins", "", "comma-separated host patterns whose pages may open a dashboard socket (besides this host), as dash.example.com,*.example.com")
+	s.String(&srv.JWTSecret, "jwt-secret", "", "HS256 secret (32+ bytes) for bearer tokens; empty turns auth off, allowed on loopback only. Prefer the environment variable or --jwt-secret-file: a flag is visible in ps")
+	s.String(&secretFile, "jwt-secret-file", "", "file holding the HS256 secret (surrounding whitespace ignored), instead of --jwt-secret")
+	s.String(&hosts, "allowed-hosts", "", "comma-separated Host names the server answers (exact, optional :port, or *.example.com); others get 421. Default: loopback names on a loopback --listen, else the --listen host; required with a wildcard --listen")
+	s.String(&origins, "allowed-origins", "", "comma-separated host patterns whose pages may open a dashboard socket (besides this host): exact hosts, as dash.example.com, or *.example.com for its subdomains (not example.com itself)")
 	s.Int(&ws.MaxConnections, "max-connections", ws.MaxConnections, "open WebSocket connections; beyond, upgrades get 503")
 	s.Int(&ws.MaxConnectionsPerToken, "max-connections-per-token", ws.MaxConnectionsPerToken, "open WebSocket connections of one token (off without --jwt-secret); beyond, upgrades get 429; 0: the default")
 	s.Int(&ws.MaxConnectionsPerAddress, "max-connections-per-address", ws.MaxConnectionsPerAddress, "open WebSocket connections of one client address (the TCP peer's: behind a proxy, the proxy's); beyond, upgrades get 429; 0: the default")
@@ -48,7 +86,9 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	s.Int(&budgetMiB, "live-memory-budget-mib", int(dl.MemoryBudget>>20), "MiB that all dashboards' live views and queues may keep together; a dashboard that would pass it is closed with 1013")
 	s.Duration(&live.Retention, "change-retention", dl.Retention, "how long deletions stay in the change log, so that a dashboard away for less resumes without a fresh snapshot")
 	s.Duration(&live.StallWarning, "stall-warning", dl.StallWarning, "warn when an open writing transaction this old holds back live delivery")
-	s.String(&debugAddr, "debug-listen", "", "loopback address for Go's profiler (/debug/pprof/), as 127.0.0.1:6060; empty: off")
+	s.String(&srv.InternalAddr, "internal-listen", DefaultInternalListen, "address of the internal listener: /metrics, and the profiler with --profiler; never on --listen. Empty: off")
+	s.Bool(&srv.Profiler, "profiler", false, "serve Go's profiler (/debug/pprof/, without cmdline) on --internal-listen, which must then be loopback")
+	s.String(&debugAddr, "debug-listen", "", "removed: the profiler is on --internal-listen with --profiler")
 	s.String(&srv.CursorKeyFile, "cursor-key-file", "", "file holding the key that seals cursors (32+ bytes), the same for every replica; empty: a random key stored in the database")
 	s.Int(&srv.DemoTickets, "demo-tickets", 5000, "demo tickets written into an empty database at start; 0 turns it off")
 	s.Duration(&srv.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long running streams get to finish on SIGINT/SIGTERM")
@@ -56,6 +96,9 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	if err := c.validate(); err != nil {
+		return err
+	}
+	if err := readSecretFile(&srv.JWTSecret, secretFile); err != nil {
 		return err
 	}
 	ws.MaxMessageBytes = int64(maxMessage)
@@ -78,16 +121,22 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		{"live-memory-budget-mib", budgetMiB < 1, "at least 1"},
 		{"change-retention", live.Retention < time.Minute, "at least 1m"},
 		{"stall-warning", live.StallWarning < time.Second, "at least 1s"},
-		{"debug-listen", debugAddr != "" && !ticketstream.IsLoopback(debugAddr), "a loopback address (the profiler must not be public)"},
+		{"debug-listen", debugAddr != "", "unset: the profiler moved to --internal-listen (loopback by default) with --profiler"},
+		{"internal-listen", srv.InternalAddr != "" && !validListen(srv.InternalAddr), "host:port, as 127.0.0.1:9464"},
+		{"internal-listen", srv.Profiler && !ticketstream.IsLoopback(srv.InternalAddr), "a loopback address with --profiler (the profiler must not be public)"},
+		{"internal-listen", srv.InternalAddr != "" && sameAddr(srv.InternalAddr, srv.Addr), "another address than --listen (the public listener serves no metrics)"},
 		{"jwt-secret", srv.JWTSecret != "" && len(srv.JWTSecret) < jwtauth.MinSecretLen, fmt.Sprintf("at least %d bytes", jwtauth.MinSecretLen)},
 		{"jwt-secret", srv.JWTSecret == "" && !ticketstream.IsLoopback(srv.Addr), "set when --listen is not a loopback address (auth may be off only on loopback)"},
 	}); err != nil {
 		return err
 	}
-	for _, o := range strings.Split(origins, ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			ws.AllowedOrigins = append(ws.AllowedOrigins, o)
-		}
+	ws.AllowedOrigins = splitList(origins)
+	if _, err := hostguard.ParsePatterns(ws.AllowedOrigins); err != nil {
+		return fmt.Errorf("%w: --allowed-origins (TICKETSTREAM_ALLOWED_ORIGINS): %v", errUsage, err)
+	}
+	srv.AllowedHosts = splitList(hosts)
+	if _, err := ticketstream.AllowedHosts(srv.Addr, srv.JWTSecret == "", srv.AllowedHosts); err != nil {
+		return fmt.Errorf("%w: --allowed-hosts (TICKETSTREAM_ALLOWED_HOSTS) %s", errUsage, domainMessage(err))
 	}
 	rest.WriteTimeout = ws.WriteTimeout
 	srv.REST, srv.WebSocket = rest, ws
@@ -98,20 +147,29 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		return fmt.Errorf("listen on %s: %w", srv.Addr, err)
 	}
 	log := c.logger(env)
-	if debugAddr != "" {
-		stopDebug, err := startDebug(debugAddr, log)
-		if err != nil {
-			ln.Close()
-			return err
-		}
-		defer stopDebug()
-	}
+	warnSecretsOnCommandLine(s, c.cfg.Database.URL, log)
 	server, cleanup, err := ticketstream.InitializeServer(ctx, c.cfg, log)
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	defer cleanup()
+	if srv.InternalAddr != "" {
+		stopInternal, err := startInternal(srv.InternalAddr, server.Internal, log, env.onInternalListen)
+		_, fromEnv := os.LookupEnv(envName("internal-listen"))
+		switch {
+		case err == nil:
+			defer stopInternal()
+		case !s.given("internal-listen") && !fromEnv:
+			// The zero-setup run must start even when the default port is
+			// taken (a second server on this machine): without metrics, said
+			// loudly, rather than not at all.
+			log.Warn("no internal listener: metrics are not served; set --internal-listen to a free address", "err", err)
+		default:
+			ln.Close()
+			return err
+		}
+	}
 	if env.onListen != nil {
 		env.onListen(ln.Addr().String())
 	}
@@ -119,14 +177,18 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 }
 
 func runToken(_ context.Context, env *environment, args []string) error {
-	var secret, teams, subject string
+	var secret, secretFile, teams, subject string
 	var ttl time.Duration
 	s := newSettings("token", env.stderr)
-	s.String(&secret, "jwt-secret", "", "the server's HS256 secret")
+	s.String(&secret, "jwt-secret", "", "the server's HS256 secret; prefer the environment variable or --jwt-secret-file: a flag is visible in ps")
+	s.String(&secretFile, "jwt-secret-file", "", "file holding the server's HS256 secret, instead of --jwt-secret")
 	s.String(&teams, "teams", "", "comma-separated teams the token may see, or * for all")
 	s.String(&subject, "subject", "dashboard", "who the token is for (its sub claim)")
 	s.Duration(&ttl, "ttl", 24*time.Hour, "how long the token is valid")
 	if err := s.parse(args); err != nil {
+		return err
+	}
+	if err := readSecretFile(&secret, secretFile); err != nil {
 		return err
 	}
 	var list []string

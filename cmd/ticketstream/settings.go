@@ -15,8 +15,9 @@ import (
 // is --name on the command line or TICKETSTREAM_NAME in the environment,
 // the flag winning. Invalid values name the setting they belong to.
 type settings struct {
-	fs    *flag.FlagSet
-	names []string
+	fs      *flag.FlagSet
+	names   []string
+	cmdline map[string]bool // the settings given as flags, set by parse
 }
 
 func newSettings(command string, out io.Writer) *settings {
@@ -55,14 +56,19 @@ func (s *settings) Duration(p *time.Duration, name string, def time.Duration, us
 	s.fs.DurationVar(p, name, def, s.add(name, usage))
 }
 
-// Bool registers a bool setting, as flag.FlagSet.BoolVar does, with its environment variable.
+// Float64 registers a float64 setting, as flag.FlagSet.Float64Var does, with its environment variable.
 func (s *settings) Float64(p *float64, name string, def float64, usage string) {
 	s.fs.Float64Var(p, name, def, s.add(name, usage))
 }
 
+// Bool registers a bool setting, as flag.FlagSet.BoolVar does, with its environment variable.
 func (s *settings) Bool(p *bool, name string, def bool, usage string) {
 	s.fs.BoolVar(p, name, def, s.add(name, usage))
 }
+
+// given reports whether the setting was on the command line (not only in
+// the environment). Call it after parse.
+func (s *settings) given(name string) bool { return s.cmdline[name] }
 
 // errUsage marks errors in how the command was called (exit status 2).
 var errUsage = errors.New("usage")
@@ -82,6 +88,7 @@ func (s *settings) parse(args []string) error {
 	}
 	given := map[string]bool{}
 	s.fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	s.cmdline = given
 	sort.Strings(s.names)
 	for _, name := range s.names {
 		if given[name] {

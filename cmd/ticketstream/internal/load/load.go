@@ -38,6 +38,9 @@ var DefaultFilters = []string{
 type Config struct {
 	// Target is the server's base URL (http://host:port).
 	Target *url.URL
+	// Metrics is the URL of the server's /metrics, on its internal
+	// listener; nil: the server's memory is not watched.
+	Metrics *url.URL
 	// Token is sent as a bearer token, if set.
 	Token string
 	// Sockets is how many WebSocket dashboards to open; Fetchers how many
@@ -390,7 +393,10 @@ func (r *run) watchServer(ctx context.Context) {
 func (r *run) scrape(ctx context.Context) {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(sctx, http.MethodGet, r.url("/metrics", ""), nil)
+	if r.cfg.Metrics == nil {
+		return
+	}
+	req, _ := http.NewRequestWithContext(sctx, http.MethodGet, r.cfg.Metrics.String(), nil)
 	resp, err := r.http.Do(req)
 	r.mu.Lock()
 	defer r.mu.Unlock()
