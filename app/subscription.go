@@ -174,9 +174,19 @@ func (s *Subscription) countsDueLocked() bool {
 	if s.hub.dispatchedPos().Compare(s.restoredTo) < 0 {
 		return false
 	}
+	// Nothing waiting may stand for a change before restoredTo — also one
+	// that a newer change of its ticket replaced in the queue.
 	for j := s.head; j < len(s.queue); j++ {
-		if s.queue[j].ref != nil {
-			return s.queue[j].Pos.Compare(s.restoredTo) >= 0
+		e := &s.queue[j]
+		if e.ref == nil {
+			continue
+		}
+		p := e.since
+		if p.IsZero() {
+			p = e.Pos
+		}
+		if p.Compare(s.restoredTo) < 0 {
+			return false
 		}
 	}
 	return true
@@ -284,6 +294,11 @@ func (s *Subscription) offer(enc *encodedBatch) {
 // push queues d, replacing the waiting change of the same ticket.
 func (s *Subscription) push(d Delivery) {
 	if j, ok := s.queuedAt(d.ID); ok {
+		old := &s.queue[j]
+		d.since = old.Pos
+		if !old.since.IsZero() {
+			d.since = old.since
+		}
 		s.dropAt(j)
 		s.hub.stats.Coalesced.Add(1)
 	}

@@ -394,3 +394,35 @@ func TestSubscription_AWaitingRemovalSurvivesALaterChange(t *testing.T) {
 	s.Close()
 	assertHubBuffersReturned(t, h)
 }
+
+// A resumed dashboard's counts wait for every change before the point its
+// view was restored at — also one a newer change of its ticket replaced in
+// the queue, which the dashboard has not received either.
+func TestSubscription_CountsWaitForAChangeReplacedInTheQueue(t *testing.T) {
+	t.Parallel()
+	feed := portstest.NewFeed()
+	h := startHub(t, feed, HubConfig{}, nil)
+	s, _, err := h.Subscribe(context.Background(), domain.Query{}, SubscribeOptions{Resumed: true, Scope: domain.Scope{AllTeams: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk := demodata.New(6).Tickets(1)[0]
+	first := feed.Put(tk) // the restore sees this version …
+	portstest.WaitFor(t, 5*time.Second, "the first version queued", s.Waiting)
+	s.restoredUpTo(domain.ChangePos{Seq: first.Seq + 1})
+	s.Settle()
+	tk.Subject = "newer"
+	feed.Put(tk) // … and this one, past it, replaces it in the queue
+	portstest.WaitFor(t, 5*time.Second, "the hub past the restore", func() bool { return h.Position().Seq > first.Seq+1 })
+	if s.CountsDue() {
+		t.Fatal("counts due while the ticket the restore counted has not been sent")
+	}
+	ds, _ := s.Take(nil, 1<<20)
+	for i := range ds {
+		ds[i].Release()
+	}
+	if !s.CountsDue() {
+		t.Fatal("counts not due once everything was taken")
+	}
+	s.Close()
+}
