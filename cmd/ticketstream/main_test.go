@@ -361,7 +361,7 @@ func TestCLI_LoadMeasuresARunningServer(t *testing.T) {
 	env := &environment{stdout: io.Discard, stderr: errOut, onListen: func(a string) { addrs <- a }, onInternalListen: func(a string) { internalAddrs <- a }}
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, env, []string{"--listen", "127.0.0.1:0", "--internal-listen", "127.0.0.1:0", "--database", db, "--demo-tickets", "2000", "--log-level", "warn"})
+		done <- run(ctx, env, []string{"--listen", "127.0.0.1:0", "--internal-listen", "127.0.0.1:0", "--database", db, "--demo-tickets", "500", "--log-level", "warn"})
 	}()
 	var addr string
 	select {
@@ -386,7 +386,7 @@ func TestCLI_LoadMeasuresARunningServer(t *testing.T) {
 	}
 
 	out := filepath.Join(t.TempDir(), "load.json")
-	code, stdout, stderr := runCLI(t, "load", "--target", "http://"+addr, "--metrics", "http://"+internalAddr+"/metrics", "--sockets", "6", "--rest", "1", "--duration", "3s",
+	code, stdout, stderr := runCLI(t, "load", "--target", "http://"+addr, "--metrics", "http://"+internalAddr+"/metrics", "--sockets", "6", "--rest", "1", "--duration", "8s",
 		"--write-rate", "20", "--database", db, "--filters", "all team=billing status=open,pending", "--json", out)
 	if code != 0 {
 		t.Fatalf("load exit %d: %s", code, stderr)
@@ -425,8 +425,8 @@ func TestCLI_LoadMeasuresARunningServer(t *testing.T) {
 	if err := json.Unmarshal(b, &res); err != nil {
 		t.Fatalf("--json: %v\n%s", err, b)
 	}
-	// all (2000) twice, billing and open/pending once each
-	if res.Snapshots.Complete != 6 || res.Snapshots.Rows < 4000 || res.REST.Fetches == 0 || res.Changes.Written == 0 ||
+	// all (500) twice, billing and open/pending once each
+	if res.Snapshots.Complete != 6 || res.Snapshots.Rows < 1000 || res.REST.Fetches == 0 || res.Changes.Written == 0 ||
 		res.Changes.Received == 0 || res.Changes.Latency.Count == 0 || len(res.Errors) != 0 || res.Server.RSSPeak == 0 {
 		t.Fatalf("result %+v", res)
 	}
