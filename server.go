@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ticketstream/ticketstream/adapters/bearer"
 	"github.com/ticketstream/ticketstream/adapters/dashboard"
 	"github.com/ticketstream/ticketstream/adapters/gormstore"
 	"github.com/ticketstream/ticketstream/adapters/jwtauth"
@@ -24,9 +25,15 @@ type ServerConfig struct {
 	// Addr is the listen address; the server itself listens on what it is
 	// given, and Addr decides whether open access is allowed.
 	Addr string
-	// JWTSecret signs dashboards' tokens (HS256). Empty means open access,
-	// allowed only when Addr is a loopback address.
+	// JWTSecret signs dashboards' tokens (HS256). Empty, with no
+	// Token.Secrets either, means open access, allowed only when Addr is a
+	// loopback address.
 	JWTSecret string
+	// Token is the rest of the token policy: the audience, the issuer, the
+	// maximum lifetime, and secrets accepted beside JWTSecret (the next or
+	// the previous one during a rotation; without JWTSecret the first of
+	// them signs).
+	Token     jwtauth.Config
 	REST      restapi.Config
 	WebSocket wsgateway.Options
 	// DemoTickets are written into an empty database at start, so that a new
@@ -110,7 +117,11 @@ func (s *Server) seedDemo(ctx context.Context) error {
 
 // provideAuthenticator refuses open access on anything but loopback.
 func provideAuthenticator(cfg ServerConfig) (*jwtauth.Authenticator, error) {
-	a, err := jwtauth.NewAuthenticator(cfg.JWTSecret)
+	policy := cfg.Token
+	if cfg.JWTSecret != "" {
+		policy.Secrets = append([]string{cfg.JWTSecret}, policy.Secrets...)
+	}
+	a, err := jwtauth.NewAuthenticator(policy)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +144,7 @@ func IsLoopback(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func provideGateway(streamer *app.Streamer, hub *app.Hub, auth wsgateway.TokenVerifier, cfg ServerConfig, log *slog.Logger) *wsgateway.Gateway {
+func provideGateway(streamer *app.Streamer, hub *app.Hub, auth bearer.Verifier, cfg ServerConfig, log *slog.Logger) *wsgateway.Gateway {
 	return wsgateway.New(streamer, hub, auth, cfg.WebSocket, log)
 }
 
@@ -144,9 +155,9 @@ var (
 	_ wsgateway.Observer      = (*metrics.Metrics)(nil)
 	_ gormstore.QueryObserver = (*metrics.Metrics)(nil)
 	_ restapi.RequestObserver = (*metrics.Metrics)(nil)
-	// Without a token secret the gateway's per-token limit is off: it
-	// learns that from the authenticator.
-	_ wsgateway.OpenAccess = (*jwtauth.Authenticator)(nil)
+	// Without a token secret the per-token limits are off: the gateway
+	// and the REST routes learn that from the authenticator.
+	_ bearer.OpenAccess = (*jwtauth.Authenticator)(nil)
 )
 
 // provideMetrics makes the server's metrics and has the streamer, the
@@ -159,13 +170,17 @@ func provideMetrics(streamer *app.Streamer, hub *app.Hub, store *gormstore.Store
 	return m
 }
 
-func provideREST(cfg ServerConfig, streamer *app.Streamer, store restapi.Store, auth restapi.TokenVerifier, gw *wsgateway.Gateway, m *metrics.Metrics, log *slog.Logger) (*restapi.Server, error) {
+func provideREST(cfg ServerConfig, streamer *app.Streamer, hub *app.Hub, store restapi.Store, auth bearer.Verifier, gw *wsgateway.Gateway, m *metrics.Metrics, log *slog.Logger) (*restapi.Server, error) {
 	pages, err := dashboard.New()
 	if err != nil {
 		return nil, err
 	}
-	rest := restapi.New(cfg.REST, streamer, store, auth, restapi.Mounts{Stream: gw, Metrics: m.Handler(), Pages: pages}, log)
+	rest, err := restapi.New(cfg.REST, streamer, store, auth, restapi.Mounts{Stream: gw, Metrics: m.Handler(), Pages: pages}, log)
+	if err != nil {
+		return nil, err
+	}
 	rest.SetObserver(m)
+	rest.SetFeedHealth(hub)
 	return rest, nil
 }
 

@@ -21,19 +21,25 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ticketstream/ticketstream/adapters/bearer"
+	"github.com/ticketstream/ticketstream/adapters/peerlimit"
 	"github.com/ticketstream/ticketstream/app"
 	"github.com/ticketstream/ticketstream/domain"
 )
 
-// TokenVerifier turns a bearer token into the scope it grants.
-type TokenVerifier interface {
-	Verify(token string) (domain.Scope, error)
-}
-
 // Store is what the REST routes need from the database besides streams.
 type Store interface {
 	Ticket(ctx context.Context, id int64) (domain.Ticket, error)
-	Ping(ctx context.Context) error
+	// Ready reports whether tickets can be read now, without waiting
+	// behind client streams for a connection.
+	Ready(ctx context.Context) error
+}
+
+// FeedHealth tells readiness when the change feed last answered.
+type FeedHealth interface {
+	// LastRead is the time of the feed's last successful read; zero
+	// before the first.
+	LastRead() time.Time
 }
 
 // Config sets the HTTP server's limits.
@@ -45,12 +51,49 @@ type Config struct {
 	WriteTimeout time.Duration
 	// ReadHeaderTimeout bounds how long a client may take to send headers.
 	ReadHeaderTimeout time.Duration
+	// MaxStreamsPerToken bounds the running streams (GET /v1/tickets) of
+	// one token, so that one client cannot keep every database connection
+	// busy; beyond it a request gets 429. It is off when the verifier
+	// checks no token. Zero: the default; negative is an error.
+	MaxStreamsPerToken int
+	// MaxStreamsPerAddress bounds the running streams of one client
+	// address (the TCP peer's, never a forwarded-for header; an IPv6
+	// address counts by its /64); beyond it a request gets 429. Behind a
+	// reverse proxy every client has the proxy's address: raise it there.
+	// Zero: the default; negative is an error.
+	MaxStreamsPerAddress int
+	// FeedStaleAfter is how long the change feed may go without a
+	// successful read before /readyz answers 503: dashboards would hear of
+	// no change. Zero: the default; negative is an error.
+	FeedStaleAfter time.Duration
 }
 
 // DefaultConfig holds on a 2-core machine.
 func DefaultConfig() Config {
-	return Config{MaxRows: 100_000, WriteTimeout: 10 * time.Second, ReadHeaderTimeout: 10 * time.Second}
+	return Config{MaxRows: 100_000, WriteTimeout: 10 * time.Second, ReadHeaderTimeout: 10 * time.Second,
+		MaxStreamsPerToken: 16, MaxStreamsPerAddress: 64, FeedStaleAfter: 30 * time.Second}
 }
+
+// Validate reports a negative limit, naming its setting.
+func (c Config) Validate() error {
+	switch {
+	case c.MaxStreamsPerToken < 0:
+		return domain.Invalidf("max-streams-per-token", "must be 0 (the default) or more")
+	case c.MaxStreamsPerAddress < 0:
+		return domain.Invalidf("max-streams-per-address", "must be 0 (the default) or more")
+	case c.FeedStaleAfter < 0:
+		return domain.Invalidf("ready-feed-stale-after", "must be 0 (the default) or a positive duration")
+	}
+	return nil
+}
+
+// streamRetryAfter is what a client refused a stream is told to wait: one
+// of its streams must finish first, which takes seconds.
+const streamRetryAfter = 5 * time.Second
+
+// readyTimeout bounds a readiness check, so that a load balancer hears
+// within a second: a database that takes longer is not ready.
+const readyTimeout = 800 * time.Millisecond
 
 // RequestObserver is told about every HTTP request, for metrics.
 type RequestObserver interface {
@@ -66,9 +109,12 @@ type Server struct {
 	http     *http.Server
 	streamer *app.Streamer
 	store    Store
-	auth     TokenVerifier
+	auth     bearer.Verifier
 	log      *slog.Logger
 	obs      RequestObserver
+	feed     FeedHealth
+	limits   *peerlimit.Limits
+	started  time.Time
 	streams  atomic.Int64
 }
 
@@ -90,8 +136,11 @@ type Mounts struct {
 
 // New returns a Server whose routes stream through streamer, read single
 // tickets and readiness from store, check tokens with auth, and hand
-// the paths of mounts to their handlers.
-func New(cfg Config, streamer *app.Streamer, store Store, auth TokenVerifier, mounts Mounts, log *slog.Logger) *Server {
+// the paths of mounts to their handlers. It fails on an invalid cfg.
+func New(cfg Config, streamer *app.Streamer, store Store, auth bearer.Verifier, mounts Mounts, log *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	d := DefaultConfig()
 	if cfg.MaxRows <= 0 {
 		cfg.MaxRows = d.MaxRows
@@ -102,6 +151,15 @@ func New(cfg Config, streamer *app.Streamer, store Store, auth TokenVerifier, mo
 	if cfg.ReadHeaderTimeout <= 0 {
 		cfg.ReadHeaderTimeout = d.ReadHeaderTimeout
 	}
+	if cfg.MaxStreamsPerToken == 0 {
+		cfg.MaxStreamsPerToken = d.MaxStreamsPerToken
+	}
+	if cfg.MaxStreamsPerAddress == 0 {
+		cfg.MaxStreamsPerAddress = d.MaxStreamsPerAddress
+	}
+	if cfg.FeedStaleAfter == 0 {
+		cfg.FeedStaleAfter = d.FeedStaleAfter
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -111,7 +169,12 @@ func New(cfg Config, streamer *app.Streamer, store Store, auth TokenVerifier, mo
 	// which any client can forge.
 	e.IPExtractor = echo.ExtractIPDirect()
 	e.HTTPErrorHandler = errorHandler(log)
-	s := &Server{cfg: cfg, echo: e, streamer: streamer, store: store, auth: auth, log: log}
+	s := &Server{cfg: cfg, echo: e, streamer: streamer, store: store, auth: auth, log: log, started: time.Now(),
+		limits: peerlimit.New(peerlimit.Config{
+			PerToken: cfg.MaxStreamsPerToken, PerAddress: cfg.MaxStreamsPerAddress, CheckTokens: bearer.ChecksTokens(auth),
+			TokenSetting: "max-streams-per-token", AddressSetting: "max-streams-per-address",
+			Code: "too_many_streams", Noun: "running streams", RetryAfter: streamRetryAfter,
+		})}
 	e.Use(s.requestLog)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
@@ -136,8 +199,12 @@ func New(cfg Config, streamer *app.Streamer, store Store, auth TokenVerifier, mo
 		// deadline instead (httpSink).
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	return s
+	return s, nil
 }
+
+// SetFeedHealth makes /readyz report the change feed's health from f. Call
+// it before serving; nil (the default) leaves the feed out of readiness.
+func (s *Server) SetFeedHealth(f FeedHealth) { s.feed = f }
 
 // SetObserver makes the server report its requests to o. Call it before
 // serving; nil (the default) reports nothing.
@@ -181,12 +248,37 @@ func (s *Server) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// readyz answers whether this replica can serve: the tickets table reads
+// (on connections reserved for the check, never behind client streams) and
+// the change feed has answered lately.
 func (s *Server) readyz(c echo.Context) error {
-	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(c.Request().Context(), readyTimeout)
 	defer cancel()
-	if err := s.store.Ping(ctx); err != nil {
-		return &domain.Error{Code: domain.EUnavailable, Message: "database not reachable"}
+	// A driver may take longer than ctx to give up on a connection that
+	// went silent (pgx waits for its cancel request first): the answer does
+	// not wait for it.
+	done := make(chan error, 1)
+	go func() { done <- s.store.Ready(ctx) }()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("check tickets: %w", ctx.Err())
 	}
+	if err != nil {
+		s.log.Warn("not ready", "err", err)
+		return &domain.Error{Code: domain.EUnavailable, Message: "the database cannot read tickets"}
+	}
+	if s.feed != nil {
+		last := s.feed.LastRead()
+		if last.IsZero() {
+			last = s.started // the feed's first read may still be on its way
+		}
+		if age := time.Since(last); age > s.cfg.FeedStaleAfter {
+			return &domain.Error{Code: domain.EUnavailable, Message: fmt.Sprintf("the change feed has not been read for %s", age.Round(time.Second))}
+		}
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 }
 
@@ -204,7 +296,7 @@ type sessionInfo struct {
 // filter by and when it must ask again — a WebSocket upgrade refused with
 // 401 tells a browser script nothing.
 func (s *Server) session(c echo.Context) error {
-	scope, err := s.scope(c)
+	scope, _, err := s.scope(c)
 	if err != nil {
 		return err
 	}
@@ -220,22 +312,20 @@ func (s *Server) session(c echo.Context) error {
 	return c.JSON(http.StatusOK, info)
 }
 
-// scope authenticates the request's bearer token.
-func (s *Server) scope(c echo.Context) (domain.Scope, error) {
-	token := ""
-	if h := c.Request().Header.Get("Authorization"); h != "" {
-		t, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok {
-			return domain.Scope{}, &domain.Error{Code: domain.EUnauthorized, Message: `Authorization must be "Bearer <token>"`}
-		}
-		token = strings.TrimSpace(t)
+// scope authenticates the request's bearer token; it returns the token
+// too, which identifies the client for the per-token limits.
+func (s *Server) scope(c echo.Context) (domain.Scope, string, error) {
+	token, _, err := bearer.FromHeader(c.Request())
+	if err != nil {
+		return domain.Scope{}, "", err
 	}
-	return s.auth.Verify(token)
+	scope, err := s.auth.Verify(token)
+	return scope, token, err
 }
 
 // listTickets streams the tickets of the request's filter.
 func (s *Server) listTickets(c echo.Context) error {
-	scope, err := s.scope(c)
+	scope, token, err := s.scope(c)
 	if err != nil {
 		return err
 	}
@@ -257,6 +347,12 @@ func (s *Server) listTickets(c echo.Context) error {
 		return err
 	}
 	c.Set("filter", filterForLog(q))
+	lease, refused := s.limits.Reserve(token, c.Request().RemoteAddr)
+	if refused != nil {
+		refused.Write(c.Response())
+		return nil
+	}
+	defer lease.Release()
 	ndjson := strings.Contains(c.Request().Header.Get("Accept"), "application/x-ndjson")
 	sink := newHTTPSink(c.Response(), ndjson, s.cfg.WriteTimeout)
 	s.streams.Add(1)
@@ -287,7 +383,7 @@ func (s *Server) listTickets(c echo.Context) error {
 // getTicket returns one ticket. A ticket outside the caller's scope is
 // reported as not found, so that its existence does not leak.
 func (s *Server) getTicket(c echo.Context) error {
-	scope, err := s.scope(c)
+	scope, _, err := s.scope(c)
 	if err != nil {
 		return err
 	}
