@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ticketstream/ticketstream/adapters/bearer"
 	"github.com/ticketstream/ticketstream/adapters/dashboard"
 	"github.com/ticketstream/ticketstream/adapters/gormstore"
 	"github.com/ticketstream/ticketstream/adapters/hostguard"
@@ -27,8 +28,9 @@ type ServerConfig struct {
 	// Addr is the listen address; the server itself listens on what it is
 	// given, and Addr decides whether open access is allowed.
 	Addr string
-	// JWTSecret signs dashboards' tokens (HS256). Empty means open access,
-	// allowed only when Addr is a loopback address.
+	// JWTSecret signs dashboards' tokens (HS256). Empty, with no
+	// Token.Secrets either, means open access, allowed only when Addr is a
+	// loopback address.
 	JWTSecret string
 	// AllowedHosts are the Host headers the public listener serves
 	// (hostguard patterns); see AllowedHosts for the default.
@@ -37,7 +39,12 @@ type ServerConfig struct {
 	// it decides which Host headers that listener serves.
 	InternalAddr string
 	// Profiler adds Go's profiler to the internal listener.
-	Profiler  bool
+	Profiler bool
+	// Token is the rest of the token policy: the audience, the issuer, the
+	// maximum lifetime, and secrets accepted beside JWTSecret (the next or
+	// the previous one during a rotation; without JWTSecret the first of
+	// them signs).
+	Token     jwtauth.Config
 	REST      restapi.Config
 	WebSocket wsgateway.Options
 	// CursorKeyFile, when set, holds the key that seals cursors (at least
@@ -129,7 +136,11 @@ func (s *Server) seedDemo(ctx context.Context) error {
 
 // provideAuthenticator refuses open access on anything but loopback.
 func provideAuthenticator(cfg ServerConfig) (*jwtauth.Authenticator, error) {
-	a, err := jwtauth.NewAuthenticator(cfg.JWTSecret)
+	policy := cfg.Token
+	if cfg.JWTSecret != "" {
+		policy.Secrets = append([]string{cfg.JWTSecret}, policy.Secrets...)
+	}
+	a, err := jwtauth.NewAuthenticator(policy)
 	if err != nil {
 		return nil, err
 	}
@@ -197,7 +208,7 @@ func IsLoopback(addr string) bool {
 	return err == nil && hostguard.IsLoopback(host)
 }
 
-func provideGateway(streamer *app.Streamer, hub *app.Hub, cursors *domain.CursorSealer, auth wsgateway.TokenVerifier, cfg ServerConfig, log *slog.Logger) *wsgateway.Gateway {
+func provideGateway(streamer *app.Streamer, hub *app.Hub, cursors *domain.CursorSealer, auth bearer.Verifier, cfg ServerConfig, log *slog.Logger) *wsgateway.Gateway {
 	return wsgateway.New(streamer, hub, cursors, auth, cfg.WebSocket, log)
 }
 
@@ -208,9 +219,9 @@ var (
 	_ wsgateway.Observer      = (*metrics.Metrics)(nil)
 	_ gormstore.QueryObserver = (*metrics.Metrics)(nil)
 	_ restapi.RequestObserver = (*metrics.Metrics)(nil)
-	// Without a token secret the gateway's per-token limit is off: it
-	// learns that from the authenticator.
-	_ wsgateway.OpenAccess = (*jwtauth.Authenticator)(nil)
+	// Without a token secret the per-token limits are off: the gateway
+	// and the REST routes learn that from the authenticator.
+	_ bearer.OpenAccess = (*jwtauth.Authenticator)(nil)
 )
 
 // provideMetrics makes the server's metrics and has the streamer, the
@@ -223,7 +234,7 @@ func provideMetrics(streamer *app.Streamer, hub *app.Hub, store *gormstore.Store
 	return m
 }
 
-func provideREST(cfg ServerConfig, streamer *app.Streamer, store restapi.Store, cursors *domain.CursorSealer, auth *jwtauth.Authenticator, gw *wsgateway.Gateway, m *metrics.Metrics, log *slog.Logger) (*restapi.Server, error) {
+func provideREST(cfg ServerConfig, streamer *app.Streamer, hub *app.Hub, store restapi.Store, cursors *domain.CursorSealer, auth *jwtauth.Authenticator, gw *wsgateway.Gateway, m *metrics.Metrics, log *slog.Logger) (*restapi.Server, error) {
 	pages, err := dashboard.New()
 	if err != nil {
 		return nil, err
@@ -233,8 +244,12 @@ func provideREST(cfg ServerConfig, streamer *app.Streamer, store restapi.Store, 
 		return nil, err
 	}
 	cfg.REST.Hosts = hosts
-	rest := restapi.New(cfg.REST, streamer, store, cursors, auth, restapi.Mounts{Stream: gw, Pages: pages}, log)
+	rest, err := restapi.New(cfg.REST, streamer, store, cursors, auth, restapi.Mounts{Stream: gw, Pages: pages}, log)
+	if err != nil {
+		return nil, err
+	}
 	rest.SetObserver(m)
+	rest.SetFeedHealth(hub)
 	return rest, nil
 }
 

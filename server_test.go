@@ -468,6 +468,7 @@ func TestServer_GracefulShutdown(t *testing.T) {
 func tokenExpiredLongAgo(t *testing.T) string {
 	t.Helper()
 	claims := jwtauth.Claims{Teams: []string{"*"}}
+	claims.Audience = []string{jwtauth.DefaultAudience}
 	claims.ExpiresAt = jwtNumericDate(time.Now().Add(-time.Hour))
 	return signClaims(t, claims)
 }

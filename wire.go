@@ -8,10 +8,10 @@ import (
 
 	"github.com/google/wire"
 
+	"github.com/ticketstream/ticketstream/adapters/bearer"
 	"github.com/ticketstream/ticketstream/adapters/gormstore"
 	"github.com/ticketstream/ticketstream/adapters/jwtauth"
 	"github.com/ticketstream/ticketstream/adapters/restapi"
-	"github.com/ticketstream/ticketstream/adapters/wsgateway"
 	"github.com/ticketstream/ticketstream/app"
 	"github.com/ticketstream/ticketstream/ports"
 )
@@ -36,8 +36,7 @@ var ServerSet = wire.NewSet(
 	app.NewHub,
 	provideCursorSealer,
 	provideAuthenticator,
-	wire.Bind(new(wsgateway.TokenVerifier), new(*jwtauth.Authenticator)),
-	wire.Bind(new(restapi.TokenVerifier), new(*jwtauth.Authenticator)),
+	wire.Bind(new(bearer.Verifier), new(*jwtauth.Authenticator)),
 	provideGateway,
 	provideMetrics,
 	provideREST,

@@ -9,10 +9,10 @@ package ticketstream
 import (
 	"context"
 	"github.com/google/wire"
+	"github.com/ticketstream/ticketstream/adapters/bearer"
 	"github.com/ticketstream/ticketstream/adapters/gormstore"
 	"github.com/ticketstream/ticketstream/adapters/jwtauth"
 	"github.com/ticketstream/ticketstream/adapters/restapi"
-	"github.com/ticketstream/ticketstream/adapters/wsgateway"
 	"github.com/ticketstream/ticketstream/app"
 	"github.com/ticketstream/ticketstream/ports"
 	"log/slog"
@@ -57,7 +57,7 @@ func InitializeServer(ctx context.Context, cfg Config, logger *slog.Logger) (*Se
 	}
 	gateway := provideGateway(streamer, hub, cursorSealer, authenticator, serverConfig, logger)
 	metrics := provideMetrics(streamer, hub, store, gateway)
-	server, err := provideREST(serverConfig, streamer, store, cursorSealer, authenticator, gateway, metrics, logger)
+	server, err := provideREST(serverConfig, streamer, hub, store, cursorSealer, authenticator, gateway, metrics, logger)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
@@ -105,7 +105,7 @@ var CoreSet = wire.NewSet(app.NewStreamer)
 // token policy they share, bound to the small interfaces each adapter
 // declares.
 var ServerSet = wire.NewSet(app.NewHub, provideCursorSealer,
-	provideAuthenticator, wire.Bind(new(wsgateway.TokenVerifier), new(*jwtauth.Authenticator)), wire.Bind(new(restapi.TokenVerifier), new(*jwtauth.Authenticator)), provideGateway,
+	provideAuthenticator, wire.Bind(new(bearer.Verifier), new(*jwtauth.Authenticator)), provideGateway,
 	provideMetrics,
 	provideREST,
 	newServer,

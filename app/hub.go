@@ -128,6 +128,9 @@ type Hub struct {
 	subs       []*Subscription
 	wake       chan struct{} // closed and replaced when ready or pos advances
 	stats      HubStats
+	// lastRead is when the feed last answered a read (unix nanoseconds;
+	// 0 before the first): readiness reports a feed that stopped answering.
+	lastRead atomic.Int64
 }
 
 // NewHub returns a Hub reading feed. Run starts it.
@@ -171,6 +174,16 @@ func (h *Hub) dispatchedPos() domain.ChangePos {
 	return domain.ChangePos{}
 }
 
+// LastRead returns when the change feed last answered a read; the zero
+// time before it first has. A feed that has not answered for long means
+// dashboards hear of no change: the server is not ready.
+func (h *Hub) LastRead() time.Time {
+	if n := h.lastRead.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
+
 // Position returns the position up to which changes have been dispatched.
 func (h *Hub) Position() domain.ChangePos {
 	h.mu.Lock()
@@ -191,6 +204,7 @@ func (h *Hub) Run(ctx context.Context) error {
 			id, err = h.feed.Identity(ctx)
 		}
 		if err == nil {
+			h.lastRead.Store(time.Now().UnixNano())
 			h.mu.Lock()
 			h.pos, h.id, h.ready = pos, id, true
 			h.dispatched.Store(&pos)
@@ -229,6 +243,7 @@ func (h *Hub) Run(ctx context.Context) error {
 			delay = min(2*delay, h.cfg.RetryMax)
 			continue
 		}
+		h.lastRead.Store(time.Now().UnixNano())
 		delay = h.cfg.PollInterval
 		h.mu.Lock()
 		advanced := reached.Compare(h.pos) > 0

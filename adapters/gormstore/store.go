@@ -56,6 +56,7 @@ type Store struct {
 	dialect Dialect
 	gorm    *gorm.DB
 	sql     *sql.DB
+	probe   *sql.DB // readiness checks only: see Ready
 	log     *slog.Logger
 	target  target
 	applied []Migration // applied by Open
@@ -101,7 +102,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, func(), er
 		return nil, nil, err
 	}
 	closeStore := func() {
-		if err := s.sql.Close(); err != nil {
+		if err := errors.Join(s.sql.Close(), s.probe.Close()); err != nil {
 			log.Warn("close database", "err", err)
 		}
 	}
@@ -145,6 +146,8 @@ func (s *Store) openPostgres(cfg Config) error {
 		s.sql.Close()
 		return fmt.Errorf("open postgres: %w", err)
 	}
+	s.probe = stdlib.OpenDB(*pgcfg)
+	configureProbe(s.probe)
 	return nil
 }
 
@@ -158,7 +161,22 @@ func (s *Store) openSQLite(cfg Config) error {
 		return fmt.Errorf("open sqlite %s: %w", s.target.path, err)
 	}
 	s.configurePool(cfg, 8)
+	if s.probe, err = sql.Open("sqlite", s.target.dsn); err != nil {
+		s.sql.Close()
+		return fmt.Errorf("open sqlite %s: %w", s.target.path, err)
+	}
+	configureProbe(s.probe)
 	return nil
+}
+
+// configureProbe sizes the readiness pool: one connection kept open, so
+// that a readiness check neither waits behind client streams in the main
+// pool nor connects anew each time; a second for the moments when two
+// checks overlap.
+func configureProbe(db *sql.DB) {
+	db.SetMaxOpenConns(2)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(30 * time.Minute)
 }
 
 // configurePool keeps as many idle connections as open ones: database/sql's
@@ -257,10 +275,24 @@ func (s *Store) Target() string { return s.url }
 // Dialect returns the database's dialect.
 func (s *Store) Dialect() Dialect { return s.dialect }
 
-// Ping reports whether the database answers now: the readiness check.
+// Ping reports whether the database answers now, through the main pool.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.sql.PingContext(ctx); err != nil {
 		return &domain.Error{Code: domain.EUnavailable, Message: fmt.Sprintf("%s database not reachable: %v", s.dialect, err)}
+	}
+	return nil
+}
+
+// Ready reports whether the tickets table can be read now: the readiness
+// check. It runs a real query of the table — a ping answers while every
+// query fails (a table renamed, permissions revoked) — on connections of
+// its own, reserved for it, so that it does not wait behind client streams
+// holding every connection of the main pool.
+func (s *Store) Ready(ctx context.Context) error {
+	var one int
+	err := s.probe.QueryRowContext(ctx, "SELECT 1 FROM tickets LIMIT 1").Scan(&one)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return &domain.Error{Code: domain.EUnavailable, Message: fmt.Sprintf("%s database cannot read tickets: %v", s.dialect, err)}
 	}
 	return nil
 }

@@ -1,14 +1,13 @@
 // Package jwtauth checks the bearer tokens of dashboards and scripts: JWTs
-// signed with HS256 under a shared secret, carrying an expiry and the teams
-// their holder may see. github.com/golang-jwt/jwt/v5 does the parsing and
-// signature checks; this package adds the claims ticketstream needs and maps
-// every failure to a domain error.
+// signed with HS256 under a shared secret, carrying an audience, an expiry
+// and the teams their holder may see. github.com/golang-jwt/jwt/v5 does the
+// parsing and signature checks; this package adds the policy ticketstream
+// needs on top (audience, issuer, a maximum lifetime, numeric dates,
+// exact-case and unique claim names, secrets that rotate) and maps every
+// failure to a domain error.
 package jwtauth
 
 import (
-	"errors"
-	"fmt"
-	"slices"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -23,6 +22,12 @@ const AllTeams = "*"
 // hash's 32 bytes of key.
 const MinSecretLen = 32
 
+// Defaults of Config.
+const (
+	DefaultAudience    = "ticketstream"
+	DefaultMaxLifetime = 30 * 24 * time.Hour
+)
+
 // Claims are a ticketstream token's claims.
 type Claims struct {
 	// Teams the holder may see; ["*"] for all.
@@ -30,123 +35,45 @@ type Claims struct {
 	jwt.RegisteredClaims
 }
 
-// Verifier checks tokens signed with one secret. It is safe for concurrent use.
-type Verifier struct {
-	secret []byte
-	parser *jwt.Parser
+// Config is the token policy.
+type Config struct {
+	// Secrets verify tokens: a token signed with any of them is accepted,
+	// so that during a rotation tokens of the next and of the previous
+	// secret both work. The first one signs (Issue). Each is at least
+	// MinSecretLen bytes. An Authenticator without secrets is open access.
+	Secrets []string
+	// Audience must be in every token's aud claim, so that a token signed
+	// with the same secret for another purpose is not taken for a
+	// dashboard's. Empty: DefaultAudience.
+	Audience string
+	// Issuer, when set, must be every token's iss claim. Empty: not checked.
+	Issuer string
+	// MaxLifetime is the longest a token may be valid: exp − iat, or
+	// exp − now for a token without iat. A longer token is refused, so that
+	// a leaked token is not good for ever. Zero: DefaultMaxLifetime;
+	// negative is an error.
+	MaxLifetime time.Duration
 }
 
-// NewVerifier returns a Verifier for secret, which must be at least
-// MinSecretLen bytes.
-func NewVerifier(secret []byte) (*Verifier, error) {
-	if len(secret) < MinSecretLen {
-		return nil, domain.Invalidf("jwt-secret", "must be at least %d bytes, got %d", MinSecretLen, len(secret))
+// withDefaults fills the zero fields and checks the rest.
+func (c Config) withDefaults() (Config, error) {
+	if c.Audience == "" {
+		c.Audience = DefaultAudience
 	}
-	return &Verifier{
-		secret: slices.Clone(secret),
-		parser: jwt.NewParser(
-			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
-			jwt.WithExpirationRequired(),
-			jwt.WithIssuedAt(),
-			jwt.WithLeeway(30*time.Second),
-		),
-	}, nil
-}
-
-// maxTokenLen bounds what is parsed at all: a real token is a few hundred bytes.
-const maxTokenLen = 8 << 10
-
-// Verify checks token and returns the scope it grants. Every failure is an
-// EUnauthorized error whose message says what was wrong (expired, bad
-// signature, malformed) without echoing the token.
-func (v *Verifier) Verify(token string) (domain.Scope, error) {
-	if token == "" {
-		return domain.Scope{}, unauthorized("missing bearer token")
-	}
-	if len(token) > maxTokenLen {
-		return domain.Scope{}, unauthorized("token too long")
-	}
-	var claims Claims
-	_, err := v.parser.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return v.secret, nil })
 	switch {
-	case errors.Is(err, jwt.ErrTokenExpired):
-		return domain.Scope{}, unauthorized("token expired")
-	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
-		return domain.Scope{}, unauthorized("token signature is invalid")
-	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
-		return domain.Scope{}, unauthorized("token has no expiry")
-	case err != nil:
-		return domain.Scope{}, unauthorized("malformed or unacceptable token")
+	case c.MaxLifetime == 0:
+		c.MaxLifetime = DefaultMaxLifetime
+	case c.MaxLifetime < 0:
+		return c, domain.Invalidf("jwt-max-lifetime", "must be positive (0 for the default, %s)", DefaultMaxLifetime)
 	}
-	expires := claims.ExpiresAt.Time // required by the parser
-	if slices.Contains(claims.Teams, AllTeams) {
-		return domain.Scope{AllTeams: true, Expires: expires}, nil
-	}
-	if len(claims.Teams) == 0 {
-		return domain.Scope{}, &domain.Error{Code: domain.EForbidden, Message: "token grants no team"}
-	}
-	for _, t := range claims.Teams {
-		if t == "" || len(t) > domain.MaxNameLen {
-			return domain.Scope{}, unauthorized("token has an invalid team")
+	for _, s := range c.Secrets {
+		if len(s) < MinSecretLen {
+			return c, domain.Invalidf("jwt-secret", "must be at least %d bytes, got %d", MinSecretLen, len(s))
 		}
 	}
-	return domain.Scope{Teams: slices.Clone(claims.Teams), Expires: expires}, nil
+	return c, nil
 }
 
 func unauthorized(msg string) *domain.Error {
 	return &domain.Error{Code: domain.EUnauthorized, Message: msg}
-}
-
-// Issue signs a token for subject that grants teams (["*"] for all) until
-// ttl from now: what `ticketstream token` hands to a dashboard.
-func Issue(secret []byte, subject string, teams []string, ttl time.Duration) (string, error) {
-	if len(secret) < MinSecretLen {
-		return "", domain.Invalidf("jwt-secret", "must be at least %d bytes, got %d", MinSecretLen, len(secret))
-	}
-	if len(teams) == 0 {
-		return "", domain.Invalidf("teams", "give at least one team, or * for all")
-	}
-	if ttl <= 0 {
-		return "", domain.Invalidf("ttl", "must be positive")
-	}
-	now := time.Now()
-	claims := Claims{Teams: teams, RegisteredClaims: jwt.RegisteredClaims{
-		Subject: subject, IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
-	}}
-	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
-	if err != nil {
-		return "", fmt.Errorf("sign token: %w", err)
-	}
-	return s, nil
-}
-
-// Authenticator is the server's token policy: tokens checked by a Verifier,
-// or — when no secret is configured — open access, where every request sees
-// every team. The server allows open access only on a loopback address.
-type Authenticator struct {
-	v *Verifier
-}
-
-// NewAuthenticator checks tokens against secret; an empty secret means open
-// access.
-func NewAuthenticator(secret string) (*Authenticator, error) {
-	if secret == "" {
-		return &Authenticator{}, nil
-	}
-	v, err := NewVerifier([]byte(secret))
-	if err != nil {
-		return nil, err
-	}
-	return &Authenticator{v: v}, nil
-}
-
-// Open reports whether tokens are not checked.
-func (a *Authenticator) Open() bool { return a.v == nil }
-
-// Verify returns the token's scope, or every team under open access.
-func (a *Authenticator) Verify(token string) (domain.Scope, error) {
-	if a.v == nil {
-		return domain.Scope{AllTeams: true}, nil
-	}
-	return a.v.Verify(token)
 }

@@ -21,20 +21,19 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ticketstream/ticketstream/adapters/bearer"
 	"github.com/ticketstream/ticketstream/adapters/hostguard"
+	"github.com/ticketstream/ticketstream/adapters/peerlimit"
 	"github.com/ticketstream/ticketstream/app"
 	"github.com/ticketstream/ticketstream/domain"
 )
 
-// TokenVerifier turns a bearer token into the scope it grants.
-type TokenVerifier interface {
-	Verify(token string) (domain.Scope, error)
-}
-
 // Store is what the REST routes need from the database besides streams.
 type Store interface {
 	Ticket(ctx context.Context, id int64) (domain.Ticket, error)
-	Ping(ctx context.Context) error
+	// Ready reports whether tickets can be read now, without waiting
+	// behind client streams for a connection.
+	Ready(ctx context.Context) error
 }
 
 // Config sets the HTTP server's limits.
@@ -52,12 +51,45 @@ type Config struct {
 	// a replica by an address the list cannot know, and they tell nothing.
 	// The zero value serves loopback names and addresses only.
 	Hosts hostguard.Allowlist
+	// MaxStreamsPerToken bounds the running streams (GET /v1/tickets) of
+	// one token, so that one client cannot keep every database connection
+	// busy; beyond it a request gets 429. It is off when the verifier
+	// checks no token. Zero: the default; negative is an error.
+	MaxStreamsPerToken int
+	// MaxStreamsPerAddress bounds the running streams of one client
+	// address (the TCP peer's, never a forwarded-for header; an IPv6
+	// address counts by its /64); beyond it a request gets 429. Behind a
+	// reverse proxy every client has the proxy's address: raise it there.
+	// Zero: the default; negative is an error.
+	MaxStreamsPerAddress int
+	// FeedStaleAfter is how long the change feed may go without a
+	// successful read before /readyz answers 503: dashboards would hear of
+	// no change. Zero: the default; negative is an error.
+	FeedStaleAfter time.Duration
 }
 
 // DefaultConfig holds on a 2-core machine.
 func DefaultConfig() Config {
-	return Config{MaxRows: 100_000, WriteTimeout: 10 * time.Second, ReadHeaderTimeout: 10 * time.Second}
+	return Config{MaxRows: 100_000, WriteTimeout: 10 * time.Second, ReadHeaderTimeout: 10 * time.Second,
+		MaxStreamsPerToken: 16, MaxStreamsPerAddress: 64, FeedStaleAfter: 30 * time.Second}
 }
+
+// Validate reports a negative limit, naming its setting.
+func (c Config) Validate() error {
+	switch {
+	case c.MaxStreamsPerToken < 0:
+		return domain.Invalidf("max-streams-per-token", "must be 0 (the default) or more")
+	case c.MaxStreamsPerAddress < 0:
+		return domain.Invalidf("max-streams-per-address", "must be 0 (the default) or more")
+	case c.FeedStaleAfter < 0:
+		return domain.Invalidf("ready-feed-stale-after", "must be 0 (the default) or a positive duration")
+	}
+	return nil
+}
+
+// streamRetryAfter is what a client refused a stream is told to wait: one
+// of its streams must finish first, which takes seconds.
+const streamRetryAfter = 5 * time.Second
 
 // RequestObserver is told about every HTTP request, for metrics.
 type RequestObserver interface {
@@ -74,9 +106,12 @@ type Server struct {
 	streamer *app.Streamer
 	store    Store
 	cursors  *domain.CursorSealer
-	auth     TokenVerifier
+	auth     bearer.Verifier
 	log      *slog.Logger
 	obs      RequestObserver
+	feed     FeedHealth
+	limits   *peerlimit.Limits
+	started  time.Time
 	streams  atomic.Int64
 }
 
@@ -97,8 +132,12 @@ type Mounts struct {
 // New returns a Server whose routes stream through streamer, read single
 // tickets and readiness from store, check tokens with auth, and hand
 // the paths of mounts to their handlers. cursors seals each page's
-// next_cursor and opens the cursor a request pages from.
-func New(cfg Config, streamer *app.Streamer, store Store, cursors *domain.CursorSealer, auth TokenVerifier, mounts Mounts, log *slog.Logger) *Server {
+// next_cursor and opens the cursor a request pages from. It fails on an
+// invalid cfg.
+func New(cfg Config, streamer *app.Streamer, store Store, cursors *domain.CursorSealer, auth bearer.Verifier, mounts Mounts, log *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	d := DefaultConfig()
 	if cfg.MaxRows <= 0 {
 		cfg.MaxRows = d.MaxRows
@@ -109,6 +148,15 @@ func New(cfg Config, streamer *app.Streamer, store Store, cursors *domain.Cursor
 	if cfg.ReadHeaderTimeout <= 0 {
 		cfg.ReadHeaderTimeout = d.ReadHeaderTimeout
 	}
+	if cfg.MaxStreamsPerToken == 0 {
+		cfg.MaxStreamsPerToken = d.MaxStreamsPerToken
+	}
+	if cfg.MaxStreamsPerAddress == 0 {
+		cfg.MaxStreamsPerAddress = d.MaxStreamsPerAddress
+	}
+	if cfg.FeedStaleAfter == 0 {
+		cfg.FeedStaleAfter = d.FeedStaleAfter
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -118,7 +166,12 @@ func New(cfg Config, streamer *app.Streamer, store Store, cursors *domain.Cursor
 	// which any client can forge.
 	e.IPExtractor = echo.ExtractIPDirect()
 	e.HTTPErrorHandler = errorHandler(log)
-	s := &Server{cfg: cfg, echo: e, streamer: streamer, store: store, cursors: cursors, auth: auth, log: log}
+	s := &Server{cfg: cfg, echo: e, streamer: streamer, store: store, cursors: cursors, auth: auth, log: log, started: time.Now(),
+		limits: peerlimit.New(peerlimit.Config{
+			PerToken: cfg.MaxStreamsPerToken, PerAddress: cfg.MaxStreamsPerAddress, CheckTokens: bearer.ChecksTokens(auth),
+			TokenSetting: "max-streams-per-token", AddressSetting: "max-streams-per-address",
+			Code: "too_many_streams", Noun: "running streams", RetryAfter: streamRetryAfter,
+		})}
 	e.Use(s.requestLog, s.checkHost)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
@@ -140,7 +193,7 @@ func New(cfg Config, streamer *app.Streamer, store Store, cursors *domain.Cursor
 		// deadline instead (httpSink).
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	return s
+	return s, nil
 }
 
 // SetObserver makes the server report its requests to o. Call it before
@@ -198,19 +251,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-func (s *Server) healthz(c echo.Context) error {
-	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
-}
-
-func (s *Server) readyz(c echo.Context) error {
-	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
-	defer cancel()
-	if err := s.store.Ping(ctx); err != nil {
-		return &domain.Error{Code: domain.EUnavailable, Message: "database not reachable"}
-	}
-	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
-}
-
 // sessionInfo is what GET /v1/session tells a client about its token.
 type sessionInfo struct {
 	// Teams the token may see; ["*"] for every team.
@@ -225,7 +265,7 @@ type sessionInfo struct {
 // filter by and when it must ask again — a WebSocket upgrade refused with
 // 401 tells a browser script nothing.
 func (s *Server) session(c echo.Context) error {
-	scope, err := s.scope(c)
+	scope, _, err := s.scope(c)
 	if err != nil {
 		return err
 	}
@@ -241,22 +281,20 @@ func (s *Server) session(c echo.Context) error {
 	return c.JSON(http.StatusOK, info)
 }
 
-// scope authenticates the request's bearer token.
-func (s *Server) scope(c echo.Context) (domain.Scope, error) {
-	token := ""
-	if h := c.Request().Header.Get("Authorization"); h != "" {
-		t, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok {
-			return domain.Scope{}, &domain.Error{Code: domain.EUnauthorized, Message: `Authorization must be "Bearer <token>"`}
-		}
-		token = strings.TrimSpace(t)
+// scope authenticates the request's bearer token; it returns the token
+// too, which identifies the client for the per-token limits.
+func (s *Server) scope(c echo.Context) (domain.Scope, string, error) {
+	token, _, err := bearer.FromHeader(c.Request())
+	if err != nil {
+		return domain.Scope{}, "", err
 	}
-	return s.auth.Verify(token)
+	scope, err := s.auth.Verify(token)
+	return scope, token, err
 }
 
 // listTickets streams the tickets of the request's filter.
 func (s *Server) listTickets(c echo.Context) error {
-	scope, err := s.scope(c)
+	scope, token, err := s.scope(c)
 	if err != nil {
 		return err
 	}
@@ -278,6 +316,12 @@ func (s *Server) listTickets(c echo.Context) error {
 		return err
 	}
 	c.Set("filter", filterForLog(q))
+	lease, refused := s.limits.Reserve(token, c.Request().RemoteAddr)
+	if refused != nil {
+		refused.Write(c.Response())
+		return nil
+	}
+	defer lease.Release()
 	ndjson := strings.Contains(c.Request().Header.Get("Accept"), "application/x-ndjson")
 	sink := newHTTPSink(c.Response(), ndjson, s.cfg.WriteTimeout, s.cursors)
 	s.streams.Add(1)
@@ -308,7 +352,7 @@ func (s *Server) listTickets(c echo.Context) error {
 // getTicket returns one ticket. A ticket outside the caller's scope is
 // reported as not found, so that its existence does not leak.
 func (s *Server) getTicket(c echo.Context) error {
-	scope, err := s.scope(c)
+	scope, _, err := s.scope(c)
 	if err != nil {
 		return err
 	}

@@ -35,7 +35,7 @@ type noStore struct{}
 func (noStore) Ticket(context.Context, int64) (domain.Ticket, error) {
 	return domain.Ticket{}, &domain.Error{Code: domain.ENotFound, Message: "no ticket"}
 }
-func (noStore) Ping(context.Context) error { return errors.New("down") }
+func (noStore) Ready(context.Context) error { return errors.New("down") }
 
 func newServer(t *testing.T, src *portstest.Source) (*httptest.Server, *app.Streamer) {
 	t.Helper()
@@ -43,7 +43,10 @@ func newServer(t *testing.T, src *portstest.Source) (*httptest.Server, *app.Stre
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := restapi.New(restapi.Config{}, streamer, noStore{}, testCursors, openAccess{}, restapi.Mounts{Stream: http.NotFoundHandler()}, nil)
+	s, err := restapi.New(restapi.Config{}, streamer, noStore{}, testCursors, openAccess{}, restapi.Mounts{Stream: http.NotFoundHandler()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	return srv, streamer

@@ -26,17 +26,13 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/ticketstream/ticketstream/adapters/bearer"
 	"github.com/ticketstream/ticketstream/adapters/hostguard"
 	"github.com/ticketstream/ticketstream/adapters/httperror"
+	"github.com/ticketstream/ticketstream/adapters/peerlimit"
 	"github.com/ticketstream/ticketstream/app"
 	"github.com/ticketstream/ticketstream/domain"
 )
-
-// TokenVerifier turns a bearer token into the scope it grants. A verifier
-// that may check no token at all also implements OpenAccess.
-type TokenVerifier interface {
-	Verify(token string) (domain.Scope, error)
-}
 
 // Options are the gateway's limits and policies.
 type Options struct {
@@ -108,11 +104,11 @@ type Gateway struct {
 	streamer *app.Streamer
 	hub      *app.Hub
 	cursors  *domain.CursorSealer
-	auth     TokenVerifier
+	auth     bearer.Verifier
 	opts     Options
 	log      *slog.Logger
 	obs      Observer
-	limits   *connLimits
+	limits   *peerlimit.Limits
 	origins  []hostguard.Pattern
 
 	open     atomic.Int64
@@ -130,7 +126,7 @@ type Gateway struct {
 // New returns a Gateway streaming snapshots through streamer and live
 // changes from hub, checking tokens with auth; cursors seals the cursors
 // of its messages and opens those clients resume from.
-func New(streamer *app.Streamer, hub *app.Hub, cursors *domain.CursorSealer, auth TokenVerifier, opts Options, log *slog.Logger) *Gateway {
+func New(streamer *app.Streamer, hub *app.Hub, cursors *domain.CursorSealer, auth bearer.Verifier, opts Options, log *slog.Logger) *Gateway {
 	d := DefaultOptions()
 	if opts.MaxConnections <= 0 {
 		opts.MaxConnections = d.MaxConnections
@@ -162,8 +158,7 @@ func New(streamer *app.Streamer, hub *app.Hub, cursors *domain.CursorSealer, aut
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	open, ok := auth.(OpenAccess)
-	checkTokens := !ok || !open.Open()
+	checkTokens := bearer.ChecksTokens(auth)
 	var origins []hostguard.Pattern
 	for _, o := range opts.AllowedOrigins {
 		if p, err := hostguard.ParsePattern(o); err == nil {
@@ -252,8 +247,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httperror.WriteError(w, err)
 		return
 	}
-	token := bearerToken(r, values)
+	token, err := bearerToken(r, values)
 	values.Del("access_token")
+	if err != nil {
+		httperror.WriteError(w, err)
+		return
+	}
 	scope, err := g.auth.Verify(token)
 	if err != nil {
 		httperror.WriteError(w, err)
@@ -271,15 +270,15 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httperror.WriteError(w, &domain.Error{Code: domain.EForbidden, Param: "origin", Message: "this page's origin may not open a dashboard socket"})
 		return
 	}
-	lease, refused := g.limits.reserve(token, r.RemoteAddr)
+	lease, refused := g.limits.Reserve(token, r.RemoteAddr)
 	if refused != nil {
-		refused.write(w)
+		refused.Write(w)
 		return
 	}
 	leased := true
 	defer func() {
 		if leased {
-			lease.release()
+			lease.Release()
 		}
 	}()
 	ws, err := websocket.Accept(withSmallBuffers(w), r, &websocket.AcceptOptions{
@@ -306,7 +305,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	first := &sub
 	go func() {
 		defer g.release(c)
-		defer lease.release()
+		defer lease.Release()
 		c.serve(first)
 	}()
 }
@@ -390,19 +389,18 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 // bearerToken finds the token: an Authorization header (scripts), a
 // "bearer.<token>" subprotocol (browsers), or access_token in the query
 // (last resort: URLs end up in proxy logs).
-func bearerToken(r *http.Request, values url.Values) string {
-	if h := r.Header.Get("Authorization"); h != "" {
-		if t, ok := strings.CutPrefix(h, "Bearer "); ok {
-			return strings.TrimSpace(t)
-		}
-		return ""
+// A malformed Authorization header is an error, as it is on the REST
+// routes: both read it through package bearer.
+func bearerToken(r *http.Request, values url.Values) (string, error) {
+	if t, present, err := bearer.FromHeader(r); present {
+		return t, err
 	}
 	for _, p := range strings.Split(r.Header.Get("Sec-WebSocket-Protocol"), ",") {
 		if t, ok := strings.CutPrefix(strings.TrimSpace(p), BearerPrefix); ok {
-			return t
+			return t, nil
 		}
 	}
-	return values.Get("access_token")
+	return values.Get("access_token"), nil
 }
 
 // originAllowed applies the cross-site WebSocket hijacking defence: a

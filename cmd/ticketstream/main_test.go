@@ -75,6 +75,11 @@ func TestCLI_RefusesBadInputWithAClearMessage(t *testing.T) {
 		{"negative per-address limit", map[string]string{"TICKETSTREAM_MAX_CONNECTIONS_PER_ADDRESS": "-5"}, []string{"serve"}, 2, "--max-connections-per-address (TICKETSTREAM_MAX_CONNECTIONS_PER_ADDRESS) must be 0 (the default) or more"},
 		{"negative subscribe burst", nil, []string{"serve", "--subscribe-burst", "-1"}, 2, "--subscribe-burst (TICKETSTREAM_SUBSCRIBE_BURST) must be 0 (the default) or more"},
 		{"subscribe rate not a number", nil, []string{"serve", "--subscribes-per-second", "NaN"}, 2, "--subscribes-per-second (TICKETSTREAM_SUBSCRIBES_PER_SECOND) must be 0 (the default) or a positive number"},
+		{"negative per-token stream limit", nil, []string{"serve", "--max-streams-per-token", "-1"}, 2, "--max-streams-per-token (TICKETSTREAM_MAX_STREAMS_PER_TOKEN) must be 0 (the default) or more"},
+		{"negative per-address stream limit", map[string]string{"TICKETSTREAM_MAX_STREAMS_PER_ADDRESS": "-1"}, []string{"serve"}, 2, "--max-streams-per-address (TICKETSTREAM_MAX_STREAMS_PER_ADDRESS) must be 0 (the default) or more"},
+		{"negative feed staleness", nil, []string{"serve", "--ready-feed-stale-after", "-1s"}, 2, "--ready-feed-stale-after (TICKETSTREAM_READY_FEED_STALE_AFTER) must be 0 (the default)"},
+		{"negative token lifetime", nil, []string{"serve", "--jwt-max-lifetime", "-1h"}, 2, "--jwt-max-lifetime (TICKETSTREAM_JWT_MAX_LIFETIME) must be 0 (the default) or a positive duration"},
+		{"short secret", map[string]string{"TICKETSTREAM_JWT_SECRET": "short"}, []string{"serve"}, 2, "--jwt-secret (TICKETSTREAM_JWT_SECRET) must be at least 32 bytes"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -109,7 +114,7 @@ func TestCLI_DatabaseDownIsAClearFailure(t *testing.T) {
 func TestCLI_HelpListsCommandsAndFlags(t *testing.T) {
 	code, stdout, _ := runCLI(t, "--help")
 	for _, want := range []string{"serve", "migrate", "seed", "export", "token", "TICKETSTREAM_DATABASE", "-listen", "default \"127.0.0.1:8080\"", "-jwt-secret", "-max-connections",
-		"-jwt-secret-file", "-allowed-hosts", "-internal-listen", "default \"127.0.0.1:9464\"", "-profiler"} {
+		"-jwt-secret-file", "-jwt-audience", "-jwt-max-lifetime", "-max-streams-per-token", "-allowed-hosts", "-internal-listen", "default \"127.0.0.1:9464\"", "-profiler"} {
 		if code != 0 || !strings.Contains(stdout, want) {
 			t.Fatalf("help (exit %d) lacks %q:\n%s", code, want, stdout)
 		}
@@ -237,7 +242,7 @@ func TestCLI_TokenSignsAVerifiableToken(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	v, _ := jwtauth.NewVerifier([]byte(secret))
+	v, _ := jwtauth.NewVerifier(jwtauth.Config{Secrets: []string{secret}})
 	scope, err := v.Verify(strings.TrimSpace(stdout))
 	if err != nil || strings.Join(scope.Teams, ",") != "billing,support" {
 		t.Fatalf("the token verifies as %+v, %v", scope, err)
@@ -252,6 +257,38 @@ func TestCLI_TokenSignsAVerifiableToken(t *testing.T) {
 	}
 	if code, _, stderr := runCLI(t, "token", "--jwt-secret", secret); code != 2 || !strings.Contains(stderr, "teams") {
 		t.Fatalf("a token without teams: exit %d: %s", code, stderr)
+	}
+	// The audience and issuer settings go into the token, and the server's
+	// policy under the same settings accepts it.
+	next, prev := strings.Repeat("n", 32), strings.Repeat("p", 32)
+	file = filepath.Join(t.TempDir(), "secrets")
+	if err := os.WriteFile(file, []byte("# next, then previous\n"+next+"\n"+prev+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = runCLI(t, "token", "--jwt-secret-file", file, "--jwt-audience", "ops", "--jwt-issuer", "https://auth.example", "--teams", "*", "--ttl", "2h")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	strict, _ := jwtauth.NewVerifier(jwtauth.Config{Secrets: []string{next}, Audience: "ops", Issuer: "https://auth.example"})
+	if _, err := strict.Verify(strings.TrimSpace(stdout)); err != nil {
+		t.Fatalf("a token signed with the file's first secret, for audience ops: %v", err)
+	}
+	if _, err := v.Verify(strings.TrimSpace(stdout)); err == nil {
+		t.Fatal("a token for audience ops was accepted under the default audience")
+	}
+	for _, bad := range []struct {
+		args     []string
+		mentions string
+	}{
+		{[]string{"--jwt-secret", secret, "--teams", "*", "--ttl", "800h"}, "maximum lifetime"},
+		{[]string{"--jwt-secret", secret, "--teams", "*", "--ttl", "2h", "--jwt-max-lifetime", "1h"}, "maximum lifetime"},
+		{[]string{"--jwt-secret", secret, "--jwt-secret-file", file, "--teams", "*"}, "--jwt-secret (TICKETSTREAM_JWT_SECRET) must be empty when --jwt-secret-file"},
+		{[]string{"--jwt-secret-file", filepath.Join(t.TempDir(), "missing"), "--teams", "*"}, "--jwt-secret-file"},
+		{[]string{"--teams", "*"}, "jwt-secret"},
+	} {
+		if code, _, stderr := runCLI(t, append([]string{"token"}, bad.args...)...); code != 2 || !strings.Contains(stderr, bad.mentions) {
+			t.Fatalf("token %v: exit %d: %s; want exit 2 mentioning %q", bad.args, code, stderr, bad.mentions)
+		}
 	}
 }
 

@@ -2,35 +2,11 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
-	"os"
-	"strings"
 
 	"github.com/ticketstream/ticketstream/adapters/gormstore"
 	"github.com/ticketstream/ticketstream/domain"
 )
-
-// readSecretFile sets *secret from the file at path, if path is set: the
-// file's content without surrounding whitespace (a trailing newline is
-// what editors and `echo` leave). Giving the secret twice is refused.
-func readSecretFile(secret *string, path string) error {
-	if path == "" {
-		return nil
-	}
-	if *secret != "" {
-		return fmt.Errorf("%w: --jwt-secret-file (TICKETSTREAM_JWT_SECRET_FILE) and --jwt-secret (TICKETSTREAM_JWT_SECRET) are both set: keep one", errUsage)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("%w: --jwt-secret-file (TICKETSTREAM_JWT_SECRET_FILE): %v", errUsage, err)
-	}
-	*secret = strings.TrimSpace(string(b))
-	if *secret == "" {
-		return fmt.Errorf("%w: --jwt-secret-file (TICKETSTREAM_JWT_SECRET_FILE): %s is empty", errUsage, path)
-	}
-	return nil
-}
 
 // warnSecretsOnCommandLine warns when a secret was given as a flag: any
 // local user reads a process's command line in ps or /proc. The value is

@@ -57,14 +57,14 @@ func sameAddr(a, b string) bool {
 
 func runServe(ctx context.Context, env *environment, args []string) error {
 	var c common
-	var origins, hosts, debugAddr, secretFile string
+	var origins, hosts, debugAddr string
 	srv := &c.cfg.Server
 	rest, ws := restapi.DefaultConfig(), wsgateway.DefaultOptions()
 	s := newSettings("serve", env.stderr)
 	c.register(s)
 	s.String(&srv.Addr, "listen", DefaultListen, "address to listen on; auth may be off only on a loopback address")
-	s.String(&srv.JWTSecret, "jwt-secret", "", "HS256 secret (32+ bytes) for bearer tokens; empty turns auth off, allowed on loopback only. Prefer the environment variable or --jwt-secret-file: a flag is visible in ps")
-	s.String(&secretFile, "jwt-secret-file", "", "file holding the HS256 secret (surrounding whitespace ignored), instead of --jwt-secret")
+	var tokens tokenPolicy
+	tokens.register(s, "HS256 secret (32+ bytes) for bearer tokens; no secret turns auth off, allowed on loopback only")
 	s.String(&hosts, "allowed-hosts", "", "comma-separated Host names the server answers (exact, optional :port, or *.example.com); others get 421. Default: loopback names on a loopback --listen, else the --listen host; required with a wildcard --listen")
 	s.String(&origins, "allowed-origins", "", "comma-separated host patterns whose pages may open a dashboard socket (besides this host): exact hosts, as dash.example.com, or *.example.com for its subdomains (not example.com itself)")
 	s.Int(&ws.MaxConnections, "max-connections", ws.MaxConnections, "open WebSocket connections; beyond, upgrades get 503")
@@ -77,6 +77,9 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	s.Duration(&ws.PingInterval, "ping-interval", ws.PingInterval, "how often idle sockets are pinged")
 	var maxMessage int
 	s.Int(&maxMessage, "max-message-bytes", int(ws.MaxMessageBytes), "largest client message; larger closes the socket with 1009")
+	s.Int(&rest.MaxStreamsPerToken, "max-streams-per-token", rest.MaxStreamsPerToken, "running REST streams (GET /v1/tickets) of one token (off without a secret); beyond, 429; 0: the default")
+	s.Int(&rest.MaxStreamsPerAddress, "max-streams-per-address", rest.MaxStreamsPerAddress, "running REST streams of one client address (the TCP peer's: behind a proxy, the proxy's); beyond, 429; 0: the default")
+	s.Duration(&rest.FeedStaleAfter, "ready-feed-stale-after", rest.FeedStaleAfter, "/readyz answers 503 when the change feed has not been read successfully for this long; 0: the default")
 	s.Int(&rest.MaxRows, "max-rows", rest.MaxRows, "most tickets in one REST response; page with cursor beyond")
 	live := &c.cfg.Live
 	dl := app.DefaultHubConfig()
@@ -98,7 +101,8 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	if err := c.validate(); err != nil {
 		return err
 	}
-	if err := readSecretFile(&srv.JWTSecret, secretFile); err != nil {
+	var err error
+	if srv.Token, err = tokens.policy(); err != nil {
 		return err
 	}
 	ws.MaxMessageBytes = int64(maxMessage)
@@ -125,8 +129,10 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		{"internal-listen", srv.InternalAddr != "" && !validListen(srv.InternalAddr), "host:port, as 127.0.0.1:9464"},
 		{"internal-listen", srv.Profiler && !ticketstream.IsLoopback(srv.InternalAddr), "a loopback address with --profiler (the profiler must not be public)"},
 		{"internal-listen", srv.InternalAddr != "" && sameAddr(srv.InternalAddr, srv.Addr), "another address than --listen (the public listener serves no metrics)"},
-		{"jwt-secret", srv.JWTSecret != "" && len(srv.JWTSecret) < jwtauth.MinSecretLen, fmt.Sprintf("at least %d bytes", jwtauth.MinSecretLen)},
-		{"jwt-secret", srv.JWTSecret == "" && !ticketstream.IsLoopback(srv.Addr), "set when --listen is not a loopback address (auth may be off only on loopback)"},
+		{"max-streams-per-token", rest.MaxStreamsPerToken < 0, "0 (the default) or more"},
+		{"max-streams-per-address", rest.MaxStreamsPerAddress < 0, "0 (the default) or more"},
+		{"ready-feed-stale-after", rest.FeedStaleAfter < 0, "0 (the default) or a positive duration"},
+		{"jwt-secret", len(srv.Token.Secrets) == 0 && !ticketstream.IsLoopback(srv.Addr), "set when --listen is not a loopback address, or --jwt-secret-file given (auth may be off only on loopback)"},
 	}); err != nil {
 		return err
 	}
@@ -135,7 +141,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		return fmt.Errorf("%w: --allowed-origins (TICKETSTREAM_ALLOWED_ORIGINS): %v", errUsage, err)
 	}
 	srv.AllowedHosts = splitList(hosts)
-	if _, err := ticketstream.AllowedHosts(srv.Addr, srv.JWTSecret == "", srv.AllowedHosts); err != nil {
+	if _, err := ticketstream.AllowedHosts(srv.Addr, len(srv.Token.Secrets) == 0, srv.AllowedHosts); err != nil {
 		return fmt.Errorf("%w: --allowed-hosts (TICKETSTREAM_ALLOWED_HOSTS) %s", errUsage, domainMessage(err))
 	}
 	rest.WriteTimeout = ws.WriteTimeout
@@ -177,18 +183,19 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 }
 
 func runToken(_ context.Context, env *environment, args []string) error {
-	var secret, secretFile, teams, subject string
+	var teams, subject string
 	var ttl time.Duration
+	var tokens tokenPolicy
 	s := newSettings("token", env.stderr)
-	s.String(&secret, "jwt-secret", "", "the server's HS256 secret; prefer the environment variable or --jwt-secret-file: a flag is visible in ps")
-	s.String(&secretFile, "jwt-secret-file", "", "file holding the server's HS256 secret, instead of --jwt-secret")
+	tokens.register(s, "the server's HS256 secret")
 	s.String(&teams, "teams", "", "comma-separated teams the token may see, or * for all")
 	s.String(&subject, "subject", "dashboard", "who the token is for (its sub claim)")
-	s.Duration(&ttl, "ttl", 24*time.Hour, "how long the token is valid")
+	s.Duration(&ttl, "ttl", defaultTokenTTL, "how long the token is valid; at most --jwt-max-lifetime")
 	if err := s.parse(args); err != nil {
 		return err
 	}
-	if err := readSecretFile(&secret, secretFile); err != nil {
+	policy, err := tokens.policy()
+	if err != nil {
 		return err
 	}
 	var list []string
@@ -197,7 +204,7 @@ func runToken(_ context.Context, env *environment, args []string) error {
 			list = append(list, t)
 		}
 	}
-	token, err := jwtauth.Issue([]byte(secret), subject, list, ttl)
+	token, err := jwtauth.IssueToken(policy, jwtauth.Grant{Subject: subject, Teams: list, TTL: ttl})
 	if err != nil {
 		return fmt.Errorf("%w: %s", errUsage, userMessage(err))
 	}

@@ -299,8 +299,7 @@ $("filters").addEventListener("reset", () => setTimeout(onFilterChange)); // aft
 $("filters").addEventListener("submit", (ev) => ev.preventDefault());
 
 // A token handed over in the fragment (#token=…) is never sent to the
-// server by the browser; it is moved to session storage and removed from
-// the address at once.
+// server by the browser; it is removed from the address at once.
 function tokenFromFragment() {
   const frag = new URLSearchParams(location.hash.slice(1));
   if (!frag.has("token")) return null;
@@ -308,11 +307,56 @@ function tokenFromFragment() {
   return frag.get("token");
 }
 
+// ---- a token offered by a link -------------------------------------------------
+
+// Any site can link here with #token=…: used silently, its token would
+// sign this tab in as someone else (and show that person's tickets as this
+// person's, or capture what this person does). So the link's token is
+// only offered: the server says what it grants, and the person decides.
+let offered = null;
+
+async function offerToken(candidate) {
+  let resp;
+  try {
+    resp = await fetch("/v1/session", { headers: { Authorization: `Bearer ${candidate}` }, cache: "no-store" });
+  } catch {
+    return; // the server is unreachable: the link's token is dropped
+  }
+  const body = await resp.json().catch(() => ({}));
+  if (!resp.ok) {
+    $("offer").hidden = true;
+    showSignIn(`The link's token was refused: ${body?.error?.message ?? "not accepted"}.`);
+    return;
+  }
+  offered = candidate;
+  const teams = body.teams ?? [];
+  const grants = teams.includes("*") ? "every team" : `the team${teams.length === 1 ? "" : "s"} ${teams.join(", ")}`;
+  const until = body.expires_at ? `, until ${new Date(body.expires_at).toLocaleString()}` : "";
+  // textContent: team names come from the token, which came from a link.
+  $("offer-msg").textContent = `This link carries a token for ${grants}${until}.`;
+  $("offer").hidden = false;
+  $("offer-accept").focus();
+}
+
+$("offer").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const t = offered;
+  offered = null;
+  $("offer").hidden = true;
+  if (t !== null) signIn(t);
+});
+$("offer-reject").addEventListener("click", () => {
+  offered = null;
+  $("offer").hidden = true;
+});
+
 // A link with a new token opened in this tab changes only the fragment.
 addEventListener("hashchange", () => {
   const t = tokenFromFragment();
-  if (t !== null) signIn(t);
+  if (t !== null) offerToken(t);
 });
 
 filtersFromLocation();
-signIn(tokenFromFragment() ?? sessionStorage.getItem(TOKEN_KEY) ?? "");
+const linked = tokenFromFragment();
+signIn(sessionStorage.getItem(TOKEN_KEY) ?? "");
+if (linked !== null) offerToken(linked);

@@ -1,0 +1,58 @@
+package jwtauth
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/ticketstream/ticketstream/domain"
+)
+
+// Grant is what a token is issued for.
+type Grant struct {
+	// Subject is who the token is for (its sub claim).
+	Subject string
+	// Teams the token may see; ["*"] for all.
+	Teams []string
+	// TTL is how long from now the token is valid; at most the policy's
+	// MaxLifetime.
+	TTL time.Duration
+}
+
+// IssueToken signs a token for g under cfg: its first secret, its audience
+// and issuer. A TTL beyond cfg's MaxLifetime is refused, since the server
+// would refuse the token.
+func IssueToken(cfg Config, g Grant) (string, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case len(cfg.Secrets) == 0:
+		return "", domain.Invalidf("jwt-secret", "is required to sign a token")
+	case len(g.Teams) == 0:
+		return "", domain.Invalidf("teams", "give at least one team, or * for all")
+	case g.TTL <= 0:
+		return "", domain.Invalidf("ttl", "must be positive")
+	case g.TTL > cfg.MaxLifetime:
+		return "", domain.Invalidf("ttl", "%s is longer than the maximum lifetime %s (raise --jwt-max-lifetime on the server and here)", g.TTL, cfg.MaxLifetime)
+	}
+	now := time.Now()
+	claims := Claims{Teams: g.Teams, RegisteredClaims: jwt.RegisteredClaims{
+		Subject: g.Subject, Audience: jwt.ClaimStrings{cfg.Audience}, Issuer: cfg.Issuer,
+		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(g.TTL)),
+	}}
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(cfg.Secrets[0]))
+	if err != nil {
+		return "", fmt.Errorf("sign token: %w", err)
+	}
+	return s, nil
+}
+
+// Issue signs a token for subject that grants teams (["*"] for all) until
+// ttl from now, with secret and the default audience: what a test or a
+// script that knows only the secret needs.
+func Issue(secret []byte, subject string, teams []string, ttl time.Duration) (string, error) {
+	return IssueToken(Config{Secrets: []string{string(secret)}}, Grant{Subject: subject, Teams: teams, TTL: ttl})
+}
