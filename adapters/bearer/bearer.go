@@ -40,6 +40,11 @@ func ChecksTokens(v Verifier) bool {
 // scheme without a token gives the empty token, which the verifier refuses
 // as missing (or accepts, under open access).
 func FromHeader(r *http.Request) (token string, present bool, err error) {
+	values := r.Header.Values("Authorization")
+	if len(values) > 1 {
+		// A proxy that reads the other one would authorize another client.
+		return "", true, &domain.Error{Code: domain.EUnauthorized, Message: "one Authorization header, not several"}
+	}
 	h := r.Header.Get("Authorization")
 	if h == "" {
 		return "", false, nil

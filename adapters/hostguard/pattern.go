@@ -12,6 +12,7 @@ package hostguard
 
 import (
 	"fmt"
+	"golang.org/x/net/publicsuffix"
 	"net"
 	"strconv"
 	"strings"
@@ -47,6 +48,11 @@ func ParsePattern(s string) (Pattern, error) {
 	if suffix, ok := strings.CutPrefix(s, "*."); ok {
 		if !validName(suffix) || !strings.Contains(suffix, ".") || net.ParseIP(suffix) != nil {
 			return Pattern{}, fmt.Errorf("%q: after \"*.\" comes a domain of two labels or more, as *.example.com", raw)
+		}
+		// *.github.io or *.co.uk would let anyone who can register a name
+		// under a public suffix in.
+		if ps, _ := publicsuffix.PublicSuffix(suffix); ps == suffix {
+			return Pattern{}, fmt.Errorf("%q: %s is a public suffix, under which anyone may register a name: name your own domain", raw, suffix)
 		}
 		return Pattern{host: suffix, suffix: true}, nil
 	}

@@ -69,6 +69,12 @@ func (v *Verifier) Verify(token string) (domain.Scope, error) {
 	switch {
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
 		return domain.Scope{}, unauthorized("token signature is invalid")
+	case errors.Is(err, jwt.ErrTokenMalformed), errors.Is(err, jwt.ErrTokenUnverifiable):
+		// The signature was never checked: nothing more is said of it.
+		return domain.Scope{}, unauthorized("malformed token")
+	}
+	if strictErr := checkHeader(token); strictErr != nil {
+		return domain.Scope{}, strictErr
 	}
 	// The signature holds: from here the token is the issuer's own, and the
 	// reasons it is refused can be told. The strict reading of its JSON
@@ -103,8 +109,13 @@ func (v *Verifier) Verify(token string) (domain.Scope, error) {
 	if len(claims.Teams) == 0 {
 		return domain.Scope{}, &domain.Error{Code: domain.EForbidden, Message: "token grants no team"}
 	}
+	// A team the token grants must be one a query could name: the grant
+	// is written into every query of its holder.
+	if len(claims.Teams) > domain.MaxFilterValues {
+		return domain.Scope{}, unauthorized(fmt.Sprintf("token grants %d teams, at most %d", len(claims.Teams), domain.MaxFilterValues))
+	}
 	for _, t := range claims.Teams {
-		if t == "" || len(t) > domain.MaxNameLen {
+		if t == "" || len(t) > domain.MaxNameLen || strings.IndexFunc(t, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
 			return domain.Scope{}, unauthorized("token has an invalid team")
 		}
 	}

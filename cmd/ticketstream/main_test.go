@@ -67,6 +67,8 @@ func TestCLI_RefusesBadInputWithAClearMessage(t *testing.T) {
 		{"glob origin", nil, []string{"serve", "--allowed-origins", "*example.com"}, 2, `--allowed-origins (TICKETSTREAM_ALLOWED_ORIGINS): "*example.com": a pattern is a host name`},
 		{"glob inside an origin", map[string]string{"TICKETSTREAM_ALLOWED_ORIGINS": "dash.example.com, ex*ample.com"}, []string{"serve"}, 2, `--allowed-origins (TICKETSTREAM_ALLOWED_ORIGINS): "ex*ample.com": a pattern is a host name`},
 		{"bracket origin", nil, []string{"serve", "--allowed-origins", "["}, 2, `--allowed-origins (TICKETSTREAM_ALLOWED_ORIGINS): "[": a pattern`},
+		{"public origin with auth off", nil, []string{"serve", "--allowed-origins", "dash.example.com"}, 2, `--allowed-origins (TICKETSTREAM_ALLOWED_ORIGINS) may name only loopback hosts while auth is off`},
+		{"origin under a public suffix", map[string]string{"TICKETSTREAM_JWT_SECRET": strings.Repeat("s", 32)}, []string{"serve", "--allowed-origins", "*.github.io"}, 2, `github.io is a public suffix`},
 		{"secret twice", map[string]string{"TICKETSTREAM_JWT_SECRET": strings.Repeat("s", 32)}, []string{"serve", "--jwt-secret-file", "/dev/null"}, 2, "--jwt-secret (TICKETSTREAM_JWT_SECRET) must be empty when --jwt-secret-file is given"},
 		{"missing secret file", nil, []string{"serve", "--jwt-secret-file", "/nonexistent/secret"}, 2, "--jwt-secret-file (TICKETSTREAM_JWT_SECRET_FILE): open /nonexistent/secret: no such file"},
 		{"empty secret file", nil, []string{"serve", "--jwt-secret-file", "/dev/null"}, 2, "--jwt-secret-file (TICKETSTREAM_JWT_SECRET_FILE): /dev/null holds no secret"},
@@ -262,7 +264,7 @@ func TestCLI_TokenSignsAVerifiableToken(t *testing.T) {
 	// policy under the same settings accepts it.
 	next, prev := strings.Repeat("n", 32), strings.Repeat("p", 32)
 	file = filepath.Join(t.TempDir(), "secrets")
-	if err := os.WriteFile(file, []byte("# next, then previous\n"+next+"\n"+prev+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(file, []byte(next+"\n"+prev+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	code, stdout, stderr = runCLI(t, "token", "--jwt-secret-file", file, "--jwt-audience", "ops", "--jwt-issuer", "https://auth.example", "--teams", "*", "--ttl", "2h")

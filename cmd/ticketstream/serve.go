@@ -137,8 +137,18 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	ws.AllowedOrigins = splitList(origins)
-	if _, err := hostguard.ParsePatterns(ws.AllowedOrigins); err != nil {
+	patterns, err := hostguard.ParsePatterns(ws.AllowedOrigins)
+	if err != nil {
 		return fmt.Errorf("%w: --allowed-origins (TICKETSTREAM_ALLOWED_ORIGINS): %v", errUsage, err)
+	}
+	if len(srv.Token.Secrets) == 0 {
+		// With auth off a page that may open a socket reads every ticket:
+		// only pages served from this machine may.
+		for _, p := range patterns {
+			if host, _, _ := hostguard.SplitHostPort(p.String()); !hostguard.IsLoopback(host) {
+				return fmt.Errorf("%w: --allowed-origins (TICKETSTREAM_ALLOWED_ORIGINS) may name only loopback hosts while auth is off: pages of %s would read every ticket", errUsage, p)
+			}
+		}
 	}
 	srv.AllowedHosts = splitList(hosts)
 	if _, err := ticketstream.AllowedHosts(srv.Addr, len(srv.Token.Secrets) == 0, srv.AllowedHosts); err != nil {

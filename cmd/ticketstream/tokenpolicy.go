@@ -50,8 +50,9 @@ func (p *tokenPolicy) policy() (jwtauth.Config, error) {
 	return cfg, nil
 }
 
-// readSecretFile reads one secret per line, skipping blank lines and lines
-// starting with #. The error never quotes the file's content.
+// readSecretFile reads one secret per line, skipping blank lines: every
+// other line is a secret (one may well start with #). The error never
+// quotes the file's content.
 func readSecretFile(path string) ([]string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -60,7 +61,7 @@ func readSecretFile(path string) ([]string, error) {
 	var secrets []string
 	for i, line := range strings.Split(string(b), "\n") {
 		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
+		if line == "" {
 			continue
 		}
 		if len(line) < jwtauth.MinSecretLen {
