@@ -208,6 +208,9 @@ func runToken(_ context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
+	if s.given("jwt-secret") {
+		fmt.Fprintln(env.stderr, "warning: the secret was given with --jwt-secret, which every local user can read in ps: use TICKETSTREAM_JWT_SECRET or --jwt-secret-file")
+	}
 	var list []string
 	for _, t := range strings.Split(teams, ",") {
 		if t = strings.TrimSpace(t); t != "" {
