@@ -25,9 +25,6 @@ type Delivery struct {
 	status             uint8
 	teamStart, teamEnd int32
 	removal            bool
-	// since is the position of the oldest change this delivery stands for
-	// when it replaced waiting ones (the zero position: only Pos).
-	since domain.ChangePos
 }
 
 // Bytes returns the change encoded as a JSON object: {"op":"upsert",

@@ -123,11 +123,17 @@ type Hub struct {
 	// dispatched is pos, for readers that must not take mu (a
 	// subscription's writer holding the subscription's lock).
 	dispatched atomic.Pointer[domain.ChangePos]
-	id         uint64 // the feed's Identity, read with the first position
-	ready      bool
-	subs       []*Subscription
-	wake       chan struct{} // closed and replaced when ready or pos advances
-	stats      HubStats
+	// readFrom is where the read in progress started. A read returns each
+	// changed ticket as it is now, so a change it hands over may stand for
+	// earlier ones, down to readFrom. completedFrom is where the last
+	// finished read started: every read that started before it is done.
+	readFrom      domain.ChangePos
+	completedFrom atomic.Pointer[domain.ChangePos]
+	id            uint64 // the feed's Identity, read with the first position
+	ready         bool
+	subs          []*Subscription
+	wake          chan struct{} // closed and replaced when ready or pos advances
+	stats         HubStats
 	// lastRead is when the feed last answered a read (unix nanoseconds;
 	// 0 before the first): readiness reports a feed that stopped answering.
 	lastRead atomic.Int64
@@ -166,9 +172,9 @@ func (h *Hub) notifyCountsLocked() {
 	}
 }
 
-// dispatchedPos is Position without the hub's lock.
-func (h *Hub) dispatchedPos() domain.ChangePos {
-	if p := h.dispatched.Load(); p != nil {
+// completedReadFrom is where the last finished read started.
+func (h *Hub) completedReadFrom() domain.ChangePos {
+	if p := h.completedFrom.Load(); p != nil {
 		return *p
 	}
 	return domain.ChangePos{}
@@ -227,7 +233,10 @@ func (h *Hub) Run(ctx context.Context) error {
 	defer workers.Wait()
 	delay = h.cfg.PollInterval
 	for {
-		pos := h.Position()
+		h.mu.Lock()
+		pos := h.pos
+		h.readFrom = pos
+		h.mu.Unlock()
 		h.stats.Reads.Add(1)
 		start, changes := time.Now(), h.stats.Changes.Load()
 		reached, err := h.feed.ReadChanges(ctx, pos, domain.ChangePos{}, h.cfg.BatchSize, h)
@@ -251,8 +260,9 @@ func (h *Hub) Run(ctx context.Context) error {
 			h.pos = reached
 			h.dispatched.Store(&reached)
 			h.broadcastLocked()
-			h.notifyCountsLocked()
 		}
+		h.completedFrom.Store(&pos)
+		h.notifyCountsLocked()
 		h.mu.Unlock()
 		// The interval runs from the read's start: a read that handed many
 		// changes over must not add a whole interval of its own, or changes

@@ -171,25 +171,10 @@ func (s *Subscription) countsDueLocked() bool {
 	if !s.countsHeld || !s.settled || s.closed || s.restoredTo.IsZero() {
 		return false
 	}
-	if s.hub.dispatchedPos().Compare(s.restoredTo) < 0 {
-		return false
-	}
-	// Nothing waiting may stand for a change before restoredTo — also one
-	// that a newer change of its ticket replaced in the queue.
-	for j := s.head; j < len(s.queue); j++ {
-		e := &s.queue[j]
-		if e.ref == nil {
-			continue
-		}
-		p := e.since
-		if p.IsZero() {
-			p = e.Pos
-		}
-		if p.Compare(s.restoredTo) < 0 {
-			return false
-		}
-	}
-	return true
+	// Every read that started before restoredTo is done — a change it
+	// handed over may stand for one the restore counted, whatever its own
+	// position — and everything those reads queued has been written.
+	return s.hub.completedReadFrom().Compare(s.restoredTo) >= 0 && s.waiting == 0
 }
 
 // CountsSent records that the counts went out whole: from now on messages
@@ -246,7 +231,7 @@ func (s *Subscription) offer(enc *encodedBatch) {
 			// Held, and no longer passing the filter (or deleted).
 			s.push(enc.removalDelivery(i))
 			added = true
-		case s.resumed && (!s.settled || it.change.Pos.Compare(s.restoredTo) < 0) && mayHaveHeld(s.scope, it.change):
+		case s.resumed && (!s.settled || s.hub.readFrom.Compare(s.restoredTo) < 0) && mayHaveHeld(s.scope, it.change):
 			// The resumed dashboard may hold an earlier version that its
 			// view, restored from the database, cannot show.
 			s.push(enc.removalDelivery(i))
@@ -294,11 +279,6 @@ func (s *Subscription) offer(enc *encodedBatch) {
 // push queues d, replacing the waiting change of the same ticket.
 func (s *Subscription) push(d Delivery) {
 	if j, ok := s.queuedAt(d.ID); ok {
-		old := &s.queue[j]
-		d.since = old.Pos
-		if !old.since.IsZero() {
-			d.since = old.since
-		}
 		s.dropAt(j)
 		s.hub.stats.Coalesced.Add(1)
 	}
