@@ -3,6 +3,7 @@ package gormstore_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -76,5 +77,88 @@ func TestPostgres_ATeamHeldOnlyInsideATransactionIsNoDeparture(t *testing.T) {
 	ids, err := s.Departed(ctx, start, []string{"billing"})
 	if err != nil || len(ids) != 1 || ids[0] != tickets[1].ID {
 		t.Fatalf("Departed from billing = %v, %v; want only ticket %d, deleted from billing", ids, err, tickets[1].ID)
+	}
+}
+
+// A ticket that a transaction changes and then moves to another team left
+// the team it had before the transaction: the earlier statement stamped
+// the row with the transaction's position, which must not make the team it
+// had look like one held only inside the transaction. A dashboard of that
+// team that resumes would keep the ticket for good.
+func TestPostgres_ATicketChangedThenMovedInOneTransactionLeftItsTeam(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := openStore(t, gormstore.Postgres, nil, gormstore.Config{})
+	tickets := demodata.New(5).Tickets(2)
+	tickets[0].Team, tickets[1].Team = "billing", "billing"
+	if err := s.InsertTickets(ctx, tickets); err != nil {
+		t.Fatal(err)
+	}
+	_, start := portstest.WaitChanges(t, s, domain.ChangePos{}, 100, len(tickets))
+	conn, err := pgx.Connect(ctx, s.Target())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range []struct {
+		q  string
+		id int64
+	}{
+		{`UPDATE tickets SET status = 'solved' WHERE id = $1`, tickets[0].ID}, // changed in billing …
+		{`UPDATE tickets SET team = 'accounts' WHERE id = $1`, tickets[0].ID}, // … then moved: left billing
+		{`UPDATE tickets SET subject = 'x' WHERE id = $1`, tickets[1].ID},     // changed in billing …
+		{`DELETE FROM tickets WHERE id = $1`, tickets[1].ID},                  // … then deleted: left billing
+	} {
+		if _, err := tx.Exec(ctx, st.q, st.id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := portstest.WaitChanges(t, s, start, 100, 2)
+	for _, c := range got {
+		if len(c.LeftTeams) != 1 || c.LeftTeams[0] != "billing" {
+			t.Errorf("ticket %d (removed %v) left teams %q, want [billing]", c.Ticket.ID, c.Removed, c.LeftTeams)
+		}
+	}
+	ids, err := s.Departed(ctx, start, []string{"billing"})
+	if err != nil || len(ids) != 2 {
+		t.Fatalf("Departed from billing = %v, %v; want tickets %d and %d", ids, err, tickets[0].ID, tickets[1].ID)
+	}
+}
+
+// The births a transaction records matter only while it writes: the
+// prune lets go of those of ended transactions, whatever the retention.
+func TestPostgres_PruneForgetsTheBirthsOfEndedTransactions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := openStore(t, gormstore.Postgres, nil, gormstore.Config{})
+	if err := s.InsertTickets(ctx, demodata.New(6).Tickets(3)); err != nil {
+		t.Fatal(err)
+	}
+	_, at := portstest.WaitChanges(t, s, domain.ChangePos{}, 100, 3)
+	db, err := s.Gorm().DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	births := func() (n int) {
+		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM ticket_births`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := births(); n != 3 {
+		t.Fatalf("%d births recorded for an insert of 3 tickets, want 3", n)
+	}
+	if _, err := s.PruneRemovals(ctx, time.Now().Add(-time.Hour), at); err != nil {
+		t.Fatal(err)
+	}
+	if n := births(); n != 0 {
+		t.Fatalf("%d births left after the prune, want 0: their transaction ended", n)
 	}
 }

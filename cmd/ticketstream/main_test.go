@@ -169,12 +169,15 @@ func TestCLI_SeedThenExport(t *testing.T) {
 			}
 
 			code, stdout, _ = runCLI(t, "migrate", "--database", db)
-			if code != 0 || strings.Contains(stdout, "applied  ") || !strings.Contains(stdout, "schema at version 5 of 5") {
+			if m := schemaAt.FindStringSubmatch(stdout); code != 0 || strings.Contains(stdout, "applied  ") || m == nil || m[1] != m[2] {
 				t.Fatalf("a second migrate must apply nothing: exit %d\n%s", code, stdout)
 			}
 		})
 	}
 }
+
+// schemaAt is how migrate reports the schema: at version N of the M known.
+var schemaAt = regexp.MustCompile(`schema at version (\d+) of (\d+)`)
 
 func TestCLI_SeedIsDeterministic(t *testing.T) {
 	var outputs []string
