@@ -44,8 +44,10 @@ func (s *Store) copyPostgres(ctx context.Context, tickets []domain.Ticket) error
 			// Rows stamped with this transaction's id skip the change
 			// feed's per-row trigger function: a COPY of a million rows
 			// would otherwise call it a million times.
+			// Nor are births recorded (00006_births.sql): this transaction
+			// writes each row once.
 			var xid int64
-			if err := tx.QueryRow(ctx, `SELECT pg_current_xact_id()::text::bigint`).Scan(&xid); err != nil {
+			if err := tx.QueryRow(ctx, `SELECT pg_current_xact_id()::text::bigint, set_config('ticketstream.bulk_load', 'on', true)`).Scan(&xid, new(string)); err != nil {
 				return err
 			}
 			_, err := tx.CopyFrom(ctx, pgx.Identifier{"tickets"}, append(insertColumns[:len(insertColumns):len(insertColumns)], "change_pos"), pgx.CopyFromSlice(len(tickets), func(i int) ([]any, error) {

@@ -11,7 +11,13 @@
 --
 -- A birth matters only until its transaction ends: the table is unlogged
 -- (a crash aborts every transaction that wrote it) and pruned below the
--- horizon with the removals.
+-- horizon with the removals. A bulk load that never writes its rows again
+-- in its transaction (ticketstream seed) sets ticketstream.bulk_load for
+-- the transaction and records none: a COPY of a million rows would write a
+-- million births.
+--
+-- A ticket whose id a transaction changes is looked up by both ids; the
+-- feed does not follow id changes otherwise (the old id is not removed).
 
 -- +goose Up
 CREATE UNLOGGED TABLE IF NOT EXISTS ticket_births (
@@ -24,6 +30,9 @@ CREATE UNLOGGED TABLE IF NOT EXISTS ticket_births (
 CREATE OR REPLACE FUNCTION ticketstream_record_births() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+    IF current_setting('ticketstream.bulk_load', true) = 'on' THEN
+        RETURN NULL;
+    END IF;
     INSERT INTO ticket_births (id, change_pos)
     SELECT id, pg_current_xact_id()::text::bigint FROM born
     ON CONFLICT DO NOTHING;
@@ -48,7 +57,7 @@ DECLARE
 BEGIN
     IF OLD.change_pos IS DISTINCT FROM xid
        OR NOT (EXISTS (SELECT 1 FROM ticket_departures WHERE id = NEW.id AND change_pos = xid)
-               OR EXISTS (SELECT 1 FROM ticket_births WHERE id = NEW.id AND change_pos = xid)) THEN
+               OR EXISTS (SELECT 1 FROM ticket_births WHERE id IN (NEW.id, OLD.id) AND change_pos = xid)) THEN
         INSERT INTO ticket_departures (id, change_pos, team)
         VALUES (NEW.id, xid, OLD.team)
         ON CONFLICT DO NOTHING;
