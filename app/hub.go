@@ -436,11 +436,15 @@ func (h *Hub) Subscribe(ctx context.Context, q domain.Query, opts SubscribeOptio
 // restored, the removals of the tickets that left its teams while its
 // dashboard was away and that the view does not hold — the dashboard may
 // still show them — positioned at `at`, encoded. The caller writes them
-// with the catch-up, before any live change, and releases each.
+// before the catch-up, at the position the dashboard resumes from, and
+// releases each.
 //
 // The catch-up alone cannot tell: a ticket that left and changed again
 // after the subscription began is not in it, and its live change counts
-// departures only from the live read's start.
+// departures only from the live read's start. Nor may they wait for the
+// catch-up's end: its messages move the dashboard's cursor past the
+// departure, and a dashboard that hangs up before the removals would
+// resume beyond it and never hear of them.
 func (h *Hub) DepartedRemovals(s *Subscription, at domain.ChangePos) []Delivery {
 	ids := s.departedUnheld()
 	if len(ids) == 0 {

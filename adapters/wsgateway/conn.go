@@ -334,21 +334,20 @@ func (c *conn) runSubscription(ctx context.Context, n int, sub Subscription) {
 			return
 		}
 	}
-	if err := c.catchUp(ctx, n, q, st.cursor.Live, pos); err != nil {
-		c.fail(n, err)
-		return
-	}
 	if st.resumedView {
-		at := pos
-		if st.cursor.Live.Compare(at) > 0 {
-			at = st.cursor.Live
-		}
-		if ds := c.g.hub.DepartedRemovals(live, at); len(ds) > 0 {
+		// First, at the position the dashboard stands: a catch-up message
+		// moves its cursor past the departure, and a dashboard that hung
+		// up then would resume beyond it, told of nothing.
+		if ds := c.g.hub.DepartedRemovals(live, st.cursor.Live); len(ds) > 0 {
 			if err := c.enqueueDeliveries(ctx, n, ds); err != nil {
 				c.fail(n, err)
 				return
 			}
 		}
+	}
+	if err := c.catchUp(ctx, n, q, st.cursor.Live, pos); err != nil {
+		c.fail(n, err)
+		return
 	}
 	if err := c.enqueue(ctx, outMsg{kind: msgLive, sub: n}); err != nil {
 		c.fail(n, err)

@@ -174,3 +174,85 @@ func TestResume_RealDatabaseRemovesWhatLeftTheScopeAndNothingElse(t *testing.T) 
 		})
 	}
 }
+
+// A billing dashboard resumes after one of its tickets left billing and
+// many other billing tickets changed, then hangs up after the first message
+// — a phone that loses its signal — and resumes again: the ticket that left
+// must still go. The catch-up's first message moves the cursor past the
+// departure; were the removal sent after the catch-up, the second resume
+// would start beyond it and never hear of it.
+func TestResume_ADashboardThatHangsUpDuringTheCatchUpStillDropsWhatLeft(t *testing.T) {
+	for _, d := range []gormstore.Dialect{gormstore.SQLite, gormstore.Postgres} {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			tickets := demodata.New(32).Tickets(300)
+			for i := range tickets {
+				tickets[i].Team = "billing"
+			}
+			left := tickets[0]
+			store, hub, base := storeGateway(t, d, tickets)
+			ctx := context.Background()
+			waitHubIdle := func() {
+				t.Helper()
+				portstest.WaitFor(t, 30*time.Second, "the hub to dispatch every change", func() bool {
+					h, err := store.Frontier(ctx)
+					return err == nil && hub.Position().Compare(h) >= 0
+				})
+			}
+			waitHubIdle()
+			view := &wsclient.View{}
+			dial := func() *wsclient.Client {
+				t.Helper()
+				c, err := wsclient.Dial(ctx, base, "", "billing", view)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return c
+			}
+			c := dial()
+			if err := c.WaitFor(ctx, 20*time.Second, func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
+				t.Fatal(err)
+			}
+			c.Conn.CloseNow()
+
+			// While it is away: the ticket leaves billing, 250 others change
+			// (more than one catch-up message), and the ticket changes again.
+			update := func(tk domain.Ticket, team, subject string) {
+				t.Helper()
+				tk.Team, tk.Subject, tk.UpdatedAt = team, subject, tk.UpdatedAt.Add(time.Hour)
+				if err := store.UpdateTicket(ctx, tk); err != nil {
+					t.Fatal(err)
+				}
+			}
+			update(left, "sales", left.Subject)
+			for _, tk := range tickets[1:251] {
+				update(tk, "billing", "edited while away")
+			}
+			left.UpdatedAt = left.UpdatedAt.Add(time.Hour)
+			update(left, "sales", "edited again in sales")
+			waitHubIdle()
+
+			c = dial()
+			if _, err := c.Next(ctx); err != nil {
+				t.Fatal(err)
+			}
+			c.Conn.CloseNow() // after one message
+
+			c = dial()
+			defer c.Conn.CloseNow()
+			var live bool
+			if err := c.WaitFor(ctx, 20*time.Second, func(v *wsclient.View) bool {
+				live = live || v.Totals.Status != nil && v.Tickets[tickets[250].ID].Subject == "edited while away"
+				return live
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := view.Tickets[left.ID]; ok {
+				t.Errorf("ticket %d left billing while the dashboard was away, yet it still shows it after two resumes", left.ID)
+			}
+			if len(view.Tickets) != 299 {
+				t.Errorf("the view holds %d tickets, want the 299 still in billing", len(view.Tickets))
+			}
+		})
+	}
+}
