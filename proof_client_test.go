@@ -66,13 +66,38 @@ type proofAudit struct {
 	// counts differ from the view (see check); resumedExamples says a few.
 	resumedMiscounts int
 	resumedExamples  []string
+	// history is, for every ticket the dashboard heard of, the last few
+	// messages that mentioned it: what a wrong final view is explained by.
+	history map[int64][]string
+	// conns numbers the connections; connLog says when each began and
+	// ended, and what it got, to set beside a ticket's history.
+	conns   int
+	connLog []string
+}
+
+// stamp is how the proof's traces write a time: as updated_at is shown.
+func stamp(t time.Time) string { return t.Format("15:04:05.000000") }
+
+// historyLen is how many mentions of a ticket history keeps.
+const historyLen = 10
+
+// remember records a mention of ticket id in history.
+func (a *proofAudit) remember(id int64, what string) {
+	h := a.history[id]
+	if len(h) == historyLen {
+		h = append(h[:0], h[1:]...)
+	}
+	a.history[id] = append(h, what)
 }
 
 // connInfo is what the audit knows of the connection a message came on.
 type connInfo struct {
+	id      int  // the dashboard's connection number
 	resumed bool // dialled with a cursor
 	live    bool // a resumed connection's catch-up is over (its counts message came)
 	n       int  // messages on this connection so far
+	began   time.Time
+	kinds   []string // the kinds of its messages, runs merged
 }
 
 func (pc *proofClient) run(ctx context.Context, rng *rand.Rand, replicas []*replica, settle <-chan struct{}) error {
@@ -83,7 +108,8 @@ func (pc *proofClient) run(ctx context.Context, rng *rand.Rand, replicas []*repl
 		}
 		dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		pc.mu.Lock()
-		info := connInfo{resumed: pc.view.Cursor != ""}
+		pc.audit.conns++
+		info := connInfo{id: pc.audit.conns, resumed: pc.view.Cursor != "", began: time.Now()}
 		c, err := wsclient.Dial(dctx, "ws://"+r.addr, pc.filter, pc.token, &pc.view)
 		pc.mu.Unlock()
 		cancel()
@@ -112,9 +138,11 @@ func (pc *proofClient) run(ctx context.Context, rng *rand.Rand, replicas []*repl
 			}
 			drop = time.AfterFunc(30*time.Second, rcancel) // a replica that never answers
 		}
+		var readErr error
 		for started := false; ; started = true {
 			m, err := c.Next(rctx)
 			if err != nil {
+				readErr = err
 				break
 			}
 			if drop != nil && !started {
@@ -131,6 +159,8 @@ func (pc *proofClient) run(ctx context.Context, rng *rand.Rand, replicas []*repl
 		c.Conn.CloseNow()
 		pc.mu.Lock()
 		counts := pc.view.Counts
+		pc.audit.connLog = append(pc.audit.connLog, fmt.Sprintf("%s connection %d to %s %s–%s: %s; ended by %v",
+			connKind(&info), info.id, r.addr, stamp(info.began), stamp(time.Now()), strings.Join(info.kinds, " "), readErr))
 		pc.mu.Unlock()
 		if counts.Duplicates+counts.Regressions > 0 {
 			return fmt.Errorf("%v: %d duplicates, %d regressions", pc, counts.Duplicates, counts.Regressions)
@@ -146,6 +176,9 @@ func (pc *proofClient) check(m *wsclient.Message, info *connInfo) {
 	if a.held == nil {
 		a.held, a.foreign, a.miscounted, a.foreignRemoval = map[int64]bool{}, map[int64]string{}, map[string]int{}, map[int64]bool{}
 	}
+	if a.history == nil {
+		a.history = map[int64][]string{}
+	}
 	info.n++
 	kind := m.Type
 	switch {
@@ -155,6 +188,13 @@ func (pc *proofClient) check(m *wsclient.Message, info *connInfo) {
 		kind = "changes (live)"
 	case m.Type == "counts":
 		info.live = true
+	}
+	if k := len(info.kinds); k > 0 && strings.HasPrefix(info.kinds[k-1], kind+"×") {
+		var n int
+		fmt.Sscanf(info.kinds[k-1][len(kind+"×"):], "%d", &n)
+		info.kinds[k-1] = fmt.Sprintf("%s×%d", kind, n+1)
+	} else {
+		info.kinds = append(info.kinds, kind+"×1")
 	}
 	// What the message mentions: tickets it sends, ids it removes.
 	foreign := 0
@@ -180,14 +220,19 @@ func (pc *proofClient) check(m *wsclient.Message, info *connInfo) {
 			a.foreign[id] = fmt.Sprintf("%s in a %s message (message %d of a %s connection)", what, kind, info.n, connKind(info))
 		}
 	}
+	where := fmt.Sprintf("%s message %d of %s connection %d at %s", kind, info.n, connKind(info), info.id, stamp(time.Now()))
 	for i := range m.Tickets {
-		mention(m.Tickets[i].ID, m.Tickets[i].Team, false)
+		t := &m.Tickets[i]
+		mention(t.ID, t.Team, false)
+		a.remember(t.ID, fmt.Sprintf("row %s/%s at %s in %s", t.Team, t.Status, stamp(t.UpdatedAt), where))
 	}
 	for _, c := range m.Changes {
 		if c.Op == "upsert" && c.Ticket != nil {
 			mention(c.Ticket.ID, c.Ticket.Team, false)
+			a.remember(c.ID, fmt.Sprintf("upsert %s/%s at %s in %s", c.Ticket.Team, c.Ticket.Status, stamp(c.Ticket.UpdatedAt), where))
 		} else {
 			mention(c.ID, "", true)
+			a.remember(c.ID, "remove in "+where)
 		}
 	}
 	if foreign > 0 {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -83,7 +85,7 @@ func (r *replica) start(ln net.Listener, demo int) {
 		Stream:   app.Config{BatchSize: r.opts.batchSize},
 		Live:     app.HubConfig{BatchSize: r.opts.batchSize},
 	}
-	srv, cleanup, err := ticketstream.InitializeServer(context.Background(), cfg, nil)
+	srv, cleanup, err := ticketstream.InitializeServer(context.Background(), cfg, proofServerLog(r.t, r.addr))
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -105,6 +107,24 @@ func (r *replica) start(ln net.Listener, demo int) {
 	}
 	r.mu.Unlock()
 	waitReady(r.t, "http://"+r.addr)
+}
+
+// proofServerLog is where a replica logs: nowhere, unless
+// TICKETSTREAM_PROOF_SERVER_LOG names a directory, where each replica
+// writes a file named after its address and test, to read beside a failed
+// proof's traces.
+func proofServerLog(t *testing.T, addr string) *slog.Logger {
+	dir := os.Getenv("TICKETSTREAM_PROOF_SERVER_LOG")
+	if dir == "" {
+		return nil
+	}
+	name := strings.NewReplacer("/", "_", ":", "_").Replace(t.Name() + "-" + addr)
+	f, err := os.OpenFile(filepath.Join(dir, name+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 func (r *replica) shutdown() error {
@@ -396,6 +416,10 @@ func runProof(t *testing.T, v proofVariant, writeFor time.Duration) {
 			wrong, a.countedMessages, a.miscounted, len(a.foreign))
 		if l > 0 {
 			t.Errorf("%v: its final view differs from the database in %d tickets: %s", pc, l, viewDiff(&pc.view, want[i], 3))
+			for _, id := range wrongIDs(&pc.view, want[i], 3) {
+				t.Logf("%v: ticket %d: database now %s; %s; heard: %s", pc, id, describe(tickets, id), positions(t, store, id), strings.Join(a.history[id], " | "))
+			}
+			t.Logf("%v: its connections: %s", pc, strings.Join(a.connLog, " | "))
 		}
 		if wrong > 0 {
 			t.Errorf("%v: pushed counts differ from the view that applied them in %d of %d messages %v; e.g. %s",
@@ -477,6 +501,34 @@ func viewDiff(v *wsclient.View, want []domain.Ticket, n int) string {
 	return strings.Join(out, "; ")
 }
 
+// wrongIDs returns up to n ids of tickets the view shows wrong.
+func wrongIDs(v *wsclient.View, want []domain.Ticket, n int) []int64 {
+	var ids []int64
+	seen := map[int64]bool{}
+	for _, w := range want {
+		seen[w.ID] = true
+		if portstest.DiffTicket(v.Tickets[w.ID], w) != "" {
+			ids = append(ids, w.ID)
+		}
+	}
+	for id := range v.Tickets {
+		if !seen[id] {
+			ids = append(ids, id)
+		}
+	}
+	return ids[:min(n, len(ids))]
+}
+
+// describe says what the database holds of ticket id.
+func describe(tickets []domain.Ticket, id int64) string {
+	for _, t := range tickets {
+		if t.ID == id {
+			return fmt.Sprintf("%s/%s/%s at %s", t.Team, t.Status, t.Priority, stamp(t.UpdatedAt))
+		}
+	}
+	return "deleted"
+}
+
 func parseFilter(s string) (domain.Query, error) {
 	values, err := url.ParseQuery(s)
 	if err != nil {
@@ -485,7 +537,22 @@ func parseFilter(s string) (domain.Query, error) {
 	return domain.ParseQuery(values, nil)
 }
 
-// readAll returns every ticket in the database.
+// positions says where the feed placed ticket id: its row's position and
+// its departures'.
+func positions(t *testing.T, store *gormstore.Store, id int64) string {
+	t.Helper()
+	db, err := store.Gorm().DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pos string
+	if err := db.QueryRowContext(context.Background(), `SELECT COALESCE((SELECT change_pos::text FROM tickets WHERE id = $1), 'none')
+		|| '; departures ' || COALESCE((SELECT string_agg(team || ' at ' || change_pos || ' ' || departed_at::time, ', ' ORDER BY change_pos) FROM ticket_departures WHERE id = $1), 'none')`, id).Scan(&pos); err != nil {
+		return "positions unknown: " + err.Error()
+	}
+	return "position " + pos
+}
+
 // formerTeams returns, for every ticket that ever left a team, the teams it
 // left, as the database recorded them (ticket_departures).
 func formerTeams(t *testing.T, store *gormstore.Store) map[int64][]string {
