@@ -72,8 +72,12 @@ func connectionLost(err error) error {
 		errors.Is(err, net.ErrClosed) || pgconn.SafeToRetry(err)
 	if errors.As(err, &pgErr) {
 		// 08: connection exception; 57P01-03: the server shutting down,
-		// crashed, or not accepting connections yet.
-		lost = strings.HasPrefix(pgErr.Code, "08") || pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03"
+		// crashed, or not accepting connections yet; 53300: every
+		// connection slot taken (by other programs, or other replicas) —
+		// all of them pass. Any other refusal (a wrong password, a
+		// missing database) is not for a client to wait out.
+		lost = strings.HasPrefix(pgErr.Code, "08") || pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03" ||
+			pgErr.Code == "53300"
 	}
 	if !lost {
 		return err

@@ -8,6 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/ticketstream/ticketstream/domain"
 )
 
 // codedError stands for the SQLite driver's error, which carries the
@@ -66,5 +70,27 @@ func TestSQLiteDriverErrorsCarryTheirCode(t *testing.T) {
 	const cantOpen = 14
 	if coded.Code()&0xff != cantOpen || sqliteBusy(err) {
 		t.Fatalf("code %d, busy %v; want SQLITE_CANTOPEN and not busy", coded.Code(), sqliteBusy(err))
+	}
+}
+
+// A database whose connection slots are all taken refuses for a while: the
+// client is told to come back (EUnavailable: 503, close 1013), not that
+// the server failed. A refusal no wait mends stays what it is.
+func TestConnectionLost_TooManyClientsIsUnavailable(t *testing.T) {
+	for _, tc := range []struct {
+		code string
+		want bool
+	}{
+		{"53300", true},  // too many connections
+		{"57P03", true},  // starting up
+		{"08006", true},  // connection failure
+		{"28P01", false}, // wrong password
+		{"3D000", false}, // no such database
+	} {
+		err := &pgconn.ConnectError{Config: &pgconn.Config{}}
+		wrapped := fmt.Errorf("acquire connection: %w", errors.Join(err, &pgconn.PgError{Code: tc.code}))
+		if got := domain.ErrorCode(connectionLost(wrapped)) == domain.EUnavailable; got != tc.want {
+			t.Errorf("SQLSTATE %s: unavailable = %v, want %v", tc.code, got, tc.want)
+		}
 	}
 }
