@@ -123,17 +123,11 @@ type Hub struct {
 	// dispatched is pos, for readers that must not take mu (a
 	// subscription's writer holding the subscription's lock).
 	dispatched atomic.Pointer[domain.ChangePos]
-	// readFrom is where the read in progress started. A read returns each
-	// changed ticket as it is now, so a change it hands over may stand for
-	// earlier ones, down to readFrom. completedFrom is where the last
-	// finished read started: every read that started before it is done.
-	readFrom      domain.ChangePos
-	completedFrom atomic.Pointer[domain.ChangePos]
-	id            uint64 // the feed's Identity, read with the first position
-	ready         bool
-	subs          []*Subscription
-	wake          chan struct{} // closed and replaced when ready or pos advances
-	stats         HubStats
+	id         uint64 // the feed's Identity, read with the first position
+	ready      bool
+	subs       []*Subscription
+	wake       chan struct{} // closed and replaced when ready or pos advances
+	stats      HubStats
 	// lastRead is when the feed last answered a read (unix nanoseconds;
 	// 0 before the first): readiness reports a feed that stopped answering.
 	lastRead atomic.Int64
@@ -161,24 +155,6 @@ func (h *Hub) Stats() *HubStats { return &h.stats }
 // PoolStats returns the counters of the hub's buffer pool; InUse is 0 when
 // every subscriber has written or dropped what it was given.
 func (h *Hub) PoolStats() *PoolStats { return &h.pool.stats }
-
-// notifyCountsLocked wakes the writers of resumed subscriptions that wait
-// for the hub to pass the position their view was restored at.
-func (h *Hub) notifyCountsLocked() {
-	for _, s := range h.subs {
-		if s.awaitingCounts.Load() {
-			s.wake()
-		}
-	}
-}
-
-// completedReadFrom is where the last finished read started.
-func (h *Hub) completedReadFrom() domain.ChangePos {
-	if p := h.completedFrom.Load(); p != nil {
-		return *p
-	}
-	return domain.ChangePos{}
-}
 
 // LastRead returns when the change feed last answered a read; the zero
 // time before it first has. A feed that has not answered for long means
@@ -235,7 +211,6 @@ func (h *Hub) Run(ctx context.Context) error {
 	for {
 		h.mu.Lock()
 		pos := h.pos
-		h.readFrom = pos
 		h.mu.Unlock()
 		h.stats.Reads.Add(1)
 		start, changes := time.Now(), h.stats.Changes.Load()
@@ -261,8 +236,6 @@ func (h *Hub) Run(ctx context.Context) error {
 			h.dispatched.Store(&reached)
 			h.broadcastLocked()
 		}
-		h.completedFrom.Store(&pos)
-		h.notifyCountsLocked()
 		h.mu.Unlock()
 		// The interval runs from the read's start: a read that handed many
 		// changes over must not add a whole interval of its own, or changes
@@ -363,17 +336,13 @@ func (h *Hub) HandleChanges(batch []ports.Change) error {
 	return nil
 }
 
-// departedTimeout bounds the question a resuming scoped dashboard asks of
-// the feed while the hub waits for it; past it the dashboard retries later.
-const departedTimeout = 2 * time.Second
-
 // SubscribeOptions say where a subscription starts.
 type SubscribeOptions struct {
 	// SkipUntil: changes at or before it are not queued, for a client that
 	// has already seen them.
 	SkipUntil domain.ChangePos
 	// Resumed says the dashboard already holds tickets this process never
-	// sent it (it resumes a subscription). Until its view is restored and
+	// sent it (it resumes a subscription; see Streamer.RestoreView). Until
 	// the subscription settles, a change that does not pass the filter is
 	// sent as a removal when the dashboard may hold an earlier version:
 	// Scope allows the ticket's current team (unless it was deleted) or one
@@ -398,25 +367,7 @@ func (h *Hub) Subscribe(ctx context.Context, q domain.Query, opts SubscribeOptio
 		}
 		h.mu.Lock()
 		if h.ready {
-			s := &Subscription{hub: h, q: q, skipUntil: opts.SkipUntil, resumed: opts.Resumed, countsHeld: opts.Resumed, scope: opts.Scope, notify: make(chan struct{}, 1)}
-			s.awaitingCounts.Store(opts.Resumed)
-			if opts.Resumed && !opts.Scope.AllTeams {
-				// Asked with the hub held, so that no change is dispatched
-				// meanwhile: every ticket that left the scope's teams up to
-				// the subscription's start is in the answer, and a later
-				// departure comes with its change.
-				// Bounded: every dashboard's delivery waits meanwhile.
-				dctx, cancel := context.WithTimeout(ctx, departedTimeout)
-				ids, err := h.feed.Departed(dctx, opts.After, opts.Scope.Teams)
-				cancel()
-				if err != nil {
-					h.mu.Unlock()
-					return nil, domain.ChangePos{}, fmt.Errorf("subscribe: %w", err)
-				}
-				for _, id := range ids {
-					s.maybeHeld.Put(id, 0)
-				}
-			}
+			s := &Subscription{hub: h, q: q, skipUntil: opts.SkipUntil, resumed: opts.Resumed, countsHeld: opts.Resumed, scope: opts.Scope, after: opts.After, notify: make(chan struct{}, 1)}
 			h.subs = append(h.subs, s)
 			pos := h.pos
 			h.mu.Unlock()
@@ -432,21 +383,22 @@ func (h *Hub) Subscribe(ctx context.Context, q domain.Query, opts SubscribeOptio
 	}
 }
 
-// DepartedRemovals returns, for a resumed subscription whose view has been
-// restored, the removals of the tickets that left its teams while its
-// dashboard was away and that the view does not hold — the dashboard may
-// still show them — positioned at `at`, encoded. The caller writes them
-// before the catch-up, at the position the dashboard resumes from, and
-// releases each.
+// ResumeRemovals returns, for a resumed subscription whose view has been
+// restored (Streamer.RestoreView), the removals of the tickets its
+// dashboard may still show though they no longer pass its filter: those
+// that changed while it was away within its scope, and those that left its
+// teams, that the view does not hold. They are positioned at `at`,
+// encoded; the caller writes them before the catch-up, at the position the
+// dashboard resumes from, and releases each.
 //
 // The catch-up alone cannot tell: a ticket that left and changed again
 // after the subscription began is not in it, and its live change counts
 // departures only from the live read's start. Nor may they wait for the
 // catch-up's end: its messages move the dashboard's cursor past the
-// departure, and a dashboard that hangs up before the removals would
-// resume beyond it and never hear of them.
-func (h *Hub) DepartedRemovals(s *Subscription, at domain.ChangePos) []Delivery {
-	ids := s.departedUnheld()
+// changes, and a dashboard that hangs up before the removals would resume
+// beyond them and never hear of them.
+func (h *Hub) ResumeRemovals(s *Subscription, at domain.ChangePos) []Delivery {
+	ids := s.unheldRemovals()
 	if len(ids) == 0 {
 		return nil
 	}

@@ -10,15 +10,17 @@ import (
 
 // RestoreView counts into sub's view the tickets of q's filter as the
 // source holds them now, for a dashboard that resumes: it holds tickets this
-// process never sent it. Changes after the dashboard's cursor that are
-// already in this count arrive as changes that move nothing, so the view
-// converges on the dashboard's as the catch-up and live changes are written.
-// Only ids, statuses and teams are kept; no ticket is encoded.
+// process never sent it. Only ids, statuses and teams are kept; no ticket
+// is encoded.
 //
-// The database may already hold changes the hub has not dispatched yet, so
-// until the hub has dispatched every change the read could see, a change
-// that leaves the filter is sent to sub as a removal whenever the dashboard
-// may have held the ticket (see SubscribeOptions.Resumed).
+// The dashboard holds each ticket as it was at its last change (its
+// cursor): the tickets that changed since (ports.ChangeFeed.ChangedSince)
+// it holds in an earlier version, or not at all. Those the view holds wait
+// for their latest version to be sent before any counts go out; those it
+// does not, that the dashboard may hold, are removed first (see
+// Hub.ResumeRemovals), and so are those that left the scope's teams since
+// (ports.ChangeFeed.Departed). Read after the view, the changes see
+// everything it saw; a change after them reaches the subscription live.
 func (s *Streamer) RestoreView(ctx context.Context, q domain.Query, sub *Subscription) error {
 	q.After, q.Limit = domain.Cursor{}, 0
 	var scratch []byte
@@ -27,17 +29,24 @@ func (s *Streamer) RestoreView(ctx context.Context, q domain.Query, sub *Subscri
 		scratch, err = sub.holdTickets(batch, scratch)
 		return err
 	}))
+	if err == nil {
+		err = sub.hub.feed.ChangedSince(ctx, sub.after, func(id int64, team string, removed bool) error {
+			sub.noteChanged(id, team, removed)
+			return nil
+		})
+	}
+	if err == nil && !sub.scope.AllTeams {
+		// What left the scope's teams — moved away or deleted — since the
+		// cursor: its current team cannot say it was ever in them.
+		var ids []int64
+		if ids, err = sub.hub.feed.Departed(ctx, sub.after, sub.scope.Teams); err == nil {
+			sub.mayHold(ids)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("restore the resumed view: %w", err)
 	}
-	// The view may hold what changes not yet dispatched made of tickets:
-	// until the hub passes the frontier, those changes are treated as if
-	// the dashboard might hold the ticket.
-	frontier, err := sub.hub.feed.Frontier(ctx)
-	if err != nil {
-		return fmt.Errorf("restore the resumed view: %w", err)
-	}
-	sub.restoredUpTo(frontier)
+	sub.restoreDone()
 	return nil
 }
 

@@ -3,7 +3,6 @@ package app
 import (
 	"errors"
 	"sync"
-	"sync/atomic"
 	"unsafe"
 
 	"github.com/ticketstream/ticketstream/domain"
@@ -59,19 +58,22 @@ type Subscription struct {
 	// of them was read before the change and is left out.
 	settled bool
 	touched heldSet
-	// restoredTo: a resumed view was read from the database with changes
-	// up to here in it, dispatched or not.
-	restoredTo domain.ChangePos
+	// after is where a resumed dashboard stood: the last change it had.
+	after domain.ChangePos
+	// restored: a resumed view has been restored (Streamer.RestoreView).
+	restored bool
 	// accounted is the memory last added to the hub's MemoryBytes for s.
 	accounted int64
 	// countsHeld: the view of a resumed dashboard was restored from the
-	// database as it was at restoredTo, ahead of what the dashboard holds
-	// until every change before restoredTo has been written: no counts go
-	// out until then (see CountsDue). awaitingCounts mirrors it for the hub.
-	countsHeld     bool
-	awaitingCounts atomic.Bool
-	// maybeHeld: the tickets that left a resumed dashboard's teams while it
-	// was away; it may hold them (see DepartedRemovals).
+	// database as it is now, and the tickets in pending changed after the
+	// dashboard's last change: it holds an earlier version of each, or
+	// none. No counts go out until every one of them has been sent (see
+	// CountsDue); from then on the view is what the dashboard holds.
+	countsHeld bool
+	pending    heldSet
+	// maybeHeld: the tickets a resumed dashboard may hold that its view
+	// does not — they changed, or left its teams, while it was away (see
+	// Hub.ResumeRemovals).
 	maybeHeld heldSet
 }
 
@@ -81,7 +83,8 @@ const sizeofDelivery = int64(unsafe.Sizeof(Delivery{}))
 // memoryLocked estimates what s keeps: its view and its queue (the encoded
 // changes are shared with other subscribers and counted at their size).
 func (s *Subscription) memoryLocked() int64 {
-	m := 8*int64(len(s.view.held.slots)+len(s.touched.slots)+len(s.maybeHeld.slots)) + 48*int64(len(s.view.held.big)+len(s.touched.big))
+	m := 8*int64(len(s.view.held.slots)+len(s.touched.slots)+len(s.maybeHeld.slots)+len(s.pending.slots)) +
+		48*int64(len(s.view.held.big)+len(s.touched.big)+len(s.maybeHeld.big)+len(s.pending.big))
 	m += 32 * int64(len(s.view.teams))
 	return m + sizeofDelivery*int64(cap(s.queue)) + int64(s.bytes) + 48*int64(len(s.index))
 }
@@ -136,20 +139,6 @@ func (s *Subscription) Waiting() bool {
 	return !s.closed && (s.waiting > 0 || s.overflow || s.budget || s.countsDueLocked())
 }
 
-// wake tells the writer to look at s again.
-func (s *Subscription) wake() {
-	select {
-	case s.notify <- struct{}{}:
-	default:
-	}
-	s.mu.Lock()
-	f := s.onReady
-	s.mu.Unlock()
-	if f != nil {
-		f()
-	}
-}
-
 // CountsKnown reports whether the counts describe what the dashboard
 // holds: always, but for a resumed dashboard until CountsSent.
 func (s *Subscription) CountsKnown() bool {
@@ -159,8 +148,9 @@ func (s *Subscription) CountsKnown() bool {
 }
 
 // CountsDue reports whether a resumed dashboard's counts may now be sent
-// whole: its snapshot (if any) is written, and so is every change before
-// the position its view was restored at. Send them, then call CountsSent.
+// whole: its snapshot (if any) is written, and so is the latest version of
+// every ticket that changed while it was away. Send them, then call
+// CountsSent.
 func (s *Subscription) CountsDue() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -168,13 +158,7 @@ func (s *Subscription) CountsDue() bool {
 }
 
 func (s *Subscription) countsDueLocked() bool {
-	if !s.countsHeld || !s.settled || s.closed || s.restoredTo.IsZero() {
-		return false
-	}
-	// Every read that started before restoredTo is done — a change it
-	// handed over may stand for one the restore counted, whatever its own
-	// position — and everything those reads queued has been written.
-	return s.hub.completedReadFrom().Compare(s.restoredTo) >= 0 && s.waiting == 0
+	return s.countsHeld && s.settled && s.restored && !s.closed && s.pending.Len() == 0
 }
 
 // CountsSent records that the counts went out whole: from now on messages
@@ -183,16 +167,15 @@ func (s *Subscription) CountsSent() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.countsHeld = false
-	s.awaitingCounts.Store(false)
+	s.pending.Reset()
 	s.maybeHeld.Reset()
 	s.accountLocked()
 }
 
-// departedUnheld returns the tickets that left the resumed dashboard's
-// teams while it was away and that its restored view does not hold: the
-// dashboard may still show them, and must be told to drop them before any
-// live change. It forgets them.
-func (s *Subscription) departedUnheld() []int64 {
+// unheldRemovals returns the tickets the resumed dashboard may hold that
+// its restored view does not (maybeHeld): it must be told to drop them
+// before anything else. It forgets them.
+func (s *Subscription) unheldRemovals() []int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var ids []int64
@@ -231,9 +214,9 @@ func (s *Subscription) offer(enc *encodedBatch) {
 			// Held, and no longer passing the filter (or deleted).
 			s.push(enc.removalDelivery(i))
 			added = true
-		case s.resumed && (!s.settled || s.hub.readFrom.Compare(s.restoredTo) < 0) && mayHaveHeld(s.scope, it.change):
+		case s.resumed && !s.settled && mayHaveHeld(s.scope, it.change):
 			// The resumed dashboard may hold an earlier version that its
-			// view, restored from the database, cannot show.
+			// view, being restored from the database, cannot show yet.
 			s.push(enc.removalDelivery(i))
 			added = true
 		default:
@@ -360,6 +343,9 @@ func (s *Subscription) Err() error {
 
 // applyLocked moves d's ticket in the view.
 func (s *Subscription) applyLocked(d *Delivery) {
+	if s.countsHeld {
+		s.pending.Delete(d.ID) // its latest version is sent
+	}
 	if d.removal {
 		s.view.remove(d.ID)
 	} else {
@@ -441,12 +427,39 @@ func (s *Subscription) Settle() {
 	s.accountLocked()
 }
 
-// restoredUpTo records how far the database had got when the view was
-// restored.
-func (s *Subscription) restoredUpTo(p domain.ChangePos) {
+// noteChanged records a ticket that changed after the resumed dashboard's
+// last change (see ports.ChangeFeed.ChangedSince), once its view holds the
+// filter's tickets as they are now: one the view holds waits to be sent
+// before the counts; one it does not, that the dashboard may hold — within
+// its scope, or deleted when its scope is every team — is to be removed.
+func (s *Subscription) noteChanged(id int64, team string, removed bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.restoredTo = p
+	switch {
+	case s.view.has(id):
+		s.pending.Put(id, 0)
+	case removed && s.scope.AllTeams, !removed && s.scope.Allows(team):
+		s.maybeHeld.Put(id, 0)
+	}
+	s.accountLocked()
+}
+
+// mayHold records tickets a resumed dashboard may hold though its view
+// does not (see Hub.ResumeRemovals).
+func (s *Subscription) mayHold(ids []int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range ids {
+		s.maybeHeld.Put(id, 0)
+	}
+	s.accountLocked()
+}
+
+// restoreDone records that the view is restored.
+func (s *Subscription) restoreDone() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.restored = true
 }
 
 // holdTickets counts tickets as held; scratch is a buffer to escape team
@@ -589,5 +602,6 @@ func (s *Subscription) Close() {
 	s.view = view{}
 	s.touched.Reset()
 	s.maybeHeld.Reset()
+	s.pending.Reset()
 	s.accountLocked()
 }

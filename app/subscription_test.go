@@ -339,8 +339,8 @@ func TestHub_WritesPerChangeFollowTheTeams(t *testing.T) {
 // A ticket that left a resumed dashboard's team while it was away, and
 // changed again after the dashboard's subscription began, is not in the
 // catch-up (its latest change is later) and its live change says nothing of
-// the earlier departure: the hub asks the feed what left the dashboard's
-// teams since its cursor when it subscribes.
+// the earlier departure: the restore asks the feed what left the
+// dashboard's teams since its cursor.
 func TestHub_AResumedDashboardHearsOfATicketThatLeftAndChangedAgain(t *testing.T) {
 	t.Parallel()
 	feed := portstest.NewFeed()
@@ -358,13 +358,20 @@ func TestHub_AResumedDashboardHearsOfATicketThatLeftAndChangedAgain(t *testing.T
 	}
 	tk.Subject = "changed again, in sales"
 	feed.Put(tk)
+	st, err := NewStreamer(feed, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RestoreView(context.Background(), domain.Query{Teams: []string{"billing"}}, s); err != nil {
+		t.Fatal(err)
+	}
 	// The view, restored from the database, does not hold the ticket.
-	ds := h.DepartedRemovals(s, pos)
+	ds := h.ResumeRemovals(s, pos)
 	if len(ds) != 1 || !ds[0].removal || ds[0].ID != tk.ID || ds[0].Pos != pos {
 		t.Fatalf("departed removals %+v, want the removal of ticket %d, which the dashboard may hold, at %+v", ds, tk.ID, pos)
 	}
 	ds[0].Release()
-	if again := h.DepartedRemovals(s, pos); len(again) != 0 {
+	if again := h.ResumeRemovals(s, pos); len(again) != 0 {
 		t.Fatalf("departed removals asked twice: %d", len(again))
 	}
 	s.Close()
@@ -372,8 +379,9 @@ func TestHub_AResumedDashboardHearsOfATicketThatLeftAndChangedAgain(t *testing.T
 }
 
 // A removal waiting for a resumed dashboard — it may hold the ticket —
-// must not be dropped when a later change of the ticket, past the window
-// in which such removals are made, concerns the dashboard no more.
+// must not be dropped when a later change of the ticket, once the
+// subscription has settled and such removals are no longer made, concerns
+// the dashboard no more.
 func TestSubscription_AWaitingRemovalSurvivesALaterChange(t *testing.T) {
 	t.Parallel()
 	h, _ := NewHub(portstest.NewFeed(), HubConfig{PoisonReleased: true}, nil)
@@ -382,7 +390,6 @@ func TestSubscription_AWaitingRemovalSurvivesALaterChange(t *testing.T) {
 	tk := demodata.New(3).Tickets(1)[0]
 	tk.Team, tk.Status = "billing", domain.StatusPending // left the filter while the dashboard was away
 	offerChange(h, s, ports.Change{Pos: domain.ChangePos{Seq: 5, ID: tk.ID}, Ticket: tk})
-	s.restoredUpTo(domain.ChangePos{Seq: 6})
 	s.Settle()
 	tk.Subject = "changed again, still pending"
 	offerChange(h, s, ports.Change{Pos: domain.ChangePos{Seq: 7, ID: tk.ID}, Ticket: tk})
@@ -395,25 +402,34 @@ func TestSubscription_AWaitingRemovalSurvivesALaterChange(t *testing.T) {
 	assertHubBuffersReturned(t, h)
 }
 
-// A resumed dashboard's counts wait for every change before the point its
-// view was restored at — also one a newer change of its ticket replaced in
-// the queue, which the dashboard has not received either.
+// A resumed dashboard's counts wait until the latest version of every
+// ticket that changed while it was away has been sent — also one a newer
+// change of the ticket replaced in the queue, which the dashboard has not
+// received either.
 func TestSubscription_CountsWaitForAChangeReplacedInTheQueue(t *testing.T) {
 	t.Parallel()
 	feed := portstest.NewFeed()
 	h := startHub(t, feed, HubConfig{}, nil)
-	s, _, err := h.Subscribe(context.Background(), domain.Query{}, SubscribeOptions{Resumed: true, Scope: domain.Scope{AllTeams: true}})
+	st, err := NewStreamer(feed, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	tk := demodata.New(6).Tickets(1)[0]
-	first := feed.Put(tk) // the restore sees this version …
+	cursor := feed.Put(demodata.New(7).Tickets(1)[0]) // where the dashboard stood
+	portstest.WaitFor(t, 5*time.Second, "the hub at the cursor", func() bool { return h.Position().Compare(cursor) >= 0 })
+	s, _, err := h.Subscribe(context.Background(), domain.Query{}, SubscribeOptions{SkipUntil: cursor, After: cursor, Resumed: true, Scope: domain.Scope{AllTeams: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed.Put(tk) // changed after the cursor: the restore sees this version …
 	portstest.WaitFor(t, 5*time.Second, "the first version queued", s.Waiting)
-	s.restoredUpTo(domain.ChangePos{Seq: first.Seq + 1})
+	if err := st.RestoreView(context.Background(), domain.Query{}, s); err != nil {
+		t.Fatal(err)
+	}
 	s.Settle()
 	tk.Subject = "newer"
-	feed.Put(tk) // … and this one, past it, replaces it in the queue
-	portstest.WaitFor(t, 5*time.Second, "the hub past the restore", func() bool { return h.Position().Seq > first.Seq+1 })
+	feed.Put(tk) // … and this one replaces it in the queue
+	portstest.WaitFor(t, 5*time.Second, "the newer version dispatched", func() bool { return h.Stats().Coalesced.Load() > 0 })
 	if s.CountsDue() {
 		t.Fatal("counts due while the ticket the restore counted has not been sent")
 	}
@@ -422,7 +438,89 @@ func TestSubscription_CountsWaitForAChangeReplacedInTheQueue(t *testing.T) {
 		ds[i].Release()
 	}
 	if !s.CountsDue() {
-		t.Fatal("counts not due once everything was taken")
+		t.Fatal("counts not due once the ticket's latest version was taken")
 	}
 	s.Close()
+}
+
+// A ticket a resumed dashboard holds left its filter while it was away
+// (its status changed), and changes again once the subscription has
+// settled: neither the catch-up, which stops before the later change, nor
+// the live change, which the view has no reason to send, would tell the
+// dashboard. The restore finds it among the tickets changed since the
+// cursor, and its removal goes out first.
+func TestRestoreView_ATicketThatLeftTheFilterAndChangedAgainIsRemovedFirst(t *testing.T) {
+	t.Parallel()
+	feed := portstest.NewFeed()
+	h := startHub(t, feed, HubConfig{}, nil)
+	st, err := NewStreamer(feed, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := domain.Query{Statuses: []domain.Status{domain.StatusOpen}}
+	tk := demodata.New(8).Tickets(1)[0]
+	tk.Status = domain.StatusOpen
+	cursor := feed.Put(tk) // the dashboard holds it, open
+	portstest.WaitFor(t, 5*time.Second, "the hub at the cursor", func() bool { return h.Position().Compare(cursor) >= 0 })
+	tk.Status = domain.StatusSolved
+	left := feed.Put(tk) // left the filter while the dashboard was away
+	portstest.WaitFor(t, 5*time.Second, "the change dispatched", func() bool { return h.Position().Compare(left) >= 0 })
+	s, pos, err := h.Subscribe(context.Background(), q, SubscribeOptions{SkipUntil: cursor, After: cursor, Resumed: true, Scope: domain.Scope{AllTeams: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RestoreView(context.Background(), q, s); err != nil {
+		t.Fatal(err)
+	}
+	ds := h.ResumeRemovals(s, cursor)
+	if len(ds) != 1 || !ds[0].removal || ds[0].ID != tk.ID || ds[0].Pos != cursor {
+		t.Fatalf("resume removals %+v, want the removal of ticket %d at the cursor %+v", ds, tk.ID, cursor)
+	}
+	s.Apply(ds)
+	ds[0].Release()
+	s.Settle()
+	tk.Subject = "changed again, still solved"
+	feed.Put(tk)
+	portstest.WaitFor(t, 5*time.Second, "the later change dispatched", func() bool { return h.Position().Compare(pos) > 0 })
+	if !s.CountsDue() {
+		t.Fatal("counts not due: nothing the dashboard holds is unknown")
+	}
+	s.Close()
+	assertHubBuffersReturned(t, h)
+}
+
+// A ticket of a scoped dashboard's team deleted after the resumed
+// subscription began but before its view is restored: the restore does not
+// see it, and the hub may read the deletion only once the subscription has
+// settled, when a change the view does not hold is none of its business.
+// The restore asks what left the scope's teams since the cursor, after
+// reading the view.
+func TestRestoreView_ADeletionBetweenSubscribeAndRestoreIsRemoved(t *testing.T) {
+	t.Parallel()
+	feed := portstest.NewFeed()
+	tk := demodata.New(13).Tickets(1)[0]
+	tk.Team = "billing"
+	cursor := feed.Put(tk)
+	h := startHub(t, feed, HubConfig{PollInterval: time.Hour}, nil) // reads once, then waits
+	scope := domain.Scope{Teams: []string{"billing"}}
+	q := domain.Query{Teams: []string{"billing"}}
+	s, _, err := h.Subscribe(context.Background(), q, SubscribeOptions{SkipUntil: cursor, After: cursor, Resumed: true, Scope: scope})
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed.Remove(tk.ID)
+	st, err := NewStreamer(feed, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RestoreView(context.Background(), q, s); err != nil {
+		t.Fatal(err)
+	}
+	ds := h.ResumeRemovals(s, cursor)
+	if len(ds) != 1 || !ds[0].removal || ds[0].ID != tk.ID {
+		t.Fatalf("resume removals %+v, want the removal of deleted ticket %d", ds, tk.ID)
+	}
+	ds[0].Release()
+	s.Close()
+	assertHubBuffersReturned(t, h)
 }

@@ -87,6 +87,14 @@ type ChangeFeed interface {
 	// hold though the tickets are no longer in its teams.
 	Departed(ctx context.Context, after domain.ChangePos, teams []string) ([]int64, error)
 
+	// ChangedSince calls fn with every ticket that changed after `after` and
+	// exists now, with its current team, then with every ticket deleted
+	// after it (removed, team ""), each once, in no particular order.
+	// Unlike ReadChanges it sees every change committed before the call,
+	// however recent: a dashboard that resumes from `after` may hold any of
+	// these tickets in a state the server cannot know, and none other.
+	ChangedSince(ctx context.Context, after domain.ChangePos, fn func(id int64, team string, removed bool) error) error
+
 	// ResumableAfter returns the oldest position a reader may resume after:
 	// removals or departures before it have been pruned (see
 	// PruneRemovals), so a reader behind it must start over from a snapshot.

@@ -338,7 +338,7 @@ func (c *conn) runSubscription(ctx context.Context, n int, sub Subscription) {
 		// First, at the position the dashboard stands: a catch-up message
 		// moves its cursor past the departure, and a dashboard that hung
 		// up then would resume beyond it, told of nothing.
-		if ds := c.g.hub.DepartedRemovals(live, st.cursor.Live); len(ds) > 0 {
+		if ds := c.g.hub.ResumeRemovals(live, st.cursor.Live); len(ds) > 0 {
 			if err := c.enqueueDeliveries(ctx, n, ds); err != nil {
 				c.fail(n, err)
 				return

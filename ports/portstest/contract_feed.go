@@ -2,7 +2,9 @@ package portstest
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -336,6 +338,36 @@ func testDepartures(t *testing.T, feed ports.ChangeFeed, w TicketWriter, four []
 	// A read that starts after the departures reports none of them.
 	got, _ = WaitChanges(t, feed, mid, 10, 1)
 	checkLeft(got, map[int64][]string{moved.ID: nil})
+
+	// ChangedSince names every ticket changed after a position, as it is
+	// now, and the deleted ones, once each; nothing after the last change.
+	changed := map[int64]string{}
+	if err := feed.ChangedSince(ctx, after, func(id int64, team string, removed bool) error {
+		if _, dup := changed[id]; dup {
+			t.Fatalf("ChangedSince named ticket %d twice", id)
+		}
+		if removed != (id == gone.ID) || (removed && team != "") {
+			t.Fatalf("ChangedSince: ticket %d removed %v, team %q", id, removed, team)
+		}
+		changed[id] = team
+		return nil
+	}); err != nil {
+		t.Fatalf("ChangedSince: %v", err)
+	}
+	wantChanged := map[int64]string{moved.ID: moved.Team, twice.ID: twice.Team, edited.ID: edited.Team, gone.ID: ""}
+	if !maps.Equal(changed, wantChanged) {
+		t.Fatalf("ChangedSince = %v, want %v", changed, wantChanged)
+	}
+	stop := errors.New("stop")
+	if err := feed.ChangedSince(ctx, after, func(int64, string, bool) error { return stop }); !errors.Is(err, stop) {
+		t.Fatalf("ChangedSince returned %v when its function failed, want that error", err)
+	}
+	if err := feed.ChangedSince(ctx, reached, func(id int64, _ string, _ bool) error {
+		t.Fatalf("ChangedSince after the last change named ticket %d", id)
+		return nil
+	}); err != nil {
+		t.Fatalf("ChangedSince: %v", err)
+	}
 	return reached
 }
 

@@ -217,6 +217,37 @@ func (f *Feed) Departed(_ context.Context, after domain.ChangePos, teams []strin
 	return ids, nil
 }
 
+// ChangedSince implements ports.ChangeFeed.
+func (f *Feed) ChangedSince(ctx context.Context, after domain.ChangePos, fn func(id int64, team string, removed bool) error) error {
+	f.mu.Lock()
+	if f.err != nil {
+		f.mu.Unlock()
+		return f.err
+	}
+	type changed struct {
+		id      int64
+		team    string
+		removed bool
+	}
+	var out []changed
+	for id, e := range f.state {
+		if e.pos.Compare(after) > 0 {
+			out = append(out, changed{id, e.ticket.Team, e.removed})
+		}
+	}
+	f.mu.Unlock()
+	for _, c := range out {
+		team := c.team
+		if c.removed {
+			team = ""
+		}
+		if err := fn(c.id, team, c.removed); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
 // leftTeams returns the teams ticket pos.ID left in (after, pos], each
 // once, or nil. The caller holds f.mu.
 func (f *Feed) leftTeams(after, pos domain.ChangePos) []string {
