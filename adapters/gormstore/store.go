@@ -8,11 +8,11 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/glebarez/sqlite"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/libtnb/sqlite"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	gormlogger "gorm.io/gorm/logger"
@@ -92,11 +92,12 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, func(), er
 		return nil, nil, err
 	}
 	s := &Store{dialect: tgt.dialect, log: log, target: tgt, url: cfg.URL}
+	var dialector gorm.Dialector
 	switch tgt.dialect {
 	case Postgres:
-		err = s.openPostgres(cfg)
+		dialector, err = s.openPostgres(cfg)
 	case SQLite:
-		err = s.openSQLite(cfg)
+		dialector, err = s.openSQLite(cfg)
 	}
 	if err != nil {
 		return nil, nil, err
@@ -110,6 +111,14 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, func(), er
 		closeStore()
 		return nil, nil, err
 	}
+	// gorm starts on the pool once the database answers: its SQLite
+	// dialector reads the library's version as it starts, which a file
+	// another process is opening can refuse (busy) before the retries
+	// of waitReachable.
+	if s.gorm, err = gorm.Open(dialector, gormConfig()); err != nil {
+		closeStore()
+		return nil, nil, fmt.Errorf("open %s through gorm: %w", s.dialect, err)
+	}
 	if err := s.checkSchema(ctx, cfg.Migrate, cfg.AllowOldSchema); err != nil {
 		closeStore()
 		return nil, nil, err
@@ -117,10 +126,12 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, func(), er
 	return s, closeStore, nil
 }
 
-func (s *Store) openPostgres(cfg Config) error {
+// openPostgres opens the pools (without connecting yet) and returns the gorm
+// dialector over the main one.
+func (s *Store) openPostgres(cfg Config) (gorm.Dialector, error) {
 	pgcfg, err := pgx.ParseConfig(s.target.dsn)
 	if err != nil {
-		return domain.Invalidf("database", "PostgreSQL URL: %s", redactDriverError(err, s.url))
+		return nil, domain.Invalidf("database", "PostgreSQL URL: %s", redactDriverError(err, s.url))
 	}
 	rt := pgcfg.RuntimeParams
 	if _, ok := rt["application_name"]; !ok {
@@ -141,32 +152,36 @@ func (s *Store) openPostgres(cfg Config) error {
 	pgcfg.ConnectTimeout = 5 * time.Second
 	s.sql = stdlib.OpenDB(*pgcfg)
 	s.configurePool(cfg, 16)
-	s.gorm, err = gorm.Open(postgres.New(postgres.Config{Conn: s.sql}), gormConfig())
-	if err != nil {
-		s.sql.Close()
-		return fmt.Errorf("open postgres: %w", err)
-	}
 	s.probe = stdlib.OpenDB(*pgcfg)
 	configureProbe(s.probe)
-	return nil
+	return postgres.New(postgres.Config{Conn: s.sql}), nil
 }
 
-func (s *Store) openSQLite(cfg Config) error {
+// openSQLite opens the pools (without connecting yet) and returns the gorm
+// dialector over the main one.
+//
+// The driver is modernc.org/sqlite, SQLite transpiled to Go (no cgo), which
+// registers itself as "sqlite" with database/sql; the pools are opened with
+// it directly, so the DSN's pragmas are exactly ours. gorm reaches them
+// through github.com/libtnb/sqlite, a dialector built on that same module
+// and version. Importing that dialector also switches three process-wide
+// settings of modernc.org/sqlite on: a _pragma DSN value must be a single
+// statement, the database file is locked with Linux OFD locks (which
+// another open of the same file in this process cannot silently release,
+// as POSIX locks can), and syncs use fdatasync, as SQLite built from C
+// does on Linux, with the same durability.
+func (s *Store) openSQLite(cfg Config) (gorm.Dialector, error) {
 	var err error
-	s.gorm, err = gorm.Open(sqlite.Open(s.target.dsn), gormConfig())
-	if err != nil {
-		return s.classifyConnectError(err)
-	}
-	if s.sql, err = s.gorm.DB(); err != nil {
-		return fmt.Errorf("open sqlite %s: %w", s.target.path, err)
+	if s.sql, err = sql.Open(sqlite.DriverName, s.target.dsn); err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", s.target.path, err)
 	}
 	s.configurePool(cfg, 8)
-	if s.probe, err = sql.Open("sqlite", s.target.dsn); err != nil {
+	if s.probe, err = sql.Open(sqlite.DriverName, s.target.dsn); err != nil {
 		s.sql.Close()
-		return fmt.Errorf("open sqlite %s: %w", s.target.path, err)
+		return nil, fmt.Errorf("open sqlite %s: %w", s.target.path, err)
 	}
 	configureProbe(s.probe)
-	return nil
+	return sqlite.New(sqlite.Config{Conn: s.sql}), nil
 }
 
 // configureProbe sizes the readiness pool: one connection kept open, so
