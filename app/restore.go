@@ -8,45 +8,77 @@ import (
 	"github.com/ticketstream/ticketstream/ports"
 )
 
-// RestoreView counts into sub's view the tickets of q's filter as the
-// source holds them now, for a dashboard that resumes: it holds tickets this
-// process never sent it. Only ids, statuses and teams are kept; no ticket
-// is encoded.
+// RestoreView counts into sub's view the tickets of q's filter that a
+// dashboard resuming from cursor holds: it holds tickets this process never
+// sent it. Only ids, statuses and teams are kept; no ticket is encoded.
 //
-// The dashboard holds each ticket as it was at its last change (its
-// cursor): the tickets that changed since (ports.ChangeFeed.ChangedSince)
-// it holds in an earlier version, or not at all. Those the view holds wait
-// for their latest version to be sent before any counts go out; those it
-// does not, that the dashboard may hold, are removed first (see
-// Hub.ResumeRemovals), and so are those that left the scope's teams since
+// The dashboard holds each ticket as it was at its last change (cursor.Live):
+// the tickets that changed since (ports.ChangeFeed.ChangedSince) it holds
+// in an earlier version, or not at all. Those the view holds wait for their
+// latest version to be sent before any counts go out; those it does not,
+// that the dashboard may hold, are removed first (see Hub.ResumeRemovals),
+// and so are those that left the scope's teams since
 // (ports.ChangeFeed.Departed). Read after the view, the changes see
 // everything it saw; a change after them reaches the subscription live.
-func (s *Streamer) RestoreView(ctx context.Context, q domain.Query, sub *Subscription) error {
-	q.After, q.Limit = domain.Cursor{}, 0
-	var scratch []byte
-	err := s.src.StreamTickets(ctx, q, 0, ports.BatchHandlerFunc(func(batch []domain.Ticket) error {
-		var err error
-		scratch, err = sub.holdTickets(batch, scratch)
-		return err
-	}))
-	if err == nil {
-		err = sub.hub.feed.ChangedSince(ctx, sub.after, func(id int64, team string, removed bool) error {
-			sub.noteChanged(id, team, removed)
-			return nil
-		})
-	}
-	if err == nil && !sub.scope.AllTeams {
-		// What left the scope's teams — moved away or deleted — since the
-		// cursor: its current team cannot say it was ever in them.
-		var ids []int64
-		if ids, err = sub.hub.feed.Departed(ctx, sub.after, sub.scope.Teams); err == nil {
-			sub.mayHold(ids)
-		}
-	}
+//
+// A dashboard whose snapshot was cut short holds no row past its snapshot
+// cursor unless the row changed after the snapshot's watermark (it came
+// live, or is still to come): the rest of the snapshot brings the others,
+// and they are counted as it is written (Subscription.HoldSnapshot).
+func (s *Streamer) RestoreView(ctx context.Context, q domain.Query, cursor domain.LiveCursor, sub *Subscription) error {
+	err := s.restoreView(ctx, q, cursor, sub)
 	if err != nil {
 		return fmt.Errorf("restore the resumed view: %w", err)
 	}
 	sub.restoreDone()
+	return nil
+}
+
+func (s *Streamer) restoreView(ctx context.Context, q domain.Query, cursor domain.LiveCursor, sub *Subscription) error {
+	q.After, q.Limit = domain.Cursor{}, 0
+	var sinceSnapshot heldSet // changed after the watermark: held, or to come live
+	if !cursor.SnapshotDone {
+		if err := sub.hub.feed.ChangedSince(ctx, cursor.Watermark, func(id int64, _ string, removed bool) error {
+			if !removed {
+				sinceSnapshot.Put(id, 0)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	held := func(t *domain.Ticket) bool {
+		if cursor.SnapshotDone || !cursor.Snapshot.Before(t) {
+			return true
+		}
+		_, changed := sinceSnapshot.Get(t.ID)
+		return changed
+	}
+	var scratch []byte
+	err := s.src.StreamTickets(ctx, q, 0, ports.BatchHandlerFunc(func(batch []domain.Ticket) error {
+		var err error
+		scratch, err = sub.holdTickets(batch, held, scratch)
+		return err
+	}))
+	if err != nil {
+		return err
+	}
+	if err := sub.hub.feed.ChangedSince(ctx, sub.after, func(id int64, team string, removed bool) error {
+		sub.noteChanged(id, team, removed)
+		return nil
+	}); err != nil {
+		return err
+	}
+	if sub.scope.AllTeams {
+		return nil
+	}
+	// What left the scope's teams — moved away or deleted — since the
+	// cursor: its current team cannot say it was ever in them.
+	ids, err := sub.hub.feed.Departed(ctx, sub.after, sub.scope.Teams)
+	if err != nil {
+		return err
+	}
+	sub.mayHold(ids)
 	return nil
 }
 

@@ -462,9 +462,9 @@ func (s *Subscription) restoreDone() {
 	s.restored = true
 }
 
-// holdTickets counts tickets as held; scratch is a buffer to escape team
-// names in, returned for reuse.
-func (s *Subscription) holdTickets(batch []domain.Ticket, scratch []byte) ([]byte, error) {
+// holdTickets counts as held the tickets of batch that held reports;
+// scratch is a buffer to escape team names in, returned for reuse.
+func (s *Subscription) holdTickets(batch []domain.Ticket, held func(*domain.Ticket) bool, scratch []byte) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.failureLocked(); err != nil {
@@ -472,6 +472,9 @@ func (s *Subscription) holdTickets(batch []domain.Ticket, scratch []byte) ([]byt
 	}
 	for i := range batch {
 		t := &batch[i]
+		if !held(t) {
+			continue
+		}
 		scratch = appendEscaped(scratch[:0], t.Team)
 		s.view.put(t.ID, statusNumber(t.Status), scratch)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -362,7 +363,7 @@ func TestHub_AResumedDashboardHearsOfATicketThatLeftAndChangedAgain(t *testing.T
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.RestoreView(context.Background(), domain.Query{Teams: []string{"billing"}}, s); err != nil {
+	if err := st.RestoreView(context.Background(), domain.Query{Teams: []string{"billing"}}, domain.LiveCursor{SnapshotDone: true, Live: cursor}, s); err != nil {
 		t.Fatal(err)
 	}
 	// The view, restored from the database, does not hold the ticket.
@@ -423,7 +424,7 @@ func TestSubscription_CountsWaitForAChangeReplacedInTheQueue(t *testing.T) {
 	}
 	feed.Put(tk) // changed after the cursor: the restore sees this version …
 	portstest.WaitFor(t, 5*time.Second, "the first version queued", s.Waiting)
-	if err := st.RestoreView(context.Background(), domain.Query{}, s); err != nil {
+	if err := st.RestoreView(context.Background(), domain.Query{}, domain.LiveCursor{SnapshotDone: true, Live: cursor}, s); err != nil {
 		t.Fatal(err)
 	}
 	s.Settle()
@@ -469,7 +470,7 @@ func TestRestoreView_ATicketThatLeftTheFilterAndChangedAgainIsRemovedFirst(t *te
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.RestoreView(context.Background(), q, s); err != nil {
+	if err := st.RestoreView(context.Background(), q, domain.LiveCursor{SnapshotDone: true, Live: cursor}, s); err != nil {
 		t.Fatal(err)
 	}
 	ds := h.ResumeRemovals(s, cursor)
@@ -513,7 +514,7 @@ func TestRestoreView_ADeletionBetweenSubscribeAndRestoreIsRemoved(t *testing.T) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.RestoreView(context.Background(), q, s); err != nil {
+	if err := st.RestoreView(context.Background(), q, domain.LiveCursor{SnapshotDone: true, Live: cursor}, s); err != nil {
 		t.Fatal(err)
 	}
 	ds := h.ResumeRemovals(s, cursor)
@@ -523,4 +524,43 @@ func TestRestoreView_ADeletionBetweenSubscribeAndRestoreIsRemoved(t *testing.T) 
 	ds[0].Release()
 	s.Close()
 	assertHubBuffersReturned(t, h)
+}
+
+// A dashboard whose snapshot was cut short holds the rows up to its
+// snapshot cursor and those that changed after the snapshot's watermark
+// (they came live), not the rest: the rest of the snapshot brings those,
+// and a count sent before it would count rows the dashboard never had.
+func TestRestoreView_AnUnfinishedSnapshotCountsOnlyWhatWasSent(t *testing.T) {
+	t.Parallel()
+	feed := portstest.NewFeed()
+	tickets := demodata.New(14).Tickets(4)
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range tickets {
+		tickets[i].UpdatedAt = base.Add(time.Duration(i) * time.Minute)
+	}
+	slices.SortFunc(tickets, func(a, b domain.Ticket) int { return a.Cursor().Compare(b.Cursor()) })
+	watermark := feed.Put(tickets...)
+	h := startHub(t, feed, HubConfig{}, nil)
+	st, err := NewStreamer(feed, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The dashboard was sent the first row, then the last ticket's change,
+	// live.
+	last := tickets[3]
+	last.Subject, last.UpdatedAt = "changed after the watermark", last.UpdatedAt.Add(time.Hour)
+	live := feed.Put(last)
+	portstest.WaitFor(t, 5*time.Second, "the change dispatched", func() bool { return h.Position().Compare(live) >= 0 })
+	cursor := domain.LiveCursor{Watermark: watermark, Snapshot: tickets[0].Cursor(), Live: live}
+	s, _, err := h.Subscribe(context.Background(), domain.Query{}, SubscribeOptions{SkipUntil: live, After: live, Resumed: true, Scope: domain.Scope{AllTeams: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RestoreView(context.Background(), domain.Query{}, cursor, s); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Held(); n != 2 {
+		t.Fatalf("the restored view holds %d tickets, want 2: the first row and the change sent live", n)
+	}
+	s.Close()
 }

@@ -316,7 +316,7 @@ func (c *conn) runSubscription(ctx context.Context, n int, sub Subscription) {
 		// counts them from the database once, so that later changes move
 		// the counts from the right buckets and removals reach it.
 		st.resumedView = true
-		if err := c.g.streamer.RestoreView(ctx, q, live); err != nil {
+		if err := c.g.streamer.RestoreView(ctx, q, *r, live); err != nil {
 			c.fail(n, err)
 			return
 		}
