@@ -62,10 +62,6 @@ type proofAudit struct {
 	miscounted       map[string]int
 	miscountExamples []string
 	countedMessages  int
-	// resumedMiscounts counts the messages of resumed connections whose
-	// counts differ from the view (see check); resumedExamples says a few.
-	resumedMiscounts int
-	resumedExamples  []string
 	// history is, for every ticket the dashboard heard of, the last few
 	// messages that mentioned it: what a wrong final view is explained by.
 	history map[int64][]string
@@ -243,18 +239,6 @@ func (pc *proofClient) check(m *wsclient.Message, info *connInfo) {
 	}
 	a.countedMessages++
 	if err := countsDescribe(m.Counts, &pc.view); err != nil {
-		if info.resumed {
-			// Known and open: a resumed dashboard's view is restored from
-			// the database's current states, and a change the restore
-			// counted may reach the hub merged into a later one, after
-			// the counts went out. Reported, not failed, until resumes
-			// count exactly.
-			a.resumedMiscounts++
-			if len(a.resumedExamples) < 2 {
-				a.resumedExamples = append(a.resumedExamples, fmt.Sprintf("%s message %d: %v", kind, info.n, err))
-			}
-			return
-		}
 		a.miscounted[kind]++
 		if len(a.miscountExamples) < 3 {
 			a.miscountExamples = append(a.miscountExamples, fmt.Sprintf("%s message %d of a %s connection: %v", kind, info.n, connKind(info), err))

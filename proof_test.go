@@ -403,7 +403,7 @@ func runProof(t *testing.T, v proofVariant, writeFor time.Duration) {
 	lookup := func(id int64) (string, bool) { team, ok := teamOf[id]; return team, ok }
 	former := formerTeams(t, store)
 
-	var lost, duplicated, reordered, resumes, rows, changes, miscounted, counted, leaky, foreign, resumedMiscounts int
+	var lost, duplicated, reordered, resumes, rows, changes, miscounted, counted, leaky, foreign int
 	for i, pc := range clients {
 		a := &pc.audit
 		l := lostChanges(&pc.view, want[i])
@@ -424,11 +424,7 @@ func runProof(t *testing.T, v proofVariant, writeFor time.Duration) {
 		if wrong > 0 {
 			t.Errorf("%v: pushed counts differ from the view that applied them in %d of %d messages %v; e.g. %s",
 				pc, wrong, a.countedMessages, a.miscounted, strings.Join(a.miscountExamples, " | "))
-		}
-		if a.resumedMiscounts > 0 {
-			resumedMiscounts += a.resumedMiscounts
-			t.Logf("%v: known, open: pushed counts after a resume differ from the view in %d messages; e.g. %s",
-				pc, a.resumedMiscounts, strings.Join(a.resumedExamples, " | "))
+			t.Logf("%v: its connections: %s", pc, strings.Join(a.connLog, " | "))
 		}
 		if r := pc.foreignReport(lookup, former); r != "" {
 			leaky++
@@ -446,9 +442,9 @@ func runProof(t *testing.T, v proofVariant, writeFor time.Duration) {
 			miscounted++
 		}
 	}
-	t.Logf("proof %s: %d writer commits and %d bulk statements %v in %s (at least %s; the dashboards settled in %s), %d dashboards (%d scoped, 4 steady) on %d replica(s), %d connections (one replica restarted), %d snapshot rows and %d changes received: lost %d, duplicated %d, out of order %d; pushed counts wrong on %d dashboards (%d messages with counts checked); %d scoped dashboards heard of %d ids outside their scope; %d messages after resumes with counts that differ (known, open)",
+	t.Logf("proof %s: %d writer commits and %d bulk statements %v in %s (at least %s; the dashboards settled in %s), %d dashboards (%d scoped, 4 steady) on %d replica(s), %d connections (one replica restarted), %d snapshot rows and %d changes received: lost %d, duplicated %d, out of order %d; pushed counts wrong on %d dashboards (%d messages with counts checked); %d scoped dashboards heard of %d ids outside their scope",
 		v.name, commits.Load(), len(bulks), bulks, wrote.Round(time.Millisecond), writeFor, settled.Round(time.Millisecond), len(clients), len(proofScoped)+1, len(replicas), resumes, rows, changes,
-		lost, duplicated, reordered, miscounted, counted, leaky, foreign, resumedMiscounts)
+		lost, duplicated, reordered, miscounted, counted, leaky, foreign)
 	if lost+duplicated+reordered != 0 {
 		t.Errorf("lost %d, duplicated %d, out of order %d: want all 0", lost, duplicated, reordered)
 	}
@@ -545,12 +541,30 @@ func positions(t *testing.T, store *gormstore.Store, id int64) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var pos string
-	if err := db.QueryRowContext(context.Background(), `SELECT COALESCE((SELECT change_pos::text FROM tickets WHERE id = $1), 'none')
-		|| '; departures ' || COALESCE((SELECT string_agg(team || ' at ' || change_pos || ' ' || departed_at::time, ', ' ORDER BY change_pos) FROM ticket_departures WHERE id = $1), 'none')`, id).Scan(&pos); err != nil {
-		return "positions unknown: " + err.Error()
+	mark := "?"
+	if store.Dialect() == gormstore.Postgres {
+		mark = "$1"
 	}
-	return "position " + pos
+	ctx := context.Background()
+	var pos int64
+	out := "position none"
+	if err := db.QueryRowContext(ctx, `SELECT change_pos FROM tickets WHERE id = `+mark, id).Scan(&pos); err == nil {
+		out = fmt.Sprintf("position %d", pos)
+	}
+	rows, err := db.QueryContext(ctx, `SELECT team, change_pos FROM ticket_departures WHERE id = `+mark+` ORDER BY change_pos`, id)
+	if err != nil {
+		return out + "; departures unknown: " + err.Error()
+	}
+	defer rows.Close()
+	var left []string
+	for rows.Next() {
+		var team string
+		if err := rows.Scan(&team, &pos); err != nil {
+			return out + "; departures unknown: " + err.Error()
+		}
+		left = append(left, fmt.Sprintf("%s at %d", team, pos))
+	}
+	return fmt.Sprintf("%s; departures %v", out, left)
 }
 
 // formerTeams returns, for every ticket that ever left a team, the teams it
