@@ -2,14 +2,20 @@ package wsgateway_test
 
 import (
 	"context"
+	"database/sql"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/ticketstream/ticketstream/adapters/gormstore"
 	"github.com/ticketstream/ticketstream/adapters/wsgateway"
 	"github.com/ticketstream/ticketstream/adapters/wsgateway/wsclient"
 	"github.com/ticketstream/ticketstream/domain"
 	"github.com/ticketstream/ticketstream/domain/demodata"
+	"github.com/ticketstream/ticketstream/ports/portstest"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
 )
 
 // A dashboard may start its snapshot after a cursor (the `cursor` query
@@ -62,5 +68,109 @@ func TestAttack15_ResumeOfASnapshotStartedAfterACursorCountsRowsNeverSent(t *tes
 	}
 	if err := view.CheckTotals(); err != nil {
 		t.Fatalf("after the resume, the counts describe what the dashboard does not hold: %v", err)
+	}
+}
+
+// A ticket inserted into billing and moved to sales by one transaction
+// was never in billing for any reader. A billing dashboard that resumes
+// must hear nothing of it — not even its id (issue 15, Deliver 2). On
+// PostgreSQL the births of 00006 keep such a team from being a departure;
+// SQLite's triggers stamp a departure for every team change, so the
+// resume's catch-up and Departed name the sales ticket to billing.
+func TestAttack15_ATicketInBillingOnlyInsideATransactionReachesNoBillingResume(t *testing.T) {
+	for _, d := range []gormstore.Dialect{gormstore.SQLite, gormstore.Postgres} {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			tickets := demodata.New(1502).Tickets(8)
+			for i := range tickets {
+				tickets[i].Team = []string{"billing", "sales"}[i%2]
+			}
+			store, hub, base := storeGateway(t, d, tickets)
+			ctx := context.Background()
+			waitHubIdle := func() {
+				t.Helper()
+				portstest.WaitFor(t, 30*time.Second, "the hub to dispatch every change", func() bool {
+					h, err := store.Frontier(ctx)
+					return err == nil && hub.Position().Compare(h) >= 0
+				})
+			}
+			waitHubIdle()
+			view := &wsclient.View{}
+			c, err := wsclient.Dial(ctx, base, "", "billing", view)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.WaitFor(ctx, 20*time.Second, func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
+				t.Fatal(err)
+			}
+			c.Conn.CloseNow()
+
+			driver, dsn := "pgx", store.Target()
+			if d == gormstore.SQLite {
+				driver, dsn = "sqlite", strings.TrimPrefix(store.Target(), "sqlite:")
+			}
+			db, err := sql.Open(driver, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			tx, err := db.BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const born = 99001
+			insert := `INSERT INTO tickets (id, team, subject, status, priority, requester, assignee, tags, created_at, updated_at) VALUES (99001, 'billing', 's', 'open', 'low', 'r@example.com', '', '[]', 1767225600000000, 1767225600000000)`
+			if d == gormstore.Postgres {
+				insert = `INSERT INTO tickets (id, team, subject, status, priority, requester) VALUES (99001, 'billing', 's', 'open', 'low', 'r@example.com')`
+			}
+			for _, q := range []string{
+				insert,
+				`UPDATE tickets SET team = 'sales' WHERE id = 99001`, // never in billing for a reader
+			} {
+				if _, err := tx.ExecContext(ctx, q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			if err := tx.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			waitHubIdle()
+
+			c, err = wsclient.Dial(ctx, base, "", "billing", view)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Conn.CloseNow()
+			heard := map[int64]string{}
+			marker := tickets[0]
+			marked := false
+			deadline, cancel := context.WithTimeout(ctx, 20*time.Second)
+			defer cancel()
+			for !(marked && view.Tickets[marker.ID].Subject == "marker") {
+				if view.Totals.Status != nil && !marked {
+					marked = true
+					marker.Subject, marker.UpdatedAt = "marker", marker.UpdatedAt.Add(time.Hour)
+					if err := store.UpdateTicket(ctx, marker); err != nil {
+						t.Fatal(err)
+					}
+				}
+				m, err := c.Next(deadline)
+				if err != nil {
+					t.Fatalf("read: %v (heard %v)", err, heard)
+				}
+				if m.Type == "resync" {
+					t.Fatal("resync")
+				}
+				for _, ch := range m.Changes {
+					heard[ch.ID] = ch.Op
+					if ch.Ticket != nil {
+						heard[ch.Ticket.ID] = ch.Op
+					}
+				}
+			}
+			if op, ok := heard[born]; ok {
+				t.Errorf("the billing dashboard heard %q of ticket %d, which was in billing only inside one transaction and is a sales ticket", op, born)
+			}
+		})
 	}
 }
