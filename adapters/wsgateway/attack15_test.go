@@ -3,8 +3,10 @@ package wsgateway_test
 import (
 	"context"
 	"database/sql"
+	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -172,5 +174,179 @@ func TestAttack15_ATicketInBillingOnlyInsideATransactionReachesNoBillingResume(t
 				t.Errorf("the billing dashboard heard %q of ticket %d, which was in billing only inside one transaction and is a sales ticket", op, born)
 			}
 		})
+	}
+}
+
+// An unlucky billing dashboard (filter status=open,pending) on a busy
+// server: writers move tickets between teams and statuses, delete and
+// re-create them, while the dashboard hangs up after a message or two and
+// resumes, again and again — also in the middle of its snapshot. Every
+// message with counts must describe what it holds, it must hear nothing of
+// a ticket never in billing, and once writes stop it must hold exactly the
+// database's tickets of its filter.
+func TestAttack15_AFlakyScopedDashboardUnderWriters(t *testing.T) {
+	t.Parallel()
+	teams := []string{"billing", "sales", "support"}
+	statuses := []domain.Status{domain.StatusOpen, domain.StatusPending, domain.StatusSolved}
+	tickets := demodata.New(1503).Tickets(600)
+	for i := range tickets {
+		tickets[i].Team = teams[i%3]
+		tickets[i].Status = statuses[(i/3)%3]
+	}
+	f := newFixture(t, tickets, wsgateway.Options{})
+	f.waitHubIdle(t)
+	ctx := context.Background()
+
+	var mu sync.Mutex
+	everBilling := map[int64]bool{}
+	for _, tk := range tickets {
+		if tk.Team == "billing" {
+			everBilling[tk.ID] = true
+		}
+	}
+	stop := make(chan struct{})
+	var writers sync.WaitGroup
+	for w := range 2 {
+		writers.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 15))
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				cur := f.feed.Tickets()
+				if len(cur) == 0 {
+					continue
+				}
+				tk := cur[rng.IntN(len(cur))]
+				switch r := rng.IntN(20); {
+				case r == 0:
+					_ = f.feed.DeleteTicket(ctx, tk.ID)
+				case r == 1:
+					tk.ID = 100000 + int64(w)*100000 + int64(i)
+					tk.Team = teams[rng.IntN(3)]
+					tk.UpdatedAt = tk.UpdatedAt.Add(time.Duration(i) * time.Second)
+					mu.Lock()
+					if tk.Team == "billing" {
+						everBilling[tk.ID] = true
+					}
+					mu.Unlock()
+					f.feed.Put(tk)
+				default:
+					tk.Team = teams[rng.IntN(3)]
+					tk.Status = statuses[rng.IntN(3)]
+					tk.UpdatedAt = tk.UpdatedAt.Add(time.Second)
+					mu.Lock()
+					if tk.Team == "billing" {
+						everBilling[tk.ID] = true
+					}
+					mu.Unlock()
+					_ = f.feed.UpdateTicket(ctx, tk)
+				}
+				time.Sleep(time.Duration(rng.IntN(300)) * time.Microsecond)
+			}
+		})
+	}
+	defer func() {
+		select {
+		case <-stop:
+		default:
+			close(stop)
+		}
+		writers.Wait()
+	}()
+
+	const query = "status=open,pending"
+	view := &wsclient.View{}
+	heard := map[int64]bool{}
+	rng := rand.New(rand.NewPCG(7, 15))
+	// read reads one message; it fails t on a wrong count.
+	read := func(c *wsclient.Client, whole *bool) *wsclient.Message {
+		t.Helper()
+		deadline, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		m, err := c.Next(deadline)
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		if m.Type == "resync" {
+			t.Fatalf("resync: %s", m.Reason)
+		}
+		for _, ch := range m.Changes {
+			if ch.Op == "remove" {
+				heard[ch.ID] = true
+			}
+			if ch.Ticket != nil {
+				heard[ch.Ticket.ID] = true
+			}
+		}
+		for _, tk := range m.Tickets {
+			heard[tk.ID] = true
+		}
+		if m.Counts != nil && (m.Type == "end" || m.Type == "counts") {
+			*whole = true
+		}
+		if m.Counts != nil && *whole {
+			if err := view.CheckTotals(); err != nil {
+				t.Fatalf("a %s message's counts: %v", m.Type, err)
+			}
+		}
+		return m
+	}
+	for range 40 {
+		c := f.connect(t, query, "billing", view)
+		whole := false
+		for range 1 + rng.IntN(3) {
+			read(c, &whole)
+		}
+		c.Conn.CloseNow()
+	}
+	close(stop)
+	writers.Wait()
+	f.waitHubIdle(t)
+	c := f.connect(t, query, "billing", view)
+	whole := false
+	for !whole || !view.SnapshotDone {
+		read(c, &whole)
+	}
+	marker := tickets[0]
+	for _, tk := range f.feed.Tickets() {
+		if tk.Team == "billing" && (tk.Status == domain.StatusOpen || tk.Status == domain.StatusPending) {
+			marker = tk
+			break
+		}
+	}
+	marker.Subject, marker.UpdatedAt = "marker", marker.UpdatedAt.Add(time.Hour)
+	if err := f.feed.UpdateTicket(ctx, marker); err != nil {
+		t.Fatal(err)
+	}
+	for view.Tickets[marker.ID].Subject != "marker" {
+		read(c, &whole)
+	}
+	mu.Lock()
+	for id := range heard {
+		if !everBilling[id] {
+			t.Errorf("the billing dashboard heard of ticket %d, never in billing", id)
+		}
+	}
+	mu.Unlock()
+	q := domain.Query{Statuses: []domain.Status{domain.StatusOpen, domain.StatusPending}, Teams: []string{"billing"}}
+	want := portstest.Select(f.feed.Tickets(), q)
+	got := map[int64]bool{}
+	for id := range view.Tickets {
+		got[id] = true
+	}
+	for _, w := range want {
+		if diff := portstest.DiffTicket(view.Tickets[w.ID], w); diff != "" {
+			t.Errorf("ticket %d: %s", w.ID, diff)
+		}
+		delete(got, w.ID)
+	}
+	for id := range got {
+		t.Errorf("the view still shows ticket %d, no longer in the filter", id)
+	}
+	if err := view.CheckTotals(); err != nil {
+		t.Errorf("final counts: %v", err)
 	}
 }
