@@ -3,6 +3,7 @@ package wsgateway_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -348,5 +349,256 @@ func TestAttack15_AFlakyScopedDashboardUnderWriters(t *testing.T) {
 	}
 	if err := view.CheckTotals(); err != nil {
 		t.Errorf("final counts: %v", err)
+	}
+}
+
+// The flaky billing dashboard on a real database, with single-row writers
+// and bulk statements (a status change, then a team move, of every fifth
+// ticket in one transaction) committing while it hangs up and resumes.
+// At the end its view must equal a fresh dashboard's, its counts what it
+// holds, and it must never have heard of a ticket never in billing.
+func TestAttack15_AFlakyScopedDashboardUnderBulkWritersRealDatabase(t *testing.T) {
+	for _, d := range []gormstore.Dialect{gormstore.SQLite, gormstore.Postgres} {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			teams := []string{"billing", "sales", "support"}
+			statuses := []domain.Status{domain.StatusOpen, domain.StatusPending, domain.StatusSolved}
+			tickets := demodata.New(1504).Tickets(900)
+			for i := range tickets {
+				tickets[i].Team = teams[i%3]
+				tickets[i].Status = statuses[(i/3)%3]
+			}
+			store, hub, base := storeGateway(t, d, tickets)
+			ctx := context.Background()
+			waitHubIdle := func() {
+				t.Helper()
+				portstest.WaitFor(t, 60*time.Second, "the hub to dispatch every change", func() bool {
+					h, err := store.Frontier(ctx)
+					return err == nil && hub.Position().Compare(h) >= 0
+				})
+			}
+			waitHubIdle()
+			driver, dsn := "pgx", store.Target()
+			if d == gormstore.SQLite {
+				driver, dsn = "sqlite", strings.TrimPrefix(store.Target(), "sqlite:")+"?_pragma=busy_timeout(10000)"
+			}
+			db, err := sql.Open(driver, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			ph := func(n int) string {
+				if d == gormstore.Postgres {
+					return fmt.Sprintf("$%d", n)
+				}
+				return "?"
+			}
+			bump := "updated_at = updated_at + interval '1 second'"
+			if d == gormstore.SQLite {
+				bump = "updated_at = updated_at + 1000000"
+			}
+			ids := make([]int64, len(tickets))
+			for i, tk := range tickets {
+				ids[i] = tk.ID
+			}
+			var mu sync.Mutex
+			everBilling := map[int64]bool{}
+			for _, tk := range tickets {
+				if tk.Team == "billing" {
+					everBilling[tk.ID] = true
+				}
+			}
+			stop := make(chan struct{})
+			var writers sync.WaitGroup
+			var werr error
+			var werrOnce sync.Once
+			fail := func(err error) { werrOnce.Do(func() { werr = err }) }
+			writers.Go(func() { // single rows
+				rng := rand.New(rand.NewPCG(1, 15))
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					id := ids[rng.IntN(len(ids))]
+					team, status := teams[rng.IntN(3)], statuses[rng.IntN(3)]
+					if team == "billing" {
+						mu.Lock()
+						everBilling[id] = true
+						mu.Unlock()
+					}
+					var err error
+					if rng.IntN(30) == 0 {
+						_, err = db.ExecContext(ctx, "DELETE FROM tickets WHERE id = "+ph(1), id)
+					} else {
+						_, err = db.ExecContext(ctx, "UPDATE tickets SET team = "+ph(1)+", status = "+ph(2)+", "+bump+" WHERE id = "+ph(3), team, string(status), id)
+					}
+					if err != nil {
+						fail(err)
+						return
+					}
+					time.Sleep(time.Duration(rng.IntN(2000)) * time.Microsecond)
+				}
+			})
+			writers.Go(func() { // bulk statements
+				rng := rand.New(rand.NewPCG(2, 15))
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					k, team := rng.IntN(5), teams[rng.IntN(3)]
+					if team == "billing" {
+						mu.Lock()
+						for _, id := range ids {
+							if id%5 == int64(k) {
+								everBilling[id] = true
+							}
+						}
+						mu.Unlock()
+					}
+					tx, err := db.BeginTx(ctx, nil)
+					if err != nil {
+						fail(err)
+						return
+					}
+					_, err = tx.ExecContext(ctx, "UPDATE tickets SET status = "+ph(1)+", "+bump+" WHERE id % 5 = "+ph(2), string(statuses[rng.IntN(3)]), k)
+					if err == nil {
+						_, err = tx.ExecContext(ctx, "UPDATE tickets SET team = "+ph(1)+" WHERE id % 5 = "+ph(2), team, k)
+					}
+					if err == nil {
+						err = tx.Commit()
+					} else {
+						_ = tx.Rollback()
+					}
+					if err != nil {
+						fail(err)
+						return
+					}
+					time.Sleep(time.Duration(20+rng.IntN(40)) * time.Millisecond)
+				}
+			})
+			stopWriters := func() {
+				select {
+				case <-stop:
+				default:
+					close(stop)
+				}
+				writers.Wait()
+			}
+			defer stopWriters()
+
+			const query = "status=open,pending"
+			view := &wsclient.View{}
+			heard := map[int64]bool{}
+			rng := rand.New(rand.NewPCG(7, 15))
+			read := func(c *wsclient.Client, v *wsclient.View, whole *bool) *wsclient.Message {
+				t.Helper()
+				deadline, cancel := context.WithTimeout(ctx, 30*time.Second)
+				defer cancel()
+				m, err := c.Next(deadline)
+				if err != nil {
+					t.Fatalf("read: %v", err)
+				}
+				if m.Type == "resync" {
+					t.Fatalf("resync: %s", m.Reason)
+				}
+				if v == view {
+					for _, ch := range m.Changes {
+						if ch.Op == "remove" {
+							heard[ch.ID] = true
+						}
+						if ch.Ticket != nil {
+							heard[ch.Ticket.ID] = true
+						}
+					}
+					for _, tk := range m.Tickets {
+						heard[tk.ID] = true
+					}
+				}
+				if m.Counts != nil && (m.Type == "end" || m.Type == "counts") {
+					*whole = true
+				}
+				if m.Counts != nil && *whole {
+					if err := v.CheckTotals(); err != nil {
+						t.Errorf("a %s message's counts: %v", m.Type, err)
+					}
+				}
+				return m
+			}
+			for range 30 {
+				c, err := wsclient.Dial(ctx, base, query, "billing", view)
+				if err != nil {
+					t.Fatal(err)
+				}
+				whole := false
+				for range 1 + rng.IntN(4) {
+					read(c, view, &whole)
+				}
+				c.Conn.CloseNow()
+				time.Sleep(time.Duration(rng.IntN(30)) * time.Millisecond)
+			}
+			stopWriters()
+			if werr != nil {
+				t.Fatalf("writer: %v", werr)
+			}
+			waitHubIdle()
+			c, err := wsclient.Dial(ctx, base, query, "billing", view)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Conn.CloseNow()
+			whole := false
+			for !whole || !view.SnapshotDone {
+				read(c, view, &whole)
+			}
+			fresh := &wsclient.View{}
+			fc, err := wsclient.Dial(ctx, base, query, "billing", fresh)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer fc.Conn.CloseNow()
+			fwhole := false
+			for !fresh.SnapshotDone {
+				read(fc, fresh, &fwhole)
+			}
+			// Settle: a marker change seen by both.
+			var marker domain.Ticket
+			for _, tk := range fresh.Tickets {
+				marker = tk
+				break
+			}
+			if _, err := db.ExecContext(ctx, "UPDATE tickets SET subject = 'marker', "+bump+" WHERE id = "+ph(1), marker.ID); err != nil {
+				t.Fatal(err)
+			}
+			for view.Tickets[marker.ID].Subject != "marker" {
+				read(c, view, &whole)
+			}
+			for fresh.Tickets[marker.ID].Subject != "marker" {
+				read(fc, fresh, &fwhole)
+			}
+			mu.Lock()
+			for id := range heard {
+				if !everBilling[id] {
+					t.Errorf("the billing dashboard heard of ticket %d, never in billing", id)
+				}
+			}
+			mu.Unlock()
+			for id, w := range fresh.Tickets {
+				if diff := portstest.DiffTicket(view.Tickets[id], w); diff != "" {
+					t.Errorf("ticket %d: resumed view differs from a fresh one: %s", id, diff)
+				}
+			}
+			for id := range view.Tickets {
+				if _, ok := fresh.Tickets[id]; !ok {
+					t.Errorf("the resumed view still shows ticket %d, which a fresh dashboard does not", id)
+				}
+			}
+			if err := view.CheckTotals(); err != nil {
+				t.Errorf("final counts: %v", err)
+			}
+		})
 	}
 }
