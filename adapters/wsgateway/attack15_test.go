@@ -602,3 +602,64 @@ func TestAttack15_AFlakyScopedDashboardUnderBulkWritersRealDatabase(t *testing.T
 		})
 	}
 }
+
+// An all-teams dashboard of open tickets resumes after a bulk update of
+// 1,000 solved tickets it never held (an import, a macro). Each is
+// removed twice: once by the resume's removals (changed since the cursor,
+// not in the view, in scope) and again by the catch-up (a change that does
+// not pass the filter, in scope) — 2,000 removals for a view that held
+// none of them. One removal at most per ticket.
+func TestAttack15_AResumeAfterABulkUpdateRemovesEachTicketOnce(t *testing.T) {
+	t.Parallel()
+	tickets := demodata.New(1506).Tickets(1100)
+	for i := range tickets {
+		tickets[i].Status = domain.StatusSolved
+		if i < 100 {
+			tickets[i].Status = domain.StatusOpen
+		}
+	}
+	f := newFixture(t, tickets, wsgateway.Options{})
+	f.waitHubIdle(t)
+	ctx := context.Background()
+	view := &wsclient.View{}
+	c := f.connect(t, "status=open", "admin", view)
+	if err := c.WaitFor(ctx, 10*time.Second, func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
+		t.Fatal(err)
+	}
+	c.Conn.CloseNow()
+	bulk := slices.Clone(tickets[100:])
+	for i := range bulk {
+		bulk[i].Subject, bulk[i].UpdatedAt = "bulk", bulk[i].UpdatedAt.Add(time.Hour)
+	}
+	f.feed.Put(bulk...)
+	f.waitHubIdle(t)
+
+	c = f.connect(t, "status=open", "admin", view)
+	removals := map[int64]int{}
+	deadline, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for {
+		m, err := c.Next(deadline)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ch := range m.Changes {
+			if ch.Op == "remove" {
+				removals[ch.ID]++
+			}
+		}
+		if m.Type == "counts" {
+			break
+		}
+	}
+	total, twice := 0, 0
+	for _, n := range removals {
+		total += n
+		if n > 1 {
+			twice++
+		}
+	}
+	if twice > 0 {
+		t.Fatalf("%d removals for %d tickets the dashboard never held; %d tickets removed more than once", total, len(removals), twice)
+	}
+}
