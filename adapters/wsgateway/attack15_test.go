@@ -663,3 +663,46 @@ func TestAttack15_AResumeAfterABulkUpdateRemovesEachTicketOnce(t *testing.T) {
 		t.Fatalf("%d removals for %d tickets the dashboard never held; %d tickets removed more than once", total, len(removals), twice)
 	}
 }
+
+// `limit` caps the snapshot only (README): a dashboard of limit=3 holds
+// three rows and then live changes. Its live cursor says its snapshot is
+// done; the resume's restored view reads the filter back without the limit
+// and counts every row of it as held: the counts message after the resume
+// describes ten tickets where the dashboard holds three.
+func TestAttack15_ResumeOfALimitedSnapshotCountsTheWholeFilter(t *testing.T) {
+	t.Parallel()
+	tickets := demodata.New(1507).Tickets(10)
+	f := newFixture(t, tickets, wsgateway.Options{})
+	f.waitHubIdle(t)
+	ctx := context.Background()
+	view := &wsclient.View{}
+	c := f.connect(t, "limit=3", "admin", view)
+	if err := c.WaitFor(ctx, 10*time.Second, func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
+		t.Fatal(err)
+	}
+	if len(view.Tickets) != 3 {
+		t.Fatalf("limit=3 brought %d tickets", len(view.Tickets))
+	}
+	if err := view.CheckTotals(); err != nil {
+		t.Fatalf("before the resume: %v", err)
+	}
+	c.Conn.CloseNow()
+	c = f.connect(t, "limit=3", "admin", view)
+	deadline, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for {
+		m, err := c.Next(deadline)
+		if err != nil {
+			t.Fatalf("no counts message after the resume: %v", err)
+		}
+		if m.Type == "resync" {
+			t.Fatalf("resume refused: %s", m.Reason)
+		}
+		if m.Counts != nil {
+			break
+		}
+	}
+	if err := view.CheckTotals(); err != nil {
+		t.Fatalf("after the resume, the counts describe what the dashboard does not hold: %v", err)
+	}
+}
