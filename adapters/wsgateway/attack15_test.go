@@ -706,3 +706,34 @@ func TestAttack15_ResumeOfALimitedSnapshotCountsTheWholeFilter(t *testing.T) {
 		t.Fatalf("after the resume, the counts describe what the dashboard does not hold: %v", err)
 	}
 }
+
+// `limit` caps the snapshot: a dashboard of limit=40 whose snapshot was
+// cut short after its first message, resumed, must end with 40 rows — the
+// rest of the snapshot is the rest of the 40, not 40 more. The live cursor
+// records where the snapshot stands, not how many rows it has sent.
+func TestAttack15_ResumeOfACutShortLimitedSnapshotKeepsTheLimit(t *testing.T) {
+	t.Parallel()
+	tickets := demodata.New(1508).Tickets(100)
+	f := newFixture(t, tickets, wsgateway.Options{})
+	f.waitHubIdle(t)
+	ctx := context.Background()
+	view := &wsclient.View{}
+	c := f.connect(t, "limit=40", "admin", view)
+	deadline, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	m, err := c.Next(deadline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Type != "snapshot" || len(view.Tickets) >= 40 {
+		t.Fatalf("first message %s with %d rows: the test wants a snapshot cut short", m.Type, len(view.Tickets))
+	}
+	c.Conn.CloseNow()
+	c = f.connect(t, "limit=40", "admin", view)
+	if err := c.WaitFor(ctx, 10*time.Second, func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
+		t.Fatal(err)
+	}
+	if len(view.Tickets) != 40 {
+		t.Fatalf("a snapshot of limit=40, resumed once, brought %d rows", len(view.Tickets))
+	}
+}
