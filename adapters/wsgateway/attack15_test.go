@@ -1001,3 +1001,90 @@ func TestAttack15_ADepartureBehindTheCursorButNotYetDeliveredIsLost(t *testing.T
 		t.Errorf("counts: %v", err)
 	}
 }
+
+// The same on SQLite, through the real feed: one transaction moves ticket
+// T to sales, edits 300 billing tickets, and edits T again.
+func TestAttack15_ADepartureBehindTheCursorButNotYetDeliveredIsLostSQLite(t *testing.T) {
+	t.Parallel()
+	tickets := demodata.New(1511).Tickets(301)
+	for i := range tickets {
+		tickets[i].Team, tickets[i].Status = "billing", domain.StatusOpen
+	}
+	store, hub, base := storeGateway(t, gormstore.SQLite, tickets)
+	ctx := context.Background()
+	waitHubIdle := func() {
+		t.Helper()
+		portstest.WaitFor(t, 30*time.Second, "the hub to dispatch every change", func() bool {
+			h, err := store.Frontier(ctx)
+			return err == nil && hub.Position().Compare(h) >= 0
+		})
+	}
+	waitHubIdle()
+	view := &wsclient.View{}
+	c, err := wsclient.Dial(ctx, base, "", "billing", view)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { c.Conn.CloseNow() }()
+	if err := c.WaitFor(ctx, 20*time.Second, func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
+		t.Fatal(err)
+	}
+	moved := tickets[0]
+	db, err := sql.Open("sqlite", strings.TrimPrefix(store.Target(), "sqlite:")+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE tickets SET team = 'sales', updated_at = updated_at + 1000000 WHERE id = ?`, moved.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE tickets SET subject = ?, updated_at = updated_at + 1000000 WHERE id <> ?`, strings.Repeat("x", 200), moved.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE tickets SET subject = 'changed again, in sales', updated_at = updated_at + 1000000 WHERE id = ?`, moved.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	deadline, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	m, err := c.Next(deadline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range m.Changes {
+		if ch.ID == moved.ID || (ch.Ticket != nil && ch.Ticket.ID == moved.ID) {
+			t.Fatalf("the first message already carried ticket %d: the test wants it in a later one", moved.ID)
+		}
+	}
+	if len(m.Changes) >= 300 {
+		t.Fatalf("the burst came in one message of %d changes: the test wants it split", len(m.Changes))
+	}
+	c.Conn.CloseNow()
+	waitHubIdle()
+
+	c, err = wsclient.Dial(ctx, base, "", "billing", view)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		m, err := c.Next(deadline)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Type == "counts" {
+			break
+		}
+	}
+	if _, ok := view.Tickets[moved.ID]; ok {
+		t.Errorf("ticket %d moved to sales; the resumed billing dashboard still shows it", moved.ID)
+	}
+	if err := view.CheckTotals(); err != nil {
+		t.Errorf("counts: %v", err)
+	}
+}
