@@ -62,7 +62,7 @@ func TestResume_RemovalsFollowTheTeamsATicketLeft(t *testing.T) {
 			h := startHub(t, feed, HubConfig{BatchSize: 3}, nil)
 			_, until := subscribe(t, h, domain.Query{}, domain.ChangePos{})
 			var got []received
-			err := h.CatchUp(context.Background(), q, billing, cursor, until, func(ds []Delivery) error {
+			err := h.CatchUp(context.Background(), q, billing, cursor, until, nil, func(ds []Delivery) error {
 				for i := range ds {
 					got = append(got, decodeDelivery(t, ds[i]))
 					ds[i].Release()

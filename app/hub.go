@@ -442,11 +442,14 @@ func (h *Hub) unsubscribe(s *Subscription) {
 // subscription's.
 //
 // A ticket that passes the filter comes as an upsert; one that no longer
-// does, as a removal when the dashboard may hold an earlier version: the
-// ticket is within the scope now, or left one of its teams — moved away or
-// deleted — after `after` (ports.Change.LeftTeams). Nothing is ever sent of
-// a ticket that was outside the scope all along, not even its id.
-func (h *Hub) CatchUp(ctx context.Context, q domain.Query, scope domain.Scope, after, until domain.ChangePos, fn func([]Delivery) error) error {
+// does, as a removal when the dashboard may hold an earlier version: holds
+// says so, for a subscription whose view has been restored
+// (Subscription.Holds: what it holds, or may and was told to drop, is
+// known); with holds nil, when the ticket is within the scope now, or left
+// one of its teams — moved away or deleted — after `after`
+// (ports.Change.LeftTeams). Nothing is ever sent of a ticket that was
+// outside the scope all along, not even its id.
+func (h *Hub) CatchUp(ctx context.Context, q domain.Query, scope domain.Scope, after, until domain.ChangePos, holds func(id int64) bool, fn func([]Delivery) error) error {
 	if after.Compare(until) >= 0 {
 		return nil
 	}
@@ -460,7 +463,7 @@ func (h *Hub) CatchUp(ctx context.Context, q domain.Query, scope domain.Scope, a
 			switch t := &it.change.Ticket; {
 			case it.upsert != nil && q.MatchesFilter(t):
 				out = append(out, enc.upsertDelivery(i))
-			case mayHaveHeld(scope, it.change):
+			case holds != nil && holds(t.ID), holds == nil && mayHaveHeld(scope, it.change):
 				out = append(out, enc.removalDelivery(i))
 			}
 		}

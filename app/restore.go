@@ -20,6 +20,7 @@ import (
 // and so are those that left the scope's teams since
 // (ports.ChangeFeed.Departed). Read after the view, the changes see
 // everything it saw; a change after them reaches the subscription live.
+// The ids kept meanwhile grow with what changed since the cursor.
 //
 // A dashboard whose snapshot was cut short holds no row past its snapshot
 // cursor unless the row changed after the snapshot's watermark (it came
@@ -35,9 +36,14 @@ func (s *Streamer) RestoreView(ctx context.Context, q domain.Query, cursor domai
 }
 
 func (s *Streamer) restoreView(ctx context.Context, q domain.Query, cursor domain.LiveCursor, sub *Subscription) error {
+	// The snapshot sent the rows after `from` up to the snapshot cursor —
+	// every one when it ran to its end without a limit — and the rows that
+	// changed after its watermark came live (or are still to come).
+	from := q.After
+	whole := cursor.SnapshotDone && q.Limit == 0
 	q.After, q.Limit = domain.Cursor{}, 0
-	var sinceSnapshot heldSet // changed after the watermark: held, or to come live
-	if !cursor.SnapshotDone {
+	var sinceSnapshot heldSet
+	if !whole || !from.IsZero() {
 		if err := sub.hub.feed.ChangedSince(ctx, cursor.Watermark, func(id int64, _ string, removed bool) error {
 			if !removed {
 				sinceSnapshot.Put(id, 0)
@@ -48,7 +54,7 @@ func (s *Streamer) restoreView(ctx context.Context, q domain.Query, cursor domai
 		}
 	}
 	held := func(t *domain.Ticket) bool {
-		if cursor.SnapshotDone || !cursor.Snapshot.Before(t) {
+		if from.Before(t) && (whole || !cursor.Snapshot.Before(t)) {
 			return true
 		}
 		_, changed := sinceSnapshot.Get(t.ID)
@@ -63,22 +69,40 @@ func (s *Streamer) restoreView(ctx context.Context, q domain.Query, cursor domai
 	if err != nil {
 		return err
 	}
+	type change struct {
+		id      int64
+		team    string
+		removed bool
+	}
+	var changed []change
 	if err := sub.hub.feed.ChangedSince(ctx, sub.after, func(id int64, team string, removed bool) error {
-		sub.noteChanged(id, team, removed)
+		changed = append(changed, change{id, team, removed})
 		return nil
 	}); err != nil {
 		return err
 	}
-	if sub.scope.AllTeams {
-		return nil
+	// A ticket now outside the scope, or deleted, may be one the dashboard
+	// holds if it ever left one of the scope's teams: asked with no lower
+	// bound, since it may have left before the cursor in a change the
+	// dashboard never got (a later change carried it past the cursor).
+	// Asked after the changes, it sees every departure they imply.
+	var leftScope heldSet
+	if !sub.scope.AllTeams {
+		ids, err := sub.hub.feed.Departed(ctx, domain.ChangePos{}, sub.scope.Teams)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			leftScope.Put(id, 0)
+		}
 	}
-	// What left the scope's teams — moved away or deleted — since the
-	// cursor: its current team cannot say it was ever in them.
-	ids, err := sub.hub.feed.Departed(ctx, sub.after, sub.scope.Teams)
-	if err != nil {
-		return err
+	for _, c := range changed {
+		inScope := sub.scope.AllTeams || (!c.removed && sub.scope.Allows(c.team))
+		if !inScope {
+			_, inScope = leftScope.Get(c.id)
+		}
+		sub.noteChanged(c.id, inScope)
 	}
-	sub.mayHold(ids)
 	return nil
 }
 

@@ -214,9 +214,11 @@ func (s *Subscription) offer(enc *encodedBatch) {
 			// Held, and no longer passing the filter (or deleted).
 			s.push(enc.removalDelivery(i))
 			added = true
-		case s.resumed && !s.settled && mayHaveHeld(s.scope, it.change):
+		case s.resumed && !s.restored && mayHaveHeld(s.scope, it.change):
 			// The resumed dashboard may hold an earlier version that its
 			// view, being restored from the database, cannot show yet.
+			// Once restored, the view holds what the dashboard does, or
+			// the dashboard is told to drop it first (Hub.ResumeRemovals).
 			s.push(enc.removalDelivery(i))
 			added = true
 		default:
@@ -430,29 +432,26 @@ func (s *Subscription) Settle() {
 // noteChanged records a ticket that changed after the resumed dashboard's
 // last change (see ports.ChangeFeed.ChangedSince), once its view holds the
 // filter's tickets as they are now: one the view holds waits to be sent
-// before the counts; one it does not, that the dashboard may hold — within
-// its scope, or deleted when its scope is every team — is to be removed.
-func (s *Subscription) noteChanged(id int64, team string, removed bool) {
+// before the counts; one it does not, that the dashboard may hold
+// (wasInScope), is to be removed.
+func (s *Subscription) noteChanged(id int64, wasInScope bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
 	case s.view.has(id):
 		s.pending.Put(id, 0)
-	case removed && s.scope.AllTeams, !removed && s.scope.Allows(team):
+	case wasInScope:
 		s.maybeHeld.Put(id, 0)
 	}
 	s.accountLocked()
 }
 
-// mayHold records tickets a resumed dashboard may hold though its view
-// does not (see Hub.ResumeRemovals).
-func (s *Subscription) mayHold(ids []int64) {
+// Holds reports whether the dashboard holds ticket id, once its writes so
+// far are done.
+func (s *Subscription) Holds(id int64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, id := range ids {
-		s.maybeHeld.Put(id, 0)
-	}
-	s.accountLocked()
+	return s.view.has(id)
 }
 
 // restoreDone records that the view is restored.

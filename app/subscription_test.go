@@ -218,7 +218,7 @@ func TestHub_CatchUpSendsNothingOutsideTheScope(t *testing.T) {
 	scope := domain.Scope{Teams: []string{"billing"}}
 	q := domain.Query{Teams: []string{"billing"}, Statuses: []domain.Status{domain.StatusNew, domain.StatusOpen, domain.StatusPending}}
 	var got []received
-	err := h.CatchUp(context.Background(), q, scope, start, until, func(ds []Delivery) error {
+	err := h.CatchUp(context.Background(), q, scope, start, until, nil, func(ds []Delivery) error {
 		for i := range ds {
 			got = append(got, decodeDelivery(t, ds[i]))
 			ds[i].Release()

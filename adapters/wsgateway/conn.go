@@ -345,7 +345,11 @@ func (c *conn) runSubscription(ctx context.Context, n int, sub Subscription) {
 			}
 		}
 	}
-	if err := c.catchUp(ctx, n, q, st.cursor.Live, pos); err != nil {
+	var holds func(int64) bool
+	if st.resumedView {
+		holds = live.Holds
+	}
+	if err := c.catchUp(ctx, n, q, st.cursor.Live, pos, holds); err != nil {
 		c.fail(n, err)
 		return
 	}
@@ -385,8 +389,8 @@ func (c *conn) resumable(ctx context.Context, r *domain.LiveCursor, filter uint3
 
 // catchUp queues the changes in (after, until] for the writer, before any
 // live change: what a resuming client missed.
-func (c *conn) catchUp(ctx context.Context, n int, q domain.Query, after, until domain.ChangePos) error {
-	return c.g.hub.CatchUp(ctx, q, c.scope, after, until, func(ds []app.Delivery) error {
+func (c *conn) catchUp(ctx context.Context, n int, q domain.Query, after, until domain.ChangePos, holds func(int64) bool) error {
+	return c.g.hub.CatchUp(ctx, q, c.scope, after, until, holds, func(ds []app.Delivery) error {
 		return c.enqueueDeliveries(ctx, n, slices.Clone(ds))
 	})
 }
