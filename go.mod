@@ -1,6 +1,6 @@
 module github.com/ticketstream/ticketstream
 
-go 1.26.8
+go 1.26.0
 
 tool github.com/google/wire/cmd/wire
 
