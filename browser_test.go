@@ -188,6 +188,3 @@ func (p *browserTab) screenshot(name string) string {
 	p.t.Logf("screenshot: %s", path)
 	return path
 }
-
-// jsString quotes s as a JavaScript string literal.
-func jsString(s string) string { return fmt.Sprintf("%q", s) }

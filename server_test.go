@@ -261,8 +261,8 @@ func TestServer_PagingWithLimitAndCursorCoversEveryRowOnce(t *testing.T) {
 	}
 	resp, body = get(t, r.base+"/v1/tickets", "")
 	var p page
-	if json.Unmarshal(body, &p) != nil || p.Count != 1000 || p.NextCursor == nil {
-		t.Fatalf("no limit: %d rows, next %v; want the --max-rows cap and a next cursor", p.Count, p.NextCursor)
+	if resp.StatusCode != 200 || json.Unmarshal(body, &p) != nil || p.Count != 1000 || p.NextCursor == nil {
+		t.Fatalf("no limit: %d %d rows, next %v; want 200, the --max-rows cap and a next cursor", resp.StatusCode, p.Count, p.NextCursor)
 	}
 }
 

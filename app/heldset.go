@@ -82,9 +82,7 @@ func (s *heldSet) Put(id int64, bucket uint32) {
 		return
 	}
 	if s.big != nil {
-		if _, ok := s.big[id]; ok {
-			delete(s.big, id)
-		}
+		delete(s.big, id) // a no-op when id is not there
 	}
 	if 4*(s.n+1) > 3*len(s.slots) {
 		s.resize(max(minHeldSlots, len(s.slots)+len(s.slots)/4))

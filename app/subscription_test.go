@@ -81,6 +81,9 @@ func TestSubscription_SnapshotRowsOfChangedTicketsAreLeftOut(t *testing.T) {
 	ds[0].Release()
 
 	rows, n, leftOut, err := s.HoldSnapshot(chunk, nil)
+	if err != nil {
+		t.Fatalf("holding the snapshot: %v", err)
+	}
 	var got []domain.Ticket
 	if err := json.Unmarshal(append(append([]byte{'['}, rows...), ']'), &got); err != nil || !leftOut || n != 6 || len(got) != 6 {
 		t.Fatalf("kept %d rows (%v, left out: %v): %s", n, err, leftOut, rows)

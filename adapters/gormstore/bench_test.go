@@ -198,8 +198,6 @@ var benchTypeMap = pgtype.NewMap()
 
 func (t *sqlTags) Scan(src any) error { return benchTypeMap.SQLScanner((*[]string)(t)).Scan(src) }
 
-const gormColumns = "id, team, subject, status, priority, requester, assignee, tags, created_at, updated_at"
-
 func adminConnB(b *testing.B, database string) *pgx.Conn {
 	b.Helper()
 	cfg, err := pgx.ParseConfig(pgtestAdminURL())
