@@ -39,7 +39,7 @@ func (s *Streamer) restoreView(ctx context.Context, q domain.Query, cursor domai
 	// The snapshot sent the rows after `from` up to the snapshot cursor —
 	// every one when it ran to its end without a limit — and the rows that
 	// changed after its watermark came live (or are still to come).
-	from := q.After
+	from := cursor.Start
 	whole := cursor.SnapshotDone && q.Limit == 0
 	q.After, q.Limit = domain.Cursor{}, 0
 	var sinceSnapshot heldSet

@@ -64,21 +64,34 @@ type LiveCursor struct {
 	SnapshotDone bool
 	// Live is the position of the last live change sent (at least Watermark).
 	Live ChangePos
+	// Start is where the snapshot began (the query's own cursor; zero for
+	// the first row): the dashboard holds no row before it unless the row
+	// changed after the watermark.
+	Start Cursor
+	// Read counts the snapshot rows read so far — written, or left out for
+	// a change already sent — so that the rest of a snapshot with a limit
+	// reads only what the limit leaves.
+	Read uint32
 }
 
 // The sealed form of a LiveCursor: version, flags, filter, cluster,
-// watermark, snapshot cursor, live position, MAC. Version 2 had no cluster
-// and no MAC; it is recognised only to be refused.
+// watermark, snapshot cursor, live position, snapshot start, rows read,
+// MAC. Older versions are recognised only to be refused (the client
+// resyncs): version 2 had no cluster and no MAC, version 3 no start and no
+// count of rows read.
 const (
-	liveCursorVersion    = 3
-	liveCursorLen        = 1 + 1 + 4 + 8 + 16 + cursorBodyLen + 16 + macLen
-	oldLiveCursorVersion = 2
-	oldLiveCursorLen     = 1 + 1 + 4 + 16 + cursorBodyLen + 16
+	liveCursorVersion     = 4
+	liveCursorLen         = 1 + 1 + 4 + 8 + 16 + cursorBodyLen + 16 + cursorBodyLen + 4 + macLen
+	oldLiveCursorVersion  = 2
+	oldLiveCursorLen      = 1 + 1 + 4 + 16 + cursorBodyLen + 16
+	prevLiveCursorVersion = 3
+	prevLiveCursorLen     = 1 + 1 + 4 + 8 + 16 + cursorBodyLen + 16 + macLen
 )
 
 var (
-	encodedLiveCursorLen    = base64.RawURLEncoding.EncodedLen(liveCursorLen)
-	encodedOldLiveCursorLen = base64.RawURLEncoding.EncodedLen(oldLiveCursorLen)
+	encodedLiveCursorLen     = base64.RawURLEncoding.EncodedLen(liveCursorLen)
+	encodedOldLiveCursorLen  = base64.RawURLEncoding.EncodedLen(oldLiveCursorLen)
+	encodedPrevLiveCursorLen = base64.RawURLEncoding.EncodedLen(prevLiveCursorLen)
 )
 
 // put writes c's binary form, MAC left zero, into b.
@@ -92,6 +105,8 @@ func (c LiveCursor) put(b *[liveCursorLen]byte) {
 	putPos(b[14:], c.Watermark)
 	putCursor(b[30:], c.Snapshot)
 	putPos(b[50:], c.Live)
+	putCursor(b[66:], c.Start)
+	binary.BigEndian.PutUint32(b[86:], c.Read)
 }
 
 // getLiveCursor reads what put wrote, refusing what it never writes.
@@ -102,10 +117,11 @@ func getLiveCursor(b []byte) (LiveCursor, bool) {
 	c := LiveCursor{SnapshotDone: b[1] == 1, Filter: binary.BigEndian.Uint32(b[2:]), Cluster: binary.BigEndian.Uint64(b[6:]),
 		Watermark: getPos(b[14:]), Live: getPos(b[50:])}
 	snap, ok := getCursor(b[30:])
-	if !ok || c.Watermark.ID < 0 || c.Live.ID < 0 || c.Live.Compare(c.Watermark) < 0 {
+	start, okStart := getCursor(b[66:])
+	if !ok || !okStart || c.Watermark.ID < 0 || c.Live.ID < 0 || c.Live.Compare(c.Watermark) < 0 || snap.Compare(start) < 0 {
 		return LiveCursor{}, false
 	}
-	c.Snapshot = snap
+	c.Snapshot, c.Start, c.Read = snap, start, binary.BigEndian.Uint32(b[86:])
 	return c, true
 }
 

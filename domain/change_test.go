@@ -44,6 +44,8 @@ func TestLiveCursor_RoundTripsAndRefusesDamage(t *testing.T) {
 		{Filter: 1, Cluster: 7714351331484346489, Watermark: ChangePos{Seq: 10}, Live: ChangePos{Seq: 10}},
 		{Filter: 0xdeadbeef, Cluster: 1, Watermark: ChangePos{Seq: 1 << 40, ID: 7}, Snapshot: Cursor{UpdatedAt: time.Date(2025, 3, 4, 5, 6, 7, 8000, time.UTC), ID: 42}, Live: ChangePos{Seq: 1 << 41, ID: 1}},
 		{SnapshotDone: true, Cluster: 1<<64 - 1, Snapshot: Cursor{UpdatedAt: time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), ID: 1}, Live: ChangePos{Seq: 3, ID: 9}},
+		{Filter: 3, Cluster: 2, Watermark: ChangePos{Seq: 4}, Snapshot: Cursor{UpdatedAt: time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC), ID: 9}, Live: ChangePos{Seq: 4},
+			Start: Cursor{UpdatedAt: time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC), ID: 2}, Read: 1<<32 - 1},
 	}
 	for _, c := range cursors {
 		s := sealer.LiveCursorString(c)
@@ -59,15 +61,34 @@ func TestLiveCursor_RoundTripsAndRefusesDamage(t *testing.T) {
 	bad := []string{
 		"", "x", sealer.CursorString(Cursor{UpdatedAt: time.Now(), ID: 1}), // a snapshot cursor
 		sealer.LiveCursorString(LiveCursor{Watermark: ChangePos{Seq: 5}, Live: ChangePos{Seq: 4}}), // live before the watermark
-		good[:len(good)-1] + "!", "B" + good[1:], // bad alphabet, wrong version
+		good[:len(good)-1] + "!", "C" + good[1:], // bad alphabet, wrong version
 		newTestSealer(t, "another key, sixteen bytes long").LiveCursorString(cursors[2]),
 		oldLiveCursor(cursors[2]),
+		prevLiveCursor(t, cursors[2]),
+		sealer.LiveCursorString(LiveCursor{Snapshot: Cursor{UpdatedAt: time.Unix(5, 0).UTC(), ID: 1}, Start: Cursor{UpdatedAt: time.Unix(6, 0).UTC(), ID: 1}}), // snapshot before its start
 	}
 	for _, s := range bad {
 		if _, err := sealer.OpenLiveCursor(s); ErrorCode(err) != EInvalid {
 			t.Errorf("OpenLiveCursor(%q) = %v, want EInvalid", s, err)
 		}
 	}
+}
+
+// prevLiveCursor encodes c as version 3, sealed, without a start and a
+// count of rows read: a client may hold one from before an upgrade.
+func prevLiveCursor(t *testing.T, c LiveCursor) string {
+	var b [prevLiveCursorLen]byte
+	b[0] = prevLiveCursorVersion
+	binary.BigEndian.PutUint32(b[2:], c.Filter)
+	binary.BigEndian.PutUint64(b[6:], c.Cluster)
+	putPos(b[14:], c.Watermark)
+	putCursor(b[30:], c.Snapshot)
+	putPos(b[50:], c.Live)
+	s := base64.RawURLEncoding.EncodeToString(b[:])
+	if !IsLiveCursor(s) || !IsCursorShaped(s) {
+		t.Fatalf("a version 3 cursor is not taken for a live cursor: %q", s)
+	}
+	return s
 }
 
 // oldLiveCursor encodes c as the version before cursors were sealed:

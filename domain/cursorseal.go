@@ -153,8 +153,14 @@ func (s *CursorSealer) LiveCursorString(c LiveCursor) string {
 // key is an EInvalid error naming the "cursor" parameter, whose message
 // says which.
 func (s *CursorSealer) OpenLiveCursor(text string) (LiveCursor, error) {
-	if len(text) == encodedOldLiveCursorLen {
-		if b, ok := decodeExactly(text, oldLiveCursorLen); ok && b[0] == oldLiveCursorVersion {
+	for _, old := range [...]struct {
+		encoded, n int
+		version    byte
+	}{{encodedOldLiveCursorLen, oldLiveCursorLen, oldLiveCursorVersion}, {encodedPrevLiveCursorLen, prevLiveCursorLen, prevLiveCursorVersion}} {
+		if len(text) != old.encoded {
+			continue
+		}
+		if b, ok := decodeExactly(text, old.n); ok && b[0] == old.version {
 			return LiveCursor{}, Invalidf(ParamCursor, msgOldCursor)
 		}
 		return LiveCursor{}, Invalidf(ParamCursor, msgMalformedCursor)
@@ -180,7 +186,7 @@ func (s *CursorSealer) OpenLiveCursor(text string) (LiveCursor, error) {
 // this version or an older one, rather than of a snapshot Cursor, so that
 // one "cursor" parameter can carry either.
 func IsLiveCursor(text string) bool {
-	return len(text) == encodedLiveCursorLen || len(text) == encodedOldLiveCursorLen
+	return len(text) == encodedLiveCursorLen || len(text) == encodedOldLiveCursorLen || len(text) == encodedPrevLiveCursorLen
 }
 
 // IsCursorShaped reports whether text is base64 of the length of a cursor
@@ -188,7 +194,7 @@ func IsLiveCursor(text string) bool {
 // hold from an earlier connection — possibly altered, or sealed with
 // another key — as opposed to text that never was a cursor.
 func IsCursorShaped(text string) bool {
-	for _, n := range [...]int{cursorLen, oldCursorLen, liveCursorLen, oldLiveCursorLen} {
+	for _, n := range [...]int{cursorLen, oldCursorLen, liveCursorLen, oldLiveCursorLen, prevLiveCursorLen} {
 		if _, ok := decodeExactly(text, n); ok {
 			return true
 		}

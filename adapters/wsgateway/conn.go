@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -308,7 +309,7 @@ func (c *conn) runSubscription(ctx context.Context, n int, sub Subscription) {
 		c.fail(n, err)
 		return
 	}
-	fresh := domain.LiveCursor{Filter: filter, Cluster: cluster, Watermark: pos, Snapshot: q.After, Live: pos}
+	fresh := domain.LiveCursor{Filter: filter, Cluster: cluster, Watermark: pos, Snapshot: q.After, Live: pos, Start: q.After}
 	st := &subState{sub: n, live: live, cursor: sealedCursor{LiveCursor: fresh, sealer: c.g.cursors}}
 	if r := sub.Resume; r != nil && resync == "" {
 		st.cursor.LiveCursor = *r
@@ -360,8 +361,17 @@ func (c *conn) runSubscription(ctx context.Context, n int, sub Subscription) {
 	if !st.cursor.SnapshotDone {
 		snap := q
 		snap.After, snap.AsOf = st.cursor.Snapshot, st.cursor.Watermark
-		sink := &socketSink{c: c, sub: n}
-		sum, err := c.g.streamer.Stream(ctx, snap, ports.Comma, sink)
+		var sum app.Summary
+		var err error
+		// A snapshot with a limit reads only what the limit leaves; one
+		// whose limit was read before the dashboard hung up needs only its
+		// end.
+		if limited := snap.Limit > 0; !limited || int64(st.cursor.Read) < int64(snap.Limit) {
+			if limited {
+				snap.Limit -= int(st.cursor.Read)
+			}
+			sum, err = c.g.streamer.Stream(ctx, snap, ports.Comma, &socketSink{c: c, sub: n})
+		}
 		if err == nil {
 			err = c.enqueue(ctx, outMsg{kind: msgEnd, sub: n, more: &outMore{chunks: sum.Chunks}})
 		}
@@ -705,6 +715,7 @@ func (c *conn) write(m *outMsg) error {
 		return c.writeParts(m.more.raw)
 	}
 	c.st.cursor.Snapshot = m.chunk.Last
+	c.st.cursor.Read = uint32(min(int64(c.st.cursor.Read)+int64(m.chunk.Rows), math.MaxUint32))
 	rows, n, leftOut, err := c.st.live.HoldSnapshot(m.chunk, c.sc.filtered[:0])
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ticketstream/ticketstream/adapters/gormstore/pgtest"
 	"github.com/ticketstream/ticketstream/adapters/wsgateway/wsclient"
+	"github.com/ticketstream/ticketstream/domain"
 )
 
 var (
@@ -172,7 +173,7 @@ func TestReplicas_TwoProcessesEachDeliverEveryChange(t *testing.T) {
 		if c.View.Counts.Duplicates+c.View.Counts.Regressions != 0 || len(c.View.Tickets) != 499 {
 			t.Fatalf("dashboard %d: %d tickets, counts %+v", i, len(c.View.Tickets), c.View.Counts)
 		}
-		if !strings.HasPrefix(c.View.Cursor, "A") {
+		if !domain.IsLiveCursor(c.View.Cursor) {
 			t.Fatalf("dashboard %d holds cursor %q", i, c.View.Cursor)
 		}
 	}
