@@ -65,6 +65,9 @@ func TestReadiness_AnswersUnderExportLoad(t *testing.T) {
 	r := startServer(t, gormstore.Postgres, func(c *ticketstream.Config) {
 		c.Database.MaxOpenConns = 4
 		c.Server.DemoTickets = 20_000
+		// A slow reader starved of CPU on a busy machine must not have its
+		// stream cut for a stalled write: the exports are the load.
+		c.Server.REST.WriteTimeout = 10 * time.Minute
 	})
 	addr := strings.TrimPrefix(r.base, "http://")
 	ctx, cancel := context.WithCancel(context.Background())
