@@ -33,6 +33,8 @@ func TestConfig_ValidateNamesTheBadSetting(t *testing.T) {
 		{"negative REST write timeout", with(func(c *ticketstream.Config) { c.Server.REST = restapi.Config{WriteTimeout: -time.Second} }), "rest-write-timeout"},
 		{"negative socket write timeout", with(func(c *ticketstream.Config) { c.Server.WebSocket = wsgateway.Options{WriteTimeout: -time.Second} }), "write-timeout"},
 		{"negative demo tickets", with(func(c *ticketstream.Config) { c.Server.DemoTickets = -1 }), "demo-tickets"},
+		{"short token secret", with(func(c *ticketstream.Config) { c.Server.JWTSecret = "short" }), "jwt-secret"},
+		{"negative token lifetime", with(func(c *ticketstream.Config) { c.Server.Token.MaxLifetime = -time.Hour }), "jwt-max-lifetime"},
 		{"negative shutdown timeout", with(func(c *ticketstream.Config) { c.Server.ShutdownTimeout = -time.Second }), "shutdown-timeout"},
 		{"internal listener not an address", with(func(c *ticketstream.Config) { c.Server.InternalAddr = "9090" }), "internal-listen"},
 		{"public profiler", with(func(c *ticketstream.Config) { c.Server.InternalAddr, c.Server.Profiler = "0.0.0.0:9464", true }), "internal-listen"},

@@ -68,7 +68,7 @@ const DefaultShutdownTimeout = 10 * time.Second
 const MaxDemoTickets = 1_000_000
 
 // Validate reports a setting the server cannot run with, naming it: the
-// REST and WebSocket settings by their own Validate, then what only the
+// REST, WebSocket and token settings by their own Validate, then what only the
 // server as a whole can judge (open access off loopback, the hosts and
 // origins allowed with it, the internal listener's address). Zero means the
 // default, a negative value is an error.
@@ -77,6 +77,13 @@ func (c ServerConfig) Validate() error {
 		return err
 	}
 	if err := c.WebSocket.Validate(); err != nil {
+		return err
+	}
+	token := c.Token
+	if c.JWTSecret != "" {
+		token.Secrets = append([]string{c.JWTSecret}, token.Secrets...)
+	}
+	if err := token.Validate(); err != nil {
 		return err
 	}
 	switch {

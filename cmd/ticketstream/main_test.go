@@ -93,6 +93,7 @@ func TestCLI_RefusesBadInputWithAClearMessage(t *testing.T) {
 		{"negative feed staleness", nil, []string{"serve", "--ready-feed-stale-after", "-1s"}, 2, "--ready-feed-stale-after (TICKETSTREAM_READY_FEED_STALE_AFTER) must be 0 (the default)"},
 		{"negative token lifetime", nil, []string{"serve", "--jwt-max-lifetime", "-1h"}, 2, "--jwt-max-lifetime (TICKETSTREAM_JWT_MAX_LIFETIME) must be 0 (the default) or a positive duration"},
 		{"short secret", map[string]string{"TICKETSTREAM_JWT_SECRET": "short"}, []string{"serve"}, 2, "--jwt-secret (TICKETSTREAM_JWT_SECRET) must be at least 32 bytes"},
+		{"blank audience", nil, []string{"serve", "--jwt-audience", " "}, 2, "--jwt-audience (TICKETSTREAM_JWT_AUDIENCE) must be a name"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
