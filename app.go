@@ -18,6 +18,18 @@ type Config struct {
 	Server   ServerConfig
 }
 
+// Validate reports the first setting of c that its part cannot use, as
+// an EInvalid error naming it. Each constructor checks its own part again;
+// this lets a command refuse a bad setting before it opens anything.
+func (c Config) Validate() error {
+	for _, v := range []interface{ Validate() error }{c.Database, c.Stream, c.Live, c.Server} {
+		if err := v.Validate(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // App is ticketstream assembled: the ticket store and the streaming core
 // that reads from it.
 type App struct {

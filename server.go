@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -56,8 +57,81 @@ type ServerConfig struct {
 	// user sees data at once; 0 turns it off.
 	DemoTickets int
 	// ShutdownTimeout is how long running REST streams and open sockets get
-	// to finish after SIGINT or SIGTERM.
+	// to finish after SIGINT or SIGTERM. Zero: DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
+}
+
+// DefaultShutdownTimeout is ServerConfig.ShutdownTimeout's default.
+const DefaultShutdownTimeout = 10 * time.Second
+
+// MaxDemoTickets bounds ServerConfig.DemoTickets: demo data, not a load.
+const MaxDemoTickets = 1_000_000
+
+// Validate reports a setting the server cannot run with, naming it: the
+// REST, WebSocket and token settings by their own Validate, then what only the
+// server as a whole can judge (open access off loopback, the hosts and
+// origins allowed with it, the internal listener's address). Zero means the
+// default, a negative value is an error.
+func (c ServerConfig) Validate() error {
+	if err := c.REST.Validate(); err != nil {
+		return err
+	}
+	if err := c.WebSocket.Validate(); err != nil {
+		return err
+	}
+	token := c.Token
+	if c.JWTSecret != "" {
+		token.Secrets = append([]string{c.JWTSecret}, token.Secrets...)
+	}
+	if err := token.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case c.DemoTickets < 0 || c.DemoTickets > MaxDemoTickets:
+		return domain.Invalidf("demo-tickets", "must be between 0 (none) and %d, got %d", MaxDemoTickets, c.DemoTickets)
+	case c.ShutdownTimeout < 0:
+		return domain.Invalidf("shutdown-timeout", "must be 0 (the default) or a positive duration, got %s", c.ShutdownTimeout)
+	case c.InternalAddr != "" && !validListen(c.InternalAddr):
+		return domain.Invalidf("internal-listen", "must be host:port, as 127.0.0.1:9464, got %q", c.InternalAddr)
+	case c.Profiler && !IsLoopback(c.InternalAddr):
+		return domain.Invalidf("internal-listen", "must be a loopback address with the profiler on (the profiler must not be public)")
+	case c.InternalAddr != "" && sameAddr(c.InternalAddr, c.Addr):
+		return domain.Invalidf("internal-listen", "must be another address than the public listener's %s (the public listener serves no metrics)", c.Addr)
+	}
+	open := c.JWTSecret == "" && len(c.Token.Secrets) == 0
+	if open && !IsLoopback(c.Addr) {
+		return domain.Invalidf("jwt-secret", "must be set when listening on %s, not a loopback address (a secret or a secret file: auth may be off only on loopback)", c.Addr)
+	}
+	if open {
+		// With auth off a page that may open a socket reads every ticket:
+		// only pages served from this machine may.
+		patterns, _ := hostguard.ParsePatterns(c.WebSocket.AllowedOrigins) // checked above
+		for _, p := range patterns {
+			if host, _, _ := hostguard.SplitHostPort(p.String()); !hostguard.IsLoopback(host) {
+				return domain.Invalidf("allowed-origins", "may name only loopback hosts while auth is off: pages of %s would read every ticket", p)
+			}
+		}
+	}
+	_, err := AllowedHosts(c.Addr, open, c.AllowedHosts)
+	return err
+}
+
+// validListen reports whether addr is host:port with a numeric port.
+func validListen(addr string) bool {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	_, err = net.LookupPort("tcp", port)
+	return err == nil && strings.Trim(port, "0123456789") == ""
+}
+
+// sameAddr reports whether two listen addresses are the same host and a
+// fixed port (port 0 picks a free one each time: never the same).
+func sameAddr(a, b string) bool {
+	ha, pa, errA := net.SplitHostPort(a)
+	hb, pb, errB := net.SplitHostPort(b)
+	return errA == nil && errB == nil && pa == pb && pa != "0" && (ha == hb || ha == "" || hb == "")
 }
 
 // Server is ticketstream serving: the REST API and the WebSocket gateway
@@ -208,7 +282,7 @@ func IsLoopback(addr string) bool {
 	return err == nil && hostguard.IsLoopback(host)
 }
 
-func provideGateway(streamer *app.Streamer, hub *app.Hub, cursors *domain.CursorSealer, auth bearer.Verifier, cfg ServerConfig, log *slog.Logger) *wsgateway.Gateway {
+func provideGateway(streamer *app.Streamer, hub *app.Hub, cursors *domain.CursorSealer, auth bearer.Verifier, cfg ServerConfig, log *slog.Logger) (*wsgateway.Gateway, error) {
 	return wsgateway.New(streamer, hub, cursors, auth, cfg.WebSocket, log)
 }
 
@@ -253,13 +327,16 @@ func provideREST(cfg ServerConfig, streamer *app.Streamer, hub *app.Hub, store r
 	return rest, nil
 }
 
-func newServer(a *App, hub *app.Hub, rest *restapi.Server, gw *wsgateway.Gateway, auth *jwtauth.Authenticator, m *metrics.Metrics, cfg ServerConfig, log *slog.Logger) *Server {
-	if cfg.ShutdownTimeout <= 0 {
-		cfg.ShutdownTimeout = 10 * time.Second
+func newServer(a *App, hub *app.Hub, rest *restapi.Server, gw *wsgateway.Gateway, auth *jwtauth.Authenticator, m *metrics.Metrics, cfg ServerConfig, log *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.ShutdownTimeout == 0 {
+		cfg.ShutdownTimeout = DefaultShutdownTimeout
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	internal := internalapi.New(internalapi.Config{Metrics: m.Handler(), Profiler: cfg.Profiler, Hosts: internalHosts(cfg.InternalAddr)})
-	return &Server{App: a, Internal: internal, Hub: hub, REST: rest, Gateway: gw, Auth: auth, cfg: cfg, log: log}
+	return &Server{App: a, Internal: internal, Hub: hub, REST: rest, Gateway: gw, Auth: auth, cfg: cfg, log: log}, nil
 }

@@ -55,14 +55,22 @@ func InitializeServer(ctx context.Context, cfg Config, logger *slog.Logger) (*Se
 		cleanup()
 		return nil, nil, err
 	}
-	gateway := provideGateway(streamer, hub, cursorSealer, authenticator, serverConfig, logger)
+	gateway, err := provideGateway(streamer, hub, cursorSealer, authenticator, serverConfig, logger)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
 	metrics := provideMetrics(streamer, hub, store, gateway)
 	server, err := provideREST(serverConfig, streamer, hub, store, cursorSealer, authenticator, gateway, metrics, logger)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
 	}
-	ticketstreamServer := newServer(ticketstreamApp, hub, server, gateway, authenticator, metrics, serverConfig, logger)
+	ticketstreamServer, err := newServer(ticketstreamApp, hub, server, gateway, authenticator, metrics, serverConfig, logger)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
 	return ticketstreamServer, func() {
 		cleanup()
 	}, nil

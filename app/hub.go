@@ -57,26 +57,43 @@ func DefaultHubConfig() HubConfig {
 	}
 }
 
+// Validate reports a negative setting, naming it: zero means the
+// default of DefaultHubConfig, a negative value is an error.
+func (c HubConfig) Validate() error {
+	for _, f := range []struct {
+		v     time.Duration
+		param string
+	}{{c.PollInterval, "poll-interval"}, {c.Retention, "change-retention"}, {c.PruneInterval, "prune-interval"},
+		{c.StallWarning, "stall-warning"}, {c.RetryMax, "retry-max"}} {
+		if f.v < 0 {
+			return domain.Invalidf(f.param, "must be 0 (the default) or a positive duration, got %s", f.v)
+		}
+	}
+	for _, f := range []struct {
+		v     int64
+		param string
+	}{{int64(c.BatchSize), "live-batch-size"}, {int64(c.QueueBytes), "live-queue-bytes"}, {c.MemoryBudget, "live-memory-budget"}} {
+		if f.v < 0 {
+			return domain.Invalidf(f.param, "must be 0 (the default) or more")
+		}
+	}
+	return nil
+}
+
+// withDefaults validates c and fills its zero fields.
 func (c HubConfig) withDefaults() (HubConfig, error) {
+	if err := c.Validate(); err != nil {
+		return c, err
+	}
 	d := DefaultHubConfig()
 	for _, f := range []struct {
-		v     *time.Duration
-		def   time.Duration
-		param string
-	}{{&c.PollInterval, d.PollInterval, "poll-interval"}, {&c.Retention, d.Retention, "retention"},
-		{&c.PruneInterval, d.PruneInterval, "prune-interval"}, {&c.StallWarning, d.StallWarning, "stall-warning"}, {&c.RetryMax, d.RetryMax, "retry-max"}} {
-		if *f.v < 0 {
-			return c, domain.Invalidf(f.param, "must not be negative, got %s", *f.v)
-		}
+		v   *time.Duration
+		def time.Duration
+	}{{&c.PollInterval, d.PollInterval}, {&c.Retention, d.Retention},
+		{&c.PruneInterval, d.PruneInterval}, {&c.StallWarning, d.StallWarning}, {&c.RetryMax, d.RetryMax}} {
 		if *f.v == 0 {
 			*f.v = f.def
 		}
-	}
-	if c.BatchSize < 0 || c.QueueBytes < 0 {
-		return c, domain.Invalidf("queue-bytes", "batch size and queue bound must not be negative")
-	}
-	if c.MemoryBudget < 0 {
-		return c, domain.Invalidf("live-memory-budget", "must not be negative, got %d", c.MemoryBudget)
 	}
 	if c.MemoryBudget == 0 {
 		c.MemoryBudget = d.MemoryBudget

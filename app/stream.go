@@ -53,8 +53,42 @@ func DefaultConfig() Config {
 	}
 }
 
-// withDefaults fills zero fields and checks the rest.
+// Limits of Config beyond which a setting is refused as impossible: a
+// buffer or a batch that large would exhaust memory rather than serve.
+const (
+	MaxBufferBytes = 64 << 20
+	MaxBatchSize   = 100_000
+)
+
+// Validate reports a setting no Streamer can use, naming it: the one rule
+// of every configuration here is that zero means the default and a
+// negative value is an error. InitialCapacity and ChunkThreshold are at
+// most MaxBufferBytes, BatchSize at most MaxBatchSize, and a
+// MaxPooledCapacity that is set is at least the initial capacity.
+func (c Config) Validate() error {
+	for _, f := range []struct {
+		v, limit int
+		param    string
+	}{{c.InitialCapacity, MaxBufferBytes, "initial-capacity"}, {c.ChunkThreshold, MaxBufferBytes, "chunk-threshold"}, {c.BatchSize, MaxBatchSize, "batch-size"}} {
+		if f.v < 0 || f.v > f.limit {
+			return domain.Invalidf(f.param, "must be 0 (the default) or between 1 and %d, got %d", f.limit, f.v)
+		}
+	}
+	initial := c.InitialCapacity
+	if initial == 0 {
+		initial = DefaultInitialCapacity
+	}
+	if c.MaxPooledCapacity != 0 && c.MaxPooledCapacity < initial {
+		return domain.Invalidf("max-pooled-capacity", "must be 0 (the default) or at least the initial capacity %d, got %d", initial, c.MaxPooledCapacity)
+	}
+	return nil
+}
+
+// withDefaults validates c and fills its zero fields.
 func (c Config) withDefaults() (Config, error) {
+	if err := c.Validate(); err != nil {
+		return c, err
+	}
 	d := DefaultConfig()
 	if c.InitialCapacity == 0 {
 		c.InitialCapacity = d.InitialCapacity
@@ -67,16 +101,6 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxPooledCapacity == 0 {
 		c.MaxPooledCapacity = 4 * max(c.InitialCapacity, c.ChunkThreshold)
-	}
-	switch {
-	case c.InitialCapacity < 0:
-		return c, domain.Invalidf("initial-capacity", "must be positive, got %d", c.InitialCapacity)
-	case c.ChunkThreshold < 0:
-		return c, domain.Invalidf("chunk-threshold", "must be positive, got %d", c.ChunkThreshold)
-	case c.BatchSize < 0:
-		return c, domain.Invalidf("batch-size", "must be positive, got %d", c.BatchSize)
-	case c.MaxPooledCapacity < c.InitialCapacity:
-		return c, domain.Invalidf("max-pooled-capacity", "must be at least the initial capacity %d, got %d", c.InitialCapacity, c.MaxPooledCapacity)
 	}
 	return c, nil
 }

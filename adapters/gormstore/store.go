@@ -51,6 +51,42 @@ const (
 	DefaultConnectTimeout   = 30 * time.Second
 )
 
+// Validate reports a negative pool size or timeout, naming its setting:
+// zero means the default, a negative value is an error. The URL is checked
+// by Open, which knows the schemes.
+func (c Config) Validate() error {
+	if c.MaxOpenConns < 0 {
+		return domain.Invalidf("db-max-conns", "must be 0 (the default) or more, got %d", c.MaxOpenConns)
+	}
+	for _, f := range []struct {
+		v     time.Duration
+		param string
+	}{{c.StatementTimeout, "db-statement-timeout"}, {c.ConnectTimeout, "db-connect-timeout"}} {
+		if f.v < 0 {
+			return domain.Invalidf(f.param, "must be 0 (the default) or a positive duration, got %s", f.v)
+		}
+	}
+	return nil
+}
+
+// withDefaults validates c and fills its zero fields but MaxOpenConns,
+// whose default depends on the dialect.
+func (c Config) withDefaults() (Config, error) {
+	if err := c.Validate(); err != nil {
+		return c, err
+	}
+	if c.URL == "" {
+		c.URL = DefaultURL
+	}
+	if c.StatementTimeout == 0 {
+		c.StatementTimeout = DefaultStatementTimeout
+	}
+	if c.ConnectTimeout == 0 {
+		c.ConnectTimeout = DefaultConnectTimeout
+	}
+	return c, nil
+}
+
 // Store reads and writes tickets in one database. It is safe for concurrent use.
 type Store struct {
 	dialect Dialect
@@ -72,17 +108,9 @@ var _ ports.TicketSource = (*Store)(nil)
 // credentials, a missing database, a schema newer than this binary.
 // The returned func closes the store.
 func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, func(), error) {
-	if cfg.URL == "" {
-		cfg.URL = DefaultURL
-	}
-	if cfg.StatementTimeout == 0 {
-		cfg.StatementTimeout = DefaultStatementTimeout
-	}
-	if cfg.ConnectTimeout == 0 {
-		cfg.ConnectTimeout = DefaultConnectTimeout
-	}
-	if cfg.MaxOpenConns < 0 || cfg.StatementTimeout < 0 || cfg.ConnectTimeout < 0 {
-		return nil, nil, domain.Invalidf("database", "pool size and timeouts must not be negative")
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, nil, err
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

@@ -8,6 +8,7 @@
 package jwtauth
 
 import (
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -55,21 +56,34 @@ type Config struct {
 	MaxLifetime time.Duration
 }
 
-// withDefaults fills the zero fields and checks the rest.
-func (c Config) withDefaults() (Config, error) {
-	if c.Audience == "" {
-		c.Audience = DefaultAudience
+// Validate reports a setting no Authenticator can use, naming it: zero
+// means the default, a negative MaxLifetime is an error, and so are a
+// secret shorter than MinSecretLen and an audience of white space only.
+func (c Config) Validate() error {
+	if c.MaxLifetime < 0 {
+		return domain.Invalidf("jwt-max-lifetime", "must be 0 (the default) or a positive duration, got %s", c.MaxLifetime)
 	}
-	switch {
-	case c.MaxLifetime == 0:
-		c.MaxLifetime = DefaultMaxLifetime
-	case c.MaxLifetime < 0:
-		return c, domain.Invalidf("jwt-max-lifetime", "must be positive (0 for the default, %s)", DefaultMaxLifetime)
+	if c.Audience != "" && strings.TrimSpace(c.Audience) == "" {
+		return domain.Invalidf("jwt-audience", "must be a name, or empty for the default %q", DefaultAudience)
 	}
 	for _, s := range c.Secrets {
 		if len(s) < MinSecretLen {
-			return c, domain.Invalidf("jwt-secret", "must be at least %d bytes, got %d", MinSecretLen, len(s))
+			return domain.Invalidf("jwt-secret", "must be at least %d bytes, got %d", MinSecretLen, len(s))
 		}
+	}
+	return nil
+}
+
+// withDefaults validates c and fills its zero fields.
+func (c Config) withDefaults() (Config, error) {
+	if err := c.Validate(); err != nil {
+		return c, err
+	}
+	if c.Audience == "" {
+		c.Audience = DefaultAudience
+	}
+	if c.MaxLifetime == 0 {
+		c.MaxLifetime = DefaultMaxLifetime
 	}
 	return c, nil
 }

@@ -41,7 +41,8 @@ type Config struct {
 	// MaxRows bounds one REST response; a larger limit is refused, and a
 	// request without limit gets at most this many rows and a next cursor.
 	MaxRows int
-	// WriteTimeout bounds each chunk's write, not the whole response.
+	// WriteTimeout bounds each chunk's write, not the whole response. It is
+	// the REST side's own: the sockets' is wsgateway.Options.WriteTimeout.
 	WriteTimeout time.Duration
 	// ReadHeaderTimeout bounds how long a client may take to send headers.
 	ReadHeaderTimeout time.Duration
@@ -74,17 +75,52 @@ func DefaultConfig() Config {
 		MaxStreamsPerToken: 16, MaxStreamsPerAddress: 64, FeedStaleAfter: 30 * time.Second}
 }
 
-// Validate reports a negative limit, naming its setting.
+// MaxRowsLimit is the largest MaxRows: a response of more rows is paged.
+const MaxRowsLimit = 10_000_000
+
+// Validate reports a setting no server can use, naming it: zero means the
+// default of DefaultConfig, a negative value is an error, and MaxRows is
+// at most MaxRowsLimit.
 func (c Config) Validate() error {
-	switch {
-	case c.MaxStreamsPerToken < 0:
-		return domain.Invalidf("max-streams-per-token", "must be 0 (the default) or more")
-	case c.MaxStreamsPerAddress < 0:
-		return domain.Invalidf("max-streams-per-address", "must be 0 (the default) or more")
-	case c.FeedStaleAfter < 0:
-		return domain.Invalidf("ready-feed-stale-after", "must be 0 (the default) or a positive duration")
+	if c.MaxRows < 0 || c.MaxRows > MaxRowsLimit {
+		return domain.Invalidf("max-rows", "must be 0 (the default) or between 1 and %d, got %d", MaxRowsLimit, c.MaxRows)
+	}
+	for _, f := range []struct {
+		v     int
+		param string
+	}{{c.MaxStreamsPerToken, "max-streams-per-token"}, {c.MaxStreamsPerAddress, "max-streams-per-address"}} {
+		if f.v < 0 {
+			return domain.Invalidf(f.param, "must be 0 (the default) or more, got %d", f.v)
+		}
+	}
+	for _, f := range []struct {
+		v     time.Duration
+		param string
+	}{{c.WriteTimeout, "rest-write-timeout"}, {c.ReadHeaderTimeout, "read-header-timeout"}, {c.FeedStaleAfter, "ready-feed-stale-after"}} {
+		if f.v < 0 {
+			return domain.Invalidf(f.param, "must be 0 (the default) or a positive duration, got %s", f.v)
+		}
 	}
 	return nil
+}
+
+// withDefaults validates c and fills its zero fields.
+func (c Config) withDefaults() (Config, error) {
+	if err := c.Validate(); err != nil {
+		return c, err
+	}
+	d := DefaultConfig()
+	for _, f := range []struct{ v, def *int }{{&c.MaxRows, &d.MaxRows}, {&c.MaxStreamsPerToken, &d.MaxStreamsPerToken}, {&c.MaxStreamsPerAddress, &d.MaxStreamsPerAddress}} {
+		if *f.v == 0 {
+			*f.v = *f.def
+		}
+	}
+	for _, f := range []struct{ v, def *time.Duration }{{&c.WriteTimeout, &d.WriteTimeout}, {&c.ReadHeaderTimeout, &d.ReadHeaderTimeout}, {&c.FeedStaleAfter, &d.FeedStaleAfter}} {
+		if *f.v == 0 {
+			*f.v = *f.def
+		}
+	}
+	return c, nil
 }
 
 // streamRetryAfter is what a client refused a stream is told to wait: one
@@ -132,30 +168,13 @@ type Mounts struct {
 // New returns a Server whose routes stream through streamer, read single
 // tickets and readiness from store, check tokens with auth, and hand
 // the paths of mounts to their handlers. cursors seals each page's
-// next_cursor and opens the cursor a request pages from. It fails on an
-// invalid cfg.
+// next_cursor and opens the cursor a request pages from. Zero fields of
+// cfg take their defaults; New returns Validate's EInvalid error for any
+// other unusable setting.
 func New(cfg Config, streamer *app.Streamer, store Store, cursors *domain.CursorSealer, auth bearer.Verifier, mounts Mounts, log *slog.Logger) (*Server, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	d := DefaultConfig()
-	if cfg.MaxRows <= 0 {
-		cfg.MaxRows = d.MaxRows
-	}
-	if cfg.WriteTimeout <= 0 {
-		cfg.WriteTimeout = d.WriteTimeout
-	}
-	if cfg.ReadHeaderTimeout <= 0 {
-		cfg.ReadHeaderTimeout = d.ReadHeaderTimeout
-	}
-	if cfg.MaxStreamsPerToken == 0 {
-		cfg.MaxStreamsPerToken = d.MaxStreamsPerToken
-	}
-	if cfg.MaxStreamsPerAddress == 0 {
-		cfg.MaxStreamsPerAddress = d.MaxStreamsPerAddress
-	}
-	if cfg.FeedStaleAfter == 0 {
-		cfg.FeedStaleAfter = d.FeedStaleAfter
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("rest config: %w", err)
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

@@ -53,7 +53,10 @@ func storeGateway(t *testing.T, d gormstore.Dialect, tickets []domain.Ticket) (*
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw := wsgateway.New(streamer, hub, cursors, tokens, wsgateway.Options{}, slog.New(slog.DiscardHandler))
+	gw, err := wsgateway.New(streamer, hub, cursors, tokens, wsgateway.Options{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(gw)
 	t.Cleanup(func() {
 		_ = gw.Shutdown(context.Background())

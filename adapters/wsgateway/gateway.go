@@ -15,7 +15,9 @@ package wsgateway
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -73,7 +75,7 @@ type Options struct {
 }
 
 // DefaultOptions holds on a 2-core machine with a few thousand dashboards.
-// A zero field of the Options given to New takes its default.
+// A zero field of the Options given to New takes its default; see Validate.
 func DefaultOptions() Options {
 	return Options{MaxConnections: 10_000, MaxConnectionsPerToken: 100, MaxConnectionsPerAddress: 1000,
 		SubscribeBurst: 20, SubscribesPerSecond: 5,
@@ -123,53 +125,93 @@ type Gateway struct {
 	pingerDone chan struct{}
 }
 
+// MaxMessageBytesLimit is the largest MaxMessageBytes: a client message
+// is a short subscribe, never a megabyte.
+const MaxMessageBytesLimit = 1 << 20
+
+// minMessageBytes is the smallest MaxMessageBytes: below it no subscribe
+// message would fit.
+const minMessageBytes = 64
+
+// Validate reports a setting no gateway can use, naming it: zero means the
+// default of DefaultOptions, a negative value is an error, and so is an
+// allowed origin that is not a host pattern, a subscribe rate that is not
+// a number, or a message bound outside 64 bytes to 1 MiB.
+func (o Options) Validate() error {
+	for _, f := range []struct {
+		v     int
+		param string
+	}{{o.MaxConnections, "max-connections"}, {o.MaxConnectionsPerToken, "max-connections-per-token"},
+		{o.MaxConnectionsPerAddress, "max-connections-per-address"}, {o.SubscribeBurst, "subscribe-burst"}, {o.QueueChunks, "queue-chunks"}} {
+		if f.v < 0 {
+			return domain.Invalidf(f.param, "must be 0 (the default) or more, got %d", f.v)
+		}
+	}
+	if r := o.SubscribesPerSecond; r < 0 || math.IsNaN(r) || math.IsInf(r, 0) {
+		return domain.Invalidf("subscribes-per-second", "must be 0 (the default) or a positive number, got %v", r)
+	}
+	if m := o.MaxMessageBytes; m != 0 && (m < minMessageBytes || m > MaxMessageBytesLimit) {
+		return domain.Invalidf("max-message-bytes", "must be 0 (the default) or between %d and %d, got %d", minMessageBytes, MaxMessageBytesLimit, m)
+	}
+	for _, f := range []struct {
+		v     time.Duration
+		param string
+	}{{o.WriteTimeout, "write-timeout"}, {o.PingInterval, "ping-interval"}} {
+		if f.v < 0 {
+			return domain.Invalidf(f.param, "must be 0 (the default) or a positive duration, got %s", f.v)
+		}
+	}
+	if _, err := hostguard.ParsePatterns(o.AllowedOrigins); err != nil {
+		return domain.Invalidf("allowed-origins", "must be host patterns: %v", err)
+	}
+	return nil
+}
+
+// withDefaults validates o and fills its zero fields.
+func (o Options) withDefaults() (Options, error) {
+	if err := o.Validate(); err != nil {
+		return o, err
+	}
+	d := DefaultOptions()
+	for _, f := range []struct{ v, def *int }{{&o.MaxConnections, &d.MaxConnections}, {&o.MaxConnectionsPerToken, &d.MaxConnectionsPerToken},
+		{&o.MaxConnectionsPerAddress, &d.MaxConnectionsPerAddress}, {&o.SubscribeBurst, &d.SubscribeBurst}, {&o.QueueChunks, &d.QueueChunks}} {
+		if *f.v == 0 {
+			*f.v = *f.def
+		}
+	}
+	if o.SubscribesPerSecond == 0 {
+		o.SubscribesPerSecond = d.SubscribesPerSecond
+	}
+	if o.MaxMessageBytes == 0 {
+		o.MaxMessageBytes = d.MaxMessageBytes
+	}
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = d.WriteTimeout
+	}
+	if o.PingInterval == 0 {
+		o.PingInterval = d.PingInterval
+	}
+	return o, nil
+}
+
 // New returns a Gateway streaming snapshots through streamer and live
 // changes from hub, checking tokens with auth; cursors seals the cursors
-// of its messages and opens those clients resume from.
-func New(streamer *app.Streamer, hub *app.Hub, cursors *domain.CursorSealer, auth bearer.Verifier, opts Options, log *slog.Logger) *Gateway {
-	d := DefaultOptions()
-	if opts.MaxConnections <= 0 {
-		opts.MaxConnections = d.MaxConnections
-	}
-	if opts.MaxConnectionsPerToken <= 0 {
-		opts.MaxConnectionsPerToken = d.MaxConnectionsPerToken
-	}
-	if opts.MaxConnectionsPerAddress <= 0 {
-		opts.MaxConnectionsPerAddress = d.MaxConnectionsPerAddress
-	}
-	if opts.SubscribeBurst <= 0 {
-		opts.SubscribeBurst = d.SubscribeBurst
-	}
-	if opts.SubscribesPerSecond <= 0 {
-		opts.SubscribesPerSecond = d.SubscribesPerSecond
-	}
-	if opts.MaxMessageBytes <= 0 {
-		opts.MaxMessageBytes = d.MaxMessageBytes
-	}
-	if opts.WriteTimeout <= 0 {
-		opts.WriteTimeout = d.WriteTimeout
-	}
-	if opts.QueueChunks <= 0 {
-		opts.QueueChunks = d.QueueChunks
-	}
-	if opts.PingInterval <= 0 {
-		opts.PingInterval = d.PingInterval
+// of its messages and opens those clients resume from. Zero fields of opts
+// take their defaults; New returns Validate's EInvalid error for any other
+// unusable setting.
+func New(streamer *app.Streamer, hub *app.Hub, cursors *domain.CursorSealer, auth bearer.Verifier, opts Options, log *slog.Logger) (*Gateway, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("websocket options: %w", err)
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	checkTokens := bearer.ChecksTokens(auth)
-	var origins []hostguard.Pattern
-	for _, o := range opts.AllowedOrigins {
-		if p, err := hostguard.ParsePattern(o); err == nil {
-			origins = append(origins, p)
-		} else {
-			log.Warn("ignoring an allowed origin that is not a host pattern", "err", err)
-		}
-	}
+	origins, _ := hostguard.ParsePatterns(opts.AllowedOrigins) // checked by Validate
 	return &Gateway{streamer: streamer, hub: hub, cursors: cursors, auth: auth, opts: opts, log: log, obs: nopObserver{}, conns: map[*conn]struct{}{},
 		limits: newConnLimits(opts, checkTokens), origins: origins,
-		stopPinger: make(chan struct{}), pingerDone: make(chan struct{})}
+		stopPinger: make(chan struct{}), pingerDone: make(chan struct{})}, nil
 }
 
 // checkUpgrade answers what coder/websocket would refuse in plain text,

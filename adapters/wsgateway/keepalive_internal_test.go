@@ -19,7 +19,10 @@ import (
 // write timeout (an hour here) for its pongs. The watchdog must still
 // close a socket whose write has stalled.
 func TestKeepalive_WatchdogDoesNotWaitForPings(t *testing.T) {
-	g := New(nil, nil, nil, nil, Options{PingInterval: 10 * time.Millisecond, WriteTimeout: time.Hour}, nil)
+	g, err := New(nil, nil, nil, nil, Options{PingInterval: 10 * time.Millisecond, WriteTimeout: time.Hour}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	accepted := make(chan *websocket.Conn)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ws, err := websocket.Accept(w, r, nil)

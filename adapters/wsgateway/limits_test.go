@@ -150,7 +150,10 @@ func TestLimits_OpenAccessHasNoPerTokenLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw := wsgateway.New(f.streamer, f.hub, cursors, openVerifier{}, wsgateway.Options{MaxConnectionsPerToken: 1, MaxConnectionsPerAddress: 3}, nil)
+	gw, err := wsgateway.New(f.streamer, f.hub, cursors, openVerifier{}, wsgateway.Options{MaxConnectionsPerToken: 1, MaxConnectionsPerAddress: 3}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(gw)
 	t.Cleanup(func() { _ = gw.Shutdown(context.Background()); srv.Close() })
 	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/v1/stream"

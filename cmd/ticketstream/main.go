@@ -169,20 +169,19 @@ func (c *common) register(s *settings) {
 	s.String(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 }
 
-// validate refuses setting values no command can use, naming the setting.
+// validate refuses log settings it cannot use and the database and stream
+// settings their own Validate refuses, naming the setting.
 func (c *common) validate() error {
-	db := c.cfg.Database
-	st := c.cfg.Stream
-	return checkSettings([]check{
-		{"db-max-conns", db.MaxOpenConns < 0, "0 or more"},
-		{"db-statement-timeout", db.StatementTimeout <= 0, "a positive duration"},
-		{"db-connect-timeout", db.ConnectTimeout <= 0, "a positive duration"},
-		{"initial-capacity", st.InitialCapacity <= 0 || st.InitialCapacity > 64<<20, "between 1 and 67108864"},
-		{"chunk-threshold", st.ChunkThreshold <= 0 || st.ChunkThreshold > 64<<20, "between 1 and 67108864"},
-		{"batch-size", st.BatchSize <= 0 || st.BatchSize > 100_000, "between 1 and 100000"},
+	if err := checkSettings([]check{
 		{"log-format", c.logFormat != "auto" && c.logFormat != "text" && c.logFormat != "json", "text, json or auto"},
 		{"log-level", parseLevel(c.logLevel) == nil, "debug, info, warn or error"},
-	})
+	}); err != nil {
+		return err
+	}
+	if err := settingError(c.cfg.Database.Validate()); err != nil {
+		return err
+	}
+	return settingError(c.cfg.Stream.Validate())
 }
 
 func parseLevel(s string) *slog.Level {

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"errors"
 	"log/slog"
 
 	"github.com/ticketstream/ticketstream/adapters/gormstore"
-	"github.com/ticketstream/ticketstream/domain"
 )
 
 // warnSecretsOnCommandLine warns when a secret was given as a flag: any
@@ -18,14 +16,4 @@ func warnSecretsOnCommandLine(s *settings, databaseURL string, log *slog.Logger)
 	if s.given("database") && gormstore.Redact(databaseURL) != databaseURL {
 		log.Warn("the database URL given with --database holds a secret, which every local user can read in ps: use TICKETSTREAM_DATABASE", "database", gormstore.Redact(databaseURL))
 	}
-}
-
-// domainMessage is the message of a domain error without its parameter,
-// for messages that name the setting themselves.
-func domainMessage(err error) string {
-	var derr *domain.Error
-	if errors.As(err, &derr) {
-		return derr.Message
-	}
-	return err.Error()
 }

@@ -3,14 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"math"
 	"net"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/ticketstream/ticketstream"
-	"github.com/ticketstream/ticketstream/adapters/hostguard"
 	"github.com/ticketstream/ticketstream/adapters/jwtauth"
 	"github.com/ticketstream/ticketstream/adapters/restapi"
 	"github.com/ticketstream/ticketstream/adapters/wsgateway"
@@ -37,24 +35,6 @@ func splitList(s string) []string {
 	return out
 }
 
-// validListen reports whether addr is host:port with a numeric port.
-func validListen(addr string) bool {
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	_, err = net.LookupPort("tcp", port)
-	return err == nil && strings.Trim(port, "0123456789") == ""
-}
-
-// sameAddr reports whether two listen addresses are the same host and a
-// fixed port (port 0 picks a free one each time: never the same).
-func sameAddr(a, b string) bool {
-	ha, pa, errA := net.SplitHostPort(a)
-	hb, pb, errB := net.SplitHostPort(b)
-	return errA == nil && errB == nil && pa == pb && pa != "0" && (ha == hb || ha == "" || hb == "")
-}
-
 func runServe(ctx context.Context, env *environment, args []string) error {
 	var c common
 	var origins, hosts, debugAddr string
@@ -73,7 +53,8 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	s.Int(&ws.SubscribeBurst, "subscribe-burst", ws.SubscribeBurst, "subscribe messages a socket may send at once; past it and --subscribes-per-second, it is closed with 1008; 0: the default")
 	s.Float64(&ws.SubscribesPerSecond, "subscribes-per-second", ws.SubscribesPerSecond, "subscribe messages a socket may send per second after its burst; 0: the default")
 	s.Int(&ws.QueueChunks, "queue-chunks", ws.QueueChunks, "messages that may wait for a slow WebSocket client")
-	s.Duration(&ws.WriteTimeout, "write-timeout", ws.WriteTimeout, "how long a client may stall a write before it is dropped (WebSocket: closed with 1013)")
+	s.Duration(&ws.WriteTimeout, "write-timeout", ws.WriteTimeout, "how long a WebSocket client may keep its queue full before it is closed with 1013 and a resume cursor; 0: the default")
+	s.Duration(&rest.WriteTimeout, "rest-write-timeout", rest.WriteTimeout, "how long a REST client may stall the write of one chunk of a response before it is dropped; 0: the default")
 	s.Duration(&ws.PingInterval, "ping-interval", ws.PingInterval, "how often idle sockets are pinged")
 	var maxMessage int
 	s.Int(&maxMessage, "max-message-bytes", int(ws.MaxMessageBytes), "largest client message; larger closes the socket with 1009")
@@ -105,57 +86,19 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	if srv.Token, err = tokens.policy(); err != nil {
 		return err
 	}
+	if debugAddr != "" {
+		return fmt.Errorf("%w: --debug-listen (%s) must be unset: the profiler moved to --internal-listen (loopback by default) with --profiler", errUsage, envName("debug-listen"))
+	}
 	ws.MaxMessageBytes = int64(maxMessage)
 	live.MemoryBudget = int64(budgetMiB) << 20
-	if err := checkSettings([]check{
-		{"max-connections", ws.MaxConnections < 1, "at least 1"},
-		{"max-connections-per-token", ws.MaxConnectionsPerToken < 0, "0 (the default) or more"},
-		{"max-connections-per-address", ws.MaxConnectionsPerAddress < 0, "0 (the default) or more"},
-		{"subscribe-burst", ws.SubscribeBurst < 0, "0 (the default) or more"},
-		{"subscribes-per-second", ws.SubscribesPerSecond < 0 || math.IsNaN(ws.SubscribesPerSecond) || math.IsInf(ws.SubscribesPerSecond, 0), "0 (the default) or a positive number"},
-		{"queue-chunks", ws.QueueChunks < 1, "at least 1"},
-		{"write-timeout", ws.WriteTimeout <= 0, "a positive duration"},
-		{"ping-interval", ws.PingInterval <= 0, "a positive duration"},
-		{"max-message-bytes", maxMessage < 64 || maxMessage > 1<<20, "between 64 and 1048576"},
-		{"max-rows", rest.MaxRows < 1 || rest.MaxRows > 10_000_000, "between 1 and 10000000"},
-		{"demo-tickets", srv.DemoTickets < 0 || srv.DemoTickets > 1_000_000, "between 0 and 1000000"},
-		{"shutdown-timeout", srv.ShutdownTimeout <= 0, "a positive duration"},
-		{"poll-interval", live.PollInterval < time.Millisecond || live.PollInterval > time.Minute, "between 1ms and 1m"},
-		{"live-queue-bytes", live.QueueBytes < 4096, "at least 4096"},
-		{"live-memory-budget-mib", budgetMiB < 1, "at least 1"},
-		{"change-retention", live.Retention < time.Minute, "at least 1m"},
-		{"stall-warning", live.StallWarning < time.Second, "at least 1s"},
-		{"debug-listen", debugAddr != "", "unset: the profiler moved to --internal-listen (loopback by default) with --profiler"},
-		{"internal-listen", srv.InternalAddr != "" && !validListen(srv.InternalAddr), "host:port, as 127.0.0.1:9464"},
-		{"internal-listen", srv.Profiler && !ticketstream.IsLoopback(srv.InternalAddr), "a loopback address with --profiler (the profiler must not be public)"},
-		{"internal-listen", srv.InternalAddr != "" && sameAddr(srv.InternalAddr, srv.Addr), "another address than --listen (the public listener serves no metrics)"},
-		{"max-streams-per-token", rest.MaxStreamsPerToken < 0, "0 (the default) or more"},
-		{"max-streams-per-address", rest.MaxStreamsPerAddress < 0, "0 (the default) or more"},
-		{"ready-feed-stale-after", rest.FeedStaleAfter < 0, "0 (the default) or a positive duration"},
-		{"jwt-secret", len(srv.Token.Secrets) == 0 && !ticketstream.IsLoopback(srv.Addr), "set when --listen is not a loopback address, or --jwt-secret-file given (auth may be off only on loopback)"},
-	}); err != nil {
+	ws.AllowedOrigins = splitList(origins)
+	srv.AllowedHosts = splitList(hosts)
+	srv.REST, srv.WebSocket = rest, ws
+	// The constructors check every setting again; checking here refuses a
+	// bad one before the database is opened, as a usage error.
+	if err := settingError(c.cfg.Validate()); err != nil {
 		return err
 	}
-	ws.AllowedOrigins = splitList(origins)
-	patterns, err := hostguard.ParsePatterns(ws.AllowedOrigins)
-	if err != nil {
-		return fmt.Errorf("%w: --allowed-origins (TICKETSTREAM_ALLOWED_ORIGINS): %v", errUsage, err)
-	}
-	if len(srv.Token.Secrets) == 0 {
-		// With auth off a page that may open a socket reads every ticket:
-		// only pages served from this machine may.
-		for _, p := range patterns {
-			if host, _, _ := hostguard.SplitHostPort(p.String()); !hostguard.IsLoopback(host) {
-				return fmt.Errorf("%w: --allowed-origins (TICKETSTREAM_ALLOWED_ORIGINS) may name only loopback hosts while auth is off: pages of %s would read every ticket", errUsage, p)
-			}
-		}
-	}
-	srv.AllowedHosts = splitList(hosts)
-	if _, err := ticketstream.AllowedHosts(srv.Addr, len(srv.Token.Secrets) == 0, srv.AllowedHosts); err != nil {
-		return fmt.Errorf("%w: --allowed-hosts (TICKETSTREAM_ALLOWED_HOSTS) %s", errUsage, domainMessage(err))
-	}
-	rest.WriteTimeout = ws.WriteTimeout
-	srv.REST, srv.WebSocket = rest, ws
 	c.cfg.Database.Migrate = true
 
 	ln, err := net.Listen("tcp", srv.Addr)

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/ticketstream/ticketstream/domain"
 )
 
 // settings binds a command's flags to environment variables: every setting
@@ -119,4 +121,23 @@ func checkSettings(checks []check) error {
 		}
 	}
 	return nil
+}
+
+// flagOf names the flag of a configuration setting whose flag is named
+// otherwise (its unit differs).
+var flagOf = map[string]string{"live-memory-budget": "live-memory-budget-mib"}
+
+// settingError turns a configuration's EInvalid error, which names its
+// setting, into a usage error naming the flag and its environment
+// variable. Other errors pass unchanged.
+func settingError(err error) error {
+	var derr *domain.Error
+	if err == nil || !errors.As(err, &derr) || derr.Code != domain.EInvalid || derr.Param == "" {
+		return err
+	}
+	name := derr.Param
+	if f, ok := flagOf[name]; ok {
+		name = f
+	}
+	return fmt.Errorf("%w: --%s (%s) %s", errUsage, name, envName(name), derr.Message)
 }

@@ -31,9 +31,6 @@ func (p *tokenPolicy) policy() (jwtauth.Config, error) {
 	cfg := p.cfg
 	if err := checkSettings([]check{
 		{"jwt-secret", p.secret != "" && p.secretFile != "", "empty when --jwt-secret-file is given (give one of them)"},
-		{"jwt-secret", p.secret != "" && len(p.secret) < jwtauth.MinSecretLen, fmt.Sprintf("at least %d bytes", jwtauth.MinSecretLen)},
-		{"jwt-max-lifetime", cfg.MaxLifetime < 0, "0 (the default) or a positive duration"},
-		{"jwt-audience", strings.TrimSpace(cfg.Audience) == "", "a non-empty name"},
 	}); err != nil {
 		return cfg, err
 	}
@@ -47,7 +44,7 @@ func (p *tokenPolicy) policy() (jwtauth.Config, error) {
 		}
 		cfg.Secrets = secrets
 	}
-	return cfg, nil
+	return cfg, settingError(cfg.Validate())
 }
 
 // readSecretFile reads one secret per line, skipping blank lines: every
