@@ -16,9 +16,9 @@ import (
 // the tickets that changed since (ports.ChangeFeed.ChangedSince) it holds
 // in an earlier version, or not at all. Those the view holds wait for their
 // latest version to be sent before any counts go out; those it does not,
-// that the dashboard may hold, are removed first (see Hub.ResumeRemovals),
-// and so are those that left the scope's teams since
-// (ports.ChangeFeed.Departed). Read after the view, the changes see
+// that the dashboard may hold — within its scope now, or ever departed from
+// one of its teams (ports.ChangeFeed.Departed) — are removed first (see
+// Hub.ResumeRemovals). Read after the view, the changes see
 // everything it saw; a change after them reaches the subscription live.
 // The ids kept meanwhile grow with what changed since the cursor.
 //
