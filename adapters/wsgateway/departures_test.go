@@ -67,6 +67,16 @@ func storeGateway(t *testing.T, d gormstore.Dialect, tickets []domain.Ticket) (*
 	return store, hub, "ws" + strings.TrimPrefix(srv.URL, "http")
 }
 
+// waitDispatched waits until hub has dispatched every change committed to
+// store so far.
+func waitDispatched(t *testing.T, store *gormstore.Store, hub *app.Hub) {
+	t.Helper()
+	portstest.WaitFor(t, 30*time.Second, "the hub to dispatch every change", func() bool {
+		h, err := store.Frontier(context.Background())
+		return err == nil && hub.Position().Compare(h) >= 0
+	})
+}
+
 // A billing dashboard that resumes, on a real database, gets the removal of
 // the tickets it held that left billing while it was away — moved to sales,
 // or deleted — and hears nothing of sales tickets deleted or changed
@@ -83,13 +93,7 @@ func TestResume_RealDatabaseRemovesWhatLeftTheScopeAndNothingElse(t *testing.T) 
 			salesDeleted, salesEdited, salesMoved := tickets[1], tickets[3], tickets[5]
 			store, hub, base := storeGateway(t, d, tickets)
 			ctx := context.Background()
-			waitHubIdle := func() {
-				t.Helper()
-				portstest.WaitFor(t, 30*time.Second, "the hub to dispatch every change", func() bool {
-					h, err := store.Frontier(ctx)
-					return err == nil && hub.Position().Compare(h) >= 0
-				})
-			}
+			waitHubIdle := func() { t.Helper(); waitDispatched(t, store, hub) }
 			waitHubIdle()
 
 			view := &wsclient.View{}
@@ -195,13 +199,7 @@ func TestResume_ADashboardThatHangsUpDuringTheCatchUpStillDropsWhatLeft(t *testi
 			left := tickets[0]
 			store, hub, base := storeGateway(t, d, tickets)
 			ctx := context.Background()
-			waitHubIdle := func() {
-				t.Helper()
-				portstest.WaitFor(t, 30*time.Second, "the hub to dispatch every change", func() bool {
-					h, err := store.Frontier(ctx)
-					return err == nil && hub.Position().Compare(h) >= 0
-				})
-			}
+			waitHubIdle := func() { t.Helper(); waitDispatched(t, store, hub) }
 			waitHubIdle()
 			view := &wsclient.View{}
 			dial := func() *wsclient.Client {

@@ -95,13 +95,7 @@ func TestResumeHostile_ATicketInBillingOnlyInsideATransactionReachesNoBillingRes
 			}
 			store, hub, base := storeGateway(t, d, tickets)
 			ctx := context.Background()
-			waitHubIdle := func() {
-				t.Helper()
-				portstest.WaitFor(t, 30*time.Second, "the hub to dispatch every change", func() bool {
-					h, err := store.Frontier(ctx)
-					return err == nil && hub.Position().Compare(h) >= 0
-				})
-			}
+			waitHubIdle := func() { t.Helper(); waitDispatched(t, store, hub) }
 			waitHubIdle()
 			view := &wsclient.View{}
 			c, err := wsclient.Dial(ctx, base, "", "billing", view)
@@ -1015,13 +1009,7 @@ func TestResumeHostile_ADepartureBehindTheCursorButNotYetDeliveredIsLostSQLite(t
 	}
 	store, hub, base := storeGateway(t, gormstore.SQLite, tickets)
 	ctx := context.Background()
-	waitHubIdle := func() {
-		t.Helper()
-		portstest.WaitFor(t, 30*time.Second, "the hub to dispatch every change", func() bool {
-			h, err := store.Frontier(ctx)
-			return err == nil && hub.Position().Compare(h) >= 0
-		})
-	}
+	waitHubIdle := func() { t.Helper(); waitDispatched(t, store, hub) }
 	waitHubIdle()
 	view := &wsclient.View{}
 	c, err := wsclient.Dial(ctx, base, "", "billing", view)

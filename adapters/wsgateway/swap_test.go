@@ -9,7 +9,6 @@ import (
 	"github.com/ticketstream/ticketstream/adapters/gormstore/pgtest"
 	"github.com/ticketstream/ticketstream/adapters/wsgateway/wsclient"
 	"github.com/ticketstream/ticketstream/domain/demodata"
-	"github.com/ticketstream/ticketstream/ports/portstest"
 )
 
 // One statement swaps half the tickets into and out of billing while a
@@ -23,12 +22,7 @@ func TestResume_ASwapOfTeamsInOneStatement(t *testing.T) {
 	}
 	store, hub, base := storeGateway(t, gormstore.Postgres, tickets)
 	ctx := context.Background()
-	idle := func() {
-		portstest.WaitFor(t, 30*time.Second, "the hub to dispatch every change", func() bool {
-			h, err := store.Frontier(ctx)
-			return err == nil && hub.Position().Compare(h) >= 0
-		})
-	}
+	idle := func() { t.Helper(); waitDispatched(t, store, hub) }
 	swap := func(r int) {
 		if err := store.Gorm().Exec(`UPDATE tickets SET team = CASE WHEN team = 'billing' THEN 'sales' ELSE 'billing' END, updated_at = updated_at + interval '1 second' WHERE id % 2 = ?`, r).Error; err != nil {
 			t.Fatal(err)
