@@ -55,6 +55,11 @@ const (
 // zero means the default, a negative value is an error. The URL is checked
 // by Open, which knows the schemes.
 func (c Config) Validate() error {
+	if c.URL != "" {
+		if _, err := parseURL(c.URL); err != nil {
+			return err
+		}
+	}
 	if c.MaxOpenConns < 0 {
 		return domain.Invalidf("db-max-conns", "must be 0 (the default) or more, got %d", c.MaxOpenConns)
 	}

@@ -16,9 +16,11 @@ func runExport(ctx context.Context, env *environment, args []string) error {
 	var rawQuery, rawFormat string
 	s := newSettings("export", env.stderr)
 	c.register(s)
+	c.registerStream(s)
+	s.String(&c.cfg.Server.CursorKeyFile, "cursor-key-file", "", "file holding the servers' cursor key, if they are given one; empty: the key stored in the database")
+	s.ownSettings()
 	s.String(&rawQuery, "query", "", "filter, as the REST API takes it: status=open,pending&team=billing&limit=100&cursor=…")
 	s.String(&rawFormat, "format", "ndjson", "output format: ndjson (a ticket per line) or json (one array)")
-	s.String(&c.cfg.Server.CursorKeyFile, "cursor-key-file", "", "file holding the servers' cursor key, if they are given one; empty: the key stored in the database")
 	if err := s.parse(args); err != nil {
 		return err
 	}

@@ -24,6 +24,8 @@ func runLoad(ctx context.Context, env *environment, args []string) error {
 		allowRemote                                           bool
 	)
 	s := newSettings("load", env.stderr)
+	s.String(&database, "database", "", "with --write-rate: the server's database, where this run changes tickets")
+	s.ownSettings()
 	s.String(&target, "target", "http://127.0.0.1:8080", "the server to load: its base URL")
 	s.String(&metricsURL, "metrics", "http://127.0.0.1:9464/metrics", "the server's /metrics on its internal listener (--internal-listen), for its memory; empty: not watched")
 	s.Int(&sockets, "sockets", 100, "WebSocket dashboards to open")
@@ -32,7 +34,6 @@ func runLoad(ctx context.Context, env *environment, args []string) error {
 	s.Int(&ramp, "ramp", 0, "sockets opened per second; 0 opens them all at once")
 	s.String(&filters, "filters", "", "space-separated filters spread over the clients in turn, 'all' for no filter; default: a help desk's mix")
 	s.String(&token, "token", "", "bearer token, when the server checks tokens")
-	s.String(&database, "database", "", "with --write-rate: the server's database, where this run changes tickets")
 	s.Float64(&writeRate, "write-rate", 0, "changes per second this run writes into --database, to measure change latency")
 	s.String(&jsonOut, "json", "", "also write the result as JSON to this file (- for standard output)")
 	s.Bool(&allowRemote, "allow-remote", false, "allow a target that is not on this machine")
@@ -41,9 +42,9 @@ func runLoad(ctx context.Context, env *environment, args []string) error {
 	}
 	u, err := url.Parse(target)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%w: --target (TICKETSTREAM_TARGET) must be a base URL like http://127.0.0.1:8080", errUsage)
+		return fmt.Errorf("%w: --target (%s) must be a base URL like http://127.0.0.1:8080", errUsage, s.env("target"))
 	}
-	if err := checkSettings([]check{
+	if err := s.check([]check{
 		{"sockets", sockets < 0 || sockets > 50_000, "between 0 and 50000"},
 		{"rest", fetchers < 0 || fetchers > 1000, "between 0 and 1000"},
 		{"sockets", sockets+fetchers == 0, "more than 0 (or --rest more than 0)"},
@@ -58,7 +59,7 @@ func runLoad(ctx context.Context, env *environment, args []string) error {
 	var mu *url.URL
 	if metricsURL != "" {
 		if mu, err = url.Parse(metricsURL); err != nil || (mu.Scheme != "http" && mu.Scheme != "https") || mu.Host == "" {
-			return fmt.Errorf("%w: --metrics (TICKETSTREAM_METRICS) must be a URL like http://127.0.0.1:9464/metrics", errUsage)
+			return fmt.Errorf("%w: --metrics (%s) must be a URL like http://127.0.0.1:9464/metrics", errUsage, s.env("metrics"))
 		}
 	}
 	cfg := load.Config{Target: u, Metrics: mu, Token: token, Sockets: sockets, Fetchers: fetchers, Duration: duration, Ramp: ramp, Progress: loadProgress(env)}

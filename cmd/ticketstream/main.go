@@ -24,13 +24,20 @@ import (
 	"github.com/ticketstream/ticketstream/domain"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
-
 // command is one subcommand: its name, a line of help, and what it runs.
 type command struct {
 	name, summary string
 	run           func(ctx context.Context, env *environment, args []string) error
+}
+
+// summaryOf returns the help line of the command called name.
+func summaryOf(name string) string {
+	for _, c := range commands() {
+		if c.name == name {
+			return c.summary
+		}
+	}
+	return ""
 }
 
 func commands() []command {
@@ -43,8 +50,8 @@ func commands() []command {
 		{"load", "load a running server with dashboards and REST clients and measure what they get", runLoad},
 		{"tune", "re-run the buffer-pool analysis on your tickets and recommend buffer sizes", runTune},
 		{"token", "sign a bearer token for a dashboard or a script", runToken},
-		{"version", "print the version", func(_ context.Context, env *environment, _ []string) error {
-			fmt.Fprintln(env.stdout, "ticketstream", version)
+		{"version", "print the version, the revision it was built from and the Go release", func(_ context.Context, env *environment, _ []string) error {
+			printVersion(env.stdout)
 			return nil
 		}},
 	}
@@ -72,8 +79,8 @@ func run(ctx context.Context, env *environment, args []string) int {
 	if len(args) == 0 || strings.HasPrefix(args[0], "--") && args[0] != "--help" && args[0] != "-help" {
 		args = append([]string{"serve"}, args...) // the binary's default: serve
 	}
-	if args[0] == "help" || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
-		if len(args) > 1 {
+	if isHelp(args[0]) {
+		if len(args) > 1 && !isHelp(args[1]) {
 			return run(ctx, env, []string{args[1], "--help"})
 		}
 		printHelp(env.stdout)
@@ -103,6 +110,11 @@ func run(ctx context.Context, env *environment, args []string) int {
 	}
 	fmt.Fprintf(env.stderr, "ticketstream: unknown command %q\nRun 'ticketstream help' for the commands.\n", args[0])
 	return 2
+}
+
+// isHelp reports whether arg asks for help rather than naming a command.
+func isHelp(arg string) bool {
+	return arg == "help" || arg == "-h" || arg == "--help" || arg == "-help"
 }
 
 func printHelp(w io.Writer) {
@@ -161,12 +173,18 @@ func (c *common) register(s *settings) {
 	s.Int(&db.MaxOpenConns, "db-max-conns", 0, "most open database connections (0: 16 for PostgreSQL, 8 for SQLite)")
 	s.Duration(&db.StatementTimeout, "db-statement-timeout", gormstore.DefaultStatementTimeout, "longest a single statement may run on the server")
 	s.Duration(&db.ConnectTimeout, "db-connect-timeout", gormstore.DefaultConnectTimeout, "how long to keep retrying an unreachable database at start")
+	s.String(&c.logFormat, "log-format", "auto", "log format: text, json, or auto (text on a terminal, else json)")
+	s.String(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+}
+
+// registerStream adds the settings of the streaming core, for the commands
+// that stream tickets (serve, export, tune); the others leave them at
+// their defaults.
+func (c *common) registerStream(s *settings) {
 	st := &c.cfg.Stream
 	s.Int(&st.InitialCapacity, "initial-capacity", app.DefaultInitialCapacity, "initial capacity in bytes of a pooled chunk buffer")
 	s.Int(&st.ChunkThreshold, "chunk-threshold", app.DefaultChunkThreshold, "a chunk is sent as soon as it holds more than this many bytes")
 	s.Int(&st.BatchSize, "batch-size", app.DefaultBatchSize, "tickets read from the database per batch")
-	s.String(&c.logFormat, "log-format", "auto", "log format: text, json, or auto (text on a terminal, else json)")
-	s.String(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 }
 
 // validate refuses log settings it cannot use and the database and stream
@@ -194,11 +212,20 @@ func parseLevel(s string) *slog.Level {
 
 // logger returns the slog.Logger the settings ask for, writing to stderr.
 func (c *common) logger(env *environment) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: *parseLevel(c.logLevel)}
+	opts := &slog.HandlerOptions{Level: *parseLevel(c.logLevel), ReplaceAttr: readableDurations}
 	if c.logFormat == "json" || (c.logFormat == "auto" && !env.stderrIsTTY) {
 		return slog.New(slog.NewJSONHandler(env.stderr, opts))
 	}
 	return slog.New(slog.NewTextHandler(env.stderr, opts))
+}
+
+// readableDurations logs durations as Go writes them (1.5s, 47.48ms):
+// slog's JSON handler would give nanoseconds.
+func readableDurations(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }
 
 // openApp builds the App; migrate says whether to apply pending migrations.

@@ -10,6 +10,7 @@ func runMigrate(ctx context.Context, env *environment, args []string) error {
 	var status bool
 	s := newSettings("migrate", env.stderr)
 	c.register(s)
+	s.ownSettings()
 	s.Bool(&status, "status", false, "only list the migrations and whether each is applied")
 	if err := s.parse(args); err != nil {
 		return err

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/ticketstream/ticketstream/domain"
 	"github.com/ticketstream/ticketstream/domain/demodata"
@@ -18,18 +19,28 @@ func runSeed(ctx context.Context, env *environment, args []string) error {
 	var c common
 	var count int
 	var seed uint64
+	var rawEnd string
 	s := newSettings("seed", env.stderr)
 	c.register(s)
+	s.ownSettings()
 	s.Int(&count, "count", 10_000, "how many tickets to write")
-	s.Uint64(&seed, "seed", 1, "random seed: the same seed writes the same tickets")
+	s.Uint64(&seed, "seed", 1, "random seed: the same seed and --end write the same tickets")
+	s.String(&rawEnd, "end", "", "when the tickets' history ends, as 2026-05-01T12:00:00Z; empty: now, so that they are minutes to weeks old")
 	if err := s.parse(args); err != nil {
 		return err
+	}
+	end := time.Now()
+	if rawEnd != "" {
+		var err error
+		if end, err = time.Parse(time.RFC3339, rawEnd); err != nil {
+			return fmt.Errorf("%w: --end (%s) must be a time like 2026-05-01T12:00:00Z, got %q", errUsage, s.env("end"), rawEnd)
+		}
 	}
 	if err := c.validate(); err != nil {
 		return err
 	}
 	if count < 1 || count > maxSeedCount {
-		return fmt.Errorf("%w: --count (%s) must be between 1 and %d, got %d", errUsage, envName("count"), maxSeedCount, count)
+		return fmt.Errorf("%w: --count (%s) must be between 1 and %d, got %d", errUsage, s.env("count"), maxSeedCount, count)
 	}
 	a, _, cleanup, err := c.openApp(ctx, env, true)
 	if err != nil {
@@ -40,7 +51,7 @@ func runSeed(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	gen := demodata.New(seed)
+	gen := demodata.New(seed).EndingAt(end)
 	gen.SetNextID(maxID + 1)
 
 	// Generate the next chunk while the database writes this one.

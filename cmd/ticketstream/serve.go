@@ -42,6 +42,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	rest, ws := restapi.DefaultConfig(), wsgateway.DefaultOptions()
 	s := newSettings("serve", env.stderr)
 	c.register(s)
+	c.registerStream(s)
 	s.String(&srv.Addr, "listen", DefaultListen, "address to listen on; auth may be off only on a loopback address")
 	var tokens tokenPolicy
 	tokens.register(s, "HS256 secret (32+ bytes) for bearer tokens; no secret turns auth off, allowed on loopback only")
@@ -141,6 +142,7 @@ func runToken(_ context.Context, env *environment, args []string) error {
 	var tokens tokenPolicy
 	s := newSettings("token", env.stderr)
 	tokens.register(s, "the server's HS256 secret")
+	s.ownSettings()
 	s.String(&teams, "teams", "", "comma-separated teams the token may see, or * for all")
 	s.String(&subject, "subject", "dashboard", "who the token is for (its sub claim)")
 	s.Duration(&ttl, "ttl", defaultTokenTTL, "how long the token is valid; at most --jwt-max-lifetime")

@@ -16,26 +16,82 @@ import (
 // settings binds a command's flags to environment variables: every setting
 // is --name on the command line or TICKETSTREAM_NAME in the environment,
 // the flag winning. Invalid values name the setting they belong to.
+//
+// Settings that mean the same to every command (--database, --log-level,
+// --jwt-secret …) and the server's own have one variable each. Those that
+// belong to one tool — simulate's --duration is not load's — are
+// registered after ownSettings and carry the command's name:
+// TICKETSTREAM_SIMULATE_DURATION.
 type settings struct {
 	fs      *flag.FlagSet
+	command string
+	out     io.Writer // where --help goes
 	names   []string
+	own     map[string]bool // the command's own settings (see ownSettings)
+	owning  bool
 	cmdline map[string]bool // the settings given as flags, set by parse
+}
+
+// ownSettings makes the settings registered from now on the command's own:
+// their environment variables carry the command's name.
+func (s *settings) ownSettings() {
+	s.owning = true
+	if s.own == nil {
+		s.own = map[string]bool{}
+	}
+}
+
+// env is the environment variable of the setting called name.
+func (s *settings) env(name string) string {
+	if s.own[name] {
+		return envName(s.command + "-" + name)
+	}
+	return envName(name)
+}
+
+// check is checkSettings for settings of s, naming their variables.
+func (s *settings) check(checks []check) error {
+	for _, c := range checks {
+		if c.bad {
+			return fmt.Errorf("%w: --%s (%s) must be %s", errUsage, c.name, s.env(c.name), c.want)
+		}
+	}
+	return nil
 }
 
 func newSettings(command string, out io.Writer) *settings {
 	fs := flag.NewFlagSet(command, flag.ContinueOnError)
-	fs.SetOutput(out)
-	return &settings{fs: fs}
+	// The flag package prints the whole usage after a bad flag, which
+	// scrolls the error away: parse prints it only for --help, and run
+	// prints the error with a pointer to --help.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return &settings{fs: fs, command: command, out: out}
 }
 
-// envName is the environment variable of a setting.
+// usage prints what the command does and its flags, for --help.
+func (s *settings) usage() {
+	fmt.Fprintf(s.out, "Usage: ticketstream %s [flags]\n\n", s.command)
+	if summary := summaryOf(s.command); summary != "" {
+		fmt.Fprintf(s.out, "%s%s.\n\n", strings.ToUpper(summary[:1]), summary[1:])
+	}
+	fmt.Fprintln(s.out, "Flags:")
+	s.fs.SetOutput(s.out)
+	s.fs.PrintDefaults()
+	s.fs.SetOutput(io.Discard)
+}
+
+// envName is the environment variable of a setting shared by commands.
 func envName(name string) string {
 	return "TICKETSTREAM_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
 }
 
 func (s *settings) add(name, usage string) string {
 	s.names = append(s.names, name)
-	return usage + " (env " + envName(name) + ")"
+	if s.owning {
+		s.own[name] = true
+	}
+	return usage + " (env " + s.env(name) + ")"
 }
 
 // String registers a string setting, as flag.FlagSet.StringVar does, with its environment variable.
@@ -81,6 +137,7 @@ var errUsage = errors.New("usage")
 func (s *settings) parse(args []string) error {
 	if err := s.fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			s.usage()
 			return err
 		}
 		return fmt.Errorf("%w: %v", errUsage, err)
@@ -96,9 +153,9 @@ func (s *settings) parse(args []string) error {
 		if given[name] {
 			continue
 		}
-		if v, ok := os.LookupEnv(envName(name)); ok {
+		if v, ok := os.LookupEnv(s.env(name)); ok {
 			if err := s.fs.Set(name, v); err != nil {
-				return fmt.Errorf("%w: invalid value %q for %s (--%s): %v", errUsage, v, envName(name), name, err)
+				return fmt.Errorf("%w: invalid value %q for %s (--%s): %v", errUsage, v, s.env(name), name, err)
 			}
 		}
 	}

@@ -18,6 +18,7 @@ func runSimulate(ctx context.Context, env *environment, args []string) error {
 	var seed uint64
 	s := newSettings("simulate", env.stderr)
 	c.register(s)
+	s.ownSettings()
 	s.Int(&rate, "rate", 20, "writes per second")
 	s.Duration(&duration, "duration", 0, "how long to run; 0 runs until interrupted")
 	s.Int(&count, "count", 0, "stop after this many writes; 0 means no limit")
@@ -29,7 +30,7 @@ func runSimulate(ctx context.Context, env *environment, args []string) error {
 	if err := c.validate(); err != nil {
 		return err
 	}
-	if err := checkSettings([]check{
+	if err := s.check([]check{
 		{"rate", rate < 1 || rate > 100_000, "between 1 and 100000"},
 		{"duration", duration < 0, "0 or a positive duration"},
 		{"count", count < 0, "0 or more"},
@@ -52,26 +53,43 @@ func runSimulate(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	start := time.Now()
-	tick := time.NewTicker(time.Second / time.Duration(rate))
+	tick := time.NewTicker(max(time.Second/time.Duration(rate), minTick))
 	defer tick.Stop()
 	report := time.NewTicker(time.Second)
 	defer report.Stop()
-	for count == 0 || sim.writes() < count {
-		select {
-		case <-ctx.Done():
-			return sim.finish(env, start)
-		case <-report.C:
-			sim.progress(env, start)
-		case now := <-tick.C:
-			if err := sim.write(ctx, now); err != nil {
+	for {
+		// Every write due by now, the first at once: a ticker alone drops
+		// the ticks a slow write overlaps and starts a tick late, so that
+		// --rate 5 for a second wrote 4.
+		for due := writesDue(time.Since(start), rate); sim.writes() < due && (count == 0 || sim.writes() < count); {
+			if err := sim.write(ctx, time.Now()); err != nil {
 				if ctx.Err() != nil {
 					return sim.finish(env, start)
 				}
 				return err
 			}
 		}
+		if count > 0 && sim.writes() >= count {
+			return sim.finish(env, start)
+		}
+		select {
+		case <-ctx.Done():
+			return sim.finish(env, start)
+		case <-report.C:
+			sim.progress(env, start)
+		case <-tick.C:
+		}
 	}
-	return sim.finish(env, start)
+}
+
+// minTick bounds how often simulate wakes up; at higher rates each tick
+// writes several tickets.
+const minTick = 5 * time.Millisecond
+
+// writesDue is how many writes a run at rate per second owes after
+// elapsed: one at the start, then one every 1/rate.
+func writesDue(elapsed time.Duration, rate int) int {
+	return int(elapsed.Seconds()*float64(rate)) + 1
 }
 
 // simulator creates and updates tickets as a help desk would.

@@ -22,6 +22,8 @@ func runTune(ctx context.Context, env *environment, args []string) error {
 	var benchTime time.Duration
 	s := newSettings("tune", env.stderr)
 	c.register(s)
+	c.registerStream(s)
+	s.ownSettings()
 	s.String(&rawQuery, "query", "", "which tickets to sample, as the REST API takes a filter: status=open&team=billing")
 	s.Int(&sample, "sample", 10_000, "how many tickets to read and measure (the first of the filter in (updated_at, id) order)")
 	s.Duration(&benchTime, "benchtime", 300*time.Millisecond, "how long each configuration is measured; longer is steadier")
@@ -32,7 +34,7 @@ func runTune(ctx context.Context, env *environment, args []string) error {
 	if err := c.validate(); err != nil {
 		return err
 	}
-	if err := checkSettings([]check{
+	if err := s.check([]check{
 		{"sample", sample < 1 || sample > 1_000_000, "between 1 and 1000000"},
 		{"benchtime", benchTime < time.Millisecond || benchTime > time.Minute, "between 1ms and 1m"},
 	}); err != nil {
