@@ -161,7 +161,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	if s.Auth.Open() {
 		s.log.Warn("auth is off: no --jwt-secret, so anyone who can reach this loopback address sees every ticket", "addr", ln.Addr().String())
 	}
-	s.log.Info("listening", "addr", ln.Addr().String(), "database", gormstore.Redact(s.App.Store.Target()), "auth", !s.Auth.Open())
+	s.log.Info("listening", "addr", ln.Addr().String(), "dashboard", dashboardURL(ln.Addr()), "database", gormstore.Redact(s.App.Store.Target()), "auth", !s.Auth.Open())
 	hubCtx, stopHub := context.WithCancel(context.Background())
 	hubDone := make(chan struct{})
 	go func() { defer close(hubDone); _ = s.Hub.Run(hubCtx) }()
@@ -200,7 +200,7 @@ func (s *Server) seedDemo(ctx context.Context) error {
 	if err != nil || n > 0 {
 		return err
 	}
-	gen := demodata.New(1)
+	gen := demodata.New(1).EndingAt(time.Now()) // aged like a live help desk's
 	if err := s.App.Store.InsertTickets(ctx, gen.Tickets(s.cfg.DemoTickets)); err != nil {
 		return fmt.Errorf("write demo tickets: %w", err)
 	}
@@ -339,4 +339,19 @@ func newServer(a *App, hub *app.Hub, rest *restapi.Server, gw *wsgateway.Gateway
 	}
 	internal := internalapi.New(internalapi.Config{Metrics: m.Handler(), Profiler: cfg.Profiler, Hosts: internalHosts(cfg.InternalAddr)})
 	return &Server{App: a, Internal: internal, Hub: hub, REST: rest, Gateway: gw, Auth: auth, cfg: cfg, log: log}, nil
+}
+
+// dashboardURL is the address to open the dashboard at, for the log line
+// that says the server is up: a wildcard listener is reached through
+// localhost on this machine. Behind a proxy that terminates TLS, the
+// proxy's address is the one to open.
+func dashboardURL(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return ""
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/"
 }

@@ -5,7 +5,9 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"hash/fnv"
+	"log/slog"
 	"slices"
+	"strconv"
 )
 
 // ChangePos is a position in the change feed: (Seq, ID) ascending, where Seq
@@ -22,6 +24,14 @@ type ChangePos struct {
 
 // IsZero reports whether p is the zero position.
 func (p ChangePos) IsZero() bool { return p.Seq == 0 && p.ID == 0 }
+
+// String formats p for people and logs as seq:id, as in 5002:0.
+func (p ChangePos) String() string {
+	return strconv.FormatUint(p.Seq, 10) + ":" + strconv.FormatInt(p.ID, 10)
+}
+
+// LogValue logs p as its String, not as a struct.
+func (p ChangePos) LogValue() slog.Value { return slog.StringValue(p.String()) }
 
 // Compare returns -1, 0 or +1 as p sorts before, with or after q.
 func (p ChangePos) Compare(q ChangePos) int {
