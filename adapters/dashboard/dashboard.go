@@ -51,7 +51,8 @@ type file struct {
 }
 
 // Handler serves the dashboard: GET / is the page, GET /ui/<file> its
-// scripts and styles. Anything else is a JSON 404.
+// scripts, styles and icon (also at /favicon.ico). Anything else is a JSON
+// 404.
 type Handler struct {
 	files map[string]file // by request path
 	mod   time.Time
@@ -82,7 +83,13 @@ func New() (*Handler, error) {
 		if name == "index.html" {
 			reqPath = "/"
 		}
-		h.files[reqPath] = file{body: body, etag: `"` + hex.EncodeToString(sum[:8]) + `"`, contentType: ct}
+		f := file{body: body, etag: `"` + hex.EncodeToString(sum[:8]) + `"`, contentType: ct}
+		h.files[reqPath] = f
+		if name == "favicon.svg" {
+			// What browsers and tools ask for without reading the page:
+			// an answer, where a 404 is an error in every console.
+			h.files["/favicon.ico"] = f
+		}
 		return nil
 	})
 	if err != nil {

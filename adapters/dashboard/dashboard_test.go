@@ -39,6 +39,8 @@ func TestHandler_ServesThePageAndItsFiles(t *testing.T) {
 		{"GET", "/ui/style.css", 200, "text/css; charset=utf-8"},
 		{"GET", "/ui/js/main.js", 200, "text/javascript; charset=utf-8"},
 		{"GET", "/ui/js/stream.js", 200, "text/javascript; charset=utf-8"},
+		{"GET", "/ui/favicon.svg", 200, "image/svg+xml"},
+		{"GET", "/favicon.ico", 200, "image/svg+xml"},
 		{"GET", "/ui/missing.js", 404, "application/json"},
 		{"GET", "/ui/../dashboard.go", 404, "application/json"},
 		{"POST", "/", 405, "application/json"},

@@ -17,20 +17,35 @@ import (
 	"github.com/ticketstream/ticketstream/domain"
 )
 
-// Epoch is the instant the generated history ends at; tickets are created
-// during the 180 days before it. Fixed so that output depends only on the seed.
+// Epoch is the instant the generated history ends at unless EndingAt says
+// otherwise. Fixed so that output depends only on the seed.
 var Epoch = time.Date(2025, 10, 26, 12, 0, 0, 0, time.UTC)
+
+// History is how far back tickets are created before the end of the
+// history. Ages are skewed the way a live help desk's are: half the
+// tickets are under a week old, about one in six under five hours, the
+// oldest eight weeks.
+const History = 8 * 7 * 24 * time.Hour
 
 // Generator produces tickets from a seed. It is not safe for concurrent use.
 type Generator struct {
 	rng    *rand.Rand
 	nextID int64
+	end    time.Time
 }
 
 // New returns a Generator whose tickets are a function of seed alone, with
-// IDs counting up from 1.
+// IDs counting up from 1 and a history that ends at Epoch.
 func New(seed uint64) *Generator {
-	return &Generator{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), nextID: 1}
+	return &Generator{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), nextID: 1, end: Epoch}
+}
+
+// EndingAt makes the generated history end at end instead of Epoch — at
+// time.Now() for demo data a dashboard shows as a live help desk's — and
+// returns g. The tickets are then a function of the seed and end.
+func (g *Generator) EndingAt(end time.Time) *Generator {
+	g.end = end.UTC().Truncate(time.Microsecond)
+	return g
 }
 
 // SetNextID makes the next ticket's ID id (for appending to existing data).
@@ -50,10 +65,10 @@ func (g *Generator) Ticket() domain.Ticket {
 	r := g.rng
 	team := pickWeighted(r, teams)
 	status := pickWeighted(r, statuses)
-	created := Epoch.Add(-time.Duration(r.Int64N(int64(180 * 24 * time.Hour)))).Truncate(time.Microsecond)
+	created := g.end.Add(-age(r.Int64N(int64(History)))).Truncate(time.Microsecond)
 	updated := created
 	if status != domain.StatusNew || r.IntN(3) == 0 {
-		updated = created.Add(time.Duration(r.Int64N(int64(Epoch.Sub(created))))).Truncate(time.Microsecond)
+		updated = created.Add(time.Duration(r.Int64N(int64(g.end.Sub(created)) + 1))).Truncate(time.Microsecond)
 	}
 	t := domain.Ticket{
 		ID:        g.nextID,
@@ -71,6 +86,13 @@ func (g *Generator) Ticket() domain.Ticket {
 	}
 	g.nextID++
 	return t
+}
+
+// age skews a draw uniform over History towards the present: a help desk
+// holds many tickets of the last hours and days and fewer of past weeks.
+func age(draw int64) time.Duration {
+	u := float64(draw) / float64(History)
+	return time.Duration(u * u * u * float64(History))
 }
 
 // Arrival returns a ticket that arrives at instant at with the given id: new,

@@ -81,3 +81,25 @@ func TestGenerator_ArrivalsAndUpdatesAreValid(t *testing.T) {
 		}
 	}
 }
+
+// Demo data ending now looks like a live help desk's: every ticket created
+// and updated within the history, none in the future, many of them recent.
+func TestGenerator_EndingNowIsMinutesToWeeksOld(t *testing.T) {
+	now := time.Now()
+	tickets := demodata.New(3).EndingAt(now).Tickets(2000)
+	var lastDay, lastWeek int
+	for _, tk := range tickets {
+		if tk.CreatedAt.Before(now.Add(-demodata.History)) || tk.UpdatedAt.After(now) || tk.UpdatedAt.Before(tk.CreatedAt) {
+			t.Fatalf("ticket %d created %v, updated %v: outside the history ending %v", tk.ID, tk.CreatedAt, tk.UpdatedAt, now)
+		}
+		if now.Sub(tk.CreatedAt) < 24*time.Hour {
+			lastDay++
+		}
+		if now.Sub(tk.CreatedAt) < 7*24*time.Hour {
+			lastWeek++
+		}
+	}
+	if lastDay < 2000/5 || lastWeek < 2000*2/5 {
+		t.Fatalf("%d tickets created in the last day and %d in the last week of 2000: want a live help desk's mix", lastDay, lastWeek)
+	}
+}
