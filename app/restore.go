@@ -82,14 +82,13 @@ func (s *Streamer) restoreView(ctx context.Context, q domain.Query, cursor domai
 		return err
 	}
 	// A ticket now outside the scope, or deleted, may be one the dashboard
-	// holds if it ever left one of the scope's teams (Departed asks with no
-	// lower bound: it may have left before the cursor in a change the
-	// dashboard never got, a later change carried it past the cursor) in a
-	// version it had when the dashboard stood at its cursor. Asked after
-	// the changes, it sees every departure they imply.
+	// holds if it ever left one of the scope's teams: asked with no lower
+	// bound, since it may have left before the cursor in a change the
+	// dashboard never got (a later change carried it past the cursor).
+	// Asked after the changes, it sees every departure they imply.
 	var leftScope heldSet
 	if !sub.scope.AllTeams {
-		ids, err := sub.hub.feed.Departed(ctx, sub.after, sub.scope.Teams)
+		ids, err := sub.hub.feed.Departed(ctx, domain.ChangePos{}, sub.scope.Teams)
 		if err != nil {
 			return err
 		}

@@ -23,9 +23,7 @@ type Change struct {
 	// include the team it had when deleted. A reader that may hold an
 	// earlier version of the ticket (it resumes after `after`) learns from
 	// them whether it may have held it, which the ticket's current team
-	// cannot say. A team the ticket entered after `after` may be left out:
-	// no reader that stood there held it in that team. Valid, like the
-	// ticket, only during the call.
+	// cannot say. Valid, like the ticket, only during the call.
 	LeftTeams []string
 }
 
@@ -84,14 +82,10 @@ type ChangeFeed interface {
 	Identity(ctx context.Context) (uint64, error)
 
 	// Departed returns the ids of the tickets that left one of teams — their
-	// team changed, or they were deleted — each once: what a dashboard of
-	// those teams that stood at `stood` may hold though the tickets are no
-	// longer in its teams. Every departure kept counts, however old: a
-	// later change may have carried one before `stood` past it, unseen by
-	// the dashboard. A departure of a version of a ticket that appeared
-	// after `stood` (inserted, or given its id) may be left out: no
-	// dashboard that stood there held that version.
-	Departed(ctx context.Context, stood domain.ChangePos, teams []string) ([]int64, error)
+	// team changed, or they were deleted — at a position after `after`,
+	// each once: what a dashboard of those teams that stood at `after` may
+	// hold though the tickets are no longer in its teams.
+	Departed(ctx context.Context, after domain.ChangePos, teams []string) ([]int64, error)
 
 	// ChangedSince calls fn with every ticket that changed after `after` and
 	// exists now, with its current team, then with every ticket deleted

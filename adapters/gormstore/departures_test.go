@@ -2,9 +2,6 @@ package gormstore_test
 
 import (
 	"context"
-	"database/sql"
-	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -171,97 +168,5 @@ func TestPostgres_PruneForgetsTheBirthsOfEndedTransactions(t *testing.T) {
 	}
 	if n := births(); n != 0 {
 		t.Fatalf("%d births left after the prune, want 0: their transaction ended", n)
-	}
-}
-
-// SQLite's triggers cannot tell one transaction from the next: a ticket
-// inserted into billing and moved on, or moved through billing, by one
-// transaction leaves a departure from billing that no reader saw. The
-// arrivals of 00006 let readers tell: a reader that stood before the
-// ticket entered billing never held it there. A ticket that entered
-// billing in one transaction and left it in the next was seen there by a
-// reader that stood between them, and still departed for that reader.
-func TestSQLite_ATeamHeldOnlyInsideATransactionIsNoDepartureForAnyReader(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	s := openStore(t, gormstore.SQLite, nil, gormstore.Config{})
-	tickets := demodata.New(4).Tickets(2)
-	tickets[0].Team, tickets[1].Team = "sales", "billing"
-	if err := s.InsertTickets(ctx, tickets); err != nil {
-		t.Fatal(err)
-	}
-	_, start := portstest.WaitChanges(t, s, domain.ChangePos{}, 100, len(tickets))
-	db, err := sql.Open("sqlite", strings.TrimPrefix(s.Target(), "sqlite:"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	exec := func(tx *sql.Tx, q string, args ...any) {
-		t.Helper()
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	const insert = `INSERT INTO tickets (id, team, subject, status, priority, requester, assignee, tags, created_at, updated_at) VALUES (?, 'billing', 's', 'open', 'low', 'r@example.com', '', '[]', 1767225600000000, 1767225600000000)`
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	exec(tx, insert, 99001)
-	exec(tx, `UPDATE tickets SET team = 'support' WHERE id = 99001`)             // inserted into billing, moved: never billing for a reader
-	exec(tx, `UPDATE tickets SET team = 'billing' WHERE id = ?`, tickets[0].ID)  // sales → billing …
-	exec(tx, `UPDATE tickets SET team = 'support' WHERE id = ?`, tickets[0].ID)  // … → support: left sales only
-	exec(tx, insert, 99002)                                                      // inserted into billing …
-	exec(tx, `DELETE FROM tickets WHERE id = 99002`)                             // … and deleted: billing never had it
-	exec(tx, `UPDATE tickets SET team = 'accounts' WHERE id = ?`, tickets[1].ID) // billing → accounts: left billing
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	got, mid := portstest.WaitChanges(t, s, start, 100, 4)
-	want := map[int64][]string{99001: nil, 99002: nil, tickets[0].ID: {"sales"}, tickets[1].ID: {"billing"}}
-	for _, c := range got {
-		if w, ok := want[c.Ticket.ID]; !ok || !slices.Equal(c.LeftTeams, w) {
-			t.Errorf("ticket %d (removed %v) left teams %q, want %q", c.Ticket.ID, c.Removed, c.LeftTeams, w)
-		}
-	}
-	ids, err := s.Departed(ctx, start, []string{"billing"})
-	if err != nil || !slices.Equal(ids, []int64{tickets[1].ID}) {
-		t.Fatalf("Departed from billing for a dashboard that stood before the transaction = %v, %v; want only ticket %d", ids, err, tickets[1].ID)
-	}
-
-	// Two transactions: a reader at mid saw 99003 in billing.
-	tx, err = db.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	exec(tx, insert, 99003)
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	_, between := portstest.WaitChanges(t, s, mid, 100, 1)
-	tx, err = db.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	exec(tx, `UPDATE tickets SET team = 'support' WHERE id = 99003`)
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct {
-		name  string
-		stood domain.ChangePos
-		left  []string
-	}{
-		{"a reader that stood before both", mid, nil},
-		{"a reader that stood between them", between, []string{"billing"}},
-	} {
-		got, _ := portstest.WaitChanges(t, s, c.stood, 100, 1)
-		if len(got) != 1 || got[0].Ticket.ID != 99003 || !slices.Equal(got[0].LeftTeams, c.left) {
-			t.Errorf("%s: read %+v, want ticket 99003 having left %q", c.name, got, c.left)
-		}
-		ids, err := s.Departed(ctx, c.stood, []string{"billing"})
-		if err != nil || slices.Contains(ids, 99003) != (c.left != nil) {
-			t.Errorf("%s: Departed from billing = %v, %v; want 99003 named: %v", c.name, ids, err, c.left != nil)
-		}
 	}
 }

@@ -49,15 +49,7 @@ const (
 	// decoded. On SQLite, where a query costs no round trip, the page asks
 	// first and reads the tickets without the column when none did.
 	pgLeftTeams  = `CASE WHEN (SELECT EXISTS (SELECT 1 FROM ticket_departures WHERE change_pos >= $6 AND change_pos <= $3)) THEN (SELECT array_agg(DISTINCT d.team) FROM ticket_departures d WHERE d.id = t.id AND d.change_pos >= $6 AND (d.change_pos, d.id) > ($6, $7) AND d.change_pos <= t.change_pos) END`
-	sqlLeftTeams = `CASE WHEN (SELECT EXISTS (SELECT 1 FROM ticket_departures WHERE change_pos >= ?6 AND change_pos <= ?3)) THEN (SELECT CASE WHEN count(*) > 0 THEN json_group_array(d.team) END FROM ticket_departures d WHERE d.id = t.id AND d.change_pos >= ?6 AND (d.change_pos, d.id) > (?6, ?7) AND d.change_pos <= t.change_pos AND NOT ` + sqlArrivedSince + `) END`
-
-	// sqlArrivedSince is true when departure d left a team its ticket
-	// entered after the read's start (?6, ?7): no reader at or after the
-	// start held the ticket in that team then
-	// (migrations/sqlite/00006_arrivals.sql), so the departure names it to
-	// no one. On PostgreSQL the departure trigger leaves such a team out
-	// itself (00006_births.sql there).
-	sqlArrivedSince = `EXISTS (SELECT 1 FROM ticket_arrivals a WHERE a.id = d.id AND a.team = d.team AND (a.change_pos, a.id) > (?6, ?7) AND a.change_pos <= d.change_pos)`
+	sqlLeftTeams = `CASE WHEN (SELECT EXISTS (SELECT 1 FROM ticket_departures WHERE change_pos >= ?6 AND change_pos <= ?3)) THEN (SELECT CASE WHEN count(*) > 0 THEN json_group_array(d.team) END FROM ticket_departures d WHERE d.id = t.id AND d.change_pos >= ?6 AND (d.change_pos, d.id) > (?6, ?7) AND d.change_pos <= t.change_pos) END`
 )
 
 // changePage is one page of the feed: ticket rows and removals, each in
@@ -439,25 +431,23 @@ func (s *Store) Frontier(ctx context.Context) (domain.ChangePos, error) {
 }
 
 // Departed implements ports.ChangeFeed.
-func (s *Store) Departed(ctx context.Context, stood domain.ChangePos, teams []string) ([]int64, error) {
+func (s *Store) Departed(ctx context.Context, after domain.ChangePos, teams []string) ([]int64, error) {
 	if len(teams) == 0 {
 		return nil, nil
 	}
 	var rows *sql.Rows
 	var err error
 	if s.dialect == Postgres {
-		// The departure trigger records no team held only inside a
-		// transaction (00006_births.sql): every departure was seen.
-		rows, err = s.sql.QueryContext(ctx, `SELECT DISTINCT id FROM ticket_departures WHERE team = ANY($1)`, teams)
+		rows, err = s.sql.QueryContext(ctx, `SELECT DISTINCT id FROM ticket_departures WHERE (change_pos, id) > ($1, $2) AND team = ANY($3)`,
+			int64(after.Seq), after.ID, teams)
 	} else {
-		args := []any{int64(min(stood.Seq, math.MaxInt64)), stood.ID}
+		args := []any{int64(after.Seq), after.ID}
 		marks := make([]string, len(teams))
 		for i, t := range teams {
-			marks[i] = fmt.Sprintf("?%d", i+3)
+			marks[i] = "?"
 			args = append(args, t)
 		}
-		rows, err = s.sql.QueryContext(ctx, `SELECT DISTINCT id FROM ticket_departures d WHERE team IN (`+strings.Join(marks, ",")+`) AND NOT `+
-			strings.NewReplacer("?6", "?1", "?7", "?2").Replace(sqlArrivedSince), args...)
+		rows, err = s.sql.QueryContext(ctx, `SELECT DISTINCT id FROM ticket_departures WHERE (change_pos, id) > (?, ?) AND team IN (`+strings.Join(marks, ",")+`)`, args...)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("departures: %w", connectionLost(err))

@@ -16,8 +16,7 @@ import (
 // and at or before the position read so far go, and change_feed_state
 // records the position below which none is left. The count returned is the
 // removals'. On PostgreSQL the births of transactions that have ended go
-// too: they matter only while their transaction writes (00006_births.sql);
-// on SQLite arrivals go by age, like departures.
+// too: they matter only while their transaction writes (00006_births.sql).
 const (
 	pgPruneSQL = `WITH gone AS (DELETE FROM ticket_removals WHERE removed_at < $1 AND (change_pos, id) <= ($2, $3) RETURNING change_pos),
 	left_ AS (DELETE FROM ticket_departures WHERE departed_at < $1 AND (change_pos, id) <= ($2, $3) RETURNING change_pos),
@@ -29,10 +28,6 @@ const (
 	UNION ALL SELECT max(change_pos), count(*) FROM ticket_departures WHERE departed_at < ?1 AND (change_pos, id) <= (?2, ?3)`
 	sqlPruneSQL     = `DELETE FROM ticket_removals WHERE removed_at < ? AND (change_pos, id) <= (?, ?)`
 	sqlPruneLeftSQL = `DELETE FROM ticket_departures WHERE departed_at < ? AND (change_pos, id) <= (?, ?)`
-	// Arrivals on SQLite go by the same rule, and move no bound: an
-	// arrival missing only makes a later departure count as one a reader
-	// saw (migrations/sqlite/00006_arrivals.sql).
-	sqlPruneArrivedSQL = `DELETE FROM ticket_arrivals WHERE arrived_at < ? AND (change_pos, id) <= (?, ?)`
 )
 
 // PruneRemovals implements ports.ChangeFeed.
@@ -114,9 +109,6 @@ func (s *Store) pruneSQLite(ctx context.Context, cutoff, seq, id int64) (n int64
 		if _, err := conn.ExecContext(ctx, `UPDATE change_feed_state SET removals_pruned_before = max(removals_pruned_before, ?) WHERE id = 1`, maxPos[i].Int64+1); err != nil {
 			return 0, err
 		}
-	}
-	if _, err := conn.ExecContext(ctx, sqlPruneArrivedSQL, cutoff, seq, id); err != nil {
-		return 0, err
 	}
 	n = counts[0]
 	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {

@@ -202,7 +202,7 @@ func (f *Feed) ReadChanges(ctx context.Context, after, until domain.ChangePos, b
 }
 
 // Departed implements ports.ChangeFeed.
-func (f *Feed) Departed(_ context.Context, _ domain.ChangePos, teams []string) ([]int64, error) {
+func (f *Feed) Departed(_ context.Context, after domain.ChangePos, teams []string) ([]int64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
@@ -210,7 +210,7 @@ func (f *Feed) Departed(_ context.Context, _ domain.ChangePos, teams []string) (
 	}
 	var ids []int64
 	for _, d := range f.left {
-		if slices.Contains(teams, d.team) && !slices.Contains(ids, d.pos.ID) {
+		if d.pos.Compare(after) > 0 && slices.Contains(teams, d.team) && !slices.Contains(ids, d.pos.ID) {
 			ids = append(ids, d.pos.ID)
 		}
 	}
