@@ -170,3 +170,38 @@ func TestPostgres_PruneForgetsTheBirthsOfEndedTransactions(t *testing.T) {
 		t.Fatalf("%d births left after the prune, want 0: their transaction ended", n)
 	}
 }
+
+// SQLite's INSERT OR REPLACE deletes the row it replaces without firing
+// its delete trigger: a replacement in another team is a departure all the
+// same, at the replacement's own position. A plain INSERT of an existing
+// id fails and leaves no departure behind.
+func TestSQLite_AReplacementInAnotherTeamIsADeparture(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := openStore(t, gormstore.SQLite, nil, gormstore.Config{})
+	tickets := demodata.New(11).Tickets(2)
+	tickets[0].Team, tickets[1].Team = "billing", "billing"
+	if err := s.InsertTickets(ctx, tickets); err != nil {
+		t.Fatal(err)
+	}
+	_, start := portstest.WaitChanges(t, s, domain.ChangePos{}, 100, len(tickets))
+	db, err := s.Gorm().DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const row = `(id, team, subject, status, priority, requester, assignee, tags, created_at, updated_at) VALUES (?, ?, 's', 'open', 'low', 'r@example.com', '', '[]', 1767225600000000, 1767225600000000)`
+	if _, err := db.ExecContext(ctx, `INSERT OR REPLACE INTO tickets `+row, tickets[0].ID, "sales"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO tickets `+row, tickets[1].ID, "sales"); err == nil {
+		t.Fatal("a plain INSERT of an existing id succeeded")
+	}
+	got, _ := portstest.WaitChanges(t, s, start, 100, 1)
+	if len(got) != 1 || got[0].Ticket.ID != tickets[0].ID || got[0].Ticket.Team != "sales" || len(got[0].LeftTeams) != 1 || got[0].LeftTeams[0] != "billing" {
+		t.Fatalf("read %+v, want ticket %d now in sales, having left billing", got, tickets[0].ID)
+	}
+	ids, err := s.Departed(ctx, start, []string{"billing"})
+	if err != nil || len(ids) != 1 || ids[0] != tickets[0].ID {
+		t.Fatalf("Departed from billing = %v, %v; want only the replaced ticket %d", ids, err, tickets[0].ID)
+	}
+}
