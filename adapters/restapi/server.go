@@ -197,6 +197,7 @@ func New(cfg Config, streamer *app.Streamer, store Store, cursors *domain.Cursor
 	e.GET("/v1/tickets", s.listTickets)
 	e.GET("/v1/tickets/:id", s.getTicket)
 	e.GET("/v1/session", s.session)
+	e.GET("/v1/openapi.json", s.openAPI)
 	e.GET("/v1/stream", echo.WrapHandler(mounts.Stream))
 	if mounts.Pages != nil {
 		for _, p := range mounts.Pages.Paths() {

@@ -17,13 +17,20 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ticketstream/ticketstream/adapters/wsgateway"
+	"github.com/ticketstream/ticketstream/adapters/wsgateway/wsclient"
 	"github.com/ticketstream/ticketstream/app"
 	"github.com/ticketstream/ticketstream/domain"
 	"github.com/ticketstream/ticketstream/domain/demodata"
 	"github.com/ticketstream/ticketstream/ports/portstest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain checks every message any test's client receives against the
+// protocol's JSON Schemas (schema_test.go), and that no goroutine outlives
+// the tests.
+func TestMain(m *testing.M) {
+	wsclient.CheckMessage = checkServerMessage
+	goleak.VerifyTestMain(m)
+}
 
 // verifier grants what its map says for a token; "" gets all teams.
 type verifier map[string]domain.Scope

@@ -237,11 +237,22 @@ func Dial(ctx context.Context, base, query, token string, view *View) (*Client, 
 	return &Client{Conn: c, View: view}, nil
 }
 
+// CheckMessage, when set, is called with every message a Client receives
+// before it is applied; an error it returns is returned by Next. Tests set
+// it once, before any client runs, to check every message the server sends
+// against the protocol's JSON Schemas (docs/schemas).
+var CheckMessage func(data []byte) error
+
 // Next reads one message, applies it to the view and returns it.
 func (c *Client) Next(ctx context.Context) (*Message, error) {
 	_, data, err := c.Conn.Read(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if CheckMessage != nil {
+		if err := CheckMessage(data); err != nil {
+			return nil, fmt.Errorf("server message breaks the protocol: %w: %.300s", err, data)
+		}
 	}
 	m := new(Message)
 	if err := json.Unmarshal(data, m); err != nil {
