@@ -9,12 +9,15 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/legacy"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/ticketstream/ticketstream/adapters/restapi"
 	"github.com/ticketstream/ticketstream/app"
@@ -165,5 +168,45 @@ func checkNDJSON(t *testing.T, doc *openapi3.T, _ *routers.Route, body []byte) {
 	}
 	if lines == 0 {
 		t.Fatal("no tickets")
+	}
+}
+
+// The socket's schemas in docs/schemas describe tickets exactly as the
+// OpenAPI document does: both accept and refuse the same tickets.
+func TestOpenAPI_TicketIsTheSocketSchemasTicket(t *testing.T) {
+	t.Parallel()
+	doc, err := openapi3.NewLoader().LoadFromData(restapi.OpenAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := doc.Components.Schemas["Ticket"].Value
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	socket, err := c.Compile(filepath.Join("..", "..", "docs", "schemas", "ticket.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	valid := `{"id":7,"team":"billing","subject":"s","status":"open","priority":"low","requester":"r@example.com","assignee":"","tags":["a"],"created_at":"2026-05-01T12:00:00Z","updated_at":"2026-05-01T12:00:00.5Z"}`
+	for _, tc := range []struct{ name, json string }{
+		{"valid", valid},
+		{"no id", strings.Replace(valid, `"id":7,`, ``, 1)},
+		{"id 0", strings.Replace(valid, `"id":7`, `"id":0`, 1)},
+		{"unknown status", strings.Replace(valid, `"open"`, `"opne"`, 1)},
+		{"unknown priority", strings.Replace(valid, `"low"`, `"lowest"`, 1)},
+		{"empty team", strings.Replace(valid, `"billing"`, `""`, 1)},
+		{"a field more", strings.Replace(valid, `"id":7`, `"id":7,"x":1`, 1)},
+		{"tags not strings", strings.Replace(valid, `["a"]`, `[1]`, 1)},
+		{"too many tags", strings.Replace(valid, `["a"]`, `["1","2","3","4","5","6","7","8","9","10","11","12","13","14","15","16","17"]`, 1)},
+		{"a time that is not one", strings.Replace(valid, `"2026-05-01T12:00:00Z"`, `"yesterday"`, 1)},
+		{"a long subject", strings.Replace(valid, `"subject":"s"`, `"subject":"`+strings.Repeat("s", 1025)+`"`, 1)},
+	} {
+		var v any
+		if err := json.Unmarshal([]byte(tc.json), &v); err != nil {
+			t.Fatal(err)
+		}
+		apiErr, socketErr := api.VisitJSON(v), socket.Validate(v)
+		if (apiErr == nil) != (socketErr == nil) || (apiErr == nil) != (tc.name == "valid") {
+			t.Errorf("%s: OpenAPI says %v, docs/schemas/ticket.json says %v", tc.name, apiErr, socketErr)
+		}
 	}
 }
