@@ -74,19 +74,12 @@ export declare class View {
   apply(msg: Message): boolean;
 }
 
-/** The WebSocket constructor the client uses: the global one, or one passed in. */
-export interface WebSocketConstructor {
-  new (url: string, protocols?: string | string[]): WebSocketLike;
-}
-export interface WebSocketLike {
-  readonly readyState: number;
-  onopen: ((ev: unknown) => void) | null;
-  onmessage: ((ev: { data: unknown }) => void) | null;
-  onclose: ((ev: { code: number; reason: string }) => void) | null;
-  onerror: ((ev: unknown) => void) | null;
-  send(data: string): void;
-  close(code?: number, reason?: string): void;
-}
+/**
+ * A WebSocket constructor: the global one (browsers, Node 22), or another of
+ * the same interface (onopen, onmessage, onclose, onerror, send, close), such
+ * as the ws package's.
+ */
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => unknown;
 
 export interface ClientOptions {
   /** The server: http(s):// or ws(s)://. In a browser, the page's address by default. */
