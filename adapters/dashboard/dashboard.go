@@ -51,8 +51,10 @@ type file struct {
 }
 
 // Handler serves the dashboard: GET / is the page, GET /ui/<file> its
-// scripts, styles and icon (also at /favicon.ico). Anything else is a JSON
-// 404.
+// scripts, styles and icon (also at /favicon.ico) — among them
+// /ui/js/client.js, the protocol client the page is built on, which other
+// programs may import, and its TypeScript declarations
+// /ui/js/client.d.ts. Anything else is a JSON 404.
 type Handler struct {
 	files map[string]file // by request path
 	mod   time.Time
@@ -76,8 +78,11 @@ func New() (*Handler, error) {
 		}
 		sum := sha256.Sum256(body)
 		ct := mime.TypeByExtension(path.Ext(name))
-		if strings.HasSuffix(name, ".js") {
+		switch {
+		case strings.HasSuffix(name, ".js"):
 			ct = "text/javascript; charset=utf-8" // modules need a JavaScript type, whatever the system's MIME table says
+		case strings.HasSuffix(name, ".d.ts"):
+			ct = "application/typescript; charset=utf-8" // TypeScript declarations, not the MPEG stream many MIME tables map .ts to
 		}
 		reqPath := AssetPrefix + name
 		if name == "index.html" {

@@ -1,8 +1,9 @@
 // The dashboard page: filters, sign-in, counts and the live ticket table,
-// fed by one TicketStream.
+// fed by one TicketStreamClient (client.js), which speaks the protocol and
+// keeps the view; the page keeps the tickets in display order and draws.
 
 import { TicketSet } from "./tickets.js";
-import { TicketStream } from "./stream.js";
+import { TicketStreamClient } from "./client.js";
 import { VirtualTable } from "./table.js";
 import { count, label } from "./format.js";
 
@@ -14,7 +15,6 @@ const STATUSES = ["new", "open", "pending", "on_hold", "solved", "closed"];
 const tickets = new TicketSet();
 const knownTeams = new Set();
 const knownAssignees = new Set();
-let counts = null; // {total, status:{}, team:{}} as the server last told
 let token = "";
 
 // What the browser tests (and a curious operator, in the console) read:
@@ -26,7 +26,7 @@ window.ticketstream = {
   size: () => tickets.size,
   ids: () => tickets.ids(),
   ticket: (id) => tickets.get(id),
-  counts: () => counts,
+  counts: () => stream.counts,
 };
 if ("PerformanceObserver" in window && PerformanceObserver.supportedEntryTypes?.includes("longtask")) {
   new PerformanceObserver((list) => {
@@ -62,6 +62,7 @@ function setState(name, detail = "") {
 // ---- counts ----------------------------------------------------------------
 
 function renderCounts() {
+  const counts = stream.counts; // {total, status:{}, team:{}} as the server last told, or null
   const ul = $("counts");
   if (!counts) {
     ul.replaceChildren();
@@ -79,19 +80,6 @@ function renderCounts() {
   ul.replaceChildren(...items);
   for (const team of Object.keys(counts.team ?? {})) knownTeams.add(team);
   refreshOptions();
-}
-
-/** Applies a counts object: whole on end/counts, only what moved on changes. */
-function mergeCounts(c, whole) {
-  if (whole || !counts) {
-    if (!whole) return; // deltas before the first whole counts have no base
-    counts = { total: c.total ?? 0, status: { ...c.status }, team: { ...c.team } };
-  } else {
-    if (c.total !== undefined) counts.total = c.total;
-    for (const [k, v] of Object.entries(c.status ?? {})) if (v) counts.status[k] = v; else delete counts.status[k];
-    for (const [k, v] of Object.entries(c.team ?? {})) if (v) counts.team[k] = v; else delete counts.team[k];
-  }
-  renderCounts();
 }
 
 // ---- filter options --------------------------------------------------------
@@ -148,7 +136,7 @@ function onFilterChange() {
   // the token never does.
   history.replaceState(null, "", q ? `?${q}` : location.pathname);
   startTimer();
-  stream.setQuery(q, token);
+  stream.setFilter(q, token);
 }
 
 // ---- the stream ----------------------------------------------------------------
@@ -170,48 +158,52 @@ function noteTicket(t) {
 }
 let optionsDirty = false;
 
-const stream = new TicketStream({
-  state: setState,
-  reset() {
+const stream = new TicketStreamClient({
+  url: location.href,
+  onStatus: setState,
+  onReset() {
     tickets.clear();
     table.clearFlashes();
-    counts = null;
     renderCounts();
     table.invalidate();
   },
-  snapshot(msg) {
-    for (const t of msg.tickets) {
-      tickets.upsert(t);
-      noteTicket(t);
+  onView(view, msg) {
+    switch (msg.type) {
+      case "snapshot":
+        for (const t of msg.tickets) {
+          tickets.upsert(t);
+          noteTicket(t);
+        }
+        stats.rows += msg.tickets.length;
+        table.invalidate();
+        setState("loading", `${count(tickets.size)} tickets`);
+        break;
+      case "end":
+        renderCounts();
+        if (optionsDirty) refreshOptions(), (optionsDirty = false);
+        table.invalidate();
+        requestAnimationFrame(() => {
+          if (!stats.complete) stats.complete = performance.now() - stats.started;
+        });
+        break;
+      case "changes":
+        for (const c of msg.changes) {
+          if (c.op === "upsert") {
+            table.flash(c.ticket.id, tickets.upsert(c.ticket));
+            noteTicket(c.ticket);
+          } else if (c.op === "remove") {
+            tickets.remove(c.id);
+          }
+        }
+        if (msg.counts) renderCounts();
+        if (optionsDirty) refreshOptions(), (optionsDirty = false);
+        table.invalidate();
+        break;
+      case "counts":
+        renderCounts();
+        table.invalidate();
+        break;
     }
-    stats.rows += msg.tickets.length;
-    table.invalidate();
-    setState("loading", `${count(tickets.size)} tickets`);
-  },
-  end(msg) {
-    mergeCounts(msg.counts ?? { total: tickets.size, status: {}, team: {} }, true);
-    if (optionsDirty) refreshOptions(), (optionsDirty = false);
-    table.invalidate();
-    requestAnimationFrame(() => {
-      if (!stats.complete) stats.complete = performance.now() - stats.started;
-    });
-  },
-  changes(msg) {
-    for (const c of msg.changes) {
-      if (c.op === "upsert") {
-        table.flash(c.ticket.id, tickets.upsert(c.ticket));
-        noteTicket(c.ticket);
-      } else if (c.op === "remove") {
-        tickets.remove(c.id);
-      }
-    }
-    if (msg.counts) mergeCounts(msg.counts, false);
-    if (optionsDirty) refreshOptions(), (optionsDirty = false);
-    table.invalidate();
-  },
-  counts(msg) {
-    mergeCounts(msg.counts, true);
-    table.invalidate();
   },
   probe: checkSession,
 });
@@ -240,7 +232,7 @@ async function checkSession() {
     const body = await resp.json().catch(() => ({}));
     sessionStorage.removeItem(TOKEN_KEY);
     const why = body?.error?.message ?? "a token is required";
-    stream.stop();
+    stream.close();
     setState("auth", token ? `The token was refused: ${why}.` : "This server needs an access token.");
     return "auth";
   }
@@ -271,7 +263,7 @@ async function checkFilter() {
     return "ok";
   }
   const body = await resp.json().catch(() => ({}));
-  stream.stop();
+  stream.close();
   setState("error", `${body?.error?.message ?? "the filter was refused"}: change the filters`);
   return "error";
 }
@@ -284,7 +276,7 @@ async function signIn(newToken) {
   $("auth").hidden = true;
   if (why === "error") return; // the filter is refused: changing it starts the stream
   startTimer();
-  stream.start(token, queryFromFilters());
+  stream.start({ token, filter: queryFromFilters() });
 }
 
 $("auth").addEventListener("submit", (ev) => {
