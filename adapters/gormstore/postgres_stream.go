@@ -39,12 +39,12 @@ func (s *postgresEngine) withPgx(ctx context.Context, fn func(*pgx.Conn) error) 
 // connection of gorm's pool: pgx hands over each row's raw binary values,
 // which pageDecoder turns into tickets with no reflection and few
 // allocations, and which database/sql would convert value by value first.
-// One goroutine reads the
-// keyset pages as raw rows, pipelined: as soon as page k has arrived its
-// last row gives the cursor of page k+1, whose query is sent at once, and
-// page k goes to the caller's goroutine, which decodes it and hands it to h
-// while the database works on k+1 — so the reader does nothing but keep
-// PostgreSQL busy. A connection is held only while a page is read: when
+//
+// One goroutine reads the keyset pages as raw rows, pipelined: as soon as
+// page k has arrived its last row gives the cursor of page k+1, whose query
+// is sent at once, and page k goes to the caller's goroutine, which decodes
+// it and hands it to h while the database works on k+1 — so the reader
+// does nothing but keep PostgreSQL busy. A connection is held only while a page is read: when
 // the caller falls behind, the reader waits for a free page with its
 // connection back in the pool.
 func (s *postgresEngine) stream(ctx context.Context, q domain.Query, batchSize int, h ports.BatchHandler) error {
@@ -60,9 +60,9 @@ func (s *postgresEngine) stream(ctx context.Context, q domain.Query, batchSize i
 	}
 }
 
-// streamPages is one pipelined run of stream. It returns
-// how many tickets it delivered, how many rows it read (undecodable ones
-// included) and the position of the last row read.
+// streamPages is one pipelined run of stream. It returns how many tickets
+// it delivered, how many rows it read (undecodable ones included) and the
+// position of the last row read.
 func (s *postgresEngine) streamPages(ctx context.Context, q domain.Query, batchSize int, h ports.BatchHandler) (delivered, read int, last domain.Cursor, err error) {
 	rctx, stop := context.WithCancel(ctx)
 	defer stop()

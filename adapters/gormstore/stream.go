@@ -12,10 +12,9 @@ import (
 // StreamTickets implements ports.TicketSource with keyset batches: each
 // batch is one query for the next batchSize rows after the last row of the
 // batch before, read through the driver under gorm (see engine) and handed
-// to h. A
-// connection is held only while a batch is read, never while h runs, so a
-// slow client does not hold one. The batch slice is reused from batch to
-// batch; what each batch allocates is the rows' own strings.
+// to h. A connection is held only while a batch is read, never while h
+// runs, so a slow client does not hold one. The batch slice is reused from
+// batch to batch; what each batch allocates is the rows' own strings.
 //
 // When ctx ends the running query is cancelled on the server (PostgreSQL gets
 // a cancel request; SQLite is interrupted) and an error wrapping ctx.Err()
