@@ -21,8 +21,8 @@ import (
 // gorm opens both pools and serves the small queries (Count, MaxID, Gorm).
 // The engines read and write tickets below it, on the same pool: gorm's
 // reflection costs a third or more of the rows per second a stream needs,
-// and neither COPY, a pipelined batch of queries nor BEGIN IMMEDIATE can be
-// said through it. Each engine's stream says which driver it reads with.
+// and gorm has no way to say COPY, a pipelined batch of queries or SQLite's
+// BEGIN IMMEDIATE. Each engine's stream says which driver it reads with.
 type engine interface {
 	// name is the dialect, as Store.Dialect reports it and as the
 	// migrations' directory is named.
@@ -93,8 +93,8 @@ type sqlStyle struct {
 	in func(b *sqlBuilder, column string, values []string, args []any) []any
 }
 
-// newEngine returns the engine of dialect d over s: the one place that
-// tells the databases apart.
+// newEngine returns the engine of dialect d over s. Open calls it once:
+// past it, no code asks which database it talks to.
 func newEngine(s *Store, d Dialect) engine {
 	if d == Postgres {
 		return &postgresEngine{s}
