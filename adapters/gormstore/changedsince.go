@@ -9,25 +9,14 @@ import (
 	"github.com/ticketstream/ticketstream/domain"
 )
 
-// The tickets changed after a position, for a dashboard that resumes from
-// it: rows by the tickets' (change_pos, id) index, deletions by the
-// removals' primary key. No horizon bounds them — every committed change
-// counts — and each read costs what changed since, not what the filter
-// holds.
-const (
-	pgChangedSinceSQL  = `SELECT id, team FROM tickets WHERE (change_pos, id) > ($1, $2)`
-	pgDeletedSinceSQL  = `SELECT DISTINCT id FROM ticket_removals r WHERE (change_pos, id) > ($1, $2) AND NOT EXISTS (SELECT 1 FROM tickets t WHERE t.id = r.id)`
-	sqlChangedSinceSQL = `SELECT id, team FROM tickets WHERE (change_pos, id) > (?, ?)`
-	sqlDeletedSinceSQL = `SELECT DISTINCT id FROM ticket_removals r WHERE (change_pos, id) > (?, ?) AND NOT EXISTS (SELECT 1 FROM tickets t WHERE t.id = r.id)`
-)
-
-// ChangedSince implements ports.ChangeFeed. The two reads run in one
-// read-only transaction, so a ticket deleted between them is not missed.
+// ChangedSince implements ports.ChangeFeed: the tickets changed after a
+// position, for a dashboard that resumes from it. It reads rows by the
+// tickets' (change_pos, id) index, deletions by the removals' primary key.
+// No horizon bounds them — every committed change counts — and each read
+// costs what changed since, not what the filter holds. The two reads run in
+// one read-only transaction, so a ticket deleted between them is not missed.
 func (s *Store) ChangedSince(ctx context.Context, after domain.ChangePos, fn func(id int64, team string, removed bool) error) error {
-	changed, deleted := pgChangedSinceSQL, pgDeletedSinceSQL
-	if s.dialect == SQLite {
-		changed, deleted = sqlChangedSinceSQL, sqlDeletedSinceSQL
-	}
+	changed, deleted := s.eng.changedSinceSQL()
 	seq := int64(min(after.Seq, math.MaxInt64))
 	err := s.readSnapshot(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, changed, seq, after.ID)
@@ -84,15 +73,9 @@ type errHandler struct{ err error }
 func (e errHandler) Error() string { return e.err.Error() }
 
 // readSnapshot runs read in one read-only transaction that sees one
-// snapshot of the database: REPEATABLE READ on PostgreSQL (which, taking no
-// transaction id, holds back no one's horizon), a read transaction on
-// SQLite (whose WAL gives it one snapshot).
+// snapshot of the database (see each engine's snapshotTx).
 func (s *Store) readSnapshot(ctx context.Context, read func(*sql.Tx) error) error {
-	opts := &sql.TxOptions{ReadOnly: true}
-	if s.dialect == Postgres {
-		opts.Isolation = sql.LevelRepeatableRead
-	}
-	tx, err := s.sql.BeginTx(ctx, opts)
+	tx, err := s.sql.BeginTx(ctx, s.eng.snapshotTx())
 	if err != nil {
 		return err
 	}

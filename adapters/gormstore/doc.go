@@ -8,6 +8,10 @@
 // PostgreSQL), because gorm's reflection costs a third or more of the rows
 // per second the ticket stream needs: see StreamTickets.
 //
+// Store is written once for both databases. What each does its own way is
+// an engine (engine.go), implemented in the files named for its database
+// (postgres_*.go, sqlite_*.go) and chosen once, by Open, from the URL.
+//
 // Streams read in keyset batches: each batch is one indexed query that
 // continues from the (updated_at, id) of the last row, holds a connection
 // only while it reads, and stops on the server when the context ends. No

@@ -7,9 +7,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/fnv"
-
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ticketstream/ticketstream/domain"
 )
@@ -45,28 +42,11 @@ func (s *Store) CursorKey(ctx context.Context) ([]byte, error) {
 	return key, nil
 }
 
-// Identity implements ports.ChangeFeed. On PostgreSQL it mixes the
-// cluster's system identifier, which a restore into another cluster (a new
-// initdb) changes while a standby of the same cluster keeps it, with the
-// database's oid, which differs for every database of the cluster — another
-// one, or a copy restored with pg_restore, whose tables (and default cursor
-// key) are the same but whose positions are not; a role that may not call
-// pg_control_system() gets the database's own random id instead. On SQLite
-// it is a random id made when the database was first opened, carried along
-// when the file is copied — with its positions.
+// Identity implements ports.ChangeFeed: an id that tells this database
+// from every other whose positions a cursor could be mistaken for (see
+// each engine's identity).
 func (s *Store) Identity(ctx context.Context) (uint64, error) {
-	if s.dialect == Postgres {
-		var sys, oid int64
-		err := s.sql.QueryRowContext(ctx, `SELECT system_identifier, (SELECT oid::bigint FROM pg_database WHERE datname = current_database()) FROM pg_control_system()`).Scan(&sys, &oid)
-		var pgErr *pgconn.PgError
-		switch {
-		case err == nil:
-			return postgresIdentity(sys, oid), nil
-		case !errors.As(err, &pgErr) || pgErr.Code != "42501": // insufficient_privilege
-			return 0, fmt.Errorf("database identity: %w", connectionLost(err))
-		}
-	}
-	return s.databaseID(ctx)
+	return s.eng.identity(ctx)
 }
 
 // databaseID returns the random id stored in the database, making it first
@@ -108,10 +88,7 @@ func (s *Store) writeOnce(ctx context.Context, column string, fresh func() (any,
 	if err != nil {
 		return err
 	}
-	upd := `UPDATE change_feed_state SET ` + column + ` = $1 WHERE id = 1 AND ` + column + ` IS NULL`
-	if s.dialect == SQLite {
-		upd = `UPDATE change_feed_state SET ` + column + ` = ? WHERE id = 1 AND ` + column + ` IS NULL`
-	}
+	upd := `UPDATE change_feed_state SET ` + column + ` = ` + s.eng.style().param(1) + ` WHERE id = 1 AND ` + column + ` IS NULL`
 	if _, err := s.sql.ExecContext(ctx, upd, v); err != nil {
 		return connectionLost(err)
 	}
@@ -119,15 +96,4 @@ func (s *Store) writeOnce(ctx context.Context, column string, fresh func() (any,
 		err = errors.New(column + " is still unset after writing it")
 	}
 	return connectionLost(err)
-}
-
-// postgresIdentity mixes a cluster's system identifier and a database's
-// oid into one identity, never 0.
-func postgresIdentity(sys, oid int64) uint64 {
-	h := fnv.New64a()
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:], uint64(sys))
-	binary.BigEndian.PutUint64(b[8:], uint64(oid))
-	h.Write(b[:])
-	return h.Sum64() | 1
 }

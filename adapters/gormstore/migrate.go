@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"time"
 
 	"github.com/pressly/goose/v3"
-	"github.com/pressly/goose/v3/lock"
 
 	"github.com/ticketstream/ticketstream/domain"
 )
@@ -31,25 +29,16 @@ type Migration struct {
 }
 
 func (s *Store) provider(locked bool) (*goose.Provider, error) {
-	sub, err := fs.Sub(migrations, "migrations/"+string(s.dialect))
+	sub, err := fs.Sub(migrations, "migrations/"+string(s.Dialect()))
 	if err != nil {
 		return nil, fmt.Errorf("migrations: %w", err)
 	}
-	dialect := goose.DialectPostgres
-	opts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
-	if s.dialect == SQLite {
-		dialect = goose.DialectSQLite3
-		if locked && s.target.path != "" {
-			opts = append(opts, goose.WithLocker(&fileLocker{path: s.target.path + ".migrate-lock"}))
-		}
-	} else if locked {
-		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300), lock.WithUnlockTimeout(1, 60))
-		if err != nil {
-			return nil, fmt.Errorf("migration lock: %w", err)
-		}
-		opts = append(opts, goose.WithSessionLocker(locker))
+	gooseDialect, opts, err := s.eng.migrationProvider(locked)
+	if err != nil {
+		return nil, err
 	}
-	p, err := goose.NewProvider(dialect, s.sql, sub, opts...)
+	opts = append(opts, goose.WithDisableGlobalRegistry(true))
+	p, err := goose.NewProvider(gooseDialect, s.sql, sub, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("migrations: %w", err)
 	}
@@ -69,7 +58,7 @@ func (s *Store) Migrate(ctx context.Context) ([]Migration, error) {
 	}
 	results, err := p.Up(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("migrate %s: %w", s.dialect, err)
+		return nil, fmt.Errorf("migrate %s: %w", s.Dialect(), err)
 	}
 	out := make([]Migration, 0, len(results))
 	for _, r := range results {
@@ -161,6 +150,3 @@ func (s *Store) checkSchema(ctx context.Context, migrate, allowOld bool) error {
 // Applied returns the migrations that Open applied (none unless
 // Config.Migrate was set and the schema was behind).
 func (s *Store) Applied() []Migration { return s.applied }
-
-// migrateLockPoll is how often a waiting process retries the SQLite lock.
-const migrateLockPoll = 50 * time.Millisecond

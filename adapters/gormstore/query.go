@@ -1,7 +1,6 @@
 package gormstore
 
 import (
-	"fmt"
 	"math"
 	"strings"
 	"time"
@@ -25,44 +24,37 @@ type selectSQL struct {
 	filterArgs []any
 }
 
-// buildSelect writes the keyset batch query for q. Column names are fixed
-// here; every value goes through a placeholder. The cursor is always the
-// first two parameters and the batch size the last.
+// sqlBuilder writes a statement, numbering its placeholders in a dialect's
+// style.
+type sqlBuilder struct {
+	strings.Builder
+	style *sqlStyle
+	n     int
+}
+
+// param writes nothing and returns the next placeholder.
+func (b *sqlBuilder) param() string {
+	b.n++
+	return b.style.param(b.n)
+}
+
+// buildSelect writes the keyset batch query for q in style. Column names
+// are fixed here; every value goes through a placeholder. The cursor is
+// always the first two parameters and the batch size the last.
 //
 //	SELECT … FROM tickets
 //	WHERE (updated_at, id) > ($1, $2) AND status = ANY($3) …
 //	ORDER BY updated_at, id LIMIT $n
-func buildSelect(d Dialect, q domain.Query) selectSQL {
-	var b strings.Builder
+func buildSelect(style *sqlStyle, q domain.Query) selectSQL {
+	b := &sqlBuilder{style: style}
 	b.WriteString("SELECT " + ticketColumns + " FROM tickets WHERE (updated_at, id) > (")
-	n := 0
-	ph := func() string {
-		n++
-		if d == Postgres {
-			return fmt.Sprintf("$%d", n)
-		}
-		return "?"
-	}
-	b.WriteString(ph() + ", " + ph() + ")")
+	b.WriteString(b.param() + ", " + b.param() + ")")
 	var args []any
 	filter := func(column string, values []string) {
 		if len(values) == 0 {
 			return
 		}
-		if d == Postgres {
-			b.WriteString(" AND " + column + " = ANY(" + ph() + ")")
-			args = append(args, values)
-			return
-		}
-		b.WriteString(" AND " + column + " IN (")
-		for i, v := range values {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(ph())
-			args = append(args, v)
-		}
-		b.WriteString(")")
+		args = style.in(b, column, values, args)
 	}
 	filter("status", stringsOf(q.Statuses))
 	filter("priority", stringsOf(q.Priorities))
@@ -70,10 +62,10 @@ func buildSelect(d Dialect, q domain.Query) selectSQL {
 	filter("assignee", q.Assignees)
 	if !q.AsOf.IsZero() {
 		// The snapshot half of a live subscription: later changes come live.
-		b.WriteString(" AND (change_pos, id) <= (" + ph() + ", " + ph() + ")")
+		b.WriteString(" AND (change_pos, id) <= (" + b.param() + ", " + b.param() + ")")
 		args = append(args, int64(q.AsOf.Seq), q.AsOf.ID)
 	}
-	b.WriteString(" ORDER BY updated_at, id LIMIT " + ph())
+	b.WriteString(" ORDER BY updated_at, id LIMIT " + b.param())
 	return selectSQL{text: b.String(), filterArgs: args}
 }
 

@@ -8,12 +8,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
-	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/libtnb/sqlite"
-	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	gormlogger "gorm.io/gorm/logger"
 
@@ -94,7 +88,7 @@ func (c Config) withDefaults() (Config, error) {
 
 // Store reads and writes tickets in one database. It is safe for concurrent use.
 type Store struct {
-	dialect Dialect
+	eng     engine // what the database does its own way
 	gorm    *gorm.DB
 	sql     *sql.DB
 	probe   *sql.DB // readiness checks only: see Ready
@@ -124,14 +118,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, func(), er
 	if err != nil {
 		return nil, nil, err
 	}
-	s := &Store{dialect: tgt.dialect, log: log, target: tgt, url: cfg.URL}
-	var dialector gorm.Dialector
-	switch tgt.dialect {
-	case Postgres:
-		dialector, err = s.openPostgres(cfg)
-	case SQLite:
-		dialector, err = s.openSQLite(cfg)
-	}
+	s := &Store{log: log, target: tgt, url: cfg.URL}
+	s.eng = newEngine(s, tgt.dialect)
+	dialector, err := s.eng.openPools(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -150,71 +139,13 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, func(), er
 	// of waitReachable.
 	if s.gorm, err = gorm.Open(dialector, gormConfig()); err != nil {
 		closeStore()
-		return nil, nil, fmt.Errorf("open %s through gorm: %w", s.dialect, err)
+		return nil, nil, fmt.Errorf("open %s through gorm: %w", s.Dialect(), err)
 	}
 	if err := s.checkSchema(ctx, cfg.Migrate, cfg.AllowOldSchema); err != nil {
 		closeStore()
 		return nil, nil, err
 	}
 	return s, closeStore, nil
-}
-
-// openPostgres opens the pools (without connecting yet) and returns the gorm
-// dialector over the main one.
-func (s *Store) openPostgres(cfg Config) (gorm.Dialector, error) {
-	pgcfg, err := pgx.ParseConfig(s.target.dsn)
-	if err != nil {
-		return nil, domain.Invalidf("database", "PostgreSQL URL: %s", redactDriverError(err, s.url))
-	}
-	rt := pgcfg.RuntimeParams
-	if _, ok := rt["application_name"]; !ok {
-		rt["application_name"] = "ticketstream"
-	}
-	rt["statement_timeout"] = fmt.Sprint(cfg.StatementTimeout.Milliseconds())
-	// A transaction left open by a crashed client must not hold back the
-	// xid horizon (and the change feed) for ever.
-	rt["idle_in_transaction_session_timeout"] = "60000"
-	// On a cancelled context, ask the server to cancel the running query and
-	// keep the connection, instead of pgx's default of dropping the socket:
-	// the query stops on the server at once, and a thousand clients leaving
-	// do not become a thousand reconnects (pgx #1780). The deadline is the
-	// fallback if the cancel request goes unanswered.
-	pgcfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
-		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: 5 * time.Second}
-	}
-	pgcfg.ConnectTimeout = 5 * time.Second
-	s.sql = stdlib.OpenDB(*pgcfg)
-	s.configurePool(cfg, 16)
-	s.probe = stdlib.OpenDB(*pgcfg)
-	configureProbe(s.probe)
-	return postgres.New(postgres.Config{Conn: s.sql}), nil
-}
-
-// openSQLite opens the pools (without connecting yet) and returns the gorm
-// dialector over the main one.
-//
-// The driver is modernc.org/sqlite, SQLite transpiled to Go (no cgo), which
-// registers itself as "sqlite" with database/sql; the pools are opened with
-// it directly, so the DSN's pragmas are exactly ours. gorm reaches them
-// through github.com/libtnb/sqlite, a dialector built on that same module
-// and version. Importing that dialector also switches three process-wide
-// settings of modernc.org/sqlite on: a _pragma DSN value must be a single
-// statement, the database file is locked with Linux OFD locks (which
-// another open of the same file in this process cannot silently release,
-// as POSIX locks can), and syncs use fdatasync, as SQLite built from C
-// does on Linux, with the same durability.
-func (s *Store) openSQLite(cfg Config) (gorm.Dialector, error) {
-	var err error
-	if s.sql, err = sql.Open(sqlite.DriverName, s.target.dsn); err != nil {
-		return nil, fmt.Errorf("open sqlite %s: %w", s.target.path, err)
-	}
-	s.configurePool(cfg, 8)
-	if s.probe, err = sql.Open(sqlite.DriverName, s.target.dsn); err != nil {
-		s.sql.Close()
-		return nil, fmt.Errorf("open sqlite %s: %w", s.target.path, err)
-	}
-	configureProbe(s.probe)
-	return sqlite.New(sqlite.Config{Conn: s.sql}), nil
 }
 
 // configureProbe sizes the readiness pool: one connection kept open, so
@@ -255,65 +186,18 @@ func (s *Store) waitReachable(ctx context.Context, timeout time.Duration) error 
 		if err == nil {
 			return nil
 		}
-		if permanent := s.classifyConnectError(err); permanent != nil {
+		if permanent := s.eng.connectError(err); permanent != nil {
 			return permanent
 		}
 		s.log.Warn("database not reachable yet, retrying", "attempt", attempt, "retry_in", delay, "err", redactDriverError(err, s.url))
 		select {
 		case <-ctx.Done():
 			return &domain.Error{Code: domain.EUnavailable, Param: "database",
-				Message: fmt.Sprintf("%s database not reachable after %s: %s", s.dialect, timeout, redactDriverError(err, s.url))}
+				Message: fmt.Sprintf("%s database not reachable after %s: %s", s.Dialect(), timeout, redactDriverError(err, s.url))}
 		case <-time.After(delay):
 		}
 		delay = min(2*delay, 2*time.Second)
 	}
-}
-
-// classifyConnectError returns a user-facing error for a connection failure
-// that retrying cannot fix, or nil for one that may pass: a server that is
-// down, restarting or still starting.
-func (s *Store) classifyConnectError(err error) error {
-	if s.dialect == SQLite {
-		if sqliteBusy(err) {
-			// Another process (or store) holds the file while it opens or
-			// migrates it: connecting sets WAL mode, which SQLite can refuse
-			// without waiting for the busy timeout. Seen in CI with four
-			// stores migrating one new file at once.
-			return nil
-		}
-		// Any other failure of a local file: nothing to wait for.
-		return &domain.Error{Code: domain.EUnavailable, Param: "database",
-			Message: fmt.Sprintf("cannot open SQLite database %q: %v (does its directory exist and is it writable?)", s.target.path, err)}
-	}
-	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) {
-		return nil
-	}
-	switch pgErr.Code {
-	case "28P01", "28000": // invalid_password, invalid_authorization_specification
-		return &domain.Error{Code: domain.EUnauthorized, Param: "database",
-			Message: "PostgreSQL refused the credentials: " + pgErr.Message + " (check the user and password in the database URL)"}
-	case "3D000": // invalid_catalog_name
-		return &domain.Error{Code: domain.EInvalid, Param: "database",
-			Message: "PostgreSQL database does not exist: " + pgErr.Message + " (create it, or fix the database name in the URL)"}
-	}
-	return nil
-}
-
-// sqliteBusy reports whether err is SQLite's SQLITE_BUSY or SQLITE_LOCKED
-// (or one of their extended codes), which end when the other connection's
-// work does.
-func sqliteBusy(err error) bool {
-	var coded interface{ Code() int }
-	if !errors.As(err, &coded) {
-		return false
-	}
-	const sqliteBusyCode, sqliteLockedCode = 5, 6 // primary result codes
-	switch coded.Code() & 0xff {
-	case sqliteBusyCode, sqliteLockedCode:
-		return true
-	}
-	return false
 }
 
 // Target returns the database URL the store was opened with (it may hold a
@@ -321,12 +205,12 @@ func sqliteBusy(err error) bool {
 func (s *Store) Target() string { return s.url }
 
 // Dialect returns the database's dialect.
-func (s *Store) Dialect() Dialect { return s.dialect }
+func (s *Store) Dialect() Dialect { return s.eng.name() }
 
 // Ping reports whether the database answers now, through the main pool.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.sql.PingContext(ctx); err != nil {
-		return &domain.Error{Code: domain.EUnavailable, Message: fmt.Sprintf("%s database not reachable: %v", s.dialect, err)}
+		return &domain.Error{Code: domain.EUnavailable, Message: fmt.Sprintf("%s database not reachable: %v", s.Dialect(), err)}
 	}
 	return nil
 }
@@ -340,7 +224,7 @@ func (s *Store) Ready(ctx context.Context) error {
 	var one int
 	err := s.probe.QueryRowContext(ctx, "SELECT 1 FROM tickets LIMIT 1").Scan(&one)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return &domain.Error{Code: domain.EUnavailable, Message: fmt.Sprintf("%s database cannot read tickets: %v", s.dialect, err)}
+		return &domain.Error{Code: domain.EUnavailable, Message: fmt.Sprintf("%s database cannot read tickets: %v", s.Dialect(), err)}
 	}
 	return nil
 }

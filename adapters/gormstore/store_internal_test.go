@@ -26,7 +26,7 @@ func (e codedError) Code() int     { return int(e) }
 // other failure of the file.
 func TestClassifyConnectError_SQLiteRetriesOnlyABusyFile(t *testing.T) {
 	t.Parallel()
-	s := &Store{dialect: SQLite, target: target{path: "/tmp/x.db"}}
+	s := &sqliteEngine{&Store{target: target{path: "/tmp/x.db"}}}
 	for _, tc := range []struct {
 		name  string
 		err   error
@@ -42,9 +42,9 @@ func TestClassifyConnectError_SQLiteRetriesOnlyABusyFile(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got := s.classifyConnectError(tc.err)
+			got := s.connectError(tc.err)
 			if (got == nil) != tc.retry {
-				t.Fatalf("classifyConnectError(%v) = %v; want retry %v", tc.err, got, tc.retry)
+				t.Fatalf("connectError(%v) = %v; want retry %v", tc.err, got, tc.retry)
 			}
 			if got != nil && !strings.Contains(got.Error(), "/tmp/x.db") {
 				t.Fatalf("the error does not name the file: %v", got)

@@ -11,10 +11,10 @@ import (
 
 // StreamTickets implements ports.TicketSource with keyset batches: each
 // batch is one query for the next batchSize rows after the last row of the
-// batch before, read through the driver under gorm and handed to h. A
-// connection is held only while a batch is read, never while h runs, so a
-// slow client does not hold one. The batch slice is reused from batch to
-// batch; what each batch allocates is the rows' own strings.
+// batch before, read through the driver under gorm (see engine) and handed
+// to h. A connection is held only while a batch is read, never while h
+// runs, so a slow client does not hold one. The batch slice is reused from
+// batch to batch; what each batch allocates is the rows' own strings.
 //
 // When ctx ends the running query is cancelled on the server (PostgreSQL gets
 // a cancel request; SQLite is interrupted) and an error wrapping ctx.Err()
@@ -29,13 +29,7 @@ func (s *Store) StreamTickets(ctx context.Context, q domain.Query, batchSize int
 	if batchSize <= 0 {
 		batchSize = ports.DefaultBatchSize
 	}
-	var err error
-	if s.dialect == Postgres {
-		err = s.streamPostgres(ctx, q, batchSize, h)
-	} else {
-		err = s.streamSQLite(ctx, q, batchSize, h)
-	}
-	if err != nil {
+	if err := s.eng.stream(ctx, q, batchSize, h); err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return fmt.Errorf("stream tickets: %w", ctxErr)
 		}
@@ -48,50 +42,10 @@ func (s *Store) StreamTickets(ctx context.Context, q domain.Query, batchSize int
 // doubling as rows come, once per stream.
 const initialBatchCap = 64
 
-// streamSQLite is StreamTickets for SQLite: one keyset query per batch,
-// read through database/sql.
-func (s *Store) streamSQLite(ctx context.Context, q domain.Query, batchSize int, h ports.BatchHandler) error {
-	sel := buildSelect(SQLite, q)
-	// The batch grows to what the stream really reads: a dashboard whose
-	// filter holds a few tickets must not reserve room for a whole batch.
-	batch := make([]domain.Ticket, 0, min(batchSize, initialBatchCap))
-	after := sqliteKeyOf(q.After)
-	remaining := q.Limit
-	for {
-		n := batchSize
-		if q.Limit > 0 {
-			n = min(n, remaining)
-		}
-		start := time.Now()
-		var (
-			read int
-			err  error
-		)
-		batch, read, after, err = s.readBatchSQLite(ctx, sel, after, n, batch[:0])
-		s.observe(QuerySnapshot, start, err)
-		if err != nil {
-			return err
-		}
-		if len(batch) > 0 { // empty when every row read was skipped
-			if err := h.HandleBatch(batch); err != nil {
-				return err
-			}
-		}
-		remaining -= len(batch)
-		if read < n || (q.Limit > 0 && remaining == 0) {
-			return nil
-		}
-	}
-}
-
 // Ticket returns the ticket with the given id, or an ENotFound error.
 func (s *Store) Ticket(ctx context.Context, id int64) (domain.Ticket, error) {
-	read := s.readByIDSQLite
-	if s.dialect == Postgres {
-		read = s.readByIDPostgres
-	}
 	start := time.Now()
-	t, found, err := read(ctx, id)
+	t, found, err := s.eng.ticket(ctx, id)
 	s.observe(QueryTicket, start, err)
 	if err != nil {
 		return domain.Ticket{}, fmt.Errorf("ticket %d: %w", id, connectionLost(err))

@@ -62,11 +62,6 @@ func parseURL(raw string) (target, error) {
 	return target{}, domain.Invalidf("database", "unsupported database URL scheme %q (want postgres://… or sqlite:PATH)", truncate(scheme, 32))
 }
 
-// sqlitePragmas make the embedded database fit a server: WAL lets readers
-// stream while a writer commits, busy_timeout makes a second writer wait
-// instead of failing, and NORMAL sync is safe under WAL.
-const sqlitePragmas = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)"
-
 // redactError describes a URL parse error without echoing the URL, which
 // may hold a password.
 func redactError(err error) string {

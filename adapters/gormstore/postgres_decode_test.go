@@ -30,9 +30,9 @@ func TestPgStream_FastAndGenericDecodersAgree(t *testing.T) {
 	}
 	for _, format := range []string{"binary", "text"} {
 		t.Run(format, func(t *testing.T) {
-			st := pgStream{s: s, ctx: context.Background(), sel: buildSelect(Postgres, domain.Query{})}
+			st := pgStream{ctx: context.Background(), sel: buildSelect(&postgresStyle, domain.Query{})}
 			var rb rawBatch
-			err := s.withPgx(context.Background(), func(c *pgx.Conn) error {
+			err := s.eng.(*postgresEngine).withPgx(context.Background(), func(c *pgx.Conn) error {
 				args := []any{}
 				if format == "text" {
 					args = append(args, pgx.QueryResultFormats{0})

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ticketstream/ticketstream/domain"
+	"github.com/ticketstream/ticketstream/ports"
 )
 
 // sqliteKey is the (updated_at, id) a keyset batch continues after, as
@@ -26,9 +27,47 @@ func sqliteKeyOf(c domain.Cursor) sqliteKey {
 	return sqliteKey{at: at.UnixMicro(), id: id}
 }
 
-// readBatchSQLite appends up to n tickets after `after` to batch. It returns
+// stream is StreamTickets for SQLite: one keyset query per batch, read
+// through database/sql on gorm's pool: the rows' timestamps and tags need
+// decoding of their own (see sqliteScanner), which gorm's reflection would
+// only slow down.
+func (s *sqliteEngine) stream(ctx context.Context, q domain.Query, batchSize int, h ports.BatchHandler) error {
+	sel := buildSelect(&sqliteStyle, q)
+	// The batch grows to what the stream really reads: a dashboard whose
+	// filter holds a few tickets must not reserve room for a whole batch.
+	batch := make([]domain.Ticket, 0, min(batchSize, initialBatchCap))
+	after := sqliteKeyOf(q.After)
+	remaining := q.Limit
+	for {
+		n := batchSize
+		if q.Limit > 0 {
+			n = min(n, remaining)
+		}
+		start := time.Now()
+		var (
+			read int
+			err  error
+		)
+		batch, read, after, err = s.readBatch(ctx, sel, after, n, batch[:0])
+		s.observe(QuerySnapshot, start, err)
+		if err != nil {
+			return err
+		}
+		if len(batch) > 0 { // empty when every row read was skipped
+			if err := h.HandleBatch(batch); err != nil {
+				return err
+			}
+		}
+		remaining -= len(batch)
+		if read < n || (q.Limit > 0 && remaining == 0) {
+			return nil
+		}
+	}
+}
+
+// readBatch appends up to n tickets after `after` to batch. It returns
 // how many rows it read, skipped ones included, and the key of the last.
-func (s *Store) readBatchSQLite(ctx context.Context, sel selectSQL, after sqliteKey, n int, batch []domain.Ticket) ([]domain.Ticket, int, sqliteKey, error) {
+func (s *sqliteEngine) readBatch(ctx context.Context, sel selectSQL, after sqliteKey, n int, batch []domain.Ticket) ([]domain.Ticket, int, sqliteKey, error) {
 	args := make([]any, 0, len(sel.filterArgs)+3)
 	args = append(append(append(args, after.at, after.id), sel.filterArgs...), n)
 	rows, err := s.sql.QueryContext(ctx, sel.text, args...)
@@ -118,7 +157,8 @@ func (sc *sqliteScanner) undecodable(rows *sql.Rows, t *domain.Ticket, lead []an
 	return &undecodableRow{id: t.ID, err: err}
 }
 
-func (s *Store) readByIDSQLite(ctx context.Context, id int64) (domain.Ticket, bool, error) {
+// ticket reads one ticket by its primary key.
+func (s *sqliteEngine) ticket(ctx context.Context, id int64) (domain.Ticket, bool, error) {
 	rows, err := s.sql.QueryContext(ctx, "SELECT "+ticketColumns+" FROM tickets WHERE id = ?", id)
 	if err != nil {
 		return domain.Ticket{}, false, err

@@ -20,7 +20,7 @@ import (
 // withPgx runs fn on one pooled connection as a native pgx.Conn, skipping
 // database/sql's per-value conversions: pgx scans binary columns straight
 // into the ticket's fields.
-func (s *Store) withPgx(ctx context.Context, fn func(*pgx.Conn) error) error {
+func (s *postgresEngine) withPgx(ctx context.Context, fn func(*pgx.Conn) error) error {
 	conn, err := s.sql.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("acquire connection: %w", err)
@@ -35,17 +35,21 @@ func (s *Store) withPgx(ctx context.Context, fn func(*pgx.Conn) error) error {
 	})
 }
 
-// streamPostgres is StreamTickets for PostgreSQL. One goroutine reads the
-// keyset pages as raw rows, pipelined: as soon as page k has arrived its
-// last row gives the cursor of page k+1, whose query is sent at once, and
-// page k goes to the caller's goroutine, which decodes it and hands it to h
-// while the database works on k+1 — so the reader does nothing but keep
-// PostgreSQL busy. A connection is held only while a page is read: when
+// stream is StreamTickets for PostgreSQL, on the native pgx.Conn under a
+// connection of gorm's pool: pgx hands over each row's raw binary values,
+// which pageDecoder turns into tickets with no reflection and few
+// allocations, and which database/sql would convert value by value first.
+//
+// One goroutine reads the keyset pages as raw rows, pipelined: as soon as
+// page k has arrived its last row gives the cursor of page k+1, whose query
+// is sent at once, and page k goes to the caller's goroutine, which decodes
+// it and hands it to h while the database works on k+1 — so the reader
+// does nothing but keep PostgreSQL busy. A connection is held only while a page is read: when
 // the caller falls behind, the reader waits for a free page with its
 // connection back in the pool.
-func (s *Store) streamPostgres(ctx context.Context, q domain.Query, batchSize int, h ports.BatchHandler) error {
+func (s *postgresEngine) stream(ctx context.Context, q domain.Query, batchSize int, h ports.BatchHandler) error {
 	for {
-		delivered, read, last, err := s.streamPostgresPages(ctx, q, batchSize, h)
+		delivered, read, last, err := s.streamPages(ctx, q, batchSize, h)
 		if err != nil || q.Limit == 0 || read < q.Limit || delivered == read {
 			return err
 		}
@@ -56,10 +60,10 @@ func (s *Store) streamPostgres(ctx context.Context, q domain.Query, batchSize in
 	}
 }
 
-// streamPostgresPages is one pipelined run of streamPostgres. It returns
-// how many tickets it delivered, how many rows it read (undecodable ones
-// included) and the position of the last row read.
-func (s *Store) streamPostgresPages(ctx context.Context, q domain.Query, batchSize int, h ports.BatchHandler) (delivered, read int, last domain.Cursor, err error) {
+// streamPages is one pipelined run of stream. It returns how many tickets
+// it delivered, how many rows it read (undecodable ones included) and the
+// position of the last row read.
+func (s *postgresEngine) streamPages(ctx context.Context, q domain.Query, batchSize int, h ports.BatchHandler) (delivered, read int, last domain.Cursor, err error) {
 	rctx, stop := context.WithCancel(ctx)
 	defer stop()
 	pages := make(chan *rawBatch, rawPagesInFlight) // holds every page: a send never blocks
@@ -106,8 +110,8 @@ const rawPagesInFlight = 3
 // start at the batch size, so that the first rows come at once, and double
 // with each further page up to pageGrowth batches: a long stream pays
 // PostgreSQL's per-query cost less often.
-func (s *Store) readPages(ctx context.Context, q domain.Query, batchSize int, free <-chan *rawBatch, read chan<- *rawBatch) error {
-	st := pgStream{s: s, ctx: ctx, sel: buildSelect(Postgres, q)}
+func (s *postgresEngine) readPages(ctx context.Context, q domain.Query, batchSize int, free <-chan *rawBatch, read chan<- *rawBatch) error {
+	st := pgStream{ctx: ctx, sel: buildSelect(&postgresStyle, q)}
 	remaining := q.Limit
 	page, maxPage := batchSize, batchSize*pageGrowth
 	size := func() int {
@@ -203,9 +207,8 @@ func handleInBatches(ctx context.Context, h ports.BatchHandler, batch []domain.T
 // decoded tickets.
 const pageGrowth = 4
 
-// pgStream is the reader's state in one streamPostgres call.
+// pgStream is the reader's state in one stream call.
 type pgStream struct {
-	s      *Store
 	ctx    context.Context
 	sel    selectSQL
 	args   []any
@@ -359,7 +362,8 @@ func scanPostgres(rows pgx.Rows, t *domain.Ticket) error {
 	return nil
 }
 
-func (s *Store) readByIDPostgres(ctx context.Context, id int64) (domain.Ticket, bool, error) {
+// ticket reads one ticket by its primary key.
+func (s *postgresEngine) ticket(ctx context.Context, id int64) (domain.Ticket, bool, error) {
 	var t domain.Ticket
 	found := false
 	err := s.withPgx(ctx, func(c *pgx.Conn) error {

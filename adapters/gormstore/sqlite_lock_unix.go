@@ -60,3 +60,6 @@ func (l *fileLocker) Unlock(context.Context, *sql.DB) error {
 	l.f = nil
 	return err
 }
+
+// migrateLockPoll is how often a waiting process retries the SQLite lock.
+const migrateLockPoll = 50 * time.Millisecond

@@ -1,0 +1,103 @@
+package gormstore
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	"gorm.io/gorm"
+
+	"github.com/ticketstream/ticketstream/domain"
+	"github.com/ticketstream/ticketstream/ports"
+)
+
+// engine is what one database does its own way. Store's methods — the
+// ports and the rest of the exported API — are written once, over an
+// engine chosen by Open from the URL's scheme: postgresEngine (the
+// postgres_*.go files) or sqliteEngine (sqlite_*.go). Each holds its
+// dialect's SQL text beside the code that runs it.
+//
+// gorm opens both pools and serves the small queries (Count, MaxID, Gorm).
+// The engines read and write tickets below it, on the same pool: gorm's
+// reflection costs a third or more of the rows per second a stream needs,
+// and gorm has no way to say COPY, a pipelined batch of queries or SQLite's
+// BEGIN IMMEDIATE. Each engine's stream says which driver it reads with.
+type engine interface {
+	// name is the dialect, as Store.Dialect reports it and as the
+	// migrations' directory is named.
+	name() Dialect
+	// openPools opens the store's main and readiness pools (without
+	// connecting yet) and returns gorm's dialector over the main one.
+	openPools(cfg Config) (gorm.Dialector, error)
+	// connectError returns a user-facing error for a connection failure
+	// that retrying cannot fix, or nil for one that may pass.
+	connectError(err error) error
+	// migrationProvider returns goose's dialect and the provider's
+	// options beyond the defaults; locked adds the migration lock.
+	migrationProvider(locked bool) (goose.Dialect, []goose.ProviderOption, error)
+	// style is how the dialect writes parameters and value lists.
+	style() *sqlStyle
+
+	// stream reads the tickets q selects in keyset batches into h; q is
+	// valid and batchSize positive.
+	stream(ctx context.Context, q domain.Query, batchSize int, h ports.BatchHandler) error
+	// ticket reads the ticket with id, reporting whether there is one.
+	ticket(ctx context.Context, id int64) (domain.Ticket, bool, error)
+	// insert writes valid tickets, ids included, in one transaction.
+	insert(ctx context.Context, tickets []domain.Ticket) error
+	// update writes valid t (whose Tags are not nil) over the stored ticket
+	// with its id, but created_at.
+	update(ctx context.Context, t domain.Ticket) (sql.Result, error)
+
+	// unchangedAfter reports, where one cheap read can tell, that nothing
+	// was written after the unbounded read position after: the idle poll
+	// of the change feed. false means "read to know".
+	unchangedAfter(ctx context.Context, after domain.ChangePos) (bool, error)
+	// readChangePage reads up to n changed tickets and n removals
+	// positioned in (after, upTo] into page, with the horizon of the
+	// snapshot they came from and the teams each ticket left after
+	// readFrom.
+	readChangePage(ctx context.Context, readFrom, after, upTo domain.ChangePos, n int, page *changePage) error
+	// horizon is the change feed's horizon: every change below it is
+	// committed and readable.
+	horizon(ctx context.Context) (int64, error)
+	// frontier implements ChangeFeed.Frontier, its error wrapped.
+	frontier(ctx context.Context) (domain.ChangePos, error)
+	// departed returns the rows (one id each) of the tickets that left
+	// one of teams at a position after `after`.
+	departed(ctx context.Context, after domain.ChangePos, teams []string) (*sql.Rows, error)
+	// oldestWriter implements ChangeFeed.OldestWriter.
+	oldestWriter(ctx context.Context) (ports.Writer, error)
+	// changedSinceSQL returns ChangedSince's two queries, each taking the
+	// position's (seq, id): the changed tickets' (id, team), and the ids
+	// of the deleted ones.
+	changedSinceSQL() (changed, deleted string)
+	// snapshotTx is how a read-only transaction sees one snapshot.
+	snapshotTx() *sql.TxOptions
+	// prune deletes the removals and departures recorded before cutoff
+	// and at or before (seq, id), records how far removals were pruned,
+	// and returns how many removals went.
+	prune(ctx context.Context, cutoff time.Time, seq, id int64) (int64, error)
+	// identity implements ChangeFeed.Identity, its error wrapped.
+	identity(ctx context.Context) (uint64, error)
+}
+
+// sqlStyle is how a dialect writes the parts of a statement that differ:
+// its placeholders and the test of a column against a list of values.
+type sqlStyle struct {
+	// param returns the placeholder of the nth parameter, from 1.
+	param func(n int) string
+	// in writes " AND column <is one of values>" to b, with b.param for
+	// each placeholder it needs, and returns args with the values appended.
+	in func(b *sqlBuilder, column string, values []string, args []any) []any
+}
+
+// newEngine returns the engine of dialect d over s. Open calls it once:
+// past it, no code asks which database it talks to.
+func newEngine(s *Store, d Dialect) engine {
+	if d == Postgres {
+		return &postgresEngine{s}
+	}
+	return &sqliteEngine{s}
+}
