@@ -25,21 +25,37 @@ import (
 	"github.com/ticketstream/ticketstream/ports"
 )
 
-// HubStats are the hub's live counters.
+// HubStats is a snapshot of the hub's counters.
 type HubStats struct {
-	Reads      atomic.Uint64 // feed reads
-	ReadErrors atomic.Uint64 // feed reads that failed
-	Changes    atomic.Uint64 // changes read from the feed
-	Deliveries atomic.Uint64 // changes queued for a subscriber
-	Coalesced  atomic.Uint64 // queued changes replaced by a newer version before being sent
-	Overflows  atomic.Uint64 // subscribers dropped because even coalesced they fell too far behind
-	// StalledNanos is the age of the oldest open writing transaction at the
+	Reads      uint64 // feed reads
+	ReadErrors uint64 // feed reads that failed
+	Changes    uint64 // changes read from the feed
+	Deliveries uint64 // changes queued for a subscriber
+	Coalesced  uint64 // queued changes replaced by a newer version before being sent
+	Overflows  uint64 // subscribers dropped because even coalesced they fell too far behind
+	// Stalled is the age of the oldest open writing transaction at the
 	// last check, if older than the stall warning: delivery waits for it.
-	StalledNanos atomic.Int64
+	Stalled time.Duration
 	// MemoryBytes is what the subscriptions keep now (see
 	// HubConfig.MemoryBudget); OverBudget counts those failed for it.
-	MemoryBytes atomic.Int64
-	OverBudget  atomic.Uint64
+	MemoryBytes int64
+	OverBudget  uint64
+}
+
+// hubCounters are the hub's live counters; HubStats is their snapshot.
+type hubCounters struct {
+	reads, readErrors, changes, deliveries, coalesced, overflows atomic.Uint64
+	stalledNanos, memoryBytes                                    atomic.Int64
+	overBudget                                                   atomic.Uint64
+}
+
+// snapshot reads the counters one at a time.
+func (c *hubCounters) snapshot() HubStats {
+	return HubStats{
+		Reads: c.reads.Load(), ReadErrors: c.readErrors.Load(), Changes: c.changes.Load(),
+		Deliveries: c.deliveries.Load(), Coalesced: c.coalesced.Load(), Overflows: c.overflows.Load(),
+		Stalled: time.Duration(c.stalledNanos.Load()), MemoryBytes: c.memoryBytes.Load(), OverBudget: c.overBudget.Load(),
+	}
 }
 
 // Hub reads the change feed once for every subscriber of this process and
@@ -62,7 +78,7 @@ type Hub struct {
 	ready      bool
 	subs       []*Subscription
 	wake       chan struct{} // closed and replaced when ready or pos advances
-	stats      HubStats
+	stats      hubCounters
 	// lastRead is when the feed last answered a read (unix nanoseconds;
 	// 0 before the first): readiness reports a feed that stopped answering.
 	lastRead atomic.Int64
@@ -84,12 +100,12 @@ func NewHub(feed ports.ChangeFeed, cfg HubConfig, log *slog.Logger) (*Hub, error
 // into one until it passes it, then into the next.
 const hubBufferCap = 32 * 1024
 
-// Stats returns the hub's live counters.
-func (h *Hub) Stats() *HubStats { return &h.stats }
+// Stats returns a snapshot of the hub's counters.
+func (h *Hub) Stats() HubStats { return h.stats.snapshot() }
 
-// PoolStats returns the counters of the hub's buffer pool; InUse is 0 when
-// every subscriber has written or dropped what it was given.
-func (h *Hub) PoolStats() *PoolStats { return &h.pool.stats }
+// PoolStats returns a snapshot of the counters of the hub's buffer pool;
+// InUse is 0 when every subscriber has written or dropped what it was given.
+func (h *Hub) PoolStats() PoolStats { return h.pool.stats.snapshot() }
 
 // LastRead returns when the change feed last answered a read; the zero
 // time before it first has. A feed that has not answered for long means
@@ -147,14 +163,14 @@ func (h *Hub) Run(ctx context.Context) error {
 		h.mu.Lock()
 		pos := h.pos
 		h.mu.Unlock()
-		h.stats.Reads.Add(1)
-		start, changes := time.Now(), h.stats.Changes.Load()
+		h.stats.reads.Add(1)
+		start, changes := time.Now(), h.stats.changes.Load()
 		reached, err := h.feed.ReadChanges(ctx, pos, domain.ChangePos{}, h.cfg.BatchSize, h)
 		if ctx.Err() != nil {
 			return nil
 		}
 		if err != nil {
-			h.stats.ReadErrors.Add(1)
+			h.stats.readErrors.Add(1)
 			h.log.Warn("change feed read failed, retrying", "err", err, "retry_in", delay)
 			if !sleep(ctx, delay) {
 				return nil
@@ -178,7 +194,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		// found changes is followed soon by the next, which finds the rest
 		// of a burst; only an empty read waits the whole interval.
 		next := h.cfg.PollInterval
-		if h.stats.Changes.Load() != changes {
+		if h.stats.changes.Load() != changes {
 			next /= 10
 		}
 		if !sleep(ctx, next-time.Since(start)) {
@@ -211,11 +227,11 @@ func (h *Hub) maintain(ctx context.Context) {
 				continue
 			}
 			if w.Age < h.cfg.StallWarning {
-				h.stats.StalledNanos.Store(0)
+				h.stats.stalledNanos.Store(0)
 				warned = 0
 				continue
 			}
-			h.stats.StalledNanos.Store(int64(w.Age))
+			h.stats.stalledNanos.Store(int64(w.Age))
 			if warned != w.PID {
 				warned = w.PID
 				h.log.Warn("an open writing transaction holds back live delivery: every change after it waits until it ends",
@@ -257,7 +273,7 @@ func (h *Hub) HandleChanges(batch []ports.Change) error {
 	if len(batch) == 0 {
 		return nil // nothing to offer, and no position to move to
 	}
-	h.stats.Changes.Add(uint64(len(batch)))
+	h.stats.changes.Add(uint64(len(batch)))
 	enc := h.encodeChanges(batch)
 	defer enc.release()
 	h.mu.Lock()

@@ -142,8 +142,8 @@ func (s *Streamer) Source() ports.TicketSource { return s.src }
 // Config returns the configuration in effect, defaults filled in.
 func (s *Streamer) Config() Config { return s.cfg }
 
-// PoolStats returns the live counters of the Streamer's buffer pool.
-func (s *Streamer) PoolStats() *PoolStats { return &s.pool.stats }
+// PoolStats returns a snapshot of the counters of the Streamer's buffer pool.
+func (s *Streamer) PoolStats() PoolStats { return s.pool.stats.snapshot() }
 
 // Stream sends every ticket of q to sink as chunks of complete rows joined by
 // delim, each chunk handed on as soon as it passes the chunk threshold, and
@@ -219,7 +219,7 @@ func (st *streamState) HandleBatch(batch []domain.Ticket) error {
 			return err
 		}
 		if cap(b) != before {
-			st.s.pool.stats.Grown.Add(1)
+			st.s.pool.stats.grown.Add(1)
 		}
 		st.buf.b = b
 		st.buf.meta = append(st.buf.meta, ports.RowMeta{ID: t.ID, End: int32(len(b)), TeamStart: int32(rowStart + teamOffset(t.ID)), TeamEnd: int32(teamEnd), Status: statusNumber(t.Status)})

@@ -41,8 +41,8 @@ type SubscribeOptions struct {
 // has started, or ctx ends.
 func (h *Hub) Subscribe(ctx context.Context, q domain.Query, opts SubscribeOptions) (*Subscription, domain.ChangePos, error) {
 	for {
-		if h.stats.MemoryBytes.Load() >= h.cfg.MemoryBudget {
-			h.stats.OverBudget.Add(1)
+		if h.stats.memoryBytes.Load() >= h.cfg.MemoryBudget {
+			h.stats.overBudget.Add(1)
 			return nil, domain.ChangePos{}, fmt.Errorf("subscribe: %w", ErrMemoryBudget)
 		}
 		h.mu.Lock()

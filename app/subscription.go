@@ -101,10 +101,10 @@ func (s *Subscription) accountLocked() {
 		return
 	}
 	s.accounted = m
-	total := s.hub.stats.MemoryBytes.Add(delta)
+	total := s.hub.stats.memoryBytes.Add(delta)
 	if delta > 0 && total > s.hub.cfg.MemoryBudget && !s.budget && !s.closed {
 		s.budget = true
-		s.hub.stats.OverBudget.Add(1)
+		s.hub.stats.overBudget.Add(1)
 		// What it holds goes at once: the budget is for the others.
 		s.dropLocked()
 		s.view, s.touched = view{}, heldSet{}
@@ -241,7 +241,7 @@ func (s *Subscription) offer(enc *encodedBatch) {
 	}
 	if s.bytes > s.hub.cfg.QueueBytes {
 		s.overflow = true
-		s.hub.stats.Overflows.Add(1)
+		s.hub.stats.overflows.Add(1)
 		s.dropLocked()
 	} else if len(s.queue)-s.head > 2*s.waiting+64 {
 		s.compactLocked()
@@ -265,13 +265,13 @@ func (s *Subscription) offer(enc *encodedBatch) {
 func (s *Subscription) push(d Delivery) {
 	if j, ok := s.queuedAt(d.ID); ok {
 		s.dropAt(j)
-		s.hub.stats.Coalesced.Add(1)
+		s.hub.stats.coalesced.Add(1)
 	}
 	s.queue = append(s.queue, d)
 	s.indexLast()
 	s.waiting++
 	s.bytes += len(d.data)
-	s.hub.stats.Deliveries.Add(1)
+	s.hub.stats.deliveries.Add(1)
 }
 
 // dropAt releases the waiting entry j, leaving a hole.
