@@ -93,7 +93,7 @@ func NewHub(feed ports.ChangeFeed, cfg HubConfig, log *slog.Logger) (*Hub, error
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Hub{feed: feed, cfg: cfg, pool: newBufferPool(hubBufferCap, 4*hubBufferCap, cfg.PoisonReleased, false), log: log, wake: make(chan struct{})}, nil
+	return &Hub{feed: feed, cfg: cfg, pool: newBufferPool(hubBufferCap, 4*hubBufferCap, cfg.poisonReleased, false), log: log, wake: make(chan struct{})}, nil
 }
 
 // hubBufferCap is the size of a shared change buffer: changes are encoded

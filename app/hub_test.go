@@ -24,7 +24,7 @@ import (
 // startHub runs a hub over feed until the test ends.
 func startHub(t *testing.T, feed *portstest.Feed, cfg HubConfig, log *slog.Logger) *Hub {
 	t.Helper()
-	cfg.PoisonReleased = true
+	cfg.poisonReleased = true
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = time.Millisecond
 	}
@@ -63,10 +63,24 @@ type received struct {
 	pos    domain.ChangePos
 }
 
+// wakeups returns a channel signalled whenever changes start waiting in s
+// (or s fails), as the socket's writer is kicked through SetNotify.
+func wakeups(s *Subscription) <-chan struct{} {
+	ch := make(chan struct{}, 1)
+	s.SetNotify(func() {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	})
+	return ch
+}
+
 // takeN waits until s has delivered n changes and returns them decoded,
 // each checked for valid JSON before its release.
 func takeN(t *testing.T, s *Subscription, n int) []received {
 	t.Helper()
+	ready := wakeups(s)
 	var out []received
 	deadline := time.After(5 * time.Second)
 	var batch []Delivery
@@ -84,7 +98,7 @@ func takeN(t *testing.T, s *Subscription, n int) []received {
 			continue
 		}
 		select {
-		case <-s.Ready():
+		case <-ready:
 		case <-deadline:
 			t.Fatalf("got %d changes in 5s, want %d", len(out), n)
 		}
@@ -315,11 +329,11 @@ func TestSubscription_QueueKeepsTheLatestVersionInPositionOrder(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			h, err := NewHub(portstest.NewFeed(), HubConfig{PoisonReleased: true, QueueBytes: 64 << 20}, nil)
+			h, err := NewHub(portstest.NewFeed(), HubConfig{poisonReleased: true, QueueBytes: 64 << 20}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			s := &Subscription{hub: h, notify: make(chan struct{}, 1)}
+			s := &Subscription{hub: h}
 			rng := rand.New(rand.NewPCG(7, uint64(tc.tickets)))
 			tickets := demodata.New(8).Tickets(tc.tickets)
 			type version struct {
@@ -475,8 +489,10 @@ func TestHub_ReferenceCountingUnderConcurrency(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, subscribers)
 	subs := make([]*Subscription, subscribers)
+	wakes := make([]<-chan struct{}, subscribers)
 	for i := range subs {
 		subs[i], _ = subscribe(t, h, domain.Query{}, domain.ChangePos{})
+		wakes[i] = wakeups(subs[i])
 	}
 	final := map[int64]string{}
 	for i := range changes {
@@ -521,7 +537,7 @@ func TestHub_ReferenceCountingUnderConcurrency(t *testing.T) {
 				}
 				if len(batch) == 0 {
 					select {
-					case <-s.Ready():
+					case <-wakes[i]:
 					case <-time.After(50 * time.Millisecond):
 					}
 				}

@@ -35,9 +35,10 @@ type HubConfig struct {
 	// waiting for them. A subscription that would pass it is failed with
 	// ErrMemoryBudget, and no new one starts while it is spent.
 	MemoryBudget int64
-	// PoisonReleased overwrites every buffer given back to the pool, so that
-	// a writer that kept one sends garbage. For tests.
-	PoisonReleased bool
+
+	// poisonReleased overwrites every buffer given back to the pool, so that
+	// a writer that kept one sends garbage. For tests (see package apptest).
+	poisonReleased bool
 }
 
 // DefaultHubConfig polls every 10ms, queues up to 1 MiB per subscriber and

@@ -27,12 +27,15 @@ type Config struct {
 	// larger of InitialCapacity and ChunkThreshold, so that an ordinary chunk
 	// that outgrew a small initial capacity is still reused.
 	MaxPooledCapacity int
-	// PoisonReleased overwrites every buffer given back to the pool, so that
-	// a reader that kept one sees garbage. For tests: it costs a memset.
-	PoisonReleased bool
-	// NoPool gives every chunk a freshly allocated buffer and pools none:
-	// the analysis's "without pool" column, for measuring what the pool saves.
-	NoPool bool
+
+	// poisonReleased overwrites every buffer given back to the pool, so that
+	// a reader that kept one sees garbage. For tests (see package apptest):
+	// it costs a memset.
+	poisonReleased bool
+	// noPool gives every chunk a freshly allocated buffer and pools none:
+	// the analysis's "without pool" column, for measuring what the pool
+	// saves (package tune).
+	noPool bool
 }
 
 // The defaults of Config.
@@ -131,7 +134,7 @@ func NewStreamer(src ports.TicketSource, cfg Config) (*Streamer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("streamer config: %w", err)
 	}
-	s := &Streamer{src: src, cfg: cfg, pool: newBufferPool(cfg.InitialCapacity, cfg.MaxPooledCapacity, cfg.PoisonReleased, cfg.NoPool)}
+	s := &Streamer{src: src, cfg: cfg, pool: newBufferPool(cfg.InitialCapacity, cfg.MaxPooledCapacity, cfg.poisonReleased, cfg.noPool)}
 	s.states.New = func() any { return &streamState{s: s} }
 	return s, nil
 }

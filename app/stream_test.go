@@ -21,7 +21,7 @@ import (
 // newTestStreamer returns a Streamer over src that poisons released buffers.
 func newTestStreamer(t *testing.T, src ports.TicketSource, cfg Config) *Streamer {
 	t.Helper()
-	cfg.PoisonReleased = true
+	cfg.poisonReleased = true
 	s, err := NewStreamer(src, cfg)
 	if err != nil {
 		t.Fatalf("NewStreamer: %v", err)

@@ -47,7 +47,7 @@ func (h *Hub) Subscribe(ctx context.Context, q domain.Query, opts SubscribeOptio
 		}
 		h.mu.Lock()
 		if h.ready {
-			s := &Subscription{hub: h, q: q, skipUntil: opts.SkipUntil, resumed: opts.Resumed, countsHeld: opts.Resumed, scope: opts.Scope, after: opts.After, notify: make(chan struct{}, 1)}
+			s := &Subscription{hub: h, q: q, skipUntil: opts.SkipUntil, resumed: opts.Resumed, countsHeld: opts.Resumed, scope: opts.Scope, after: opts.After}
 			h.subs = append(h.subs, s)
 			pos := h.pos
 			h.mu.Unlock()

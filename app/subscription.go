@@ -48,7 +48,6 @@ type Subscription struct {
 	overflow bool
 	budget   bool // failed for the memory budget
 	closed   bool
-	notify   chan struct{}
 	onReady  func()
 
 	view view
@@ -124,7 +123,7 @@ func (s *Subscription) failureLocked() error {
 }
 
 // SetNotify makes f be called (without the subscription's lock held)
-// whenever changes start waiting or the subscription fails, besides Ready.
+// whenever changes start waiting or the subscription fails.
 func (s *Subscription) SetNotify(f func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -189,9 +188,6 @@ func (s *Subscription) unheldRemovals() []int64 {
 	return ids
 }
 
-// Ready is signalled when changes are waiting (or the subscription failed).
-func (s *Subscription) Ready() <-chan struct{} { return s.notify }
-
 // offer queues the batch's changes that concern s.
 func (s *Subscription) offer(enc *encodedBatch) {
 	s.mu.Lock()
@@ -249,10 +245,6 @@ func (s *Subscription) offer(enc *encodedBatch) {
 	s.accountLocked()
 	var notify func()
 	if added || s.overflow || s.budget {
-		select {
-		case s.notify <- struct{}{}:
-		default:
-		}
 		notify = s.onReady
 	}
 	s.mu.Unlock()

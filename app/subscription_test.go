@@ -17,7 +17,7 @@ import (
 // newTestSubscription is a subscription of h for q, registered but fed
 // only by the test's own offers.
 func newTestSubscription(h *Hub, q domain.Query) *Subscription {
-	s := &Subscription{hub: h, q: q, notify: make(chan struct{}, 1)}
+	s := &Subscription{hub: h, q: q}
 	h.mu.Lock()
 	h.subs = append(h.subs, s)
 	h.mu.Unlock()
@@ -52,7 +52,7 @@ func snapshotChunk(t *testing.T, tickets []domain.Ticket) ports.Chunk {
 
 func TestSubscription_SnapshotRowsOfChangedTicketsAreLeftOut(t *testing.T) {
 	t.Parallel()
-	h, err := NewHub(portstest.NewFeed(), HubConfig{PoisonReleased: true}, nil)
+	h, err := NewHub(portstest.NewFeed(), HubConfig{poisonReleased: true}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func itoa(id int64) string { b, _ := json.Marshal(id); return string(b) }
 
 func TestSubscription_AnUpsertNeverTakenIsDroppedWhenTheTicketLeaves(t *testing.T) {
 	t.Parallel()
-	h, _ := NewHub(portstest.NewFeed(), HubConfig{PoisonReleased: true}, nil)
+	h, _ := NewHub(portstest.NewFeed(), HubConfig{poisonReleased: true}, nil)
 	s := newTestSubscription(h, domain.Query{Teams: []string{"billing"}})
 	s.Settle()
 	tk := demodata.New(2).Tickets(1)[0]
@@ -142,7 +142,7 @@ func TestSubscription_AnUpsertNeverTakenIsDroppedWhenTheTicketLeaves(t *testing.
 
 func TestSubscription_ADrainedQueueLetsGoOfItsBurst(t *testing.T) {
 	t.Parallel()
-	h, _ := NewHub(portstest.NewFeed(), HubConfig{PoisonReleased: true, QueueBytes: 64 << 20}, nil)
+	h, _ := NewHub(portstest.NewFeed(), HubConfig{poisonReleased: true, QueueBytes: 64 << 20}, nil)
 	s := newTestSubscription(h, domain.Query{})
 	s.Settle()
 	batch := make([]ports.Change, 5000)
@@ -174,7 +174,7 @@ func TestSubscription_ADrainedQueueLetsGoOfItsBurst(t *testing.T) {
 
 func TestSubscription_ClosedAfterOverflowReportsNothing(t *testing.T) {
 	t.Parallel()
-	h, _ := NewHub(portstest.NewFeed(), HubConfig{PoisonReleased: true, QueueBytes: 1024}, nil)
+	h, _ := NewHub(portstest.NewFeed(), HubConfig{poisonReleased: true, QueueBytes: 1024}, nil)
 	s := newTestSubscription(h, domain.Query{})
 	for i, tk := range demodata.New(3).Tickets(20) {
 		offerChange(h, s, ports.Change{Pos: domain.ChangePos{Seq: uint64(i + 1), ID: tk.ID}, Ticket: tk})
@@ -388,7 +388,7 @@ func TestHub_AResumedDashboardHearsOfATicketThatLeftAndChangedAgain(t *testing.T
 // the dashboard no more.
 func TestSubscription_AWaitingRemovalSurvivesALaterChange(t *testing.T) {
 	t.Parallel()
-	h, _ := NewHub(portstest.NewFeed(), HubConfig{PoisonReleased: true}, nil)
+	h, _ := NewHub(portstest.NewFeed(), HubConfig{poisonReleased: true}, nil)
 	s := newTestSubscription(h, domain.Query{Teams: []string{"billing"}, Statuses: []domain.Status{domain.StatusOpen}})
 	s.resumed, s.scope = true, domain.Scope{Teams: []string{"billing"}}
 	tk := demodata.New(3).Tickets(1)[0]
