@@ -174,7 +174,7 @@ func methods(b *testing.B, n, capacity int, pooled bool) {
 		measure(b, n, func() error { return a.stream(ctx, discardBuf) })
 	})
 	b.Run("ours", func(b *testing.B) {
-		s, err := NewStreamer(src, Config{InitialCapacity: capacity, NoPool: !pooled})
+		s, err := NewStreamer(src, Config{InitialCapacity: capacity, noPool: !pooled})
 		if err != nil {
 			b.Fatal(err)
 		}

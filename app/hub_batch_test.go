@@ -13,11 +13,11 @@ import (
 func TestHub_HandleChangesAcceptsAnEmptyBatch(t *testing.T) {
 	t.Parallel()
 	for _, batch := range [][]ports.Change{nil, {}} {
-		h, err := NewHub(portstest.NewFeed(), HubConfig{PoisonReleased: true}, nil)
+		h, err := NewHub(portstest.NewFeed(), HubConfig{poisonReleased: true}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := &Subscription{hub: h, notify: make(chan struct{}, 1)}
+		s := &Subscription{hub: h}
 		h.subs = append(h.subs, s)
 		before := domain.ChangePos{Seq: 7, ID: 3}
 		h.pos = before
@@ -27,7 +27,7 @@ func TestHub_HandleChangesAcceptsAnEmptyBatch(t *testing.T) {
 		if got := h.Position(); got != before {
 			t.Fatalf("an empty batch moved the position from %+v to %+v", before, got)
 		}
-		if got := h.Stats().Changes.Load(); got != 0 {
+		if got := h.Stats().Changes; got != 0 {
 			t.Fatalf("an empty batch counted %d changes", got)
 		}
 		s.Close()

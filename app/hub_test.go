@@ -24,7 +24,7 @@ import (
 // startHub runs a hub over feed until the test ends.
 func startHub(t *testing.T, feed *portstest.Feed, cfg HubConfig, log *slog.Logger) *Hub {
 	t.Helper()
-	cfg.PoisonReleased = true
+	cfg.poisonReleased = true
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = time.Millisecond
 	}
@@ -63,10 +63,24 @@ type received struct {
 	pos    domain.ChangePos
 }
 
+// wakeups returns a channel signalled whenever changes start waiting in s
+// (or s fails), as the socket's writer is kicked through SetNotify.
+func wakeups(s *Subscription) <-chan struct{} {
+	ch := make(chan struct{}, 1)
+	s.SetNotify(func() {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	})
+	return ch
+}
+
 // takeN waits until s has delivered n changes and returns them decoded,
 // each checked for valid JSON before its release.
 func takeN(t *testing.T, s *Subscription, n int) []received {
 	t.Helper()
+	ready := wakeups(s)
 	var out []received
 	deadline := time.After(5 * time.Second)
 	var batch []Delivery
@@ -84,7 +98,7 @@ func takeN(t *testing.T, s *Subscription, n int) []received {
 			continue
 		}
 		select {
-		case <-s.Ready():
+		case <-ready:
 		case <-deadline:
 			t.Fatalf("got %d changes in 5s, want %d", len(out), n)
 		}
@@ -196,7 +210,7 @@ func TestHub_FansEachChangeOutOnlyToSubscribersItConcerns(t *testing.T) {
 		s.Close()
 	}
 	assertHubBuffersReturned(t, h)
-	if n := h.Stats().Changes.Load(); n != 44 {
+	if n := h.Stats().Changes; n != 44 {
 		t.Fatalf("hub read %d changes, want 44", n)
 	}
 }
@@ -208,7 +222,7 @@ func TestHub_SubscribersShareOneEncoding(t *testing.T) {
 	a, _ := subscribe(t, h, domain.Query{}, domain.ChangePos{})
 	b, _ := subscribe(t, h, domain.Query{}, domain.ChangePos{})
 	feed.Put(demodata.New(4).Tickets(1)...)
-	portstest.WaitFor(t, 5*time.Second, "a change for both", func() bool { return h.Stats().Deliveries.Load() == 2 })
+	portstest.WaitFor(t, 5*time.Second, "a change for both", func() bool { return h.Stats().Deliveries == 2 })
 	da, _ := a.Take(nil, 1<<20)
 	db, _ := b.Take(nil, 1<<20)
 	if len(da) != 1 || len(db) != 1 {
@@ -252,7 +266,7 @@ func TestHub_SubscribePositionSplitsOldChangesFromNew(t *testing.T) {
 	// skipUntil: a client resumed here after another replica, further
 	// along, sent it changes this hub has not dispatched yet.
 	feed.SetErr(errors.New("paused"))
-	portstest.WaitFor(t, 5*time.Second, "the feed paused", func() bool { return h.Stats().ReadErrors.Load() > 0 })
+	portstest.WaitFor(t, 5*time.Second, "the feed paused", func() bool { return h.Stats().ReadErrors > 0 })
 	more := gen.Tickets(3)
 	mid := feed.Put(more[:2]...)
 	feed.Put(more[2:]...)
@@ -274,9 +288,9 @@ func TestHub_CoalescesABehindSubscriberToTheLatestVersions(t *testing.T) {
 	tk := demodata.New(6).Tickets(2)
 	one, two := tk[0], tk[1]
 	put := func(tk domain.Ticket) { // one at a time, each queued for the subscriber
-		n := h.Stats().Deliveries.Load()
+		n := h.Stats().Deliveries
 		feed.Put(tk)
-		portstest.WaitFor(t, 5*time.Second, "the change queued", func() bool { return h.Stats().Deliveries.Load() == n+1 })
+		portstest.WaitFor(t, 5*time.Second, "the change queued", func() bool { return h.Stats().Deliveries == n+1 })
 	}
 	put(one)
 	put(two)
@@ -288,7 +302,7 @@ func TestHub_CoalescesABehindSubscriberToTheLatestVersions(t *testing.T) {
 	if got[0].id != two.ID || got[1].ticket.Subject != "version 4" {
 		t.Fatalf("behind subscriber got %s then %s; want ticket %d, then ticket %d at its latest version", got[0].raw, got[1].raw, two.ID, one.ID)
 	}
-	if n := h.Stats().Coalesced.Load(); n != 5 {
+	if n := h.Stats().Coalesced; n != 5 {
 		t.Fatalf("coalesced %d versions, want 5", n)
 	}
 	s.Close()
@@ -315,11 +329,11 @@ func TestSubscription_QueueKeepsTheLatestVersionInPositionOrder(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			h, err := NewHub(portstest.NewFeed(), HubConfig{PoisonReleased: true, QueueBytes: 64 << 20}, nil)
+			h, err := NewHub(portstest.NewFeed(), HubConfig{poisonReleased: true, QueueBytes: 64 << 20}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			s := &Subscription{hub: h, notify: make(chan struct{}, 1)}
+			s := &Subscription{hub: h}
 			rng := rand.New(rand.NewPCG(7, uint64(tc.tickets)))
 			tickets := demodata.New(8).Tickets(tc.tickets)
 			type version struct {
@@ -382,7 +396,7 @@ func TestHub_DropsASubscriberThatStillFallsTooFarBehind(t *testing.T) {
 	slow, _ := subscribe(t, h, domain.Query{}, domain.ChangePos{})
 	fast, _ := subscribe(t, h, domain.Query{}, domain.ChangePos{})
 	feed.Put(demodata.New(7).Tickets(100)...)
-	portstest.WaitFor(t, 5*time.Second, "the slow subscriber dropped", func() bool { return h.Stats().Overflows.Load() >= 1 })
+	portstest.WaitFor(t, 5*time.Second, "the slow subscriber dropped", func() bool { return h.Stats().Overflows >= 1 })
 	if _, err := slow.Take(nil, 1<<20); !errors.Is(err, ErrOverflow) {
 		t.Fatalf("Take of an overflowed subscriber = %v, want ErrOverflow", err)
 	}
@@ -439,7 +453,7 @@ func TestHub_RecoversFromFeedErrorsWithoutLosingChanges(t *testing.T) {
 	feed.SetErr(errors.New("database restarting"))
 	tickets := demodata.New(9).Tickets(10)
 	feed.Put(tickets...)
-	portstest.WaitFor(t, 5*time.Second, "a failed read", func() bool { return h.Stats().ReadErrors.Load() >= 2 })
+	portstest.WaitFor(t, 5*time.Second, "a failed read", func() bool { return h.Stats().ReadErrors >= 2 })
 	feed.SetErr(nil)
 	got := takeN(t, s, 10)
 	for i, r := range got {
@@ -457,7 +471,7 @@ func TestHub_WarnsAboutAWriterThatStallsDelivery(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	feed.SetWriter(ports.Writer{Age: time.Minute, PID: 4242, Application: "psql"})
 	h := startHub(t, feed, HubConfig{StallWarning: 20 * time.Millisecond}, log)
-	portstest.WaitFor(t, 5*time.Second, "the stall to be measured", func() bool { return h.Stats().StalledNanos.Load() == int64(time.Minute) })
+	portstest.WaitFor(t, 5*time.Second, "the stall to be measured", func() bool { return h.Stats().Stalled == time.Minute })
 	portstest.WaitFor(t, 5*time.Second, "a warning naming the writer", func() bool {
 		return strings.Contains(logs.String(), "holds back live delivery") && strings.Contains(logs.String(), "pid=4242")
 	})
@@ -475,8 +489,10 @@ func TestHub_ReferenceCountingUnderConcurrency(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, subscribers)
 	subs := make([]*Subscription, subscribers)
+	wakes := make([]<-chan struct{}, subscribers)
 	for i := range subs {
 		subs[i], _ = subscribe(t, h, domain.Query{}, domain.ChangePos{})
+		wakes[i] = wakeups(subs[i])
 	}
 	final := map[int64]string{}
 	for i := range changes {
@@ -521,7 +537,7 @@ func TestHub_ReferenceCountingUnderConcurrency(t *testing.T) {
 				}
 				if len(batch) == 0 {
 					select {
-					case <-s.Ready():
+					case <-wakes[i]:
 					case <-time.After(50 * time.Millisecond):
 					}
 				}

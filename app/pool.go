@@ -26,25 +26,39 @@ type bufferPool struct {
 	maxCap     int
 	poison     bool
 	noPool     bool
-	stats      PoolStats
+	stats      poolCounters
 }
 
-// PoolStats counts what the pool did since it was made. The fields are the
-// signals the analysis asks operators to watch: the hit rate (Gets against
-// News), reallocation frequency (Grown) and oversized buffers (Dropped).
+// PoolStats is a snapshot of what a buffer pool did since it was made. The
+// fields are the signals the analysis asks operators to watch: the hit rate
+// (Gets against News), reallocation frequency (Grown) and oversized buffers
+// (Dropped).
 type PoolStats struct {
-	Gets    atomic.Uint64 // buffers taken
-	News    atomic.Uint64 // taken buffers that had to be allocated
-	Puts    atomic.Uint64 // buffers given back and kept for reuse
-	Grown   atomic.Uint64 // reallocations: a buffer outgrew its capacity while a chunk was encoded
-	Dropped atomic.Uint64 // buffers given back larger than the cap, left to the GC
+	Gets    uint64 // buffers taken
+	News    uint64 // taken buffers that had to be allocated
+	Puts    uint64 // buffers given back and kept for reuse
+	Grown   uint64 // reallocations: a buffer outgrew its capacity while a chunk was encoded
+	Dropped uint64 // buffers given back larger than the cap, left to the GC
 }
 
-// InUse returns how many buffers are taken and not yet given back: held by a
-// stream or by a sink. After every stream has ended and every sink has
-// released its chunks it is 0; anything else is a leak.
-func (s *PoolStats) InUse() int64 {
-	return int64(s.Gets.Load()) - int64(s.Puts.Load()) - int64(s.Dropped.Load())
+// InUse returns how many buffers were taken and not yet given back when
+// the snapshot was made: held by a stream or by a sink. After every stream
+// has ended and every sink has released its chunks it is 0; anything else
+// is a leak.
+func (s PoolStats) InUse() int64 {
+	return int64(s.Gets) - int64(s.Puts) - int64(s.Dropped)
+}
+
+// poolCounters are a pool's live counters; PoolStats is their snapshot.
+type poolCounters struct {
+	gets, news, puts, grown, dropped atomic.Uint64
+}
+
+// snapshot reads the counters one at a time, in the order of their
+// fields: a buffer taken or given back while it reads may be missing from
+// the snapshot's InUse, never counted twice.
+func (c *poolCounters) snapshot() PoolStats {
+	return PoolStats{Gets: c.gets.Load(), News: c.news.Load(), Puts: c.puts.Load(), Grown: c.grown.Load(), Dropped: c.dropped.Load()}
 }
 
 // buffer is one pooled byte slice and the generation of its current lending.
@@ -60,7 +74,7 @@ var _ ports.Releaser = (*buffer)(nil)
 func newBufferPool(initialCap, maxCap int, poison, noPool bool) *bufferPool {
 	p := &bufferPool{initialCap: initialCap, maxCap: maxCap, poison: poison, noPool: noPool}
 	p.pool.New = func() any {
-		p.stats.News.Add(1)
+		p.stats.news.Add(1)
 		return &buffer{b: make([]byte, 0, initialCap), pool: p}
 	}
 	return p
@@ -69,9 +83,9 @@ func newBufferPool(initialCap, maxCap int, poison, noPool bool) *bufferPool {
 // get takes an empty buffer and returns it with the generation under which
 // the caller holds it.
 func (p *bufferPool) get() (*buffer, uint64) {
-	p.stats.Gets.Add(1)
+	p.stats.gets.Add(1)
 	if p.noPool {
-		p.stats.News.Add(1)
+		p.stats.news.Add(1)
 		return &buffer{b: make([]byte, 0, p.initialCap), pool: p}, 0
 	}
 	buf := p.pool.Get().(*buffer)
@@ -105,9 +119,9 @@ func (buf *buffer) recycle(gen uint64) {
 		}
 	}
 	if p.noPool || cap(buf.b) > p.maxCap {
-		p.stats.Dropped.Add(1)
+		p.stats.dropped.Add(1)
 		return
 	}
-	p.stats.Puts.Add(1)
+	p.stats.puts.Add(1)
 	p.pool.Put(buf)
 }

@@ -27,12 +27,15 @@ type Config struct {
 	// larger of InitialCapacity and ChunkThreshold, so that an ordinary chunk
 	// that outgrew a small initial capacity is still reused.
 	MaxPooledCapacity int
-	// PoisonReleased overwrites every buffer given back to the pool, so that
-	// a reader that kept one sees garbage. For tests: it costs a memset.
-	PoisonReleased bool
-	// NoPool gives every chunk a freshly allocated buffer and pools none:
-	// the analysis's "without pool" column, for measuring what the pool saves.
-	NoPool bool
+
+	// poisonReleased overwrites every buffer given back to the pool, so that
+	// a reader that kept one sees garbage. For tests (see package apptest):
+	// it costs a memset.
+	poisonReleased bool
+	// noPool gives every chunk a freshly allocated buffer and pools none:
+	// the analysis's "without pool" column, for measuring what the pool
+	// saves (package tune).
+	noPool bool
 }
 
 // The defaults of Config.
@@ -131,7 +134,7 @@ func NewStreamer(src ports.TicketSource, cfg Config) (*Streamer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("streamer config: %w", err)
 	}
-	s := &Streamer{src: src, cfg: cfg, pool: newBufferPool(cfg.InitialCapacity, cfg.MaxPooledCapacity, cfg.PoisonReleased, cfg.NoPool)}
+	s := &Streamer{src: src, cfg: cfg, pool: newBufferPool(cfg.InitialCapacity, cfg.MaxPooledCapacity, cfg.poisonReleased, cfg.noPool)}
 	s.states.New = func() any { return &streamState{s: s} }
 	return s, nil
 }
@@ -142,8 +145,8 @@ func (s *Streamer) Source() ports.TicketSource { return s.src }
 // Config returns the configuration in effect, defaults filled in.
 func (s *Streamer) Config() Config { return s.cfg }
 
-// PoolStats returns the live counters of the Streamer's buffer pool.
-func (s *Streamer) PoolStats() *PoolStats { return &s.pool.stats }
+// PoolStats returns a snapshot of the counters of the Streamer's buffer pool.
+func (s *Streamer) PoolStats() PoolStats { return s.pool.stats.snapshot() }
 
 // Stream sends every ticket of q to sink as chunks of complete rows joined by
 // delim, each chunk handed on as soon as it passes the chunk threshold, and
@@ -219,7 +222,7 @@ func (st *streamState) HandleBatch(batch []domain.Ticket) error {
 			return err
 		}
 		if cap(b) != before {
-			st.s.pool.stats.Grown.Add(1)
+			st.s.pool.stats.grown.Add(1)
 		}
 		st.buf.b = b
 		st.buf.meta = append(st.buf.meta, ports.RowMeta{ID: t.ID, End: int32(len(b)), TeamStart: int32(rowStart + teamOffset(t.ID)), TeamEnd: int32(teamEnd), Status: statusNumber(t.Status)})

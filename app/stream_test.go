@@ -21,7 +21,7 @@ import (
 // newTestStreamer returns a Streamer over src that poisons released buffers.
 func newTestStreamer(t *testing.T, src ports.TicketSource, cfg Config) *Streamer {
 	t.Helper()
-	cfg.PoisonReleased = true
+	cfg.poisonReleased = true
 	s, err := NewStreamer(src, cfg)
 	if err != nil {
 		t.Fatalf("NewStreamer: %v", err)
@@ -283,10 +283,10 @@ func TestStream_HugeRows(t *testing.T) {
 				t.Fatalf("got %d chunks %+v, want rows [2 1]", len(chunks), chunks)
 			}
 			st := s.PoolStats()
-			if st.Grown.Load() == 0 {
+			if st.Grown == 0 {
 				t.Fatal("a 100KB row did not count as a reallocation")
 			}
-			if got := st.Dropped.Load(); got != tc.wantDropped {
+			if got := st.Dropped; got != tc.wantDropped {
 				t.Fatalf("dropped %d buffers, want %d", got, tc.wantDropped)
 			}
 			assertNoBuffersInUse(t, s)
@@ -315,8 +315,8 @@ func TestStream_ReleasedBufferIsReusedByALaterChunk(t *testing.T) {
 	if len(seen) >= sum.Chunks {
 		t.Fatalf("%d chunks used %d distinct buffers: released buffers are not reused", sum.Chunks, len(seen))
 	}
-	if st := s.PoolStats(); st.News.Load() >= st.Gets.Load() {
-		t.Fatalf("pool allocated %d buffers for %d gets", st.News.Load(), st.Gets.Load())
+	if st := s.PoolStats(); st.News >= st.Gets {
+		t.Fatalf("pool allocated %d buffers for %d gets", st.News, st.Gets)
 	}
 }
 
@@ -436,8 +436,8 @@ func TestPool_ReturnUnderAStaleGenerationIsIgnored(t *testing.T) {
 		t.Fatal("lend failed")
 	}
 	buf.recycle(gen) // the analysis's deferred Put, after the hand-over
-	if got := string(chunk.Bytes()); got != "row" || p.stats.Puts.Load() != 0 {
-		t.Fatalf("a stale return put the buffer back (puts=%d, bytes %q)", p.stats.Puts.Load(), got)
+	if got := string(chunk.Bytes()); got != "row" || p.stats.puts.Load() != 0 {
+		t.Fatalf("a stale return put the buffer back (puts=%d, bytes %q)", p.stats.puts.Load(), got)
 	}
 	if _, ok := buf.lend(gen); ok {
 		t.Fatal("a buffer was lent twice under one generation")
@@ -446,11 +446,11 @@ func TestPool_ReturnUnderAStaleGenerationIsIgnored(t *testing.T) {
 	chunk.Release()
 	copyOfChunk.Release()
 	chunk.Release()
-	if got := p.stats.Puts.Load(); got != 1 {
+	if got := p.stats.puts.Load(); got != 1 {
 		t.Fatalf("three releases of one chunk put the buffer back %d times, want 1", got)
 	}
-	if p.stats.InUse() != 0 {
-		t.Fatalf("InUse = %d after release", p.stats.InUse())
+	if p.stats.snapshot().InUse() != 0 {
+		t.Fatalf("InUse = %d after release", p.stats.snapshot().InUse())
 	}
 }
 

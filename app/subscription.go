@@ -1,3 +1,15 @@
+// A subscription's queue: the hub offers each encoded batch (offer), the
+// changes the dashboard may see wait in order, a newer version of a ticket
+// replacing the queued one, and the dashboard's writer takes them (Take).
+// What the dashboard holds once they are written — its view and its counts
+// — is in subscription_view.go.
+//
+// Who guards what. Subscription.mu guards every field but the ones set at
+// Subscribe (hub, q, skipUntil, resumed, scope), the queue's as much as the
+// view's. It is taken after Hub.mu (the hub offers under its own lock),
+// never before it. onReady is called without it, though the hub's lock may
+// be held: it must only hand the work over (the socket kicks its writer).
+
 package app
 
 import (
@@ -6,7 +18,6 @@ import (
 	"unsafe"
 
 	"github.com/ticketstream/ticketstream/domain"
-	"github.com/ticketstream/ticketstream/ports"
 )
 
 // ErrOverflow means a subscriber fell so far behind that even coalesced its
@@ -48,7 +59,6 @@ type Subscription struct {
 	overflow bool
 	budget   bool // failed for the memory budget
 	closed   bool
-	notify   chan struct{}
 	onReady  func()
 
 	view view
@@ -101,10 +111,10 @@ func (s *Subscription) accountLocked() {
 		return
 	}
 	s.accounted = m
-	total := s.hub.stats.MemoryBytes.Add(delta)
+	total := s.hub.stats.memoryBytes.Add(delta)
 	if delta > 0 && total > s.hub.cfg.MemoryBudget && !s.budget && !s.closed {
 		s.budget = true
-		s.hub.stats.OverBudget.Add(1)
+		s.hub.stats.overBudget.Add(1)
 		// What it holds goes at once: the budget is for the others.
 		s.dropLocked()
 		s.view, s.touched = view{}, heldSet{}
@@ -124,7 +134,7 @@ func (s *Subscription) failureLocked() error {
 }
 
 // SetNotify makes f be called (without the subscription's lock held)
-// whenever changes start waiting or the subscription fails, besides Ready.
+// whenever changes start waiting or the subscription fails.
 func (s *Subscription) SetNotify(f func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -138,59 +148,6 @@ func (s *Subscription) Waiting() bool {
 	defer s.mu.Unlock()
 	return !s.closed && (s.waiting > 0 || s.overflow || s.budget || s.countsDueLocked())
 }
-
-// CountsKnown reports whether the counts describe what the dashboard
-// holds: always, but for a resumed dashboard until CountsSent.
-func (s *Subscription) CountsKnown() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return !s.countsHeld
-}
-
-// CountsDue reports whether a resumed dashboard's counts may now be sent
-// whole: its snapshot (if any) is written, and so is the latest version of
-// every ticket that changed while it was away. Send them, then call
-// CountsSent.
-func (s *Subscription) CountsDue() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.countsDueLocked()
-}
-
-func (s *Subscription) countsDueLocked() bool {
-	return s.countsHeld && s.settled && s.restored && !s.closed && s.pending.Len() == 0
-}
-
-// CountsSent records that the counts went out whole: from now on messages
-// carry what changes in them.
-func (s *Subscription) CountsSent() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.countsHeld = false
-	s.pending.Reset()
-	s.maybeHeld.Reset()
-	s.accountLocked()
-}
-
-// unheldRemovals returns the tickets the resumed dashboard may hold that
-// its restored view does not (maybeHeld): it must be told to drop them
-// before anything else. It forgets them.
-func (s *Subscription) unheldRemovals() []int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var ids []int64
-	s.maybeHeld.Each(func(id int64, _ uint32) {
-		if !s.view.has(id) {
-			ids = append(ids, id)
-		}
-	})
-	s.maybeHeld.Reset()
-	s.accountLocked()
-	return ids
-}
-
-// Ready is signalled when changes are waiting (or the subscription failed).
-func (s *Subscription) Ready() <-chan struct{} { return s.notify }
 
 // offer queues the batch's changes that concern s.
 func (s *Subscription) offer(enc *encodedBatch) {
@@ -241,7 +198,7 @@ func (s *Subscription) offer(enc *encodedBatch) {
 	}
 	if s.bytes > s.hub.cfg.QueueBytes {
 		s.overflow = true
-		s.hub.stats.Overflows.Add(1)
+		s.hub.stats.overflows.Add(1)
 		s.dropLocked()
 	} else if len(s.queue)-s.head > 2*s.waiting+64 {
 		s.compactLocked()
@@ -249,10 +206,6 @@ func (s *Subscription) offer(enc *encodedBatch) {
 	s.accountLocked()
 	var notify func()
 	if added || s.overflow || s.budget {
-		select {
-		case s.notify <- struct{}{}:
-		default:
-		}
 		notify = s.onReady
 	}
 	s.mu.Unlock()
@@ -265,13 +218,13 @@ func (s *Subscription) offer(enc *encodedBatch) {
 func (s *Subscription) push(d Delivery) {
 	if j, ok := s.queuedAt(d.ID); ok {
 		s.dropAt(j)
-		s.hub.stats.Coalesced.Add(1)
+		s.hub.stats.coalesced.Add(1)
 	}
 	s.queue = append(s.queue, d)
 	s.indexLast()
 	s.waiting++
 	s.bytes += len(d.data)
-	s.hub.stats.Deliveries.Add(1)
+	s.hub.stats.deliveries.Add(1)
 }
 
 // dropAt releases the waiting entry j, leaving a hole.
@@ -322,187 +275,11 @@ func (s *Subscription) Take(dst []Delivery, maxBytes int) ([]Delivery, error) {
 	return dst, nil
 }
 
-// Apply counts deliveries that reach the dashboard by another way than
-// Take — the catch-up of a resume — as held. Call it before writing them.
-func (s *Subscription) Apply(ds []Delivery) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.failureLocked() != nil {
-		return // the writer's next Take reports it
-	}
-	for i := range ds {
-		s.applyLocked(&ds[i])
-	}
-	s.accountLocked()
-}
-
 // Err returns ErrMemoryBudget or ErrOverflow once s has failed for either.
 func (s *Subscription) Err() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.failureLocked()
-}
-
-// applyLocked moves d's ticket in the view.
-func (s *Subscription) applyLocked(d *Delivery) {
-	if s.countsHeld {
-		s.pending.Delete(d.ID) // its latest version is sent
-	}
-	if d.removal {
-		s.view.remove(d.ID)
-	} else {
-		s.view.put(d.ID, d.status, d.data[d.teamStart:d.teamEnd])
-	}
-	if !s.settled {
-		s.touched.Put(d.ID, 0)
-	}
-}
-
-// HoldSnapshot is called with each snapshot chunk just before it is
-// written: it counts the chunk's rows as held and leaves out those of
-// tickets a live change has already been taken for (the row was read before
-// the change). It returns the rows to write and how many there are: the
-// chunk's bytes, or, when rows were left out (leftOut), the kept rows
-// appended to dst. Once s has failed (Err) it returns that error instead.
-func (s *Subscription) HoldSnapshot(c ports.Chunk, dst []byte) (rows []byte, n int, leftOut bool, err error) {
-	data, meta := c.Bytes(), c.Meta()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.failureLocked(); err != nil {
-		return nil, 0, false, err
-	}
-	if meta == nil {
-		return data, c.Rows, false, nil
-	}
-	defer func() {
-		s.accountLocked()
-		if ferr := s.failureLocked(); ferr != nil {
-			rows, n, leftOut, err = nil, 0, false, ferr
-		}
-	}()
-	filtering := false
-	kept, start := 0, 0
-	for i := range meta {
-		m := &meta[i]
-		row := data[start:m.End]
-		start = int(m.End) + 1 // past the delimiter
-		if s.touched.Len() > 0 {
-			if _, changed := s.touched.Get(m.ID); changed {
-				if !filtering {
-					filtering = true
-					dst = append(dst, data[:max(0, int(row0End(meta, i)))]...)
-				}
-				continue
-			}
-		}
-		s.view.put(m.ID, m.Status, data[m.TeamStart:m.TeamEnd])
-		if filtering {
-			if kept > 0 {
-				dst = append(dst, ',')
-			}
-			dst = append(dst, row...)
-		}
-		kept++
-	}
-	if !filtering {
-		return data, len(meta), false, nil
-	}
-	return dst, kept, true, nil
-}
-
-// row0End returns where the rows before row i end: the end of row i-1, or
-// 0 for the first row.
-func row0End(meta []ports.RowMeta, i int) int32 {
-	if i == 0 {
-		return 0
-	}
-	return meta[i-1].End
-}
-
-// Settle tells the subscription that its snapshot has been written (or
-// needs none): from now on the view is everything the dashboard can hold.
-func (s *Subscription) Settle() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.settled = true
-	s.touched.Reset()
-	s.accountLocked()
-}
-
-// noteChanged records a ticket that changed after the resumed dashboard's
-// last change (see ports.ChangeFeed.ChangedSince), once its view holds the
-// filter's tickets as they are now: one the view holds waits to be sent
-// before the counts; one it does not, that the dashboard may hold
-// (wasInScope), is to be removed.
-func (s *Subscription) noteChanged(id int64, wasInScope bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch {
-	case s.view.has(id):
-		s.pending.Put(id, 0)
-	case wasInScope:
-		s.maybeHeld.Put(id, 0)
-	}
-	s.accountLocked()
-}
-
-// Holds reports whether the dashboard holds ticket id, once its writes so
-// far are done.
-func (s *Subscription) Holds(id int64) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.view.has(id)
-}
-
-// restoreDone records that the view is restored.
-func (s *Subscription) restoreDone() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.restored = true
-}
-
-// holdTickets counts as held the tickets of batch that held reports;
-// scratch is a buffer to escape team names in, returned for reuse.
-func (s *Subscription) holdTickets(batch []domain.Ticket, held func(*domain.Ticket) bool, scratch []byte) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.failureLocked(); err != nil {
-		return scratch, err
-	}
-	for i := range batch {
-		t := &batch[i]
-		if !held(t) {
-			continue
-		}
-		scratch = appendEscaped(scratch[:0], t.Team)
-		s.view.put(t.ID, statusNumber(t.Status), scratch)
-	}
-	s.accountLocked()
-	return scratch, s.failureLocked()
-}
-
-// AppendCounts appends the counts of what the dashboard holds as a JSON
-// object, {"total":…,"status":{…},"team":{…}}: every count if all, else the
-// ones changed since the last call.
-func (s *Subscription) AppendCounts(dst []byte, all bool) []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.view.appendCounts(dst, all)
-}
-
-// CountsChanged reports whether a count changed since the last AppendCounts
-// (never while the counts are not known: see CountsKnown).
-func (s *Subscription) CountsChanged() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return !s.countsHeld && s.view.changed()
-}
-
-// Held returns how many tickets the dashboard holds.
-func (s *Subscription) Held() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.view.total
 }
 
 // indexUntil: a queue of up to this many entries is searched rather than

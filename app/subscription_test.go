@@ -17,7 +17,7 @@ import (
 // newTestSubscription is a subscription of h for q, registered but fed
 // only by the test's own offers.
 func newTestSubscription(h *Hub, q domain.Query) *Subscription {
-	s := &Subscription{hub: h, q: q, notify: make(chan struct{}, 1)}
+	s := &Subscription{hub: h, q: q}
 	h.mu.Lock()
 	h.subs = append(h.subs, s)
 	h.mu.Unlock()
@@ -52,7 +52,7 @@ func snapshotChunk(t *testing.T, tickets []domain.Ticket) ports.Chunk {
 
 func TestSubscription_SnapshotRowsOfChangedTicketsAreLeftOut(t *testing.T) {
 	t.Parallel()
-	h, err := NewHub(portstest.NewFeed(), HubConfig{PoisonReleased: true}, nil)
+	h, err := NewHub(portstest.NewFeed(), HubConfig{poisonReleased: true}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func itoa(id int64) string { b, _ := json.Marshal(id); return string(b) }
 
 func TestSubscription_AnUpsertNeverTakenIsDroppedWhenTheTicketLeaves(t *testing.T) {
 	t.Parallel()
-	h, _ := NewHub(portstest.NewFeed(), HubConfig{PoisonReleased: true}, nil)
+	h, _ := NewHub(portstest.NewFeed(), HubConfig{poisonReleased: true}, nil)
 	s := newTestSubscription(h, domain.Query{Teams: []string{"billing"}})
 	s.Settle()
 	tk := demodata.New(2).Tickets(1)[0]
@@ -142,7 +142,7 @@ func TestSubscription_AnUpsertNeverTakenIsDroppedWhenTheTicketLeaves(t *testing.
 
 func TestSubscription_ADrainedQueueLetsGoOfItsBurst(t *testing.T) {
 	t.Parallel()
-	h, _ := NewHub(portstest.NewFeed(), HubConfig{PoisonReleased: true, QueueBytes: 64 << 20}, nil)
+	h, _ := NewHub(portstest.NewFeed(), HubConfig{poisonReleased: true, QueueBytes: 64 << 20}, nil)
 	s := newTestSubscription(h, domain.Query{})
 	s.Settle()
 	batch := make([]ports.Change, 5000)
@@ -174,7 +174,7 @@ func TestSubscription_ADrainedQueueLetsGoOfItsBurst(t *testing.T) {
 
 func TestSubscription_ClosedAfterOverflowReportsNothing(t *testing.T) {
 	t.Parallel()
-	h, _ := NewHub(portstest.NewFeed(), HubConfig{PoisonReleased: true, QueueBytes: 1024}, nil)
+	h, _ := NewHub(portstest.NewFeed(), HubConfig{poisonReleased: true, QueueBytes: 1024}, nil)
 	s := newTestSubscription(h, domain.Query{})
 	for i, tk := range demodata.New(3).Tickets(20) {
 		offerChange(h, s, ports.Change{Pos: domain.ChangePos{Seq: uint64(i + 1), ID: tk.ID}, Ticket: tk})
@@ -278,7 +278,7 @@ func TestHub_MemoryBudgetFailsTheSubscriptionThatWouldPassIt(t *testing.T) {
 	if _, err := big.Take(nil, 1<<20); !errors.Is(err, ErrMemoryBudget) {
 		t.Fatalf("Take of a subscription failed for the budget = %v", err)
 	}
-	if used := h.Stats().MemoryBytes.Load(); used > 64<<10 {
+	if used := h.Stats().MemoryBytes; used > 64<<10 {
 		t.Fatalf("the failed subscription still keeps its memory: %d bytes in use", used)
 	}
 	// The others go on.
@@ -289,7 +289,7 @@ func TestHub_MemoryBudgetFailsTheSubscriptionThatWouldPassIt(t *testing.T) {
 	}
 	big.Close()
 	small.Close()
-	portstest.WaitFor(t, 5*time.Second, "every subscription's memory given back", func() bool { return h.Stats().MemoryBytes.Load() == 0 })
+	portstest.WaitFor(t, 5*time.Second, "every subscription's memory given back", func() bool { return h.Stats().MemoryBytes == 0 })
 }
 
 func TestHub_SubscribeIsRefusedWhileTheBudgetIsSpent(t *testing.T) {
@@ -301,7 +301,7 @@ func TestHub_SubscribeIsRefusedWhileTheBudgetIsSpent(t *testing.T) {
 	s.view.put(1, 0, []byte("billing")) // grows the set past 1 byte
 	s.accountLocked()
 	s.mu.Unlock()
-	if _, _, err := h.Subscribe(context.Background(), domain.Query{}, SubscribeOptions{}); !errors.Is(err, ErrMemoryBudget) && h.Stats().MemoryBytes.Load() > 0 {
+	if _, _, err := h.Subscribe(context.Background(), domain.Query{}, SubscribeOptions{}); !errors.Is(err, ErrMemoryBudget) && h.Stats().MemoryBytes > 0 {
 		t.Fatalf("Subscribe with the budget spent = %v", err)
 	}
 	s.Close()
@@ -329,7 +329,7 @@ func TestHub_WritesPerChangeFollowTheTeams(t *testing.T) {
 	}
 	last := feed.Put(tickets...)
 	portstest.WaitFor(t, 10*time.Second, "every change dispatched", func() bool { return h.Position().Compare(last) >= 0 })
-	perChange := float64(h.Stats().Deliveries.Load()) / float64(len(tickets))
+	perChange := float64(h.Stats().Deliveries) / float64(len(tickets))
 	t.Logf("%d dashboards over %d teams: %.1f socket writes per change", dashboards, len(teams), perChange)
 	if want := float64(dashboards) / float64(len(teams)); perChange > want+1 {
 		t.Fatalf("%.1f deliveries per change, want about %.1f: only the dashboards of the ticket's team", perChange, want)
@@ -388,7 +388,7 @@ func TestHub_AResumedDashboardHearsOfATicketThatLeftAndChangedAgain(t *testing.T
 // the dashboard no more.
 func TestSubscription_AWaitingRemovalSurvivesALaterChange(t *testing.T) {
 	t.Parallel()
-	h, _ := NewHub(portstest.NewFeed(), HubConfig{PoisonReleased: true}, nil)
+	h, _ := NewHub(portstest.NewFeed(), HubConfig{poisonReleased: true}, nil)
 	s := newTestSubscription(h, domain.Query{Teams: []string{"billing"}, Statuses: []domain.Status{domain.StatusOpen}})
 	s.resumed, s.scope = true, domain.Scope{Teams: []string{"billing"}}
 	tk := demodata.New(3).Tickets(1)[0]
@@ -433,7 +433,7 @@ func TestSubscription_CountsWaitForAChangeReplacedInTheQueue(t *testing.T) {
 	s.Settle()
 	tk.Subject = "newer"
 	feed.Put(tk) // … and this one replaces it in the queue
-	portstest.WaitFor(t, 5*time.Second, "the newer version dispatched", func() bool { return h.Stats().Coalesced.Load() > 0 })
+	portstest.WaitFor(t, 5*time.Second, "the newer version dispatched", func() bool { return h.Stats().Coalesced > 0 })
 	if s.CountsDue() {
 		t.Fatal("counts due while the ticket the restore counted has not been sent")
 	}

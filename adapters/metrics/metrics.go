@@ -113,30 +113,28 @@ func (m *Metrics) registerSources(src Sources) {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Name: name, Help: help}, f)
 	}
 	if h := src.Hub; h != nil {
-		st := h.Stats()
 		m.reg.MustRegister(
-			counter("live_feed_reads_total", "Reads of the change feed.", func() float64 { return float64(st.Reads.Load()) }),
-			counter("live_feed_read_errors_total", "Reads of the change feed that failed (the database unreachable).", func() float64 { return float64(st.ReadErrors.Load()) }),
-			counter("live_changes_total", "Changes read from the change feed.", func() float64 { return float64(st.Changes.Load()) }),
-			counter("live_deliveries_total", "Changes queued for a dashboard.", func() float64 { return float64(st.Deliveries.Load()) }),
-			counter("live_coalesced_total", "Queued changes replaced by a newer version of the ticket before being sent (a dashboard behind).", func() float64 { return float64(st.Coalesced.Load()) }),
-			counter("live_overflows_total", "Dashboards closed with 1013 because even coalesced they fell too far behind.", func() float64 { return float64(st.Overflows.Load()) }),
+			counter("live_feed_reads_total", "Reads of the change feed.", func() float64 { return float64(h.Stats().Reads) }),
+			counter("live_feed_read_errors_total", "Reads of the change feed that failed (the database unreachable).", func() float64 { return float64(h.Stats().ReadErrors) }),
+			counter("live_changes_total", "Changes read from the change feed.", func() float64 { return float64(h.Stats().Changes) }),
+			counter("live_deliveries_total", "Changes queued for a dashboard.", func() float64 { return float64(h.Stats().Deliveries) }),
+			counter("live_coalesced_total", "Queued changes replaced by a newer version of the ticket before being sent (a dashboard behind).", func() float64 { return float64(h.Stats().Coalesced) }),
+			counter("live_overflows_total", "Dashboards closed with 1013 because even coalesced they fell too far behind.", func() float64 { return float64(h.Stats().Overflows) }),
 			gauge("live_subscribers", "Open live subscriptions.", func() float64 { return float64(h.Subscribers()) }),
 			gauge("live_stalled_seconds", "Age of the oldest open writing transaction when older than the stall warning, else 0: every change after it waits until it ends.",
-				func() float64 { return time.Duration(st.StalledNanos.Load()).Seconds() }),
+				func() float64 { return h.Stats().Stalled.Seconds() }),
 			gauge("live_change_buffers_in_use", "Shared change buffers held by dashboards not yet written to.", func() float64 { return float64(h.PoolStats().InUse()) }),
-			gauge("live_memory_bytes", "Memory the live views and queues of every dashboard keep together, counted against --live-memory-budget-mib.", func() float64 { return float64(st.MemoryBytes.Load()) }),
-			counter("live_memory_refusals_total", "Dashboards refused or closed with 1013 because the live memory budget was spent.", func() float64 { return float64(st.OverBudget.Load()) }),
+			gauge("live_memory_bytes", "Memory the live views and queues of every dashboard keep together, counted against --live-memory-budget-mib.", func() float64 { return float64(h.Stats().MemoryBytes) }),
+			counter("live_memory_refusals_total", "Dashboards refused or closed with 1013 because the live memory budget was spent.", func() float64 { return float64(h.Stats().OverBudget) }),
 		)
 	}
 	if s := src.Streamer; s != nil {
-		ps := s.PoolStats()
 		m.reg.MustRegister(
-			counter("pool_gets_total", "Chunk buffers taken from the pool.", func() float64 { return float64(ps.Gets.Load()) }),
-			counter("pool_news_total", "Chunk buffers that had to be allocated (pool misses); the hit rate is 1 - news/gets.", func() float64 { return float64(ps.News.Load()) }),
-			counter("pool_grown_total", "Chunk buffers that outgrew their capacity while a chunk was encoded (reallocations).", func() float64 { return float64(ps.Grown.Load()) }),
-			counter("pool_dropped_total", "Chunk buffers too large to pool, left to the garbage collector.", func() float64 { return float64(ps.Dropped.Load()) }),
-			gauge("pool_buffers_in_use", "Chunk buffers held by a stream or a sink.", func() float64 { return float64(ps.InUse()) }),
+			counter("pool_gets_total", "Chunk buffers taken from the pool.", func() float64 { return float64(s.PoolStats().Gets) }),
+			counter("pool_news_total", "Chunk buffers that had to be allocated (pool misses); the hit rate is 1 - news/gets.", func() float64 { return float64(s.PoolStats().News) }),
+			counter("pool_grown_total", "Chunk buffers that outgrew their capacity while a chunk was encoded (reallocations).", func() float64 { return float64(s.PoolStats().Grown) }),
+			counter("pool_dropped_total", "Chunk buffers too large to pool, left to the garbage collector.", func() float64 { return float64(s.PoolStats().Dropped) }),
+			gauge("pool_buffers_in_use", "Chunk buffers held by a stream or a sink.", func() float64 { return float64(s.PoolStats().InUse()) }),
 		)
 	}
 	if f := src.OpenConnections; f != nil {

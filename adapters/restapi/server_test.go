@@ -12,6 +12,7 @@ import (
 
 	"github.com/ticketstream/ticketstream/adapters/restapi"
 	"github.com/ticketstream/ticketstream/app"
+	"github.com/ticketstream/ticketstream/app/apptest"
 	"github.com/ticketstream/ticketstream/domain"
 	"github.com/ticketstream/ticketstream/domain/demodata"
 	"github.com/ticketstream/ticketstream/ports/portstest"
@@ -39,7 +40,7 @@ func (noStore) Ready(context.Context) error { return errors.New("down") }
 
 func newServer(t *testing.T, src *portstest.Source) (*httptest.Server, *app.Streamer) {
 	t.Helper()
-	streamer, err := app.NewStreamer(src, app.Config{ChunkThreshold: 2048, PoisonReleased: true})
+	streamer, err := app.NewStreamer(src, apptest.Poisoned(app.Config{ChunkThreshold: 2048}))
 	if err != nil {
 		t.Fatal(err)
 	}

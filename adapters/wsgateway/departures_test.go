@@ -14,6 +14,7 @@ import (
 	"github.com/ticketstream/ticketstream/adapters/wsgateway"
 	"github.com/ticketstream/ticketstream/adapters/wsgateway/wsclient"
 	"github.com/ticketstream/ticketstream/app"
+	"github.com/ticketstream/ticketstream/app/apptest"
 	"github.com/ticketstream/ticketstream/domain"
 	"github.com/ticketstream/ticketstream/domain/demodata"
 	"github.com/ticketstream/ticketstream/ports/portstest"
@@ -38,11 +39,11 @@ func storeGateway(t *testing.T, d gormstore.Dialect, tickets []domain.Ticket) (*
 	if err := store.InsertTickets(ctx, tickets); err != nil {
 		t.Fatal(err)
 	}
-	streamer, err := app.NewStreamer(store, app.Config{PoisonReleased: true})
+	streamer, err := app.NewStreamer(store, apptest.Poisoned(app.Config{}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	hub, err := app.NewHub(store, app.HubConfig{PoisonReleased: true, PollInterval: 5 * time.Millisecond}, nil)
+	hub, err := app.NewHub(store, apptest.PoisonedHub(app.HubConfig{PollInterval: 5 * time.Millisecond}), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

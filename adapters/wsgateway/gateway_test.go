@@ -19,6 +19,7 @@ import (
 	"github.com/ticketstream/ticketstream/adapters/wsgateway"
 	"github.com/ticketstream/ticketstream/adapters/wsgateway/wsclient"
 	"github.com/ticketstream/ticketstream/app"
+	"github.com/ticketstream/ticketstream/app/apptest"
 	"github.com/ticketstream/ticketstream/domain"
 	"github.com/ticketstream/ticketstream/domain/demodata"
 	"github.com/ticketstream/ticketstream/ports/portstest"
@@ -73,11 +74,11 @@ func newFixtureWith(t *testing.T, tickets []domain.Ticket, opts wsgateway.Option
 	t.Helper()
 	feed := portstest.NewFeed()
 	feed.Put(tickets...)
-	streamer, err := app.NewStreamer(feed, app.Config{PoisonReleased: true, ChunkThreshold: 4096})
+	streamer, err := app.NewStreamer(feed, apptest.Poisoned(app.Config{ChunkThreshold: 4096}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	hubCfg.PoisonReleased = true
+	hubCfg = apptest.PoisonedHub(hubCfg)
 	if hubCfg.PollInterval == 0 {
 		hubCfg.PollInterval = time.Millisecond
 	}

@@ -285,12 +285,12 @@ func TestLive_ABehindClientIsClosedWith1013AndResumes(t *testing.T) {
 		for i := range 500 {
 			f.feed.Put(touch(tickets[i], fmt.Sprintf("round %d %s", round, strings.Repeat("x", 400))))
 		}
-		if f.hub.Stats().Overflows.Load() > 0 {
+		if f.hub.Stats().Overflows > 0 {
 			break
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	portstest.WaitFor(t, 10*time.Second, "the subscriber dropped", func() bool { return f.hub.Stats().Overflows.Load() > 0 })
+	portstest.WaitFor(t, 10*time.Second, "the subscriber dropped", func() bool { return f.hub.Stats().Overflows > 0 })
 	var err error
 	for err == nil {
 		_, err = c.Next(ctx)
@@ -360,7 +360,7 @@ func TestLive_ResyncFromACursorAheadSkipsNothing(t *testing.T) {
 	ctx := context.Background()
 	f.waitHubIdle(t)
 	f.feed.SetErr(errors.New("this replica lags"))
-	portstest.WaitFor(t, 5*time.Second, "the hub to stall", func() bool { return f.hub.Stats().ReadErrors.Load() > 0 })
+	portstest.WaitFor(t, 5*time.Second, "the hub to stall", func() bool { return f.hub.Stats().ReadErrors > 0 })
 	late := touch(tickets[3], "written while this replica lagged")
 	at := f.feed.Put(late)
 	ahead := domain.LiveCursor{Filter: domain.FilterHash(domain.Query{Statuses: []domain.Status{domain.StatusOpen}}), Watermark: at, Live: at}

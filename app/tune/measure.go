@@ -68,7 +68,7 @@ func measure(ctx context.Context, s *app.Streamer, d time.Duration, parallel boo
 	if parallel {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	grown0 := s.PoolStats().Grown.Load()
+	grown0 := s.PoolStats().Grown
 	var m0, m1 runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&m0)
@@ -114,7 +114,7 @@ func measure(ctx context.Context, s *app.Streamer, d time.Duration, parallel boo
 		NsPerOp:     float64(elapsed.Nanoseconds()) / n,
 		BytesPerOp:  float64(m1.TotalAlloc-m0.TotalAlloc) / n,
 		AllocsPerOp: float64(m1.Mallocs-m0.Mallocs) / n,
-		GrownPerOp:  float64(s.PoolStats().Grown.Load()-grown0) / n,
+		GrownPerOp:  float64(s.PoolStats().Grown-grown0) / n,
 		Ops:         ops,
 	}, nil
 }

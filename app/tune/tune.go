@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ticketstream/ticketstream/app"
+	"github.com/ticketstream/ticketstream/app/internal/knobs"
 	"github.com/ticketstream/ticketstream/domain"
 )
 
@@ -143,7 +144,7 @@ func Run(ctx context.Context, sample []domain.Ticket, opts Options) (*Report, er
 		if row.Pool, err = run(fmt.Sprintf("%d rows, %dKB buffers, pooled", opts.SweepRows, kb), opts.SweepRows, cfg, false); err != nil {
 			return nil, err
 		}
-		cfg.NoPool = true
+		knobs.NoPool(&cfg)
 		if row.NoPool, err = run(fmt.Sprintf("%d rows, %dKB buffers, without pool", opts.SweepRows, kb), opts.SweepRows, cfg, false); err != nil {
 			return nil, err
 		}

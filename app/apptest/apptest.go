@@ -1,0 +1,22 @@
+// Package apptest configures package app for the tests of other packages.
+package apptest
+
+import (
+	"github.com/ticketstream/ticketstream/app"
+	"github.com/ticketstream/ticketstream/app/internal/knobs"
+)
+
+// Poisoned returns cfg with poisoning on: every buffer the Streamer's pool
+// is given back is overwritten, so that a sink that kept a chunk after
+// releasing it sends garbage a test can see.
+func Poisoned(cfg app.Config) app.Config {
+	knobs.PoisonReleased(&cfg)
+	return cfg
+}
+
+// PoisonedHub returns cfg with poisoning on, as Poisoned does, for the
+// hub's shared change buffers.
+func PoisonedHub(cfg app.HubConfig) app.HubConfig {
+	knobs.PoisonReleased(&cfg)
+	return cfg
+}

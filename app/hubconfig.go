@@ -1,0 +1,107 @@
+// The hub's configuration: what each field means, what zero means (the
+// default), and the one place that checks and fills it (withDefaults,
+// called by NewHub). It holds no state and no lock.
+
+package app
+
+import (
+	"time"
+
+	"github.com/ticketstream/ticketstream/domain"
+)
+
+// HubConfig sets the fan-out hub's pace and bounds. Zero fields take the
+// defaults of DefaultHubConfig.
+type HubConfig struct {
+	// PollInterval is how often the change feed is read when it was empty.
+	PollInterval time.Duration
+	// BatchSize is how many changes are read from the feed at a time.
+	BatchSize int
+	// QueueBytes bounds the changes waiting for one subscriber. A subscriber
+	// that falls behind has its waiting changes coalesced (only the latest
+	// version of each ticket waits); one still over the bound is dropped.
+	QueueBytes int
+	// Retention is how long removals stay resumable; older ones are pruned.
+	Retention time.Duration
+	// PruneInterval is how often removals past Retention are pruned.
+	PruneInterval time.Duration
+	// StallWarning: an open writing transaction older than this holds back
+	// every change after it; it is logged as a warning.
+	StallWarning time.Duration
+	// RetryMax bounds the wait between attempts while the feed fails.
+	RetryMax time.Duration
+	// MemoryBudget bounds the memory all subscriptions keep together: what
+	// their dashboards hold (about 11-14 bytes a ticket) and the changes
+	// waiting for them. A subscription that would pass it is failed with
+	// ErrMemoryBudget, and no new one starts while it is spent.
+	MemoryBudget int64
+
+	// poisonReleased overwrites every buffer given back to the pool, so that
+	// a writer that kept one sends garbage. For tests (see package apptest).
+	poisonReleased bool
+}
+
+// DefaultHubConfig polls every 10ms, queues up to 1 MiB per subscriber and
+// keeps removals for 24 hours.
+func DefaultHubConfig() HubConfig {
+	return HubConfig{
+		PollInterval:  10 * time.Millisecond,
+		BatchSize:     DefaultBatchSize,
+		QueueBytes:    1 << 20,
+		Retention:     24 * time.Hour,
+		PruneInterval: time.Minute,
+		StallWarning:  10 * time.Second,
+		RetryMax:      2 * time.Second,
+		MemoryBudget:  1 << 30,
+	}
+}
+
+// Validate reports a negative setting, naming it: zero means the
+// default of DefaultHubConfig, a negative value is an error.
+func (c HubConfig) Validate() error {
+	for _, f := range []struct {
+		v     time.Duration
+		param string
+	}{{c.PollInterval, "poll-interval"}, {c.Retention, "change-retention"}, {c.PruneInterval, "prune-interval"},
+		{c.StallWarning, "stall-warning"}, {c.RetryMax, "retry-max"}} {
+		if f.v < 0 {
+			return domain.Invalidf(f.param, "must be 0 (the default) or a positive duration, got %s", f.v)
+		}
+	}
+	for _, f := range []struct {
+		v     int64
+		param string
+	}{{int64(c.BatchSize), "live-batch-size"}, {int64(c.QueueBytes), "live-queue-bytes"}, {c.MemoryBudget, "live-memory-budget"}} {
+		if f.v < 0 {
+			return domain.Invalidf(f.param, "must be 0 (the default) or more")
+		}
+	}
+	return nil
+}
+
+// withDefaults validates c and fills its zero fields.
+func (c HubConfig) withDefaults() (HubConfig, error) {
+	if err := c.Validate(); err != nil {
+		return c, err
+	}
+	d := DefaultHubConfig()
+	for _, f := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{{&c.PollInterval, d.PollInterval}, {&c.Retention, d.Retention},
+		{&c.PruneInterval, d.PruneInterval}, {&c.StallWarning, d.StallWarning}, {&c.RetryMax, d.RetryMax}} {
+		if *f.v == 0 {
+			*f.v = f.def
+		}
+	}
+	if c.MemoryBudget == 0 {
+		c.MemoryBudget = d.MemoryBudget
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = d.BatchSize
+	}
+	if c.QueueBytes == 0 {
+		c.QueueBytes = d.QueueBytes
+	}
+	return c, nil
+}

@@ -1,0 +1,84 @@
+// The hub's registry of subscribers: Subscribe adds a Subscription to
+// Hub.subs and fixes the position it starts after, unsubscribe (through
+// Subscription.Close) removes it.
+//
+// Who guards what. Hub.mu guards subs and the position read with it, so
+// that a new subscriber misses no change dispatched after its position and
+// gets none dispatched before. Subscribe takes no Subscription lock: the
+// subscription is not shared until it is in subs.
+
+package app
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ticketstream/ticketstream/domain"
+)
+
+// SubscribeOptions say where a subscription starts.
+type SubscribeOptions struct {
+	// SkipUntil: changes at or before it are not queued, for a client that
+	// has already seen them.
+	SkipUntil domain.ChangePos
+	// Resumed says the dashboard already holds tickets this process never
+	// sent it (it resumes a subscription; see Streamer.RestoreView). Until
+	// the subscription settles, a change that does not pass the filter is
+	// sent as a removal when the dashboard may hold an earlier version:
+	// Scope allows the ticket's current team (unless it was deleted) or one
+	// of the teams it left (ports.Change.LeftTeams).
+	Resumed bool
+	// Scope is what the dashboard's credentials may see.
+	Scope domain.Scope
+	// After is where a resumed dashboard stood (its cursor's last change):
+	// a ticket that left one of its teams since may be one it holds.
+	After domain.ChangePos
+}
+
+// Subscribe registers a subscriber for q (already restricted to the
+// caller's scope) and returns it with the position it starts after: every
+// change after that position reaches it, in order. It waits until the hub
+// has started, or ctx ends.
+func (h *Hub) Subscribe(ctx context.Context, q domain.Query, opts SubscribeOptions) (*Subscription, domain.ChangePos, error) {
+	for {
+		if h.stats.memoryBytes.Load() >= h.cfg.MemoryBudget {
+			h.stats.overBudget.Add(1)
+			return nil, domain.ChangePos{}, fmt.Errorf("subscribe: %w", ErrMemoryBudget)
+		}
+		h.mu.Lock()
+		if h.ready {
+			s := &Subscription{hub: h, q: q, skipUntil: opts.SkipUntil, resumed: opts.Resumed, countsHeld: opts.Resumed, scope: opts.Scope, after: opts.After}
+			h.subs = append(h.subs, s)
+			pos := h.pos
+			h.mu.Unlock()
+			return s, pos, nil
+		}
+		wake := h.wake
+		h.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return nil, domain.ChangePos{}, fmt.Errorf("subscribe: change feed not started: %w", ctx.Err())
+		}
+	}
+}
+
+// Subscribers returns how many subscriptions are open.
+func (h *Hub) Subscribers() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs)
+}
+
+func (h *Hub) unsubscribe(s *Subscription) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i, x := range h.subs {
+		if x == s {
+			last := len(h.subs) - 1
+			h.subs[i], h.subs[last] = h.subs[last], nil
+			h.subs = h.subs[:last]
+			return
+		}
+	}
+}

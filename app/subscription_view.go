@@ -1,0 +1,241 @@
+// What a subscription's dashboard holds: the view the writer keeps in step
+// with what it writes (snapshot rows through HoldSnapshot, catch-up changes
+// through Apply, live changes as they are taken), the counts sent from it,
+// and, for a resumed dashboard, the tickets it may hold though this process
+// never sent them.
+//
+// Who guards what. Subscription.mu guards the view and everything about it,
+// as it guards the queue (subscription.go).
+
+package app
+
+import (
+	"github.com/ticketstream/ticketstream/domain"
+	"github.com/ticketstream/ticketstream/ports"
+)
+
+// CountsKnown reports whether the counts describe what the dashboard
+// holds: always, but for a resumed dashboard until CountsSent.
+func (s *Subscription) CountsKnown() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.countsHeld
+}
+
+// CountsDue reports whether a resumed dashboard's counts may now be sent
+// whole: its snapshot (if any) is written, and so is the latest version of
+// every ticket that changed while it was away. Send them, then call
+// CountsSent.
+func (s *Subscription) CountsDue() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.countsDueLocked()
+}
+
+func (s *Subscription) countsDueLocked() bool {
+	return s.countsHeld && s.settled && s.restored && !s.closed && s.pending.Len() == 0
+}
+
+// CountsSent records that the counts went out whole: from now on messages
+// carry what changes in them.
+func (s *Subscription) CountsSent() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.countsHeld = false
+	s.pending.Reset()
+	s.maybeHeld.Reset()
+	s.accountLocked()
+}
+
+// unheldRemovals returns the tickets the resumed dashboard may hold that
+// its restored view does not (maybeHeld): it must be told to drop them
+// before anything else. It forgets them.
+func (s *Subscription) unheldRemovals() []int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []int64
+	s.maybeHeld.Each(func(id int64, _ uint32) {
+		if !s.view.has(id) {
+			ids = append(ids, id)
+		}
+	})
+	s.maybeHeld.Reset()
+	s.accountLocked()
+	return ids
+}
+
+// Apply counts deliveries that reach the dashboard by another way than
+// Take — the catch-up of a resume — as held. Call it before writing them.
+func (s *Subscription) Apply(ds []Delivery) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failureLocked() != nil {
+		return // the writer's next Take reports it
+	}
+	for i := range ds {
+		s.applyLocked(&ds[i])
+	}
+	s.accountLocked()
+}
+
+// applyLocked moves d's ticket in the view.
+func (s *Subscription) applyLocked(d *Delivery) {
+	if s.countsHeld {
+		s.pending.Delete(d.ID) // its latest version is sent
+	}
+	if d.removal {
+		s.view.remove(d.ID)
+	} else {
+		s.view.put(d.ID, d.status, d.data[d.teamStart:d.teamEnd])
+	}
+	if !s.settled {
+		s.touched.Put(d.ID, 0)
+	}
+}
+
+// HoldSnapshot is called with each snapshot chunk just before it is
+// written: it counts the chunk's rows as held and leaves out those of
+// tickets a live change has already been taken for (the row was read before
+// the change). It returns the rows to write and how many there are: the
+// chunk's bytes, or, when rows were left out (leftOut), the kept rows
+// appended to dst. Once s has failed (Err) it returns that error instead.
+func (s *Subscription) HoldSnapshot(c ports.Chunk, dst []byte) (rows []byte, n int, leftOut bool, err error) {
+	data, meta := c.Bytes(), c.Meta()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.failureLocked(); err != nil {
+		return nil, 0, false, err
+	}
+	if meta == nil {
+		return data, c.Rows, false, nil
+	}
+	defer func() {
+		s.accountLocked()
+		if ferr := s.failureLocked(); ferr != nil {
+			rows, n, leftOut, err = nil, 0, false, ferr
+		}
+	}()
+	filtering := false
+	kept, start := 0, 0
+	for i := range meta {
+		m := &meta[i]
+		row := data[start:m.End]
+		start = int(m.End) + 1 // past the delimiter
+		if s.touched.Len() > 0 {
+			if _, changed := s.touched.Get(m.ID); changed {
+				if !filtering {
+					filtering = true
+					dst = append(dst, data[:max(0, int(row0End(meta, i)))]...)
+				}
+				continue
+			}
+		}
+		s.view.put(m.ID, m.Status, data[m.TeamStart:m.TeamEnd])
+		if filtering {
+			if kept > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, row...)
+		}
+		kept++
+	}
+	if !filtering {
+		return data, len(meta), false, nil
+	}
+	return dst, kept, true, nil
+}
+
+// row0End returns where the rows before row i end: the end of row i-1, or
+// 0 for the first row.
+func row0End(meta []ports.RowMeta, i int) int32 {
+	if i == 0 {
+		return 0
+	}
+	return meta[i-1].End
+}
+
+// Settle tells the subscription that its snapshot has been written (or
+// needs none): from now on the view is everything the dashboard can hold.
+func (s *Subscription) Settle() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.settled = true
+	s.touched.Reset()
+	s.accountLocked()
+}
+
+// noteChanged records a ticket that changed after the resumed dashboard's
+// last change (see ports.ChangeFeed.ChangedSince), once its view holds the
+// filter's tickets as they are now: one the view holds waits to be sent
+// before the counts; one it does not, that the dashboard may hold
+// (wasInScope), is to be removed.
+func (s *Subscription) noteChanged(id int64, wasInScope bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.view.has(id):
+		s.pending.Put(id, 0)
+	case wasInScope:
+		s.maybeHeld.Put(id, 0)
+	}
+	s.accountLocked()
+}
+
+// Holds reports whether the dashboard holds ticket id, once its writes so
+// far are done.
+func (s *Subscription) Holds(id int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.view.has(id)
+}
+
+// restoreDone records that the view is restored.
+func (s *Subscription) restoreDone() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.restored = true
+}
+
+// holdTickets counts as held the tickets of batch that held reports;
+// scratch is a buffer to escape team names in, returned for reuse.
+func (s *Subscription) holdTickets(batch []domain.Ticket, held func(*domain.Ticket) bool, scratch []byte) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.failureLocked(); err != nil {
+		return scratch, err
+	}
+	for i := range batch {
+		t := &batch[i]
+		if !held(t) {
+			continue
+		}
+		scratch = appendEscaped(scratch[:0], t.Team)
+		s.view.put(t.ID, statusNumber(t.Status), scratch)
+	}
+	s.accountLocked()
+	return scratch, s.failureLocked()
+}
+
+// AppendCounts appends the counts of what the dashboard holds as a JSON
+// object, {"total":…,"status":{…},"team":{…}}: every count if all, else the
+// ones changed since the last call.
+func (s *Subscription) AppendCounts(dst []byte, all bool) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.view.appendCounts(dst, all)
+}
+
+// CountsChanged reports whether a count changed since the last AppendCounts
+// (never while the counts are not known: see CountsKnown).
+func (s *Subscription) CountsChanged() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.countsHeld && s.view.changed()
+}
+
+// Held returns how many tickets the dashboard holds.
+func (s *Subscription) Held() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.view.total
+}
