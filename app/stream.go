@@ -139,9 +139,6 @@ func NewStreamer(src ports.TicketSource, cfg Config) (*Streamer, error) {
 	return s, nil
 }
 
-// Source returns the TicketSource the Streamer reads from.
-func (s *Streamer) Source() ports.TicketSource { return s.src }
-
 // Config returns the configuration in effect, defaults filled in.
 func (s *Streamer) Config() Config { return s.cfg }
 
