@@ -13,12 +13,12 @@ import (
 // Config sets the streaming loop's sizes. The zero value of a field means its
 // default; DefaultConfig spells them out.
 type Config struct {
-	// InitialCapacity is the capacity of a new pooled buffer: 50KB, the
-	// analysis's choice (§4.1: a 32KB chunk plus one more row fits without
-	// reallocating).
+	// InitialCapacity is the capacity of a new pooled buffer: 50KB, so that
+	// a chunk of 32KB plus the row that passes the threshold fits without
+	// reallocating.
 	InitialCapacity int
 	// ChunkThreshold: a buffer is handed on as a chunk as soon as it holds
-	// more than this many bytes. 32KB, as in the analysis.
+	// more than this many bytes: 32KB, about 80 tickets.
 	ChunkThreshold int
 	// BatchSize is how many tickets are read from the source at a time.
 	BatchSize int

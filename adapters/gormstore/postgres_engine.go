@@ -61,7 +61,7 @@ func (s *postgresEngine) openPools(cfg Config) (gorm.Dialector, error) {
 	// On a cancelled context, ask the server to cancel the running query and
 	// keep the connection, instead of pgx's default of dropping the socket:
 	// the query stops on the server at once, and a thousand clients leaving
-	// do not become a thousand reconnects (pgx #1780). The deadline is the
+	// do not become a thousand reconnects. The deadline is the
 	// fallback if the cancel request goes unanswered.
 	pgcfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
 		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: 5 * time.Second}

@@ -33,7 +33,7 @@ type Options struct {
 	// SweepRows is the stream length of the sweep (default 100, the
 	// analysis's).
 	SweepRows int
-	// RowCounts are the stream lengths of §3.2 (default 10, 100, 500, 1000).
+	// RowCounts are the stream lengths of the row-count table (default 10, 100, 500, 1000).
 	RowCounts []int
 	// Progress, if set, is told before each measurement.
 	Progress func(done, total int, what string)
@@ -63,26 +63,26 @@ func (o Options) withDefaults() (Options, error) {
 	return o, nil
 }
 
-// SizeRow is one line of §2: the JSON size of the first Rows tickets.
+// SizeRow is one line of the size table: the JSON size of the first Rows tickets.
 type SizeRow struct {
 	Rows  int
 	Bytes int
 }
 
-// SweepRow is one line of §3.1: one initial capacity, with and without the pool.
+// SweepRow is one line of the capacity sweep: one initial capacity, with and without the pool.
 type SweepRow struct {
 	CapacityKB     int
 	Pool, NoPool   Measurement
 	Current, Chose bool // the capacity in effect; the one recommended
 }
 
-// RowsRow is one line of §3.2: streams of Rows tickets.
+// RowsRow is one line of the row-count table: streams of Rows tickets.
 type RowsRow struct {
 	Rows int
 	Measurement
 }
 
-// ParallelRow is one line of §3.3: streams from every core at once.
+// ParallelRow is one line of the parallel table: streams from every core at once.
 type ParallelRow struct {
 	CapacityKB int
 	Label      string
@@ -186,7 +186,7 @@ func withCapacity(c app.Config, capacity int) app.Config {
 	return c
 }
 
-// sizeTable is §2 for the sample: the JSON size of its first 1, 10, 50,
+// sizeTable is the size table for the sample: the JSON size of its first 1, 10, 50,
 // 100, 500 and 1000 rows (as many as it has).
 func sizeTable(sample []domain.Ticket) []SizeRow {
 	var out []SizeRow
