@@ -1,5 +1,5 @@
 // Package tune re-runs the buffer-pool analysis that ticketstream grew from
-// (shared/seed/json-buffer-pool-analysis.md) on a sample of the user's own
+// (docs/analysis.md says what it found) on a sample of the user's own
 // tickets: their JSON size distribution, the pool-versus-no-pool sweep over
 // initial capacities from 1KB to 256KB, streams of 10 to 1000 rows, and
 // streams from every core at once — then recommends an initial capacity
