@@ -16,7 +16,7 @@ import (
 )
 
 // The benchmarks below reproduce every table of the analysis
-// (shared/seed/json-buffer-pool-analysis.md) on our code, with the analysis's
+// (docs/analysis.md) on our code, with the analysis's
 // own method measured in the same run as the baseline. Sub-benchmarks named
 // .../analysis run that method; .../ours runs Streamer.Stream and reports
 // x-faster, the baseline's ns/op divided by ours. TestMain prints the tables.
