@@ -1,11 +1,12 @@
 // Package wsgateway is the WebSocket side of ticketstream: dashboards
 // connect with a filter, get every matching ticket as a sequence of snapshot
 // messages built around the core's chunks (never re-encoded), then an end
-// message, and stay connected. The protocol is in the README.
+// message, and stay connected. The protocol is in docs/protocol.md.
 //
-// One connection runs a reader (client messages, control frames), a writer
-// behind a queue bounded in chunks, a keepalive pinger and, per
-// subscription, a snapshot stream through the core. coder/websocket has no
+// One connection runs a reader (client messages, control frames) and, while
+// it has something to write, a writer behind a queue bounded in chunks; per
+// subscription a producer streams the snapshot through the core. One
+// goroutine of the gateway pings every socket. coder/websocket has no
 // write queue of its own and closes a connection whose write times out, so
 // the slow-client policy is here: a client whose queue stays full for the
 // write timeout is closed with 1013 and a resume cursor, its queued chunks

@@ -114,7 +114,8 @@ func (s *settings) Duration(p *time.Duration, name string, def time.Duration, us
 	s.fs.DurationVar(p, name, def, s.add(name, usage))
 }
 
-// Float64 registers a float64 setting, as flag.FlagSet.Float64Var does, with its environment variable.
+// Float64 registers a float64 setting, as flag.FlagSet.Float64Var does,
+// with its environment variable.
 func (s *settings) Float64(p *float64, name string, def float64, usage string) {
 	s.fs.Float64Var(p, name, def, s.add(name, usage))
 }
