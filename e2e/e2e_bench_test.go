@@ -1,4 +1,4 @@
-package main
+package e2e_test
 
 import (
 	"bytes"
@@ -27,7 +27,7 @@ import (
 // machine's 2 cores. They take minutes (they seed up to a million tickets),
 // so CI does not run them:
 //
-//	go test -run '^$' -bench E2E -benchtime 1x -timeout 30m -v ./cmd/ticketstream
+//	go test -run '^$' -bench E2E -benchtime 1x -timeout 30m -v ./e2e
 
 // seedDatabase returns a fresh PostgreSQL database holding n demo tickets,
 // written by the seed command (COPY).

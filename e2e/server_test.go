@@ -1,4 +1,4 @@
-package ticketstream_test
+package e2e_test
 
 import (
 	"bufio"
@@ -170,6 +170,10 @@ func sameTickets(t *testing.T, got, want []domain.Ticket) {
 		}
 	}
 }
+
+// sqliteURL returns the URL of a fresh SQLite database in a directory the
+// test removes.
+func sqliteURL(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "t.db") }
 
 var dialects = []gormstore.Dialect{gormstore.SQLite, gormstore.Postgres}
 

@@ -1,4 +1,4 @@
-package main
+package e2e_test
 
 import (
 	"bytes"
@@ -22,7 +22,7 @@ import (
 // marks — and fails if one does not get there: a resume that cannot keep up
 // with the writes would be closed with 1013 and start again, for ever.
 //
-//	go test -run '^$' -bench ResumeStorm -benchtime 1x -timeout 30m -v ./cmd/ticketstream
+//	go test -run '^$' -bench ResumeStorm -benchtime 1x -timeout 30m -v ./e2e
 func BenchmarkResumeStorm(b *testing.B) {
 	const dashboards, tickets, perSecond = 50, 20_000, 500
 	ctx := context.Background()

@@ -1,4 +1,4 @@
-package ticketstream_test
+package e2e_test
 
 import (
 	"context"
@@ -358,7 +358,7 @@ func TestDashboard_Screenshot(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join("adapters", "dashboard", "screenshot.png"), png, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join("..", "adapters", "dashboard", "screenshot.png"), png, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,4 +1,4 @@
-package main
+package e2e_test
 
 import (
 	"bufio"
@@ -37,7 +37,7 @@ func buildBinary(tb testing.TB) string {
 			return
 		}
 		binary = filepath.Join(dir, "ticketstream")
-		out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+		out, err := exec.Command("go", "build", "-o", binary, "github.com/ticketstream/ticketstream/cmd/ticketstream").CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}

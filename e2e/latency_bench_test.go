@@ -1,4 +1,4 @@
-package main
+package e2e_test
 
 import (
 	"bytes"
@@ -32,7 +32,7 @@ import (
 // beside it, the growth of its RSS, which also holds garbage and pages the
 // runtime has not returned yet. Run it once:
 //
-//	go test -run '^$' -bench LiveLatency -benchtime 1x -timeout 30m ./cmd/ticketstream
+//	go test -run '^$' -bench LiveLatency -benchtime 1x -timeout 30m ./e2e
 func BenchmarkLiveLatency(b *testing.B) {
 	for _, n := range []int{1, 100, 1000, 10000} {
 		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {

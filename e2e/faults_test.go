@@ -1,4 +1,4 @@
-package ticketstream_test
+package e2e_test
 
 import (
 	"context"
@@ -37,7 +37,7 @@ import (
 // was injected, checks what the server did, and logs the counts the
 // README's Reliability table quotes:
 //
-//	go test -race -count=1 -run '^TestFault_' -v .
+//	go test -race -count=1 -run '^TestFault_' -v ./e2e
 
 // faultProxy forwards TCP connections to a target and can break them the
 // way networks and servers break: down (every connection reset, new ones
@@ -257,7 +257,7 @@ func TestFault_DatabaseOutage(t *testing.T) {
 // 2 s and started again (pg_ctlcluster). It restarts the machine's shared
 // server, so it runs only when asked:
 //
-//	TICKETSTREAM_FAULT_RESTART_POSTGRES=1 go test -count=1 -run '^TestFault_PostgresRestart$' -v .
+//	TICKETSTREAM_FAULT_RESTART_POSTGRES=1 go test -count=1 -run '^TestFault_PostgresRestart$' -v ./e2e
 func TestFault_PostgresRestart(t *testing.T) {
 	if os.Getenv("TICKETSTREAM_FAULT_RESTART_POSTGRES") != "1" {
 		t.Skip("restarts the shared PostgreSQL: set TICKETSTREAM_FAULT_RESTART_POSTGRES=1 to run it")
