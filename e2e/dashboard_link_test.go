@@ -1,4 +1,4 @@
-package e2e_test
+package e2e
 
 import (
 	"strings"
@@ -29,26 +29,26 @@ func (p *browserTab) acceptLinkedToken(teams string) {
 // session, shows what the link's token grants (from GET /v1/session), and
 // switches only when the person accepts; ignoring it changes nothing.
 func TestDashboard_ALinkedTokenIsUsedOnlyOnceConfirmed(t *testing.T) {
-	srv := startServer(t, gormstore.SQLite, func(c *ticketstream.Config) { c.Server.JWTSecret = secret })
-	db := newSQLEditor(t, srv.url)
-	mine, err := jwtauth.Issue([]byte(secret), "me", []string{"billing"}, time.Hour)
+	srv := StartServer(t, gormstore.SQLite, func(c *ticketstream.Config) { c.Server.JWTSecret = Secret })
+	db := newSQLEditor(t, srv.URL)
+	mine, err := jwtauth.Issue([]byte(Secret), "me", []string{"billing"}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	theirs, err := jwtauth.Issue([]byte(secret), "attacker", []string{"support", "<img src=x onerror=alert(1)>"}, time.Hour)
+	theirs, err := jwtauth.Issue([]byte(Secret), "attacker", []string{"support", "<img src=x onerror=alert(1)>"}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tab := newBrowserTab(t, 1280, 800)
 
 	// Signed in with my own token, typed in.
-	tab.do(chromedp.Navigate(srv.base + "/"))
+	tab.do(chromedp.Navigate(srv.Base + "/"))
 	tab.waitFor("the sign-in form", `ticketstream.state() === "auth" && !document.getElementById("auth").hidden`, 30*time.Second)
 	tab.do(chromedp.SendKeys("#auth-token", mine+"\r"))
 	tab.checkShows(db.count("team = ?", "billing"))
 
 	// A link from elsewhere carries another token: offered, not used.
-	tab.do(chromedp.Navigate(srv.base + "/#token=" + theirs))
+	tab.do(chromedp.Navigate(srv.Base + "/#token=" + theirs))
 	tab.waitFor("the offer", `!document.getElementById("offer").hidden`, 30*time.Second)
 	msg := eval[string](tab, `document.getElementById("offer-msg").textContent`)
 	if !strings.Contains(msg, "support") || !strings.Contains(msg, "<img src=x onerror=alert(1)>") {
@@ -72,12 +72,12 @@ func TestDashboard_ALinkedTokenIsUsedOnlyOnceConfirmed(t *testing.T) {
 	tab.checkShows(db.count("team = ?", "billing"))
 
 	// Offered again and accepted: now the tab is the link's.
-	tab.do(chromedp.Navigate(srv.base + "/#token=" + theirs))
+	tab.do(chromedp.Navigate(srv.Base + "/#token=" + theirs))
 	tab.acceptLinkedToken("support")
 	tab.checkShows(db.count("team = ?", "support"))
 
 	// A link with a token the server refuses is never offered.
-	tab.do(chromedp.Navigate(srv.base + "/#token=not-a-token"))
+	tab.do(chromedp.Navigate(srv.Base + "/#token=not-a-token"))
 	tab.waitFor("the refusal", `document.getElementById("auth-msg").textContent.includes("link's token was refused")`, 30*time.Second)
 	if !eval[bool](tab, `document.getElementById("offer").hidden`) {
 		t.Fatal("a refused token was offered")

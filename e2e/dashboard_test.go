@@ -1,4 +1,4 @@
-package e2e_test
+package e2e
 
 import (
 	"context"
@@ -128,10 +128,10 @@ func rowSelector(id int64) string { return fmt.Sprintf(`#rows tr[data-id="%d"]`,
 func TestDashboard_ShowsTheFilterAndMovesLive(t *testing.T) {
 	for _, d := range []gormstore.Dialect{gormstore.Postgres, gormstore.SQLite} {
 		t.Run(string(d), func(t *testing.T) {
-			srv := startServer(t, d, nil)
-			db := newSQLEditor(t, srv.url)
+			srv := StartServer(t, d, nil)
+			db := newSQLEditor(t, srv.URL)
 			tab := newBrowserTab(t, 1280, 800)
-			tab.open(srv.base + "/?status=open")
+			tab.open(srv.Base + "/?status=open")
 
 			open := db.count("status = ?", "open")
 			tab.checkShows(open)
@@ -177,15 +177,15 @@ func TestDashboard_ShowsTheFilterAndMovesLive(t *testing.T) {
 func TestDashboard_CatchesUpAfterAServerRestartWithoutReloading(t *testing.T) {
 	for _, d := range []gormstore.Dialect{gormstore.Postgres, gormstore.SQLite} {
 		t.Run(string(d), func(t *testing.T) {
-			srv := startServer(t, d, nil)
-			addr := strings.TrimPrefix(srv.base, "http://")
-			db := newSQLEditor(t, srv.url)
+			srv := StartServer(t, d, nil)
+			addr := strings.TrimPrefix(srv.Base, "http://")
+			db := newSQLEditor(t, srv.URL)
 			tab := newBrowserTab(t, 1280, 800)
-			tab.open(srv.base + "/?team=billing")
+			tab.open(srv.Base + "/?team=billing")
 			tab.checkShows(db.count("team = ?", "billing"))
 			eval[int](tab, `window.sameDocument = 42`)
 
-			if err := srv.stop(); err != nil {
+			if err := srv.Stop(); err != nil {
 				t.Fatal(err)
 			}
 			tab.waitFor("the page to notice", `ticketstream.state() === "reconnecting"`, 10*time.Second)
@@ -195,7 +195,7 @@ func TestDashboard_CatchesUpAfterAServerRestartWithoutReloading(t *testing.T) {
 			old := db.oldest("team = ?", "billing")
 			db.setSubject(old, "Changed while the server was down")
 
-			restartServer(t, srv.url, addr)
+			restartServer(t, srv.URL, addr)
 			tab.waitFor("the missed ticket", `!!document.querySelector('`+rowSelector(newID)+`')`, 60*time.Second)
 			tab.waitFor("the missed change", `ticketstream.ticket(`+fmt.Sprint(old)+`)?.subject === "Changed while the server was down"`, liveWithin)
 			tab.waitFor("the page to be live", `ticketstream.state() === "live"`, liveWithin)
@@ -222,9 +222,9 @@ func restartServer(t *testing.T, url, addr string) {
 
 func TestDashboard_FiftyThousandTickets(t *testing.T) {
 	const n = 50_000
-	srv := startServer(t, gormstore.Postgres, func(c *ticketstream.Config) { c.Server.DemoTickets = n })
+	srv := StartServer(t, gormstore.Postgres, func(c *ticketstream.Config) { c.Server.DemoTickets = n })
 	tab := newBrowserTab(t, 1280, 800)
-	tab.open(srv.base + "/")
+	tab.open(srv.Base + "/")
 	tab.checkShows(n)
 	type stats struct {
 		FirstRow, Complete, LongestTaskMs float64
@@ -251,16 +251,16 @@ func TestDashboard_FiftyThousandTickets(t *testing.T) {
 func TestDashboard_AsksForATokenAndNeverLeaksIt(t *testing.T) {
 	logs := &portstest.LogBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv := startServerLogging(t, gormstore.SQLite, func(c *ticketstream.Config) { c.Server.JWTSecret = secret }, log)
-	db := newSQLEditor(t, srv.url)
-	billing, err := jwtauth.Issue([]byte(secret), "dash", []string{"billing"}, time.Hour)
+	srv := StartServerLogging(t, gormstore.SQLite, func(c *ticketstream.Config) { c.Server.JWTSecret = Secret }, log)
+	db := newSQLEditor(t, srv.URL)
+	billing, err := jwtauth.Issue([]byte(Secret), "dash", []string{"billing"}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tab := newBrowserTab(t, 1280, 800)
 
 	// No token: the page asks for one.
-	tab.do(chromedp.Navigate(srv.base + "/"))
+	tab.do(chromedp.Navigate(srv.Base + "/"))
 	tab.waitFor("the sign-in form", `ticketstream.state() === "auth" && !document.getElementById("auth").hidden`, 30*time.Second)
 	if msg := eval[string](tab, `document.getElementById("conn").textContent`); !strings.Contains(msg, "needs an access token") {
 		t.Fatalf("the page says %q", msg)
@@ -271,7 +271,7 @@ func TestDashboard_AsksForATokenAndNeverLeaksIt(t *testing.T) {
 
 	// A token in the fragment: gone from the address at once, and used
 	// once the person confirms it.
-	tab.do(chromedp.Navigate(srv.base + "/#token=" + billing))
+	tab.do(chromedp.Navigate(srv.Base + "/#token=" + billing))
 	tab.acceptLinkedToken("billing")
 	if h := eval[string](tab, `location.href`); strings.Contains(h, billing) || strings.Contains(h, "#") {
 		t.Fatalf("the token stays in the address: %s", h)
@@ -282,17 +282,17 @@ func TestDashboard_AsksForATokenAndNeverLeaksIt(t *testing.T) {
 	}
 	// A link to a team the token may not see says so (the socket's 403
 	// is invisible to a script; the page asks the REST API why).
-	tab.do(chromedp.Navigate(srv.base + "/?team=support"))
+	tab.do(chromedp.Navigate(srv.Base + "/?team=support"))
 	tab.waitFor("the refusal of team support", `ticketstream.state() === "error" && document.getElementById("conn").textContent.includes("may not see team")`, 15*time.Second)
 
 	// A token that expires while the page is open: the socket is closed
 	// and the page asks again.
-	short, err := jwtauth.Issue([]byte(secret), "dash", []string{"billing"}, 2*time.Second)
+	short, err := jwtauth.Issue([]byte(Secret), "dash", []string{"billing"}, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tab.do(chromedp.Navigate("about:blank"))
-	tab.do(chromedp.Navigate(srv.base + "/#token=" + short))
+	tab.do(chromedp.Navigate(srv.Base + "/#token=" + short))
 	tab.acceptLinkedToken("billing")
 	tab.waitFor("the expiry notice", `ticketstream.state() === "auth" && document.getElementById("auth-msg").textContent.includes("expired")`, 15*time.Second)
 
@@ -307,10 +307,10 @@ func TestDashboard_AsksForATokenAndNeverLeaksIt(t *testing.T) {
 }
 
 func TestDashboard_ABadFilterInALinkSaysWhyAndCanBeChanged(t *testing.T) {
-	srv := startServer(t, gormstore.SQLite, nil)
-	db := newSQLEditor(t, srv.url)
+	srv := StartServer(t, gormstore.SQLite, nil)
+	db := newSQLEditor(t, srv.URL)
 	tab := newBrowserTab(t, 1280, 800)
-	tab.do(chromedp.Navigate(srv.base + "/?priority=p0"))
+	tab.do(chromedp.Navigate(srv.Base + "/?priority=p0"))
 	tab.waitFor("the refusal", `ticketstream.state() === "error" && document.getElementById("conn").textContent.includes("unknown priority")`, 15*time.Second)
 	tab.do(chromedp.Focus("#f-priority"), chromedp.KeyEvent(kb.Home))
 	tab.waitFor("the page to be live", `ticketstream.state() === "live"`, 30*time.Second)
@@ -318,9 +318,9 @@ func TestDashboard_ABadFilterInALinkSaysWhyAndCanBeChanged(t *testing.T) {
 }
 
 func TestDashboard_NarrowWindowAndKeyboard(t *testing.T) {
-	srv := startServer(t, gormstore.SQLite, nil)
+	srv := StartServer(t, gormstore.SQLite, nil)
 	tab := newBrowserTab(t, 390, 844)
-	tab.open(srv.base + "/")
+	tab.open(srv.Base + "/")
 	if w := eval[[]int](tab, `[document.documentElement.scrollWidth, window.innerWidth]`); w[0] > w[1] {
 		t.Fatalf("the page is %d px wide in a %d px window", w[0], w[1])
 	}
@@ -340,10 +340,10 @@ func TestDashboard_NarrowWindowAndKeyboard(t *testing.T) {
 // with TICKETSTREAM_UPDATE_SCREENSHOT=1 it replaces the one in the
 // repository.
 func TestDashboard_Screenshot(t *testing.T) {
-	srv := startServer(t, gormstore.SQLite, nil)
-	db := newSQLEditor(t, srv.url)
+	srv := StartServer(t, gormstore.SQLite, nil)
+	db := newSQLEditor(t, srv.URL)
 	tab := newBrowserTab(t, 1280, 720)
-	tab.open(srv.base + "/?status=new,open,pending")
+	tab.open(srv.Base + "/?status=new,open,pending")
 	if got := eval[string](tab, `document.getElementById("f-status").selectedOptions[0].textContent`); got != "new, open, pending" {
 		t.Fatalf("a link with several statuses shows %q in the status filter", got)
 	}

@@ -1,7 +1,19 @@
-// Package e2e holds ticketstream's whole-system tests: the fully wired
-// server against real PostgreSQL and SQLite databases, the built binary as
+// Package e2e holds ticketstream's whole-system tests and the harness they
+// run on. The tests (the _test.go files) drive the fully wired server
+// against real PostgreSQL and SQLite databases, the built binary as
 // separate processes, faults injected between them, and the dashboard in
-// headless Chromium. They are slow and need PostgreSQL and Chromium; under
-// `go test -short` they are skipped, which leaves the fast unit tests of
-// every other package.
+// headless Chromium.
+//
+// The harness is ordinary code any test package may import:
+//
+//   - StartServer runs the wired server in the test process on a fresh
+//     database; StartProcess runs the built binary (Binary) as its own
+//     process.
+//   - FaultProxy sits between a server and its database and breaks the
+//     connections the way networks and restarts do.
+//   - Await, Context and Patience bound every wait by the test binary's
+//     -timeout, never by a budget sized on a quiet machine.
+//   - Main is the TestMain: it builds the binary before any test's clock
+//     starts, and under `go test -short` skips the system tests, leaving the
+//     fast unit tests of every other package.
 package e2e

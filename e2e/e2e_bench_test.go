@@ -1,4 +1,4 @@
-package e2e_test
+package e2e
 
 import (
 	"bytes"
@@ -34,7 +34,7 @@ import (
 func seedDatabase(b *testing.B, n int) string {
 	b.Helper()
 	db := pgtest.NewDatabase(b)
-	out, err := exec.Command(buildBinary(b), "seed", "--count", strconv.Itoa(n), "--database", db).CombinedOutput()
+	out, err := exec.Command(Binary(b), "seed", "--count", strconv.Itoa(n), "--database", db).CombinedOutput()
 	if err != nil {
 		b.Fatalf("seed: %v\n%s", err, out)
 	}
@@ -169,7 +169,7 @@ func rowToJSON(b *testing.B, conn *pgx.Conn, limit int) (rows int, n int64) {
 func BenchmarkE2E_OneShot200k(b *testing.B) {
 	const n = 200_000
 	db := seedDatabase(b, n)
-	p := startProcess(b, "--database", db, "--demo-tickets", "0", "--max-rows", strconv.Itoa(n))
+	p := StartProcess(b, "--database", db, "--demo-tickets", "0", "--max-rows", strconv.Itoa(n))
 	conn, err := pgx.Connect(context.Background(), db)
 	if err != nil {
 		b.Fatal(err)
@@ -180,8 +180,8 @@ func BenchmarkE2E_OneShot200k(b *testing.B) {
 		name string
 		read func() (int, int64)
 	}{
-		{"rest", func() (int, int64) { return fetchREST(b, p.addr, filter) }},
-		{"websocket", func() (int, int64) { return fetchSocket(b, p.addr, filter) }},
+		{"rest", func() (int, int64) { return fetchREST(b, p.Addr, filter) }},
+		{"websocket", func() (int, int64) { return fetchSocket(b, p.Addr, filter) }},
 		{"pgx+encoder", func() (int, int64) { return rawPgxEncode(b, conn, n) }},
 		{"row_to_json", func() (int, int64) { return rowToJSON(b, conn, n) }},
 	}
@@ -324,12 +324,12 @@ func peakRSS(b *testing.B, pid int) func() float64 {
 func BenchmarkE2E_ConcurrentSnapshots(b *testing.B) {
 	const rows = 10_000
 	db := seedDatabase(b, rows)
-	p := startProcess(b, "--database", db, "--demo-tickets", "0")
+	p := StartProcess(b, "--database", db, "--demo-tickets", "0")
 	// Warm the code paths with a small snapshot: a full one would leave
 	// its garbage in the idle figure (an idle server allocates nothing,
 	// so nothing makes it collect), and every step would be measured
 	// against a heap already grown by a stream.
-	if got, _ := fetchSocket(b, p.addr, "limit=10"); got != 10 {
+	if got, _ := fetchSocket(b, p.Addr, "limit=10"); got != 10 {
 		b.Fatalf("warm-up snapshot of %d rows, want 10", got)
 	}
 	time.Sleep(time.Second)
@@ -343,7 +343,7 @@ func BenchmarkE2E_ConcurrentSnapshots(b *testing.B) {
 				start := time.Now()
 				for range k {
 					wg.Go(func() {
-						if got, _ := fetchSocket(b, p.addr, ""); got != rows {
+						if got, _ := fetchSocket(b, p.Addr, ""); got != rows {
 							b.Errorf("a snapshot of %d rows, want %d", got, rows)
 						}
 					})
@@ -369,17 +369,17 @@ func BenchmarkE2E_ConcurrentSnapshots(b *testing.B) {
 func BenchmarkE2E_REST1M(b *testing.B) {
 	const n = 1_000_000
 	db := seedDatabase(b, n)
-	p := startProcess(b, "--database", db, "--demo-tickets", "0", "--max-rows", strconv.Itoa(n))
-	fetchREST(b, p.addr, "limit=10000") // warm
+	p := StartProcess(b, "--database", db, "--demo-tickets", "0", "--max-rows", strconv.Itoa(n))
+	fetchREST(b, p.Addr, "limit=10000") // warm
 	time.Sleep(time.Second)
 	for range b.N {
 		peak := peakRSS(b, p.cmd.Process.Pid)
-		fetchREST(b, p.addr, "limit=10000")
+		fetchREST(b, p.Addr, "limit=10000")
 		small := peak()
 		time.Sleep(time.Second)
 		peak = peakRSS(b, p.cmd.Process.Pid)
 		start := time.Now()
-		rows, bytes := fetchREST(b, p.addr, "limit="+strconv.Itoa(n))
+		rows, bytes := fetchREST(b, p.Addr, "limit="+strconv.Itoa(n))
 		d := time.Since(start)
 		large := peak()
 		if rows != n {

@@ -1,4 +1,4 @@
-package e2e_test
+package e2e
 
 import (
 	"bytes"
@@ -71,8 +71,8 @@ func measureLiveLatency(b *testing.B, clients, changes int, every time.Duration)
 	if pi := os.Getenv("LATENCY_POLL_INTERVAL"); pi != "" { // to weigh --poll-interval
 		args = append(args, "--poll-interval", pi)
 	}
-	p := startProcess(b, args...)
-	debugAddr := p.internal
+	p := StartProcess(b, args...)
+	debugAddr := p.Internal
 	conn, err := pgx.Connect(ctx, db)
 	if err != nil {
 		b.Fatal(err)
@@ -105,7 +105,7 @@ func measureLiveLatency(b *testing.B, clients, changes int, every time.Duration)
 		go func() {
 			defer quit.Done()
 			dials <- struct{}{}
-			c, err := wsclient.Dial(ctx, "ws://"+p.addr, "team=latency", "", &wsclient.View{})
+			c, err := wsclient.Dial(ctx, "ws://"+p.Addr, "team=latency", "", &wsclient.View{})
 			<-dials
 			if err != nil {
 				mu.Lock()

@@ -1,17 +1,9 @@
-package e2e_test
+package e2e
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -20,127 +12,26 @@ import (
 	"github.com/ticketstream/ticketstream/domain"
 )
 
-var (
-	buildOnce sync.Once
-	binary    string
-	buildErr  error
-)
-
-// buildBinary builds ticketstream once per test run, for tests that need
-// real server processes.
-func buildBinary(tb testing.TB) string {
-	tb.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "ticketstream-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binary = filepath.Join(dir, "ticketstream")
-		out, err := exec.Command("go", "build", "-o", binary, "github.com/ticketstream/ticketstream/cmd/ticketstream").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		tb.Fatal(buildErr)
-	}
-	return binary
-}
-
-// serverProcess is `ticketstream serve` running as its own process.
-type serverProcess struct {
-	cmd      *exec.Cmd
-	addr     string
-	internal string // the internal listener's address (metrics)
-	mu       sync.Mutex
-	stderr   strings.Builder // everything the process logged so far
-}
-
-// output returns what the process has written to stderr so far.
-func (p *serverProcess) output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.stderr.String()
-}
-
-// startProcess runs the binary's serve command with args on a random
-// loopback port (its internal listener on another) and waits until it
-// listens. It is interrupted (SIGINT) and must exit 0 when the test ends.
-func startProcess(tb testing.TB, args ...string) *serverProcess {
-	tb.Helper()
-	cmd := exec.Command(buildBinary(tb), append([]string{"serve", "--listen", "127.0.0.1:0", "--internal-listen", "127.0.0.1:0", "--log-format", "json"}, args...)...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	p := &serverProcess{cmd: cmd}
-	addrs := make(chan [2]string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sent := false
-		internal := ""
-		for sc.Scan() {
-			p.mu.Lock()
-			p.stderr.Write(sc.Bytes())
-			p.stderr.WriteByte('\n')
-			p.mu.Unlock()
-			var line struct {
-				Msg          string `json:"msg"`
-				Addr         string `json:"addr"`
-				InternalAddr string `json:"internal_addr"`
-			}
-			if json.Unmarshal(sc.Bytes(), &line) != nil {
-				continue
-			}
-			if line.InternalAddr != "" {
-				internal = line.InternalAddr
-			}
-			if line.Msg == "listening" && !sent {
-				addrs <- [2]string{line.Addr, internal}
-				sent = true
-			}
-		}
-	}()
-	select {
-	case a := <-addrs:
-		p.addr, p.internal = a[0], a[1]
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		tb.Fatalf("the server process did not start listening in 30s:\n%s", p.output())
-	}
-	tb.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		if err := cmd.Wait(); err != nil {
-			tb.Errorf("server process %s: %v", p.addr, err)
-		}
-	})
-	return p
-}
-
 // Several serve processes on one PostgreSQL database each deliver every
 // change to their own dashboards.
 func TestReplicas_TwoProcessesEachDeliverEveryChange(t *testing.T) {
 	db := pgtest.NewDatabase(t)
-	a := startProcess(t, "--database", db, "--demo-tickets", "500")
-	b := startProcess(t, "--database", db, "--demo-tickets", "0")
+	a := StartProcess(t, "--database", db, "--demo-tickets", "500")
+	b := StartProcess(t, "--database", db, "--demo-tickets", "0")
 	ctx := context.Background()
 	views := []*wsclient.View{{}, {}, {}, {}}
 	var clients []*wsclient.Client
 	for i, v := range views {
-		addr := a.addr
+		addr := a.Addr
 		if i%2 == 1 {
-			addr = b.addr
+			addr = b.Addr
 		}
 		c, err := wsclient.Dial(ctx, "ws://"+addr, "", "", v)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Conn.CloseNow()
-		if err := c.WaitFor(ctx, 10*time.Second, func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
+		if err := c.WaitFor(ctx, Patience(t), func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
 			t.Fatal(err)
 		}
 		clients = append(clients, c)
@@ -159,7 +50,7 @@ func TestReplicas_TwoProcessesEachDeliverEveryChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, c := range clients {
-		if err := c.WaitFor(ctx, 10*time.Second, func(v *wsclient.View) bool {
+		if err := c.WaitFor(ctx, Patience(t), func(v *wsclient.View) bool {
 			_, deleted := v.Tickets[3]
 			return !deleted && v.Tickets[1+29*7].Subject == "replicated 29"
 		}); err != nil {

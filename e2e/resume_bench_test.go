@@ -1,4 +1,4 @@
-package e2e_test
+package e2e
 
 import (
 	"bytes"
@@ -27,8 +27,8 @@ func BenchmarkResumeStorm(b *testing.B) {
 	const dashboards, tickets, perSecond = 50, 20_000, 500
 	ctx := context.Background()
 	db := seedDatabase(b, tickets)
-	p := startProcess(b, "--database", db, "--demo-tickets", "0")
-	base := "ws://" + p.addr
+	p := StartProcess(b, "--database", db, "--demo-tickets", "0")
+	base := "ws://" + p.Addr
 
 	views := make([]*wsclient.View, dashboards)
 	var wg sync.WaitGroup
@@ -52,7 +52,7 @@ func BenchmarkResumeStorm(b *testing.B) {
 	}
 
 	// The writers, for the rest of the run: ticketstream simulate.
-	sim := exec.Command(buildBinary(b), "simulate", "--rate", strconv.Itoa(perSecond), "--database", db)
+	sim := exec.Command(Binary(b), "simulate", "--rate", strconv.Itoa(perSecond), "--database", db)
 	var simOut bytes.Buffer
 	sim.Stdout = &simOut
 	if err := sim.Start(); err != nil {
