@@ -16,12 +16,19 @@ import (
 // checks that the offer names teams, and accepts it.
 func (p *browserTab) acceptLinkedToken(teams string) {
 	p.t.Helper()
+	p.clickLinkedToken(teams)
+	p.waitFor("the page to be live", `ticketstream.state() === "live"`, 60*time.Second)
+}
+
+// clickLinkedToken waits for the page to offer the token of its link,
+// checks that the offer names teams, and clicks to accept it.
+func (p *browserTab) clickLinkedToken(teams string) {
+	p.t.Helper()
 	p.waitFor("the offer of the link's token", `!document.getElementById("offer").hidden`, 30*time.Second)
 	if msg := eval[string](p, `document.getElementById("offer-msg").textContent`); !strings.Contains(msg, teams) {
 		p.t.Fatalf("the offer says %q, want it to name %s", msg, teams)
 	}
 	p.do(chromedp.Click("#offer-accept"))
-	p.waitFor("the page to be live", `ticketstream.state() === "live"`, 60*time.Second)
 }
 
 // TestDashboard_ALinkedTokenIsUsedOnlyOnceConfirmed: a page that links here

@@ -11,8 +11,8 @@
 //     process.
 //   - FaultProxy sits between a server and its database and breaks the
 //     connections the way networks and restarts do.
-//   - Await, Context and Patience bound every wait by the test binary's
-//     -timeout, never by a budget sized on a quiet machine.
+//   - Context and Patience, like portstest.Await, bound waits by the test
+//     binary's -timeout, never by a budget sized on a quiet machine.
 //   - Main is the TestMain: it builds the binary before any test's clock
 //     starts, and under `go test -short` skips the system tests, leaving the
 //     fast unit tests of every other package.

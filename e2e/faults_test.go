@@ -256,12 +256,12 @@ func runDatabaseOutage(t *testing.T, phase string, restart bool) {
 		return true
 	}
 	if phase == "during-snapshot" {
-		Await(t, "a snapshot to start", snapshotStarted)
+		portstest.Await(t, "a snapshot to start", snapshotStarted)
 		if allLive() {
 			t.Log("note: every snapshot finished before the cut")
 		}
 	} else {
-		Await(t, "every dashboard to be live", allLive)
+		portstest.Await(t, "every dashboard to be live", allLive)
 		time.Sleep(300 * time.Millisecond) // some live changes first
 	}
 
@@ -440,7 +440,7 @@ func mustHost(t *testing.T, u string) string {
 // waitReleased waits until the server holds no socket and no buffer.
 func waitReleased(t *testing.T, srv *Server) {
 	t.Helper()
-	Await(t, "every socket closed and every buffer back in its pool", func() bool {
+	portstest.Await(t, "every socket closed and every buffer back in its pool", func() bool {
 		return srv.Server.Gateway.OpenConnections() == 0 && srv.Server.App.Streamer.PoolStats().InUse() == 0 &&
 			srv.Server.Hub.PoolStats().InUse() == 0 && srv.Server.Hub.Subscribers() == 0
 	})
@@ -495,8 +495,9 @@ func TestFault_ConnectionBurst(t *testing.T) {
 	srv := StartServer(t, gormstore.SQLite, func(c *ticketstream.Config) { c.Server.WebSocket.MaxConnections = 900 })
 	base := "ws" + strings.TrimPrefix(srv.Base, "http") + "/v1/stream?priority=urgent&team=enterprise&limit=20"
 	const n = 1000
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	// Bounded by the test's deadline: 1,000 dials and snapshots under -race
+	// take what the machine has to give.
+	ctx := Context(t)
 	var ok, refused atomic.Int64
 	errs := make(chan error, n)
 	conns := make(chan *websocket.Conn, n)

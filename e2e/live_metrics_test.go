@@ -14,6 +14,7 @@ import (
 	"github.com/ticketstream/ticketstream/adapters/gormstore"
 	"github.com/ticketstream/ticketstream/adapters/wsgateway/wsclient"
 	"github.com/ticketstream/ticketstream/domain"
+	"github.com/ticketstream/ticketstream/ports/portstest"
 )
 
 // metric returns the value of a metric in /metrics, or -1 if absent.
@@ -65,7 +66,7 @@ func TestServer_StalledDeliveryIsAMetric(t *testing.T) {
 	if _, err := tx.Exec(ctx, `UPDATE tickets SET subject = 'held open' WHERE id = 1`); err != nil {
 		t.Fatal(err)
 	}
-	Await(t, "the stall to show in /metrics", func() bool {
+	portstest.Await(t, "the stall to show in /metrics", func() bool {
 		return metric(t, srv.Internal, "ticketstream_live_stalled_seconds") >= 1
 	})
 	if err := tx.Commit(ctx); err != nil {
@@ -74,7 +75,7 @@ func TestServer_StalledDeliveryIsAMetric(t *testing.T) {
 	if err := c.WaitFor(ctx, Patience(t), func(v *wsclient.View) bool { return v.Tickets[1].Subject == "held open" }); err != nil {
 		t.Fatalf("the change held back was not delivered once the transaction ended: %v", err)
 	}
-	Await(t, "the stall to clear", func() bool {
+	portstest.Await(t, "the stall to clear", func() bool {
 		return metric(t, srv.Internal, "ticketstream_live_stalled_seconds") == 0
 	})
 	for _, name := range []string{"ticketstream_live_changes_total", "ticketstream_live_deliveries_total", "ticketstream_websocket_connections", "ticketstream_pool_gets_total"} {

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ticketstream/ticketstream/ports/portstest"
 )
 
 // mainPackage is the command the process-level tests run.
@@ -120,7 +122,7 @@ func StartProcess(tb testing.TB, args ...string) *Process {
 	// A busy machine may take long to start the process: wait until it
 	// listens or ends, and give up only at the test's deadline.
 	var giveUp <-chan time.Time
-	if deadline, ok := Deadline(tb); ok {
+	if deadline, ok := portstest.Deadline(tb); ok {
 		giveUp = time.After(time.Until(deadline))
 	}
 	select {

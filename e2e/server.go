@@ -14,6 +14,7 @@ import (
 	"github.com/ticketstream/ticketstream/adapters/gormstore"
 	"github.com/ticketstream/ticketstream/adapters/gormstore/pgtest"
 	"github.com/ticketstream/ticketstream/domain/demodata"
+	"github.com/ticketstream/ticketstream/ports/portstest"
 )
 
 const (
@@ -104,7 +105,7 @@ func StartServerLogging(tb testing.TB, d gormstore.Dialect, mutate func(*tickets
 // WaitReady waits until the server at base answers /readyz with 200.
 func WaitReady(tb testing.TB, base string) {
 	tb.Helper()
-	Await(tb, base+"/readyz to answer 200", func() bool {
+	portstest.Await(tb, base+"/readyz to answer 200", func() bool {
 		resp, err := http.Get(base + "/readyz")
 		if err != nil {
 			return false

@@ -531,7 +531,7 @@ func TestServer_LogsOneLinePerRequestAndConnectionWithoutSecrets(t *testing.T) {
 		}
 	}
 	c.Close(websocket.StatusNormalClosure, "bye")
-	Await(t, "the connection's log line", func() bool { return strings.Contains(logs.String(), "websocket closed") })
+	portstest.Await(t, "the connection's log line", func() bool { return strings.Contains(logs.String(), "websocket closed") })
 
 	var request, closed map[string]any
 	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
