@@ -4,6 +4,9 @@
 // separate processes, faults injected between them, and the dashboard in
 // headless Chromium.
 //
+// The tests that run the built binary as separate processes, and the
+// benchmarks that measure it, are in the subpackage process.
+//
 // The harness is ordinary code any test package may import:
 //
 //   - StartServer runs the wired server in the test process on a fresh
@@ -13,7 +16,8 @@
 //     connections the way networks and restarts do.
 //   - Context and Patience, like portstest.Await, bound waits by the test
 //     binary's -timeout, never by a budget sized on a quiet machine.
-//   - Main is the TestMain: it builds the binary before any test's clock
-//     starts, and under `go test -short` skips the system tests, leaving the
-//     fast unit tests of every other package.
+//   - Main is the TestMain of a package of system tests: under
+//     `go test -short` it skips them, leaving the fast unit tests of every
+//     other package. MainWithBinary also builds the binary before any
+//     test's clock starts.
 package e2e

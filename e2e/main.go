@@ -12,19 +12,25 @@ import (
 // Main is the TestMain of a package of system tests. Under -short it runs
 // nothing: these tests need PostgreSQL, Chromium and minutes, and
 // `go test -short ./...` is the fast run of the unit tests. Otherwise it
-// builds the ticketstream binary before the first test starts, so the
-// build counts against no test's time (nor against -timeout, whose clock
-// starts in m.Run), then runs the tests and checks that none left a
-// goroutine behind.
-func Main(m *testing.M) {
+// runs the tests and checks that none left a goroutine behind.
+func Main(m *testing.M) { run(m, false) }
+
+// MainWithBinary is Main for tests that run the ticketstream binary: it
+// builds it before the first test starts, so that the build counts against
+// no test's time, nor against -timeout, whose clock starts in m.Run.
+func MainWithBinary(m *testing.M) { run(m, true) }
+
+func run(m *testing.M, withBinary bool) {
 	flag.Parse()
 	if testing.Short() {
 		fmt.Println("system tests skipped under -short")
 		os.Exit(0)
 	}
-	if _, err := build(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+	if withBinary {
+		if _, err := build(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	removeBinary()

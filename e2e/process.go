@@ -49,8 +49,8 @@ func removeBinary() {
 }
 
 // Binary returns the path of the ticketstream binary, for tests that run
-// real server processes. Main builds it before any test starts, outside
-// every test's time; a package without Main builds it on first use.
+// real server processes. MainWithBinary builds it before any test starts,
+// outside every test's time; without it, it is built on first use.
 func Binary(tb testing.TB) string {
 	tb.Helper()
 	path, err := build()
@@ -68,6 +68,9 @@ type Process struct {
 	mu       sync.Mutex
 	stderr   strings.Builder // everything the process logged so far
 }
+
+// Pid is the process's id, for reading its CPU time and memory.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
 
 // Output returns what the process has written to stderr so far.
 func (p *Process) Output() string {

@@ -1,4 +1,4 @@
-package e2e
+package process
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ticketstream/ticketstream/adapters/wsgateway/wsclient"
+	"github.com/ticketstream/ticketstream/e2e"
 )
 
 // BenchmarkResumeStorm: dashboards that hold a big view all lose their
@@ -22,12 +23,12 @@ import (
 // marks — and fails if one does not get there: a resume that cannot keep up
 // with the writes would be closed with 1013 and start again, for ever.
 //
-//	go test -run '^$' -bench ResumeStorm -benchtime 1x -timeout 30m -v ./e2e
+//	go test -run '^$' -bench ResumeStorm -benchtime 1x -timeout 30m -v ./e2e/process
 func BenchmarkResumeStorm(b *testing.B) {
 	const dashboards, tickets, perSecond = 50, 20_000, 500
 	ctx := context.Background()
 	db := seedDatabase(b, tickets)
-	p := StartProcess(b, "--database", db, "--demo-tickets", "0")
+	p := e2e.StartProcess(b, "--database", db, "--demo-tickets", "0")
 	base := "ws://" + p.Addr
 
 	views := make([]*wsclient.View, dashboards)
@@ -52,7 +53,7 @@ func BenchmarkResumeStorm(b *testing.B) {
 	}
 
 	// The writers, for the rest of the run: ticketstream simulate.
-	sim := exec.Command(Binary(b), "simulate", "--rate", strconv.Itoa(perSecond), "--database", db)
+	sim := exec.Command(e2e.Binary(b), "simulate", "--rate", strconv.Itoa(perSecond), "--database", db)
 	var simOut bytes.Buffer
 	sim.Stdout = &simOut
 	if err := sim.Start(); err != nil {

@@ -1,4 +1,4 @@
-package e2e
+package process
 
 import (
 	"context"
@@ -10,14 +10,15 @@ import (
 	"github.com/ticketstream/ticketstream/adapters/gormstore/pgtest"
 	"github.com/ticketstream/ticketstream/adapters/wsgateway/wsclient"
 	"github.com/ticketstream/ticketstream/domain"
+	"github.com/ticketstream/ticketstream/e2e"
 )
 
 // Several serve processes on one PostgreSQL database each deliver every
 // change to their own dashboards.
 func TestReplicas_TwoProcessesEachDeliverEveryChange(t *testing.T) {
 	db := pgtest.NewDatabase(t)
-	a := StartProcess(t, "--database", db, "--demo-tickets", "500")
-	b := StartProcess(t, "--database", db, "--demo-tickets", "0")
+	a := e2e.StartProcess(t, "--database", db, "--demo-tickets", "500")
+	b := e2e.StartProcess(t, "--database", db, "--demo-tickets", "0")
 	ctx := context.Background()
 	views := []*wsclient.View{{}, {}, {}, {}}
 	var clients []*wsclient.Client
@@ -31,7 +32,7 @@ func TestReplicas_TwoProcessesEachDeliverEveryChange(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Conn.CloseNow()
-		if err := c.WaitFor(ctx, Patience(t), func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
+		if err := c.WaitFor(ctx, e2e.Patience(t), func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
 			t.Fatal(err)
 		}
 		clients = append(clients, c)
@@ -50,7 +51,7 @@ func TestReplicas_TwoProcessesEachDeliverEveryChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, c := range clients {
-		if err := c.WaitFor(ctx, Patience(t), func(v *wsclient.View) bool {
+		if err := c.WaitFor(ctx, e2e.Patience(t), func(v *wsclient.View) bool {
 			_, deleted := v.Tickets[3]
 			return !deleted && v.Tickets[1+29*7].Subject == "replicated 29"
 		}); err != nil {

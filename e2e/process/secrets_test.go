@@ -1,4 +1,4 @@
-package e2e
+package process
 
 import (
 	"net"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/ticketstream/ticketstream/adapters/gormstore/pgtest"
 	"github.com/ticketstream/ticketstream/adapters/jwtauth"
+	"github.com/ticketstream/ticketstream/e2e"
 )
 
 // secretMark is in every secret these tests give the binary: no output may
@@ -41,7 +42,7 @@ func withSecrets(t *testing.T, db string) string {
 func TestBinary_SecretsNeverReachTheOutput(t *testing.T) {
 	db := withSecrets(t, pgtest.NewDatabase(t))
 	secret := secretMark + strings.Repeat("j", 32)
-	p := StartProcess(t, "--database", db, "--jwt-secret", secret, "--demo-tickets", "10", "--profiler")
+	p := e2e.StartProcess(t, "--database", db, "--jwt-secret", secret, "--demo-tickets", "10", "--profiler")
 	token, err := jwtauth.Issue([]byte(secret), "test", []string{"*"}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +81,7 @@ func TestBinary_DatabaseErrorsHideTheURLsSecrets(t *testing.T) {
 	}
 	closed := ln.Addr().String()
 	ln.Close()
-	bin := Binary(t)
+	bin := e2e.Binary(t)
 	for _, tc := range []struct{ name, url, mentions string }{
 		{"unreachable", "postgres://postgres:" + secretMark + "@" + closed + "/x?sslmode=disable&password=" + secretMark + "Q", "database not reachable after 1s"},
 		{"unparsable", "postgres://u:" + secretMark + "@h:bad port/db", "malformed PostgreSQL URL"},
@@ -110,14 +111,14 @@ func TestBinary_SecretFromFileOrEnvironment(t *testing.T) {
 	if err := os.WriteFile(file, []byte(secret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	fromFile := StartProcess(t, "--database", SQLiteURL(t), "--jwt-secret-file", file, "--demo-tickets", "10")
+	fromFile := e2e.StartProcess(t, "--database", e2e.SQLiteURL(t), "--jwt-secret-file", file, "--demo-tickets", "10")
 	t.Setenv("TICKETSTREAM_JWT_SECRET", secret)
-	fromEnv := StartProcess(t, "--database", SQLiteURL(t), "--demo-tickets", "10")
+	fromEnv := e2e.StartProcess(t, "--database", e2e.SQLiteURL(t), "--demo-tickets", "10")
 	token, err := jwtauth.Issue([]byte(secret), "test", []string{"*"}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, p := range map[string]*Process{"file": fromFile, "environment": fromEnv} {
+	for name, p := range map[string]*e2e.Process{"file": fromFile, "environment": fromEnv} {
 		for bearer, want := range map[string]int{"": 401, token: 200} {
 			req, _ := http.NewRequest("GET", "http://"+p.Addr+"/v1/tickets?limit=1", nil)
 			if bearer != "" {
