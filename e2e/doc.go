@@ -5,7 +5,8 @@
 // headless Chromium.
 //
 // The tests that run the built binary as separate processes, and the
-// benchmarks that measure it, are in the subpackage process.
+// benchmarks that measure it, are in the subpackage process; the
+// dashboard's tests in Chromium are in the subpackage browser.
 //
 // The harness is ordinary code any test package may import:
 //

@@ -298,7 +298,7 @@ func runDatabaseOutage(t *testing.T, phase string, restart bool) {
 		t.Fatal(err)
 	}
 
-	store := newSQLEditor(t, dbURL).store
+	store := NewSQLEditor(t, dbURL).Store
 	all := readAll(t, store)
 	want := map[string][]domain.Ticket{}
 	for _, f := range faultFilters {
@@ -556,11 +556,11 @@ func TestFault_ConnectionBurst(t *testing.T) {
 // what it was and the server holds nothing.
 func TestFault_HostileInputChangesNothing(t *testing.T) {
 	srv := StartServer(t, gormstore.SQLite, func(c *ticketstream.Config) { c.Server.JWTSecret = Secret })
-	db := newSQLEditor(t, srv.URL)
+	db := NewSQLEditor(t, srv.URL)
 	fingerprint := func() string {
 		var n int64
 		var sum string
-		if err := db.store.Gorm().Raw(`SELECT count(*), coalesce(sum(id * 7 + length(subject) + length(status) + length(team) + updated_at), 0) FROM tickets`).Row().Scan(&n, &sum); err != nil {
+		if err := db.Store.Gorm().Raw(`SELECT count(*), coalesce(sum(id * 7 + length(subject) + length(status) + length(team) + updated_at), 0) FROM tickets`).Row().Scan(&n, &sum); err != nil {
 			t.Fatal(err)
 		}
 		return fmt.Sprint(n, "/", sum)

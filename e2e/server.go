@@ -69,6 +69,31 @@ func StartServerLogging(tb testing.TB, d gormstore.Dialect, mutate func(*tickets
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return serve(tb, cfg, ln, log)
+}
+
+// RestartServer starts a server again on addr over the database at url,
+// with no demo tickets, until the test ends: a server that was stopped
+// (Server.Stop) coming back where its clients left it.
+func RestartServer(tb testing.TB, url, addr string) *Server {
+	tb.Helper()
+	var ln net.Listener
+	portstest.Await(tb, "the stopped server's port "+addr+" to be free", func() bool {
+		var err error
+		ln, err = net.Listen("tcp", addr)
+		return err == nil
+	})
+	cfg := ticketstream.Config{
+		Database: gormstore.Config{URL: url, Migrate: true},
+		Server:   ticketstream.ServerConfig{Addr: addr, ShutdownTimeout: 5 * time.Second},
+	}
+	return serve(tb, cfg, ln, nil)
+}
+
+// serve runs the server cfg describes on ln until the test ends, and
+// returns it once it is ready.
+func serve(tb testing.TB, cfg ticketstream.Config, ln net.Listener, log *slog.Logger) *Server {
+	tb.Helper()
 	srv, cleanup, err := ticketstream.InitializeServer(context.Background(), cfg, log)
 	if err != nil {
 		tb.Fatal(err)

@@ -1,4 +1,4 @@
-package e2e
+package browser
 
 import (
 	"strings"
@@ -10,6 +10,7 @@ import (
 	"github.com/ticketstream/ticketstream"
 	"github.com/ticketstream/ticketstream/adapters/gormstore"
 	"github.com/ticketstream/ticketstream/adapters/jwtauth"
+	"github.com/ticketstream/ticketstream/e2e"
 )
 
 // acceptLinkedToken waits for the page to offer the token of its link,
@@ -36,13 +37,13 @@ func (p *browserTab) clickLinkedToken(teams string) {
 // session, shows what the link's token grants (from GET /v1/session), and
 // switches only when the person accepts; ignoring it changes nothing.
 func TestDashboard_ALinkedTokenIsUsedOnlyOnceConfirmed(t *testing.T) {
-	srv := StartServer(t, gormstore.SQLite, func(c *ticketstream.Config) { c.Server.JWTSecret = Secret })
-	db := newSQLEditor(t, srv.URL)
-	mine, err := jwtauth.Issue([]byte(Secret), "me", []string{"billing"}, time.Hour)
+	srv := e2e.StartServer(t, gormstore.SQLite, func(c *ticketstream.Config) { c.Server.JWTSecret = e2e.Secret })
+	db := e2e.NewSQLEditor(t, srv.URL)
+	mine, err := jwtauth.Issue([]byte(e2e.Secret), "me", []string{"billing"}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	theirs, err := jwtauth.Issue([]byte(Secret), "attacker", []string{"support", "<img src=x onerror=alert(1)>"}, time.Hour)
+	theirs, err := jwtauth.Issue([]byte(e2e.Secret), "attacker", []string{"support", "<img src=x onerror=alert(1)>"}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +53,7 @@ func TestDashboard_ALinkedTokenIsUsedOnlyOnceConfirmed(t *testing.T) {
 	tab.do(chromedp.Navigate(srv.Base + "/"))
 	tab.waitFor("the sign-in form", `ticketstream.state() === "auth" && !document.getElementById("auth").hidden`, 30*time.Second)
 	tab.do(chromedp.SendKeys("#auth-token", mine+"\r"))
-	tab.checkShows(db.count("team = ?", "billing"))
+	tab.checkShows(db.Count("team = ?", "billing"))
 
 	// A link from elsewhere carries another token: offered, not used.
 	tab.do(chromedp.Navigate(srv.Base + "/#token=" + theirs))
@@ -68,7 +69,7 @@ func TestDashboard_ALinkedTokenIsUsedOnlyOnceConfirmed(t *testing.T) {
 	if stored := eval[string](tab, `sessionStorage.getItem("ticketstream.token") ?? ""`); stored != mine {
 		t.Fatal("the link's token replaced the stored one before it was accepted")
 	}
-	tab.checkShows(db.count("team = ?", "billing"))
+	tab.checkShows(db.Count("team = ?", "billing"))
 
 	// Ignored: nothing changes.
 	tab.do(chromedp.Click("#offer-reject"))
@@ -76,12 +77,12 @@ func TestDashboard_ALinkedTokenIsUsedOnlyOnceConfirmed(t *testing.T) {
 	if stored := eval[string](tab, `sessionStorage.getItem("ticketstream.token") ?? ""`); stored != mine {
 		t.Fatal("an ignored link's token was stored")
 	}
-	tab.checkShows(db.count("team = ?", "billing"))
+	tab.checkShows(db.Count("team = ?", "billing"))
 
 	// Offered again and accepted: now the tab is the link's.
 	tab.do(chromedp.Navigate(srv.Base + "/#token=" + theirs))
 	tab.acceptLinkedToken("support")
-	tab.checkShows(db.count("team = ?", "support"))
+	tab.checkShows(db.Count("team = ?", "support"))
 
 	// A link with a token the server refuses is never offered.
 	tab.do(chromedp.Navigate(srv.Base + "/#token=not-a-token"))
