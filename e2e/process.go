@@ -63,7 +63,7 @@ func Binary(tb testing.TB) string {
 // Process is `ticketstream serve` running as its own process.
 type Process struct {
 	cmd      *exec.Cmd
-	Addr     string
+	Addr     string // the public listener's address (REST, sockets, pages)
 	Internal string // the internal listener's address (metrics)
 	mu       sync.Mutex
 	stderr   strings.Builder // everything the process logged so far
