@@ -54,7 +54,7 @@ func TestShutdown_DoesNotWaitForPings(t *testing.T) {
 			}
 		})
 	}
-	portstest.WaitFor(t, 30*time.Second, "every reading client to be pinged", func() bool {
+	portstest.Await(t, "every reading client to be pinged", func() bool {
 		for _, r := range readers {
 			if r.pings.Load() == 0 {
 				return false

@@ -3,15 +3,18 @@
 //
 // The server is TICKETSTREAM_TEST_POSTGRES (a postgres:// URL whose database
 // is used only to create and drop the test ones), by default the local
-// postgres@127.0.0.1:5432/test. When it cannot be reached a test skips with
-// how to start it — except under CI=true, where it fails: CI must never pass
-// by skipping the database tests.
+// postgres@127.0.0.1:5432/test; that database is created when the server
+// lacks it. When the server cannot be reached, or refuses the tests, a test
+// skips saying which and what to do — except under CI=true, where it fails:
+// CI must never pass by skipping the database tests.
 package pgtest
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"net/url"
 	"os"
 	"strings"
@@ -20,6 +23,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // DefaultAdminURL is the server the tests use unless
@@ -40,28 +44,92 @@ var (
 )
 
 // Require skips t (or fails it under CI=true) if PostgreSQL is unreachable.
+// A server that is up but lacks the admin URL's database (a fresh install
+// has no `test`) gets it created, once, from the server's `postgres`
+// database; the message of a failure says which of these went wrong.
 func Require(t testing.TB) {
 	t.Helper()
-	reachOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, AdminURL())
-		if err == nil {
-			err = conn.Ping(ctx)
-			conn.Close(ctx)
-		}
-		reachErr = err
-	})
+	reachOnce.Do(func() { reachErr = reach(AdminURL()) })
 	if reachErr == nil {
 		return
 	}
-	msg := "PostgreSQL is not reachable at " + redact(AdminURL()) + ": " + reachErr.Error() +
-		"\nstart it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start" +
-		"\n(or point TICKETSTREAM_TEST_POSTGRES at another server)"
 	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
+		t.Fatal(reachErr.Error())
 	}
-	t.Skip(msg)
+	t.Skip(reachErr.Error())
+}
+
+// SQLSTATE codes of PostgreSQL errors Require tells apart.
+const (
+	invalidCatalogName = "3D000" // the database does not exist
+	duplicateDatabase  = "42P04" // CREATE DATABASE of one that exists
+)
+
+// connectTimeout bounds each connection attempt of Require: a server that
+// is up answers within it even on a busy machine.
+const connectTimeout = 15 * time.Second
+
+// reach connects to the admin URL, creating its database when the server
+// is up without it, and returns an error that says what to do.
+func reach(admin string) error {
+	err := ping(admin)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == invalidCatalogName {
+		name := DatabaseName(admin)
+		if cerr := createDatabase(admin, name); cerr != nil {
+			return fmt.Errorf("PostgreSQL at %s is up, but it has no database %q and creating it failed: %v"+
+				"\ncreate it with: createdb -h <host> -U <user> %s (or point TICKETSTREAM_TEST_POSTGRES at a database that exists)",
+				redact(admin), name, cerr, name)
+		}
+		err = ping(admin)
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &pgErr):
+		return fmt.Errorf("PostgreSQL at %s refused the tests: %v"+
+			"\n(fix the user, password or database in TICKETSTREAM_TEST_POSTGRES)", redact(admin), err)
+	default:
+		return fmt.Errorf("PostgreSQL is not reachable at %s: %v"+
+			"\nstart it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"+
+			"\n(or point TICKETSTREAM_TEST_POSTGRES at another server)", redact(admin), err)
+	}
+}
+
+// ping opens one connection to url and pings the server through it.
+func ping(url string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), connectTimeout)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	return conn.Ping(ctx)
+}
+
+// createDatabase creates the database name on admin's server, connected to
+// the server's maintenance database `postgres`. Another process creating
+// it at the same time is as good.
+func createDatabase(admin, name string) error {
+	u, err := url.Parse(admin)
+	if err != nil {
+		return err
+	}
+	u.Path = "/postgres"
+	ctx, cancel := context.WithTimeout(context.Background(), connectTimeout)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, u.String())
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == duplicateDatabase {
+		return nil
+	}
+	return err
 }
 
 // NewDatabase creates an empty database for t, drops it (disconnecting any

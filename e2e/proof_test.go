@@ -1,4 +1,4 @@
-package ticketstream_test
+package e2e
 
 import (
 	"context"
@@ -106,7 +106,7 @@ func (r *replica) start(ln net.Listener, demo int) {
 		return err
 	}
 	r.mu.Unlock()
-	waitReady(r.t, "http://"+r.addr)
+	WaitReady(r.t, "http://"+r.addr)
 }
 
 // proofServerLog is where a replica logs: nowhere, unless

@@ -1,4 +1,4 @@
-package main
+package process
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ticketstream/ticketstream/adapters/wsgateway/wsclient"
+	"github.com/ticketstream/ticketstream/e2e"
 )
 
 // BenchmarkResumeStorm: dashboards that hold a big view all lose their
@@ -22,13 +23,13 @@ import (
 // marks — and fails if one does not get there: a resume that cannot keep up
 // with the writes would be closed with 1013 and start again, for ever.
 //
-//	go test -run '^$' -bench ResumeStorm -benchtime 1x -timeout 30m -v ./cmd/ticketstream
+//	go test -run '^$' -bench ResumeStorm -benchtime 1x -timeout 30m -v ./e2e/process
 func BenchmarkResumeStorm(b *testing.B) {
 	const dashboards, tickets, perSecond = 50, 20_000, 500
 	ctx := context.Background()
 	db := seedDatabase(b, tickets)
-	p := startProcess(b, "--database", db, "--demo-tickets", "0")
-	base := "ws://" + p.addr
+	p := e2e.StartProcess(b, "--database", db, "--demo-tickets", "0")
+	base := "ws://" + p.Addr
 
 	views := make([]*wsclient.View, dashboards)
 	var wg sync.WaitGroup
@@ -52,7 +53,7 @@ func BenchmarkResumeStorm(b *testing.B) {
 	}
 
 	// The writers, for the rest of the run: ticketstream simulate.
-	sim := exec.Command(buildBinary(b), "simulate", "--rate", strconv.Itoa(perSecond), "--database", db)
+	sim := exec.Command(e2e.Binary(b), "simulate", "--rate", strconv.Itoa(perSecond), "--database", db)
 	var simOut bytes.Buffer
 	sim.Stdout = &simOut
 	if err := sim.Start(); err != nil {

@@ -1,4 +1,4 @@
-package ticketstream_test
+package browser
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package main
+package process
 
 import (
 	"bytes"
@@ -19,6 +19,7 @@ import (
 
 	"github.com/ticketstream/ticketstream/adapters/gormstore/pgtest"
 	"github.com/ticketstream/ticketstream/adapters/wsgateway/wsclient"
+	"github.com/ticketstream/ticketstream/e2e"
 )
 
 // BenchmarkLiveLatency measures what issue 5 targets: the time from a
@@ -32,7 +33,7 @@ import (
 // beside it, the growth of its RSS, which also holds garbage and pages the
 // runtime has not returned yet. Run it once:
 //
-//	go test -run '^$' -bench LiveLatency -benchtime 1x -timeout 30m ./cmd/ticketstream
+//	go test -run '^$' -bench LiveLatency -benchtime 1x -timeout 30m ./e2e/process
 func BenchmarkLiveLatency(b *testing.B) {
 	for _, n := range []int{1, 100, 1000, 10000} {
 		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
@@ -71,8 +72,8 @@ func measureLiveLatency(b *testing.B, clients, changes int, every time.Duration)
 	if pi := os.Getenv("LATENCY_POLL_INTERVAL"); pi != "" { // to weigh --poll-interval
 		args = append(args, "--poll-interval", pi)
 	}
-	p := startProcess(b, args...)
-	debugAddr := p.internal
+	p := e2e.StartProcess(b, args...)
+	debugAddr := p.Internal
 	conn, err := pgx.Connect(ctx, db)
 	if err != nil {
 		b.Fatal(err)
@@ -88,7 +89,7 @@ func measureLiveLatency(b *testing.B, clients, changes int, every time.Duration)
 	}
 	time.Sleep(500 * time.Millisecond) // the server settles after start
 	goBefore := goMemoryKB(b, debugAddr)
-	before := rssKB(b, p.cmd.Process.Pid)
+	before := rssKB(b, p.Pid())
 
 	// Every dashboard records when each change arrives.
 	arrivals := make([][]time.Time, clients)
@@ -105,7 +106,7 @@ func measureLiveLatency(b *testing.B, clients, changes int, every time.Duration)
 		go func() {
 			defer quit.Done()
 			dials <- struct{}{}
-			c, err := wsclient.Dial(ctx, "ws://"+p.addr, "team=latency", "", &wsclient.View{})
+			c, err := wsclient.Dial(ctx, "ws://"+p.Addr, "team=latency", "", &wsclient.View{})
 			<-dials
 			if err != nil {
 				mu.Lock()
@@ -169,10 +170,10 @@ func measureLiveLatency(b *testing.B, clients, changes int, every time.Duration)
 	}
 	// The runtime returns freed pages to the OS gradually: wait until the
 	// RSS stops falling (at most 20s).
-	after := rssKB(b, p.cmd.Process.Pid)
+	after := rssKB(b, p.Pid())
 	for range 40 {
 		time.Sleep(500 * time.Millisecond)
-		now := rssKB(b, p.cmd.Process.Pid)
+		now := rssKB(b, p.Pid())
 		if now > after*0.99 {
 			after = min(after, now)
 			break
@@ -192,7 +193,7 @@ func measureLiveLatency(b *testing.B, clients, changes int, every time.Duration)
 	} else {
 		close(profiled)
 	}
-	serverCPU, clientCPU := cpuTime(b, p.cmd.Process.Pid), cpuTime(b, os.Getpid())
+	serverCPU, clientCPU := cpuTime(b, p.Pid()), cpuTime(b, os.Getpid())
 	commits := make([]time.Time, changes)
 	tick := time.NewTicker(every)
 	for k := range changes {
@@ -221,7 +222,7 @@ func measureLiveLatency(b *testing.B, clients, changes int, every time.Duration)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	serverCPU, clientCPU = cpuTime(b, p.cmd.Process.Pid)-serverCPU, cpuTime(b, os.Getpid())-clientCPU
+	serverCPU, clientCPU = cpuTime(b, p.Pid())-serverCPU, cpuTime(b, os.Getpid())-clientCPU
 	<-profiled
 	close(stop)
 	quit.Wait()

@@ -1,4 +1,4 @@
-package ticketstream_test
+package e2e
 
 import (
 	"context"
@@ -20,7 +20,7 @@ import (
 // metric returns the value of a metric in /metrics, or -1 if absent.
 func metric(t *testing.T, base, name string) float64 {
 	t.Helper()
-	resp, body := get(t, base+"/metrics", "")
+	resp, body := Get(t, base+"/metrics", "")
 	if resp.StatusCode != 200 {
 		t.Fatalf("/metrics: HTTP %d", resp.StatusCode)
 	}
@@ -39,22 +39,22 @@ func metric(t *testing.T, base, name string) float64 {
 // says so in ticketstream_live_stalled_seconds, and delivers once it ends.
 func TestServer_StalledDeliveryIsAMetric(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t, gormstore.Postgres, func(c *ticketstream.Config) { c.Live.StallWarning = time.Second })
+	srv := StartServer(t, gormstore.Postgres, func(c *ticketstream.Config) { c.Live.StallWarning = time.Second })
 	ctx := context.Background()
 	view := &wsclient.View{}
-	c, err := wsclient.Dial(ctx, "ws"+srv.base[len("http"):], "", "", view)
+	c, err := wsclient.Dial(ctx, "ws"+srv.Base[len("http"):], "", "", view)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Conn.CloseNow()
-	if err := c.WaitFor(ctx, 10*time.Second, func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
+	if err := c.WaitFor(ctx, Patience(t), func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
 		t.Fatal(err)
 	}
-	if v := metric(t, srv.internal, "ticketstream_live_subscribers"); v != 1 {
+	if v := metric(t, srv.Internal, "ticketstream_live_subscribers"); v != 1 {
 		t.Fatalf("ticketstream_live_subscribers = %v, want 1", v)
 	}
 
-	conn, err := pgx.Connect(ctx, srv.server.App.Store.Target())
+	conn, err := pgx.Connect(ctx, srv.Server.App.Store.Target())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,20 +66,20 @@ func TestServer_StalledDeliveryIsAMetric(t *testing.T) {
 	if _, err := tx.Exec(ctx, `UPDATE tickets SET subject = 'held open' WHERE id = 1`); err != nil {
 		t.Fatal(err)
 	}
-	portstest.WaitFor(t, 15*time.Second, "the stall to show in /metrics", func() bool {
-		return metric(t, srv.internal, "ticketstream_live_stalled_seconds") >= 1
+	portstest.Await(t, "the stall to show in /metrics", func() bool {
+		return metric(t, srv.Internal, "ticketstream_live_stalled_seconds") >= 1
 	})
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.WaitFor(ctx, 10*time.Second, func(v *wsclient.View) bool { return v.Tickets[1].Subject == "held open" }); err != nil {
+	if err := c.WaitFor(ctx, Patience(t), func(v *wsclient.View) bool { return v.Tickets[1].Subject == "held open" }); err != nil {
 		t.Fatalf("the change held back was not delivered once the transaction ended: %v", err)
 	}
-	portstest.WaitFor(t, 15*time.Second, "the stall to clear", func() bool {
-		return metric(t, srv.internal, "ticketstream_live_stalled_seconds") == 0
+	portstest.Await(t, "the stall to clear", func() bool {
+		return metric(t, srv.Internal, "ticketstream_live_stalled_seconds") == 0
 	})
 	for _, name := range []string{"ticketstream_live_changes_total", "ticketstream_live_deliveries_total", "ticketstream_websocket_connections", "ticketstream_pool_gets_total"} {
-		if v := metric(t, srv.internal, name); v < 1 {
+		if v := metric(t, srv.Internal, name); v < 1 {
 			t.Fatalf("%s = %v after a stream and a change, want at least 1", name, v)
 		}
 	}
@@ -88,9 +88,9 @@ func TestServer_StalledDeliveryIsAMetric(t *testing.T) {
 // The metrics the operators' docs list are all on /metrics, and say what
 // a known REST stream and a known dashboard did.
 func TestServer_MetricsAfterAKnownStream(t *testing.T) {
-	srv := startServer(t, gormstore.SQLite, nil)
+	srv := StartServer(t, gormstore.SQLite, nil)
 	ctx := context.Background()
-	resp, body := get(t, srv.base+"/v1/tickets?status=open", "")
+	resp, body := Get(t, srv.Base+"/v1/tickets?status=open", "")
 	var p page
 	if resp.StatusCode != 200 || json.Unmarshal(body, &p) != nil || p.Count == 0 {
 		t.Fatalf("REST: %d %.200s", resp.StatusCode, body)
@@ -124,18 +124,18 @@ func TestServer_MetricsAfterAKnownStream(t *testing.T) {
 		return got > want
 	}
 	for _, c := range checks {
-		if got := metric(t, srv.internal, c.name); !cmp(got, c.cmp, c.want) {
+		if got := metric(t, srv.Internal, c.name); !cmp(got, c.cmp, c.want) {
 			t.Errorf("after one REST stream: %s = %v, want %s %v", c.name, got, c.cmp, c.want)
 		}
 	}
 
 	view := &wsclient.View{}
-	c, err := wsclient.Dial(ctx, "ws"+srv.base[len("http"):], "team=billing", "", view)
+	c, err := wsclient.Dial(ctx, "ws"+srv.Base[len("http"):], "team=billing", "", view)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Conn.CloseNow()
-	if err := c.WaitFor(ctx, 10*time.Second, func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
+	if err := c.WaitFor(ctx, Patience(t), func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
 		t.Fatal(err)
 	}
 	billing := len(view.Tickets)
@@ -145,10 +145,10 @@ func TestServer_MetricsAfterAKnownStream(t *testing.T) {
 		break
 	}
 	changed.Subject, changed.UpdatedAt = "metrics test", time.Now().UTC()
-	if err := srv.server.App.Store.UpdateTicket(ctx, changed); err != nil {
+	if err := srv.Server.App.Store.UpdateTicket(ctx, changed); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.WaitFor(ctx, 10*time.Second, func(v *wsclient.View) bool { return v.Tickets[changed.ID].Subject == "metrics test" }); err != nil {
+	if err := c.WaitFor(ctx, Patience(t), func(v *wsclient.View) bool { return v.Tickets[changed.ID].Subject == "metrics test" }); err != nil {
 		t.Fatal(err)
 	}
 	messages := float64(view.Counts.Messages)
@@ -172,7 +172,7 @@ func TestServer_MetricsAfterAKnownStream(t *testing.T) {
 		{"ticketstream_pool_grown_total", "=", 0},
 		{"ticketstream_pool_dropped_total", "=", 0},
 	} {
-		if got := metric(t, srv.internal, c.name); !cmp(got, c.cmp, c.want) {
+		if got := metric(t, srv.Internal, c.name); !cmp(got, c.cmp, c.want) {
 			t.Errorf("after a dashboard and one change: %s = %v, want %s %v", c.name, got, c.cmp, c.want)
 		}
 	}

@@ -1,4 +1,4 @@
-package main
+package process
 
 import (
 	"bytes"
@@ -20,6 +20,7 @@ import (
 	"github.com/ticketstream/ticketstream/adapters/gormstore/pgtest"
 	"github.com/ticketstream/ticketstream/app"
 	"github.com/ticketstream/ticketstream/domain"
+	"github.com/ticketstream/ticketstream/e2e"
 )
 
 // The end-to-end benchmarks of issue 8 run a ticketstream server as its own
@@ -27,14 +28,14 @@ import (
 // machine's 2 cores. They take minutes (they seed up to a million tickets),
 // so CI does not run them:
 //
-//	go test -run '^$' -bench E2E -benchtime 1x -timeout 30m -v ./cmd/ticketstream
+//	go test -run '^$' -bench E2E -benchtime 1x -timeout 30m -v ./e2e/process
 
 // seedDatabase returns a fresh PostgreSQL database holding n demo tickets,
 // written by the seed command (COPY).
 func seedDatabase(b *testing.B, n int) string {
 	b.Helper()
 	db := pgtest.NewDatabase(b)
-	out, err := exec.Command(buildBinary(b), "seed", "--count", strconv.Itoa(n), "--database", db).CombinedOutput()
+	out, err := exec.Command(e2e.Binary(b), "seed", "--count", strconv.Itoa(n), "--database", db).CombinedOutput()
 	if err != nil {
 		b.Fatalf("seed: %v\n%s", err, out)
 	}
@@ -169,7 +170,7 @@ func rowToJSON(b *testing.B, conn *pgx.Conn, limit int) (rows int, n int64) {
 func BenchmarkE2E_OneShot200k(b *testing.B) {
 	const n = 200_000
 	db := seedDatabase(b, n)
-	p := startProcess(b, "--database", db, "--demo-tickets", "0", "--max-rows", strconv.Itoa(n))
+	p := e2e.StartProcess(b, "--database", db, "--demo-tickets", "0", "--max-rows", strconv.Itoa(n))
 	conn, err := pgx.Connect(context.Background(), db)
 	if err != nil {
 		b.Fatal(err)
@@ -180,8 +181,8 @@ func BenchmarkE2E_OneShot200k(b *testing.B) {
 		name string
 		read func() (int, int64)
 	}{
-		{"rest", func() (int, int64) { return fetchREST(b, p.addr, filter) }},
-		{"websocket", func() (int, int64) { return fetchSocket(b, p.addr, filter) }},
+		{"rest", func() (int, int64) { return fetchREST(b, p.Addr, filter) }},
+		{"websocket", func() (int, int64) { return fetchSocket(b, p.Addr, filter) }},
 		{"pgx+encoder", func() (int, int64) { return rawPgxEncode(b, conn, n) }},
 		{"row_to_json", func() (int, int64) { return rowToJSON(b, conn, n) }},
 	}
@@ -200,11 +201,11 @@ func BenchmarkE2E_OneShot200k(b *testing.B) {
 		for round := range rounds {
 			for i := range readers {
 				r := readers[(i+round)%len(readers)] // rotate who goes first
-				before := readCPUShares(b, p.cmd.Process.Pid)
+				before := readCPUShares(b, p.Pid())
 				start := time.Now()
 				rows, bytes := r.read()
 				d := time.Since(start).Seconds()
-				cpu[r.name].add(before, readCPUShares(b, p.cmd.Process.Pid), d)
+				cpu[r.name].add(before, readCPUShares(b, p.Pid()), d)
 				if rows != n {
 					b.Fatalf("%s read %d rows, want %d", r.name, rows, n)
 				}
@@ -324,26 +325,26 @@ func peakRSS(b *testing.B, pid int) func() float64 {
 func BenchmarkE2E_ConcurrentSnapshots(b *testing.B) {
 	const rows = 10_000
 	db := seedDatabase(b, rows)
-	p := startProcess(b, "--database", db, "--demo-tickets", "0")
+	p := e2e.StartProcess(b, "--database", db, "--demo-tickets", "0")
 	// Warm the code paths with a small snapshot: a full one would leave
 	// its garbage in the idle figure (an idle server allocates nothing,
 	// so nothing makes it collect), and every step would be measured
 	// against a heap already grown by a stream.
-	if got, _ := fetchSocket(b, p.addr, "limit=10"); got != 10 {
+	if got, _ := fetchSocket(b, p.Addr, "limit=10"); got != 10 {
 		b.Fatalf("warm-up snapshot of %d rows, want 10", got)
 	}
 	time.Sleep(time.Second)
-	idle := rssKB(b, p.cmd.Process.Pid) / 1024
+	idle := rssKB(b, p.Pid()) / 1024
 	var perClient1 float64
 	for _, k := range []int{1, 10, 100} {
 		b.Run(fmt.Sprintf("clients=%d", k), func(b *testing.B) {
 			for range b.N {
-				peak := peakRSS(b, p.cmd.Process.Pid)
+				peak := peakRSS(b, p.Pid())
 				var wg sync.WaitGroup
 				start := time.Now()
 				for range k {
 					wg.Go(func() {
-						if got, _ := fetchSocket(b, p.addr, ""); got != rows {
+						if got, _ := fetchSocket(b, p.Addr, ""); got != rows {
 							b.Errorf("a snapshot of %d rows, want %d", got, rows)
 						}
 					})
@@ -369,17 +370,17 @@ func BenchmarkE2E_ConcurrentSnapshots(b *testing.B) {
 func BenchmarkE2E_REST1M(b *testing.B) {
 	const n = 1_000_000
 	db := seedDatabase(b, n)
-	p := startProcess(b, "--database", db, "--demo-tickets", "0", "--max-rows", strconv.Itoa(n))
-	fetchREST(b, p.addr, "limit=10000") // warm
+	p := e2e.StartProcess(b, "--database", db, "--demo-tickets", "0", "--max-rows", strconv.Itoa(n))
+	fetchREST(b, p.Addr, "limit=10000") // warm
 	time.Sleep(time.Second)
 	for range b.N {
-		peak := peakRSS(b, p.cmd.Process.Pid)
-		fetchREST(b, p.addr, "limit=10000")
+		peak := peakRSS(b, p.Pid())
+		fetchREST(b, p.Addr, "limit=10000")
 		small := peak()
 		time.Sleep(time.Second)
-		peak = peakRSS(b, p.cmd.Process.Pid)
+		peak = peakRSS(b, p.Pid())
 		start := time.Now()
-		rows, bytes := fetchREST(b, p.addr, "limit="+strconv.Itoa(n))
+		rows, bytes := fetchREST(b, p.Addr, "limit="+strconv.Itoa(n))
 		d := time.Since(start)
 		large := peak()
 		if rows != n {

@@ -1,4 +1,4 @@
-package ticketstream_test
+package e2e
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package ticketstream_test
+package e2e
 
 import (
 	"bufio"
@@ -9,148 +9,21 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
-	"go.uber.org/goleak"
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/ticketstream/ticketstream"
 	"github.com/ticketstream/ticketstream/adapters/gormstore"
-	"github.com/ticketstream/ticketstream/adapters/gormstore/pgtest"
 	"github.com/ticketstream/ticketstream/adapters/jwtauth"
 	"github.com/ticketstream/ticketstream/adapters/wsgateway"
 	"github.com/ticketstream/ticketstream/adapters/wsgateway/wsclient"
 	"github.com/ticketstream/ticketstream/domain"
-	"github.com/ticketstream/ticketstream/domain/demodata"
 	"github.com/ticketstream/ticketstream/ports/portstest"
 )
-
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("database/sql.(*DB).connectionOpener"))
-}
-
-const (
-	demoCount = 3000
-	secret    = "test-secret-test-secret-test-secret!"
-)
-
-// demoTickets are the tickets the server writes into an empty database.
-var demoTickets = demodata.New(1).Tickets(demoCount)
-
-type running struct {
-	url  string // of the database
-	base string // http://127.0.0.1:port
-	// internal is the base URL of the internal listener's handler
-	// (metrics, profiler) on a test server of its own.
-	internal string
-	server   *ticketstream.Server
-	stop     func() error
-}
-
-// startServer runs the fully wired server on a random loopback port against
-// a fresh database of dialect d.
-func startServer(t *testing.T, d gormstore.Dialect, mutate func(*ticketstream.Config)) *running {
-	t.Helper()
-	return startServerLogging(t, d, mutate, nil)
-}
-
-// startServerLogging is startServer with the server logging to log.
-func startServerLogging(t *testing.T, d gormstore.Dialect, mutate func(*ticketstream.Config), log *slog.Logger) *running {
-	t.Helper()
-	url := "sqlite:" + filepath.Join(t.TempDir(), "t.db")
-	if d == gormstore.Postgres {
-		url = pgtest.NewDatabase(t)
-	}
-	cfg := ticketstream.Config{
-		Database: gormstore.Config{URL: url, Migrate: true},
-		Server:   ticketstream.ServerConfig{Addr: "127.0.0.1:0", DemoTickets: demoCount, ShutdownTimeout: 5 * time.Second},
-	}
-	if mutate != nil {
-		mutate(&cfg)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, cleanup, err := ticketstream.InitializeServer(context.Background(), cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx, ln) }()
-	stopped := false
-	stop := func() error {
-		if stopped {
-			return nil
-		}
-		stopped = true
-		cancel()
-		err := <-done
-		cleanup()
-		return err
-	}
-	t.Cleanup(func() {
-		if err := stop(); err != nil {
-			t.Errorf("server stopped with %v", err)
-		}
-		if n := srv.App.Streamer.PoolStats().InUse(); n != 0 {
-			t.Errorf("%d pooled buffers in use after shutdown", n)
-		}
-	})
-	internal := httptest.NewServer(srv.Internal)
-	t.Cleanup(internal.Close)
-	r := &running{url: cfg.Database.URL, base: "http://" + ln.Addr().String(), internal: internal.URL, server: srv, stop: stop}
-	waitReady(t, r.base)
-	return r
-}
-
-func waitReady(t *testing.T, base string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server not ready: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func get(t *testing.T, url, token string, header ...string) (*http.Response, []byte) {
-	t.Helper()
-	req, _ := http.NewRequest("GET", url, nil)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		if header[i] == "Host" { // net/http sends req.Host, not a Host header
-			req.Host = header[i+1]
-			continue
-		}
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, body
-}
 
 type page struct {
 	Tickets    []domain.Ticket `json:"tickets"`
@@ -176,13 +49,13 @@ var dialects = []gormstore.Dialect{gormstore.SQLite, gormstore.Postgres}
 func TestServer_RESTAndWebSocketServeTheRowsOfTheFilter(t *testing.T) {
 	for _, d := range dialects {
 		t.Run(string(d), func(t *testing.T) {
-			r := startServer(t, d, nil)
+			r := StartServer(t, d, nil)
 			q := domain.Query{Statuses: []domain.Status{"open", "pending"}, Teams: []string{"billing", "support"}}
-			want := portstest.Select(demoTickets, q)
+			want := portstest.Select(DemoTickets, q)
 			raw := "status=open,pending&team=billing,support"
 
 			// REST, one JSON document.
-			resp, body := get(t, r.base+"/v1/tickets?"+raw, "")
+			resp, body := Get(t, r.Base+"/v1/tickets?"+raw, "")
 			var p page
 			if resp.StatusCode != 200 || json.Unmarshal(body, &p) != nil {
 				t.Fatalf("REST: %d %.300s", resp.StatusCode, body)
@@ -193,7 +66,7 @@ func TestServer_RESTAndWebSocketServeTheRowsOfTheFilter(t *testing.T) {
 			}
 
 			// REST, NDJSON with trailers.
-			resp, body = get(t, r.base+"/v1/tickets?"+raw, "", "Accept", "application/x-ndjson")
+			resp, body = Get(t, r.Base+"/v1/tickets?"+raw, "", "Accept", "application/x-ndjson")
 			var lines []domain.Ticket
 			for line := range strings.Lines(string(body)) {
 				var tk domain.Ticket
@@ -213,12 +86,12 @@ func TestServer_RESTAndWebSocketServeTheRowsOfTheFilter(t *testing.T) {
 			// before may still be above it and arrive as changes right after.
 			// Either way the view must come to hold exactly the filter's rows.
 			view := &wsclient.View{}
-			wc, err := wsclient.Dial(context.Background(), "ws"+strings.TrimPrefix(r.base, "http"), raw, "", view)
+			wc, err := wsclient.Dial(context.Background(), "ws"+strings.TrimPrefix(r.Base, "http"), raw, "", view)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer wc.Conn.CloseNow()
-			if err := wc.WaitFor(context.Background(), 20*time.Second, func(v *wsclient.View) bool {
+			if err := wc.WaitFor(context.Background(), Patience(t), func(v *wsclient.View) bool {
 				return v.SnapshotDone && len(v.Tickets) == len(want)
 			}); err != nil {
 				t.Fatalf("the view holds %d tickets, want %d: %v", len(view.Tickets), len(want), err)
@@ -239,11 +112,11 @@ func TestServer_RESTAndWebSocketServeTheRowsOfTheFilter(t *testing.T) {
 }
 
 func TestServer_PagingWithLimitAndCursorCoversEveryRowOnce(t *testing.T) {
-	r := startServer(t, gormstore.SQLite, func(c *ticketstream.Config) { c.Server.REST.MaxRows = 1000 })
+	r := StartServer(t, gormstore.SQLite, func(c *ticketstream.Config) { c.Server.REST.MaxRows = 1000 })
 	var all []domain.Ticket
 	cursor := ""
 	for pages := 0; ; pages++ {
-		resp, body := get(t, r.base+"/v1/tickets?limit=700&cursor="+cursor, "")
+		resp, body := Get(t, r.Base+"/v1/tickets?limit=700&cursor="+cursor, "")
 		var p page
 		if resp.StatusCode != 200 || json.Unmarshal(body, &p) != nil {
 			t.Fatalf("page %d: %d %.200s", pages, resp.StatusCode, body)
@@ -254,12 +127,12 @@ func TestServer_PagingWithLimitAndCursorCoversEveryRowOnce(t *testing.T) {
 		}
 		cursor = *p.NextCursor
 	}
-	sameTickets(t, all, portstest.SortedTickets(demoTickets))
-	resp, body := get(t, r.base+"/v1/tickets?limit=1001", "")
+	sameTickets(t, all, portstest.SortedTickets(DemoTickets))
+	resp, body := Get(t, r.Base+"/v1/tickets?limit=1001", "")
 	if resp.StatusCode != 400 || !strings.Contains(string(body), `"param":"limit"`) {
 		t.Fatalf("a limit over --max-rows: %d %s", resp.StatusCode, body)
 	}
-	resp, body = get(t, r.base+"/v1/tickets", "")
+	resp, body = Get(t, r.Base+"/v1/tickets", "")
 	var p page
 	if resp.StatusCode != 200 || json.Unmarshal(body, &p) != nil || p.Count != 1000 || p.NextCursor == nil {
 		t.Fatalf("no limit: %d %d rows, next %v; want 200, the --max-rows cap and a next cursor", resp.StatusCode, p.Count, p.NextCursor)
@@ -267,10 +140,10 @@ func TestServer_PagingWithLimitAndCursorCoversEveryRowOnce(t *testing.T) {
 }
 
 func TestServer_SingleTicketAndHealth(t *testing.T) {
-	r := startServer(t, gormstore.SQLite, func(c *ticketstream.Config) { c.Server.JWTSecret = secret })
-	billing, _ := jwtauth.Issue([]byte(secret), "t", []string{"billing"}, time.Hour)
+	r := StartServer(t, gormstore.SQLite, func(c *ticketstream.Config) { c.Server.JWTSecret = Secret })
+	billing, _ := jwtauth.Issue([]byte(Secret), "t", []string{"billing"}, time.Hour)
 	var billingID, supportID int64
-	for _, tk := range demoTickets {
+	for _, tk := range DemoTickets {
 		if tk.Team == "billing" && billingID == 0 {
 			billingID = tk.ID
 		}
@@ -292,13 +165,13 @@ func TestServer_SingleTicketAndHealth(t *testing.T) {
 		{"/v1/nothing", 404},
 	}
 	for _, tc := range tests {
-		resp, body := get(t, r.base+tc.path, billing)
+		resp, body := Get(t, r.Base+tc.path, billing)
 		if resp.StatusCode != tc.status || !json.Valid(body) {
 			t.Fatalf("GET %s = %d %s, want %d with a JSON body", tc.path, resp.StatusCode, body, tc.status)
 		}
 	}
-	_, body := get(t, r.base+fmt.Sprintf("/v1/tickets/%d", billingID), billing)
-	want, _ := json.Marshal(demoTickets[billingID-1])
+	_, body := Get(t, r.Base+fmt.Sprintf("/v1/tickets/%d", billingID), billing)
+	want, _ := json.Marshal(DemoTickets[billingID-1])
 	if strings.TrimSpace(string(body)) != string(want) {
 		t.Fatalf("ticket body %s, want %s", body, want)
 	}
@@ -307,12 +180,12 @@ func TestServer_SingleTicketAndHealth(t *testing.T) {
 func TestServer_RefusalsWithAuthOn(t *testing.T) {
 	for _, d := range dialects {
 		t.Run(string(d), func(t *testing.T) {
-			r := startServer(t, d, func(c *ticketstream.Config) {
-				c.Server.JWTSecret = secret
+			r := StartServer(t, d, func(c *ticketstream.Config) {
+				c.Server.JWTSecret = Secret
 				c.Server.WebSocket.AllowedOrigins = []string{"dash.example.com"}
 				c.Server.WebSocket.MaxMessageBytes = 256
 			})
-			billing, _ := jwtauth.Issue([]byte(secret), "t", []string{"billing"}, time.Hour)
+			billing, _ := jwtauth.Issue([]byte(Secret), "t", []string{"billing"}, time.Hour)
 			expired := signExpired(t)
 			forged, _ := jwtauth.Issue([]byte("another-secret-another-secret-123"), "t", []string{"*"}, time.Hour)
 			rest := []struct {
@@ -327,12 +200,12 @@ func TestServer_RefusalsWithAuthOn(t *testing.T) {
 				{"sql in a filter", "team=billing'%3B%20DROP%20TABLE%20tickets%3B--", billing, 403},
 			}
 			for _, tc := range rest {
-				resp, body := get(t, r.base+"/v1/tickets?"+tc.query, tc.token)
+				resp, body := Get(t, r.Base+"/v1/tickets?"+tc.query, tc.token)
 				if resp.StatusCode != tc.status || !json.Valid(body) {
 					t.Fatalf("REST %s: %d %s, want %d", tc.name, resp.StatusCode, body, tc.status)
 				}
 			}
-			resp, body := get(t, r.base+"/v1/tickets?limit=5", billing)
+			resp, body := Get(t, r.Base+"/v1/tickets?limit=5", billing)
 			var p page
 			if resp.StatusCode != 200 || json.Unmarshal(body, &p) != nil || len(p.Tickets) != 5 {
 				t.Fatalf("a valid token: %d %s", resp.StatusCode, body)
@@ -343,7 +216,7 @@ func TestServer_RefusalsWithAuthOn(t *testing.T) {
 				}
 			}
 
-			wsURL := "ws" + strings.TrimPrefix(r.base, "http") + "/v1/stream?"
+			wsURL := "ws" + strings.TrimPrefix(r.Base, "http") + "/v1/stream?"
 			wsTests := []struct {
 				name, query, token, origin string
 				status                     int
@@ -400,11 +273,11 @@ func signExpired(t *testing.T) string { return tokenExpiredLongAgo(t) }
 func TestServer_ClientLeavingMidStreamStopsTheQuery(t *testing.T) {
 	for _, d := range dialects {
 		t.Run(string(d), func(t *testing.T) {
-			r := startServer(t, d, func(c *ticketstream.Config) {
+			r := StartServer(t, d, func(c *ticketstream.Config) {
 				c.Server.DemoTickets = 20_000
 				c.Stream.BatchSize = 100
 			})
-			conn, err := net.Dial("tcp", strings.TrimPrefix(r.base, "http://"))
+			conn, err := net.Dial("tcp", strings.TrimPrefix(r.Base, "http://"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -413,12 +286,12 @@ func TestServer_ClientLeavingMidStreamStopsTheQuery(t *testing.T) {
 			if _, err := io.ReadFull(br, make([]byte, 64<<10)); err != nil {
 				t.Fatal(err)
 			}
-			if r.server.REST.ActiveStreams() != 1 {
-				t.Fatalf("%d streams running, want 1", r.server.REST.ActiveStreams())
+			if r.Server.REST.ActiveStreams() != 1 {
+				t.Fatalf("%d streams running, want 1", r.Server.REST.ActiveStreams())
 			}
 			conn.Close()
 			deadline := time.Now().Add(5 * time.Second)
-			for r.server.REST.ActiveStreams() != 0 {
+			for r.Server.REST.ActiveStreams() != 0 {
 				if time.Now().After(deadline) {
 					t.Fatal("the stream kept running after the client left")
 				}
@@ -429,10 +302,10 @@ func TestServer_ClientLeavingMidStreamStopsTheQuery(t *testing.T) {
 }
 
 func TestServer_GracefulShutdown(t *testing.T) {
-	r := startServer(t, gormstore.SQLite, nil)
+	r := StartServer(t, gormstore.SQLite, nil)
 	var conns []*websocket.Conn
 	for range 3 {
-		c, _, err := websocket.Dial(context.Background(), "ws"+strings.TrimPrefix(r.base, "http")+"/v1/stream?limit=10", nil)
+		c, _, err := websocket.Dial(context.Background(), "ws"+strings.TrimPrefix(r.Base, "http")+"/v1/stream?limit=10", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -450,7 +323,7 @@ func TestServer_GracefulShutdown(t *testing.T) {
 			}
 		}()
 	}
-	if err := r.stop(); err != nil {
+	if err := r.Stop(); err != nil {
 		t.Fatalf("Run returned %v after the signal, want nil", err)
 	}
 	for range conns {
@@ -458,7 +331,7 @@ func TestServer_GracefulShutdown(t *testing.T) {
 			t.Fatalf("a socket closed with %v on shutdown, want 1001", code)
 		}
 	}
-	if _, err := http.Get(r.base + "/healthz"); err == nil {
+	if _, err := http.Get(r.Base + "/healthz"); err == nil {
 		t.Fatal("the server still answers after shutdown")
 	}
 }
@@ -469,8 +342,8 @@ func tokenExpiredLongAgo(t *testing.T) string {
 	t.Helper()
 	claims := jwtauth.Claims{Teams: []string{"*"}}
 	claims.Audience = []string{jwtauth.DefaultAudience}
-	claims.ExpiresAt = jwtNumericDate(time.Now().Add(-time.Hour))
-	return signClaims(t, claims)
+	claims.ExpiresAt = jwt.NewNumericDate(time.Now().Add(-time.Hour))
+	return SignClaims(t, claims)
 }
 
 // TestServer_WriteTimeoutDoesNotCutAHealthyLongStream reads a stream slowly
@@ -478,11 +351,11 @@ func tokenExpiredLongAgo(t *testing.T) string {
 // is per chunk, not per response, and a healthy reader is never cut.
 func TestServer_WriteTimeoutDoesNotCutAHealthyLongStream(t *testing.T) {
 	const timeout = 300 * time.Millisecond
-	r := startServer(t, gormstore.SQLite, func(c *ticketstream.Config) {
+	r := StartServer(t, gormstore.SQLite, func(c *ticketstream.Config) {
 		c.Server.DemoTickets = 20_000
 		c.Server.REST.WriteTimeout = timeout
 	})
-	resp, err := http.Get(r.base + "/v1/tickets?limit=20000")
+	resp, err := http.Get(r.Base + "/v1/tickets?limit=20000")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -516,11 +389,11 @@ func TestServer_WriteTimeoutDoesNotCutAHealthyLongStream(t *testing.T) {
 // client reads a long REST stream slowly: the stream gets the shutdown
 // timeout, is then cut, and Run still returns cleanly.
 func TestServer_ShutdownGivesRESTStreamsADeadline(t *testing.T) {
-	r := startServer(t, gormstore.SQLite, func(c *ticketstream.Config) {
+	r := StartServer(t, gormstore.SQLite, func(c *ticketstream.Config) {
 		c.Server.DemoTickets = 20_000
 		c.Server.ShutdownTimeout = 300 * time.Millisecond
 	})
-	resp, err := http.Get(r.base + "/v1/tickets?limit=20000")
+	resp, err := http.Get(r.Base + "/v1/tickets?limit=20000")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -529,7 +402,7 @@ func TestServer_ShutdownGivesRESTStreamsADeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	if err := r.stop(); err != nil {
+	if err := r.Stop(); err != nil {
 		t.Fatalf("Run returned %v, want nil", err)
 	}
 	if took := time.Since(start); took > 3*time.Second {
@@ -546,11 +419,11 @@ func TestServer_ShutdownGivesRESTStreamsADeadline(t *testing.T) {
 func TestServer_SocketLeavingMidSnapshotStopsTheStream(t *testing.T) {
 	for _, d := range dialects {
 		t.Run(string(d), func(t *testing.T) {
-			r := startServer(t, d, func(c *ticketstream.Config) {
+			r := StartServer(t, d, func(c *ticketstream.Config) {
 				c.Server.DemoTickets = 20_000
 				c.Stream.BatchSize = 100
 			})
-			c, _, err := websocket.Dial(context.Background(), "ws"+strings.TrimPrefix(r.base, "http")+"/v1/stream", nil)
+			c, _, err := websocket.Dial(context.Background(), "ws"+strings.TrimPrefix(r.Base, "http")+"/v1/stream", nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -560,10 +433,10 @@ func TestServer_SocketLeavingMidSnapshotStopsTheStream(t *testing.T) {
 			}
 			c.CloseNow()
 			deadline := time.Now().Add(5 * time.Second)
-			for r.server.Gateway.OpenConnections() != 0 || r.server.App.Streamer.PoolStats().InUse() != 0 {
+			for r.Server.Gateway.OpenConnections() != 0 || r.Server.App.Streamer.PoolStats().InUse() != 0 {
 				if time.Now().After(deadline) {
 					t.Fatalf("after the client left: %d sockets open, %d buffers in use",
-						r.server.Gateway.OpenConnections(), r.server.App.Streamer.PoolStats().InUse())
+						r.Server.Gateway.OpenConnections(), r.Server.App.Streamer.PoolStats().InUse())
 				}
 				time.Sleep(10 * time.Millisecond)
 			}
@@ -572,26 +445,26 @@ func TestServer_SocketLeavingMidSnapshotStopsTheStream(t *testing.T) {
 }
 
 func TestServer_SessionTellsAPageWhatItsTokenGrants(t *testing.T) {
-	open := startServer(t, gormstore.SQLite, nil)
-	locked := startServer(t, gormstore.SQLite, func(c *ticketstream.Config) { c.Server.JWTSecret = secret })
-	billing, _ := jwtauth.Issue([]byte(secret), "t", []string{"billing", "accounts"}, time.Hour)
-	admin, _ := jwtauth.Issue([]byte(secret), "t", []string{"*"}, time.Hour)
+	open := StartServer(t, gormstore.SQLite, nil)
+	locked := StartServer(t, gormstore.SQLite, func(c *ticketstream.Config) { c.Server.JWTSecret = Secret })
+	billing, _ := jwtauth.Issue([]byte(Secret), "t", []string{"billing", "accounts"}, time.Hour)
+	admin, _ := jwtauth.Issue([]byte(Secret), "t", []string{"*"}, time.Hour)
 	tests := []struct {
 		name, base, token string
 		status            int
 		want              string // teams, or the error's message
 		expires           bool
 	}{
-		{"auth off", open.base, "", 200, "*", false},
-		{"no token", locked.base, "", 401, "missing bearer token", false},
-		{"expired token", locked.base, tokenExpiredLongAgo(t), 401, "token expired", false},
-		{"forged token", locked.base, "x.y.z", 401, "malformed", false},
-		{"some teams", locked.base, billing, 200, "billing,accounts", true},
-		{"every team", locked.base, admin, 200, "*", true},
+		{"auth off", open.Base, "", 200, "*", false},
+		{"no token", locked.Base, "", 401, "missing bearer token", false},
+		{"expired token", locked.Base, tokenExpiredLongAgo(t), 401, "token expired", false},
+		{"forged token", locked.Base, "x.y.z", 401, "malformed", false},
+		{"some teams", locked.Base, billing, 200, "billing,accounts", true},
+		{"every team", locked.Base, admin, 200, "*", true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			resp, body := get(t, tc.base+"/v1/session", tc.token)
+			resp, body := Get(t, tc.base+"/v1/session", tc.token)
 			var got struct {
 				Teams     []string   `json:"teams"`
 				ExpiresAt *time.Time `json:"expires_at"`
@@ -621,10 +494,10 @@ func TestServer_SessionTellsAPageWhatItsTokenGrants(t *testing.T) {
 func TestServer_LogsOneLinePerRequestAndConnectionWithoutSecrets(t *testing.T) {
 	logs := &portstest.LogBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
-	srv := startServerLogging(t, gormstore.SQLite, func(c *ticketstream.Config) { c.Server.JWTSecret = secret }, log)
-	token, _ := jwtauth.Issue([]byte(secret), "t", []string{"billing"}, time.Hour)
+	srv := StartServerLogging(t, gormstore.SQLite, func(c *ticketstream.Config) { c.Server.JWTSecret = Secret }, log)
+	token, _ := jwtauth.Issue([]byte(Secret), "t", []string{"billing"}, time.Hour)
 
-	req, _ := http.NewRequest("GET", srv.base+"/v1/tickets?status=open&limit=5", nil)
+	req, _ := http.NewRequest("GET", srv.Base+"/v1/tickets?status=open&limit=5", nil)
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("X-Request-Id", "lb-7f3a.1")
 	resp, err := http.DefaultClient.Do(req)
@@ -636,13 +509,13 @@ func TestServer_LogsOneLinePerRequestAndConnectionWithoutSecrets(t *testing.T) {
 	if got := resp.Header.Get("X-Request-Id"); got != "lb-7f3a.1" {
 		t.Fatalf("X-Request-Id %q, want the client's", got)
 	}
-	resp, _ = get(t, srv.base+"/v1/tickets/1", token, "X-Request-Id", "bad id; with spaces and a {brace}")
+	resp, _ = Get(t, srv.Base+"/v1/tickets/1", token, "X-Request-Id", "bad id; with spaces and a {brace}")
 	if got := resp.Header.Get("X-Request-Id"); len(got) != 16 {
 		t.Fatalf("a malformed X-Request-Id came back as %q, want a fresh one", got)
 	}
 
 	ctx := context.Background()
-	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.base, "http")+"/v1/stream?team=billing&access_token="+token,
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.Base, "http")+"/v1/stream?team=billing&access_token="+token,
 		&websocket.DialOptions{Subprotocols: []string{wsclient.Subprotocol}})
 	if err != nil {
 		t.Fatal(err)
@@ -658,7 +531,7 @@ func TestServer_LogsOneLinePerRequestAndConnectionWithoutSecrets(t *testing.T) {
 		}
 	}
 	c.Close(websocket.StatusNormalClosure, "bye")
-	portstest.WaitFor(t, 5*time.Second, "the connection's log line", func() bool { return strings.Contains(logs.String(), "websocket closed") })
+	portstest.Await(t, "the connection's log line", func() bool { return strings.Contains(logs.String(), "websocket closed") })
 
 	var request, closed map[string]any
 	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {

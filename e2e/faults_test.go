@@ -1,4 +1,4 @@
-package ticketstream_test
+package e2e
 
 import (
 	"context"
@@ -37,146 +37,7 @@ import (
 // was injected, checks what the server did, and logs the counts the
 // README's Reliability table quotes:
 //
-//	go test -race -count=1 -run '^TestFault_' -v .
-
-// faultProxy forwards TCP connections to a target and can break them the
-// way networks and servers break: down (every connection reset, new ones
-// refused: a database restarting) and blackhole (connections stay open but
-// nothing more passes: a cable pulled, a laptop gone to sleep).
-type faultProxy struct {
-	t      *testing.T
-	ln     net.Listener
-	target string
-
-	mu        sync.Mutex
-	conns     map[net.Conn]struct{}
-	down      bool
-	blackhole chan struct{} // closed while traffic flows; replaced to stop it
-	flowing   bool
-	wg        sync.WaitGroup
-}
-
-func newFaultProxy(t *testing.T, target string) *faultProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &faultProxy{t: t, ln: ln, target: target, conns: map[net.Conn]struct{}{}, blackhole: make(chan struct{}), flowing: true}
-	close(p.blackhole)
-	p.wg.Add(1)
-	go p.accept()
-	t.Cleanup(func() {
-		ln.Close()
-		p.setDown(true)
-		p.wg.Wait()
-	})
-	return p
-}
-
-func (p *faultProxy) addr() string { return p.ln.Addr().String() }
-
-func (p *faultProxy) accept() {
-	defer p.wg.Done()
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		down := p.down
-		p.mu.Unlock()
-		if down {
-			c.Close()
-			continue
-		}
-		up, err := net.Dial("tcp", p.target)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns[c], p.conns[up] = struct{}{}, struct{}{}
-		p.mu.Unlock()
-		p.wg.Add(2)
-		go p.pipe(up, c)
-		go p.pipe(c, up)
-	}
-}
-
-// pipe copies from src to dst while traffic flows; blackholed, it stops
-// reading, so that the sender's writes back up and block.
-func (p *faultProxy) pipe(dst, src net.Conn) {
-	defer p.wg.Done()
-	defer dst.Close()
-	defer src.Close()
-	buf := make([]byte, 32<<10)
-	for {
-		p.mu.Lock()
-		gate := p.blackhole
-		p.mu.Unlock()
-		<-gate
-		n, err := src.Read(buf)
-		if n > 0 {
-			p.mu.Lock()
-			gate = p.blackhole
-			p.mu.Unlock()
-			<-gate
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-// setDown resets every connection and refuses new ones (true), or accepts
-// again (false).
-func (p *faultProxy) setDown(down bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = down
-	if down {
-		for c := range p.conns {
-			if tc, ok := c.(*net.TCPConn); ok {
-				_ = tc.SetLinger(0) // a reset, as from a crashed server
-			}
-			c.Close()
-		}
-		clear(p.conns)
-		if !p.flowing { // let the pipes see their closed connections
-			close(p.blackhole)
-			p.flowing = true
-		}
-	}
-}
-
-// setBlackhole stops (true) or restarts (false) all traffic without closing
-// anything.
-func (p *faultProxy) setBlackhole(on bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if on && p.flowing {
-		p.blackhole = make(chan struct{})
-		p.flowing = false
-	} else if !on && !p.flowing {
-		close(p.blackhole)
-		p.flowing = true
-	}
-}
-
-// throughProxy returns the database URL u with its host replaced by addr.
-func throughProxy(t *testing.T, u, addr string) string {
-	t.Helper()
-	pu, err := url.Parse(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pu.Host = addr
-	return pu.String()
-}
+//	go test -race -count=1 -run '^TestFault_' -v ./e2e
 
 // resumingDashboard is a dashboard that reconnects with its cursor after
 // any failure, as the page does, counting how its sockets ended.
@@ -257,7 +118,7 @@ func TestFault_DatabaseOutage(t *testing.T) {
 // 2 s and started again (pg_ctlcluster). It restarts the machine's shared
 // server, so it runs only when asked:
 //
-//	TICKETSTREAM_FAULT_RESTART_POSTGRES=1 go test -count=1 -run '^TestFault_PostgresRestart$' -v .
+//	TICKETSTREAM_FAULT_RESTART_POSTGRES=1 go test -count=1 -run '^TestFault_PostgresRestart$' -v ./e2e
 func TestFault_PostgresRestart(t *testing.T) {
 	if os.Getenv("TICKETSTREAM_FAULT_RESTART_POSTGRES") != "1" {
 		t.Skip("restarts the shared PostgreSQL: set TICKETSTREAM_FAULT_RESTART_POSTGRES=1 to run it")
@@ -298,8 +159,8 @@ func restartPostgres(t *testing.T, down time.Duration) {
 func runDatabaseOutage(t *testing.T, phase string, restart bool) {
 	ctx := context.Background()
 	dbURL := pgtest.NewDatabase(t)
-	proxy := newFaultProxy(t, mustHost(t, dbURL))
-	serverURL := throughProxy(t, dbURL, proxy.addr())
+	proxy := NewFaultProxy(t, mustHost(t, dbURL))
+	serverURL := ThroughProxy(t, dbURL, proxy.Addr())
 	if restart {
 		serverURL = dbURL
 	}
@@ -308,7 +169,7 @@ func runDatabaseOutage(t *testing.T, phase string, restart bool) {
 		demo = 20_000
 	}
 	logs := &portstest.LogBuffer{}
-	srv := startServerLogging(t, gormstore.Postgres, func(c *ticketstream.Config) {
+	srv := StartServerLogging(t, gormstore.Postgres, func(c *ticketstream.Config) {
 		c.Database.URL = serverURL
 		c.Database.ConnectTimeout = 5 * time.Second
 		c.Server.DemoTickets = demo
@@ -319,7 +180,7 @@ func runDatabaseOutage(t *testing.T, phase string, restart bool) {
 			t.Logf("server log (last 4KB):\n%s", tail(logs.String(), 4096))
 		}
 	}()
-	base := "ws" + strings.TrimPrefix(srv.base, "http")
+	base := "ws" + strings.TrimPrefix(srv.Base, "http")
 
 	writer, err := pgx.Connect(ctx, dbURL) // another program, not behind the proxy
 	if err != nil {
@@ -395,12 +256,12 @@ func runDatabaseOutage(t *testing.T, phase string, restart bool) {
 		return true
 	}
 	if phase == "during-snapshot" {
-		portstest.WaitFor(t, 30*time.Second, "a snapshot to start", snapshotStarted)
+		portstest.Await(t, "a snapshot to start", snapshotStarted)
 		if allLive() {
 			t.Log("note: every snapshot finished before the cut")
 		}
 	} else {
-		portstest.WaitFor(t, 30*time.Second, "every dashboard to be live", allLive)
+		portstest.Await(t, "every dashboard to be live", allLive)
 		time.Sleep(300 * time.Millisecond) // some live changes first
 	}
 
@@ -410,7 +271,7 @@ func runDatabaseOutage(t *testing.T, phase string, restart bool) {
 	go func() {
 		defer close(watched)
 		for watchCtx.Err() == nil {
-			if resp, err := http.Get(srv.base + "/readyz"); err == nil {
+			if resp, err := http.Get(srv.Base + "/readyz"); err == nil {
 				resp.Body.Close()
 				if resp.StatusCode == http.StatusServiceUnavailable {
 					sawUnready = true
@@ -422,9 +283,9 @@ func runDatabaseOutage(t *testing.T, phase string, restart bool) {
 	if restart {
 		restartPostgres(t, 2*time.Second)
 	} else {
-		proxy.setDown(true)
+		proxy.SetDown(true)
 		time.Sleep(2 * time.Second)
-		proxy.setDown(false)
+		proxy.SetDown(false)
 	}
 	stopWatching()
 	<-watched
@@ -437,7 +298,7 @@ func runDatabaseOutage(t *testing.T, phase string, restart bool) {
 		t.Fatal(err)
 	}
 
-	store := newSQLEditor(t, dbURL).store
+	store := NewSQLEditor(t, dbURL).Store
 	all := readAll(t, store)
 	want := map[string][]domain.Ticket{}
 	for _, f := range faultFilters {
@@ -478,7 +339,7 @@ func runDatabaseOutage(t *testing.T, phase string, restart bool) {
 			n += d.view.Counts.Messages
 			d.mu.Unlock()
 		}
-		return n + int(min(srv.server.Hub.Position().Seq, uint64(maxPos)+1))
+		return n + int(min(srv.Server.Hub.Position().Seq, uint64(maxPos)+1))
 	}, 30*time.Second, 5*time.Minute)
 	stopDashboards()
 	wg.Wait()
@@ -486,7 +347,7 @@ func runDatabaseOutage(t *testing.T, phase string, restart bool) {
 	if !converged() {
 		t.Logf("the dashboards had not converged after %s, %s", waited.total.Round(time.Millisecond), waited.why())
 		w, err := store.OldestWriter(ctx)
-		t.Logf("hub at %v, the database's last change at change_pos %d; oldest open writing transaction: %+v (%v)", srv.server.Hub.Position(), maxPos, w, err)
+		t.Logf("hub at %v, the database's last change at change_pos %d; oldest open writing transaction: %+v (%v)", srv.Server.Hub.Position(), maxPos, w, err)
 		for _, d := range dashboards {
 			t.Logf("filter %q: %d messages, snapshot done %v, holds %d of %d tickets, closes by code %v", d.filter, d.view.Counts.Messages, d.view.SnapshotDone, len(d.view.Tickets), len(want[d.filter]), d.closes)
 		}
@@ -498,7 +359,7 @@ func runDatabaseOutage(t *testing.T, phase string, restart bool) {
 					shown++
 					var pos int64
 					_ = store.Gorm().Raw("SELECT change_pos FROM tickets WHERE id = ?", w.ID).Scan(&pos)
-					t.Logf("filter %q: ticket %d at change_pos %d differs (hub at %v): %s", d.filter, w.ID, pos, srv.server.Hub.Position(), diff)
+					t.Logf("filter %q: ticket %d at change_pos %d differs (hub at %v): %s", d.filter, w.ID, pos, srv.Server.Hub.Position(), diff)
 				}
 			}
 		}
@@ -526,7 +387,7 @@ func runDatabaseOutage(t *testing.T, phase string, restart bool) {
 	if lost+duplicated+reordered != 0 {
 		t.Fatalf("lost %d, duplicated %d, out of order %d: want all 0", lost, duplicated, reordered)
 	}
-	if resp, _ := get(t, srv.base+"/readyz", ""); resp.StatusCode != 200 {
+	if resp, _ := Get(t, srv.Base+"/readyz", ""); resp.StatusCode != 200 {
 		t.Fatalf("/readyz after the outage: %d", resp.StatusCode)
 	}
 }
@@ -577,11 +438,11 @@ func mustHost(t *testing.T, u string) string {
 }
 
 // waitReleased waits until the server holds no socket and no buffer.
-func waitReleased(t *testing.T, srv *running) {
+func waitReleased(t *testing.T, srv *Server) {
 	t.Helper()
-	portstest.WaitFor(t, 20*time.Second, "every socket closed and every buffer back in its pool", func() bool {
-		return srv.server.Gateway.OpenConnections() == 0 && srv.server.App.Streamer.PoolStats().InUse() == 0 &&
-			srv.server.Hub.PoolStats().InUse() == 0 && srv.server.Hub.Subscribers() == 0
+	portstest.Await(t, "every socket closed and every buffer back in its pool", func() bool {
+		return srv.Server.Gateway.OpenConnections() == 0 && srv.Server.App.Streamer.PoolStats().InUse() == 0 &&
+			srv.Server.Hub.PoolStats().InUse() == 0 && srv.Server.Hub.Subscribers() == 0
 	})
 }
 
@@ -593,16 +454,16 @@ func waitReleased(t *testing.T, srv *running) {
 func TestFault_ClientNetworkFailsMidChunk(t *testing.T) {
 	for _, how := range []string{"reset", "blackholed"} {
 		t.Run(how, func(t *testing.T) {
-			srv := startServer(t, gormstore.Postgres, func(c *ticketstream.Config) {
+			srv := StartServer(t, gormstore.Postgres, func(c *ticketstream.Config) {
 				c.Server.DemoTickets = 20_000 // 8MB: usually more than the loopback buffers hold
 				c.Server.WebSocket.WriteTimeout = 300 * time.Millisecond
 				// If the buffers did take the whole snapshot, the socket is
 				// idle when the network goes: the missing pong finds it.
 				c.Server.WebSocket.PingInterval = 500 * time.Millisecond
 			})
-			proxy := newFaultProxy(t, strings.TrimPrefix(srv.base, "http://"))
+			proxy := NewFaultProxy(t, strings.TrimPrefix(srv.Base, "http://"))
 			ctx := context.Background()
-			c, _, err := websocket.Dial(ctx, "ws://"+proxy.addr()+"/v1/stream", &websocket.DialOptions{Subprotocols: []string{wsclient.Subprotocol}})
+			c, _, err := websocket.Dial(ctx, "ws://"+proxy.Addr()+"/v1/stream", &websocket.DialOptions{Subprotocols: []string{wsclient.Subprotocol}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -613,16 +474,16 @@ func TestFault_ClientNetworkFailsMidChunk(t *testing.T) {
 			}
 			start := time.Now()
 			if how == "reset" {
-				proxy.setDown(true)
+				proxy.SetDown(true)
 			} else {
-				proxy.setBlackhole(true)
+				proxy.SetBlackhole(true)
 			}
 			waitReleased(t, srv)
 			t.Logf("fault client-network-%s mid-snapshot: socket closed and all buffers back %v later", how, time.Since(start).Round(time.Millisecond))
-			if resp, _ := get(t, srv.base+"/v1/tickets?limit=1", ""); resp.StatusCode != 200 {
+			if resp, _ := Get(t, srv.Base+"/v1/tickets?limit=1", ""); resp.StatusCode != 200 {
 				t.Fatalf("the server after it: %d", resp.StatusCode)
 			}
-			proxy.setDown(true) // let the blackholed pipes go
+			proxy.SetDown(true) // let the blackholed pipes go
 		})
 	}
 }
@@ -631,11 +492,12 @@ func TestFault_ClientNetworkFailsMidChunk(t *testing.T) {
 // its snapshot (or, past --max-connections, a 503), none hangs, and all
 // are released afterwards.
 func TestFault_ConnectionBurst(t *testing.T) {
-	srv := startServer(t, gormstore.SQLite, func(c *ticketstream.Config) { c.Server.WebSocket.MaxConnections = 900 })
-	base := "ws" + strings.TrimPrefix(srv.base, "http") + "/v1/stream?priority=urgent&team=enterprise&limit=20"
+	srv := StartServer(t, gormstore.SQLite, func(c *ticketstream.Config) { c.Server.WebSocket.MaxConnections = 900 })
+	base := "ws" + strings.TrimPrefix(srv.Base, "http") + "/v1/stream?priority=urgent&team=enterprise&limit=20"
 	const n = 1000
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	// Bounded by the test's deadline: 1,000 dials and snapshots under -race
+	// take what the machine has to give.
+	ctx := Context(t)
 	var ok, refused atomic.Int64
 	errs := make(chan error, n)
 	conns := make(chan *websocket.Conn, n)
@@ -693,21 +555,21 @@ func TestFault_ConnectionBurst(t *testing.T) {
 // documented answer, and that afterwards the database is byte for byte
 // what it was and the server holds nothing.
 func TestFault_HostileInputChangesNothing(t *testing.T) {
-	srv := startServer(t, gormstore.SQLite, func(c *ticketstream.Config) { c.Server.JWTSecret = secret })
-	db := newSQLEditor(t, srv.url)
+	srv := StartServer(t, gormstore.SQLite, func(c *ticketstream.Config) { c.Server.JWTSecret = Secret })
+	db := NewSQLEditor(t, srv.URL)
 	fingerprint := func() string {
 		var n int64
 		var sum string
-		if err := db.store.Gorm().Raw(`SELECT count(*), coalesce(sum(id * 7 + length(subject) + length(status) + length(team) + updated_at), 0) FROM tickets`).Row().Scan(&n, &sum); err != nil {
+		if err := db.Store.Gorm().Raw(`SELECT count(*), coalesce(sum(id * 7 + length(subject) + length(status) + length(team) + updated_at), 0) FROM tickets`).Row().Scan(&n, &sum); err != nil {
 			t.Fatal(err)
 		}
 		return fmt.Sprint(n, "/", sum)
 	}
 	before := fingerprint()
-	admin, _ := jwtauth.Issue([]byte(secret), "t", []string{"*"}, time.Hour)
-	billing, _ := jwtauth.Issue([]byte(secret), "t", []string{"billing"}, time.Hour)
+	admin, _ := jwtauth.Issue([]byte(Secret), "t", []string{"*"}, time.Hour)
+	billing, _ := jwtauth.Issue([]byte(Secret), "t", []string{"billing"}, time.Hour)
 	forged, _ := jwtauth.Issue([]byte("another-secret-another-secret-123"), "t", []string{"*"}, time.Hour)
-	addr := strings.TrimPrefix(srv.base, "http://")
+	addr := strings.TrimPrefix(srv.Base, "http://")
 	answers := map[string]map[int]int{} // kind → status → count
 
 	// 1,000 malformed upgrade requests, raw on the socket.
@@ -774,7 +636,7 @@ func TestFault_HostileInputChangesNothing(t *testing.T) {
 	}
 	answers["/v1/tickets"], answers["/v1/stream"] = map[int]int{}, map[int]int{}
 	for _, tc := range rest {
-		resp, body := get(t, srv.base+"/v1/tickets?"+tc.query, tc.token)
+		resp, body := Get(t, srv.Base+"/v1/tickets?"+tc.query, tc.token)
 		var e struct{ Error struct{ Code string } }
 		if resp.StatusCode != tc.status || (tc.status >= 400 && (json.Unmarshal(body, &e) != nil || e.Error.Code != tc.code)) {
 			t.Errorf("REST %s: %d %.200s, want %d %s", tc.name, resp.StatusCode, body, tc.status, tc.code)
@@ -805,7 +667,7 @@ func TestFault_HostileInputChangesNothing(t *testing.T) {
 		}
 	}
 	// A plain GET of the socket endpoint is told to upgrade, in JSON.
-	if resp, body := get(t, srv.base+"/v1/stream?team=billing", billing); resp.StatusCode != http.StatusUpgradeRequired || !json.Valid(body) {
+	if resp, body := Get(t, srv.Base+"/v1/stream?team=billing", billing); resp.StatusCode != http.StatusUpgradeRequired || !json.Valid(body) {
 		t.Errorf("a plain GET of /v1/stream: %d %s, want 426 and a JSON error", resp.StatusCode, body)
 	}
 	// Megabytes of query string: Go's HTTP server refuses a request line
@@ -870,7 +732,7 @@ func TestFault_HostileInputChangesNothing(t *testing.T) {
 	if after := fingerprint(); after != before {
 		t.Fatalf("the database changed: %s, then %s", before, after)
 	}
-	if resp, _ := get(t, srv.base+"/v1/tickets?team=billing&limit=3", billing); resp.StatusCode != 200 {
+	if resp, _ := Get(t, srv.Base+"/v1/tickets?team=billing&limit=3", billing); resp.StatusCode != 200 {
 		t.Fatalf("an ordinary request afterwards: %d", resp.StatusCode)
 	}
 	t.Logf("fault hostile-input: answers by kind and status/close code %v; database unchanged (%s), no socket or buffer held", answers, before)

@@ -1,4 +1,4 @@
-package ticketstream_test
+package e2e
 
 import (
 	"bufio"
@@ -62,14 +62,14 @@ func slowExport(ctx context.Context, addr, token string, started chan<- int) {
 // four connections, and /readyz still answers 200 at once, because it reads
 // the tickets table on a connection reserved for it.
 func TestReadiness_AnswersUnderExportLoad(t *testing.T) {
-	r := startServer(t, gormstore.Postgres, func(c *ticketstream.Config) {
+	r := StartServer(t, gormstore.Postgres, func(c *ticketstream.Config) {
 		c.Database.MaxOpenConns = 4
 		c.Server.DemoTickets = 20_000
 		// A slow reader starved of CPU on a busy machine must not have its
 		// stream cut for a stalled write: the exports are the load.
 		c.Server.REST.WriteTimeout = 10 * time.Minute
 	})
-	addr := strings.TrimPrefix(r.base, "http://")
+	addr := strings.TrimPrefix(r.Base, "http://")
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
@@ -84,10 +84,10 @@ func TestReadiness_AnswersUnderExportLoad(t *testing.T) {
 	}
 	client := &http.Client{Timeout: 5 * time.Second} // generous: the check itself is bounded at 800ms
 	for i := range 20 {
-		if n := r.server.REST.ActiveStreams(); n < 30 {
+		if n := r.Server.REST.ActiveStreams(); n < 30 {
 			t.Fatalf("only %d exports still running at check %d: the load is gone", n, i)
 		}
-		resp, err := client.Get(r.base + "/readyz")
+		resp, err := client.Get(r.Base + "/readyz")
 		if err != nil {
 			t.Fatalf("/readyz under load, check %d: %v", i, err)
 		}
@@ -104,10 +104,10 @@ func TestReadiness_AnswersUnderExportLoad(t *testing.T) {
 // every query fails; /readyz reads the table, so a renamed table (or a
 // change feed that stopped answering) makes it 503 with the reason.
 func TestReadiness_RefusesWhenTicketsCannotBeRead(t *testing.T) {
-	r := startServer(t, gormstore.Postgres, func(c *ticketstream.Config) {
+	r := StartServer(t, gormstore.Postgres, func(c *ticketstream.Config) {
 		c.Server.REST.FeedStaleAfter = time.Second
 	})
-	db, err := sql.Open("pgx", r.url)
+	db, err := sql.Open("pgx", r.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func TestReadiness_RefusesWhenTicketsCannotBeRead(t *testing.T) {
 		t.Helper()
 		deadline := time.Now().Add(20 * time.Second)
 		for {
-			resp, body := get(t, r.base+"/readyz", "")
+			resp, body := Get(t, r.Base+"/readyz", "")
 			if resp.StatusCode == want && strings.Contains(string(body), mentions) {
 				return
 			}
@@ -149,16 +149,16 @@ func TestReadiness_RefusesWhenTicketsCannotBeRead(t *testing.T) {
 // Retry-After and a JSON body naming the limit, and a forged
 // X-Forwarded-For does not make a client someone else.
 func TestFairness_LimitsConcurrentRESTStreams(t *testing.T) {
-	r := startServer(t, gormstore.SQLite, func(c *ticketstream.Config) {
-		c.Server.JWTSecret = secret
+	r := StartServer(t, gormstore.SQLite, func(c *ticketstream.Config) {
+		c.Server.JWTSecret = Secret
 		c.Server.DemoTickets = 20_000
 		c.Server.REST.MaxStreamsPerToken = 2
 		c.Server.REST.MaxStreamsPerAddress = 3
 	})
-	addr := strings.TrimPrefix(r.base, "http://")
-	tokenA, _ := jwtauth.Issue([]byte(secret), "a", []string{"*"}, time.Hour)
-	tokenB, _ := jwtauth.Issue([]byte(secret), "b", []string{"*"}, time.Hour)
-	tokenC, _ := jwtauth.Issue([]byte(secret), "c", []string{"*"}, time.Hour)
+	addr := strings.TrimPrefix(r.Base, "http://")
+	tokenA, _ := jwtauth.Issue([]byte(Secret), "a", []string{"*"}, time.Hour)
+	tokenB, _ := jwtauth.Issue([]byte(Secret), "b", []string{"*"}, time.Hour)
+	tokenC, _ := jwtauth.Issue([]byte(Secret), "c", []string{"*"}, time.Hour)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
@@ -173,7 +173,7 @@ func TestFairness_LimitsConcurrentRESTStreams(t *testing.T) {
 	}
 	refused := func(token, setting string) {
 		t.Helper()
-		resp, body := get(t, r.base+"/v1/tickets", token, "X-Forwarded-For", "203.0.113.77")
+		resp, body := Get(t, r.Base+"/v1/tickets", token, "X-Forwarded-For", "203.0.113.77")
 		var e struct {
 			Error struct{ Code, Param, Message string }
 		}
@@ -187,13 +187,13 @@ func TestFairness_LimitsConcurrentRESTStreams(t *testing.T) {
 	cancel()
 	wg.Wait()
 	deadline := time.Now().Add(20 * time.Second)
-	for r.server.REST.ActiveStreams() > 0 {
+	for r.Server.REST.ActiveStreams() > 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("the slow streams never ended")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if resp, _ := get(t, r.base+"/v1/tickets?limit=5", tokenA); resp.StatusCode != 200 {
+	if resp, _ := Get(t, r.Base+"/v1/tickets?limit=5", tokenA); resp.StatusCode != 200 {
 		t.Fatalf("after the streams ended: %d", resp.StatusCode)
 	}
 }

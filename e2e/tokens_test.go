@@ -1,4 +1,4 @@
-package ticketstream_test
+package e2e
 
 import (
 	"context"
@@ -28,7 +28,7 @@ func signPayload(t *testing.T, payload string) string {
 	t.Helper()
 	unsigned := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." +
 		base64.RawURLEncoding.EncodeToString([]byte(payload))
-	sig, err := jwt.SigningMethodHS256.Sign(unsigned, []byte(secret))
+	sig, err := jwt.SigningMethodHS256.Sign(unsigned, []byte(Secret))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,19 +40,19 @@ func signPayload(t *testing.T, payload string) string {
 // the Authorization scheme in any letter case: both sides read the header
 // in one place and refuse or accept the same tokens.
 func TestTokens_PolicyHoldsOnRESTAndSocket(t *testing.T) {
-	r := startServer(t, gormstore.SQLite, func(c *ticketstream.Config) {
-		c.Server.JWTSecret = secret
+	r := StartServer(t, gormstore.SQLite, func(c *ticketstream.Config) {
+		c.Server.JWTSecret = Secret
 		c.Server.Token.Secrets = []string{previousSecret}
 	})
 	now := time.Now()
 	exp := strconv.FormatInt(now.Add(time.Hour).Unix(), 10)
-	billing, _ := jwtauth.Issue([]byte(secret), "t", []string{"billing"}, time.Hour)
+	billing, _ := jwtauth.Issue([]byte(Secret), "t", []string{"billing"}, time.Hour)
 	rotated, _ := jwtauth.Issue([]byte(previousSecret), "t", []string{"billing"}, time.Hour)
-	otherAudience := signClaims(t, jwtauth.Claims{Teams: []string{"*"}, RegisteredClaims: jwt.RegisteredClaims{
-		Audience: jwt.ClaimStrings{"billing-api"}, ExpiresAt: jwtNumericDate(now.Add(time.Hour))}})
-	noAudience := signClaims(t, jwtauth.Claims{Teams: []string{"*"}, RegisteredClaims: jwt.RegisteredClaims{ExpiresAt: jwtNumericDate(now.Add(time.Hour))}})
-	year9000 := signClaims(t, jwtauth.Claims{Teams: []string{"*"}, RegisteredClaims: jwt.RegisteredClaims{
-		Audience: jwt.ClaimStrings{"ticketstream"}, IssuedAt: jwtNumericDate(now), ExpiresAt: jwtNumericDate(time.Date(9000, 1, 1, 0, 0, 0, 0, time.UTC))}})
+	otherAudience := SignClaims(t, jwtauth.Claims{Teams: []string{"*"}, RegisteredClaims: jwt.RegisteredClaims{
+		Audience: jwt.ClaimStrings{"billing-api"}, ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour))}})
+	noAudience := SignClaims(t, jwtauth.Claims{Teams: []string{"*"}, RegisteredClaims: jwt.RegisteredClaims{ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour))}})
+	year9000 := SignClaims(t, jwtauth.Claims{Teams: []string{"*"}, RegisteredClaims: jwt.RegisteredClaims{
+		Audience: jwt.ClaimStrings{"ticketstream"}, IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(time.Date(9000, 1, 1, 0, 0, 0, 0, time.UTC))}})
 	tests := []struct {
 		name, scheme, token string
 		status              int
@@ -70,11 +70,11 @@ func TestTokens_PolicyHoldsOnRESTAndSocket(t *testing.T) {
 		{"Teams in another case", "Bearer", signPayload(t, `{"aud":"ticketstream","exp":`+exp+`,"Teams":["*"]}`), 401, "case-sensitive"},
 		{"two teams claims", "Bearer", signPayload(t, `{"aud":"ticketstream","exp":`+exp+`,"teams":["billing"],"teams":["*"]}`), 401, "duplicate"},
 	}
-	wsURL := "ws" + strings.TrimPrefix(r.base, "http") + "/v1/stream?team=billing"
+	wsURL := "ws" + strings.TrimPrefix(r.Base, "http") + "/v1/stream?team=billing"
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			header := tc.scheme + " " + tc.token
-			resp, body := get(t, r.base+"/v1/tickets?team=billing&limit=3", "", "Authorization", header)
+			resp, body := Get(t, r.Base+"/v1/tickets?team=billing&limit=3", "", "Authorization", header)
 			if resp.StatusCode != tc.status || !strings.Contains(string(body), tc.mentions) {
 				t.Fatalf("REST: %d %s, want %d mentioning %q", resp.StatusCode, body, tc.status, tc.mentions)
 			}
@@ -104,24 +104,24 @@ func TestTokens_PolicyHoldsOnRESTAndSocket(t *testing.T) {
 // one is dropped, only its tokens stop working.
 func TestTokens_RotationWithoutLoggingAnyoneOut(t *testing.T) {
 	const next = "next-secret-next-secret-next-secret-next"
-	r := startServer(t, gormstore.SQLite, func(c *ticketstream.Config) {
+	r := StartServer(t, gormstore.SQLite, func(c *ticketstream.Config) {
 		c.Server.Token.Secrets = []string{next, previousSecret}
 	})
 	old, _ := jwtauth.Issue([]byte(previousSecret), "t", []string{"*"}, time.Hour)
 	fresh, _ := jwtauth.Issue([]byte(next), "t", []string{"*"}, time.Hour)
 	for _, tok := range []string{old, fresh} {
-		if resp, body := get(t, r.base+"/v1/session", tok); resp.StatusCode != 200 {
+		if resp, body := Get(t, r.Base+"/v1/session", tok); resp.StatusCode != 200 {
 			t.Fatalf("during the rotation: %d %s", resp.StatusCode, body)
 		}
 	}
-	if err := r.stop(); err != nil {
+	if err := r.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	r = startServer(t, gormstore.SQLite, func(c *ticketstream.Config) { c.Server.Token.Secrets = []string{next} })
-	if resp, _ := get(t, r.base+"/v1/session", fresh); resp.StatusCode != 200 {
+	r = StartServer(t, gormstore.SQLite, func(c *ticketstream.Config) { c.Server.Token.Secrets = []string{next} })
+	if resp, _ := Get(t, r.Base+"/v1/session", fresh); resp.StatusCode != 200 {
 		t.Fatalf("the new secret's token after the rotation: %d", resp.StatusCode)
 	}
-	if resp, _ := get(t, r.base+"/v1/session", old); resp.StatusCode != 401 {
+	if resp, _ := Get(t, r.Base+"/v1/session", old); resp.StatusCode != 401 {
 		t.Fatalf("the retired secret's token after the rotation: %d", resp.StatusCode)
 	}
 }

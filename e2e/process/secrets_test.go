@@ -1,4 +1,4 @@
-package main
+package process
 
 import (
 	"net"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/ticketstream/ticketstream/adapters/gormstore/pgtest"
 	"github.com/ticketstream/ticketstream/adapters/jwtauth"
+	"github.com/ticketstream/ticketstream/e2e"
 )
 
 // secretMark is in every secret these tests give the binary: no output may
@@ -41,12 +42,12 @@ func withSecrets(t *testing.T, db string) string {
 func TestBinary_SecretsNeverReachTheOutput(t *testing.T) {
 	db := withSecrets(t, pgtest.NewDatabase(t))
 	secret := secretMark + strings.Repeat("j", 32)
-	p := startProcess(t, "--database", db, "--jwt-secret", secret, "--demo-tickets", "10", "--profiler")
+	p := e2e.StartProcess(t, "--database", db, "--jwt-secret", secret, "--demo-tickets", "10", "--profiler")
 	token, err := jwtauth.Issue([]byte(secret), "test", []string{"*"}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequest("GET", "http://"+p.addr+"/v1/tickets?limit=2", nil)
+	req, _ := http.NewRequest("GET", "http://"+p.Addr+"/v1/tickets?limit=2", nil)
 	req.Header.Set("Authorization", "Bearer "+token)
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("GET /v1/tickets with a token: %v %v", resp, err)
@@ -54,13 +55,13 @@ func TestBinary_SecretsNeverReachTheOutput(t *testing.T) {
 		resp.Body.Close()
 	}
 	for path, want := range map[string]int{"/debug/pprof/cmdline": 404, "/debug/pprof/": 200, "/metrics": 200} {
-		resp, err := http.Get("http://" + p.internal + path)
+		resp, err := http.Get("http://" + p.Internal + path)
 		if err != nil || resp.StatusCode != want {
 			t.Fatalf("internal %s: %v %v, want %d", path, resp, err, want)
 		}
 		resp.Body.Close()
 	}
-	out := p.output()
+	out := p.Output()
 	if strings.Contains(out, secretMark) {
 		t.Fatalf("the server logged a secret:\n%s", out)
 	}
@@ -80,7 +81,7 @@ func TestBinary_DatabaseErrorsHideTheURLsSecrets(t *testing.T) {
 	}
 	closed := ln.Addr().String()
 	ln.Close()
-	bin := buildBinary(t)
+	bin := e2e.Binary(t)
 	for _, tc := range []struct{ name, url, mentions string }{
 		{"unreachable", "postgres://postgres:" + secretMark + "@" + closed + "/x?sslmode=disable&password=" + secretMark + "Q", "database not reachable after 1s"},
 		{"unparsable", "postgres://u:" + secretMark + "@h:bad port/db", "malformed PostgreSQL URL"},
@@ -110,16 +111,16 @@ func TestBinary_SecretFromFileOrEnvironment(t *testing.T) {
 	if err := os.WriteFile(file, []byte(secret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	fromFile := startProcess(t, "--database", sqliteURL(t), "--jwt-secret-file", file, "--demo-tickets", "10")
+	fromFile := e2e.StartProcess(t, "--database", e2e.SQLiteURL(t), "--jwt-secret-file", file, "--demo-tickets", "10")
 	t.Setenv("TICKETSTREAM_JWT_SECRET", secret)
-	fromEnv := startProcess(t, "--database", sqliteURL(t), "--demo-tickets", "10")
+	fromEnv := e2e.StartProcess(t, "--database", e2e.SQLiteURL(t), "--demo-tickets", "10")
 	token, err := jwtauth.Issue([]byte(secret), "test", []string{"*"}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, p := range map[string]*serverProcess{"file": fromFile, "environment": fromEnv} {
+	for name, p := range map[string]*e2e.Process{"file": fromFile, "environment": fromEnv} {
 		for bearer, want := range map[string]int{"": 401, token: 200} {
-			req, _ := http.NewRequest("GET", "http://"+p.addr+"/v1/tickets?limit=1", nil)
+			req, _ := http.NewRequest("GET", "http://"+p.Addr+"/v1/tickets?limit=1", nil)
 			if bearer != "" {
 				req.Header.Set("Authorization", "Bearer "+bearer)
 			}
@@ -129,7 +130,7 @@ func TestBinary_SecretFromFileOrEnvironment(t *testing.T) {
 			}
 			resp.Body.Close()
 		}
-		if out := p.output(); strings.Contains(out, secretMark) || strings.Contains(out, "given with --jwt-secret") {
+		if out := p.Output(); strings.Contains(out, secretMark) || strings.Contains(out, "given with --jwt-secret") {
 			t.Fatalf("secret from the %s: the log shows it or warns:\n%s", name, out)
 		}
 	}
