@@ -31,7 +31,7 @@ import (
 	"github.com/ticketstream/ticketstream/ports/portstest"
 )
 
-// The fault suite (issue 8): the database going away during a snapshot and
+// The fault suite: the database going away during a snapshot and
 // during live push, a client's network cut or blackholed mid-chunk, a burst
 // of connections, and hostile input of every kind. Each test states what
 // was injected, checks what the server did, and logs the counts the

@@ -29,7 +29,7 @@ import (
 // the resume's restored view counts every row of the filter up to the
 // snapshot cursor — rows the dashboard was never sent. The counts message
 // of the resume then describes more tickets than the dashboard holds
-// (issue 15, Deliver 4: counts describe exactly what the dashboard holds
+// (counts describe exactly what the dashboard holds
 // once it has applied the message, including after a resume).
 func TestResumeHostile_ResumeOfASnapshotStartedAfterACursorCountsRowsNeverSent(t *testing.T) {
 	t.Parallel()
@@ -78,7 +78,7 @@ func TestResumeHostile_ResumeOfASnapshotStartedAfterACursorCountsRowsNeverSent(t
 
 // A ticket inserted into billing and moved to sales by one transaction
 // was never in billing for any reader. A billing dashboard that resumes
-// must hear nothing of it — not even its id (issue 15, Deliver 2). On
+// must hear nothing of it — not even its id. On
 // PostgreSQL the births of 00006 keep such a team from being a departure;
 // SQLite's triggers stamp a departure for every team change, so the
 // resume's catch-up and Departed name the sales ticket to billing.
@@ -86,7 +86,7 @@ func TestResumeHostile_ATicketInBillingOnlyInsideATransactionReachesNoBillingRes
 	for _, d := range []gormstore.Dialect{gormstore.SQLite, gormstore.Postgres} {
 		t.Run(string(d), func(t *testing.T) {
 			if d == gormstore.SQLite {
-				t.Skip("known, open (issue 15): SQLite records a departure from a team a ticket had only inside its transaction, and a resume names it to that team")
+				t.Skip("known, open: SQLite records a departure from a team a ticket had only inside its transaction, and a resume names it to that team")
 			}
 			t.Parallel()
 			tickets := demodata.New(1502).Tickets(8)

@@ -23,7 +23,7 @@ import (
 	"github.com/ticketstream/ticketstream/e2e"
 )
 
-// The end-to-end benchmarks of issue 8 run a ticketstream server as its own
+// The end-to-end benchmarks run a ticketstream server as its own
 // process on PostgreSQL, with the clients in this process, both on this
 // machine's 2 cores. They take minutes (they seed up to a million tickets),
 // so CI does not run them:

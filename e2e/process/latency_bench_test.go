@@ -22,7 +22,7 @@ import (
 	"github.com/ticketstream/ticketstream/e2e"
 )
 
-// BenchmarkLiveLatency measures what issue 5 targets: the time from a
+// BenchmarkLiveLatency measures the time from a
 // change's commit (the writer's COMMIT returning) to its arrival at every
 // connected dashboard, with 1, 100, 1,000 and 10,000 dashboards on this
 // machine, server and clients sharing its 2 cores as in the Centrifugo
