@@ -2,6 +2,7 @@ package gormstore_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -203,5 +204,69 @@ func TestSQLite_AReplacementInAnotherTeamIsADeparture(t *testing.T) {
 	ids, err := s.Departed(ctx, start, []string{"billing"})
 	if err != nil || len(ids) != 1 || ids[0] != tickets[0].ID {
 		t.Fatalf("Departed from billing = %v, %v; want only the replaced ticket %d", ids, err, tickets[0].ID)
+	}
+}
+
+// Another program needs only INSERT, UPDATE and DELETE on tickets: the
+// triggers that record births, departures and removals run with their
+// owner's rights (00007_trigger_rights.sql), and still record them.
+func TestPostgres_AWriterWithRightsOnTicketsOnlyIsRecorded(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := openStore(t, gormstore.Postgres, nil, gormstore.Config{})
+	tickets := demodata.New(12).Tickets(2)
+	tickets[0].Team, tickets[1].Team = "billing", "billing"
+	if err := s.InsertTickets(ctx, tickets); err != nil {
+		t.Fatal(err)
+	}
+	_, start := portstest.WaitChanges(t, s, domain.ChangePos{}, 100, len(tickets))
+	admin, err := pgx.Connect(ctx, s.Target())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	role := fmt.Sprintf("ts_writer_%d", time.Now().UnixNano())
+	for _, q := range []string{
+		`CREATE ROLE ` + role + ` LOGIN`,
+		`GRANT SELECT, INSERT, UPDATE, DELETE ON tickets TO ` + role,
+	} {
+		if _, err := admin.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	t.Cleanup(func() {
+		ctx := context.Background()
+		_, _ = admin.Exec(ctx, `DROP OWNED BY `+role)
+		_, _ = admin.Exec(ctx, `DROP ROLE `+role)
+	})
+	cfg, err := pgx.ParseConfig(s.Target())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.User = role
+	writer, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Close(ctx)
+	for _, st := range []struct {
+		q    string
+		args []any
+	}{
+		{`INSERT INTO tickets (id, team, subject, status, priority, requester) VALUES (99001, 'billing', 's', 'open', 'low', 'r@example.com')`, nil},
+		{`UPDATE tickets SET team = 'sales' WHERE id = $1`, []any{tickets[0].ID}},
+		{`DELETE FROM tickets WHERE id = $1`, []any{tickets[1].ID}},
+	} {
+		if _, err := writer.Exec(ctx, st.q, st.args...); err != nil {
+			t.Fatalf("as a writer with rights on tickets only: %s: %v", st.q, err)
+		}
+	}
+	got, _ := portstest.WaitChanges(t, s, start, 100, 3)
+	left := map[int64][]string{}
+	for _, c := range got {
+		left[c.Ticket.ID] = c.LeftTeams
+	}
+	if len(left[tickets[0].ID]) != 1 || len(left[tickets[1].ID]) != 1 || len(left[99001]) != 0 {
+		t.Fatalf("departures recorded for the writer's changes: %v; want billing left by %d (moved) and %d (deleted), none by 99001", left, tickets[0].ID, tickets[1].ID)
 	}
 }
