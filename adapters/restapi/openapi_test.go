@@ -196,9 +196,7 @@ func TestOpenAPI_TicketIsTheSocketSchemasTicket(t *testing.T) {
 		{"empty team", strings.Replace(valid, `"billing"`, `""`, 1)},
 		{"a field more", strings.Replace(valid, `"id":7`, `"id":7,"x":1`, 1)},
 		{"tags not strings", strings.Replace(valid, `["a"]`, `[1]`, 1)},
-		{"too many tags", strings.Replace(valid, `["a"]`, `["1","2","3","4","5","6","7","8","9","10","11","12","13","14","15","16","17"]`, 1)},
 		{"a time that is not one", strings.Replace(valid, `"2026-05-01T12:00:00Z"`, `"yesterday"`, 1)},
-		{"a long subject", strings.Replace(valid, `"subject":"s"`, `"subject":"`+strings.Repeat("s", 1025)+`"`, 1)},
 	} {
 		var v any
 		if err := json.Unmarshal([]byte(tc.json), &v); err != nil {

@@ -126,3 +126,13 @@ func TestSimulate_WritesDue(t *testing.T) {
 		}
 	}
 }
+
+// A variable under its old, shared name is not read, and says so: a token
+// meant to last a minute must not silently last a day.
+func TestCLI_AnOldVariableNameIsWarnedAbout(t *testing.T) {
+	t.Setenv("TICKETSTREAM_TTL", "1m")
+	code, _, stderr := runCLI(t, "token", "--teams", "billing", "--jwt-secret", strings.Repeat("s", 32))
+	if code != 0 || !strings.Contains(stderr, "TICKETSTREAM_TTL is not read; --ttl of token is TICKETSTREAM_TOKEN_TTL") {
+		t.Fatalf("exit %d, stderr %q: want a warning naming TICKETSTREAM_TOKEN_TTL", code, stderr)
+	}
+}

@@ -50,7 +50,10 @@ func commands() []command {
 		{"load", "load a running server with dashboards and REST clients and measure what they get", runLoad},
 		{"tune", "re-run the buffer-pool analysis on your tickets and recommend buffer sizes", runTune},
 		{"token", "sign a bearer token for a dashboard or a script", runToken},
-		{"version", "print the version, the revision it was built from and the Go release", func(_ context.Context, env *environment, _ []string) error {
+		{"version", "print the version, the revision it was built from and the Go release", func(_ context.Context, env *environment, args []string) error {
+			if err := newSettings("version", env.stderr).parse(args); err != nil {
+				return err
+			}
 			printVersion(env.stdout)
 			return nil
 		}},

@@ -162,6 +162,9 @@ func runToken(_ context.Context, env *environment, args []string) error {
 			list = append(list, t)
 		}
 	}
+	if ttl == 0 {
+		ttl = defaultTokenTTL // zero means the default, as for every setting
+	}
 	token, err := jwtauth.IssueToken(policy, jwtauth.Grant{Subject: subject, Teams: list, TTL: ttl})
 	if err != nil {
 		return fmt.Errorf("%w: %s", errUsage, userMessage(err))

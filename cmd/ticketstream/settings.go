@@ -146,6 +146,7 @@ func (s *settings) parse(args []string) error {
 	if s.fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, s.fs.Arg(0))
 	}
+	s.warnRenamed()
 	given := map[string]bool{}
 	s.fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	s.cmdline = given
@@ -161,6 +162,23 @@ func (s *settings) parse(args []string) error {
 		}
 	}
 	return nil
+}
+
+// warnRenamed says so when the environment sets the old, shared name of one
+// of the command's own settings (TICKETSTREAM_TTL for token's --ttl):
+// those variables are not read any more, and a setting that silently does
+// nothing is worse than a warning.
+func (s *settings) warnRenamed() {
+	names := make([]string, 0, len(s.own))
+	for name := range s.own {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if _, set := os.LookupEnv(envName(name)); set {
+			fmt.Fprintf(s.out, "ticketstream %s: %s is not read; --%s of %s is %s\n", s.command, envName(name), name, s.command, s.env(name))
+		}
+	}
 }
 
 // check is one rule on a setting's value, for checkSettings.

@@ -219,6 +219,19 @@ test("subscribes with a filter, keeps the view and the counts as tickets change"
   assert.equal(c.status, "closed");
 });
 
+test("a user clicking through filters faster than the server takes subscribes ends on the last one", async () => {
+  const c = open({ filter: "" });
+  await live(c);
+  const filters = ["status=open", "status=pending", "team=billing", "priority=high", "status=solved"];
+  for (let i = 0; i < 40; i++) c.setFilter(filters[i % filters.length]); // far past the burst of 20
+  const last = filters[39 % filters.length];
+  assert.equal(c.filter, last);
+  await settles(c, last);
+  await live(c);
+  assert.equal(c.rec.sockets.length, 1, "the same socket: never closed for flooding");
+  checkCounts(c);
+});
+
 test("after a dropped socket it resumes from the cursor, without a snapshot", async () => {
   const filter = "priority=high,urgent";
   const c = open({ filter });

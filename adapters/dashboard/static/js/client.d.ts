@@ -88,7 +88,12 @@ export interface ClientOptions {
   filter?: string | Record<string, string> | URLSearchParams;
   /** A bearer token, sent as the subprotocol "bearer.<token>". */
   token?: string;
-  /** Resume from this cursor (the view starts empty: what changed since arrives). */
+  /**
+   * Resume from this cursor. Only with the view it belongs to: the server
+   * then sends what changed since, and counts and removals that describe
+   * the tickets held at the cursor. An empty view with an old cursor shows
+   * only what changed, under counts of what it does not hold.
+   */
   cursor?: string;
   /** A WebSocket implementation, when there is no global one (Node 20 without --experimental-websocket). */
   WebSocket?: WebSocketConstructor;

@@ -22,6 +22,9 @@ const FINAL = new Set([1003, 1008, 1009]);
 
 const OPEN = 1; // WebSocket.OPEN, whichever implementation is used
 
+/** The least time between two subscribe messages on one socket, in ms. */
+const SUBSCRIBE_GAP = 250;
+
 /**
  * View is what a dashboard shows: the tickets of its filter by id, the
  * counts the server pushed, and the cursor of the last message applied.
@@ -129,6 +132,8 @@ export class TicketStreamClient {
   #token;
   #filter;
   #sub = 0; // the subscription whose messages count, on this socket
+  #lastSubscribe = -Infinity; // when the last subscribe message went out
+  #subscribeTimer = 0; // a subscribe waiting for SUBSCRIBE_GAP to pass
   #attempt = 0;
   #timer = 0;
   #running = false;
@@ -204,15 +209,37 @@ export class TicketStreamClient {
     if (token !== undefined) this.#token = token;
     this.#reset("filter");
     if (this.#ws && this.#ws.readyState === OPEN) {
-      this.#sub++;
-      this.#ws.send(JSON.stringify({ type: "subscribe", query: this.#filter }));
       this.#setStatus("loading");
+      this.#subscribe();
       return;
     }
     this.#running = true;
     this.#attempt = 0;
     globalThis.addEventListener?.("online", this.#online);
     this.#connectNow();
+  }
+
+  /**
+   * Sends the current filter as a subscribe message, at most one every
+   * SUBSCRIBE_GAP: a user clicking through filters must not run into the
+   * server's limit on subscribe messages (1008). Until it goes out, the
+   * current subscription's messages are ignored — the view was dropped
+   * for the new filter — and later calls only change what it will ask.
+   */
+  #subscribe() {
+    if (this.#subscribeTimer) return; // the pending one sends the latest filter
+    const wait = this.#lastSubscribe + SUBSCRIBE_GAP - Date.now();
+    if (wait > 0) {
+      this.#subscribeTimer = setTimeout(() => {
+        this.#subscribeTimer = 0;
+        this.#subscribe();
+      }, wait);
+      return;
+    }
+    if (!this.#ws || this.#ws.readyState !== OPEN) return; // a new socket asks for the filter itself
+    this.#lastSubscribe = Date.now();
+    this.#sub++;
+    this.#ws.send(JSON.stringify({ type: "subscribe", query: this.#filter }));
   }
 
   /** Closes the socket and stops reconnecting; the view and its cursor stay, for start(). */
@@ -242,6 +269,8 @@ export class TicketStreamClient {
   /** Cancels a pending reconnect and closes the socket without reacting to its close. */
   #drop() {
     clearTimeout(this.#timer);
+    clearTimeout(this.#subscribeTimer);
+    this.#subscribeTimer = 0;
     const ws = this.#ws;
     if (!ws) return;
     this.#ws = null;
@@ -298,7 +327,7 @@ export class TicketStreamClient {
         ws.close(1003, "not JSON");
         return;
       }
-      if (msg.sub !== this.#sub) return; // a replaced subscription's leftovers
+      if (msg.sub !== this.#sub || this.#subscribeTimer) return; // a replaced subscription's leftovers
       this.#attempt = 0;
       this.#apply(msg);
     };
