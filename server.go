@@ -56,6 +56,10 @@ type ServerConfig struct {
 	// DemoTickets are written into an empty database at start, so that a new
 	// user sees data at once; 0 turns it off.
 	DemoTickets int
+	// DemoEnd is when the demo tickets' history ends: they are created in
+	// the weeks before it. Zero means the moment they are written, so that
+	// a new dashboard shows a live help desk's ages; tests pin it.
+	DemoEnd time.Time
 	// ShutdownTimeout is how long running REST streams and open sockets get
 	// to finish after SIGINT or SIGTERM. Zero: DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
@@ -200,7 +204,11 @@ func (s *Server) seedDemo(ctx context.Context) error {
 	if err != nil || n > 0 {
 		return err
 	}
-	gen := demodata.New(1).EndingAt(time.Now()) // aged like a live help desk's
+	end := s.cfg.DemoEnd
+	if end.IsZero() {
+		end = time.Now() // aged like a live help desk's
+	}
+	gen := demodata.New(1).EndingAt(end)
 	if err := s.App.Store.InsertTickets(ctx, gen.Tickets(s.cfg.DemoTickets)); err != nil {
 		return fmt.Errorf("write demo tickets: %w", err)
 	}

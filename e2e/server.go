@@ -60,7 +60,7 @@ func StartServerLogging(tb testing.TB, d gormstore.Dialect, mutate func(*tickets
 	}
 	cfg := ticketstream.Config{
 		Database: gormstore.Config{URL: url, Migrate: true},
-		Server:   ticketstream.ServerConfig{Addr: "127.0.0.1:0", DemoTickets: DemoCount, ShutdownTimeout: 5 * time.Second},
+		Server:   ticketstream.ServerConfig{Addr: "127.0.0.1:0", DemoTickets: DemoCount, DemoEnd: demodata.Epoch, ShutdownTimeout: 5 * time.Second},
 	}
 	if mutate != nil {
 		mutate(&cfg)
