@@ -46,7 +46,7 @@ func TestNginx_DashboardResumesOnTheOtherReplica(t *testing.T) {
 		nil,
 	}
 	replicas[1] = startReplica(t, "b", env, append(flags, "--demo-tickets", "0")...)
-	p := startNginx(t, [2]string{replicas[0].addr, replicas[1].addr})
+	p := startNginx(t, [2]string{replicas[0].Addr, replicas[1].Addr})
 	t.Logf("two replicas and nginx up in %s", time.Since(start).Round(time.Millisecond))
 	token := issueToken(t, env)
 
@@ -81,7 +81,7 @@ func TestNginx_DashboardResumesOnTheOtherReplica(t *testing.T) {
 	w.round("before the stop")
 	stopped := time.Now()
 	if err := serving.stop(); err != nil {
-		t.Fatalf("replica %s: %v\n%s", serving.name, err, serving.output())
+		t.Fatalf("replica %s: %v\n%s", serving.name, err, serving.Output())
 	}
 	// The socket ends with the replica's close; what arrived before it is
 	// in the view, with the cursor of the last message.

@@ -5,8 +5,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
+
+	"github.com/ticketstream/ticketstream/e2e"
 )
 
 // requireTool returns the path of the command name, found on PATH or in
@@ -29,39 +30,13 @@ func requireTool(t *testing.T, name, install string) string {
 	return ""
 }
 
-var (
-	buildOnce sync.Once
-	binary    string
-	buildErr  error
-)
-
-// buildBinary builds ticketstream once per test run, from the module root.
+// buildBinary is the ticketstream binary the e2e harness built before the
+// tests started.
 func buildBinary(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "ticketstream-deploy")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binary = filepath.Join(dir, "ticketstream")
-		cmd := exec.Command("go", "build", "-o", binary, "./cmd/ticketstream")
-		cmd.Dir = ".."
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binary
+	return e2e.Binary(t)
 }
 
-// TestMain removes the binary built for the tests.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binary != "" {
-		os.RemoveAll(filepath.Dir(binary))
-	}
-	os.Exit(code)
-}
+// TestMain builds the binary before any test's clock starts, and removes
+// it after; under -short the deployment tests do not run.
+func TestMain(m *testing.M) { e2e.MainWithBinary(m) }

@@ -67,6 +67,27 @@ type Process struct {
 	Internal string // the internal listener's address (metrics)
 	mu       sync.Mutex
 	stderr   strings.Builder // everything the process logged so far
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// Stop sends sig and waits for the process to exit; a process still running
+// after timeout is killed, and that is the error. Only the first call acts;
+// later ones return its result.
+func (p *Process) Stop(sig os.Signal, timeout time.Duration) error {
+	p.stopOnce.Do(func() {
+		_ = p.cmd.Process.Signal(sig)
+		done := make(chan error, 1)
+		go func() { done <- p.cmd.Wait() }()
+		select {
+		case p.stopErr = <-done:
+		case <-time.After(timeout):
+			_ = p.cmd.Process.Kill()
+			<-done
+			p.stopErr = fmt.Errorf("still running %s after %v: killed", timeout, sig)
+		}
+	})
+	return p.stopErr
 }
 
 // Pid is the process's id, for reading its CPU time and memory.
@@ -81,10 +102,22 @@ func (p *Process) Output() string {
 
 // StartProcess runs the binary's serve command with args on a random
 // loopback port (its internal listener on another) and waits until it
-// listens. It is interrupted (SIGINT) and must exit 0 when the test ends.
+// listens. It is interrupted (SIGINT) and must exit 0 when the test ends,
+// unless the test stopped it itself (Stop).
 func StartProcess(tb testing.TB, args ...string) *Process {
 	tb.Helper()
+	return StartProcessWithEnv(tb, nil, args...)
+}
+
+// StartProcessWithEnv is StartProcess with env added to the process's
+// environment (settings as TICKETSTREAM_… variables, as a service manager
+// gives them).
+func StartProcessWithEnv(tb testing.TB, env []string, args ...string) *Process {
+	tb.Helper()
 	cmd := exec.Command(Binary(tb), append([]string{"serve", "--listen", "127.0.0.1:0", "--internal-listen", "127.0.0.1:0", "--log-format", "json"}, args...)...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		tb.Fatal(err)
@@ -140,9 +173,8 @@ func StartProcess(tb testing.TB, args ...string) *Process {
 		tb.Fatalf("the server process was not listening by the test's deadline:\n%s", p.Output())
 	}
 	tb.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		if err := cmd.Wait(); err != nil {
-			tb.Errorf("server process %s: %v", p.Addr, err)
+		if err := p.Stop(os.Interrupt, time.Minute); err != nil {
+			tb.Errorf("server process %s: %v\n%s", p.Addr, err, p.Output())
 		}
 	})
 	return p
