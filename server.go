@@ -165,7 +165,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	if s.Auth.Open() {
 		s.log.Warn("auth is off: no --jwt-secret, so anyone who can reach this loopback address sees every ticket", "addr", ln.Addr().String())
 	}
-	s.log.Info("listening", "addr", ln.Addr().String(), "dashboard", dashboardURL(ln.Addr()), "database", gormstore.Redact(s.App.Store.Target()), "auth", !s.Auth.Open())
+	s.log.Info("listening", "addr", ln.Addr().String(), "dashboard", dashboardURL(ln.Addr(), s.cfg.AllowedHosts), "database", gormstore.Redact(s.App.Store.Target()), "auth", !s.Auth.Open())
 	hubCtx, stopHub := context.WithCancel(context.Background())
 	hubDone := make(chan struct{})
 	go func() { defer close(hubDone); _ = s.Hub.Run(hubCtx) }()
@@ -350,16 +350,27 @@ func newServer(a *App, hub *app.Hub, rest *restapi.Server, gw *wsgateway.Gateway
 }
 
 // dashboardURL is the address to open the dashboard at, for the log line
-// that says the server is up: a wildcard listener is reached through
-// localhost on this machine. Behind a proxy that terminates TLS, the
-// proxy's address is the one to open.
-func dashboardURL(addr net.Addr) string {
+// that says the server is up. A wildcard listener is reached by the first
+// exact host of allowed (--allowed-hosts, which it requires; a pattern
+// such as *.example.com names no one host), else through localhost on this
+// machine. Behind a proxy that terminates TLS, the proxy's address is the
+// one to open.
+func dashboardURL(addr net.Addr, allowed []string) string {
 	host, port, err := net.SplitHostPort(addr.String())
 	if err != nil {
 		return ""
 	}
 	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
 		host = "localhost"
+		for _, h := range allowed {
+			if h = strings.TrimSpace(h); h != "" && !strings.Contains(h, "*") {
+				if name, p, err := net.SplitHostPort(h); err == nil {
+					return "http://" + net.JoinHostPort(name, p) + "/"
+				}
+				host = h
+				break
+			}
+		}
 	}
 	return "http://" + net.JoinHostPort(host, port) + "/"
 }
