@@ -273,24 +273,9 @@ func TestResumeHostile_AFlakyScopedDashboardUnderWriters(t *testing.T) {
 		if m.Type == "resync" {
 			t.Fatalf("resync: %s", m.Reason)
 		}
-		for _, ch := range m.Changes {
-			if ch.Op == "remove" {
-				heard[ch.ID] = true
-			}
-			if ch.Ticket != nil {
-				heard[ch.Ticket.ID] = true
-			}
-		}
-		for _, tk := range m.Tickets {
-			heard[tk.ID] = true
-		}
-		if m.Counts != nil && (m.Type == "end" || m.Type == "counts") {
-			*whole = true
-		}
-		if m.Counts != nil && *whole {
-			if err := view.CheckTotals(); err != nil {
-				t.Fatalf("a %s message's counts: %v", m.Type, err)
-			}
+		noteHeard(heard, m)
+		if err := checkWholeCounts(view, m, whole); err != nil {
+			t.Fatal(err)
 		}
 		return m
 	}
@@ -635,25 +620,10 @@ func flakyDashboardUnderWriters(t *testing.T, d gormstore.Dialect, flaky bool) {
 					for _, tk := range m.Tickets {
 						trace(tk.ID, "%s: row %s %s", where, tk.Team, tk.Status)
 					}
-					for _, ch := range m.Changes {
-						if ch.Op == "remove" {
-							heard[ch.ID] = true
-						}
-						if ch.Ticket != nil {
-							heard[ch.Ticket.ID] = true
-						}
-					}
-					for _, tk := range m.Tickets {
-						heard[tk.ID] = true
-					}
+					noteHeard(heard, m)
 				}
-				if m.Counts != nil && (m.Type == "end" || m.Type == "counts") {
-					*whole = true
-				}
-				if m.Counts != nil && *whole {
-					if err := v.CheckTotals(); err != nil {
-						t.Errorf("a %s message's counts: %v", m.Type, err)
-					}
+				if err := checkWholeCounts(v, m, whole); err != nil {
+					t.Error(err)
 				}
 				return m
 			}
@@ -1078,4 +1048,35 @@ func TestResumeHostile_ADepartureBehindTheCursorButNotYetDeliveredIsLostSQLite(t
 	if err := view.CheckTotals(); err != nil {
 		t.Errorf("counts: %v", err)
 	}
+}
+
+// noteHeard records in heard every ticket m names: removed, upserted or a
+// snapshot row.
+func noteHeard(heard map[int64]bool, m *wsclient.Message) {
+	for _, ch := range m.Changes {
+		if ch.Op == "remove" {
+			heard[ch.ID] = true
+		}
+		if ch.Ticket != nil {
+			heard[ch.Ticket.ID] = true
+		}
+	}
+	for _, tk := range m.Tickets {
+		heard[tk.ID] = true
+	}
+}
+
+// checkWholeCounts checks m's counts against the view that applied it once
+// the dashboard has had a whole set of counts (an end or counts message;
+// whole records that): before, a resumed dashboard's counts are partial.
+func checkWholeCounts(v *wsclient.View, m *wsclient.Message, whole *bool) error {
+	if m.Counts != nil && (m.Type == "end" || m.Type == "counts") {
+		*whole = true
+	}
+	if m.Counts != nil && *whole {
+		if err := v.CheckTotals(); err != nil {
+			return fmt.Errorf("a %s message's counts: %w", m.Type, err)
+		}
+	}
+	return nil
 }
