@@ -47,7 +47,7 @@ func (h *Hub) ResumeRemovals(s *Subscription, at domain.ChangePos) []Delivery {
 	return out
 }
 
-// CatchUp reads the changes in (after, until] that concern a dashboard of
+// CatchUp reads the changes until has and after lacks that concern a dashboard of
 // q's filter within scope and calls fn with them, encoded, in order; fn owns
 // each Delivery and must Release it, and the subscription must Apply them
 // before they are written. A resuming client gets these first, then its
@@ -62,7 +62,7 @@ func (h *Hub) ResumeRemovals(s *Subscription, at domain.ChangePos) []Delivery {
 // (ports.Change.LeftTeams). Nothing is ever sent of a ticket that was
 // outside the scope all along, not even its id.
 func (h *Hub) CatchUp(ctx context.Context, q domain.Query, scope domain.Scope, after, until domain.ChangePos, holds func(id int64) bool, fn func([]Delivery) error) error {
-	if after.Compare(until) >= 0 {
+	if after.Includes(until) {
 		return nil
 	}
 	var out []Delivery

@@ -19,12 +19,12 @@ func TestHub_HandleChangesAcceptsAnEmptyBatch(t *testing.T) {
 		}
 		s := &Subscription{hub: h}
 		h.subs = append(h.subs, s)
-		before := domain.ChangePos{Seq: 7, ID: 3}
+		before := domain.ChangePos{Xmax: 7, Seq: 7, ID: 3}
 		h.pos = before
 		if err := h.HandleChanges(batch); err != nil {
 			t.Fatalf("HandleChanges(%#v) = %v, want nil", batch, err)
 		}
-		if got := h.Position(); got != before {
+		if got := h.Position(); !got.Equal(before) {
 			t.Fatalf("an empty batch moved the position from %+v to %+v", before, got)
 		}
 		if got := h.Stats().Changes; got != 0 {

@@ -248,7 +248,7 @@ func TestHub_SubscribePositionSplitsOldChangesFromNew(t *testing.T) {
 	before := feed.Put(gen.Tickets(3)...)
 	h := startHub(t, feed, HubConfig{}, nil)
 	s, pos := subscribe(t, h, domain.Query{}, domain.ChangePos{})
-	if pos.Compare(before) <= 0 {
+	if !pos.Includes(before) {
 		t.Fatalf("subscribed at %+v, not after the changes made before the hub started (%+v)", pos, before)
 	}
 	later := gen.Tickets(2)
@@ -258,7 +258,7 @@ func TestHub_SubscribePositionSplitsOldChangesFromNew(t *testing.T) {
 		t.Fatalf("got tickets %d, %d; want the two put after subscribing", got[0].id, got[1].id)
 	}
 	for _, r := range got {
-		if r.pos.Compare(pos) <= 0 {
+		if pos.Covers(r.pos.Seq, r.pos.ID) {
 			t.Fatalf("got a change at %+v, at or before the subscription's position %+v", r.pos, pos)
 		}
 	}
@@ -350,7 +350,7 @@ func TestSubscription_QueueKeepsTheLatestVersionInPositionOrder(t *testing.T) {
 					tk := tickets[rng.IntN(len(tickets))]
 					seq++
 					tk.Subject = fmt.Sprintf("version %d", seq)
-					enc := h.encodeChanges([]ports.Change{{Pos: domain.ChangePos{Seq: seq, ID: tk.ID}, Ticket: tk}})
+					enc := h.encodeChanges([]ports.Change{{Pos: domain.ChangePos{Xmax: seq, Seq: seq, ID: tk.ID}, Ticket: tk}})
 					s.offer(enc)
 					enc.release()
 					model = slices.DeleteFunc(model, func(id int64) bool { return id == tk.ID })
@@ -464,17 +464,72 @@ func TestHub_RecoversFromFeedErrorsWithoutLosingChanges(t *testing.T) {
 	s.Close()
 }
 
-func TestHub_WarnsAboutAWriterThatStallsDelivery(t *testing.T) {
+// A writer left open stalls nothing: it is named in a warning (it holds
+// back the pruning of the history), and the stall measured is the feed's
+// own — a database that stopped answering.
+func TestHub_AnOpenWriterIsNamedAndAFeedThatStopsIsAStall(t *testing.T) {
 	t.Parallel()
 	feed := portstest.NewFeed()
 	var logs portstest.LogBuffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	feed.SetWriter(ports.Writer{Age: time.Minute, PID: 4242, Application: "psql"})
-	h := startHub(t, feed, HubConfig{StallWarning: 20 * time.Millisecond}, log)
-	portstest.WaitFor(t, 5*time.Second, "the stall to be measured", func() bool { return h.Stats().Stalled == time.Minute })
+	h := startHub(t, feed, HubConfig{StallWarning: 40 * time.Millisecond, RetryMax: 5 * time.Millisecond}, log)
 	portstest.WaitFor(t, 5*time.Second, "a warning naming the writer", func() bool {
-		return strings.Contains(logs.String(), "holds back live delivery") && strings.Contains(logs.String(), "pid=4242")
+		return strings.Contains(logs.String(), "holds back the pruning") && strings.Contains(logs.String(), "pid=4242")
 	})
+	if got := h.Stats().Stalled; got != 0 {
+		t.Fatalf("Stalled = %v while the feed answers: an open writer stalls nothing", got)
+	}
+	feed.SetErr(errors.New("database away"))
+	portstest.WaitFor(t, 5*time.Second, "the stall to be measured", func() bool { return h.Stats().Stalled > 0 })
+	feed.SetErr(nil)
+	portstest.WaitFor(t, 5*time.Second, "the stall to end", func() bool { return h.Stats().Stalled == 0 })
+}
+
+// TestHub_DeliversAChangeWhileAnOlderTransactionStaysOpen: a transaction
+// begun first and left open holds back no change committed after it, and
+// its own changes arrive when it commits — once, and to a subscriber that
+// joined while it was open.
+func TestHub_DeliversAChangeWhileAnOlderTransactionStaysOpen(t *testing.T) {
+	t.Parallel()
+	feed := portstest.NewFeed()
+	h := startHub(t, feed, HubConfig{}, nil)
+	early, _ := subscribe(t, h, domain.Query{}, domain.ChangePos{})
+	tickets := demodata.New(12).Tickets(4)
+	long := feed.Begin() // takes its transaction number first
+	long.Put(tickets[0])
+	feed.Put(tickets[1]) // a later transaction commits
+	got := takeN(t, early, 1)
+	if got[0].id != tickets[1].ID {
+		t.Fatalf("got ticket %d, want %d, committed while an older transaction was open", got[0].id, tickets[1].ID)
+	}
+	late, pos := subscribe(t, h, domain.Query{}, domain.ChangePos{})
+	if len(pos.Pending) == 0 {
+		t.Fatalf("subscribed at %v while a transaction was open: it should be pending", pos)
+	}
+	feed.Put(tickets[2])
+	long.Commit()
+	for _, s := range []*Subscription{early, late} {
+		got := takeN(t, s, 2)
+		ids := []int64{got[0].id, got[1].id}
+		slices.Sort(ids)
+		want := []int64{tickets[0].ID, tickets[2].ID}
+		slices.Sort(want)
+		if !slices.Equal(ids, want) {
+			t.Fatalf("got tickets %v, want %v: the later change and the long transaction's", ids, want)
+		}
+		if !got[1].pos.Covers(got[0].pos.Seq, got[0].pos.ID) || !got[1].pos.Covers(got[1].pos.Seq, got[1].pos.ID) {
+			t.Fatalf("the second change's position %v lacks the first %v or itself", got[1].pos, got[0].pos)
+		}
+	}
+	// Nothing twice.
+	feed.Put(tickets[3])
+	for _, s := range []*Subscription{early, late} {
+		if got := takeN(t, s, 1); got[0].id != tickets[3].ID {
+			t.Fatalf("after the commit got ticket %d again, want only %d", got[0].id, tickets[3].ID)
+		}
+		s.Close()
+	}
 }
 
 // Under -race: many subscribers take and release at their own pace while

@@ -25,8 +25,10 @@ type HubConfig struct {
 	Retention time.Duration
 	// PruneInterval is how often removals past Retention are pruned.
 	PruneInterval time.Duration
-	// StallWarning: an open writing transaction older than this holds back
-	// every change after it; it is logged as a warning.
+	// StallWarning: a feed not read for this long counts as stalled
+	// (HubStats.Stalled), and an open writing transaction this old — which
+	// holds back the pruning of the change history, not delivery — is
+	// logged as a warning.
 	StallWarning time.Duration
 	// RetryMax bounds the wait between attempts while the feed fails.
 	RetryMax time.Duration

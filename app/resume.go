@@ -56,24 +56,26 @@ func (h *Hub) CheckResume(ctx context.Context, c domain.LiveCursor) (string, err
 	if c.Cluster != id {
 		return ResyncOtherDatabase, nil
 	}
-	// Positions are 64-bit signed in both databases.
-	if c.Live.Seq > math.MaxInt64 || c.Watermark.Seq > math.MaxInt64 {
-		return ResyncOutOfRange, nil
+	// Transaction numbers are 64-bit signed in both databases.
+	for _, p := range [...]domain.ChangePos{c.Live, c.Watermark} {
+		if p.Xmax > math.MaxInt64 {
+			return ResyncOutOfRange, nil
+		}
 	}
-	horizon, err := h.feed.Horizon(ctx)
+	frontier, err := h.feed.Frontier(ctx)
 	if err != nil {
-		return "", fmt.Errorf("check the change feed's horizon: %w", err)
+		return "", fmt.Errorf("check the change feed's frontier: %w", err)
 	}
-	// Every position a server hands out was read below the horizon of its
-	// time, and the horizon only grows.
-	if c.Live.Seq > horizon.Seq || c.Watermark.Seq > horizon.Seq {
+	// Every position a server hands out was read from a snapshot of its
+	// time, and transaction numbers only grow.
+	if !frontier.Includes(c.Live) || !frontier.Includes(c.Watermark) {
 		return ResyncAhead, nil
 	}
 	oldest, err := h.feed.ResumableAfter(ctx)
 	if err != nil {
 		return "", fmt.Errorf("check the change history: %w", err)
 	}
-	if c.Live.Compare(oldest) < 0 {
+	if !c.Live.Includes(oldest) {
 		return ResyncTooOld, nil
 	}
 	return "", nil

@@ -26,7 +26,7 @@ func TestHub_CheckResume(t *testing.T) {
 		t.Fatalf("Identity = %d, %v; want the feed's, 42", id, err)
 	}
 	horizon, _ := feed.Horizon(ctx)
-	at := domain.ChangePos{Seq: horizon.Seq - 1, ID: tickets[19].ID}
+	at := domain.ChangePos{Xmax: horizon.Xmax - 1, Seq: horizon.Xmax - 1, ID: tickets[19].ID}
 	tests := []struct {
 		name string
 		c    domain.LiveCursor
@@ -36,10 +36,10 @@ func TestHub_CheckResume(t *testing.T) {
 		{"at the start", domain.LiveCursor{Cluster: 42}, ""},
 		{"another database", domain.LiveCursor{Cluster: 7, Watermark: at, Live: at}, ResyncOtherDatabase},
 		{"no database", domain.LiveCursor{Watermark: at, Live: at}, ResyncOtherDatabase},
-		{"position 2^63", domain.LiveCursor{Cluster: 42, Live: domain.ChangePos{Seq: 1 << 63}}, ResyncOutOfRange},
-		{"watermark 2^64-1", domain.LiveCursor{Cluster: 42, Watermark: domain.ChangePos{Seq: 1<<64 - 1}, Live: domain.ChangePos{Seq: 1<<64 - 1}}, ResyncOutOfRange},
-		{"beyond the horizon", domain.LiveCursor{Cluster: 42, Live: domain.ChangePos{Seq: horizon.Seq + 1}}, ResyncAhead},
-		{"watermark beyond the horizon", domain.LiveCursor{Cluster: 42, Watermark: domain.ChangePos{Seq: horizon.Seq + 5}, Live: domain.ChangePos{Seq: horizon.Seq + 5}}, ResyncAhead},
+		{"position 2^63", domain.LiveCursor{Cluster: 42, Live: domain.ChangePos{Xmax: 1 << 63}}, ResyncOutOfRange},
+		{"watermark 2^64-1", domain.LiveCursor{Cluster: 42, Watermark: domain.ChangePos{Xmax: 1<<64 - 1}, Live: domain.ChangePos{Xmax: 1<<64 - 1}}, ResyncOutOfRange},
+		{"beyond the horizon", domain.LiveCursor{Cluster: 42, Live: domain.ChangePos{Xmax: horizon.Xmax + 1}}, ResyncAhead},
+		{"watermark beyond the horizon", domain.LiveCursor{Cluster: 42, Watermark: domain.ChangePos{Xmax: horizon.Xmax + 5}, Live: domain.ChangePos{Xmax: horizon.Xmax + 5}}, ResyncAhead},
 	}
 	for _, tc := range tests {
 		got, err := h.CheckResume(ctx, tc.c)
@@ -49,8 +49,9 @@ func TestHub_CheckResume(t *testing.T) {
 	}
 
 	// Retention: removals pruned past the cursor.
-	removed := feed.Remove(tickets[0].ID)
-	if _, err := feed.PruneRemovals(ctx, time.Now().Add(time.Hour), removed); err != nil {
+	feed.Remove(tickets[0].ID)
+	read, _ := feed.Horizon(ctx) // read past the removal
+	if _, err := feed.PruneRemovals(ctx, time.Now().Add(time.Hour), read); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := h.CheckResume(ctx, domain.LiveCursor{Cluster: 42, Watermark: at, Live: at}); err != nil || got != ResyncTooOld {

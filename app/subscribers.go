@@ -4,7 +4,8 @@
 //
 // Who guards what. Hub.mu guards subs and the position read with it, so
 // that a new subscriber misses no change dispatched after its position and
-// gets none dispatched before. Subscribe takes no Subscription lock: the
+// gets none dispatched before; Hub.reading keeps a feed read from running
+// meanwhile, so that the position is a whole read's. Subscribe takes no Subscription lock: the
 // subscription is not shared until it is in subs.
 
 package app
@@ -18,8 +19,8 @@ import (
 
 // SubscribeOptions say where a subscription starts.
 type SubscribeOptions struct {
-	// SkipUntil: changes at or before it are not queued, for a client that
-	// has already seen them.
+	// SkipUntil: changes it covers are not queued, for a client that has
+	// already seen them.
 	SkipUntil domain.ChangePos
 	// Resumed says the dashboard already holds tickets this process never
 	// sent it (it resumes a subscription; see Streamer.RestoreView). Until
@@ -46,15 +47,23 @@ func (h *Hub) Subscribe(ctx context.Context, q domain.Query, opts SubscribeOptio
 			return nil, domain.ChangePos{}, fmt.Errorf("subscribe: %w", ErrMemoryBudget)
 		}
 		h.mu.Lock()
-		if h.ready {
+		ready, wake := h.ready, h.wake
+		h.mu.Unlock()
+		if ready {
+			// Between reads: the position is a snapshot's.
+			select {
+			case h.reading <- struct{}{}:
+			case <-ctx.Done():
+				return nil, domain.ChangePos{}, fmt.Errorf("subscribe: %w", ctx.Err())
+			}
 			s := &Subscription{hub: h, q: q, skipUntil: opts.SkipUntil, resumed: opts.Resumed, countsHeld: opts.Resumed, scope: opts.Scope, after: opts.After}
+			h.mu.Lock()
 			h.subs = append(h.subs, s)
 			pos := h.pos
 			h.mu.Unlock()
+			<-h.reading
 			return s, pos, nil
 		}
-		wake := h.wake
-		h.mu.Unlock()
 		select {
 		case <-wake:
 		case <-ctx.Done():

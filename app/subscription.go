@@ -159,8 +159,8 @@ func (s *Subscription) offer(enc *encodedBatch) {
 	added := false
 	for i := range enc.items {
 		it := &enc.items[i]
-		if it.change.Pos.Compare(s.skipUntil) <= 0 {
-			continue
+		if s.skipUntil.Covers(it.change.Pos.Seq, it.change.Pos.ID) {
+			continue // the dashboard has had it
 		}
 		id := it.change.Ticket.ID
 		switch {

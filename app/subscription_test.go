@@ -70,10 +70,10 @@ func TestSubscription_SnapshotRowsOfChangedTicketsAreLeftOut(t *testing.T) {
 	// yet); ticket 3 changes and its upsert is written before the chunk.
 	left := tickets[1]
 	left.Team = "sales"
-	offerChange(h, s, ports.Change{Pos: domain.ChangePos{Seq: 10, ID: left.ID}, Ticket: left})
+	offerChange(h, s, ports.Change{Pos: domain.ChangePos{Xmax: 10, Seq: 10, ID: left.ID}, Ticket: left})
 	changed := tickets[3]
 	changed.Subject = "newer"
-	offerChange(h, s, ports.Change{Pos: domain.ChangePos{Seq: 11, ID: changed.ID}, Ticket: changed})
+	offerChange(h, s, ports.Change{Pos: domain.ChangePos{Xmax: 11, Seq: 11, ID: changed.ID}, Ticket: changed})
 	ds, err := s.Take(nil, 1<<20)
 	if err != nil || len(ds) != 1 || ds[0].ID != changed.ID {
 		t.Fatalf("took %d changes (%v), want the upsert of ticket %d alone", len(ds), err, changed.ID)
@@ -106,9 +106,9 @@ func TestSubscription_SnapshotRowsOfChangedTicketsAreLeftOut(t *testing.T) {
 	// ticket never held, as nothing at all.
 	gone := tickets[5]
 	gone.Team = "sales"
-	offerChange(h, s, ports.Change{Pos: domain.ChangePos{Seq: 12, ID: gone.ID}, Ticket: gone})
-	offerChange(h, s, ports.Change{Pos: domain.ChangePos{Seq: 13, ID: left.ID}, Ticket: left})
-	offerChange(h, s, ports.Change{Pos: domain.ChangePos{Seq: 14, ID: 424242}, Removed: true, Ticket: domain.Ticket{ID: 424242}})
+	offerChange(h, s, ports.Change{Pos: domain.ChangePos{Xmax: 12, Seq: 12, ID: gone.ID}, Ticket: gone})
+	offerChange(h, s, ports.Change{Pos: domain.ChangePos{Xmax: 13, Seq: 13, ID: left.ID}, Ticket: left})
+	offerChange(h, s, ports.Change{Pos: domain.ChangePos{Xmax: 14, Seq: 14, ID: 424242}, Removed: true, Ticket: domain.Ticket{ID: 424242}})
 	ds, _ = s.Take(nil, 1<<20)
 	if len(ds) != 1 || string(ds[0].Bytes()) != `{"op":"remove","id":`+itoa(gone.ID)+`}` {
 		t.Fatalf("took %d changes, want the removal of held ticket %d alone", len(ds), gone.ID)
@@ -130,9 +130,9 @@ func TestSubscription_AnUpsertNeverTakenIsDroppedWhenTheTicketLeaves(t *testing.
 	s.Settle()
 	tk := demodata.New(2).Tickets(1)[0]
 	tk.Team = "billing"
-	offerChange(h, s, ports.Change{Pos: domain.ChangePos{Seq: 1, ID: tk.ID}, Ticket: tk})
+	offerChange(h, s, ports.Change{Pos: domain.ChangePos{Xmax: 1, Seq: 1, ID: tk.ID}, Ticket: tk})
 	tk.Team = "sales"
-	offerChange(h, s, ports.Change{Pos: domain.ChangePos{Seq: 2, ID: tk.ID}, Ticket: tk})
+	offerChange(h, s, ports.Change{Pos: domain.ChangePos{Xmax: 2, Seq: 2, ID: tk.ID}, Ticket: tk})
 	if ds, _ := s.Take(nil, 1<<20); len(ds) != 0 {
 		t.Fatalf("took %d changes of a ticket that left before the dashboard saw it, want none", len(ds))
 	}
@@ -147,7 +147,7 @@ func TestSubscription_ADrainedQueueLetsGoOfItsBurst(t *testing.T) {
 	s.Settle()
 	batch := make([]ports.Change, 5000)
 	for i, tk := range demodata.New(3).Tickets(len(batch)) {
-		batch[i] = ports.Change{Pos: domain.ChangePos{Seq: 1, ID: tk.ID}, Ticket: tk}
+		batch[i] = ports.Change{Pos: domain.ChangePos{Xmax: 1, Seq: 1, ID: tk.ID}, Ticket: tk}
 	}
 	enc := h.encodeChanges(batch)
 	s.offer(enc)
@@ -177,7 +177,7 @@ func TestSubscription_ClosedAfterOverflowReportsNothing(t *testing.T) {
 	h, _ := NewHub(portstest.NewFeed(), HubConfig{poisonReleased: true, QueueBytes: 1024}, nil)
 	s := newTestSubscription(h, domain.Query{})
 	for i, tk := range demodata.New(3).Tickets(20) {
-		offerChange(h, s, ports.Change{Pos: domain.ChangePos{Seq: uint64(i + 1), ID: tk.ID}, Ticket: tk})
+		offerChange(h, s, ports.Change{Pos: domain.ChangePos{Xmax: uint64(i + 1), Seq: uint64(i + 1), ID: tk.ID}, Ticket: tk})
 	}
 	if _, err := s.Take(nil, 1<<20); !errors.Is(err, ErrOverflow) {
 		t.Fatalf("Take = %v, want ErrOverflow", err)
@@ -195,7 +195,7 @@ func TestHub_HandleChangesTakesAnEmptyBatch(t *testing.T) {
 	t.Parallel()
 	h, _ := NewHub(portstest.NewFeed(), HubConfig{}, nil)
 	before := h.Position()
-	if err := h.HandleChanges(nil); err != nil || h.Position() != before {
+	if err := h.HandleChanges(nil); err != nil || !h.Position().Equal(before) {
 		t.Fatalf("HandleChanges(nil) = %v, position %+v → %+v", err, before, h.Position())
 	}
 }
@@ -328,7 +328,7 @@ func TestHub_WritesPerChangeFollowTheTeams(t *testing.T) {
 		tickets[i].Team = teams[i%len(teams)]
 	}
 	last := feed.Put(tickets...)
-	portstest.WaitFor(t, 10*time.Second, "every change dispatched", func() bool { return h.Position().Compare(last) >= 0 })
+	portstest.WaitFor(t, 10*time.Second, "every change dispatched", func() bool { return h.Position().Includes(last) })
 	perChange := float64(h.Stats().Deliveries) / float64(len(tickets))
 	t.Logf("%d dashboards over %d teams: %.1f socket writes per change", dashboards, len(teams), perChange)
 	if want := float64(dashboards) / float64(len(teams)); perChange > want+1 {
@@ -355,7 +355,7 @@ func TestHub_AResumedDashboardHearsOfATicketThatLeftAndChangedAgain(t *testing.T
 	tk.Team = "sales"
 	feed.Put(tk) // left billing while the dashboard was away
 	scope := domain.Scope{Teams: []string{"billing"}}
-	portstest.WaitFor(t, 5*time.Second, "the move dispatched", func() bool { return h.Position().Compare(cursor) > 0 })
+	portstest.WaitFor(t, 5*time.Second, "the move dispatched", func() bool { return h.Position().Includes(cursor) })
 	s, pos, err := h.Subscribe(context.Background(), domain.Query{Teams: []string{"billing"}}, SubscribeOptions{SkipUntil: cursor, Resumed: true, Scope: scope, After: cursor})
 	if err != nil {
 		t.Fatal(err)
@@ -371,7 +371,7 @@ func TestHub_AResumedDashboardHearsOfATicketThatLeftAndChangedAgain(t *testing.T
 	}
 	// The view, restored from the database, does not hold the ticket.
 	ds := h.ResumeRemovals(s, pos)
-	if len(ds) != 1 || !ds[0].removal || ds[0].ID != tk.ID || ds[0].Pos != pos {
+	if len(ds) != 1 || !ds[0].removal || ds[0].ID != tk.ID || !ds[0].Pos.Equal(pos) {
 		t.Fatalf("departed removals %+v, want the removal of ticket %d, which the dashboard may hold, at %+v", ds, tk.ID, pos)
 	}
 	ds[0].Release()
@@ -393,10 +393,10 @@ func TestSubscription_AWaitingRemovalSurvivesALaterChange(t *testing.T) {
 	s.resumed, s.scope = true, domain.Scope{Teams: []string{"billing"}}
 	tk := demodata.New(3).Tickets(1)[0]
 	tk.Team, tk.Status = "billing", domain.StatusPending // left the filter while the dashboard was away
-	offerChange(h, s, ports.Change{Pos: domain.ChangePos{Seq: 5, ID: tk.ID}, Ticket: tk})
+	offerChange(h, s, ports.Change{Pos: domain.ChangePos{Xmax: 5, Seq: 5, ID: tk.ID}, Ticket: tk})
 	s.Settle()
 	tk.Subject = "changed again, still pending"
-	offerChange(h, s, ports.Change{Pos: domain.ChangePos{Seq: 7, ID: tk.ID}, Ticket: tk})
+	offerChange(h, s, ports.Change{Pos: domain.ChangePos{Xmax: 7, Seq: 7, ID: tk.ID}, Ticket: tk})
 	ds, err := s.Take(nil, 1<<20)
 	if err != nil || len(ds) != 1 || !ds[0].removal || ds[0].ID != tk.ID || ds[0].Pos.Seq != 7 {
 		t.Fatalf("took %+v, %v; want the removal of ticket %d, moved up to position 7", ds, err, tk.ID)
@@ -420,7 +420,7 @@ func TestSubscription_CountsWaitForAChangeReplacedInTheQueue(t *testing.T) {
 	}
 	tk := demodata.New(6).Tickets(1)[0]
 	cursor := feed.Put(demodata.New(7).Tickets(1)[0]) // where the dashboard stood
-	portstest.WaitFor(t, 5*time.Second, "the hub at the cursor", func() bool { return h.Position().Compare(cursor) >= 0 })
+	portstest.WaitFor(t, 5*time.Second, "the hub at the cursor", func() bool { return h.Position().Includes(cursor) })
 	s, _, err := h.Subscribe(context.Background(), domain.Query{}, SubscribeOptions{SkipUntil: cursor, After: cursor, Resumed: true, Scope: domain.Scope{AllTeams: true}})
 	if err != nil {
 		t.Fatal(err)
@@ -465,10 +465,10 @@ func TestRestoreView_ATicketThatLeftTheFilterAndChangedAgainIsRemovedFirst(t *te
 	tk := demodata.New(8).Tickets(1)[0]
 	tk.Status = domain.StatusOpen
 	cursor := feed.Put(tk) // the dashboard holds it, open
-	portstest.WaitFor(t, 5*time.Second, "the hub at the cursor", func() bool { return h.Position().Compare(cursor) >= 0 })
+	portstest.WaitFor(t, 5*time.Second, "the hub at the cursor", func() bool { return h.Position().Includes(cursor) })
 	tk.Status = domain.StatusSolved
 	left := feed.Put(tk) // left the filter while the dashboard was away
-	portstest.WaitFor(t, 5*time.Second, "the change dispatched", func() bool { return h.Position().Compare(left) >= 0 })
+	portstest.WaitFor(t, 5*time.Second, "the change dispatched", func() bool { return h.Position().Includes(left) })
 	s, pos, err := h.Subscribe(context.Background(), q, SubscribeOptions{SkipUntil: cursor, After: cursor, Resumed: true, Scope: domain.Scope{AllTeams: true}})
 	if err != nil {
 		t.Fatal(err)
@@ -477,7 +477,7 @@ func TestRestoreView_ATicketThatLeftTheFilterAndChangedAgainIsRemovedFirst(t *te
 		t.Fatal(err)
 	}
 	ds := h.ResumeRemovals(s, cursor)
-	if len(ds) != 1 || !ds[0].removal || ds[0].ID != tk.ID || ds[0].Pos != cursor {
+	if len(ds) != 1 || !ds[0].removal || ds[0].ID != tk.ID || !ds[0].Pos.Equal(cursor) {
 		t.Fatalf("resume removals %+v, want the removal of ticket %d at the cursor %+v", ds, tk.ID, cursor)
 	}
 	s.Apply(ds)
@@ -485,7 +485,7 @@ func TestRestoreView_ATicketThatLeftTheFilterAndChangedAgainIsRemovedFirst(t *te
 	s.Settle()
 	tk.Subject = "changed again, still solved"
 	feed.Put(tk)
-	portstest.WaitFor(t, 5*time.Second, "the later change dispatched", func() bool { return h.Position().Compare(pos) > 0 })
+	portstest.WaitFor(t, 5*time.Second, "the later change dispatched", func() bool { return h.Position().Includes(pos) })
 	if !s.CountsDue() {
 		t.Fatal("counts not due: nothing the dashboard holds is unknown")
 	}
@@ -553,7 +553,7 @@ func TestRestoreView_AnUnfinishedSnapshotCountsOnlyWhatWasSent(t *testing.T) {
 	last := tickets[3]
 	last.Subject, last.UpdatedAt = "changed after the watermark", last.UpdatedAt.Add(time.Hour)
 	live := feed.Put(last)
-	portstest.WaitFor(t, 5*time.Second, "the change dispatched", func() bool { return h.Position().Compare(live) >= 0 })
+	portstest.WaitFor(t, 5*time.Second, "the change dispatched", func() bool { return h.Position().Includes(live) })
 	cursor := domain.LiveCursor{Watermark: watermark, Snapshot: tickets[0].Cursor(), Live: live}
 	s, _, err := h.Subscribe(context.Background(), domain.Query{}, SubscribeOptions{SkipUntil: live, After: live, Resumed: true, Scope: domain.Scope{AllTeams: true}})
 	if err != nil {

@@ -5,48 +5,8 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"hash/fnv"
-	"log/slog"
 	"slices"
-	"strconv"
 )
-
-// ChangePos is a position in the change feed: (Seq, ID) ascending, where Seq
-// orders the transactions that wrote tickets (PostgreSQL's 64-bit transaction
-// id; SQLite's change counter) and ID the tickets one transaction wrote. A
-// feed is read only up to a horizon below which every transaction has
-// finished, so a position, once passed, never gains a change before it.
-//
-// The zero ChangePos is the position before every change.
-type ChangePos struct {
-	Seq uint64
-	ID  int64
-}
-
-// IsZero reports whether p is the zero position.
-func (p ChangePos) IsZero() bool { return p.Seq == 0 && p.ID == 0 }
-
-// String formats p for people and logs as seq:id, as in 5002:0.
-func (p ChangePos) String() string {
-	return strconv.FormatUint(p.Seq, 10) + ":" + strconv.FormatInt(p.ID, 10)
-}
-
-// LogValue logs p as its String, not as a struct.
-func (p ChangePos) LogValue() slog.Value { return slog.StringValue(p.String()) }
-
-// Compare returns -1, 0 or +1 as p sorts before, with or after q.
-func (p ChangePos) Compare(q ChangePos) int {
-	switch {
-	case p.Seq < q.Seq:
-		return -1
-	case p.Seq > q.Seq:
-		return 1
-	case p.ID < q.ID:
-		return -1
-	case p.ID > q.ID:
-		return 1
-	}
-	return 0
-}
 
 // LiveCursor is where a live subscription stands, as a client holds it to
 // resume after a reconnect, a server restart or a switch of replica.
@@ -85,63 +45,171 @@ type LiveCursor struct {
 }
 
 // The sealed form of a LiveCursor: version, flags, filter, cluster,
-// watermark, snapshot cursor, live position, snapshot start, rows read,
-// MAC. Older versions are recognised only to be refused (the client
-// resyncs): version 2 had no cluster and no MAC, version 3 no start and no
-// count of rows read.
+// snapshot cursor, snapshot start, rows read, then the watermark and the
+// live position, each as a ChangePos (see appendPos), and the MAC. Older
+// versions are recognised only to be refused (the client resyncs): version
+// 2 had no cluster and no MAC, version 3 no start and no count of rows
+// read, version 4 positions that were one transaction number and id.
 const (
-	liveCursorVersion     = 4
-	liveCursorLen         = 1 + 1 + 4 + 8 + 16 + cursorBodyLen + 16 + cursorBodyLen + 4 + macLen
+	liveCursorVersion = 5
+	liveCursorFixed   = 1 + 1 + 4 + 8 + cursorBodyLen + cursorBodyLen + 4
+	// maxPosLen is the longest encoded ChangePos: Xmax, Seq, ID and the
+	// count of pending transactions, then each pending one, as varints.
+	maxPosLen        = 3*binary.MaxVarintLen64 + 1 + CursorPendingMax*binary.MaxVarintLen64
+	minLiveCursorLen = liveCursorFixed + 2*3 + macLen
+	maxLiveCursorLen = liveCursorFixed + 2*maxPosLen + macLen
+
 	oldLiveCursorVersion  = 2
 	oldLiveCursorLen      = 1 + 1 + 4 + 16 + cursorBodyLen + 16
 	prevLiveCursorVersion = 3
 	prevLiveCursorLen     = 1 + 1 + 4 + 8 + 16 + cursorBodyLen + 16 + macLen
+	v4LiveCursorVersion   = 4
+	v4LiveCursorLen       = 1 + 1 + 4 + 8 + 16 + cursorBodyLen + 16 + cursorBodyLen + 4 + macLen
 )
+
+// CursorPendingMax is how many pending transactions a live cursor records
+// of each position. A position with more is lowered to the transactions
+// below the first it cannot record (ChangePos.CapPending): a client that
+// resumes from it may be sent again what it had, never miss anything.
+const CursorPendingMax = 16
 
 var (
-	encodedLiveCursorLen     = base64.RawURLEncoding.EncodedLen(liveCursorLen)
 	encodedOldLiveCursorLen  = base64.RawURLEncoding.EncodedLen(oldLiveCursorLen)
 	encodedPrevLiveCursorLen = base64.RawURLEncoding.EncodedLen(prevLiveCursorLen)
+	encodedV4LiveCursorLen   = base64.RawURLEncoding.EncodedLen(v4LiveCursorLen)
+	encodedMinLiveCursorLen  = base64.RawURLEncoding.EncodedLen(minLiveCursorLen)
+	encodedMaxLiveCursorLen  = base64.RawURLEncoding.EncodedLen(maxLiveCursorLen)
 )
 
-// put writes c's binary form, MAC left zero, into b.
-func (c LiveCursor) put(b *[liveCursorLen]byte) {
-	b[0] = liveCursorVersion
+// capped returns c with both positions small enough to seal: lowered, when
+// either has too many pending transactions, to the transactions below the
+// same bound, so that the live position still includes the watermark.
+func (c LiveCursor) capped() LiveCursor {
+	if len(c.Watermark.Pending) <= CursorPendingMax && len(c.Live.Pending) <= CursorPendingMax {
+		return c
+	}
+	bound := uint64(1<<64 - 1)
+	for _, p := range [...]ChangePos{c.Watermark, c.Live} {
+		if len(p.Pending) > CursorPendingMax {
+			bound = min(bound, p.Pending[CursorPendingMax])
+		}
+	}
+	c.Watermark, c.Live = c.Watermark.Below(bound), c.Live.Below(bound)
+	return c
+}
+
+// appendTo appends c's binary form, without its MAC, to b; c must be capped.
+func (c LiveCursor) appendTo(b []byte) []byte {
+	var flags byte
 	if c.SnapshotDone {
-		b[1] = 1
+		flags = 1
 	}
-	binary.BigEndian.PutUint32(b[2:], c.Filter)
-	binary.BigEndian.PutUint64(b[6:], c.Cluster)
-	putPos(b[14:], c.Watermark)
-	putCursor(b[30:], c.Snapshot)
-	putPos(b[50:], c.Live)
-	putCursor(b[66:], c.Start)
-	binary.BigEndian.PutUint32(b[86:], c.Read)
+	b = append(b, liveCursorVersion, flags)
+	b = binary.BigEndian.AppendUint32(b, c.Filter)
+	b = binary.BigEndian.AppendUint64(b, c.Cluster)
+	var cur [cursorBodyLen]byte
+	putCursor(cur[:], c.Snapshot)
+	b = append(b, cur[:]...)
+	putCursor(cur[:], c.Start)
+	b = append(b, cur[:]...)
+	b = binary.BigEndian.AppendUint32(b, c.Read)
+	b = appendPos(b, c.Watermark)
+	return appendPos(b, c.Live)
 }
 
-// getLiveCursor reads what put wrote, refusing what it never writes.
+// appendPos appends p as varints: Xmax; Xmax-Seq+1, or 0 without Seq; ID
+// (only with Seq); the count of pending transactions; each one's distance
+// below the one before, starting from Xmax.
+func appendPos(b []byte, p ChangePos) []byte {
+	b = binary.AppendUvarint(b, p.Xmax)
+	if p.Seq == 0 {
+		b = binary.AppendUvarint(b, 0)
+	} else {
+		b = binary.AppendUvarint(b, p.Xmax-p.Seq+1)
+		b = binary.AppendVarint(b, p.ID)
+	}
+	b = binary.AppendUvarint(b, uint64(len(p.Pending)))
+	prev := p.Xmax
+	for i := len(p.Pending) - 1; i >= 0; i-- {
+		b = binary.AppendUvarint(b, prev-p.Pending[i])
+		prev = p.Pending[i]
+	}
+	return b
+}
+
+// getPos reads what appendPos wrote from the front of b and returns the
+// rest, refusing what it never writes.
+func getPos(b []byte) (ChangePos, []byte, bool) {
+	var p ChangePos
+	var ok bool
+	if p.Xmax, b, ok = uvarint(b); !ok {
+		return ChangePos{}, nil, false
+	}
+	seq, b, ok := uvarint(b)
+	if !ok || seq > p.Xmax {
+		return ChangePos{}, nil, false
+	}
+	if seq > 0 {
+		p.Seq = p.Xmax - seq + 1
+		id, n := binary.Varint(b)
+		if n <= 0 {
+			return ChangePos{}, nil, false
+		}
+		p.ID, b = id, b[n:]
+	}
+	count, b, ok := uvarint(b)
+	if !ok || count > CursorPendingMax {
+		return ChangePos{}, nil, false
+	}
+	if count > 0 {
+		p.Pending = make([]uint64, count)
+		prev := p.Xmax
+		for i := int(count) - 1; i >= 0; i-- {
+			var d uint64
+			if d, b, ok = uvarint(b); !ok || d == 0 || d > prev {
+				return ChangePos{}, nil, false
+			}
+			prev -= d
+			p.Pending[i] = prev
+		}
+	}
+	if !p.valid() {
+		return ChangePos{}, nil, false
+	}
+	return p, b, true
+}
+
+// uvarint reads one canonical uvarint from the front of b.
+func uvarint(b []byte) (uint64, []byte, bool) {
+	x, n := binary.Uvarint(b)
+	if n <= 0 || n != len(binary.AppendUvarint(nil, x)) {
+		return 0, nil, false
+	}
+	return x, b[n:], true
+}
+
+// getLiveCursor reads what appendTo wrote (b without its MAC), refusing
+// what it never writes.
 func getLiveCursor(b []byte) (LiveCursor, bool) {
-	if b[1] > 1 {
+	if len(b) < liveCursorFixed || b[0] != liveCursorVersion || b[1] > 1 {
 		return LiveCursor{}, false
 	}
-	c := LiveCursor{SnapshotDone: b[1] == 1, Filter: binary.BigEndian.Uint32(b[2:]), Cluster: binary.BigEndian.Uint64(b[6:]),
-		Watermark: getPos(b[14:]), Live: getPos(b[50:])}
-	snap, ok := getCursor(b[30:])
-	start, okStart := getCursor(b[66:])
-	if !ok || !okStart || c.Watermark.ID < 0 || c.Live.ID < 0 || c.Live.Compare(c.Watermark) < 0 || snap.Compare(start) < 0 {
+	c := LiveCursor{SnapshotDone: b[1] == 1, Filter: binary.BigEndian.Uint32(b[2:]), Cluster: binary.BigEndian.Uint64(b[6:])}
+	snap, ok := getCursor(b[14:])
+	start, okStart := getCursor(b[14+cursorBodyLen:])
+	if !ok || !okStart || snap.Compare(start) < 0 {
 		return LiveCursor{}, false
 	}
-	c.Snapshot, c.Start, c.Read = snap, start, binary.BigEndian.Uint32(b[86:])
+	c.Snapshot, c.Start = snap, start
+	c.Read = binary.BigEndian.Uint32(b[14+2*cursorBodyLen:])
+	rest := b[liveCursorFixed:]
+	if c.Watermark, rest, ok = getPos(rest); !ok {
+		return LiveCursor{}, false
+	}
+	if c.Live, rest, ok = getPos(rest); !ok || len(rest) != 0 {
+		return LiveCursor{}, false
+	}
 	return c, true
-}
-
-func putPos(b []byte, p ChangePos) {
-	binary.BigEndian.PutUint64(b, p.Seq)
-	binary.BigEndian.PutUint64(b[8:], uint64(p.ID))
-}
-
-func getPos(b []byte) ChangePos {
-	return ChangePos{Seq: binary.BigEndian.Uint64(b), ID: int64(binary.BigEndian.Uint64(b[8:]))}
 }
 
 // FilterHash fingerprints q's filters (not its position or limit), so that a

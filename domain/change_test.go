@@ -8,25 +8,6 @@ import (
 	"time"
 )
 
-func TestChangePos_Compare(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		a, b ChangePos
-		want int
-	}{
-		{ChangePos{}, ChangePos{}, 0},
-		{ChangePos{Seq: 1}, ChangePos{Seq: 1, ID: 1}, -1},
-		{ChangePos{Seq: 2}, ChangePos{Seq: 1, ID: 99}, 1},
-		{ChangePos{Seq: 5, ID: 3}, ChangePos{Seq: 5, ID: 3}, 0},
-		{ChangePos{Seq: 5, ID: 4}, ChangePos{Seq: 5, ID: 3}, 1},
-	}
-	for _, tc := range tests {
-		if got := tc.a.Compare(tc.b); got != tc.want {
-			t.Errorf("%+v.Compare(%+v) = %d, want %d", tc.a, tc.b, got, tc.want)
-		}
-	}
-}
-
 func newTestSealer(t testing.TB, key string) *CursorSealer {
 	t.Helper()
 	s, err := NewCursorSealer([]byte(key))
@@ -41,11 +22,14 @@ func TestLiveCursor_RoundTripsAndRefusesDamage(t *testing.T) {
 	sealer := newTestSealer(t, "test key, sixteen bytes or more")
 	cursors := []LiveCursor{
 		{},
-		{Filter: 1, Cluster: 7714351331484346489, Watermark: ChangePos{Seq: 10}, Live: ChangePos{Seq: 10}},
-		{Filter: 0xdeadbeef, Cluster: 1, Watermark: ChangePos{Seq: 1 << 40, ID: 7}, Snapshot: Cursor{UpdatedAt: time.Date(2025, 3, 4, 5, 6, 7, 8000, time.UTC), ID: 42}, Live: ChangePos{Seq: 1 << 41, ID: 1}},
-		{SnapshotDone: true, Cluster: 1<<64 - 1, Snapshot: Cursor{UpdatedAt: time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), ID: 1}, Live: ChangePos{Seq: 3, ID: 9}},
-		{Filter: 3, Cluster: 2, Watermark: ChangePos{Seq: 4}, Snapshot: Cursor{UpdatedAt: time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC), ID: 9}, Live: ChangePos{Seq: 4},
+		{Filter: 1, Cluster: 7714351331484346489, Watermark: ChangePos{Xmax: 10}, Live: ChangePos{Xmax: 10}},
+		{Filter: 0xdeadbeef, Cluster: 1, Watermark: ChangePos{Xmax: 1 << 40, Seq: 1 << 40, ID: 7}, Snapshot: Cursor{UpdatedAt: time.Date(2025, 3, 4, 5, 6, 7, 8000, time.UTC), ID: 42}, Live: ChangePos{Xmax: 1 << 41, Seq: 1 << 41, ID: 1}},
+		{SnapshotDone: true, Cluster: 1<<64 - 1, Snapshot: Cursor{UpdatedAt: time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), ID: 1}, Live: ChangePos{Xmax: 3, Seq: 3, ID: 9}},
+		{Filter: 3, Cluster: 2, Watermark: ChangePos{Xmax: 4}, Snapshot: Cursor{UpdatedAt: time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC), ID: 9}, Live: ChangePos{Xmax: 4},
 			Start: Cursor{UpdatedAt: time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC), ID: 2}, Read: 1<<32 - 1},
+		// Pending transactions, one read in part among them, a negative id.
+		{Filter: 4, Cluster: 9, Watermark: ChangePos{Xmax: 1000, Pending: []uint64{900, 950}}, Live: ChangePos{Xmax: 1200, Pending: []uint64{950, 1100}, Seq: 990, ID: -4}},
+		{Filter: 5, Cluster: 9, Watermark: ChangePos{Xmax: 1<<64 - 1, Pending: []uint64{1, 1<<64 - 2}}, Live: ChangePos{Xmax: 1<<64 - 1, Pending: []uint64{1, 1<<64 - 2}, Seq: 1<<64 - 1, ID: 1<<63 - 1}},
 	}
 	for _, c := range cursors {
 		s := sealer.LiveCursorString(c)
@@ -53,18 +37,18 @@ func TestLiveCursor_RoundTripsAndRefusesDamage(t *testing.T) {
 			t.Fatalf("IsLiveCursor(%q) = false", s)
 		}
 		got, err := sealer.OpenLiveCursor(s)
-		if err != nil || got != c {
+		if err != nil || !sameLiveCursor(got, c) {
 			t.Fatalf("OpenLiveCursor(%q) = %+v, %v; want %+v", s, got, err, c)
 		}
 	}
 	good := sealer.LiveCursorString(cursors[2])
 	bad := []string{
 		"", "x", sealer.CursorString(Cursor{UpdatedAt: time.Now(), ID: 1}), // a snapshot cursor
-		sealer.LiveCursorString(LiveCursor{Watermark: ChangePos{Seq: 5}, Live: ChangePos{Seq: 4}}), // live before the watermark
 		good[:len(good)-1] + "!", "C" + good[1:], // bad alphabet, wrong version
 		newTestSealer(t, "another key, sixteen bytes long").LiveCursorString(cursors[2]),
 		oldLiveCursor(cursors[2]),
 		prevLiveCursor(t, cursors[2]),
+		v4LiveCursor(t, cursors[2]),
 		sealer.LiveCursorString(LiveCursor{Snapshot: Cursor{UpdatedAt: time.Unix(5, 0).UTC(), ID: 1}, Start: Cursor{UpdatedAt: time.Unix(6, 0).UTC(), ID: 1}}), // snapshot before its start
 	}
 	for _, s := range bad {
@@ -74,6 +58,36 @@ func TestLiveCursor_RoundTripsAndRefusesDamage(t *testing.T) {
 	}
 }
 
+// sameLiveCursor compares cursors field by field: positions hold slices.
+func sameLiveCursor(a, b LiveCursor) bool {
+	return a.Filter == b.Filter && a.Cluster == b.Cluster && a.Snapshot == b.Snapshot && a.SnapshotDone == b.SnapshotDone &&
+		a.Start == b.Start && a.Read == b.Read && a.Watermark.Equal(b.Watermark) && a.Live.Equal(b.Live)
+}
+
+// putOldPos writes a position as versions 2 to 4 did: transaction and id.
+func putOldPos(b []byte, p ChangePos) {
+	binary.BigEndian.PutUint64(b, p.Seq)
+	binary.BigEndian.PutUint64(b[8:], uint64(p.ID))
+}
+
+// v4LiveCursor encodes c as version 4, sealed, with positions that were one
+// transaction number and id: a client may hold one from before an upgrade.
+func v4LiveCursor(t *testing.T, c LiveCursor) string {
+	var b [v4LiveCursorLen]byte
+	b[0] = v4LiveCursorVersion
+	binary.BigEndian.PutUint32(b[2:], c.Filter)
+	binary.BigEndian.PutUint64(b[6:], c.Cluster)
+	putOldPos(b[14:], c.Watermark)
+	putCursor(b[30:], c.Snapshot)
+	putOldPos(b[50:], c.Live)
+	putCursor(b[66:], c.Start)
+	s := base64.RawURLEncoding.EncodeToString(b[:])
+	if !IsLiveCursor(s) || !IsCursorShaped(s) {
+		t.Fatalf("a version 4 cursor is not taken for a live cursor: %q", s)
+	}
+	return s
+}
+
 // prevLiveCursor encodes c as version 3, sealed, without a start and a
 // count of rows read: a client may hold one from before an upgrade.
 func prevLiveCursor(t *testing.T, c LiveCursor) string {
@@ -81,9 +95,9 @@ func prevLiveCursor(t *testing.T, c LiveCursor) string {
 	b[0] = prevLiveCursorVersion
 	binary.BigEndian.PutUint32(b[2:], c.Filter)
 	binary.BigEndian.PutUint64(b[6:], c.Cluster)
-	putPos(b[14:], c.Watermark)
+	putOldPos(b[14:], c.Watermark)
 	putCursor(b[30:], c.Snapshot)
-	putPos(b[50:], c.Live)
+	putOldPos(b[50:], c.Live)
 	s := base64.RawURLEncoding.EncodeToString(b[:])
 	if !IsLiveCursor(s) || !IsCursorShaped(s) {
 		t.Fatalf("a version 3 cursor is not taken for a live cursor: %q", s)
@@ -97,16 +111,16 @@ func oldLiveCursor(c LiveCursor) string {
 	var b [oldLiveCursorLen]byte
 	b[0] = oldLiveCursorVersion
 	binary.BigEndian.PutUint32(b[2:], c.Filter)
-	putPos(b[6:], c.Watermark)
+	putOldPos(b[6:], c.Watermark)
 	putCursor(b[22:], c.Snapshot)
-	putPos(b[42:], c.Live)
+	putOldPos(b[42:], c.Live)
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
 func TestFilterHash_IgnoresPositionAndOrder(t *testing.T) {
 	t.Parallel()
 	a := Query{Statuses: []Status{StatusOpen}, Teams: []string{"billing"}}
-	b := Query{Teams: []string{"billing"}, Statuses: []Status{StatusOpen}, Limit: 10, AsOf: ChangePos{Seq: 3}}
+	b := Query{Teams: []string{"billing"}, Statuses: []Status{StatusOpen}, Limit: 10, AsOf: ChangePos{Xmax: 3}}
 	if FilterHash(a) != FilterHash(b) {
 		t.Fatal("the same filter hashed differently")
 	}
@@ -195,9 +209,9 @@ func FuzzFilterHash(f *testing.F) {
 
 func FuzzParseLiveCursor(f *testing.F) {
 	sealer := newTestSealer(f, "fuzz key, sixteen bytes or more")
-	f.Add(sealer.LiveCursorString(LiveCursor{Filter: 9, Cluster: 3, Watermark: ChangePos{Seq: 100, ID: 2}, Live: ChangePos{Seq: 120, ID: 5}}))
+	f.Add(sealer.LiveCursorString(LiveCursor{Filter: 9, Cluster: 3, Watermark: ChangePos{Xmax: 100, Seq: 100, ID: 2}, Live: ChangePos{Xmax: 120, Seq: 120, ID: 5}}))
 	f.Add(sealer.LiveCursorString(LiveCursor{SnapshotDone: true, Snapshot: Cursor{UpdatedAt: time.Unix(1700000000, 123000).UTC(), ID: 77}}))
-	f.Add(sealer.LiveCursorString(LiveCursor{Filter: 1, Watermark: ChangePos{Seq: 1 << 63}, Live: ChangePos{Seq: 1<<64 - 1}}))
+	f.Add(sealer.LiveCursorString(LiveCursor{Filter: 1, Watermark: ChangePos{Xmax: 1 << 63}, Live: ChangePos{Xmax: 1<<64 - 1, Pending: []uint64{5, 1 << 62}, Seq: 9, ID: -1}}))
 	f.Add(oldLiveCursor(LiveCursor{Filter: 9, Watermark: ChangePos{Seq: 100, ID: 2}, Live: ChangePos{Seq: 120, ID: 5}}))
 	f.Add(newTestSealer(f, "another key, sixteen bytes long").LiveCursorString(LiveCursor{Filter: 9}))
 	f.Add("")
@@ -212,8 +226,43 @@ func FuzzParseLiveCursor(f *testing.F) {
 		if got := sealer.LiveCursorString(c); got != s {
 			t.Fatalf("accepted %q, which seals back as %q", s, got)
 		}
-		if c.Live.Compare(c.Watermark) < 0 {
-			t.Fatalf("accepted a live position before the watermark: %+v", c)
+		for _, p := range []ChangePos{c.Watermark, c.Live} {
+			if !p.valid() || len(p.Pending) > CursorPendingMax {
+				t.Fatalf("accepted a position no server hands out: %+v", p)
+			}
 		}
 	})
+}
+
+// A position with more pending transactions than a cursor records is
+// sealed lower: it covers no more than before — a client resuming from it
+// may get changes again, never miss one — and the live position still
+// includes the watermark.
+func TestLiveCursor_CapsPendingTransactionsSafely(t *testing.T) {
+	t.Parallel()
+	sealer := newTestSealer(t, "test key, sixteen bytes or more")
+	var pending []uint64
+	for x := uint64(100); x < 100+2*CursorPendingMax; x += 2 {
+		pending = append(pending, x)
+	}
+	watermark := ChangePos{Xmax: 500, Pending: pending}
+	live := ChangePos{Xmax: 600, Pending: append(slices.Clone(pending[1:]), 550), Seq: 590, ID: 4}
+	c := LiveCursor{Filter: 1, Cluster: 2, Watermark: watermark, Live: live}
+	s := sealer.LiveCursorString(c)
+	got, err := sealer.OpenLiveCursor(s)
+	if err != nil {
+		t.Fatalf("OpenLiveCursor: %v", err)
+	}
+	if len(got.Live.Pending) > CursorPendingMax || len(got.Watermark.Pending) > CursorPendingMax {
+		t.Fatalf("sealed %d and %d pending transactions, want at most %d", len(got.Watermark.Pending), len(got.Live.Pending), CursorPendingMax)
+	}
+	if !watermark.Includes(got.Watermark) || !live.Includes(got.Live) {
+		t.Fatalf("the sealed positions %v, %v cover more than %v, %v", got.Watermark, got.Live, watermark, live)
+	}
+	if !got.Live.Includes(got.Watermark) {
+		t.Fatalf("the sealed live position %v lacks what the watermark %v has", got.Live, got.Watermark)
+	}
+	if len(s) > encodedMaxLiveCursorLen {
+		t.Fatalf("cursor of %d characters, longer than the %d allowed", len(s), encodedMaxLiveCursorLen)
+	}
 }

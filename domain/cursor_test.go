@@ -138,7 +138,7 @@ func FuzzCursor(f *testing.F) {
 	f.Add(valid)
 	f.Add("x" + valid[1:])
 	f.Add(testSealer(f, "another key, sixteen bytes long").CursorString(domain.Cursor{UpdatedAt: time.Unix(1700000000, 0), ID: 9}))
-	f.Add(sealer.LiveCursorString(domain.LiveCursor{Filter: 1, Live: domain.ChangePos{Seq: 1 << 63}}))
+	f.Add(sealer.LiveCursorString(domain.LiveCursor{Filter: 1, Live: domain.ChangePos{Xmax: 1 << 63}}))
 	f.Add("")
 	f.Add("AQAAAAAAAAAAAAAAAAAAAAAAAAAB")
 	f.Add("\x00\xff")

@@ -54,7 +54,7 @@ func NewCursorSealer(key []byte) (*CursorSealer, error) {
 const macLen = 16
 
 // maxSealedBody is the largest body sealed: a live cursor without its MAC.
-const maxSealedBody = liveCursorLen - macLen
+const maxSealedBody = maxLiveCursorLen - macLen
 
 // sum computes the truncated HMAC-SHA256 of body into out.
 func (s *CursorSealer) sum(out *[macLen]byte, body []byte) {
@@ -135,12 +135,15 @@ func (s *CursorSealer) OpenCursor(text string) (Cursor, error) {
 	return c, nil
 }
 
-// AppendLiveCursor appends the sealed, URL-safe form of c to dst.
+// AppendLiveCursor appends the sealed, URL-safe form of c to dst. A
+// position with more than CursorPendingMax pending transactions is sealed
+// lowered (see CursorPendingMax).
 func (s *CursorSealer) AppendLiveCursor(dst []byte, c LiveCursor) []byte {
-	var b [liveCursorLen]byte
-	c.put(&b)
-	s.seal(b[:])
-	return base64.RawURLEncoding.AppendEncode(dst, b[:])
+	var arr [maxLiveCursorLen]byte
+	b := c.capped().appendTo(arr[:0])
+	b = b[:len(b)+macLen]
+	s.seal(b)
+	return base64.RawURLEncoding.AppendEncode(dst, b)
 }
 
 // LiveCursorString returns the sealed form of c.
@@ -156,37 +159,51 @@ func (s *CursorSealer) OpenLiveCursor(text string) (LiveCursor, error) {
 	for _, old := range [...]struct {
 		encoded, n int
 		version    byte
-	}{{encodedOldLiveCursorLen, oldLiveCursorLen, oldLiveCursorVersion}, {encodedPrevLiveCursorLen, prevLiveCursorLen, prevLiveCursorVersion}} {
+	}{{encodedOldLiveCursorLen, oldLiveCursorLen, oldLiveCursorVersion}, {encodedPrevLiveCursorLen, prevLiveCursorLen, prevLiveCursorVersion}, {encodedV4LiveCursorLen, v4LiveCursorLen, v4LiveCursorVersion}} {
 		if len(text) != old.encoded {
 			continue
 		}
 		if b, ok := decodeExactly(text, old.n); ok && b[0] == old.version {
 			return LiveCursor{}, Invalidf(ParamCursor, msgOldCursor)
 		}
-		return LiveCursor{}, Invalidf(ParamCursor, msgMalformedCursor)
 	}
-	if len(text) != encodedLiveCursorLen {
-		return LiveCursor{}, Invalidf(ParamCursor, msgMalformedCursor)
-	}
-	b, ok := decodeExactly(text, liveCursorLen)
-	if !ok || b[0] != liveCursorVersion {
+	b, ok := decodeLiveCursor(text)
+	if !ok {
 		return LiveCursor{}, Invalidf(ParamCursor, msgMalformedCursor)
 	}
 	if !s.verify(b) {
 		return LiveCursor{}, Invalidf(ParamCursor, msgForgedCursor)
 	}
-	c, ok := getLiveCursor(b)
+	c, ok := getLiveCursor(b[:len(b)-macLen])
 	if !ok {
 		return LiveCursor{}, Invalidf(ParamCursor, msgMalformedCursor)
 	}
 	return c, nil
 }
 
-// IsLiveCursor reports whether text has the length of a live cursor, of
+// decodeLiveCursor decodes text when it has the length and version of a
+// live cursor of this version.
+func decodeLiveCursor(text string) ([]byte, bool) {
+	if len(text) < encodedMinLiveCursorLen || len(text) > encodedMaxLiveCursorLen {
+		return nil, false
+	}
+	b, ok := decodeExactly(text, strictBase64.DecodedLen(len(text)))
+	if !ok || b[0] != liveCursorVersion {
+		return nil, false
+	}
+	return b, true
+}
+
+// IsLiveCursor reports whether text has the shape of a live cursor, of
 // this version or an older one, rather than of a snapshot Cursor, so that
 // one "cursor" parameter can carry either.
 func IsLiveCursor(text string) bool {
-	return len(text) == encodedLiveCursorLen || len(text) == encodedOldLiveCursorLen || len(text) == encodedPrevLiveCursorLen
+	switch len(text) {
+	case encodedOldLiveCursorLen, encodedPrevLiveCursorLen, encodedV4LiveCursorLen:
+		return true
+	}
+	_, ok := decodeLiveCursor(text)
+	return ok
 }
 
 // IsCursorShaped reports whether text is base64 of the length of a cursor
@@ -194,10 +211,14 @@ func IsLiveCursor(text string) bool {
 // hold from an earlier connection — possibly altered, or sealed with
 // another key — as opposed to text that never was a cursor.
 func IsCursorShaped(text string) bool {
-	for _, n := range [...]int{cursorLen, oldCursorLen, liveCursorLen, oldLiveCursorLen, prevLiveCursorLen} {
+	for _, n := range [...]int{cursorLen, oldCursorLen, v4LiveCursorLen, oldLiveCursorLen, prevLiveCursorLen} {
 		if _, ok := decodeExactly(text, n); ok {
 			return true
 		}
+	}
+	if len(text) >= encodedMinLiveCursorLen && len(text) <= encodedMaxLiveCursorLen {
+		_, ok := decodeExactly(text, strictBase64.DecodedLen(len(text)))
+		return ok
 	}
 	return false
 }

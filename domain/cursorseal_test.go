@@ -39,7 +39,7 @@ func TestCursorSealer_RefusesForgedCursors(t *testing.T) {
 	sealer := testSealer(t, "the server's key, shared by replicas")
 	other := testSealer(t, "another deployment's key, 32 bytes")
 	snap := domain.Cursor{UpdatedAt: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC), ID: 99}
-	live := domain.LiveCursor{Filter: 5, Cluster: 11, Watermark: domain.ChangePos{Seq: 900}, Snapshot: snap, Live: domain.ChangePos{Seq: 950, ID: 3}}
+	live := domain.LiveCursor{Filter: 5, Cluster: 11, Watermark: domain.ChangePos{Xmax: 900}, Snapshot: snap, Live: domain.ChangePos{Xmax: 950, Seq: 950, ID: 3}}
 
 	type opener func(string) error
 	openSnap := func(s string) error { _, err := sealer.OpenCursor(s); return err }
@@ -90,7 +90,7 @@ func TestCursorSealer_AppendAllocatesNothing(t *testing.T) {
 	}
 	sealer := testSealer(t, "the server's key, shared by replicas")
 	snap := domain.Cursor{UpdatedAt: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC), ID: 99}
-	live := domain.LiveCursor{Filter: 5, Cluster: 11, Watermark: domain.ChangePos{Seq: 900}, Snapshot: snap, Live: domain.ChangePos{Seq: 950, ID: 3}}
+	live := domain.LiveCursor{Filter: 5, Cluster: 11, Watermark: domain.ChangePos{Xmax: 900}, Snapshot: snap, Live: domain.ChangePos{Xmax: 950, Seq: 950, ID: 3}}
 	buf := make([]byte, 0, 256)
 	if n := testing.AllocsPerRun(100, func() { buf = sealer.AppendCursor(buf[:0], snap) }); n != 0 {
 		t.Errorf("AppendCursor: %v allocations", n)
@@ -102,7 +102,7 @@ func TestCursorSealer_AppendAllocatesNothing(t *testing.T) {
 
 func BenchmarkCursorSealer_AppendLiveCursor(b *testing.B) {
 	sealer := testSealer(b, "the server's key, shared by replicas")
-	live := domain.LiveCursor{Filter: 5, Cluster: 11, Watermark: domain.ChangePos{Seq: 900}, Live: domain.ChangePos{Seq: 950, ID: 3}}
+	live := domain.LiveCursor{Filter: 5, Cluster: 11, Watermark: domain.ChangePos{Xmax: 900}, Live: domain.ChangePos{Xmax: 950, Seq: 950, ID: 3}}
 	buf := make([]byte, 0, 256)
 	b.ReportAllocs()
 	for b.Loop() {

@@ -193,8 +193,14 @@ const (
 	proofMinBulks   = 3
 )
 
+// proofHold is how long the proof's long writer holds each of its
+// transactions open.
+const proofHold = 3 * time.Second
+
 // TestProof_NothingLostDuplicatedOrReordered is the live-push proof:
-// writers whose transactions overlap and commit out of order, bulk
+// writers whose transactions overlap and commit out of order — one holds
+// each of its transactions open for seconds, and on PostgreSQL another
+// database of the server keeps a writing transaction open throughout — bulk
 // statements that change thousands of tickets at once, dashboards for
 // every team and for one or two, all dropping and resuming at random
 // across two replicas, one replica restarted. Every dashboard must end
@@ -261,7 +267,11 @@ func runProof(t *testing.T, v proofVariant, writeFor time.Duration) {
 				bulk.pg = c
 				break
 			}
-			writers = append(writers, &pgWriter{conn: c})
+			w := &pgWriter{conn: c}
+			if i == 3 {
+				w.hold = proofHold // a transaction held open for seconds
+			}
+			writers = append(writers, w)
 		} else {
 			db, err := store.Gorm().DB()
 			if err != nil {
@@ -351,6 +361,11 @@ func runProof(t *testing.T, v proofVariant, writeFor time.Duration) {
 			sleepCtx(writeCtx, time.Duration(400+rng.IntN(600))*time.Millisecond)
 		}
 	})
+	if d == gormstore.Postgres {
+		// Another database of the server keeps a writing transaction open
+		// the whole time: it must hold back nothing.
+		pgtest.HoldWriterElsewhere(t)
+	}
 	began := time.Now()
 	time.Sleep(writeFor / 2)
 	restarting := time.Now()
@@ -442,8 +457,12 @@ func runProof(t *testing.T, v proofVariant, writeFor time.Duration) {
 			miscounted++
 		}
 	}
-	t.Logf("proof %s: %d writer commits and %d bulk statements %v in %s (at least %s; the dashboards settled in %s), %d dashboards (%d scoped, 4 steady) on %d replica(s), %d connections (one replica restarted), %d snapshot rows and %d changes received: lost %d, duplicated %d, out of order %d; pushed counts wrong on %d dashboards (%d messages with counts checked); %d scoped dashboards heard of %d ids outside their scope",
-		v.name, commits.Load(), len(bulks), bulks, wrote.Round(time.Millisecond), writeFor, settled.Round(time.Millisecond), len(clients), len(proofScoped)+1, len(replicas), resumes, rows, changes,
+	held := ""
+	if d == gormstore.Postgres {
+		held = fmt.Sprintf(" (one writer holding each transaction open %s–%s, and a writing transaction open in another database throughout)", proofHold/2, proofHold)
+	}
+	t.Logf("proof %s: %d writer commits%s and %d bulk statements %v in %s (at least %s; the dashboards settled in %s), %d dashboards (%d scoped, 4 steady) on %d replica(s), %d connections (one replica restarted), %d snapshot rows and %d changes received: lost %d, duplicated %d, out of order %d; pushed counts wrong on %d dashboards (%d messages with counts checked); %d scoped dashboards heard of %d ids outside their scope",
+		v.name, commits.Load(), held, len(bulks), bulks, wrote.Round(time.Millisecond), writeFor, settled.Round(time.Millisecond), len(clients), len(proofScoped)+1, len(replicas), resumes, rows, changes,
 		lost, duplicated, reordered, miscounted, counted, leaky, foreign)
 	if lost+duplicated+reordered != 0 {
 		t.Errorf("lost %d, duplicated %d, out of order %d: want all 0", lost, duplicated, reordered)

@@ -26,7 +26,13 @@ func randomEdit(rng *rand.Rand) (team, status, priority, subject string) {
 		string(domain.Priorities[rng.IntN(len(domain.Priorities))]), fmt.Sprintf("edit %d", rng.Uint32())
 }
 
-type pgWriter struct{ conn *pgx.Conn }
+// pgWriter commits small transactions; with hold set, it keeps each open
+// that long (half to all of it) after its writes, as a session left in
+// BEGIN would, while the others commit.
+type pgWriter struct {
+	conn *pgx.Conn
+	hold time.Duration
+}
 
 func (w *pgWriter) change(ctx context.Context, rng *rand.Rand, ids []int64, newID int64) error {
 	tx, err := w.conn.Begin(ctx)
@@ -60,6 +66,13 @@ func (w *pgWriter) change(ctx context.Context, rng *rand.Rand, ids []int64, newI
 	case 1:
 		if _, err := tx.Exec(ctx, `DELETE FROM tickets WHERE id = $1`, ids[rng.IntN(len(ids))]); err != nil {
 			return err
+		}
+	}
+	if w.hold > 0 {
+		select {
+		case <-time.After(w.hold/2 + time.Duration(rng.Int64N(int64(w.hold/2)))):
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
 	return tx.Commit(ctx)

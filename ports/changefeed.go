@@ -10,8 +10,10 @@ import (
 // Change is one ticket's new state in the change feed: the ticket as it is
 // now, or its removal.
 type Change struct {
-	// Pos is the change's position; a reader resumed after it gets the
-	// changes that follow.
+	// Pos is the reader's position once it has had this change (and the
+	// ones before it in the read): a reader resumed there gets the rest.
+	// Pos.Seq and Pos.ID name the change itself: the transaction that made
+	// it and the ticket.
 	Pos domain.ChangePos
 	// Removed means the ticket was deleted; only Ticket.ID is set.
 	Removed bool
@@ -39,8 +41,11 @@ type ChangeHandlerFunc func(batch []Change) error
 // HandleChanges calls f(batch).
 func (f ChangeHandlerFunc) HandleChanges(batch []Change) error { return f(batch) }
 
-// ChangeFeed reads what changed in the tickets, from any writer, in an order
-// that never skips a change committed out of order.
+// ChangeFeed reads what changed in the tickets, from any writer, as each
+// change's transaction commits: transactions commit in any order, and a
+// position (domain.ChangePos) records which of them a reader has had, so
+// that one left open for minutes holds back no other transaction's changes
+// and is read when it commits.
 //
 // A feed reads current states, not a history of versions: a ticket changed
 // several times between two reads appears once, as it is now, at the position
@@ -49,28 +54,29 @@ func (f ChangeHandlerFunc) HandleChanges(batch []Change) error { return f(batch)
 // reader that resumes after a position gets exactly the current state of what
 // changed after it.
 type ChangeFeed interface {
-	// ReadChanges calls h with successive batches of the changes positioned
-	// strictly after `after` — and at or before until, unless until is zero —
-	// in position order, at most batchSize each (<= 0: DefaultBatchSize). The
+	// ReadChanges calls h with successive batches of the changes a reader
+	// at `after` has not had — of those a reader at until has, unless until
+	// is zero — in (transaction, ticket id) order, at most batchSize each
+	// (<= 0: DefaultBatchSize). The
 	// batch and its tickets are valid only during the call. A stored ticket
 	// the feed cannot decode is left out (the adapter logs and counts it),
 	// and the position still moves past it: one bad row does not stop the
 	// feed.
 	//
-	// It returns the position up to which every change has now been read: a
-	// reader that continues after it misses nothing. With a zero until that is
-	// the feed's horizon, below which every writing transaction has finished;
-	// otherwise it is until. Positions of changes still to come are above it.
+	// It returns the position reached: a reader that continues from it
+	// misses nothing. With a zero until that is a snapshot taken at the
+	// read's start (every transaction committed by then, none still open);
+	// otherwise it is until.
 	ReadChanges(ctx context.Context, after, until domain.ChangePos, batchSize int, h ChangeHandler) (domain.ChangePos, error)
 
-	// Horizon returns the position every change so far is at or before: a
-	// reader starting there gets the changes from now on.
+	// Horizon returns the position of a reader that has had every change
+	// committed so far: a reader starting there gets the changes from now
+	// on, those of transactions still open included.
 	Horizon(ctx context.Context) (domain.ChangePos, error)
 
 	// Frontier returns a position after every change committed so far:
-	// once a reader has read up to it, it has read every change that a
-	// query of the tickets made before the call could see. (Horizon may lag
-	// behind it while transactions are open.)
+	// it covers every transaction begun before the call, open or not, so
+	// no position a server handed out before the call lies beyond it.
 	Frontier(ctx context.Context) (domain.ChangePos, error)
 
 	// Identity identifies the database whose positions these are: never 0,
@@ -95,22 +101,24 @@ type ChangeFeed interface {
 	// these tickets in a state the server cannot know, and none other.
 	ChangedSince(ctx context.Context, after domain.ChangePos, fn func(id int64, team string, removed bool) error) error
 
-	// ResumableAfter returns the oldest position a reader may resume after:
-	// removals or departures before it have been pruned (see
-	// PruneRemovals), so a reader behind it must start over from a snapshot.
+	// ResumableAfter returns the least a reader's position must include to
+	// resume: removals or departures of the transactions below its Xmax have
+	// been pruned (see PruneRemovals), so a reader that lacks any of those
+	// transactions must start over from a snapshot.
 	ResumableAfter(ctx context.Context) (domain.ChangePos, error)
 
 	// PruneRemovals forgets the removals and departures (see
-	// Change.LeftTeams) recorded before cutoff and positioned at or before
-	// readTo, bounding the feed's history, and returns how many removals it
+	// Change.LeftTeams) recorded before cutoff by transactions below
+	// readTo.Floor(), bounding the feed's history, and returns how many removals it
 	// forgot. readTo is a position the caller has read
 	// up to: age alone would let a reader held back longer than the
 	// retention lose removals it has yet to read. A zero readTo forgets none.
 	PruneRemovals(ctx context.Context, cutoff time.Time, readTo domain.ChangePos) (int64, error)
 
 	// OldestWriter describes the longest-running transaction that has
-	// written and not finished: until it ends the horizon cannot pass it, and
-	// delivery of every change after it waits. A zero Age means none.
+	// written and not finished, for the operator to be told of it when it
+	// holds back what can still wait for it (see app.HubConfig). A zero Age
+	// means none.
 	OldestWriter(ctx context.Context) (Writer, error)
 }
 

@@ -4,22 +4,22 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"math"
 
 	"github.com/ticketstream/ticketstream/domain"
 )
 
 // ChangedSince implements ports.ChangeFeed: the tickets changed after a
 // position, for a dashboard that resumes from it. It reads rows by the
-// tickets' (change_pos, id) index, deletions by the removals' primary key.
-// No horizon bounds them — every committed change counts — and each read
-// costs what changed since, not what the filter holds. The two reads run in
-// one read-only transaction, so a ticket deleted between them is not missed.
+// tickets' (change_pos, id) index from the position's floor, deletions by
+// the removals' primary key, keeping those the position lacks. Every
+// committed change counts, and each read costs what changed since the
+// floor, not what the filter holds. The two reads run in one read-only
+// transaction, so a ticket deleted between them is not missed.
 func (s *Store) ChangedSince(ctx context.Context, after domain.ChangePos, fn func(id int64, team string, removed bool) error) error {
-	changed, deleted := s.eng.changedSinceSQL()
-	seq := int64(min(after.Seq, math.MaxInt64))
+	changed, changedArgs := s.sinceSQL("SELECT id, team FROM tickets WHERE change_pos >= ", "", after)
+	deleted, deletedArgs := s.sinceSQL("SELECT DISTINCT id FROM ticket_removals r WHERE change_pos >= ", " AND NOT EXISTS (SELECT 1 FROM tickets t WHERE t.id = r.id)", after)
 	err := s.readSnapshot(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, changed, seq, after.ID)
+		rows, err := tx.QueryContext(ctx, changed, changedArgs...)
 		if err != nil {
 			return err
 		}
@@ -41,7 +41,7 @@ func (s *Store) ChangedSince(ctx context.Context, after domain.ChangePos, fn fun
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		rows, err = tx.QueryContext(ctx, deleted, seq, after.ID)
+		rows, err = tx.QueryContext(ctx, deleted, deletedArgs...)
 		if err != nil {
 			return err
 		}
@@ -64,6 +64,16 @@ func (s *Store) ChangedSince(ctx context.Context, after domain.ChangePos, fn fun
 		return fmt.Errorf("changed since %v: %w", after, connectionLost(err))
 	}
 	return nil
+}
+
+// sinceSQL writes head, the floor of after, a test that after lacks the
+// row's change, and tail: a query of what changed since after.
+func (s *Store) sinceSQL(head, tail string, after domain.ChangePos) (string, []any) {
+	b := &sqlBuilder{style: s.eng.style()}
+	b.WriteString(head + b.param() + " AND NOT ")
+	args := writeCovers(b, "", after, []any{floorArg(after)})
+	b.WriteString(tail)
+	return b.String(), args
 }
 
 // errHandler carries an error of the caller's function through a read,

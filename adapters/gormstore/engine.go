@@ -50,35 +50,22 @@ type engine interface {
 	// with its id, but created_at.
 	update(ctx context.Context, t domain.Ticket) (sql.Result, error)
 
-	// unchangedAfter reports, where one cheap read can tell, that nothing
-	// was written after the unbounded read position after: the idle poll
-	// of the change feed. false means "read to know".
-	unchangedAfter(ctx context.Context, after domain.ChangePos) (bool, error)
-	// readChangePage reads up to n changed tickets and n removals
-	// positioned in (after, upTo] into page, with the horizon of the
-	// snapshot they came from and the teams each ticket left after
-	// readFrom.
-	readChangePage(ctx context.Context, readFrom, after, upTo domain.ChangePos, n int, page *changePage) error
+	// readChanges implements ChangeFeed.ReadChanges, batchSize positive;
+	// its error is not yet wrapped.
+	readChanges(ctx context.Context, after, until domain.ChangePos, batchSize int, h ports.ChangeHandler) (domain.ChangePos, error)
 	// horizon is the change feed's horizon: every change below it is
 	// committed and readable.
-	horizon(ctx context.Context) (int64, error)
+	horizon(ctx context.Context) (domain.ChangePos, error)
 	// frontier implements ChangeFeed.Frontier, its error wrapped.
 	frontier(ctx context.Context) (domain.ChangePos, error)
-	// departed returns the rows (one id each) of the tickets that left
-	// one of teams at a position after `after`.
-	departed(ctx context.Context, after domain.ChangePos, teams []string) (*sql.Rows, error)
 	// oldestWriter implements ChangeFeed.OldestWriter.
 	oldestWriter(ctx context.Context) (ports.Writer, error)
-	// changedSinceSQL returns ChangedSince's two queries, each taking the
-	// position's (seq, id): the changed tickets' (id, team), and the ids
-	// of the deleted ones.
-	changedSinceSQL() (changed, deleted string)
 	// snapshotTx is how a read-only transaction sees one snapshot.
 	snapshotTx() *sql.TxOptions
 	// prune deletes the removals and departures recorded before cutoff
-	// and at or before (seq, id), records how far removals were pruned,
-	// and returns how many removals went.
-	prune(ctx context.Context, cutoff time.Time, seq, id int64) (int64, error)
+	// that readTo covers, records how far removals were pruned, and
+	// returns how many removals went.
+	prune(ctx context.Context, cutoff time.Time, readTo domain.ChangePos) (int64, error)
 	// identity implements ChangeFeed.Identity, its error wrapped.
 	identity(ctx context.Context) (uint64, error)
 }
@@ -91,6 +78,8 @@ type sqlStyle struct {
 	// in writes " AND column <is one of values>" to b, with b.param for
 	// each placeholder it needs, and returns args with the values appended.
 	in func(b *sqlBuilder, column string, values []string, args []any) []any
+	// notAmong writes " AND column <is none of values>" likewise.
+	notAmong func(b *sqlBuilder, column string, values []int64, args []any) []any
 }
 
 // newEngine returns the engine of dialect d over s. Open calls it once:

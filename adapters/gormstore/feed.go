@@ -1,10 +1,9 @@
 package gormstore
 
 import (
+	"cmp"
 	"context"
 	"fmt"
-	"math"
-	"time"
 
 	"github.com/ticketstream/ticketstream/domain"
 	"github.com/ticketstream/ticketstream/ports"
@@ -16,27 +15,45 @@ var _ ports.ChangeFeed = (*Store)(nil)
 const resumableSQL = `SELECT removals_pruned_before FROM change_feed_state WHERE id = 1`
 
 // changePage is one page of the feed: ticket rows and removals, each in
-// position order.
+// (transaction, id) order. Each change's Pos holds only its key — Seq and
+// ID, the transaction and the ticket — until the engine's read sets the
+// position it reaches.
 type changePage struct {
 	changed []ports.Change
 	removed []ports.Change
 	horizon uint64
 	// changedRows counts the ticket rows read, skipped ones included, and
-	// changedLast is the position of the last: a page whose rows were all
+	// changedLast is the key of the last: a page whose rows were all
 	// skipped still moves the read past them.
 	changedRows int
-	changedLast domain.ChangePos
+	changedLast rowKey
 }
 
-// skipChanged records that the ticket row at pos was read and skipped.
-func (p *changePage) skipChanged(pos domain.ChangePos) {
+// rowKey orders the changes of a read: by transaction, then ticket id.
+type rowKey struct {
+	seq uint64
+	id  int64
+}
+
+// keyOf is the key a page left in a change's Pos.
+func keyOf(c *ports.Change) rowKey { return rowKey{c.Pos.Seq, c.Pos.ID} }
+
+func (k rowKey) compare(o rowKey) int {
+	if c := cmp.Compare(k.seq, o.seq); c != 0 {
+		return c
+	}
+	return cmp.Compare(k.id, o.id)
+}
+
+// skipChanged records that the ticket row with key k was read and skipped.
+func (p *changePage) skipChanged(k rowKey) {
 	p.changed = p.changed[:len(p.changed)-1]
-	p.changedLast = pos
+	p.changedLast = k
 }
 
 // readChanged records that the ticket row last appended to changed was read.
 func (p *changePage) readChanged() {
-	p.changedLast = p.changed[len(p.changed)-1].Pos
+	p.changedLast = keyOf(&p.changed[len(p.changed)-1])
 }
 
 // ReadChanges implements ports.ChangeFeed.
@@ -44,109 +61,69 @@ func (s *Store) ReadChanges(ctx context.Context, after, until domain.ChangePos, 
 	if batchSize <= 0 {
 		batchSize = ports.DefaultBatchSize
 	}
-	bounded := !until.IsZero()
-	if !bounded && after.ID == 0 && after.Seq > 0 {
-		// The hub's idle poll: where one cheap read tells that nothing
-		// changed, it is all the poll costs.
-		unchanged, err := s.eng.unchangedAfter(ctx, after)
-		if err != nil {
-			return after, fmt.Errorf("read changes: %w", connectionLost(err))
-		}
-		if unchanged {
-			return after, nil
-		}
+	reached, err := s.eng.readChanges(ctx, after, until, batchSize, h)
+	if err != nil {
+		return after, fmt.Errorf("read changes: %w", err)
 	}
-	upTo := until
-	if !bounded {
-		upTo = domain.ChangePos{Seq: math.MaxInt64, ID: math.MaxInt64}
-	}
-	readFrom := after // departures are reported from here on, whatever the page
-	var page changePage
-	var merged []ports.Change // made only when a page holds changes: the idle poll allocates none
-	first := true
-	// horizon is the first page's: every later page of this read is bounded
-	// by it, so it is also the position the read reaches. A later page's own
-	// horizon may be higher, but what committed between the pages below it
-	// was not read, and reporting it would skip those changes for good.
-	var horizon uint64
-	for {
-		start := time.Now()
-		err := s.eng.readChangePage(ctx, readFrom, after, upTo, batchSize, &page)
-		s.observe(QueryChanges, start, err)
-		if err != nil {
-			if ctxErr := ctx.Err(); ctxErr != nil {
-				err = ctxErr
-			}
-			return after, fmt.Errorf("read changes: %w", connectionLost(err))
-		}
-		if first && !bounded {
-			// The rest of this read stays below the first page's horizon, so
-			// that it ends; later changes are the next read's.
-			horizon = page.horizon
-			upTo = domain.ChangePos{Seq: horizon - 1, ID: math.MaxInt64}
-			if horizon == 0 {
-				upTo = domain.ChangePos{}
-			}
-		}
-		first = false
-		// A full list may continue past the other's last row: deliver only
-		// up to the earlier of the full lists' last positions.
-		var bound domain.ChangePos
-		full := false
-		if page.changedRows == batchSize {
-			bound, full = page.changedLast, true
-		}
-		if l := page.removed; len(l) == batchSize {
-			if last := l[len(l)-1].Pos; !full || last.Compare(bound) < 0 {
-				bound = last
-			}
-			full = true
-		}
-		if merged == nil && len(page.changed)+len(page.removed) > 0 {
-			merged = make([]ports.Change, 0, len(page.changed)+len(page.removed))
-		}
-		merged = mergeChanges(merged[:0], page.changed, page.removed, bound, full)
-		if len(merged) > 0 {
-			if err := h.HandleChanges(merged); err != nil {
-				return after, fmt.Errorf("read changes: %w", err)
-			}
-			after = merged[len(merged)-1].Pos
-		}
-		if !full {
-			break
-		}
-		// Everything up to bound was read, delivered or skipped: the next
-		// page starts after it even when its last rows were skipped.
-		if bound.Compare(after) > 0 {
-			after = bound
-		}
-	}
-	if bounded {
-		if until.Compare(after) > 0 {
-			return until, nil
-		}
-		return after, nil
-	}
-	if reached := (domain.ChangePos{Seq: horizon}); horizon > 0 && reached.Compare(after) > 0 {
-		return reached, nil
-	}
-	return after, nil
+	return reached, nil
 }
 
-// mergeChanges appends the changes of both lists in position order, only
-// those at or before bound when bounded.
-func mergeChanges(dst, a, b []ports.Change, bound domain.ChangePos, bounded bool) []ports.Change {
+// readFailed is the error of a page read that failed: the context's when it
+// ended, else the database's, marked when the connection was lost.
+func readFailed(ctx context.Context, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return ctxErr
+	}
+	return connectionLost(err)
+}
+
+// pageBound returns, for a page of full lists, the key up to which both
+// lists are complete: a full list may continue past the other's last row.
+func pageBound(page *changePage, batchSize int) (bound rowKey, full bool) {
+	if page.changedRows == batchSize {
+		bound, full = page.changedLast, true
+	}
+	if l := page.removed; len(l) == batchSize {
+		if last := keyOf(&l[len(l)-1]); !full || last.compare(bound) < 0 {
+			bound = last
+		}
+		full = true
+	}
+	return bound, full
+}
+
+// handOver merges page's lists — up to bound, when full — into merged,
+// reused from the page before, gives each change its position and hands
+// them to h. It returns merged for the next page, and the changes handed
+// over (none: an empty slice).
+func handOver(h ports.ChangeHandler, page *changePage, merged []ports.Change, bound rowKey, full bool, position func(rowKey) domain.ChangePos) ([]ports.Change, error) {
+	if merged == nil && len(page.changed)+len(page.removed) > 0 {
+		merged = make([]ports.Change, 0, len(page.changed)+len(page.removed)) // the idle poll allocates none
+	}
+	merged = mergeChanges(merged[:0], page.changed, page.removed, bound, full)
+	if len(merged) == 0 {
+		return merged, nil
+	}
+	for i := range merged {
+		merged[i].Pos = position(keyOf(&merged[i]))
+	}
+	return merged, h.HandleChanges(merged)
+}
+
+// mergeChanges appends the changes of both lists in key order, only those
+// at or before bound when bounded.
+func mergeChanges(dst, a, b []ports.Change, bound rowKey, bounded bool) []ports.Change {
 	i, j := 0, 0
 	for i < len(a) || j < len(b) {
 		var c ports.Change
-		if j == len(b) || (i < len(a) && a[i].Pos.Compare(b[j].Pos) < 0) {
+		if j == len(b) || (i < len(a) && keyOf(&a[i]).compare(keyOf(&b[j])) < 0) {
 			c = a[i]
 			i++
 		} else {
 			c = b[j]
 			j++
 		}
-		if bounded && c.Pos.Compare(bound) > 0 {
+		if bounded && keyOf(&c).compare(bound) > 0 {
 			break
 		}
 		dst = append(dst, c)
@@ -170,7 +147,7 @@ func scanRemovals(rows rowScanner, page *changePage, left func(*[]string) any) e
 		if err := rows.Scan(&pos, &id, left(&teams)); err != nil {
 			return fmt.Errorf("scan removal: %w", err)
 		}
-		page.removed = append(page.removed, ports.Change{Pos: domain.ChangePos{Seq: uint64(pos), ID: id}, Removed: true, Ticket: domain.Ticket{ID: id}, LeftTeams: teams})
+		page.removed = append(page.removed, ports.Change{Pos: domain.ChangePos{Seq: uint64(pos), ID: id}, Removed: true, Ticket: domain.Ticket{ID: id}, LeftTeams: teams}) // the key only
 	}
 	return rows.Err()
 }
@@ -181,7 +158,7 @@ func (s *Store) Horizon(ctx context.Context) (domain.ChangePos, error) {
 	if err != nil {
 		return domain.ChangePos{}, fmt.Errorf("change feed horizon: %w", connectionLost(err))
 	}
-	return domain.ChangePos{Seq: uint64(h)}, nil
+	return h, nil
 }
 
 // Frontier implements ports.ChangeFeed: every transaction a query made
@@ -195,7 +172,11 @@ func (s *Store) Departed(ctx context.Context, after domain.ChangePos, teams []st
 	if len(teams) == 0 {
 		return nil, nil
 	}
-	rows, err := s.eng.departed(ctx, after, teams)
+	b := &sqlBuilder{style: s.eng.style()}
+	b.WriteString("SELECT DISTINCT id FROM ticket_departures WHERE change_pos >= " + b.param() + " AND NOT ")
+	args := writeCovers(b, "", after, []any{floorArg(after)})
+	args = b.style.in(b, "team", teams, args)
+	rows, err := s.sql.QueryContext(ctx, b.String(), args...)
 	if err != nil {
 		return nil, fmt.Errorf("departures: %w", connectionLost(err))
 	}
@@ -223,9 +204,9 @@ func (s *Store) ResumableAfter(ctx context.Context) (domain.ChangePos, error) {
 	if before <= 0 {
 		return domain.ChangePos{}, nil
 	}
-	// Removals at positions below `before` are gone: a reader must have read
-	// past every one of them.
-	return domain.ChangePos{Seq: uint64(before) - 1, ID: math.MaxInt64}, nil
+	// Removals of the transactions below `before` are gone: a reader must
+	// have read every one of them.
+	return domain.ChangePos{Xmax: uint64(before)}, nil
 }
 
 // OldestWriter implements ports.ChangeFeed: the oldest transaction that

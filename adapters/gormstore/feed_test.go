@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ticketstream/ticketstream/adapters/gormstore"
+	"github.com/ticketstream/ticketstream/adapters/gormstore/pgtest"
 	"github.com/ticketstream/ticketstream/domain"
 	"github.com/ticketstream/ticketstream/domain/demodata"
 	"github.com/ticketstream/ticketstream/ports"
@@ -22,10 +23,11 @@ func openPostgres(t *testing.T) (*gormstore.Store, string) {
 	return s, s.Target()
 }
 
-// The trap the feed exists for: transaction A takes its id first, B commits
-// first. A reader that followed commit order by id would pass B and never
-// come back for A. The feed must hold B back until A ends, then deliver both.
-func TestFeed_PostgresNeverSkipsATransactionThatCommitsLate(t *testing.T) {
+// Transaction A takes its id first, B commits first. B's change is read
+// at once, while A stays open — a reader that followed commit order by id
+// would pass B and never come back for A; one that waited for A would hold
+// every dashboard back — and A's change is read when A commits, once.
+func TestFeed_PostgresReadsACommitWhileAnOlderTransactionStaysOpen(t *testing.T) {
 	t.Parallel()
 	s, url := openPostgres(t)
 	ctx := context.Background()
@@ -55,10 +57,16 @@ func TestFeed_PostgresNeverSkipsATransactionThatCommitsLate(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// B has committed, A has not: nothing may be delivered past A.
-	got, reached := portstest.ReadAll(t, s, start, domain.ChangePos{}, 10)
-	if len(got) != 0 {
-		t.Fatalf("with A open the feed delivered %+v: B's change would put the reader past A", got)
+	// B has committed, A has not: B's change is read now.
+	got, reached := portstest.WaitChanges(t, s, start, 10, 1)
+	if len(got) != 1 || got[0].Ticket.ID != tickets[1].ID || got[0].Ticket.Subject != "by B" {
+		t.Fatalf("with A open the feed read %+v, want B's change alone", got)
+	}
+	if len(reached.Pending) == 0 {
+		t.Fatalf("the read reached %v with A open: A must be pending", reached)
+	}
+	if again, _ := portstest.ReadAll(t, s, reached, domain.ChangePos{}, 10); len(again) != 0 {
+		t.Fatalf("a second read with A still open got %+v, want nothing", again)
 	}
 	w, err := s.OldestWriter(ctx)
 	if err != nil || w.PID == 0 || w.Age <= 0 {
@@ -67,13 +75,42 @@ func TestFeed_PostgresNeverSkipsATransactionThatCommitsLate(t *testing.T) {
 	if err := txA.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	got, _ = portstest.WaitChanges(t, s, reached, 10, 2)
-	subjects := map[int64]string{}
-	for _, c := range got {
-		subjects[c.Ticket.ID] = c.Ticket.Subject
+	got, reached = portstest.WaitChanges(t, s, reached, 10, 1)
+	if len(got) != 1 || got[0].Ticket.ID != tickets[0].ID || got[0].Ticket.Subject != "by A" {
+		t.Fatalf("after A committed the feed read %+v, want A's change alone", got)
 	}
-	if len(got) != 2 || subjects[tickets[0].ID] != "by A" || subjects[tickets[1].ID] != "by B" {
-		t.Fatalf("after A committed the feed read %+v, want A's and B's changes", got)
+	if again, _ := portstest.ReadAll(t, s, reached, domain.ChangePos{}, 10); len(again) != 0 {
+		t.Fatalf("a read after A's change got %+v again", again)
+	}
+	// ChangedSince, from the position B's change was read at, names A's.
+	var since []int64
+	if err := s.ChangedSince(ctx, got[0].Pos, func(id int64, _ string, _ bool) error { since = append(since, id); return nil }); err != nil || len(since) != 0 {
+		t.Fatalf("ChangedSince after A's change = %v, %v; want none", since, err)
+	}
+}
+
+// A writing transaction held open in another database of the same server
+// — a batch job, a psql session left in BEGIN — holds back nothing: a
+// change here is read at once, and a read costs no more pages for it.
+func TestFeed_PostgresIgnoresAnotherDatabasesOpenTransaction(t *testing.T) {
+	t.Parallel()
+	s, _ := openPostgres(t)
+	ctx := context.Background()
+	pgtest.HoldWriterElsewhere(t)
+	start, err := s.Horizon(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tickets := demodata.New(4).Tickets(3)
+	if err := s.InsertTickets(ctx, tickets); err != nil {
+		t.Fatal(err)
+	}
+	got, reached := portstest.WaitChanges(t, s, start, 10, 3)
+	if len(got) != 3 {
+		t.Fatalf("with another database's transaction open the feed read %d changes, want 3", len(got))
+	}
+	if len(reached.Pending) == 0 || reached.Floor() >= reached.Xmax {
+		t.Fatalf("reached %v: the other database's open transaction should be pending", reached)
 	}
 }
 

@@ -39,6 +39,10 @@ var postgresStyle = sqlStyle{
 		b.WriteString(" AND " + column + " = ANY(" + b.param() + ")")
 		return append(args, values)
 	},
+	notAmong: func(b *sqlBuilder, column string, values []int64, args []any) []any {
+		b.WriteString(" AND " + column + " <> ALL(" + b.param() + "::bigint[])")
+		return append(args, values)
+	},
 }
 
 func (*postgresEngine) style() *sqlStyle { return &postgresStyle }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -15,52 +17,138 @@ import (
 	"github.com/ticketstream/ticketstream/ports"
 )
 
-// The change feed's queries on PostgreSQL. Each page is read in one
-// read-only transaction so that the horizon and the rows come from one
-// snapshot; a REPEATABLE READ transaction without writes takes no
-// transaction id and so holds back no one's horizon. Rows come in
-// (change_pos, id) order, bounded by the page's position range and by the
-// horizon: only transactions below pg_snapshot_xmin have all finished.
+// The change feed on PostgreSQL. A position is a snapshot: transactions
+// commit in any order, so what a reader has had is every transaction below
+// the snapshot's xmax but those then in progress (pg_snapshot_xip), which
+// stay pending until a later read finds them committed. A read takes
+// pg_current_snapshot() as its target and reads the rows its start lacks:
+// those of its pending transactions and those at or above its xmax, in
+// (change_pos, id) order. So a change is read as soon as its own
+// transaction commits, however long another stays open — in this database
+// or any other of the server — with no replication slot, no NOTIFY and
+// nothing asked of writers.
+//
+// Each page is read in one REPEATABLE READ READ ONLY transaction, which
+// takes no transaction id and so is pending in no one's snapshot; the first
+// page's snapshot is the target, and later pages, in later snapshots, keep
+// to what it covers by testing change_pos against it.
 const (
-	pgHorizon    = `pg_snapshot_xmin(pg_current_snapshot())::text::bigint`
-	pgChangedSQL = `SELECT change_pos, ` + pgLeftTeams + `, ` + ticketColumns + ` FROM tickets t WHERE (change_pos, id) > ($1, $2) AND (change_pos, id) <= ($3, $4) AND change_pos < ` + pgHorizon + ` ORDER BY change_pos, id LIMIT $5`
-	pgRemovedSQL = `SELECT change_pos, id, ` + pgLeftTeams + ` FROM ticket_removals t WHERE (change_pos, id) > ($1, $2) AND (change_pos, id) <= ($3, $4) AND change_pos < ` + pgHorizon + ` AND NOT EXISTS (SELECT 1 FROM tickets x WHERE x.id = t.id) ORDER BY change_pos, id LIMIT $5`
-
-	// The teams ticket t left after the read's start ($6, $7) and at or
-	// before its change: one probe of ticket_departures' primary key
-	// (id, change_pos, team), and NULL — nothing to decode — when there
-	// are none. The start is the whole read's, not the page's: a ticket
-	// read on a later page may have left a team during an earlier one. The
-	// CASE asks first, once for the page, whether any ticket left a team
-	// up to the page's bound ($3): in the common case none did, and the
-	// changes cost no probe at all.
-	pgLeftTeams = `CASE WHEN (SELECT EXISTS (SELECT 1 FROM ticket_departures WHERE change_pos >= $6 AND change_pos <= $3)) THEN (SELECT array_agg(DISTINCT d.team) FROM ticket_departures d WHERE d.id = t.id AND d.change_pos >= $6 AND (d.change_pos, d.id) > ($6, $7) AND d.change_pos <= t.change_pos) END`
+	// pgSnapshotSQL reads the snapshot of the transaction it runs in.
+	pgSnapshotSQL = `SELECT pg_snapshot_xmax(s)::text::bigint, ARRAY(SELECT x::text::bigint FROM pg_snapshot_xip(s) AS x ORDER BY 1) FROM pg_current_snapshot() AS s`
 )
 
-// unchangedAfter cannot tell without reading: PostgreSQL's horizon moves
-// with every transaction of the server, not only with this feed's changes.
-func (*postgresEngine) unchangedAfter(context.Context, domain.ChangePos) (bool, error) {
-	return false, nil
+// readChanges reads what `after` lacks of what the target covers — until,
+// or else a snapshot taken by the first page — page by page, and returns
+// the target.
+func (s *postgresEngine) readChanges(ctx context.Context, after, until domain.ChangePos, batchSize int, h ports.ChangeHandler) (domain.ChangePos, error) {
+	r := pgRead{from: after, target: until, explicit: !until.IsZero(), n: batchSize, key: rowKey{0, math.MinInt64}}
+	if after.Seq != 0 {
+		// The start read a transaction in part: its rest comes first, so
+		// that every position of the read says exactly what was read.
+		r.partPhase, r.key = true, rowKey{after.Seq, after.ID}
+	}
+	var page changePage
+	var merged []ports.Change
+	var adv advancer
+	for {
+		start := time.Now()
+		err := s.readChangePage(ctx, &r, &page)
+		s.observe(QueryChanges, start, err)
+		if err != nil {
+			return after, readFailed(ctx, err)
+		}
+		bound, full := pageBound(&page, batchSize)
+		merged, err = handOver(h, &page, merged, bound, full, func(k rowKey) domain.ChangePos { return adv.advance(r.from, r.target, k) })
+		if err != nil {
+			return after, err
+		}
+		if len(merged) > 0 {
+			r.key = keyOf(&merged[len(merged)-1])
+		}
+		// Later pages test change_pos against the target: their
+		// snapshots see what committed after it.
+		r.explicit = true
+		if !full && r.partPhase {
+			// The start's partial transaction is read whole: the rest
+			// starts from a start that has all of it.
+			r.partPhase, r.key = false, rowKey{0, math.MinInt64}
+			if r.target.Covers(r.from.Seq, math.MaxInt64) {
+				r.from = completed(r.from)
+			} // else a target older than the start: positions say less (domain.Advance)
+			continue
+		}
+		if !full {
+			break
+		}
+		// Everything up to bound was read, delivered or skipped.
+		if bound.compare(r.key) > 0 {
+			r.key = bound
+		}
+	}
+	return r.target, nil
+}
+
+// completed returns p with its partial transaction read whole.
+func completed(p domain.ChangePos) domain.ChangePos {
+	if p.Seq == 0 {
+		return p
+	}
+	out := domain.ChangePos{Xmax: max(p.Xmax, p.Seq+1), Pending: p.Pending}
+	return out
+}
+
+// advancer computes each change's position (domain.Advance), sharing one
+// Pending slice among the changes whose pending transactions are the same.
+type advancer struct{ last []uint64 }
+
+func (a *advancer) advance(from, target domain.ChangePos, k rowKey) domain.ChangePos {
+	p := domain.Advance(from, target, k.seq, k.id)
+	if slices.Equal(p.Pending, a.last) {
+		p.Pending = a.last
+	} else {
+		a.last = p.Pending
+	}
+	return p
+}
+
+// pgRead is one read of the feed: where it started, its target and how far
+// its pages got.
+type pgRead struct {
+	from, target domain.ChangePos
+	// explicit: the target is tested in the queries. The first page of a
+	// read to a snapshot of its own need not: its rows are those the
+	// snapshot sees.
+	explicit bool
+	// partPhase: the rest of the start's partial transaction is being
+	// read, alone.
+	partPhase bool
+	n         int
+	key       rowKey // the last change read
 }
 
 // readChangePage reads a page of the change feed in one REPEATABLE READ
-// READ ONLY transaction, sent with its queries in one pgx batch.
-func (s *postgresEngine) readChangePage(ctx context.Context, readFrom, after, upTo domain.ChangePos, n int, page *changePage) error {
+// READ ONLY transaction, sent with its queries in one pgx batch; the first
+// page of a read without a target takes its snapshot as the target.
+func (s *postgresEngine) readChangePage(ctx context.Context, r *pgRead, page *changePage) error {
 	page.changed, page.removed = page.changed[:0], page.removed[:0]
-	page.changedRows, page.changedLast = 0, domain.ChangePos{}
-	args := []any{int64(after.Seq), after.ID, int64(upTo.Seq), upTo.ID, n, int64(readFrom.Seq), readFrom.ID}
+	page.changedRows, page.changedLast = 0, rowKey{}
+	changedSQL, changedArgs := s.pageQuery(r, false)
+	removedSQL, removedArgs := s.pageQuery(r, true)
+	snapshot := r.target.IsZero()
 	return s.withPgx(ctx, func(c *pgx.Conn) error {
-		// One round trip: the transaction and its three queries go out
+		// One round trip: the transaction and its queries go out
 		// together. Should one fail, the rest fail too and COMMIT ends
 		// the transaction as a rollback.
 		b := &pgx.Batch{}
 		b.Queue("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-		b.Queue("SELECT " + pgHorizon)
-		b.Queue(pgChangedSQL, args...)
-		b.Queue(pgRemovedSQL, args...)
+		if snapshot {
+			b.Queue(pgSnapshotSQL)
+		}
+		b.Queue(changedSQL, changedArgs...)
+		b.Queue(removedSQL, removedArgs...)
 		b.Queue("COMMIT")
 		br := c.SendBatch(ctx, b)
-		err := s.readChangeBatch(br, c.TypeMap(), page)
+		err := s.readChangeBatch(br, c.TypeMap(), snapshot, r, page)
 		if cerr := br.Close(); err == nil {
 			err = cerr
 		}
@@ -68,18 +156,170 @@ func (s *postgresEngine) readChangePage(ctx context.Context, readFrom, after, up
 	})
 }
 
+// pageQueries caches the text of the page queries by shape (see
+// pgRead.shape): a poll builds only its arguments.
+var pageQueries sync.Map // uint8 → string
+
+// pageQuery returns the text and arguments of r's page query of changed
+// tickets, or of removals.
+func (s *postgresEngine) pageQuery(r *pgRead, removals bool) (string, []any) {
+	shape := r.shape(removals)
+	if text, ok := pageQueries.Load(shape); ok {
+		_, args := r.query(removals, true)
+		return text.(string), args
+	}
+	text, args := r.query(removals, false)
+	pageQueries.Store(shape, text)
+	return text, args
+}
+
+// shape says which parts r.query writes: statements of one shape have the
+// same text.
+func (r *pgRead) shape(removals bool) uint8 {
+	var bits uint8
+	set := func(bit uint8, on bool) {
+		if on {
+			bits |= bit
+		}
+	}
+	set(1, removals)
+	set(2, r.explicit)
+	set(4, len(r.from.Pending) > 0)
+	set(8, r.explicit && len(r.target.Pending) > 0)
+	inPart, pending := r.partsAfterKey()
+	set(16, inPart)
+	set(32, len(pending) > 0 && !r.partPhase)
+	set(64, r.partPhase)
+	return bits
+}
+
+// partsAfterKey returns whether the transaction of the last change read is
+// one the start lacked below its xmax, and the start's other such
+// transactions after it.
+func (r *pgRead) partsAfterKey() (inPart bool, pending []int64) {
+	if r.partPhase {
+		return true, nil
+	}
+	if _, ok := slices.BinarySearch(r.from.Pending, r.key.seq); ok || (r.key.seq == r.from.Seq && r.from.Seq < r.from.Xmax) {
+		inPart = true
+	}
+	for _, x := range r.from.Pending {
+		if x > r.key.seq {
+			pending = append(pending, int64(min(x, math.MaxInt64)))
+		}
+	}
+	if s := r.from.Seq; s != 0 && s < r.from.Xmax && s > r.key.seq {
+		i, _ := slices.BinarySearch(pending, int64(s))
+		pending = slices.Insert(pending, i, int64(s))
+	}
+	return inPart, pending
+}
+
+// query writes the page's query of changed tickets, or of removals: the
+// union of what the read's start lacks in three index ranges, each after
+// the last change read — the rest of the transaction being read, the start's
+// pending transactions after it, and every transaction from the start's
+// xmax on — ordered, with the teams each ticket left.
+// With argsOnly it collects the arguments alone.
+func (r *pgRead) query(removals, argsOnly bool) (string, []any) {
+	b := &sqlBuilder{style: &postgresStyle, argsOnly: argsOnly}
+	args := make([]any, 0, 64)
+	inPart, pending := r.partsAfterKey()
+	arms := 0
+	arm := func(cond func()) {
+		arms++
+		if arms > 1 {
+			b.WriteString(" UNION ALL ")
+		}
+		b.WriteString("(SELECT change_pos, ")
+		if removals {
+			b.WriteString("id, ")
+		}
+		args = r.leftTeams(b, args)
+		if !removals {
+			b.WriteString(", " + ticketColumns + " FROM tickets t WHERE ")
+		} else {
+			b.WriteString(" FROM ticket_removals t WHERE ")
+		}
+		cond()
+		b.WriteString(" AND NOT ")
+		args = writeCovers(b, "t.", r.from, args)
+		if r.explicit {
+			b.WriteString(" AND ")
+			args = writeCovers(b, "t.", r.target, args)
+		}
+		if removals {
+			b.WriteString(" AND NOT EXISTS (SELECT 1 FROM tickets x WHERE x.id = t.id)")
+		}
+		b.WriteString(" ORDER BY change_pos, id LIMIT " + b.param() + ")")
+		args = append(args, r.n)
+	}
+	if inPart {
+		arm(func() {
+			b.WriteString("change_pos = " + b.param() + " AND id > " + b.param())
+			args = append(args, keySeq(r.key), r.key.id)
+		})
+	}
+	if r.partPhase {
+		return "SELECT * FROM (" + b.String() + ") AS page ORDER BY change_pos, id LIMIT " + b.param(), append(args, r.n)
+	}
+	if len(pending) > 0 {
+		arm(func() {
+			b.WriteString("change_pos = ANY(" + b.param() + "::bigint[])")
+			args = append(args, pending)
+		})
+	}
+	// The range from the start's xmax begins after the start's partial
+	// transaction's part when that one is at xmax.
+	tail := rowKey{r.from.Xmax, math.MinInt64}
+	if r.from.Seq != 0 && r.from.Seq == r.from.Xmax {
+		tail.id = r.from.ID
+	}
+	if r.key.compare(tail) > 0 {
+		tail = r.key
+	}
+	arm(func() {
+		b.WriteString("change_pos >= " + b.param() + " AND (change_pos, id) > (" + b.param() + ", " + b.param() + ")")
+		args = append(args, int64(min(r.from.Xmax, math.MaxInt64)), keySeq(tail), tail.id)
+	})
+	return "SELECT * FROM (" + b.String() + ") AS page ORDER BY change_pos, id LIMIT " + b.param(), append(args, r.n)
+}
+
+// leftTeams writes the column of the teams ticket t left in the changes
+// the read's start lacks (and its target covers): one probe of
+// ticket_departures' primary key (id, change_pos, team), and NULL —
+// nothing to decode — when there are none. The start is the whole read's,
+// not the page's: a ticket read on a later page may have left a team
+// during an earlier one. The CASE asks first, once for the page, whether
+// any ticket left a team since the start's floor: in the common case none
+// did, and the changes cost no probe at all.
+func (r *pgRead) leftTeams(b *sqlBuilder, args []any) []any {
+	floor := floorArg(r.from)
+	b.WriteString("CASE WHEN (SELECT EXISTS (SELECT 1 FROM ticket_departures WHERE change_pos >= " + b.param() + "))")
+	b.WriteString(" THEN (SELECT array_agg(DISTINCT d.team) FROM ticket_departures d WHERE d.id = t.id AND d.change_pos >= " + b.param() + " AND NOT ")
+	args = writeCovers(b, "d.", r.from, append(args, floor, floor))
+	if r.explicit {
+		b.WriteString(" AND ")
+		args = writeCovers(b, "d.", r.target, args)
+	}
+	b.WriteString(") END")
+	return args
+}
+
 // readChangeBatch reads the results of readChangePage's batch into page,
 // decoding with types. A row that does not decode is skipped: pgx's own
 // rows.Scan would end the whole result at the first such row.
-func (s *postgresEngine) readChangeBatch(br pgx.BatchResults, types *pgtype.Map, page *changePage) error {
+func (s *postgresEngine) readChangeBatch(br pgx.BatchResults, types *pgtype.Map, snapshot bool, r *pgRead, page *changePage) error {
 	if _, err := br.Exec(); err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	var horizon int64
-	if err := br.QueryRow().Scan(&horizon); err != nil {
-		return fmt.Errorf("horizon: %w", err)
+	if snapshot {
+		target, err := scanSnapshot(br.QueryRow())
+		if err != nil {
+			return err
+		}
+		r.target = target
 	}
-	page.horizon = uint64(horizon)
 	rows, err := br.Query()
 	if err != nil {
 		return err
@@ -108,16 +348,16 @@ func (s *postgresEngine) readChangeBatch(br pgx.BatchResults, types *pgtype.Map,
 				return fmt.Errorf("scan changed ticket: %w", err)
 			}
 			s.skipRow(QueryChanges, &undecodableRow{id: t.ID, err: err})
-			page.skipChanged(domain.ChangePos{Seq: uint64(pos), ID: t.ID})
+			page.skipChanged(rowKey{uint64(pos), t.ID})
 			continue
 		}
 		t.CreatedAt, t.UpdatedAt = t.CreatedAt.UTC(), t.UpdatedAt.UTC()
 		if err := checkYears(t); err != nil {
 			s.skipRow(QueryChanges, &undecodableRow{id: t.ID, err: err})
-			page.skipChanged(domain.ChangePos{Seq: uint64(pos), ID: t.ID})
+			page.skipChanged(rowKey{uint64(pos), t.ID})
 			continue
 		}
-		ch.Pos = domain.ChangePos{Seq: uint64(pos), ID: t.ID}
+		ch.Pos = domain.ChangePos{Seq: uint64(pos), ID: t.ID} // the key only
 		page.readChanged()
 	}
 	rows.Close()
@@ -139,11 +379,32 @@ func (s *postgresEngine) readChangeBatch(br pgx.BatchResults, types *pgtype.Map,
 	return nil
 }
 
-// horizon is pg_snapshot_xmin: every transaction below it has ended.
-func (s *postgresEngine) horizon(ctx context.Context) (int64, error) {
-	var h int64
-	err := s.sql.QueryRowContext(ctx, "SELECT "+pgHorizon).Scan(&h)
-	return h, err
+// scanSnapshot reads pgSnapshotSQL's row as a position.
+func scanSnapshot(row pgx.Row) (domain.ChangePos, error) {
+	var xmax int64
+	var xip []int64
+	if err := row.Scan(&xmax, &xip); err != nil {
+		return domain.ChangePos{}, fmt.Errorf("snapshot: %w", err)
+	}
+	p := domain.ChangePos{Xmax: uint64(xmax)}
+	if len(xip) > 0 {
+		p.Pending = make([]uint64, len(xip))
+		for i, x := range xip {
+			p.Pending[i] = uint64(x)
+		}
+	}
+	return p, nil
+}
+
+// horizon is a snapshot taken now: every transaction committed so far.
+func (s *postgresEngine) horizon(ctx context.Context) (domain.ChangePos, error) {
+	var p domain.ChangePos
+	err := s.withPgx(ctx, func(c *pgx.Conn) error {
+		var err error
+		p, err = scanSnapshot(c.QueryRow(ctx, pgSnapshotSQL))
+		return err
+	})
+	return p, err
 }
 
 // frontier is the next transaction id of a snapshot taken now.
@@ -152,13 +413,7 @@ func (s *postgresEngine) frontier(ctx context.Context) (domain.ChangePos, error)
 	if err := s.sql.QueryRowContext(ctx, `SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint`).Scan(&f); err != nil {
 		return domain.ChangePos{}, fmt.Errorf("change feed frontier: %w", connectionLost(err))
 	}
-	return domain.ChangePos{Seq: uint64(f)}, nil
-}
-
-// departed lists the tickets that left one of teams after `after`.
-func (s *postgresEngine) departed(ctx context.Context, after domain.ChangePos, teams []string) (*sql.Rows, error) {
-	return s.sql.QueryContext(ctx, `SELECT DISTINCT id FROM ticket_departures WHERE (change_pos, id) > ($1, $2) AND team = ANY($3)`,
-		int64(min(after.Seq, math.MaxInt64)), after.ID, teams)
+	return domain.ChangePos{Xmax: uint64(f)}, nil
 }
 
 // oldestWriter is the server's oldest transaction that holds a transaction
@@ -178,17 +433,6 @@ func (s *postgresEngine) oldestWriter(ctx context.Context) (ports.Writer, error)
 	}
 	w.Age = time.Duration(ageMS * float64(time.Millisecond))
 	return w, nil
-}
-
-// The tickets changed after a position, for a dashboard that resumes from
-// it: see ChangedSince.
-const (
-	pgChangedSinceSQL = `SELECT id, team FROM tickets WHERE (change_pos, id) > ($1, $2)`
-	pgDeletedSinceSQL = `SELECT DISTINCT id FROM ticket_removals r WHERE (change_pos, id) > ($1, $2) AND NOT EXISTS (SELECT 1 FROM tickets t WHERE t.id = r.id)`
-)
-
-func (*postgresEngine) changedSinceSQL() (changed, deleted string) {
-	return pgChangedSinceSQL, pgDeletedSinceSQL
 }
 
 // snapshotTx is REPEATABLE READ, which, taking no transaction id while it

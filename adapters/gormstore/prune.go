@@ -3,7 +3,6 @@ package gormstore
 import (
 	"context"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/ticketstream/ticketstream/domain"
@@ -14,8 +13,7 @@ func (s *Store) PruneRemovals(ctx context.Context, cutoff time.Time, readTo doma
 	if readTo.IsZero() {
 		return 0, nil
 	}
-	seq := int64(min(readTo.Seq, math.MaxInt64))
-	n, err := s.eng.prune(ctx, cutoff, seq, readTo.ID)
+	n, err := s.eng.prune(ctx, cutoff, readTo)
 	if err != nil {
 		return 0, fmt.Errorf("prune removals: %w", err)
 	}

@@ -30,7 +30,7 @@ func TestPrune_SQLiteWaitsForAnOpenWriter(t *testing.T) {
 	if err := tx.Exec(`DELETE FROM tickets WHERE id = ?`, tickets[0].ID).Error; err != nil {
 		t.Fatal(err)
 	}
-	everything := domain.ChangePos{Seq: math.MaxInt64, ID: math.MaxInt64}
+	everything := domain.ChangePos{Xmax: math.MaxInt64, Seq: math.MaxInt64, ID: math.MaxInt64}
 	type result struct {
 		n   int64
 		err error

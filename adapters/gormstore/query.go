@@ -30,12 +30,26 @@ type sqlBuilder struct {
 	strings.Builder
 	style *sqlStyle
 	n     int
+	// argsOnly: the text is known already (a cached statement of the same
+	// shape); only the arguments are collected.
+	argsOnly bool
 }
 
 // param writes nothing and returns the next placeholder.
 func (b *sqlBuilder) param() string {
 	b.n++
+	if b.argsOnly {
+		return ""
+	}
 	return b.style.param(b.n)
+}
+
+// WriteString writes s, unless only the arguments are wanted.
+func (b *sqlBuilder) WriteString(s string) (int, error) {
+	if b.argsOnly {
+		return len(s), nil
+	}
+	return b.Builder.WriteString(s)
 }
 
 // buildSelect writes the keyset batch query for q in style. Column names
@@ -62,8 +76,8 @@ func buildSelect(style *sqlStyle, q domain.Query) selectSQL {
 	filter("assignee", q.Assignees)
 	if !q.AsOf.IsZero() {
 		// The snapshot half of a live subscription: later changes come live.
-		b.WriteString(" AND (change_pos, id) <= (" + b.param() + ", " + b.param() + ")")
-		args = append(args, int64(q.AsOf.Seq), q.AsOf.ID)
+		b.WriteString(" AND ")
+		args = writeCovers(b, "", q.AsOf, args)
 	}
 	b.WriteString(" ORDER BY updated_at, id LIMIT " + b.param())
 	return selectSQL{text: b.String(), filterArgs: args}

@@ -28,17 +28,25 @@ func (*sqliteEngine) name() Dialect { return SQLite }
 var sqliteStyle = sqlStyle{
 	param: func(int) string { return "?" },
 	in: func(b *sqlBuilder, column string, values []string, args []any) []any {
-		b.WriteString(" AND " + column + " IN (")
-		for i, v := range values {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(b.param())
-			args = append(args, v)
-		}
-		b.WriteString(")")
-		return args
+		return sqliteList(b, " AND "+column+" IN (", values, args)
 	},
+	notAmong: func(b *sqlBuilder, column string, values []int64, args []any) []any {
+		return sqliteList(b, " AND "+column+" NOT IN (", values, args)
+	},
+}
+
+// sqliteList writes head, a placeholder for each value and ")".
+func sqliteList[T any](b *sqlBuilder, head string, values []T, args []any) []any {
+	b.WriteString(head)
+	for i, v := range values {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(b.param())
+		args = append(args, v)
+	}
+	b.WriteString(")")
+	return args
 }
 
 func (*sqliteEngine) style() *sqlStyle { return &sqliteStyle }

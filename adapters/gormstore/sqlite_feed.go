@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strings"
+	"time"
 
 	"github.com/ticketstream/ticketstream/domain"
 	"github.com/ticketstream/ticketstream/ports"
@@ -35,21 +35,116 @@ const (
 	sqlLeftTeams = `CASE WHEN (SELECT EXISTS (SELECT 1 FROM ticket_departures WHERE change_pos >= ?6 AND change_pos <= ?3)) THEN (SELECT CASE WHEN count(*) > 0 THEN json_group_array(d.team) END FROM ticket_departures d WHERE d.id = t.id AND d.change_pos >= ?6 AND (d.change_pos, d.id) > (?6, ?7) AND d.change_pos <= t.change_pos) END`
 )
 
-// unchangedAfter is the idle poll's one single-row read: SQLite's counter
-// moves with every change, so it tells whether there is anything to read.
-func (s *sqliteEngine) unchangedAfter(ctx context.Context, after domain.ChangePos) (bool, error) {
-	var horizon int64
-	if err := s.sql.QueryRowContext(ctx, sqlHorizon).Scan(&horizon); err != nil {
-		return false, err
+// SQLite's writers take turns, and each write takes the next number of
+// the change counter: what a reader has had is always every change up to
+// one (counter, id) key, and a position is that prefix — no pending
+// transactions, and the one read in part, if any, at Xmax.
+
+// prefixKey returns the last key a prefix position covers; ok is false for
+// a position no SQLite feed hands out.
+func prefixKey(p domain.ChangePos) (k rowKey, ok bool) {
+	switch {
+	case len(p.Pending) > 0 || (p.Seq != 0 && p.Seq != p.Xmax):
+		return rowKey{}, false
+	case p.Seq != 0:
+		return rowKey{p.Seq, p.ID}, true
+	case p.Xmax == 0:
+		return rowKey{0, math.MinInt64}, true
 	}
-	return uint64(horizon) <= after.Seq, nil
+	return rowKey{p.Xmax - 1, math.MaxInt64}, true
+}
+
+// prefixPos is the position that covers every change up to k.
+func prefixPos(k rowKey) domain.ChangePos { return domain.ChangePos{Xmax: k.seq, Seq: k.seq, ID: k.id} }
+
+// errForeignPosition refuses a position of another kind of database.
+var errForeignPosition = errors.New("the position is not one of this SQLite database's change feed")
+
+// readChanges reads the changes after `after` — up to until, or else to
+// the horizon of its first page — page by page, each page in one read
+// transaction. When the idle poll's one cheap read tells that nothing
+// changed, that is all it costs.
+func (s *sqliteEngine) readChanges(ctx context.Context, after, until domain.ChangePos, batchSize int, h ports.ChangeHandler) (domain.ChangePos, error) {
+	from, okFrom := prefixKey(after)
+	upTo, okUpTo := prefixKey(until)
+	if !okFrom || !okUpTo {
+		return after, errForeignPosition
+	}
+	bounded := !until.IsZero()
+	if !bounded && after.Seq == 0 && after.Xmax > 0 {
+		var horizon int64
+		start := time.Now()
+		err := s.sql.QueryRowContext(ctx, sqlHorizon).Scan(&horizon)
+		s.observe(QueryChanges, start, err)
+		if err != nil {
+			return after, readFailed(ctx, err)
+		}
+		if uint64(horizon) <= after.Xmax {
+			return after, nil
+		}
+	}
+	if !bounded {
+		upTo = rowKey{math.MaxInt64, math.MaxInt64}
+	}
+	readFrom := from // departures are reported from here on, whatever the page
+	var page changePage
+	var merged []ports.Change
+	first := true
+	// horizon is the first page's: every later page of this read is bounded
+	// by it, so it is also the position the read reaches. A later page's own
+	// horizon may be higher, but what committed between the pages below it
+	// was not read, and reporting it would skip those changes for good.
+	var horizon uint64
+	for {
+		start := time.Now()
+		err := s.readChangePage(ctx, readFrom, from, upTo, batchSize, &page)
+		s.observe(QueryChanges, start, err)
+		if err != nil {
+			return after, readFailed(ctx, err)
+		}
+		if first && !bounded {
+			horizon = page.horizon
+			upTo = rowKey{horizon - 1, math.MaxInt64}
+			if horizon == 0 {
+				upTo = rowKey{0, math.MinInt64}
+			}
+		}
+		first = false
+		bound, full := pageBound(&page, batchSize)
+		merged, err = handOver(h, &page, merged, bound, full, prefixPos)
+		if err != nil {
+			return after, err
+		}
+		if len(merged) > 0 {
+			from = keyOf(&merged[len(merged)-1])
+			after = merged[len(merged)-1].Pos
+		}
+		if !full {
+			break
+		}
+		// Everything up to bound was read, delivered or skipped: the next
+		// page starts after it even when its last rows were skipped.
+		if bound.compare(from) > 0 {
+			from, after = bound, prefixPos(bound)
+		}
+	}
+	if bounded {
+		if k, _ := prefixKey(after); upTo.compare(k) > 0 {
+			return until, nil
+		}
+		return after, nil
+	}
+	if k, _ := prefixKey(after); horizon > 0 && (rowKey{horizon - 1, math.MaxInt64}).compare(k) > 0 {
+		return domain.ChangePos{Xmax: horizon}, nil
+	}
+	return after, nil
 }
 
 // readChangePage reads a page of the change feed in one read transaction.
-func (s *sqliteEngine) readChangePage(ctx context.Context, readFrom, after, upTo domain.ChangePos, n int, page *changePage) error {
+func (s *sqliteEngine) readChangePage(ctx context.Context, readFrom, after, upTo rowKey, n int, page *changePage) error {
 	page.changed, page.removed = page.changed[:0], page.removed[:0]
-	page.changedRows, page.changedLast = 0, domain.ChangePos{}
-	args := []any{int64(after.Seq), after.ID, int64(upTo.Seq), upTo.ID, n, int64(readFrom.Seq), readFrom.ID}
+	page.changedRows, page.changedLast = 0, rowKey{}
+	args := []any{keySeq(after), after.id, keySeq(upTo), upTo.id, n, keySeq(readFrom), readFrom.id}
 	tx, err := s.sql.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return err
@@ -61,7 +156,7 @@ func (s *sqliteEngine) readChangePage(ctx context.Context, readFrom, after, upTo
 	}
 	page.horizon = uint64(horizon)
 	var anyLeft bool
-	if err := tx.QueryRowContext(ctx, sqlAnyLeftSQL, int64(readFrom.Seq), int64(upTo.Seq)).Scan(&anyLeft); err != nil {
+	if err := tx.QueryRowContext(ctx, sqlAnyLeftSQL, keySeq(readFrom), keySeq(upTo)).Scan(&anyLeft); err != nil {
 		return fmt.Errorf("departures: %w", err)
 	}
 	q, lead := sqlChangedSQL, 1
@@ -88,14 +183,14 @@ func (s *sqliteEngine) readChangePage(ctx context.Context, readFrom, after, upTo
 		var bad *undecodableRow
 		if errors.As(err, &bad) {
 			s.skipRow(QueryChanges, bad)
-			page.skipChanged(domain.ChangePos{Seq: uint64(pos), ID: bad.id})
+			page.skipChanged(rowKey{uint64(pos), bad.id})
 			continue
 		}
 		if err != nil {
 			rows.Close()
 			return err
 		}
-		ch.Pos = domain.ChangePos{Seq: uint64(pos), ID: ch.Ticket.ID}
+		ch.Pos = domain.ChangePos{Seq: uint64(pos), ID: ch.Ticket.ID} // the key only
 		page.readChanged()
 	}
 	if err := rows.Err(); err != nil {
@@ -109,6 +204,9 @@ func (s *sqliteEngine) readChangePage(ctx context.Context, readFrom, after, upTo
 	defer rrows.Close()
 	return scanRemovals(rrows, page, func(dst *[]string) any { return (*leftTeamsJSON)(dst) })
 }
+
+// keySeq is k's transaction as a query parameter.
+func keySeq(k rowKey) int64 { return int64(min(k.seq, math.MaxInt64)) }
 
 // decodeLeftTeams decodes SQLite's JSON array of the teams a ticket left;
 // NULL (none) is nil.
@@ -144,11 +242,11 @@ func (l *leftTeamsJSON) Scan(v any) error {
 	return err
 }
 
-// horizon is the next position the counter gives.
-func (s *sqliteEngine) horizon(ctx context.Context) (int64, error) {
+// horizon covers every change so far: those below the counter's next value.
+func (s *sqliteEngine) horizon(ctx context.Context) (domain.ChangePos, error) {
 	var h int64
 	err := s.sql.QueryRowContext(ctx, sqlHorizon).Scan(&h)
-	return h, err
+	return domain.ChangePos{Xmax: uint64(h)}, err
 }
 
 // frontier is the horizon: SQLite has one writer.
@@ -156,32 +254,10 @@ func (s *sqliteEngine) frontier(ctx context.Context) (domain.ChangePos, error) {
 	return s.Horizon(ctx)
 }
 
-// departed lists the tickets that left one of teams after `after`.
-func (s *sqliteEngine) departed(ctx context.Context, after domain.ChangePos, teams []string) (*sql.Rows, error) {
-	args := []any{int64(min(after.Seq, math.MaxInt64)), after.ID}
-	marks := make([]string, len(teams))
-	for i, t := range teams {
-		marks[i] = fmt.Sprintf("?%d", i+3)
-		args = append(args, t)
-	}
-	return s.sql.QueryContext(ctx, `SELECT DISTINCT id FROM ticket_departures WHERE (change_pos, id) > (?1, ?2) AND team IN (`+strings.Join(marks, ",")+`)`, args...)
-}
-
 // oldestWriter is none: SQLite has one writer, whose transaction blocks
 // other writers, not readers, and never holds back the feed.
 func (*sqliteEngine) oldestWriter(context.Context) (ports.Writer, error) {
 	return ports.Writer{}, nil
-}
-
-// The tickets changed after a position, for a dashboard that resumes from
-// it: see ChangedSince.
-const (
-	sqlChangedSinceSQL = `SELECT id, team FROM tickets WHERE (change_pos, id) > (?, ?)`
-	sqlDeletedSinceSQL = `SELECT DISTINCT id FROM ticket_removals r WHERE (change_pos, id) > (?, ?) AND NOT EXISTS (SELECT 1 FROM tickets t WHERE t.id = r.id)`
-)
-
-func (*sqliteEngine) changedSinceSQL() (changed, deleted string) {
-	return sqlChangedSinceSQL, sqlDeletedSinceSQL
 }
 
 // snapshotTx is a read transaction, to which WAL gives one snapshot.

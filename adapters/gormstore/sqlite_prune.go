@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"time"
+
+	"github.com/ticketstream/ticketstream/domain"
 )
 
 // The retention queries: removals and departures recorded before the cutoff
@@ -26,7 +28,12 @@ const (
 // without waiting) when another writer committed after the snapshot.
 // database/sql cannot begin such a transaction, so it runs on one
 // connection by hand.
-func (s *sqliteEngine) prune(ctx context.Context, before time.Time, seq, id int64) (n int64, err error) {
+func (s *sqliteEngine) prune(ctx context.Context, before time.Time, readTo domain.ChangePos) (n int64, err error) {
+	k, ok := prefixKey(readTo)
+	if !ok {
+		return 0, errForeignPosition
+	}
+	seq, id := keySeq(k), k.id
 	cutoff := before.UnixMicro() // how SQLite stores the times
 	conn, err := s.sql.Conn(ctx)
 	if err != nil {

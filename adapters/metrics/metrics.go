@@ -121,7 +121,7 @@ func (m *Metrics) registerSources(src Sources) {
 			counter("live_coalesced_total", "Queued changes replaced by a newer version of the ticket before being sent (a dashboard behind).", func() float64 { return float64(h.Stats().Coalesced) }),
 			counter("live_overflows_total", "Dashboards closed with 1013 because even coalesced they fell too far behind.", func() float64 { return float64(h.Stats().Overflows) }),
 			gauge("live_subscribers", "Open live subscriptions.", func() float64 { return float64(h.Subscribers()) }),
-			gauge("live_stalled_seconds", "Age of the oldest open writing transaction when older than the stall warning, else 0: every change after it waits until it ends.",
+			gauge("live_stalled_seconds", "How long the change feed has not been read, once past the stall warning, else 0: no change reaches any dashboard meanwhile. Open transactions stall nothing.",
 				func() float64 { return h.Stats().Stalled.Seconds() }),
 			gauge("live_change_buffers_in_use", "Shared change buffers held by dashboards not yet written to.", func() float64 { return float64(h.PoolStats().InUse()) }),
 			gauge("live_memory_bytes", "Memory the live views and queues of every dashboard keep together, counted against --live-memory-budget-mib.", func() float64 { return float64(h.Stats().MemoryBytes) }),

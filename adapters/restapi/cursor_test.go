@@ -71,7 +71,7 @@ func TestListTickets_CursorsAreSealed(t *testing.T) {
 	old = binary.BigEndian.AppendUint64(old, uint64(time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC).Unix()))
 	old = binary.BigEndian.AppendUint32(old, 0)
 	old = binary.BigEndian.AppendUint64(old, 1)
-	live := testCursors.LiveCursorString(domain.LiveCursor{Filter: 1, Live: domain.ChangePos{Seq: 5}})
+	live := testCursors.LiveCursorString(domain.LiveCursor{Filter: 1, Live: domain.ChangePos{Xmax: 5}})
 	tests := []struct {
 		name, cursor, says string
 	}{

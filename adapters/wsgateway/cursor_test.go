@@ -58,8 +58,8 @@ func TestCursor_ForgedResumeCursorsResyncToAFullSnapshot(t *testing.T) {
 		{"another key, snapshot cursor", other.CursorString(tickets[5].Cursor()), "not issued by this server"},
 		{"old unsealed format", handMadeOldCursor("status=open"), "older version"},
 		{"another database", forge(func(c *domain.LiveCursor) { c.Cluster = 99 }), app.ResyncOtherDatabase},
-		{"position 2^63", forge(func(c *domain.LiveCursor) { c.Watermark.Seq, c.Live.Seq = 1<<63, 1<<63 }), app.ResyncOutOfRange},
-		{"past the feed", forge(func(c *domain.LiveCursor) { c.Live.Seq = horizon.Seq + 1000 }), app.ResyncAhead},
+		{"position 2^63", forge(func(c *domain.LiveCursor) { c.Watermark.Xmax, c.Live.Xmax = 1<<63, 1<<63 }), app.ResyncOutOfRange},
+		{"past the feed", forge(func(c *domain.LiveCursor) { c.Live.Xmax = horizon.Xmax + 1000 }), app.ResyncAhead},
 		{"another filter", forge(func(c *domain.LiveCursor) {
 			c.Filter = domain.FilterHash(domain.Query{Statuses: []domain.Status{domain.StatusPending}})
 		}), "another filter"},

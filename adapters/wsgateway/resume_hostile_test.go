@@ -376,8 +376,8 @@ func flakyDashboardUnderWriters(t *testing.T, d gormstore.Dialect, flaky bool) {
 			waitHubIdle := func() {
 				t.Helper()
 				portstest.WaitFor(t, 60*time.Second, "the hub to dispatch every change", func() bool {
-					h, err := store.Frontier(ctx)
-					return err == nil && hub.Position().Compare(h) >= 0
+					h, err := store.Horizon(ctx) // every commit so far
+					return err == nil && hub.Position().Includes(h)
 				})
 			}
 			waitHubIdle()

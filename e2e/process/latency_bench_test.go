@@ -38,7 +38,7 @@ func BenchmarkLiveLatency(b *testing.B) {
 	for _, n := range []int{1, 100, 1000, 10000} {
 		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
 			for range b.N {
-				r := measureLiveLatency(b, n, 20, 100*time.Millisecond)
+				r := measureLiveLatency(b, latencyRun{clients: n, changes: 20, every: 100 * time.Millisecond})
 				b.ReportMetric(r.p50.Seconds()*1000, "p50-ms")
 				b.ReportMetric(r.p99.Seconds()*1000, "p99-ms")
 				b.ReportMetric(r.max.Seconds()*1000, "max-ms")
@@ -54,9 +54,52 @@ func BenchmarkLiveLatency(b *testing.B) {
 	}
 }
 
+// BenchmarkLiveEveryVersion changes one ticket 20 times at 10/s and
+// measures commit→dashboard latency over the versions that arrive, and how
+// many never do (merged into a later one, because both had committed
+// before a read): quiet, and with a writing transaction held open in
+// another database of the server all along — which once held every
+// dashboard back until it ended. Run it once:
+//
+//	go test -run '^$' -bench LiveEveryVersion -benchtime 1x -timeout 30m ./e2e/process
+func BenchmarkLiveEveryVersion(b *testing.B) {
+	for _, c := range []struct {
+		clients int
+		open    bool
+	}{{1000, false}, {1000, true}, {10000, false}} {
+		name := fmt.Sprintf("clients=%d/quiet", c.clients)
+		if c.open {
+			name = fmt.Sprintf("clients=%d/open-elsewhere", c.clients)
+		}
+		b.Run(name, func(b *testing.B) {
+			for range b.N {
+				r := measureLiveLatency(b, latencyRun{clients: c.clients, changes: 20, every: 100 * time.Millisecond, oneTicket: true, openElsewhere: c.open})
+				b.ReportMetric(r.p50.Seconds()*1000, "p50-ms")
+				b.ReportMetric(r.p99.Seconds()*1000, "p99-ms")
+				b.ReportMetric(float64(r.merged), "versions-merged")
+				b.Logf("%s: one ticket changed 20 times at 10/s, commit→client p50 %.1f ms, p99 %.1f ms, max %.1f ms over %d deliveries; %d of %d versions merged (never delivered)",
+					name, r.p50.Seconds()*1000, r.p99.Seconds()*1000, r.max.Seconds()*1000, r.deliveries, r.merged, c.clients*20)
+			}
+		})
+	}
+}
+
+// latencyRun is one measurement's setting.
+type latencyRun struct {
+	clients, changes int
+	every            time.Duration
+	// oneTicket changes one ticket every time (versions that commit
+	// before one read are merged), rather than one ticket per change.
+	oneTicket bool
+	// openElsewhere holds a writing transaction open in another database
+	// of the server from before the dashboards connect until the end.
+	openElsewhere bool
+}
+
 type latencyResult struct {
 	p50, p99, max        time.Duration
 	deliveries           int
+	merged               int           // versions that never arrived (oneTicket)
 	rssBefore, rssAfter  float64       // KB
 	serverCPU, clientCPU time.Duration // spent while the changes were published and delivered
 	rssPerConn           float64
@@ -64,10 +107,14 @@ type latencyResult struct {
 	kbPerConn            float64 // from the Go runtime's figures
 }
 
-func measureLiveLatency(b *testing.B, clients, changes int, every time.Duration) latencyResult {
+func measureLiveLatency(b *testing.B, run latencyRun) latencyResult {
 	b.Helper()
+	clients, changes, every := run.clients, run.changes, run.every
 	ctx := context.Background()
 	db := pgtest.NewDatabase(b)
+	if run.openElsewhere {
+		pgtest.HoldWriterElsewhere(b)
+	}
 	args := []string{"--database", db, "--demo-tickets", "0", "--max-connections", "20000", "--max-connections-per-address", "20000", "--profiler"}
 	if pi := os.Getenv("LATENCY_POLL_INTERVAL"); pi != "" { // to weigh --poll-interval
 		args = append(args, "--poll-interval", pi)
@@ -198,7 +245,11 @@ func measureLiveLatency(b *testing.B, clients, changes int, every time.Duration)
 	tick := time.NewTicker(every)
 	for k := range changes {
 		<-tick.C
-		if _, err := conn.Exec(ctx, `UPDATE tickets SET subject = $1, updated_at = clock_timestamp() WHERE id = $2`, fmt.Sprintf("latency %d", k), k+1); err != nil {
+		id := k + 1
+		if run.oneTicket {
+			id = 1
+		}
+		if _, err := conn.Exec(ctx, `UPDATE tickets SET subject = $1, updated_at = clock_timestamp() WHERE id = $2`, fmt.Sprintf("latency %d", k), id); err != nil {
 			b.Fatal(err)
 		}
 		commits[k] = time.Now()
@@ -209,7 +260,9 @@ func measureLiveLatency(b *testing.B, clients, changes int, every time.Duration)
 		missing := 0
 		for i := range arrivals {
 			for k := range changes {
-				if arrivals[i][k].IsZero() {
+				// One ticket: versions merged into a later one never come;
+				// the last one must.
+				if arrivals[i][k].IsZero() && (!run.oneTicket || k == changes-1) {
 					missing++
 				}
 			}
@@ -228,15 +281,20 @@ func measureLiveLatency(b *testing.B, clients, changes int, every time.Duration)
 	quit.Wait()
 
 	var lat []time.Duration
+	merged := 0
 	for i := range arrivals {
 		for k, at := range arrivals[i] {
+			if at.IsZero() {
+				merged++
+				continue
+			}
 			lat = append(lat, max(0, at.Sub(commits[k])))
 		}
 	}
 	slices.Sort(lat)
 	pct := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
 	return latencyResult{
-		p50: pct(0.50), p99: pct(0.99), max: lat[len(lat)-1], deliveries: len(lat),
+		p50: pct(0.50), p99: pct(0.99), max: lat[len(lat)-1], deliveries: len(lat), merged: merged,
 		serverCPU: serverCPU, clientCPU: clientCPU,
 		rssBefore: before, rssAfter: after, rssPerConn: (after - before) / float64(clients),
 		goBefore: goBefore, goAfter: goAfter, kbPerConn: (goAfter - goBefore) / float64(clients),

@@ -1,8 +1,8 @@
 package portstest
 
 import (
+	"cmp"
 	"context"
-	"math"
 	"slices"
 	"sync"
 	"time"
@@ -16,8 +16,11 @@ import (
 // feeds do. It implements ports.ChangeFeed, ports.TicketSource (honouring
 // Query.AsOf) and TicketWriter. Safe for concurrent use.
 type Feed struct {
-	mu      sync.Mutex
+	mu sync.Mutex
+	// seq is the last transaction number handed out; open are the
+	// transactions begun (Begin) and not yet committed, ascending.
 	seq     uint64
+	open    []uint64
 	state   map[int64]feedEntry
 	pruned  uint64
 	err     error
@@ -32,16 +35,32 @@ type Feed struct {
 
 // departure is a ticket leaving a team: moved elsewhere, or deleted.
 type departure struct {
-	pos  domain.ChangePos
+	pos  rowPos
 	team string
 	at   time.Time
 }
 
 type feedEntry struct {
-	pos     domain.ChangePos
+	pos     rowPos
 	removed bool
 	ticket  domain.Ticket
 }
+
+// rowPos names a change: the transaction that made it and the ticket.
+type rowPos struct {
+	seq uint64
+	id  int64
+}
+
+func (r rowPos) compare(o rowPos) int {
+	if c := cmp.Compare(r.seq, o.seq); c != 0 {
+		return c
+	}
+	return cmp.Compare(r.id, o.id)
+}
+
+// covered reports whether a reader at p has had the change r.
+func (r rowPos) coveredBy(p domain.ChangePos) bool { return p.Covers(r.seq, r.id) }
 
 var (
 	_ ports.ChangeFeed   = (*Feed)(nil)
@@ -55,7 +74,7 @@ func (f *Feed) StreamTickets(ctx context.Context, q domain.Query, batchSize int,
 	f.mu.Lock()
 	var rows []domain.Ticket
 	for _, e := range f.state {
-		if !e.removed && (q.AsOf.IsZero() || e.pos.Compare(q.AsOf) <= 0) {
+		if !e.removed && (q.AsOf.IsZero() || e.pos.coveredBy(q.AsOf)) {
 			t := e.ticket
 			t.Tags = slices.Clone(t.Tags)
 			rows = append(rows, t)
@@ -72,40 +91,119 @@ func NewFeed() *Feed {
 	return &Feed{state: map[int64]feedEntry{}, removed: map[int64]time.Time{}}
 }
 
-// Put writes tickets (inserted or updated), each at a new position, and
-// returns the position of the last.
+// Put writes tickets (inserted or updated), each in a transaction of its
+// own, and returns the position right after the last.
 func (f *Feed) Put(tickets ...domain.Ticket) domain.ChangePos {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var pos domain.ChangePos
 	for _, t := range tickets {
 		f.seq++
-		t.Tags = slices.Clone(t.Tags)
-		pos = domain.ChangePos{Seq: f.seq, ID: t.ID}
-		if old, ok := f.state[t.ID]; ok && !old.removed && old.ticket.Team != t.Team {
-			f.left = append(f.left, departure{pos: pos, team: old.ticket.Team, at: time.Now()})
-		}
-		f.state[t.ID] = feedEntry{pos: pos, ticket: t}
-		delete(f.removed, t.ID)
+		f.putLocked(f.seq, t)
+		pos = domain.ChangePos{Xmax: f.seq, Seq: f.seq, ID: t.ID, Pending: f.openLocked()}
 	}
 	return pos
 }
 
-// Remove deletes the tickets with ids, each at a new position.
+// putLocked writes t as transaction seq.
+func (f *Feed) putLocked(seq uint64, t domain.Ticket) {
+	t.Tags = slices.Clone(t.Tags)
+	pos := rowPos{seq, t.ID}
+	if old, ok := f.state[t.ID]; ok && !old.removed && old.ticket.Team != t.Team && old.pos.seq != seq {
+		f.left = append(f.left, departure{pos: pos, team: old.ticket.Team, at: time.Now()})
+	}
+	f.state[t.ID] = feedEntry{pos: pos, ticket: t}
+	delete(f.removed, t.ID)
+}
+
+// Remove deletes the tickets with ids, each in a transaction of its own.
 func (f *Feed) Remove(ids ...int64) domain.ChangePos {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var pos domain.ChangePos
 	for _, id := range ids {
 		f.seq++
-		pos = domain.ChangePos{Seq: f.seq, ID: id}
-		if old, ok := f.state[id]; ok && !old.removed {
-			f.left = append(f.left, departure{pos: pos, team: old.ticket.Team, at: time.Now()})
-		}
-		f.state[id] = feedEntry{pos: pos, removed: true, ticket: domain.Ticket{ID: id}}
-		f.removed[id] = time.Now()
+		f.removeLocked(f.seq, id)
+		pos = domain.ChangePos{Xmax: f.seq, Seq: f.seq, ID: id, Pending: f.openLocked()}
 	}
 	return pos
+}
+
+// removeLocked deletes ticket id as transaction seq.
+func (f *Feed) removeLocked(seq uint64, id int64) {
+	pos := rowPos{seq, id}
+	if old, ok := f.state[id]; ok && !old.removed && old.pos.seq != seq {
+		f.left = append(f.left, departure{pos: pos, team: old.ticket.Team, at: time.Now()})
+	}
+	f.state[id] = feedEntry{pos: pos, removed: true, ticket: domain.Ticket{ID: id}}
+	f.removed[id] = time.Now()
+}
+
+// Tx is an open transaction of a Feed: it has its transaction number from
+// Begin, and its writes become visible, all at once, at Commit. Meanwhile
+// transactions begun after it may commit, as on PostgreSQL.
+type Tx struct {
+	f      *Feed
+	seq    uint64
+	puts   []domain.Ticket
+	gone   []int64
+	closed bool
+}
+
+// Begin opens a transaction: it takes the next transaction number now.
+func (f *Feed) Begin() *Tx {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.seq++
+	f.open = append(f.open, f.seq)
+	return &Tx{f: f, seq: f.seq}
+}
+
+// Put writes tickets in tx.
+func (tx *Tx) Put(tickets ...domain.Ticket) { tx.puts = append(tx.puts, tickets...) }
+
+// Remove deletes tickets in tx.
+func (tx *Tx) Remove(ids ...int64) { tx.gone = append(tx.gone, ids...) }
+
+// Commit makes tx's writes visible.
+func (tx *Tx) Commit() {
+	f := tx.f
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if tx.closed {
+		return
+	}
+	tx.closed = true
+	for _, t := range tx.puts {
+		f.putLocked(tx.seq, t)
+	}
+	for _, id := range tx.gone {
+		f.removeLocked(tx.seq, id)
+	}
+	f.open = slices.DeleteFunc(f.open, func(x uint64) bool { return x == tx.seq })
+}
+
+// Rollback ends tx without its writes.
+func (tx *Tx) Rollback() {
+	f := tx.f
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	tx.closed = true
+	f.open = slices.DeleteFunc(f.open, func(x uint64) bool { return x == tx.seq })
+}
+
+// snapshotLocked is the position a reader reaches now: every transaction
+// handed out but the open ones.
+func (f *Feed) snapshotLocked() domain.ChangePos {
+	return domain.ChangePos{Xmax: f.seq + 1, Pending: f.openLocked()}
+}
+
+// openLocked returns the open transactions, nil if none.
+func (f *Feed) openLocked() []uint64 {
+	if len(f.open) == 0 {
+		return nil
+	}
+	return slices.Clone(f.open)
 }
 
 // Tickets returns the tickets that exist now, in (updated_at, id) order.
@@ -166,21 +264,29 @@ func (f *Feed) ReadChanges(ctx context.Context, after, until domain.ChangePos, b
 		f.mu.Unlock()
 		return after, err
 	}
-	horizon := domain.ChangePos{Seq: f.seq + 1}
-	upTo := until
+	target := until
 	if until.IsZero() {
-		upTo = domain.ChangePos{Seq: f.seq, ID: math.MaxInt64}
+		target = f.snapshotLocked()
 	}
-	var changes []ports.Change
+	type row struct {
+		pos rowPos
+		c   ports.Change
+	}
+	var rows []row
 	for _, e := range f.state {
-		if e.pos.Compare(after) > 0 && e.pos.Compare(upTo) <= 0 {
+		if !e.pos.coveredBy(after) && e.pos.coveredBy(target) {
 			t := e.ticket
 			t.Tags = slices.Clone(t.Tags)
-			changes = append(changes, ports.Change{Pos: e.pos, Removed: e.removed, Ticket: t, LeftTeams: f.leftTeams(after, e.pos)})
+			rows = append(rows, row{e.pos, ports.Change{Removed: e.removed, Ticket: t, LeftTeams: f.leftTeams(after, target, e.pos.id)}})
 		}
 	}
 	f.mu.Unlock()
-	slices.SortFunc(changes, func(a, b ports.Change) int { return a.Pos.Compare(b.Pos) })
+	slices.SortFunc(rows, func(a, b row) int { return a.pos.compare(b.pos) })
+	changes := make([]ports.Change, len(rows))
+	for i, r := range rows {
+		changes[i] = r.c
+		changes[i].Pos = domain.Advance(after, target, r.pos.seq, r.pos.id)
+	}
 	for len(changes) > 0 {
 		if err := ctx.Err(); err != nil {
 			return after, err
@@ -192,13 +298,7 @@ func (f *Feed) ReadChanges(ctx context.Context, after, until domain.ChangePos, b
 		after = changes[n-1].Pos
 		changes = changes[n:]
 	}
-	if !until.IsZero() {
-		return until, nil
-	}
-	if horizon.Compare(after) > 0 {
-		return horizon, nil
-	}
-	return after, nil
+	return target, nil
 }
 
 // Departed implements ports.ChangeFeed.
@@ -210,8 +310,8 @@ func (f *Feed) Departed(_ context.Context, after domain.ChangePos, teams []strin
 	}
 	var ids []int64
 	for _, d := range f.left {
-		if d.pos.Compare(after) > 0 && slices.Contains(teams, d.team) && !slices.Contains(ids, d.pos.ID) {
-			ids = append(ids, d.pos.ID)
+		if !d.pos.coveredBy(after) && slices.Contains(teams, d.team) && !slices.Contains(ids, d.pos.id) {
+			ids = append(ids, d.pos.id)
 		}
 	}
 	return ids, nil
@@ -231,7 +331,7 @@ func (f *Feed) ChangedSince(ctx context.Context, after domain.ChangePos, fn func
 	}
 	var out []changed
 	for id, e := range f.state {
-		if e.pos.Compare(after) > 0 {
+		if !e.pos.coveredBy(after) {
 			out = append(out, changed{id, e.ticket.Team, e.removed})
 		}
 	}
@@ -248,12 +348,12 @@ func (f *Feed) ChangedSince(ctx context.Context, after domain.ChangePos, fn func
 	return ctx.Err()
 }
 
-// leftTeams returns the teams ticket pos.ID left in (after, pos], each
-// once, or nil. The caller holds f.mu.
-func (f *Feed) leftTeams(after, pos domain.ChangePos) []string {
+// leftTeams returns the teams ticket id left in changes target covers and
+// after does not, each once, or nil. The caller holds f.mu.
+func (f *Feed) leftTeams(after, target domain.ChangePos, id int64) []string {
 	var teams []string
 	for _, d := range f.left {
-		if d.pos.ID == pos.ID && d.pos.Compare(after) > 0 && d.pos.Compare(pos) <= 0 && !slices.Contains(teams, d.team) {
+		if d.pos.id == id && !d.pos.coveredBy(after) && d.pos.coveredBy(target) && !slices.Contains(teams, d.team) {
 			teams = append(teams, d.team)
 		}
 	}
@@ -267,12 +367,17 @@ func (f *Feed) Horizon(context.Context) (domain.ChangePos, error) {
 	if f.err != nil {
 		return domain.ChangePos{}, f.err
 	}
-	return domain.ChangePos{Seq: f.seq + 1}, nil
+	return f.snapshotLocked(), nil
 }
 
-// Frontier implements ports.ChangeFeed: with no transactions, the horizon.
-func (f *Feed) Frontier(ctx context.Context) (domain.ChangePos, error) {
-	return f.Horizon(ctx)
+// Frontier implements ports.ChangeFeed: past every transaction begun.
+func (f *Feed) Frontier(context.Context) (domain.ChangePos, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return domain.ChangePos{}, f.err
+	}
+	return domain.ChangePos{Xmax: f.seq + 1}, nil
 }
 
 // Identity implements ports.ChangeFeed: 1 unless SetIdentity changed it.
@@ -303,7 +408,7 @@ func (f *Feed) ResumableAfter(context.Context) (domain.ChangePos, error) {
 	if f.pruned == 0 {
 		return domain.ChangePos{}, nil
 	}
-	return domain.ChangePos{Seq: f.pruned - 1, ID: math.MaxInt64}, nil
+	return domain.ChangePos{Xmax: f.pruned}, nil
 }
 
 // PruneRemovals implements ports.ChangeFeed.
@@ -312,16 +417,16 @@ func (f *Feed) PruneRemovals(_ context.Context, cutoff time.Time, readTo domain.
 	defer f.mu.Unlock()
 	var n int64
 	for id, at := range f.removed {
-		if at.Before(cutoff) && f.state[id].pos.Compare(readTo) <= 0 {
-			f.pruned = max(f.pruned, f.state[id].pos.Seq+1)
+		if at.Before(cutoff) && f.state[id].pos.coveredBy(readTo) {
+			f.pruned = max(f.pruned, f.state[id].pos.seq+1)
 			delete(f.state, id)
 			delete(f.removed, id)
 			n++
 		}
 	}
 	f.left = slices.DeleteFunc(f.left, func(d departure) bool {
-		if d.at.Before(cutoff) && d.pos.Compare(readTo) <= 0 {
-			f.pruned = max(f.pruned, d.pos.Seq+1)
+		if d.at.Before(cutoff) && d.pos.coveredBy(readTo) {
+			f.pruned = max(f.pruned, d.pos.seq+1)
 			return true
 		}
 		return false

@@ -194,3 +194,30 @@ func redact(raw string) string {
 	}
 	return u.String()
 }
+
+// HoldWriterElsewhere opens a writing transaction in a database of its own
+// on the server — a batch job, a psql session left in BEGIN — and keeps it
+// open until t ends: it holds a transaction id, as every writer of the
+// server does.
+func HoldWriterElsewhere(t testing.TB) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, NewDatabase(t))
+	if err != nil {
+		t.Fatalf("pgtest: connect: %v", err)
+	}
+	if _, err := c.Exec(ctx, `CREATE TABLE batch_job (n int)`); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	tx, err := c.Begin(ctx)
+	if err != nil {
+		t.Fatalf("pgtest: begin: %v", err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO batch_job VALUES (1)`); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = tx.Rollback(context.Background())
+		c.Close(context.Background())
+	})
+}
