@@ -76,7 +76,9 @@ type ChangeFeed interface {
 
 	// Frontier returns a position after every change committed so far:
 	// it covers every transaction begun before the call, open or not, so
-	// no position a server handed out before the call lies beyond it.
+	// no position a server handed out before the call lies beyond it. It
+	// is no position to read from: a transaction open at the call would
+	// be skipped.
 	Frontier(ctx context.Context) (domain.ChangePos, error)
 
 	// Identity identifies the database whose positions these are: never 0,
@@ -102,9 +104,10 @@ type ChangeFeed interface {
 	ChangedSince(ctx context.Context, after domain.ChangePos, fn func(id int64, team string, removed bool) error) error
 
 	// ResumableAfter returns the least a reader's position must include to
-	// resume: removals or departures of the transactions below its Xmax have
-	// been pruned (see PruneRemovals), so a reader that lacks any of those
-	// transactions must start over from a snapshot.
+	// resume: removals or departures of the transactions below its Xmax,
+	// but its Pending ones (still open), may have been pruned (see
+	// PruneRemovals), so a reader that lacks any of those transactions
+	// must start over from a snapshot.
 	ResumableAfter(ctx context.Context) (domain.ChangePos, error)
 
 	// PruneRemovals forgets the removals and departures (see

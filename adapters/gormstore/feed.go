@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/ticketstream/ticketstream/domain"
 	"github.com/ticketstream/ticketstream/ports"
@@ -204,9 +205,18 @@ func (s *Store) ResumableAfter(ctx context.Context) (domain.ChangePos, error) {
 	if before <= 0 {
 		return domain.ChangePos{}, nil
 	}
-	// Removals of the transactions below `before` are gone: a reader must
-	// have read every one of them.
-	return domain.ChangePos{Xmax: uint64(before)}, nil
+	// Removals of the transactions below `before` may be gone: a reader
+	// must have read every one of them — but for those still open now,
+	// whose removals, uncommitted, no prune can have seen.
+	now, err := s.eng.horizon(ctx)
+	if err != nil {
+		return domain.ChangePos{}, fmt.Errorf("change feed retention: %w", connectionLost(err))
+	}
+	out := domain.ChangePos{Xmax: uint64(before)}
+	if n, _ := slices.BinarySearch(now.Pending, out.Xmax); n > 0 {
+		out.Pending = now.Pending[:n:n]
+	}
+	return out, nil
 }
 
 // OldestWriter implements ports.ChangeFeed: the oldest transaction that

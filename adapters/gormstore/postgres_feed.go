@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,7 +43,7 @@ const (
 // or else a snapshot taken by the first page — page by page, and returns
 // the target.
 func (s *postgresEngine) readChanges(ctx context.Context, after, until domain.ChangePos, batchSize int, h ports.ChangeHandler) (domain.ChangePos, error) {
-	r := pgRead{from: after, target: until, explicit: !until.IsZero(), n: batchSize, key: rowKey{0, math.MinInt64}}
+	r := pgRead{start: after, from: after, target: until, explicit: !until.IsZero(), n: batchSize, key: rowKey{0, math.MinInt64}}
 	if after.Seq != 0 {
 		// The start read a transaction in part: its rest comes first, so
 		// that every position of the read says exactly what was read.
@@ -58,7 +60,16 @@ func (s *postgresEngine) readChanges(ctx context.Context, after, until domain.Ch
 			return after, readFailed(ctx, err)
 		}
 		bound, full := pageBound(&page, batchSize)
-		merged, err = handOver(h, &page, merged, bound, full, func(k rowKey) domain.ChangePos { return adv.advance(r.from, r.target, k) })
+		merged, err = handOver(h, &page, merged, bound, full, func(k rowKey) domain.ChangePos {
+			if r.partPhase {
+				// Only more of the start's partial transaction: nothing
+				// else has been read yet.
+				p := r.from
+				p.ID = k.id
+				return p
+			}
+			return adv.advance(r.from, r.target, k)
+		})
 		if err != nil {
 			return after, err
 		}
@@ -114,7 +125,9 @@ func (a *advancer) advance(from, target domain.ChangePos, k rowKey) domain.Chang
 // pgRead is one read of the feed: where it started, its target and how far
 // its pages got.
 type pgRead struct {
-	from, target domain.ChangePos
+	// start is where the read started; from is start, or, once the rest
+	// of start's partial transaction is read, start with all of it.
+	start, from, target domain.ChangePos
 	// explicit: the target is tested in the queries. The first page of a
 	// read to a snapshot of its own need not: its rows are those the
 	// snapshot sees.
@@ -164,16 +177,19 @@ var pageQueries sync.Map // uint8 → string
 // tickets, or of removals.
 func (s *postgresEngine) pageQuery(r *pgRead, removals bool) (string, []any) {
 	shape := r.shape(removals)
+	q := pgPageQuery{r: r, removals: removals, textToo: true}
 	if text, ok := pageQueries.Load(shape); ok {
-		_, args := r.query(removals, true)
-		return text.(string), args
+		q.textToo = false
+		q.write()
+		return text.(string), q.args
 	}
-	text, args := r.query(removals, false)
+	q.write()
+	text := q.text.String()
 	pageQueries.Store(shape, text)
-	return text, args
+	return text, q.args
 }
 
-// shape says which parts r.query writes: statements of one shape have the
+// shape says which parts a page query has: queries of one shape have the
 // same text.
 func (r *pgRead) shape(removals bool) uint8 {
 	var bits uint8
@@ -182,14 +198,13 @@ func (r *pgRead) shape(removals bool) uint8 {
 			bits |= bit
 		}
 	}
+	inPart, pending := r.partsAfterKey()
 	set(1, removals)
 	set(2, r.explicit)
-	set(4, len(r.from.Pending) > 0)
-	set(8, r.explicit && len(r.target.Pending) > 0)
-	inPart, pending := r.partsAfterKey()
-	set(16, inPart)
-	set(32, len(pending) > 0 && !r.partPhase)
-	set(64, r.partPhase)
+	set(4, inPart)
+	set(8, len(pending) > 0)
+	set(16, r.partPhase)
+	set(32, !r.start.Equal(r.from))
 	return bits
 }
 
@@ -200,7 +215,7 @@ func (r *pgRead) partsAfterKey() (inPart bool, pending []int64) {
 	if r.partPhase {
 		return true, nil
 	}
-	if _, ok := slices.BinarySearch(r.from.Pending, r.key.seq); ok || (r.key.seq == r.from.Seq && r.from.Seq < r.from.Xmax) {
+	if _, ok := slices.BinarySearch(r.from.Pending, r.key.seq); ok || (r.from.Seq != 0 && r.key.seq == r.from.Seq && r.from.Seq < r.from.Xmax) {
 		inPart = true
 	}
 	for _, x := range r.from.Pending {
@@ -215,95 +230,151 @@ func (r *pgRead) partsAfterKey() (inPart bool, pending []int64) {
 	return inPart, pending
 }
 
-// query writes the page's query of changed tickets, or of removals: the
+// pgPageQuery writes a page query: each value is one parameter, however
+// often the text refers to it, so that a poll encodes a dozen values.
+type pgPageQuery struct {
+	r        *pgRead
+	removals bool
+	textToo  bool // write the text, not only collect the arguments
+	text     strings.Builder
+	args     []any
+}
+
+// param adds v and returns its placeholder.
+func (q *pgPageQuery) param(v any) string {
+	q.args = append(q.args, v)
+	if !q.textToo {
+		return ""
+	}
+	return "$" + strconv.Itoa(len(q.args))
+}
+
+func (q *pgPageQuery) w(parts ...string) {
+	if q.textToo {
+		for _, p := range parts {
+			q.text.WriteString(p)
+		}
+	}
+}
+
+// pos holds a position's placeholders.
+type posParams struct{ seq, id, xmax, pending string }
+
+func (q *pgPageQuery) pos(p domain.ChangePos) posParams {
+	seq := int64(-1) // no change is at -1: nothing read in part
+	if p.Seq != 0 {
+		seq = int64(min(p.Seq, math.MaxInt64))
+	}
+	pending := make([]int64, len(p.Pending))
+	for i, x := range p.Pending {
+		pending[i] = int64(min(x, math.MaxInt64))
+	}
+	return posParams{q.param(seq), q.param(p.ID), q.param(int64(min(p.Xmax, math.MaxInt64))), q.param(pending)}
+}
+
+// covers is the text of domain.ChangePos.Covers of p for the change in
+// columns {col}change_pos and {col}id.
+func (q *pgPageQuery) covers(col string, p posParams) {
+	q.w("(CASE WHEN ", col, "change_pos = ", p.seq, " THEN ", col, "id <= ", p.id,
+		" ELSE ", col, "change_pos < ", p.xmax, " AND ", col, "change_pos <> ALL(", p.pending, "::bigint[]) END)")
+}
+
+// write writes the page's query of changed tickets, or of removals: the
 // union of what the read's start lacks in three index ranges, each after
-// the last change read — the rest of the transaction being read, the start's
-// pending transactions after it, and every transaction from the start's
-// xmax on — ordered, with the teams each ticket left.
-// With argsOnly it collects the arguments alone.
-func (r *pgRead) query(removals, argsOnly bool) (string, []any) {
-	b := &sqlBuilder{style: &postgresStyle, argsOnly: argsOnly}
-	args := make([]any, 0, 64)
+// the last change read — the rest of the transaction being read, the
+// start's pending transactions after it, and every transaction from the
+// start's xmax on — ordered, with the teams each ticket left. In the part
+// phase only the first.
+func (q *pgPageQuery) write() {
+	r := q.r
+	q.args = make([]any, 0, 16)
+	from := q.pos(r.from)
+	start := from
+	if !r.start.Equal(r.from) {
+		start = q.pos(r.start)
+	}
+	var target posParams
+	if r.explicit {
+		target = q.pos(r.target)
+	}
+	floor, n := q.param(floorArg(r.start)), q.param(r.n)
 	inPart, pending := r.partsAfterKey()
 	arms := 0
 	arm := func(cond func()) {
 		arms++
 		if arms > 1 {
-			b.WriteString(" UNION ALL ")
+			q.w(" UNION ALL ")
 		}
-		b.WriteString("(SELECT change_pos, ")
-		if removals {
-			b.WriteString("id, ")
+		q.w("(SELECT change_pos, ")
+		if q.removals {
+			q.w("id, ")
 		}
-		args = r.leftTeams(b, args)
-		if !removals {
-			b.WriteString(", " + ticketColumns + " FROM tickets t WHERE ")
+		// The teams ticket t left in the changes the read's start lacks
+		// (and its target covers): one probe of ticket_departures' primary
+		// key (id, change_pos, team), and NULL — nothing to decode — when
+		// there are none. The start is the whole read's, not the page's: a
+		// ticket read on a later page may have left a team during an
+		// earlier one. The CASE asks first, once for the page, whether any
+		// ticket left a team since the start's floor: in the common case
+		// none did, and the changes cost no probe at all.
+		q.w("CASE WHEN (SELECT EXISTS (SELECT 1 FROM ticket_departures WHERE change_pos >= ", floor, "))",
+			" THEN (SELECT array_agg(DISTINCT d.team) FROM ticket_departures d WHERE d.id = t.id AND d.change_pos >= ", floor, " AND NOT ")
+		q.covers("d.", start)
+		if r.explicit {
+			q.w(" AND ")
+			q.covers("d.", target)
+		}
+		q.w(") END")
+		if q.removals {
+			q.w(" FROM ticket_removals t WHERE ")
 		} else {
-			b.WriteString(" FROM ticket_removals t WHERE ")
+			q.w(", ", ticketColumns, " FROM tickets t WHERE ")
 		}
 		cond()
-		b.WriteString(" AND NOT ")
-		args = writeCovers(b, "t.", r.from, args)
+		q.w(" AND NOT ")
+		q.covers("t.", from)
 		if r.explicit {
-			b.WriteString(" AND ")
-			args = writeCovers(b, "t.", r.target, args)
+			q.w(" AND ")
+			q.covers("t.", target)
 		}
-		if removals {
-			b.WriteString(" AND NOT EXISTS (SELECT 1 FROM tickets x WHERE x.id = t.id)")
+		if q.removals {
+			// A ticket deleted and inserted again is no removal — unless,
+			// on a later page, its new row is one the target does not
+			// cover yet: the removal is read now, the ticket next time.
+			q.w(" AND NOT EXISTS (SELECT 1 FROM tickets x WHERE x.id = t.id")
+			if r.explicit {
+				q.w(" AND ")
+				q.covers("x.", target)
+			}
+			q.w(")")
 		}
-		b.WriteString(" ORDER BY change_pos, id LIMIT " + b.param() + ")")
-		args = append(args, r.n)
+		q.w(" ORDER BY change_pos, id LIMIT ", n, ")")
 	}
 	if inPart {
+		arm(func() { q.w("change_pos = ", q.param(keySeq(r.key)), " AND id > ", q.param(r.key.id)) })
+	}
+	if !r.partPhase {
+		if len(pending) > 0 {
+			arm(func() { q.w("change_pos = ANY(", q.param(pending), "::bigint[])") })
+		}
+		// The range from the start's xmax begins after the start's partial
+		// transaction's part when that one is at xmax.
+		tail := rowKey{r.from.Xmax, math.MinInt64}
+		if r.from.Seq != 0 && r.from.Seq == r.from.Xmax {
+			tail.id = r.from.ID
+		}
+		if r.key.compare(tail) > 0 {
+			tail = r.key
+		}
 		arm(func() {
-			b.WriteString("change_pos = " + b.param() + " AND id > " + b.param())
-			args = append(args, keySeq(r.key), r.key.id)
+			q.w("change_pos >= ", from.xmax, " AND (change_pos, id) > (", q.param(keySeq(tail)), ", ", q.param(tail.id), ")")
 		})
 	}
-	if r.partPhase {
-		return "SELECT * FROM (" + b.String() + ") AS page ORDER BY change_pos, id LIMIT " + b.param(), append(args, r.n)
+	if q.textToo {
+		inner := q.text.String()
+		q.text.Reset()
+		q.w("SELECT * FROM (", inner, ") AS page ORDER BY change_pos, id LIMIT ", n)
 	}
-	if len(pending) > 0 {
-		arm(func() {
-			b.WriteString("change_pos = ANY(" + b.param() + "::bigint[])")
-			args = append(args, pending)
-		})
-	}
-	// The range from the start's xmax begins after the start's partial
-	// transaction's part when that one is at xmax.
-	tail := rowKey{r.from.Xmax, math.MinInt64}
-	if r.from.Seq != 0 && r.from.Seq == r.from.Xmax {
-		tail.id = r.from.ID
-	}
-	if r.key.compare(tail) > 0 {
-		tail = r.key
-	}
-	arm(func() {
-		b.WriteString("change_pos >= " + b.param() + " AND (change_pos, id) > (" + b.param() + ", " + b.param() + ")")
-		args = append(args, int64(min(r.from.Xmax, math.MaxInt64)), keySeq(tail), tail.id)
-	})
-	return "SELECT * FROM (" + b.String() + ") AS page ORDER BY change_pos, id LIMIT " + b.param(), append(args, r.n)
-}
-
-// leftTeams writes the column of the teams ticket t left in the changes
-// the read's start lacks (and its target covers): one probe of
-// ticket_departures' primary key (id, change_pos, team), and NULL —
-// nothing to decode — when there are none. The start is the whole read's,
-// not the page's: a ticket read on a later page may have left a team
-// during an earlier one. The CASE asks first, once for the page, whether
-// any ticket left a team since the start's floor: in the common case none
-// did, and the changes cost no probe at all.
-func (r *pgRead) leftTeams(b *sqlBuilder, args []any) []any {
-	floor := floorArg(r.from)
-	b.WriteString("CASE WHEN (SELECT EXISTS (SELECT 1 FROM ticket_departures WHERE change_pos >= " + b.param() + "))")
-	b.WriteString(" THEN (SELECT array_agg(DISTINCT d.team) FROM ticket_departures d WHERE d.id = t.id AND d.change_pos >= " + b.param() + " AND NOT ")
-	args = writeCovers(b, "d.", r.from, append(args, floor, floor))
-	if r.explicit {
-		b.WriteString(" AND ")
-		args = writeCovers(b, "d.", r.target, args)
-	}
-	b.WriteString(") END")
-	return args
 }
 
 // readChangeBatch reads the results of readChangePage's batch into page,

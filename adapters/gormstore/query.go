@@ -30,26 +30,12 @@ type sqlBuilder struct {
 	strings.Builder
 	style *sqlStyle
 	n     int
-	// argsOnly: the text is known already (a cached statement of the same
-	// shape); only the arguments are collected.
-	argsOnly bool
 }
 
 // param writes nothing and returns the next placeholder.
 func (b *sqlBuilder) param() string {
 	b.n++
-	if b.argsOnly {
-		return ""
-	}
 	return b.style.param(b.n)
-}
-
-// WriteString writes s, unless only the arguments are wanted.
-func (b *sqlBuilder) WriteString(s string) (int, error) {
-	if b.argsOnly {
-		return len(s), nil
-	}
-	return b.Builder.WriteString(s)
 }
 
 // buildSelect writes the keyset batch query for q in style. Column names

@@ -77,8 +77,8 @@ func BenchmarkLiveEveryVersion(b *testing.B) {
 				b.ReportMetric(r.p50.Seconds()*1000, "p50-ms")
 				b.ReportMetric(r.p99.Seconds()*1000, "p99-ms")
 				b.ReportMetric(float64(r.merged), "versions-merged")
-				b.Logf("%s: one ticket changed 20 times at 10/s, commit→client p50 %.1f ms, p99 %.1f ms, max %.1f ms over %d deliveries; %d of %d versions merged (never delivered)",
-					name, r.p50.Seconds()*1000, r.p99.Seconds()*1000, r.max.Seconds()*1000, r.deliveries, r.merged, c.clients*20)
+				b.Logf("%s: one ticket changed 20 times at 10/s, commit→client p50 %.1f ms, p99 %.1f ms, max %.1f ms over %d deliveries; %d of %d versions merged (never delivered): the server read %d of the 20 versions, and dashboards' queues replaced %d by newer ones",
+					name, r.p50.Seconds()*1000, r.p99.Seconds()*1000, r.max.Seconds()*1000, r.deliveries, r.merged, c.clients*20, r.hubRead, r.coalesced)
 			}
 		})
 	}
@@ -97,9 +97,13 @@ type latencyRun struct {
 }
 
 type latencyResult struct {
-	p50, p99, max        time.Duration
-	deliveries           int
-	merged               int           // versions that never arrived (oneTicket)
+	p50, p99, max time.Duration
+	deliveries    int
+	merged        int // versions that never arrived (oneTicket)
+	// hubRead counts the changes the server read from the feed (fewer than
+	// the commits: versions merged before a read), coalesced those a
+	// dashboard's queue replaced by a newer one before sending it.
+	hubRead, coalesced   int
 	rssBefore, rssAfter  float64       // KB
 	serverCPU, clientCPU time.Duration // spent while the changes were published and delivered
 	rssPerConn           float64
@@ -241,6 +245,7 @@ func measureLiveLatency(b *testing.B, run latencyRun) latencyResult {
 		close(profiled)
 	}
 	serverCPU, clientCPU := cpuTime(b, p.Pid()), cpuTime(b, os.Getpid())
+	readBefore, coalescedBefore := serverMetric(b, debugAddr, "ticketstream_live_changes_total"), serverMetric(b, debugAddr, "ticketstream_live_coalesced_total")
 	commits := make([]time.Time, changes)
 	tick := time.NewTicker(every)
 	for k := range changes {
@@ -276,6 +281,8 @@ func measureLiveLatency(b *testing.B, run latencyRun) latencyResult {
 		time.Sleep(50 * time.Millisecond)
 	}
 	serverCPU, clientCPU = cpuTime(b, p.Pid())-serverCPU, cpuTime(b, os.Getpid())-clientCPU
+	hubRead := serverMetric(b, debugAddr, "ticketstream_live_changes_total") - readBefore
+	coalesced := serverMetric(b, debugAddr, "ticketstream_live_coalesced_total") - coalescedBefore
 	<-profiled
 	close(stop)
 	quit.Wait()
@@ -295,10 +302,36 @@ func measureLiveLatency(b *testing.B, run latencyRun) latencyResult {
 	pct := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
 	return latencyResult{
 		p50: pct(0.50), p99: pct(0.99), max: lat[len(lat)-1], deliveries: len(lat), merged: merged,
+		hubRead: int(hubRead), coalesced: int(coalesced),
 		serverCPU: serverCPU, clientCPU: clientCPU,
 		rssBefore: before, rssAfter: after, rssPerConn: (after - before) / float64(clients),
 		goBefore: goBefore, goAfter: goAfter, kbPerConn: (goAfter - goBefore) / float64(clients),
 	}
+}
+
+// serverMetric reads one value of the server's /metrics.
+func serverMetric(tb testing.TB, debugAddr, name string) float64 {
+	tb.Helper()
+	resp, err := http.Get("http://" + debugAddr + "/metrics")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				tb.Fatalf("%s: %v", name, err)
+			}
+			return f
+		}
+	}
+	tb.Fatalf("no %s on the server's /metrics", name)
+	return 0
 }
 
 // readMessage appends the next message's bytes to buf, growing it only

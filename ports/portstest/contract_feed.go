@@ -287,9 +287,9 @@ func testDepartures(t *testing.T, feed ports.ChangeFeed, w TicketWriter, four []
 	if err := w.DeleteTicket(ctx, gone.ID); err != nil {
 		t.Fatalf("delete: %v", err)
 	}
-	mid, err := feed.Frontier(ctx) // after the departures above
+	mid, err := feed.Horizon(ctx) // after the departures above
 	if err != nil {
-		t.Fatalf("Frontier: %v", err)
+		t.Fatalf("Horizon: %v", err)
 	}
 	// moved changes again, in its new team: its latest change is last, on
 	// the last page of a read in batches of 1.

@@ -408,7 +408,13 @@ func (f *Feed) ResumableAfter(context.Context) (domain.ChangePos, error) {
 	if f.pruned == 0 {
 		return domain.ChangePos{}, nil
 	}
-	return domain.ChangePos{Xmax: f.pruned}, nil
+	out := domain.ChangePos{Xmax: f.pruned}
+	for _, x := range f.open {
+		if x < f.pruned {
+			out.Pending = append(out.Pending, x) // open: none of its removals was pruned
+		}
+	}
+	return out, nil
 }
 
 // PruneRemovals implements ports.ChangeFeed.
