@@ -1,0 +1,211 @@
+package process
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// BenchmarkLatencyFloor puts ticketstream beside Centrifugo in one run:
+// 1,000 dashboards, one ticket changed 20 times at 10/s — ticketstream's
+// commit→client and Centrifugo's publish→client (each from the writer's
+// call returning), Centrifugo's clients subscribed to one channel that
+// every publication goes to, its payload the same ticket JSON. CENTRIFUGO
+// names a Centrifugo v6 binary; without it the benchmark is skipped:
+//
+//	GOBIN=$PWD/bin go install github.com/centrifugal/centrifugo/v6@v6.9.1
+//	CENTRIFUGO=$PWD/bin/centrifugo go test -run '^$' -bench LatencyFloor -benchtime 1x -timeout 30m ./e2e/process
+func BenchmarkLatencyFloor(b *testing.B) {
+	bin := os.Getenv("CENTRIFUGO")
+	if bin == "" {
+		b.Skip("set CENTRIFUGO to a Centrifugo v6 binary (GOBIN=$PWD/bin go install github.com/centrifugal/centrifugo/v6@v6.9.1)")
+	}
+	const clients, changes = 1000, 20
+	for range b.N {
+		cf := measureCentrifugo(b, bin, clients, changes, 100*time.Millisecond)
+		ts := measureLiveLatency(b, latencyRun{clients: clients, changes: changes, every: 100 * time.Millisecond, oneTicket: true})
+		b.ReportMetric(ts.p50.Seconds()*1000, "ticketstream-p50-ms")
+		b.ReportMetric(ts.p99.Seconds()*1000, "ticketstream-p99-ms")
+		b.ReportMetric(cf.p50.Seconds()*1000, "centrifugo-p50-ms")
+		b.ReportMetric(cf.p99.Seconds()*1000, "centrifugo-p99-ms")
+		b.ReportMetric(ts.p99.Seconds()/cf.p99.Seconds(), "p99-ratio")
+		b.Logf("%d dashboards, one ticket changed %d times at 10/s: ticketstream commit→client p50 %.1f ms, p99 %.1f ms (%d versions merged); Centrifugo publish→client p50 %.1f ms, p99 %.1f ms; p99 %.2f× Centrifugo's",
+			clients, changes, ts.p50.Seconds()*1000, ts.p99.Seconds()*1000, ts.merged, cf.p50.Seconds()*1000, cf.p99.Seconds()*1000, ts.p99.Seconds()/cf.p99.Seconds())
+	}
+}
+
+// measureCentrifugo runs Centrifugo with clients subscribed to one channel
+// and publishes changes to it every `every`, through its HTTP API.
+func measureCentrifugo(b *testing.B, bin string, clients, changes int, every time.Duration) latencyResult {
+	b.Helper()
+	ctx := context.Background()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	dir := b.TempDir()
+	config := fmt.Sprintf(`{"client": {"insecure": true}, "http_api": {"key": "bench"}, "http_server": {"address": "127.0.0.1", "port": %d}, "log": {"level": "error"}}`, port)
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(config), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-c", filepath.Join(dir, "config.json"))
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("centrifugo did not listen on %s", addr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	arrivals := make([][]time.Time, clients)
+	var ready, quit sync.WaitGroup
+	stop := make(chan struct{})
+	dials := make(chan struct{}, 100)
+	marker := []byte(`"subject":"latency `)
+	var mu sync.Mutex
+	var dialErr error
+	for i := range clients {
+		arrivals[i] = make([]time.Time, changes)
+		ready.Add(1)
+		quit.Add(1)
+		go func() {
+			defer quit.Done()
+			dials <- struct{}{}
+			c, _, err := websocket.Dial(ctx, "ws://"+addr+"/connection/websocket", nil)
+			if err == nil {
+				err = c.Write(ctx, websocket.MessageText, []byte(`{"id":1,"connect":{}}`+"\n"+`{"id":2,"subscribe":{"channel":"tickets"}}`))
+			}
+			<-dials
+			if err != nil {
+				mu.Lock()
+				dialErr = err
+				mu.Unlock()
+				ready.Done()
+				return
+			}
+			c.SetReadLimit(1 << 20)
+			defer c.CloseNow()
+			go func() { <-stop; c.CloseNow() }()
+			subscribed := false
+			var buf []byte
+			for {
+				data, err := readMessage(ctx, c, buf[:0])
+				if err != nil {
+					if !subscribed {
+						ready.Done()
+					}
+					return
+				}
+				buf = data
+				now := time.Now()
+				if !subscribed && bytes.Contains(data, []byte(`"id":2`)) {
+					subscribed = true
+					ready.Done()
+				}
+				if bytes.Equal(bytes.TrimSpace(data), []byte(`{}`)) { // a ping
+					_ = c.Write(ctx, websocket.MessageText, []byte(`{}`))
+					continue
+				}
+				for rest := data; ; {
+					at := bytes.Index(rest, marker)
+					if at < 0 {
+						break
+					}
+					rest = rest[at+len(marker):]
+					k := 0
+					for len(rest) > 0 && rest[0] >= '0' && rest[0] <= '9' {
+						k = k*10 + int(rest[0]-'0')
+						rest = rest[1:]
+					}
+					if k < changes {
+						arrivals[i][k] = now
+					}
+				}
+			}
+		}()
+	}
+	ready.Wait()
+	if dialErr != nil {
+		b.Fatalf("centrifugo dial: %v", dialErr)
+	}
+	time.Sleep(time.Second)
+	subject := strings.Repeat("Printer on floor 3 jams on every duplex job since the driver update ", 3)
+	commits := make([]time.Time, changes)
+	tick := time.NewTicker(every)
+	for k := range changes {
+		<-tick.C
+		body, _ := json.Marshal(map[string]any{"channel": "tickets", "data": map[string]any{
+			"id": 1, "team": "latency", "subject": fmt.Sprintf("latency %d", k), "status": "open", "priority": "high",
+			"requester": "someone@customer.example.com", "assignee": "agent@support.example.com", "tags": []string{"printer", "hardware"},
+			"created_at": time.Now().UTC(), "updated_at": time.Now().UTC(), "detail": subject,
+		}})
+		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/api/publish", bytes.NewReader(body))
+		req.Header.Set("X-API-Key", "bench")
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("centrifugo publish: HTTP %d", resp.StatusCode)
+		}
+		commits[k] = time.Now()
+	}
+	tick.Stop()
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		missing := 0
+		for i := range arrivals {
+			if arrivals[i][changes-1].IsZero() {
+				missing++
+			}
+		}
+		if missing == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d centrifugo clients lack the last publication after 30s", missing)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	close(stop)
+	quit.Wait()
+	var lat []time.Duration
+	merged := 0
+	for i := range arrivals {
+		for k, at := range arrivals[i] {
+			if at.IsZero() {
+				merged++
+				continue
+			}
+			lat = append(lat, max(0, at.Sub(commits[k])))
+		}
+	}
+	slices.Sort(lat)
+	pct := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
+	return latencyResult{p50: pct(0.50), p99: pct(0.99), max: lat[len(lat)-1], deliveries: len(lat), merged: merged}
+}
