@@ -31,7 +31,9 @@ type CursorSealer struct {
 type macState struct {
 	h    hash.Hash
 	body [maxSealedBody]byte
-	sum  [sha256.Size]byte
+	// cursor is where a live cursor is built before it is sealed.
+	cursor [maxLiveCursorLen]byte
+	sum    [sha256.Size]byte
 }
 
 // MinCursorKeyLen is the shortest key NewCursorSealer accepts.
@@ -138,12 +140,19 @@ func (s *CursorSealer) OpenCursor(text string) (Cursor, error) {
 // AppendLiveCursor appends the sealed, URL-safe form of c to dst. A
 // position with more than CursorPendingMax pending transactions is sealed
 // lowered (see CursorPendingMax).
+//
+// The cursor is built in the pooled MAC state, not on the stack: a
+// socket's writer is a fresh goroutine for each change it writes, and a
+// few hundred bytes more of frame made every one of them grow its stack.
 func (s *CursorSealer) AppendLiveCursor(dst []byte, c LiveCursor) []byte {
-	var arr [maxLiveCursorLen]byte
-	b := c.capped().appendTo(arr[:0])
-	b = b[:len(b)+macLen]
-	s.seal(b)
-	return base64.RawURLEncoding.AppendEncode(dst, b)
+	st := s.macs.Get().(*macState)
+	b := c.capped().appendTo(st.cursor[:0])
+	st.h.Reset()
+	st.h.Write(b)
+	b = append(b, st.h.Sum(st.sum[:0])[:macLen]...)
+	dst = base64.RawURLEncoding.AppendEncode(dst, b)
+	s.macs.Put(st)
+	return dst
 }
 
 // LiveCursorString returns the sealed form of c.
