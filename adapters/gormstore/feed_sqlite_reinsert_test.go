@@ -1,0 +1,79 @@
+package gormstore_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/ticketstream/ticketstream/adapters/gormstore"
+	"github.com/ticketstream/ticketstream/domain"
+	"github.com/ticketstream/ticketstream/domain/demodata"
+	"github.com/ticketstream/ticketstream/ports"
+	"github.com/ticketstream/ticketstream/ports/portstest"
+)
+
+// The SQLite twin of TestFeed_ATicketReinsertedBetweenPagesStillLeftItsTeam:
+// the fix of change16b made the PostgreSQL removals arm test the re-inserted
+// row against the read's target; SQLite's sqlRemovedSQL still tests
+// NOT EXISTS in each page's own snapshot. X (team A) is deleted (T1), and
+// re-inserted in team B (T2) between two pages of a read bounded by the
+// first page's horizon: the removal is dropped on page 2, and the next
+// read's upsert of X carries no LeftTeams.
+func TestFeed_SQLiteTicketReinsertedBetweenPagesStillLeftItsTeam(t *testing.T) {
+	ctx := context.Background()
+	tickets := demodata.New(11).Tickets(5)
+	for i := range tickets {
+		tickets[i].Team = "A"
+	}
+	s := openStore(t, gormstore.SQLite, tickets, gormstore.Config{})
+	_, start := portstest.WaitChanges(t, s, domain.ChangePos{}, 100, 5)
+	for _, tk := range tickets[:4] { // four changes, so that a page of 2 fills before the removal
+		tk.Subject = "T0"
+		tk.UpdatedAt = tk.UpdatedAt.Add(1)
+		if err := s.UpdateTicket(ctx, tk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	x := tickets[4]
+	if err := s.DeleteTicket(ctx, x.ID); err != nil { // T1
+		t.Fatal(err)
+	}
+	reinserted := false
+	var all []ports.Change
+	h := ports.ChangeHandlerFunc(func(batch []ports.Change) error {
+		for _, ch := range batch {
+			ch.LeftTeams = append([]string(nil), ch.LeftTeams...)
+			all = append(all, ch)
+		}
+		if !reinserted {
+			reinserted = true
+			y := x
+			y.Team = "B"
+			y.Subject = "back in B"
+			if err := s.InsertTickets(ctx, []domain.Ticket{y}); err != nil { // T2, between pages
+				return err
+			}
+		}
+		return nil
+	})
+	reached, err := s.ReadChanges(ctx, start, domain.ChangePos{}, 2, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ReadChanges(ctx, reached, domain.ChangePos{}, 2, h); err != nil {
+		t.Fatal(err)
+	}
+	told := false
+	for _, ch := range all {
+		if ch.Ticket.ID != x.ID {
+			continue
+		}
+		t.Logf("change of X: removed=%v team=%q left=%v at %v", ch.Removed, ch.Ticket.Team, ch.LeftTeams, ch.Pos)
+		if ch.Removed || slices.Contains(ch.LeftTeams, "A") {
+			told = true
+		}
+	}
+	if !told {
+		t.Fatalf("ticket %d left team A (deleted, then re-inserted in B) and no change says so", x.ID)
+	}
+}
