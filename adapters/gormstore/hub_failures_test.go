@@ -31,9 +31,7 @@ type flakyFeed struct {
 func (f *flakyFeed) ReadChanges(ctx context.Context, after, until domain.ChangePos, n int, h ports.ChangeHandler) (domain.ChangePos, error) {
 	return f.ChangeFeed.ReadChanges(ctx, after, until, n, ports.ChangeHandlerFunc(func(batch []ports.Change) error {
 		f.mu.Lock()
-		for _, c := range batch {
-			f.delivered = append(f.delivered, c)
-		}
+		f.delivered = append(f.delivered, batch...)
 		var hook func()
 		if len(f.plan) > 0 {
 			hook, f.plan = f.plan[0], f.plan[1:]
