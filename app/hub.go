@@ -139,10 +139,10 @@ func (h *Hub) Position() domain.ChangePos {
 	return h.pos
 }
 
-// Run reads the feed until ctx ends, starting at its current horizon. While
-// the feed fails (the database restarts) it retries with backoff, and
-// subscribers simply wait: nothing is lost, since reading resumes from the
-// last position dispatched.
+// Run reads the feed until ctx ends, starting at its horizon (every change
+// committed by then). While the feed fails (the database restarts) it
+// retries with backoff, and subscribers simply wait: nothing is lost, since
+// reading resumes from the last position dispatched.
 func (h *Hub) Run(ctx context.Context) error {
 	delay := h.cfg.PollInterval
 	for !h.isReady() {

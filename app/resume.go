@@ -39,7 +39,7 @@ const (
 
 // CheckResume decides whether a client may resume live delivery from c,
 // which it held from this or another replica: c must come from the
-// database the hub reads, lie within the feed — never beyond its horizon,
+// database the hub reads, lie within the feed — never beyond its frontier,
 // where the changes it would wait for belong to another history — and not
 // before the retained history. It returns why the client must start afresh,
 // or "" — or an error when the database could not be asked. Whether c

@@ -53,8 +53,7 @@ type engine interface {
 	// readChanges implements ChangeFeed.ReadChanges, batchSize positive;
 	// its error is not yet wrapped.
 	readChanges(ctx context.Context, after, until domain.ChangePos, batchSize int, h ports.ChangeHandler) (domain.ChangePos, error)
-	// horizon is the change feed's horizon: every change below it is
-	// committed and readable.
+	// horizon is a position covering every change committed so far.
 	horizon(ctx context.Context) (domain.ChangePos, error)
 	// frontier implements ChangeFeed.Frontier, its error wrapped.
 	frontier(ctx context.Context) (domain.ChangePos, error)

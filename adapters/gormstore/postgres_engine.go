@@ -59,8 +59,8 @@ func (s *postgresEngine) openPools(cfg Config) (gorm.Dialector, error) {
 		rt["application_name"] = "ticketstream"
 	}
 	rt["statement_timeout"] = fmt.Sprint(cfg.StatementTimeout.Milliseconds())
-	// A transaction left open by a crashed client must not hold back the
-	// xid horizon (and the change feed) for ever.
+	// A transaction left open by a crashed client must not hold back
+	// vacuum (and the pruning of the change history) for ever.
 	rt["idle_in_transaction_session_timeout"] = "60000"
 	// On a cancelled context, ask the server to cancel the running query and
 	// keep the connection, instead of pgx's default of dropping the socket:

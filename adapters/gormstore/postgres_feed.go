@@ -507,7 +507,7 @@ func (s *postgresEngine) oldestWriter(ctx context.Context) (ports.Writer, error)
 }
 
 // snapshotTx is REPEATABLE READ, which, taking no transaction id while it
-// writes nothing, holds back no one's horizon.
+// writes nothing, is pending in no one's snapshot.
 func (*postgresEngine) snapshotTx() *sql.TxOptions {
 	return &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead}
 }
