@@ -31,19 +31,33 @@ func storeGateway(t *testing.T, d gormstore.Dialect, tickets []domain.Ticket) (*
 		url = pgtest.NewDatabase(t)
 	}
 	ctx := context.Background()
-	store, closeStore, err := gormstore.Open(ctx, gormstore.Config{URL: url, Migrate: true}, nil)
+	migrated, closeStore, err := gormstore.Open(ctx, gormstore.Config{URL: url, Migrate: true}, nil)
 	if err != nil {
 		t.Fatalf("open %s: %v", d, err)
 	}
-	t.Cleanup(closeStore)
-	if err := store.InsertTickets(ctx, tickets); err != nil {
+	defer closeStore()
+	if err := migrated.InsertTickets(ctx, tickets); err != nil {
 		t.Fatal(err)
 	}
+	return gatewayOn(t, url, 0)
+}
+
+// gatewayOn serves a gateway, with a store and hub of its own, over the
+// database at url (migrated already): another replica when there is one.
+// batch is the hub's feed batch (0: the default).
+func gatewayOn(t *testing.T, url string, batch int) (*gormstore.Store, *app.Hub, string) {
+	t.Helper()
+	ctx := context.Background()
+	store, closeStore, err := gormstore.Open(ctx, gormstore.Config{URL: url}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(closeStore)
 	streamer, err := app.NewStreamer(store, apptest.Poisoned(app.Config{}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	hub, err := app.NewHub(store, apptest.PoisonedHub(app.HubConfig{PollInterval: 5 * time.Millisecond}), nil)
+	hub, err := app.NewHub(store, apptest.PoisonedHub(app.HubConfig{PollInterval: 5 * time.Millisecond, BatchSize: batch}), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,10 +3,7 @@ package wsgateway_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
-	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,53 +11,11 @@ import (
 
 	"github.com/ticketstream/ticketstream/adapters/gormstore"
 	"github.com/ticketstream/ticketstream/adapters/gormstore/pgtest"
-	"github.com/ticketstream/ticketstream/adapters/wsgateway"
 	"github.com/ticketstream/ticketstream/adapters/wsgateway/wsclient"
-	"github.com/ticketstream/ticketstream/app"
-	"github.com/ticketstream/ticketstream/app/apptest"
 	"github.com/ticketstream/ticketstream/domain"
 	"github.com/ticketstream/ticketstream/domain/demodata"
 	"github.com/ticketstream/ticketstream/ports/portstest"
 )
-
-// gatewayOn serves a second gateway, with its own store and hub, over the
-// database at url (already migrated): a second replica.
-func gatewayOn(t *testing.T, url string, batch int) (*gormstore.Store, *app.Hub, string) {
-	t.Helper()
-	ctx := context.Background()
-	store, closeStore, err := gormstore.Open(ctx, gormstore.Config{URL: url}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(closeStore)
-	streamer, err := app.NewStreamer(store, apptest.Poisoned(app.Config{}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hub, err := app.NewHub(store, apptest.PoisonedHub(app.HubConfig{PollInterval: 5 * time.Millisecond, BatchSize: batch}), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hubCtx, stopHub := context.WithCancel(ctx)
-	hubDone := make(chan struct{})
-	go func() { defer close(hubDone); _ = hub.Run(hubCtx) }()
-	cursors, err := domain.NewCursorSealer([]byte(testCursorKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw, err := wsgateway.New(streamer, hub, cursors, tokens, wsgateway.Options{}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(gw)
-	t.Cleanup(func() {
-		_ = gw.Shutdown(context.Background())
-		srv.Close()
-		stopHub()
-		<-hubDone
-	})
-	return store, hub, "ws" + strings.TrimPrefix(srv.URL, "http")
-}
 
 func pgConn(t *testing.T, url string) *pgx.Conn {
 	t.Helper()

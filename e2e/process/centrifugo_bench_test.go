@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -85,7 +84,6 @@ func measureCentrifugo(b *testing.B, bin string, clients, changes int, every tim
 	var ready, quit sync.WaitGroup
 	stop := make(chan struct{})
 	dials := make(chan struct{}, 100)
-	marker := []byte(`"subject":"latency `)
 	var mu sync.Mutex
 	var dialErr error
 	for i := range clients {
@@ -130,21 +128,7 @@ func measureCentrifugo(b *testing.B, bin string, clients, changes int, every tim
 					_ = c.Write(ctx, websocket.MessageText, []byte(`{}`))
 					continue
 				}
-				for rest := data; ; {
-					at := bytes.Index(rest, marker)
-					if at < 0 {
-						break
-					}
-					rest = rest[at+len(marker):]
-					k := 0
-					for len(rest) > 0 && rest[0] >= '0' && rest[0] <= '9' {
-						k = k*10 + int(rest[0]-'0')
-						rest = rest[1:]
-					}
-					if k < changes {
-						arrivals[i][k] = now
-					}
-				}
+				markArrivals(data, now, arrivals[i])
 			}
 		}()
 	}
@@ -194,18 +178,5 @@ func measureCentrifugo(b *testing.B, bin string, clients, changes int, every tim
 	}
 	close(stop)
 	quit.Wait()
-	var lat []time.Duration
-	merged := 0
-	for i := range arrivals {
-		for k, at := range arrivals[i] {
-			if at.IsZero() {
-				merged++
-				continue
-			}
-			lat = append(lat, max(0, at.Sub(commits[k])))
-		}
-	}
-	slices.Sort(lat)
-	pct := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
-	return latencyResult{p50: pct(0.50), p99: pct(0.99), max: lat[len(lat)-1], deliveries: len(lat), merged: merged}
+	return latencies(arrivals, commits)
 }

@@ -149,7 +149,6 @@ func measureLiveLatency(b *testing.B, run latencyRun) latencyResult {
 	dials := make(chan struct{}, 100)
 	var mu sync.Mutex
 	var dialErr error
-	marker := []byte(`"subject":"latency `)
 	for i := range clients {
 		arrivals[i] = make([]time.Time, changes)
 		ready.Add(1)
@@ -188,21 +187,7 @@ func measureLiveLatency(b *testing.B, run latencyRun) latencyResult {
 					signalled = true
 					ready.Done()
 				}
-				for rest := data; ; {
-					at := bytes.Index(rest, marker)
-					if at < 0 {
-						break
-					}
-					rest = rest[at+len(marker):]
-					k := 0
-					for len(rest) > 0 && rest[0] >= '0' && rest[0] <= '9' {
-						k = k*10 + int(rest[0]-'0')
-						rest = rest[1:]
-					}
-					if k < changes {
-						arrivals[i][k] = now
-					}
-				}
+				markArrivals(data, now, arrivals[i])
 			}
 		}()
 	}
@@ -287,6 +272,17 @@ func measureLiveLatency(b *testing.B, run latencyRun) latencyResult {
 	close(stop)
 	quit.Wait()
 
+	r := latencies(arrivals, commits)
+	r.hubRead, r.coalesced = int(hubRead), int(coalesced)
+	r.serverCPU, r.clientCPU = serverCPU, clientCPU
+	r.rssBefore, r.rssAfter, r.rssPerConn = before, after, (after-before)/float64(clients)
+	r.goBefore, r.goAfter, r.kbPerConn = goBefore, goAfter, (goAfter-goBefore)/float64(clients)
+	return r
+}
+
+// latencies returns the percentiles of the arrivals after their commits,
+// and how many changes never arrived.
+func latencies(arrivals [][]time.Time, commits []time.Time) latencyResult {
 	var lat []time.Duration
 	merged := 0
 	for i := range arrivals {
@@ -300,12 +296,30 @@ func measureLiveLatency(b *testing.B, run latencyRun) latencyResult {
 	}
 	slices.Sort(lat)
 	pct := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
-	return latencyResult{
-		p50: pct(0.50), p99: pct(0.99), max: lat[len(lat)-1], deliveries: len(lat), merged: merged,
-		hubRead: int(hubRead), coalesced: int(coalesced),
-		serverCPU: serverCPU, clientCPU: clientCPU,
-		rssBefore: before, rssAfter: after, rssPerConn: (after - before) / float64(clients),
-		goBefore: goBefore, goAfter: goAfter, kbPerConn: (goAfter - goBefore) / float64(clients),
+	return latencyResult{p50: pct(0.50), p99: pct(0.99), max: lat[len(lat)-1], deliveries: len(lat), merged: merged}
+}
+
+// latencyMarker precedes the number of a change in the subject of the
+// ticket a latency run changes.
+var latencyMarker = []byte(`"subject":"latency `)
+
+// markArrivals records now as the arrival of every change data names (by
+// the number after latencyMarker) that row has room for.
+func markArrivals(data []byte, now time.Time, row []time.Time) {
+	for rest := data; ; {
+		at := bytes.Index(rest, latencyMarker)
+		if at < 0 {
+			return
+		}
+		rest = rest[at+len(latencyMarker):]
+		k := 0
+		for len(rest) > 0 && rest[0] >= '0' && rest[0] <= '9' {
+			k = k*10 + int(rest[0]-'0')
+			rest = rest[1:]
+		}
+		if k < len(row) {
+			row[k] = now
+		}
 	}
 }
 

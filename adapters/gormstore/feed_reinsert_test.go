@@ -12,20 +12,28 @@ import (
 	"github.com/ticketstream/ticketstream/ports/portstest"
 )
 
-// The SQLite twin of TestFeed_ATicketReinsertedBetweenPagesStillLeftItsTeam:
-// the fix of change16b made the PostgreSQL removals arm test the re-inserted
-// row against the read's target; SQLite's sqlRemovedSQL still tests
-// NOT EXISTS in each page's own snapshot. X (team A) is deleted (T1), and
-// re-inserted in team B (T2) between two pages of a read bounded by the
-// first page's horizon: the removal is dropped on page 2, and the next
-// read's upsert of X carries no LeftTeams.
-func TestFeed_SQLiteTicketReinsertedBetweenPagesStillLeftItsTeam(t *testing.T) {
+// Ticket X of team A is deleted (T1) and re-inserted in team B (T2) while
+// a read that began before T2 is between pages. The removal, read on a
+// later page in a later snapshot, must not be dropped because the ticket
+// exists again there: the re-insert is the next read's, whose start covers
+// T1 and so whose LeftTeams for X is empty — a dashboard scoped to team A
+// would never be told that X left it. On both databases.
+func TestFeed_ATicketReinsertedBetweenPagesStillLeftItsTeam(t *testing.T) {
+	for _, d := range []gormstore.Dialect{gormstore.SQLite, gormstore.Postgres} {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			reinsertedBetweenPages(t, d)
+		})
+	}
+}
+
+func reinsertedBetweenPages(t *testing.T, d gormstore.Dialect) {
 	ctx := context.Background()
 	tickets := demodata.New(11).Tickets(5)
 	for i := range tickets {
 		tickets[i].Team = "A"
 	}
-	s := openStore(t, gormstore.SQLite, tickets, gormstore.Config{})
+	s := openStore(t, d, tickets, gormstore.Config{})
 	_, start := portstest.WaitChanges(t, s, domain.ChangePos{}, 100, 5)
 	for _, tk := range tickets[:4] { // four changes, so that a page of 2 fills before the removal
 		tk.Subject = "T0"
