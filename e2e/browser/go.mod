@@ -3,8 +3,8 @@ module github.com/ticketstream/ticketstream/e2e/browser
 go 1.26.0
 
 require (
-	github.com/chromedp/cdproto v0.159.3
-	github.com/chromedp/chromedp v0.23.0
+	github.com/chromedp/cdproto v0.160.3
+	github.com/chromedp/chromedp v0.23.1
 	github.com/ticketstream/ticketstream v0.0.0
 )
 

@@ -6,12 +6,12 @@ import (
 	"testing"
 )
 
-// TestAttack17_SecretFileKeepsASecretThatStartsWithHash: a generated
+// TestSecretFile_KeepsASecretThatStartsWithHash: a generated
 // secret may start with "#" (base64, pwgen -y, …). The secret file takes
 // such a line for a comment and drops it without a word: with the next
 // secret first and the previous second, the next one is silently ignored,
 // and `token` signs with the previous one.
-func TestAttack17_SecretFileKeepsASecretThatStartsWithHash(t *testing.T) {
+func TestSecretFile_KeepsASecretThatStartsWithHash(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "secrets")
 	next, prev := "#next-secret-next-secret-next-secret-1", "previous-secret-previous-secret-2"
 	if err := os.WriteFile(path, []byte(next+"\n"+prev+"\n"), 0o600); err != nil {
