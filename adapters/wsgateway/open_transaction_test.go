@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -39,7 +38,7 @@ func TestLive_OpenTransactionsHoldBackNoChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.WaitFor(ctx, 60*time.Second, func(v *wsclient.View) bool { return v.SnapshotDone && len(v.Tickets) == len(tickets) }); err != nil {
+	if err := c.WaitFor(ctx, patience(t), func(v *wsclient.View) bool { return v.SnapshotDone && len(v.Tickets) == len(tickets) }); err != nil {
 		t.Fatal(err)
 	}
 
@@ -72,7 +71,7 @@ func TestLive_OpenTransactionsHoldBackNoChange(t *testing.T) {
 		if _, err := writer.Exec(ctx, `UPDATE tickets SET subject = $1 WHERE id = $2`, subject, id); err != nil {
 			t.Fatal(err)
 		}
-		if err := c.WaitFor(ctx, 20*time.Second, func(v *wsclient.View) bool { return v.Tickets[id].Subject == subject }); err != nil {
+		if err := c.WaitFor(ctx, patience(t), func(v *wsclient.View) bool { return v.Tickets[id].Subject == subject }); err != nil {
 			t.Fatalf("change %d never arrived while other transactions were open: %v", i, err)
 		}
 	}
@@ -80,7 +79,7 @@ func TestLive_OpenTransactionsHoldBackNoChange(t *testing.T) {
 	if err != nil || tag.RowsAffected() != int64(len(tickets)-1) {
 		t.Fatalf("bulk update: %v, %d rows", err, tag.RowsAffected())
 	}
-	if err := c.WaitFor(ctx, 60*time.Second, func(v *wsclient.View) bool {
+	if err := c.WaitFor(ctx, patience(t), func(v *wsclient.View) bool {
 		for id, tk := range v.Tickets {
 			if id != heldID && tk.Priority != domain.PriorityUrgent {
 				return false
@@ -115,7 +114,7 @@ func TestLive_OpenTransactionsHoldBackNoChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Conn.CloseNow()
-	if err := c.WaitFor(ctx, 20*time.Second, func(v *wsclient.View) bool { return v.Tickets[heldID].Subject == "held open" }); err != nil {
+	if err := c.WaitFor(ctx, patience(t), func(v *wsclient.View) bool { return v.Tickets[heldID].Subject == "held open" }); err != nil {
 		t.Fatalf("the change committed while the dashboard was away never arrived: %v", err)
 	}
 	if view.Counts.Resyncs != 0 {
@@ -126,7 +125,7 @@ func TestLive_OpenTransactionsHoldBackNoChange(t *testing.T) {
 	if _, err := writer.Exec(ctx, `UPDATE tickets SET subject = 'marker' WHERE id = $1`, marker.ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.WaitFor(ctx, 20*time.Second, func(v *wsclient.View) bool { return v.Tickets[marker.ID].Subject == "marker" }); err != nil {
+	if err := c.WaitFor(ctx, patience(t), func(v *wsclient.View) bool { return v.Tickets[marker.ID].Subject == "marker" }); err != nil {
 		t.Fatal(err)
 	}
 	if got := view.Counts.Duplicates - dups; got != 0 {

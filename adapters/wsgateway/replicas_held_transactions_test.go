@@ -17,6 +17,35 @@ import (
 	"github.com/ticketstream/ticketstream/ports/portstest"
 )
 
+// dialView connects a dashboard with token to base, resuming view's cursor.
+func dialView(t *testing.T, base, token string, view *wsclient.View) *wsclient.Client {
+	t.Helper()
+	c, err := wsclient.Dial(context.Background(), base, "", token, view)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// beginHeld opens a transaction on a connection of its own, to hold open.
+func beginHeld(t *testing.T, url string) pgx.Tx {
+	t.Helper()
+	tx, err := pgConn(t, url).Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tx
+}
+
+// patience is how long a test may still wait: until the test binary's
+// deadline (portstest.Deadline), not a budget sized on a quiet machine.
+func patience(t testing.TB) time.Duration {
+	if deadline, ok := portstest.Deadline(t); ok {
+		return max(time.Until(deadline), time.Second)
+	}
+	return time.Hour
+}
+
 func pgConn(t *testing.T, url string) *pgx.Conn {
 	t.Helper()
 	c, err := pgx.Connect(context.Background(), url)
@@ -67,7 +96,7 @@ func checkView(t *testing.T, store *gormstore.Store, view *wsclient.View, team s
 func readChanges(t *testing.T, c *wsclient.Client, n int) {
 	t.Helper()
 	start := c.View.Counts.Changes
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := untilTestDeadline(context.Background(), t)
 	defer cancel()
 	for c.View.Counts.Changes-start < n {
 		if _, err := c.Next(ctx); err != nil {
@@ -82,7 +111,7 @@ func marker(t *testing.T, w *pgx.Conn, c *wsclient.Client, id int64, s string) {
 	if _, err := w.Exec(context.Background(), `UPDATE tickets SET subject = $1, updated_at = updated_at + interval '1 second' WHERE id = $2`, s, id); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.WaitFor(context.Background(), 30*time.Second, func(v *wsclient.View) bool { return v.Tickets[id].Subject == s }); err != nil {
+	if err := c.WaitFor(context.Background(), patience(t), func(v *wsclient.View) bool { return v.Tickets[id].Subject == s }); err != nil {
 		t.Fatalf("marker %q: %v", s, err)
 	}
 }
@@ -101,11 +130,8 @@ func TestReplicas_BulkHangUpsWithHeldTransactions(t *testing.T) {
 	pgtest.HoldWriterElsewhere(t)
 
 	view := &wsclient.View{}
-	c, err := wsclient.Dial(ctx, base, "", "admin", view)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.WaitFor(ctx, 60*time.Second, func(v *wsclient.View) bool { return v.SnapshotDone && len(v.Tickets) == len(tickets) }); err != nil {
+	c := dialView(t, base, "admin", view)
+	if err := c.WaitFor(ctx, patience(t), func(v *wsclient.View) bool { return v.SnapshotDone && len(v.Tickets) == len(tickets) }); err != nil {
 		t.Fatal(err)
 	}
 	writer := pgConn(t, store.Target())
@@ -143,10 +169,7 @@ func TestReplicas_BulkHangUpsWithHeldTransactions(t *testing.T) {
 	bulk("bulk 2")
 	waitDispatched(t, store2, hub2)
 	dups := view.Counts.Duplicates
-	c, err = wsclient.Dial(ctx, base2, "", "admin", view)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c = dialView(t, base2, "admin", view)
 	readChanges(t, c, 500) // part of the catch-up
 	c.Conn.CloseNow()
 	t.Logf("hung up again after %d changes", view.Counts.Changes)
@@ -154,10 +177,7 @@ func TestReplicas_BulkHangUpsWithHeldTransactions(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitDispatched(t, store, hub)
-	c, err = wsclient.Dial(ctx, base, "", "admin", view)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c = dialView(t, base, "admin", view)
 	defer c.Conn.CloseNow()
 	marker(t, writer, c, tickets[2].ID, "end")
 	if view.Counts.Resyncs != 0 {
@@ -183,21 +203,14 @@ func TestReplicas_ScopedMovesInHeldTransactionsCommitAfterResume(t *testing.T) {
 	waitDispatched(t, store, hub)
 	waitDispatched(t, store2, hub2)
 	view := &wsclient.View{}
-	c, err := wsclient.Dial(ctx, base, "", "billing", view)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.WaitFor(ctx, 30*time.Second, func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
+	c := dialView(t, base, "billing", view)
+	if err := c.WaitFor(ctx, patience(t), func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
 		t.Fatal(err)
 	}
 	writer := pgConn(t, store.Target())
 	var txs []pgx.Tx
 	for k := range 6 {
-		conn := pgConn(t, store.Target())
-		tx, err := conn.Begin(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		tx := beginHeld(t, store.Target())
 		// k even: move billing tickets to sales; odd: sales to billing
 		for j := range 5 {
 			tk := tickets[(k*10+2*j+k%2)%len(tickets)]
@@ -225,10 +238,7 @@ func TestReplicas_ScopedMovesInHeldTransactionsCommitAfterResume(t *testing.T) {
 		}
 	}
 	waitDispatched(t, store2, hub2)
-	c, err = wsclient.Dial(ctx, base2, "", "billing", view)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c = dialView(t, base2, "billing", view)
 	readChanges(t, c, 3)
 	// the rest commit after the resume
 	for _, tx := range txs[3:] {
@@ -238,10 +248,7 @@ func TestReplicas_ScopedMovesInHeldTransactionsCommitAfterResume(t *testing.T) {
 	}
 	readChanges(t, c, 2)
 	c.Conn.CloseNow()
-	c, err = wsclient.Dial(ctx, base, "", "billing", view)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c = dialView(t, base, "billing", view)
 	defer c.Conn.CloseNow()
 	// marker: a billing ticket
 	var mk int64
@@ -272,21 +279,14 @@ func TestReplicas_CappedCursorResumesWithoutLoss(t *testing.T) {
 	ctx := context.Background()
 	waitDispatched(t, store, hub)
 	view := &wsclient.View{}
-	c, err := wsclient.Dial(ctx, base, "", "admin", view)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.WaitFor(ctx, 30*time.Second, func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
+	c := dialView(t, base, "admin", view)
+	if err := c.WaitFor(ctx, patience(t), func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
 		t.Fatal(err)
 	}
 	writer := pgConn(t, store.Target())
 	var txs []pgx.Tx
 	for k := range 24 {
-		conn := pgConn(t, store.Target())
-		tx, err := conn.Begin(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		tx := beginHeld(t, store.Target())
 		if _, err := tx.Exec(ctx, `UPDATE tickets SET subject = $1, updated_at = updated_at + interval '3 hour' WHERE id = $2`, fmt.Sprintf("held %d", k), tickets[10+k].ID); err != nil {
 			t.Fatal(err)
 		}
@@ -322,10 +322,7 @@ func TestReplicas_CappedCursorResumesWithoutLoss(t *testing.T) {
 		}
 	}
 	waitDispatched(t, store2, hub2)
-	c, err = wsclient.Dial(ctx, base2, "", "admin", view)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c = dialView(t, base2, "admin", view)
 	defer c.Conn.CloseNow()
 	marker(t, writer, c, tickets[1].ID, "after")
 	t.Logf("duplicates %d (a capped cursor may re-send)", view.Counts.Duplicates)
@@ -358,12 +355,9 @@ func TestReplicas_SnapshotDuringOpenTransactionDeliveredOnce(t *testing.T) {
 	}
 	waitDispatched(t, store, hub)
 	view := &wsclient.View{}
-	c, err := wsclient.Dial(ctx, base, "", "admin", view)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dialView(t, base, "admin", view)
 	// Hang up in the middle of the snapshot; the held transaction commits.
-	ctx2, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx2, cancel := untilTestDeadline(ctx, t)
 	for view.Counts.Rows < 1000 && !view.SnapshotDone {
 		m, err := c.Next(ctx2)
 		if err != nil {
@@ -383,12 +377,9 @@ func TestReplicas_SnapshotDuringOpenTransactionDeliveredOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitDispatched(t, store2, hub2)
-	c, err = wsclient.Dial(ctx, base2, "", "admin", view)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c = dialView(t, base2, "admin", view)
 	defer c.Conn.CloseNow()
-	if err := c.WaitFor(ctx, 60*time.Second, func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
+	if err := c.WaitFor(ctx, patience(t), func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
 		t.Fatal(err)
 	}
 	marker(t, writer, c, tickets[3].ID, "end")
@@ -413,11 +404,8 @@ func TestReplicas_FeedConnectionKilledMidBulk(t *testing.T) {
 	ctx := context.Background()
 	waitDispatched(t, store, hub)
 	view := &wsclient.View{}
-	c, err := wsclient.Dial(ctx, base, "", "admin", view)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.WaitFor(ctx, 60*time.Second, func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
+	c := dialView(t, base, "admin", view)
+	if err := c.WaitFor(ctx, patience(t), func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
 		t.Fatal(err)
 	}
 	writer, killer, held := pgConn(t, store.Target()), pgConn(t, store.Target()), pgConn(t, store.Target())
@@ -465,9 +453,7 @@ func TestReplicas_FeedConnectionKilledMidBulk(t *testing.T) {
 			}
 			cancel()
 			c.Conn.CloseNow()
-			if c, err = wsclient.Dial(ctx, base, "", "admin", view); err != nil {
-				t.Fatal(err)
-			}
+			c = dialView(t, base, "admin", view)
 		}
 	}
 	time.Sleep(2 * time.Second)
@@ -476,9 +462,7 @@ func TestReplicas_FeedConnectionKilledMidBulk(t *testing.T) {
 	t.Logf("killed %d feed queries; hub stats %+v", killed, hub.Stats())
 	waitDispatched(t, store, hub)
 	c.Conn.CloseNow()
-	if c, err = wsclient.Dial(ctx, base, "", "admin", view); err != nil {
-		t.Fatal(err)
-	}
+	c = dialView(t, base, "admin", view)
 	defer c.Conn.CloseNow()
 	marker(t, writer, c, tickets[8].ID, "end")
 	if view.Counts.Duplicates != 0 {

@@ -168,7 +168,7 @@ func TestReplicas_StressHangUps(t *testing.T) {
 			t.Fatal(err)
 		}
 		marker(t, writer, c, mk, fmt.Sprintf("end %d", i))
-		if err := c.WaitFor(ctx, 30*time.Second, func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
+		if err := c.WaitFor(ctx, patience(t), func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
 			t.Fatal(err)
 		}
 		c.Conn.CloseNow()
