@@ -82,14 +82,7 @@ func TestHub_ReadsThatFailMidTransactionLoseNoChange(t *testing.T) {
 	cfg := app.DefaultHubConfig()
 	cfg.BatchSize = 2
 	cfg.RetryMax = 20 * time.Millisecond
-	hub, err := app.NewHub(f, cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = hub.Run(runCtx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	hub := runHub(t, f, cfg)
 	if _, err := hub.Identity(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -128,4 +121,18 @@ func TestHub_ReadsThatFailMidTransactionLoseNoChange(t *testing.T) {
 		}
 	}
 	t.Fatalf("the hub is at %v and never dispatched A's change (ticket %d 'by A'); %d changes dispatched", hub.Position(), tickets[0].ID, len(f.delivered))
+}
+
+// runHub runs a hub over feed with cfg until t ends.
+func runHub(t *testing.T, feed ports.ChangeFeed, cfg app.HubConfig) *app.Hub {
+	t.Helper()
+	hub, err := app.NewHub(feed, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = hub.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return hub
 }

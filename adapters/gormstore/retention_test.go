@@ -36,14 +36,7 @@ func TestRetention_AnOpenTransactionElsewhereLeavesCursorsResumable(t *testing.T
 	cfg := app.DefaultHubConfig()
 	cfg.Retention = time.Millisecond
 	cfg.PruneInterval = 50 * time.Millisecond
-	hub, err := app.NewHub(s, cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = hub.Run(runCtx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	hub := runHub(t, s, cfg)
 	id, err := hub.Identity(ctx)
 	if err != nil {
 		t.Fatal(err)

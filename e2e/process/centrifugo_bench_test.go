@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -80,61 +79,26 @@ func measureCentrifugo(b *testing.B, bin string, clients, changes int, every tim
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	arrivals := make([][]time.Time, clients)
-	var ready, quit sync.WaitGroup
-	stop := make(chan struct{})
-	dials := make(chan struct{}, 100)
-	var mu sync.Mutex
-	var dialErr error
-	for i := range clients {
-		arrivals[i] = make([]time.Time, changes)
-		ready.Add(1)
-		quit.Add(1)
-		go func() {
-			defer quit.Done()
-			dials <- struct{}{}
+	f, err := startFleet(ctx, clients, changes, fleetClient{
+		dial: func(ctx context.Context) (*websocket.Conn, error) {
 			c, _, err := websocket.Dial(ctx, "ws://"+addr+"/connection/websocket", nil)
-			if err == nil {
-				err = c.Write(ctx, websocket.MessageText, []byte(`{"id":1,"connect":{}}`+"\n"+`{"id":2,"subscribe":{"channel":"tickets"}}`))
-			}
-			<-dials
 			if err != nil {
-				mu.Lock()
-				dialErr = err
-				mu.Unlock()
-				ready.Done()
-				return
+				return nil, err
 			}
 			c.SetReadLimit(1 << 20)
-			defer c.CloseNow()
-			go func() { <-stop; c.CloseNow() }()
-			subscribed := false
-			var buf []byte
-			for {
-				data, err := readMessage(ctx, c, buf[:0])
-				if err != nil {
-					if !subscribed {
-						ready.Done()
-					}
-					return
-				}
-				buf = data
-				now := time.Now()
-				if !subscribed && bytes.Contains(data, []byte(`"id":2`)) {
-					subscribed = true
-					ready.Done()
-				}
-				if bytes.Equal(bytes.TrimSpace(data), []byte(`{}`)) { // a ping
-					_ = c.Write(ctx, websocket.MessageText, []byte(`{}`))
-					continue
-				}
-				markArrivals(data, now, arrivals[i])
+			return c, c.Write(ctx, websocket.MessageText, []byte(`{"id":1,"connect":{}}`+"\n"+`{"id":2,"subscribe":{"channel":"tickets"}}`))
+		},
+		ready: func(msg []byte) bool { return bytes.Contains(msg, []byte(`"id":2`)) },
+		answer: func(ctx context.Context, c *websocket.Conn, msg []byte) bool {
+			if !bytes.Equal(bytes.TrimSpace(msg), []byte(`{}`)) {
+				return false
 			}
-		}()
-	}
-	ready.Wait()
-	if dialErr != nil {
-		b.Fatalf("centrifugo dial: %v", dialErr)
+			_ = c.Write(ctx, websocket.MessageText, []byte(`{}`)) // a ping: pong
+			return true
+		},
+	})
+	if err != nil {
+		b.Fatalf("centrifugo dial: %v", err)
 	}
 	time.Sleep(time.Second)
 	subject := strings.Repeat("Printer on floor 3 jams on every duplex job since the driver update ", 3)
@@ -161,22 +125,9 @@ func measureCentrifugo(b *testing.B, bin string, clients, changes int, every tim
 		commits[k] = time.Now()
 	}
 	tick.Stop()
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		missing := 0
-		for i := range arrivals {
-			if arrivals[i][changes-1].IsZero() {
-				missing++
-			}
-		}
-		if missing == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("%d centrifugo clients lack the last publication after 30s", missing)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if missing := f.lastArrived(time.Now().Add(30 * time.Second)); missing > 0 {
+		b.Fatalf("%d centrifugo clients lack the last publication after 30s", missing)
 	}
-	close(stop)
-	quit.Wait()
-	return latencies(arrivals, commits)
+	f.close()
+	return latencies(f.arrivals, commits)
 }

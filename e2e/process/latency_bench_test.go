@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -143,58 +142,20 @@ func measureLiveLatency(b *testing.B, run latencyRun) latencyResult {
 	before := rssKB(b, p.Pid())
 
 	// Every dashboard records when each change arrives.
-	arrivals := make([][]time.Time, clients)
-	var ready, quit sync.WaitGroup
-	stop := make(chan struct{})
-	dials := make(chan struct{}, 100)
-	var mu sync.Mutex
-	var dialErr error
-	for i := range clients {
-		arrivals[i] = make([]time.Time, changes)
-		ready.Add(1)
-		quit.Add(1)
-		go func() {
-			defer quit.Done()
-			dials <- struct{}{}
+	f, err := startFleet(ctx, clients, changes, fleetClient{
+		dial: func(ctx context.Context) (*websocket.Conn, error) {
 			c, err := wsclient.Dial(ctx, "ws://"+p.Addr, "team=latency", "", &wsclient.View{})
-			<-dials
 			if err != nil {
-				mu.Lock()
-				dialErr = err
-				mu.Unlock()
-				ready.Done()
-				return
+				return nil, err
 			}
-			defer c.Conn.CloseNow()
-			go func() { <-stop; c.Conn.CloseNow() }()
-			// The client reads raw messages into a buffer of its own and
-			// only looks for the marker: decoding every message, or a
-			// new buffer per message, would spend the shared CPU on the
-			// measuring side.
-			signalled := false
-			var buf []byte
-			for {
-				data, err := readMessage(ctx, c.Conn, buf[:0])
-				if err != nil {
-					if !signalled {
-						ready.Done()
-					}
-					return
-				}
-				buf = data
-				now := time.Now()
-				if !signalled && bytes.HasPrefix(data, []byte(`{"type":"end"`)) {
-					signalled = true
-					ready.Done()
-				}
-				markArrivals(data, now, arrivals[i])
-			}
-		}()
+			return c.Conn, nil
+		},
+		ready: hasPrefix(`{"type":"end"`),
+	})
+	if err != nil {
+		b.Fatalf("dial: %v", err)
 	}
-	ready.Wait()
-	if dialErr != nil {
-		b.Fatalf("dial: %v", dialErr)
-	}
+	arrivals := f.arrivals
 	time.Sleep(time.Second)
 	var goAfter float64
 	for range 3 { // each GC halves a stack that uses under a quarter of it
@@ -269,8 +230,7 @@ func measureLiveLatency(b *testing.B, run latencyRun) latencyResult {
 	hubRead := serverMetric(b, debugAddr, "ticketstream_live_changes_total") - readBefore
 	coalesced := serverMetric(b, debugAddr, "ticketstream_live_coalesced_total") - coalescedBefore
 	<-profiled
-	close(stop)
-	quit.Wait()
+	f.close()
 
 	r := latencies(arrivals, commits)
 	r.hubRead, r.coalesced = int(hubRead), int(coalesced)
@@ -326,15 +286,7 @@ func markArrivals(data []byte, now time.Time, row []time.Time) {
 // serverMetric reads one value of the server's /metrics.
 func serverMetric(tb testing.TB, debugAddr, name string) float64 {
 	tb.Helper()
-	resp, err := http.Get("http://" + debugAddr + "/metrics")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	body := httpBody(tb, "http://"+debugAddr+"/metrics")
 	for _, line := range strings.Split(string(body), "\n") {
 		if v, ok := strings.CutPrefix(line, name+" "); ok {
 			f, err := strconv.ParseFloat(v, 64)
@@ -375,15 +327,7 @@ func readMessage(ctx context.Context, c *websocket.Conn, buf []byte) ([]byte, er
 // objects and goroutines cost, without garbage or pages not yet returned.
 func goMemoryKB(tb testing.TB, debugAddr string) float64 {
 	tb.Helper()
-	resp, err := http.Get("http://" + debugAddr + "/debug/pprof/heap?gc=1&debug=1")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	body := httpBody(tb, "http://"+debugAddr+"/debug/pprof/heap?gc=1&debug=1")
 	var heap, stack float64
 	for _, line := range strings.Split(string(body), "\n") {
 		if v, ok := strings.CutPrefix(line, "# HeapInuse = "); ok {
@@ -479,20 +423,26 @@ func procStatusKB(tb testing.TB, pid int, field string) float64 {
 	return 0
 }
 
-// saveProfile writes the profile served at url to file, for a look at
-// where the server's memory went (go tool pprof -sample_index=inuse_space).
-func saveProfile(tb testing.TB, url, file string) {
+// httpBody GETs url and returns the body, failing tb on an error.
+func httpBody(tb testing.TB, url string) []byte {
 	tb.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
+	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if err := os.WriteFile(file, data, 0o644); err != nil {
+	return body
+}
+
+// saveProfile writes the profile served at url to file, for a look at
+// where the server's memory went (go tool pprof -sample_index=inuse_space).
+func saveProfile(tb testing.TB, url, file string) {
+	tb.Helper()
+	if err := os.WriteFile(file, httpBody(tb, url), 0o644); err != nil {
 		tb.Fatal(err)
 	}
 }
