@@ -466,24 +466,25 @@ func TestHub_RecoversFromFeedErrorsWithoutLosingChanges(t *testing.T) {
 
 // A writer left open stalls nothing: it is named in a warning (it holds
 // back the pruning of the history), and the stall measured is the feed's
-// own — a database that stopped answering.
+// own — a database that stopped answering for the stall warning's 2 s,
+// far longer than any pause between reads of a feed that answers.
 func TestHub_AnOpenWriterIsNamedAndAFeedThatStopsIsAStall(t *testing.T) {
 	t.Parallel()
 	feed := portstest.NewFeed()
 	var logs portstest.LogBuffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	feed.SetWriter(ports.Writer{Age: time.Minute, PID: 4242, Application: "psql"})
-	h := startHub(t, feed, HubConfig{StallWarning: 40 * time.Millisecond, RetryMax: 5 * time.Millisecond}, log)
-	portstest.WaitFor(t, 5*time.Second, "a warning naming the writer", func() bool {
+	h := startHub(t, feed, HubConfig{StallWarning: 2 * time.Second, RetryMax: 5 * time.Millisecond}, log)
+	portstest.Await(t, "a warning naming the writer", func() bool {
 		return strings.Contains(logs.String(), "holds back the pruning") && strings.Contains(logs.String(), "pid=4242")
 	})
 	if got := h.Stats().Stalled; got != 0 {
 		t.Fatalf("Stalled = %v while the feed answers: an open writer stalls nothing", got)
 	}
 	feed.SetErr(errors.New("database away"))
-	portstest.WaitFor(t, 5*time.Second, "the stall to be measured", func() bool { return h.Stats().Stalled > 0 })
+	portstest.Await(t, "the stall to be measured", func() bool { return h.Stats().Stalled > 0 })
 	feed.SetErr(nil)
-	portstest.WaitFor(t, 5*time.Second, "the stall to end", func() bool { return h.Stats().Stalled == 0 })
+	portstest.Await(t, "the stall to end", func() bool { return h.Stats().Stalled == 0 })
 }
 
 // TestHub_DeliversAChangeWhileAnOlderTransactionStaysOpen: a transaction
