@@ -470,3 +470,12 @@ func TestReplicas_FeedConnectionKilledMidBulk(t *testing.T) {
 	}
 	checkView(t, store, view, "")
 }
+
+// untilTestDeadline bounds a wait by the test binary's deadline
+// (portstest.Deadline), not by a budget sized on a quiet machine.
+func untilTestDeadline(ctx context.Context, t testing.TB) (context.Context, context.CancelFunc) {
+	if deadline, ok := portstest.Deadline(t); ok {
+		return context.WithDeadline(ctx, deadline)
+	}
+	return context.WithCancel(ctx)
+}

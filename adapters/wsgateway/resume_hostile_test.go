@@ -57,7 +57,7 @@ func TestResumeHostile_ResumeOfASnapshotStartedAfterACursorCountsRowsNeverSent(t
 	c.Conn.CloseNow()
 
 	c = f.connect(t, "", "admin", view) // resumes from view.Cursor
-	deadline, cancel := untilTestDeadline(ctx, t)
+	deadline, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	for {
 		m, err := c.Next(deadline)
@@ -146,7 +146,7 @@ func TestResumeHostile_ATicketInBillingOnlyInsideATransactionReachesNoBillingRes
 			heard := map[int64]string{}
 			marker := tickets[0]
 			marked := false
-			deadline, cancel := untilTestDeadline(ctx, t)
+			deadline, cancel := context.WithTimeout(ctx, 20*time.Second)
 			defer cancel()
 			for !(marked && view.Tickets[marker.ID].Subject == "marker") {
 				if view.Totals.Status != nil && !marked {
@@ -264,7 +264,7 @@ func TestResumeHostile_AFlakyScopedDashboardUnderWriters(t *testing.T) {
 	// read reads one message; it fails t on a wrong count.
 	read := func(c *wsclient.Client, whole *bool) *wsclient.Message {
 		t.Helper()
-		deadline, cancel := untilTestDeadline(ctx, t)
+		deadline, cancel := context.WithTimeout(ctx, 20*time.Second)
 		defer cancel()
 		m, err := c.Next(deadline)
 		if err != nil {
@@ -597,7 +597,7 @@ func flakyDashboardUnderWriters(t *testing.T, d gormstore.Dialect, flaky bool) {
 			}()
 			read := func(c *wsclient.Client, v *wsclient.View, whole *bool) *wsclient.Message {
 				t.Helper()
-				deadline, cancel := untilTestDeadline(ctx, t)
+				deadline, cancel := context.WithTimeout(ctx, 30*time.Second)
 				defer cancel()
 				m, err := c.Next(deadline)
 				if err != nil {
@@ -788,7 +788,7 @@ func TestResumeHostile_AResumeAfterABulkUpdateRemovesEachTicketOnce(t *testing.T
 
 	c = f.connect(t, "status=open", "admin", view)
 	removals := map[int64]int{}
-	deadline, cancel := untilTestDeadline(ctx, t)
+	deadline, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	for {
 		m, err := c.Next(deadline)
@@ -840,7 +840,7 @@ func TestResumeHostile_ResumeOfALimitedSnapshotCountsTheWholeFilter(t *testing.T
 	}
 	c.Conn.CloseNow()
 	c = f.connect(t, "limit=3", "admin", view)
-	deadline, cancel := untilTestDeadline(ctx, t)
+	deadline, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	for {
 		m, err := c.Next(deadline)
@@ -871,7 +871,7 @@ func TestResumeHostile_ResumeOfACutShortLimitedSnapshotKeepsTheLimit(t *testing.
 	ctx := context.Background()
 	view := &wsclient.View{}
 	c := f.connect(t, "limit=40", "admin", view)
-	deadline, cancel := untilTestDeadline(ctx, t)
+	deadline, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	m, err := c.Next(deadline)
 	if err != nil {
@@ -929,7 +929,7 @@ func TestResumeHostile_ADepartureBehindTheCursorButNotYetDeliveredIsLost(t *test
 	again.Subject, again.UpdatedAt = "changed again, in sales", again.UpdatedAt.Add(time.Minute)
 	burst = append(burst, again)
 	f.feed.Put(burst...) // one write: the hub reads it whole
-	deadline, cancel := untilTestDeadline(ctx, t)
+	deadline, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	m, err := c.Next(deadline)
 	if err != nil {
@@ -1012,7 +1012,7 @@ func TestResumeHostile_ADepartureBehindTheCursorButNotYetDeliveredIsLostSQLite(t
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	deadline, cancel := untilTestDeadline(ctx, t)
+	deadline, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	m, err := c.Next(deadline)
 	if err != nil {
@@ -1079,13 +1079,4 @@ func checkWholeCounts(v *wsclient.View, m *wsclient.Message, whole *bool) error 
 		}
 	}
 	return nil
-}
-
-// untilTestDeadline bounds a read by the test binary's deadline
-// (portstest.Deadline), not by a budget sized on a quiet machine.
-func untilTestDeadline(ctx context.Context, t testing.TB) (context.Context, context.CancelFunc) {
-	if deadline, ok := portstest.Deadline(t); ok {
-		return context.WithDeadline(ctx, deadline)
-	}
-	return context.WithCancel(ctx)
 }
