@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/ticketstream/ticketstream/adapters/wsgateway/wsclient"
 )
 
 // Main is the TestMain of a package of system tests. Under -short it runs
@@ -31,6 +33,11 @@ func run(m *testing.M, withBinary bool) {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
+	}
+	if flag.Lookup("test.bench").Value.String() == "" {
+		// Tests (not benchmarks, whose clients must cost the server's
+		// figures nothing) check every message against the schemas.
+		wsclient.CheckMessage = CheckServerMessage
 	}
 	code := m.Run()
 	removeBinary()

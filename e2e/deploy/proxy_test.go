@@ -11,10 +11,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ticketstream/ticketstream/ports/portstest"
 )
 
 // publicHost is the name clients use for the proxy: not a loopback name,
@@ -53,7 +54,7 @@ func freePort(t *testing.T) int {
 // this test cannot drift apart.
 func siteConfig(t *testing.T, httpsPort, httpPort int, cert, key string, upstreams [2]string) string {
 	t.Helper()
-	raw, err := os.ReadFile("../docs/deploy/nginx.conf")
+	raw, err := os.ReadFile("../../docs/deploy/nginx.conf")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +84,7 @@ type proxy struct {
 	cmd    *exec.Cmd
 	base   string // https://tickets.test:port
 	plain  string // the redirecting plain-HTTP listener, host:port
-	log    *lockedBuffer
+	log    *portstest.LogBuffer
 	client *http.Client // trusts the certificate, resolves publicHost
 }
 
@@ -120,7 +121,7 @@ http {
 	if err := os.WriteFile(conf, []byte(main), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	log := &lockedBuffer{}
+	log := &portstest.LogBuffer{}
 	if out, err := exec.Command(nginx, "-t", "-e", "stderr", "-p", dir, "-c", conf).CombinedOutput(); err != nil {
 		t.Fatalf("nginx -t: %v\n%s", err, out)
 	}
@@ -191,22 +192,4 @@ http {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-// lockedBuffer collects a process's output for the test to show.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -1,4 +1,4 @@
-package restapi_test
+package contract_test
 
 import (
 	"bufio"

@@ -17,7 +17,7 @@ import (
 // warnings and still exits 0.
 func TestSystemdUnit_Verifies(t *testing.T) {
 	analyze := requireTool(t, "systemd-analyze", "apt-get install systemd")
-	raw, err := os.ReadFile("../docs/deploy/ticketstream.service")
+	raw, err := os.ReadFile("../../docs/deploy/ticketstream.service")
 	if err != nil {
 		t.Fatal(err)
 	}
