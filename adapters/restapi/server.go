@@ -383,9 +383,9 @@ func (s *Server) listTickets(c echo.Context) error {
 	defer lease.Release()
 	ndjson := strings.Contains(c.Request().Header.Get("Accept"), "application/x-ndjson")
 	sink := newHTTPSink(c.Response(), s.acceptedCoding(c.Response(), c.Request()), ndjson, s.cfg.WriteTimeout, s.cursors)
-	defer sink.release()
 	s.streams.Add(1)
 	defer s.streams.Add(-1)
+	defer sink.release() // before the stream counts as done
 	sum, err := s.streamer.Stream(c.Request().Context(), q, sink.delimiter(), sink)
 	c.Set("rows", sum.Rows)
 	c.Set("bytes", sum.Bytes)
