@@ -34,6 +34,9 @@ func TestConfig_ValidateNamesTheBadSetting(t *testing.T) {
 		{"negative per token", Config{MaxStreamsPerToken: -1}, "max-streams-per-token"},
 		{"negative per address", Config{MaxStreamsPerAddress: -1}, "max-streams-per-address"},
 		{"negative staleness", Config{FeedStaleAfter: -time.Second}, "ready-feed-stale-after"},
+		{"unknown coding", Config{Compression: "br"}, "rest-compression"},
+		{"off among codings", Config{Compression: "off,gzip"}, "rest-compression"},
+		{"only commas", Config{Compression: ",,"}, "rest-compression"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -44,5 +47,16 @@ func TestConfig_ValidateNamesTheBadSetting(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestConfig_CompressionNamesTheCodingsOffered(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]codings{
+		"zstd,gzip": both, " gzip , zstd ": both, "gzip": codings(0).with(codingGzip), "zstd": codings(0).with(codingZstd), "off": 0,
+	} {
+		if got, err := parseCompression(in); err != nil || got != want {
+			t.Errorf("parseCompression(%q) = %b, %v; want %b", in, got, err, want)
+		}
 	}
 }

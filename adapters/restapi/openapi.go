@@ -2,7 +2,6 @@ package restapi
 
 import (
 	_ "embed"
-	"net/http"
 
 	"github.com/labstack/echo/v4"
 )
@@ -17,5 +16,5 @@ var OpenAPI []byte
 // its tickets.
 func (s *Server) openAPI(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "no-cache")
-	return c.Blob(http.StatusOK, "application/json", OpenAPI)
+	return s.blob(c, "application/json", OpenAPI)
 }

@@ -67,12 +67,18 @@ type Config struct {
 	// successful read before /readyz answers 503: dashboards would hear of
 	// no change. Zero: the default; negative is an error.
 	FeedStaleAfter time.Duration
+	// Compression lists the content codings offered for ticket lists and
+	// larger bodies, comma-separated: "zstd,gzip" (the default), one of
+	// them, or "off". A response is compressed only when the request's
+	// Accept-Encoding accepts a coding offered (zstd when both are equally
+	// acceptable). Empty: the default.
+	Compression string
 }
 
 // DefaultConfig holds on a 2-core machine.
 func DefaultConfig() Config {
 	return Config{MaxRows: 100_000, WriteTimeout: 10 * time.Second, ReadHeaderTimeout: 10 * time.Second,
-		MaxStreamsPerToken: 16, MaxStreamsPerAddress: 64, FeedStaleAfter: 30 * time.Second}
+		MaxStreamsPerToken: 16, MaxStreamsPerAddress: 64, FeedStaleAfter: 30 * time.Second, Compression: "zstd,gzip"}
 }
 
 // MaxRowsLimit is the largest MaxRows: a response of more rows is paged.
@@ -101,7 +107,34 @@ func (c Config) Validate() error {
 			return domain.Invalidf(f.param, "must be 0 (the default) or a positive duration, got %s", f.v)
 		}
 	}
+	if _, err := parseCompression(c.Compression); err != nil {
+		return err
+	}
 	return nil
+}
+
+// parseCompression parses Config.Compression; "" is the empty set, which
+// withDefaults never leaves.
+func parseCompression(s string) (codings, error) {
+	if strings.TrimSpace(s) == "off" {
+		return 0, nil
+	}
+	var set codings
+	for item := range strings.SplitSeq(s, ",") {
+		switch strings.TrimSpace(item) {
+		case "gzip":
+			set = set.with(codingGzip)
+		case "zstd":
+			set = set.with(codingZstd)
+		case "":
+		default:
+			return 0, domain.Invalidf("rest-compression", "must be zstd, gzip, both comma-separated, off, or empty (the default), got %q", s)
+		}
+	}
+	if set == 0 && strings.TrimSpace(s) != "" {
+		return 0, domain.Invalidf("rest-compression", "must be zstd, gzip, both comma-separated, off, or empty (the default), got %q", s)
+	}
+	return set, nil
 }
 
 // withDefaults validates c and fills its zero fields.
@@ -119,6 +152,9 @@ func (c Config) withDefaults() (Config, error) {
 		if *f.v == 0 {
 			*f.v = *f.def
 		}
+	}
+	if strings.TrimSpace(c.Compression) == "" {
+		c.Compression = d.Compression
 	}
 	return c, nil
 }
@@ -149,6 +185,7 @@ type Server struct {
 	limits   *peerlimit.Limits
 	started  time.Time
 	streams  atomic.Int64
+	codings  codings // offered to clients; none when compression is off
 }
 
 // Pages serves static pages (the dashboard) at the paths it lists.
@@ -191,6 +228,8 @@ func New(cfg Config, streamer *app.Streamer, store Store, cursors *domain.Cursor
 			TokenSetting: "max-streams-per-token", AddressSetting: "max-streams-per-address",
 			Code: "too_many_streams", Noun: "running streams", RetryAfter: streamRetryAfter,
 		})}
+	// Validated above.
+	s.codings, _ = parseCompression(cfg.Compression)
 	e.Use(s.requestLog, s.checkHost)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
@@ -343,9 +382,10 @@ func (s *Server) listTickets(c echo.Context) error {
 	}
 	defer lease.Release()
 	ndjson := strings.Contains(c.Request().Header.Get("Accept"), "application/x-ndjson")
-	sink := newHTTPSink(c.Response(), ndjson, s.cfg.WriteTimeout, s.cursors)
+	sink := newHTTPSink(c.Response(), s.acceptedCoding(c.Response(), c.Request()), ndjson, s.cfg.WriteTimeout, s.cursors)
 	s.streams.Add(1)
 	defer s.streams.Add(-1)
+	defer sink.release() // before the stream counts as done
 	sum, err := s.streamer.Stream(c.Request().Context(), q, sink.delimiter(), sink)
 	c.Set("rows", sum.Rows)
 	c.Set("bytes", sum.Bytes)
@@ -391,7 +431,7 @@ func (s *Server) getTicket(c echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("encode ticket %d: %w", id, err)
 	}
-	return c.Blob(http.StatusOK, "application/json; charset=utf-8", append(body, '\n'))
+	return s.blob(c, "application/json; charset=utf-8", append(body, '\n'))
 }
 
 // requestLog writes one line per request with its id, its filter (never

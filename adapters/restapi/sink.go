@@ -3,6 +3,7 @@ package restapi
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -24,10 +25,16 @@ const (
 // streams: {"tickets":[…],"count":N,"next_cursor":"…"}. NDJSON is a ticket
 // per line, with count and cursor in HTTP trailers. Each chunk is written
 // once and flushed, under a write deadline of its own: a healthy long stream
-// is never cut short, a client that stops reading is dropped.
+// is never cut short, a client that stops reading is dropped. With a coding
+// other than identity each chunk goes through a pooled encoder, flushed
+// with the chunk; the encoder is closed when the stream ends, before the
+// trailers, and given back by release.
 type httpSink struct {
 	w       http.ResponseWriter
 	rc      *http.ResponseController
+	out     io.Writer // w, or enc writing to w
+	coding  coding
+	enc     encoder // nil until the response starts, and for identity
 	ndjson  bool
 	timeout time.Duration
 	cursors *domain.CursorSealer // seals the next page's cursor
@@ -37,8 +44,8 @@ type httpSink struct {
 
 var _ ports.ChunkSink = (*httpSink)(nil)
 
-func newHTTPSink(w http.ResponseWriter, ndjson bool, timeout time.Duration, cursors *domain.CursorSealer) *httpSink {
-	return &httpSink{w: w, rc: http.NewResponseController(w), ndjson: ndjson, timeout: timeout, cursors: cursors}
+func newHTTPSink(w http.ResponseWriter, c coding, ndjson bool, timeout time.Duration, cursors *domain.CursorSealer) *httpSink {
+	return &httpSink{w: w, rc: http.NewResponseController(w), out: w, coding: c, ndjson: ndjson, timeout: timeout, cursors: cursors}
 }
 
 func (s *httpSink) delimiter() ports.Delimiter {
@@ -60,6 +67,12 @@ func (s *httpSink) start() error {
 	}
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
+	if s.coding != identity {
+		h.Set("Content-Encoding", s.coding.String())
+		h.Del("Content-Length")
+		s.enc = takeEncoder(s.coding, s.w)
+		s.out = s.enc
+	}
 	s.w.WriteHeader(http.StatusOK)
 	if !s.ndjson {
 		return s.write([]byte(`{"tickets":[`))
@@ -69,7 +82,7 @@ func (s *httpSink) start() error {
 
 func (s *httpSink) write(b []byte) error {
 	_ = s.rc.SetWriteDeadline(time.Now().Add(s.timeout))
-	if _, err := s.w.Write(b); err != nil {
+	if _, err := s.out.Write(b); err != nil {
 		return fmt.Errorf("write response: %w", err)
 	}
 	return nil
@@ -95,6 +108,11 @@ func (s *httpSink) WriteChunk(ctx context.Context, c ports.Chunk) error {
 		return err
 	}
 	s.chunks++
+	if s.enc != nil {
+		if err := s.enc.Flush(); err != nil {
+			return fmt.Errorf("flush response: %w", err)
+		}
+	}
 	if err := s.rc.Flush(); err != nil {
 		return fmt.Errorf("flush response: %w", err)
 	}
@@ -113,9 +131,11 @@ func (s *httpSink) finish(sum app.Summary, next domain.Cursor) error {
 		s.w.Header().Set(TrailerCount, strconv.Itoa(sum.Rows))
 		s.w.Header().Set(TrailerNextCursor, s.cursors.CursorString(next))
 		if sum.Rows > 0 {
-			return s.write([]byte{'\n'})
+			if err := s.write([]byte{'\n'}); err != nil {
+				return err
+			}
 		}
-		return nil
+		return s.end()
 	}
 	b := append([]byte(`],"count":`), strconv.Itoa(sum.Rows)...)
 	if next.IsZero() {
@@ -125,7 +145,10 @@ func (s *httpSink) finish(sum app.Summary, next domain.Cursor) error {
 		b = s.cursors.AppendCursor(b, next)
 		b = append(b, `"}`...)
 	}
-	return s.write(append(b, '\n'))
+	if err := s.write(append(b, '\n')); err != nil {
+		return err
+	}
+	return s.end()
 }
 
 // fail ends a stream that broke after its status was sent: the document
@@ -133,8 +156,31 @@ func (s *httpSink) finish(sum app.Summary, next domain.Cursor) error {
 func (s *httpSink) fail(message string) {
 	if s.ndjson {
 		s.w.Header().Set(TrailerError, message)
-		return
+	} else {
+		b := append([]byte(`],"error":{"code":"internal","message":`), strconv.Quote(message)...)
+		_ = s.write(append(b, "}}\n"...))
 	}
-	b := append([]byte(`],"error":{"code":"internal","message":`), strconv.Quote(message)...)
-	_ = s.write(append(b, "}}\n"...))
+	_ = s.end()
+}
+
+// end closes the compressed stream, if any, so that its last bytes go
+// before the handler returns and net/http sends the trailers.
+func (s *httpSink) end() error {
+	if s.enc == nil {
+		return nil
+	}
+	_ = s.rc.SetWriteDeadline(time.Now().Add(s.timeout))
+	if err := s.enc.Close(); err != nil {
+		return fmt.Errorf("write response: %w", err)
+	}
+	return nil
+}
+
+// release gives the encoder back to its pool; the sink writes nothing
+// after. It is called once the stream is over, however it ended.
+func (s *httpSink) release() {
+	if s.enc != nil {
+		putEncoder(s.coding, s.enc)
+		s.enc, s.out = nil, s.w
+	}
 }

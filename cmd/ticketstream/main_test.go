@@ -91,6 +91,7 @@ func TestCLI_RefusesBadInputWithAClearMessage(t *testing.T) {
 		{"subscribe rate not a number", nil, []string{"serve", "--subscribes-per-second", "NaN"}, 2, "--subscribes-per-second (TICKETSTREAM_SUBSCRIBES_PER_SECOND) must be 0 (the default) or a positive number"},
 		{"negative per-token stream limit", nil, []string{"serve", "--max-streams-per-token", "-1"}, 2, "--max-streams-per-token (TICKETSTREAM_MAX_STREAMS_PER_TOKEN) must be 0 (the default) or more"},
 		{"negative per-address stream limit", map[string]string{"TICKETSTREAM_MAX_STREAMS_PER_ADDRESS": "-1"}, []string{"serve"}, 2, "--max-streams-per-address (TICKETSTREAM_MAX_STREAMS_PER_ADDRESS) must be 0 (the default) or more"},
+		{"unknown REST compression", nil, []string{"serve", "--rest-compression", "br"}, 2, `--rest-compression (TICKETSTREAM_REST_COMPRESSION) must be zstd, gzip, both comma-separated, off, or empty (the default), got "br"`},
 		{"negative feed staleness", nil, []string{"serve", "--ready-feed-stale-after", "-1s"}, 2, "--ready-feed-stale-after (TICKETSTREAM_READY_FEED_STALE_AFTER) must be 0 (the default)"},
 		{"negative token lifetime", nil, []string{"serve", "--jwt-max-lifetime", "-1h"}, 2, "--jwt-max-lifetime (TICKETSTREAM_JWT_MAX_LIFETIME) must be 0 (the default) or a positive duration"},
 		{"short secret", map[string]string{"TICKETSTREAM_JWT_SECRET": "short"}, []string{"serve"}, 2, "--jwt-secret (TICKETSTREAM_JWT_SECRET) must be at least 32 bytes"},

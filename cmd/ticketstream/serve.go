@@ -63,6 +63,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	s.Int(&rest.MaxStreamsPerAddress, "max-streams-per-address", rest.MaxStreamsPerAddress, "running REST streams of one client address (the TCP peer's: behind a proxy, the proxy's); beyond, 429; 0: the default")
 	s.Duration(&rest.FeedStaleAfter, "ready-feed-stale-after", rest.FeedStaleAfter, "/readyz answers 503 when the change feed has not been read successfully for this long; 0: the default")
 	s.Int(&rest.MaxRows, "max-rows", rest.MaxRows, "most tickets in one REST response; page with cursor beyond")
+	s.String(&rest.Compression, "rest-compression", rest.Compression, "content codings offered for REST ticket lists and larger bodies, as the client's Accept-Encoding accepts: zstd,gzip, one of them, or off (a proxy in front compresses); empty: the default")
 	live := &c.cfg.Live
 	dl := app.DefaultHubConfig()
 	s.Duration(&live.PollInterval, "poll-interval", dl.PollInterval, "how often the change feed is read for live changes: the floor of their latency, and one small query per interval")
