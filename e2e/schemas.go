@@ -2,9 +2,10 @@ package e2e
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -18,18 +19,39 @@ var (
 )
 
 func loadSchemas() {
-	_, here, _, ok := runtime.Caller(0)
-	if !ok {
-		schemasErr = fmt.Errorf("cannot tell where the e2e package is")
+	dir, err := schemasDir()
+	if err != nil {
+		schemasErr = err
 		return
 	}
-	dir := filepath.Join(filepath.Dir(here), "..", "docs", "schemas")
 	c := jsonschema.NewCompiler()
 	c.AssertFormat()
 	if serverSchema, schemasErr = c.Compile(filepath.Join(dir, "server-message.json")); schemasErr != nil {
 		return
 	}
 	clientSchema, schemasErr = c.Compile(filepath.Join(dir, "client-message.json"))
+}
+
+// schemasDir finds docs/schemas in the working directory or above it: a
+// test runs in its package's directory, somewhere below the repository's
+// root. (The source file's own path would not do: -trimpath makes it
+// relative.)
+func schemasDir() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		candidate := filepath.Join(dir, "docs", "schemas")
+		if _, err := os.Stat(filepath.Join(candidate, "server-message.json")); err == nil {
+			return candidate, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no docs/schemas/server-message.json in the working directory or above it")
+		}
+		dir = parent
+	}
 }
 
 // CheckServerMessage checks one message the server sent against
