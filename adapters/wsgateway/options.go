@@ -49,7 +49,7 @@ type Options struct {
 	PingInterval time.Duration
 	// DisableCompression refuses permessage-deflate (RFC 7692): every
 	// message goes out as it is, whatever the client offers. By default a
-	// client that offers it (every browser but Safari does) gets it, without
+	// client that offers it (browsers do by themselves) gets it, without
 	// context takeover either way, so that an idle socket keeps no
 	// compressor: each message is compressed on its own by a pooled one.
 	DisableCompression bool
@@ -57,6 +57,7 @@ type Options struct {
 	// uncompressed even on a socket that negotiated compression: deflating
 	// a small message costs more CPU per byte saved than a large one, and a
 	// live change is compressed once for every socket that receives it.
+	// Zero means DefaultCompressionThreshold.
 	CompressionThreshold int
 }
 
