@@ -147,11 +147,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			lease.Release()
 		}
 	}()
-	ws, err := websocket.Accept(withSmallBuffers(w), r, &websocket.AcceptOptions{
-		Subprotocols:       []string{Subprotocol},
-		InsecureSkipVerify: true, // the origin was checked above, with a JSON answer
-		CompressionMode:    websocket.CompressionDisabled,
-	})
+	ws, err := websocket.Accept(withSmallBuffers(w), r, g.acceptOptions())
 	if err != nil {
 		g.log.Info("websocket upgrade failed", "err", err)
 		return

@@ -47,6 +47,18 @@ type Options struct {
 	QueueChunks int
 	// PingInterval is how often an idle socket is pinged.
 	PingInterval time.Duration
+	// DisableCompression refuses permessage-deflate (RFC 7692): every
+	// message goes out as it is, whatever the client offers. By default a
+	// client that offers it (browsers do by themselves) gets it, without
+	// context takeover either way, so that an idle socket keeps no
+	// compressor: each message is compressed on its own by a pooled one.
+	DisableCompression bool
+	// CompressionThreshold is the size in bytes below which a message goes
+	// uncompressed even on a socket that negotiated compression: deflating
+	// a small message costs more CPU per byte saved than a large one, and a
+	// live change is compressed once for every socket that receives it.
+	// Zero means DefaultCompressionThreshold.
+	CompressionThreshold int
 }
 
 // DefaultOptions holds on a 2-core machine with a few thousand dashboards.
@@ -54,8 +66,16 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{MaxConnections: 10_000, MaxConnectionsPerToken: 100, MaxConnectionsPerAddress: 1000,
 		SubscribeBurst: 20, SubscribesPerSecond: 5,
-		MaxMessageBytes: 4096, WriteTimeout: 10 * time.Second, QueueChunks: 16, PingInterval: 30 * time.Second}
+		MaxMessageBytes: 4096, WriteTimeout: 10 * time.Second, QueueChunks: 16, PingInterval: 30 * time.Second,
+		CompressionThreshold: DefaultCompressionThreshold}
 }
+
+// DefaultCompressionThreshold leaves live changes of a few tickets
+// uncompressed — deflating a message has a fixed cost, whatever its size,
+// and a live change pays it once per socket — and compresses snapshot
+// messages (chunks of 32 KB) and bulk changes, where it saves most of the
+// bytes. The benchmarks in compression_bench_test.go measure where it pays.
+const DefaultCompressionThreshold = 4096
 
 // Observer is told what the sockets send, for metrics. Its methods run on
 // every socket's writer: they must return at once and should not allocate.
@@ -93,7 +113,8 @@ func (o Options) Validate() error {
 		v     int
 		param string
 	}{{o.MaxConnections, "max-connections"}, {o.MaxConnectionsPerToken, "max-connections-per-token"},
-		{o.MaxConnectionsPerAddress, "max-connections-per-address"}, {o.SubscribeBurst, "subscribe-burst"}, {o.QueueChunks, "queue-chunks"}} {
+		{o.MaxConnectionsPerAddress, "max-connections-per-address"}, {o.SubscribeBurst, "subscribe-burst"}, {o.QueueChunks, "queue-chunks"},
+		{o.CompressionThreshold, "ws-compression-threshold"}} {
 		if f.v < 0 {
 			return domain.Invalidf(f.param, "must be 0 (the default) or more, got %d", f.v)
 		}
@@ -125,7 +146,8 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	d := DefaultOptions()
 	for _, f := range []struct{ v, def *int }{{&o.MaxConnections, &d.MaxConnections}, {&o.MaxConnectionsPerToken, &d.MaxConnectionsPerToken},
-		{&o.MaxConnectionsPerAddress, &d.MaxConnectionsPerAddress}, {&o.SubscribeBurst, &d.SubscribeBurst}, {&o.QueueChunks, &d.QueueChunks}} {
+		{&o.MaxConnectionsPerAddress, &d.MaxConnectionsPerAddress}, {&o.SubscribeBurst, &d.SubscribeBurst}, {&o.QueueChunks, &d.QueueChunks},
+		{&o.CompressionThreshold, &d.CompressionThreshold}} {
 		if *f.v == 0 {
 			*f.v = *f.def
 		}

@@ -21,7 +21,7 @@ func runLoad(ctx context.Context, env *environment, args []string) error {
 		sockets, fetchers, ramp                               int
 		duration                                              time.Duration
 		writeRate                                             float64
-		allowRemote                                           bool
+		allowRemote, wsCompression                            bool
 	)
 	s := newSettings("load", env.stderr)
 	s.String(&database, "database", "", "with --write-rate: the server's database, where this run changes tickets")
@@ -37,6 +37,7 @@ func runLoad(ctx context.Context, env *environment, args []string) error {
 	s.Float64(&writeRate, "write-rate", 0, "changes per second this run writes into --database, to measure change latency")
 	s.String(&jsonOut, "json", "", "also write the result as JSON to this file (- for standard output)")
 	s.Bool(&allowRemote, "allow-remote", false, "allow a target that is not on this machine")
+	s.Bool(&wsCompression, "ws-compression", true, "offer permessage-deflate on the sockets, as browsers do; the summary gives the bytes on the wire either way")
 	if err := s.parse(args); err != nil {
 		return err
 	}
@@ -62,7 +63,8 @@ func runLoad(ctx context.Context, env *environment, args []string) error {
 			return fmt.Errorf("%w: --metrics (%s) must be a URL like http://127.0.0.1:9464/metrics", errUsage, s.env("metrics"))
 		}
 	}
-	cfg := load.Config{Target: u, Metrics: mu, Token: token, Sockets: sockets, Fetchers: fetchers, Duration: duration, Ramp: ramp, Progress: loadProgress(env)}
+	cfg := load.Config{Target: u, Metrics: mu, Token: token, Sockets: sockets, Fetchers: fetchers, Duration: duration, Ramp: ramp, Progress: loadProgress(env),
+		DisableCompression: !wsCompression}
 	if filters != "" {
 		for _, f := range strings.Fields(filters) {
 			if f == "all" {

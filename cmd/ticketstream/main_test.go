@@ -64,6 +64,8 @@ func TestCLI_RefusesBadInputWithAClearMessage(t *testing.T) {
 		{"negative REST write timeout", map[string]string{"TICKETSTREAM_REST_WRITE_TIMEOUT": "-2s"}, []string{"serve"}, 2, "--rest-write-timeout (TICKETSTREAM_REST_WRITE_TIMEOUT) must be 0 (the default) or a positive duration, got -2s"},
 		{"negative connections", nil, []string{"serve", "--max-connections", "-1"}, 2, "--max-connections (TICKETSTREAM_MAX_CONNECTIONS) must be 0 (the default) or more, got -1"},
 		{"negative queue", nil, []string{"serve", "--queue-chunks", "-1"}, 2, "--queue-chunks (TICKETSTREAM_QUEUE_CHUNKS) must be 0 (the default) or more"},
+		{"negative compression threshold", nil, []string{"serve", "--ws-compression-threshold", "-1"}, 2, "--ws-compression-threshold (TICKETSTREAM_WS_COMPRESSION_THRESHOLD) must be 0 (the default) or more, got -1"},
+		{"compression setting not a bool", map[string]string{"TICKETSTREAM_WS_COMPRESSION": "sometimes"}, []string{"serve"}, 2, "TICKETSTREAM_WS_COMPRESSION"},
 		{"message bound too small", nil, []string{"serve", "--max-message-bytes", "10"}, 2, "--max-message-bytes (TICKETSTREAM_MAX_MESSAGE_BYTES) must be 0 (the default) or between 64 and 1048576, got 10"},
 		{"too many rows", nil, []string{"serve", "--max-rows", "-1"}, 2, "--max-rows (TICKETSTREAM_MAX_ROWS) must be 0 (the default) or between 1 and 10000000"},
 		{"too many demo tickets", nil, []string{"serve", "--demo-tickets", "-1"}, 2, "--demo-tickets (TICKETSTREAM_DEMO_TICKETS) must be between 0 (none) and 1000000"},
@@ -463,6 +465,12 @@ func TestCLI_LoadMeasuresARunningServer(t *testing.T) {
 				Count int `json:"count"`
 			} `json:"latency"`
 		} `json:"changes"`
+		WebSocket struct {
+			Dials        int64 `json:"dials"`
+			Compressed   int64 `json:"dials_compressed"`
+			MessageBytes int64 `json:"message_bytes_received"`
+			WireReceived int64 `json:"wire_bytes_received"`
+		} `json:"websocket"`
 		Errors map[string]int `json:"errors"`
 		Server struct {
 			RSSPeak float64 `json:"rss_peak_bytes"`
@@ -497,7 +505,7 @@ func TestCLI_LoadMeasuresARunningServer(t *testing.T) {
 		}
 		t.Logf("a load run of %v got too little done on this machine (%+v): running it for %v", d, res, 2*d)
 	}
-	for _, want := range []string{"WebSocket snapshots", "6 complete", "REST fetches", "Changes received", "latency (updated_at → received)", "Errors", "none", "Server memory", "RSS peak"} {
+	for _, want := range []string{"WebSocket snapshots", "6 complete", "on the wire", "compression negotiated on", "REST fetches", "Changes received", "latency (updated_at → received)", "Errors", "none", "Server memory", "RSS peak"} {
 		if !strings.Contains(stdout, want) {
 			t.Fatalf("the summary lacks %q:\n%s", want, stdout)
 		}
@@ -508,6 +516,27 @@ func TestCLI_LoadMeasuresARunningServer(t *testing.T) {
 	if res.Snapshots.Complete != 6 || res.Snapshots.Rows < 1000 || res.REST.Fetches == 0 || res.Changes.Written == 0 ||
 		res.Changes.Received == 0 || res.Changes.Latency.Count == 0 || len(res.Errors) != 0 || res.Server.RSSPeak == 0 {
 		t.Fatalf("result %+v", res)
+	}
+	// Compression is offered and taken, and the snapshots' 32 KB messages
+	// shrink on the wire; without it, the wire carries a little more than
+	// the messages (frame headers, the upgrade).
+	if ws := res.WebSocket; ws.Dials == 0 || ws.Compressed != ws.Dials || ws.WireReceived == 0 || ws.WireReceived >= ws.MessageBytes {
+		t.Fatalf("compressed sockets: %+v", ws)
+	}
+	plainOut := filepath.Join(t.TempDir(), "plain.json")
+	if code, _, stderr := runCLI(t, "load", "--target", "http://"+addr, "--metrics", "", "--sockets", "2", "--duration", "2s", "--filters", "all", "--ws-compression=false", "--json", plainOut); code != 0 {
+		t.Fatalf("load --ws-compression=false: exit %d: %s", code, stderr)
+	}
+	b, err := os.ReadFile(plainOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plain loadResult
+	if err := json.Unmarshal(b, &plain); err != nil {
+		t.Fatal(err)
+	}
+	if ws := plain.WebSocket; ws.Dials == 0 || ws.Compressed != 0 || ws.MessageBytes == 0 || ws.WireReceived < ws.MessageBytes {
+		t.Fatalf("sockets without compression: %+v", ws)
 	}
 
 	for _, tc := range []struct{ args, mentions string }{

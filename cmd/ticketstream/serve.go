@@ -57,6 +57,9 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	s.Duration(&ws.WriteTimeout, "write-timeout", ws.WriteTimeout, "how long a WebSocket client may keep its queue full before it is closed with 1013 and a resume cursor; 0: the default")
 	s.Duration(&rest.WriteTimeout, "rest-write-timeout", rest.WriteTimeout, "how long a REST client may stall the write of one chunk of a response before it is dropped; 0: the default")
 	s.Duration(&ws.PingInterval, "ping-interval", ws.PingInterval, "how often idle sockets are pinged")
+	wsCompression := true
+	s.Bool(&wsCompression, "ws-compression", wsCompression, "negotiate permessage-deflate with WebSocket clients that offer it (browsers do), without context takeover; false sends every message uncompressed")
+	s.Int(&ws.CompressionThreshold, "ws-compression-threshold", ws.CompressionThreshold, "bytes below which a WebSocket message goes uncompressed even where compression is negotiated: live changes of a few tickets, compressed once per socket, cost more CPU than they save; 0: the default")
 	var maxMessage int
 	s.Int(&maxMessage, "max-message-bytes", int(ws.MaxMessageBytes), "largest client message; larger closes the socket with 1009")
 	s.Int(&rest.MaxStreamsPerToken, "max-streams-per-token", rest.MaxStreamsPerToken, "running REST streams (GET /v1/tickets) of one token (off without a secret); beyond, 429; 0: the default")
@@ -92,6 +95,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		return fmt.Errorf("%w: --debug-listen (%s) must be unset: the profiler moved to --internal-listen (loopback by default) with --profiler", errUsage, envName("debug-listen"))
 	}
 	ws.MaxMessageBytes = int64(maxMessage)
+	ws.DisableCompression = !wsCompression
 	live.MemoryBudget = int64(budgetMiB) << 20
 	ws.AllowedOrigins = splitList(origins)
 	srv.AllowedHosts = splitList(hosts)

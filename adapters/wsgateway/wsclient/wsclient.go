@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -203,12 +204,19 @@ type Client struct {
 	// Mu, when set, is held while a message is applied to View, for a
 	// caller that reads the view from another goroutine.
 	Mu *sync.Mutex
+	// Compressed reports whether the server accepted permessage-deflate.
+	Compressed bool
 }
 
 // Dial opens a socket to base (ws://host:port) for the filter query
 // (status=open&team=billing), resuming from view.Cursor if set; view keeps
-// its tickets across reconnects. token may be empty.
-func Dial(ctx context.Context, base, query, token string, view *View) (*Client, error) {
+// its tickets across reconnects. token may be empty. It offers
+// permessage-deflate unless told WithoutCompression.
+func Dial(ctx context.Context, base, query, token string, view *View, options ...Option) (*Client, error) {
+	var cfg dialConfig
+	for _, o := range options {
+		o(&cfg)
+	}
 	values, err := url.ParseQuery(query)
 	if err != nil {
 		return nil, fmt.Errorf("filter %q: %w", query, err)
@@ -216,7 +224,10 @@ func Dial(ctx context.Context, base, query, token string, view *View) (*Client, 
 	if view.Cursor != "" {
 		values.Set("cursor", view.Cursor)
 	}
-	opts := &websocket.DialOptions{Subprotocols: []string{Subprotocol}}
+	opts := &websocket.DialOptions{Subprotocols: []string{Subprotocol}, HTTPClient: cfg.httpClient, CompressionMode: websocket.CompressionNoContextTakeover}
+	if cfg.noCompression {
+		opts.CompressionMode = websocket.CompressionDisabled
+	}
 	if token != "" {
 		opts.HTTPHeader = http.Header{"Authorization": {"Bearer " + token}}
 	}
@@ -234,7 +245,7 @@ func Dial(ctx context.Context, base, query, token string, view *View) (*Client, 
 	if view.Cursor != "" {
 		view.Sub = 1
 	}
-	return &Client{Conn: c, View: view}, nil
+	return &Client{Conn: c, View: view, Compressed: strings.HasPrefix(resp.Header.Get("Sec-WebSocket-Extensions"), "permessage-deflate")}, nil
 }
 
 // CheckMessage, when set, is called with every message a Client receives

@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/ticketstream/ticketstream/adapters/wsgateway/wsclient"
 )
 
 // DefaultFilters are dashboards' filters, spread like a help desk's: the
@@ -52,6 +54,9 @@ type Config struct {
 	Duration time.Duration
 	// Ramp is how many sockets to open per second (0: all at once).
 	Ramp int
+	// DisableCompression makes the sockets not offer permessage-deflate;
+	// by default they offer it, as browsers do.
+	DisableCompression bool
 	// Writer, if set, changes a ticket; it is called WriteRate times a
 	// second, so that change latency is measured even with no other writer.
 	Writer    func(ctx context.Context) error
@@ -100,6 +105,17 @@ type Result struct {
 		Written  int64       `json:"written"`
 		Latency  Percentiles `json:"latency"`
 	} `json:"changes"`
+	// WebSocket is what the sockets' connections carried, counted on the
+	// TCP connection: the upgrades, every frame as sent (compressed where
+	// negotiated), pings and closes.
+	WebSocket struct {
+		CompressionOffered bool  `json:"compression_offered"`
+		Dials              int64 `json:"dials"`
+		Compressed         int64 `json:"dials_compressed"`
+		MessageBytes       int64 `json:"message_bytes_received"`
+		WireReceived       int64 `json:"wire_bytes_received"`
+		WireSent           int64 `json:"wire_bytes_sent"`
+	} `json:"websocket"`
 	Errors map[string]int `json:"errors"`
 	Server struct {
 		RSSPeak      float64 `json:"rss_peak_bytes"`
@@ -115,11 +131,16 @@ type run struct {
 	cfg   Config
 	start time.Time
 	http  *http.Client
+	// wire counts the sockets' bytes; wsHTTP dials through it.
+	wire   wsclient.WireCounter
+	wsHTTP *http.Client
 
 	connected, snapDone     atomic.Int64
 	snapRows, snapBytes     atomic.Int64
 	restRows, restBytes     atomic.Int64
 	fetches, changes, wrote atomic.Int64
+	dials, compressed       atomic.Int64
+	msgBytes                atomic.Int64
 	lastSnapEnd             atomic.Int64 // ns since start
 	firstChunk, complete    samples
 	restFirst, restComplete samples
@@ -144,6 +165,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	r := &run{cfg: cfg, start: time.Now(), http: &http.Client{Transport: &http.Transport{
 		MaxIdleConnsPerHost: max(cfg.Fetchers, 2), DisableCompression: true,
 	}}}
+	r.wsHTTP = r.wire.HTTPClient()
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -185,7 +207,10 @@ func (r *run) url(path, filter string) string {
 func (r *run) socket(ctx context.Context, filter string) {
 	u := r.url("/v1/stream", filter)
 	u = "ws" + strings.TrimPrefix(u, "http")
-	opts := &websocket.DialOptions{Subprotocols: []string{"ticketstream.v1"}}
+	opts := &websocket.DialOptions{Subprotocols: []string{"ticketstream.v1"}, HTTPClient: r.wsHTTP, CompressionMode: websocket.CompressionNoContextTakeover}
+	if r.cfg.DisableCompression {
+		opts.CompressionMode = websocket.CompressionDisabled
+	}
 	if r.cfg.Token != "" {
 		opts.HTTPHeader = http.Header{"Authorization": {"Bearer " + r.cfg.Token}}
 	}
@@ -205,6 +230,10 @@ func (r *run) socket(ctx context.Context, filter string) {
 			continue
 		}
 		c.SetReadLimit(16 << 20)
+		r.dials.Add(1)
+		if strings.HasPrefix(resp.Header.Get("Sec-WebSocket-Extensions"), "permessage-deflate") {
+			r.compressed.Add(1)
+		}
 		r.connected.Add(1)
 		err = r.readSocket(ctx, c, began)
 		r.connected.Add(-1)
@@ -246,6 +275,7 @@ func (r *run) readSocket(ctx context.Context, c *websocket.Conn, began time.Time
 			return err
 		}
 		now := time.Now()
+		r.msgBytes.Add(int64(len(data)))
 		switch {
 		case bytes.HasPrefix(data, snapshotPrefix):
 			if first {
@@ -452,6 +482,10 @@ func (r *run) result() *Result {
 	rest.FirstChunk, rest.Completion = r.restFirst.percentiles(), r.restComplete.percentiles()
 	res.Changes.Received, res.Changes.Written = r.changes.Load(), r.wrote.Load()
 	res.Changes.Latency = r.latency.percentiles()
+	ws := &res.WebSocket
+	wire := r.wire.Bytes()
+	ws.CompressionOffered, ws.Dials, ws.Compressed = !r.cfg.DisableCompression, r.dials.Load(), r.compressed.Load()
+	ws.MessageBytes, ws.WireReceived, ws.WireSent = r.msgBytes.Load(), wire.Read, wire.Written
 	res.Errors = r.errs.snapshot()
 	r.mu.Lock()
 	res.Server.RSSPeak, res.Server.RSSEnd, res.Server.HeapPeak, res.Server.Connections, res.Server.MetricsError = r.rssPeak, r.rssEnd, r.heapPk, r.connPeak, r.metricsErr

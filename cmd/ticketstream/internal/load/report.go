@@ -27,6 +27,17 @@ func (r *Result) WriteSummary(w io.Writer) error {
 		row("  throughput", fmt.Sprintf("%.0f rows/s, %.1f MB/s (until the last snapshot ended)", s.RowsPerSecond, s.MBPerSecond))
 		row("  time to first chunk", ms(s.FirstChunk))
 		row("  time to complete", ms(s.Completion))
+		w := r.WebSocket
+		ratio := "–"
+		if w.MessageBytes > 0 {
+			ratio = fmt.Sprintf("%.0f%%", 100*float64(w.WireReceived)/float64(w.MessageBytes))
+		}
+		offered := "not offered"
+		if w.CompressionOffered {
+			offered = fmt.Sprintf("negotiated on %d of %d dials", w.Compressed, w.Dials)
+		}
+		row("  on the wire", fmt.Sprintf("%s received for %s of messages (%s), %s sent; compression %s",
+			mb(float64(w.WireReceived)), mb(float64(w.MessageBytes)), ratio, mb(float64(w.WireSent)), offered))
 	}
 	if r.Fetchers > 0 {
 		s := r.REST
