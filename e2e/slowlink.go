@@ -1,11 +1,8 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
-	"net"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,31 +44,4 @@ func StartSlowLink(tb testing.TB, upstream string, link Link) string {
 		}
 	}
 	return proxy.Listen
-}
-
-// WireCounter dials TCP connections and counts the bytes they read: what
-// crossed the wire toward the client, headers and framing included.
-type WireCounter struct{ read atomic.Int64 }
-
-// DialContext dials like net.Dialer and counts what the connection reads.
-func (w *WireCounter) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-	if err != nil {
-		return nil, err
-	}
-	return &countingConn{Conn: c, read: &w.read}, nil
-}
-
-// Read returns the bytes read so far by every connection it dialed.
-func (w *WireCounter) Read() int64 { return w.read.Load() }
-
-type countingConn struct {
-	net.Conn
-	read *atomic.Int64
-}
-
-func (c *countingConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	c.read.Add(int64(n))
-	return n, err
 }

@@ -2,7 +2,13 @@
 
 package wsgateway
 
-import "github.com/coder/websocket"
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/coder/websocket"
+)
 
 // acceptOptions are the upgrade's options: our subprotocol, and
 // permessage-deflate for a client that offers it unless it is disabled.
@@ -24,4 +30,36 @@ func (g *Gateway) acceptOptions() *websocket.AcceptOptions {
 		o.CompressionThreshold = g.opts.CompressionThreshold
 	}
 	return o
+}
+
+// negotiatedDeflate reports whether the upgrade's answer, whose header is
+// h, agreed to permessage-deflate.
+func negotiatedDeflate(h http.Header) bool {
+	return strings.HasPrefix(h.Get("Sec-WebSocket-Extensions"), "permessage-deflate")
+}
+
+// writeUncompressed writes msg as one text message that is not compressed,
+// on a socket that negotiated compression, whatever its size. coder/websocket
+// decides whether to compress a message by its length (at least the
+// threshold) on the message's first write, so a first frame of one byte
+// keeps the whole message uncompressed: the client receives it in two
+// data frames and an empty final one (RFC 6455 §5.4), which every client
+// reassembles. Both frames sit in the socket's write buffer until the last
+// one flushes it, so this costs no more writes to the network than one
+// frame would. TestCompression_LiveChangesGoUncompressed checks the frames
+// on the wire.
+func (c *conn) writeUncompressed(ctx context.Context, msg []byte) error {
+	w, err := c.ws.Writer(ctx, websocket.MessageText)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(msg[:1]); err != nil {
+		w.Close()
+		return err
+	}
+	if _, err := w.Write(msg[1:]); err != nil {
+		w.Close()
+		return err
+	}
+	return w.Close()
 }

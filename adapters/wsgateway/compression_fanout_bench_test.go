@@ -56,28 +56,30 @@ func benchGateway(b *testing.B, n int, deflate bool, opts wsgateway.Options) (*f
 // change (a compressor that is not pooled shows here: coder/websocket's
 // weighs about 1.2 MB). The clients only split
 // frames, so the CPU is the server's: hub, writers, compression. Cases: a
-// change of 1 ticket (below the default threshold, so sent plain even where
-// compression is negotiated), the same compressed anyway (threshold 1:
-// what the threshold saves), and a bulk change of 16 tickets (above it).
+// change of 1 ticket and a bulk change of 16 (above the threshold), each
+// without compression, with it negotiated (live changes still go out
+// plain: the default), and with live changes compressed too
+// (CompressLiveChanges; for one ticket with the threshold at 1 byte).
 // Run:
 //
 //	go test -run '^$' -bench Compression_LiveFanout -benchtime 30x -timeout 30m ./adapters/wsgateway
 func BenchmarkCompression_LiveFanout(b *testing.B) {
 	cases := []struct {
-		name      string
-		tickets   int
-		deflate   bool
-		threshold int
+		name    string
+		tickets int
+		deflate bool
+		opts    wsgateway.Options
 	}{
-		{"changes=1/plain", 1, false, 0},
-		{"changes=1/deflate-threshold", 1, true, 0},
-		{"changes=1/deflate-all", 1, true, 1},
-		{"changes=16/plain", 16, false, 0},
-		{"changes=16/deflate-threshold", 16, true, 0},
+		{"changes=1/plain", 1, false, wsgateway.Options{}},
+		{"changes=1/deflate", 1, true, wsgateway.Options{}},
+		{"changes=1/deflate-all", 1, true, wsgateway.Options{CompressionThreshold: 1, CompressLiveChanges: true}},
+		{"changes=16/plain", 16, false, wsgateway.Options{}},
+		{"changes=16/deflate", 16, true, wsgateway.Options{}},
+		{"changes=16/deflate-live", 16, true, wsgateway.Options{CompressLiveChanges: true}},
 	}
 	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {
-			f, clients := benchGateway(b, fanoutSockets, tc.deflate, wsgateway.Options{CompressionThreshold: tc.threshold})
+			f, clients := benchGateway(b, fanoutSockets, tc.deflate, tc.opts)
 			tickets := f.tickets[:tc.tickets]
 			var lat []time.Duration
 			var wire, messages int64

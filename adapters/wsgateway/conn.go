@@ -50,6 +50,10 @@ type conn struct {
 	liveMu       sync.Mutex
 	live         *app.Subscription // the current subscription's hub queue
 
+	// plainLive: compression was negotiated, and live changes are still
+	// to go out uncompressed (Options.CompressLiveChanges is off).
+	plainLive bool
+
 	rows, bytes atomic.Int64
 	changes     atomic.Int64
 	sc          *scratch // the writer's working memory while it writes

@@ -154,6 +154,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	reserved = false
 	c := g.newConn(ws, scope, values.Encode())
+	if c != nil {
+		c.plainLive = negotiatedDeflate(w.Header()) && !g.opts.CompressLiveChanges
+	}
 	if c == nil {
 		ws.Close(websocket.StatusGoingAway, "server shutting down")
 		g.open.Add(-1)

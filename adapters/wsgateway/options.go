@@ -59,6 +59,13 @@ type Options struct {
 	// live change is compressed once for every socket that receives it.
 	// Zero means DefaultCompressionThreshold.
 	CompressionThreshold int
+	// CompressLiveChanges compresses live changes too (those of at least
+	// CompressionThreshold bytes: bulk changes). By default they go out
+	// uncompressed whatever their size, and only snapshot and catch-up
+	// messages are compressed: a live change is sent to every socket that
+	// holds its tickets, each compressing it alone, which costs the fan-out
+	// about twice the CPU (BenchmarkCompression_LiveFanout).
+	CompressLiveChanges bool
 }
 
 // DefaultOptions holds on a 2-core machine with a few thousand dashboards.
@@ -70,11 +77,11 @@ func DefaultOptions() Options {
 		CompressionThreshold: DefaultCompressionThreshold}
 }
 
-// DefaultCompressionThreshold leaves live changes of a few tickets
-// uncompressed — deflating a message has a fixed cost, whatever its size,
-// and a live change pays it once per socket — and compresses snapshot
-// messages (chunks of 32 KB) and bulk changes, where it saves most of the
-// bytes. The benchmarks in compression_bench_test.go measure where it pays.
+// DefaultCompressionThreshold leaves small messages uncompressed —
+// deflating a message has a fixed cost, whatever its size — and compresses
+// snapshot and catch-up messages (chunks of 32 KB), where it saves most of
+// the bytes. The benchmarks in compression_bench_test.go measure where it
+// pays.
 const DefaultCompressionThreshold = 4096
 
 // Observer is told what the sockets send, for metrics. Its methods run on

@@ -174,7 +174,7 @@ func (c *conn) writeLive() error {
 		return err
 	}
 	if len(c.sc.taken) > 0 {
-		err = c.writeChanges(c.sc.taken)
+		err = c.writeChanges(c.sc.taken, true)
 		c.releaseTaken()
 		if err != nil {
 			return err
@@ -226,7 +226,7 @@ func (c *conn) write(m *outMsg) error {
 		return c.writeCountsIfDue()
 	case msgChanges:
 		c.st.live.Apply(m.more.deliveries)
-		return c.writeChanges(m.more.deliveries)
+		return c.writeChanges(m.more.deliveries, false) // a catch-up: this socket's alone
 	case msgEnd:
 		c.st.cursor.SnapshotDone = true
 		c.st.live.Settle()
@@ -258,8 +258,9 @@ func (c *conn) write(m *outMsg) error {
 }
 
 // writeChanges writes ds as one changes message, whose cursor is the last
-// change's position.
-func (c *conn) writeChanges(ds []app.Delivery) error {
+// change's position; live says they are live changes (sent to every socket
+// holding their tickets), not a catch-up.
+func (c *conn) writeChanges(ds []app.Delivery, live bool) error {
 	c.st.cursor.Live = ds[len(ds)-1].Pos
 	c.sc.buf = changesPrefix(c.sc.buf[:0], c.st.sub, c.st.cursor, c.st.live)
 	n := 0
@@ -271,7 +272,13 @@ func (c *conn) writeChanges(ds []app.Delivery) error {
 		n += len(ds[i].Bytes())
 	}
 	c.sc.buf = append(c.sc.buf, snapshotSuffix...)
-	if err := c.writeParts(c.sc.buf); err != nil {
+	var err error
+	if live {
+		err = c.writeLiveMessage(c.sc.buf)
+	} else {
+		err = c.writeParts(c.sc.buf)
+	}
+	if err != nil {
 		return err
 	}
 	now := time.Now().UnixNano()
@@ -283,6 +290,22 @@ func (c *conn) writeChanges(ds []app.Delivery) error {
 	c.changes.Add(int64(len(ds)))
 	c.bytes.Add(int64(n))
 	return nil
+}
+
+// writeLiveMessage writes a message of live changes: as writeParts does,
+// but uncompressed where live changes are to stay so (see
+// Options.CompressLiveChanges).
+func (c *conn) writeLiveMessage(msg []byte) error {
+	if !c.plainLive || len(msg) < c.g.opts.CompressionThreshold {
+		return c.writeParts(msg)
+	}
+	c.writingSince.Store(time.Now().UnixNano())
+	err := c.writeUncompressed(context.Background(), msg)
+	c.writingSince.Store(0)
+	if err == nil {
+		c.g.obs.MessageSent(len(msg))
+	}
+	return err
 }
 
 // writeParts writes parts as one text message in one frame. The write

@@ -59,7 +59,8 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	s.Duration(&ws.PingInterval, "ping-interval", ws.PingInterval, "how often idle sockets are pinged")
 	wsCompression := true
 	s.Bool(&wsCompression, "ws-compression", wsCompression, "negotiate permessage-deflate with WebSocket clients that offer it (browsers do), without context takeover; false sends every message uncompressed")
-	s.Int(&ws.CompressionThreshold, "ws-compression-threshold", ws.CompressionThreshold, "bytes below which a WebSocket message goes uncompressed even where compression is negotiated: live changes of a few tickets, compressed once per socket, cost more CPU than they save; 0: the default")
+	s.Int(&ws.CompressionThreshold, "ws-compression-threshold", ws.CompressionThreshold, "bytes below which a WebSocket message goes uncompressed even where compression is negotiated (compressing a small message costs more CPU than it saves); 0: the default")
+	s.Bool(&ws.CompressLiveChanges, "ws-compress-live", ws.CompressLiveChanges, "compress live changes too (those above the threshold) where compression is negotiated; by default only snapshots and catch-ups are, since a live change is compressed once per socket")
 	var maxMessage int
 	s.Int(&maxMessage, "max-message-bytes", int(ws.MaxMessageBytes), "largest client message; larger closes the socket with 1009")
 	s.Int(&rest.MaxStreamsPerToken, "max-streams-per-token", rest.MaxStreamsPerToken, "running REST streams (GET /v1/tickets) of one token (off without a secret); beyond, 429; 0: the default")

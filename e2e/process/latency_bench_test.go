@@ -83,8 +83,39 @@ func BenchmarkLiveEveryVersion(b *testing.B) {
 	}
 }
 
+// BenchmarkLiveLatencyCompression is BenchmarkLiveLatency at 1,000 and
+// 10,000 dashboards with and without permessage-deflate negotiated, in
+// one run, so that the two compare on the same machine at the same time:
+// live changes go out uncompressed by default, so the fan-out should cost
+// the same; the idle socket's memory shows what negotiating costs it.
+//
+//	go test -run '^$' -bench LiveLatencyCompression -benchtime 1x -timeout 30m ./e2e/process
+func BenchmarkLiveLatencyCompression(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		for _, deflate := range []bool{false, true} {
+			name := fmt.Sprintf("clients=%d/plain", n)
+			if deflate {
+				name = fmt.Sprintf("clients=%d/deflate", n)
+			}
+			b.Run(name, func(b *testing.B) {
+				for range b.N {
+					r := measureLiveLatency(b, latencyRun{clients: n, changes: 20, every: 100 * time.Millisecond, plain: !deflate})
+					b.ReportMetric(r.p50.Seconds()*1000, "p50-ms")
+					b.ReportMetric(r.p99.Seconds()*1000, "p99-ms")
+					b.ReportMetric(r.kbPerConn, "KB/conn")
+					b.Logf("%s: commit→client p50 %.1f ms, p99 %.1f ms over %d deliveries; %.1f KB per idle connection (heap+stacks), RSS %.1f KB per connection; server CPU %.2fs",
+						name, r.p50.Seconds()*1000, r.p99.Seconds()*1000, r.deliveries, r.kbPerConn, r.rssPerConn, r.serverCPU.Seconds())
+				}
+			})
+		}
+	}
+}
+
 // latencyRun is one measurement's setting.
 type latencyRun struct {
+	// plain: the dashboards do not offer permessage-deflate (by default
+	// they do, as browsers and wsclient do).
+	plain            bool
 	clients, changes int
 	every            time.Duration
 	// oneTicket changes one ticket every time (versions that commit
@@ -144,7 +175,11 @@ func measureLiveLatency(b *testing.B, run latencyRun) latencyResult {
 	// Every dashboard records when each change arrives.
 	f, err := startFleet(ctx, clients, changes, fleetClient{
 		dial: func(ctx context.Context) (*websocket.Conn, error) {
-			c, err := wsclient.Dial(ctx, "ws://"+p.Addr, "team=latency", "", &wsclient.View{})
+			var opts []wsclient.Option
+			if run.plain {
+				opts = append(opts, wsclient.WithoutCompression())
+			}
+			c, err := wsclient.Dial(ctx, "ws://"+p.Addr, "team=latency", "", &wsclient.View{}, opts...)
 			if err != nil {
 				return nil, err
 			}

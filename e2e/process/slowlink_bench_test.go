@@ -2,6 +2,7 @@ package process
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/ticketstream/ticketstream/adapters/wsgateway/wsclient"
 	"github.com/ticketstream/ticketstream/e2e"
 )
 
@@ -31,7 +33,7 @@ func BenchmarkSlowLink(b *testing.B) {
 	link := e2e.StartSlowLink(b, p.Addr, e2e.Link{DownKBps: 2500, OneWay: 20 * time.Millisecond})
 	for _, tc := range []struct {
 		name  string
-		fetch func(context.Context, *e2e.WireCounter, string) (download, error)
+		fetch func(context.Context, *wsclient.WireCounter, string) (download, error)
 	}{
 		{"rest-identity", restDownload("")},
 		{"rest-gzip", restDownload("gzip")},
@@ -41,7 +43,7 @@ func BenchmarkSlowLink(b *testing.B) {
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			for range b.N {
-				var wire e2e.WireCounter
+				var wire wsclient.WireCounter
 				cpu := cpuTime(b, p.Pid())
 				d, err := tc.fetch(context.Background(), &wire, link)
 				if err != nil {
@@ -51,7 +53,7 @@ func BenchmarkSlowLink(b *testing.B) {
 				if d.rows != rows {
 					b.Fatalf("%d rows, want %d", d.rows, rows)
 				}
-				mb := float64(wire.Read()) / 1e6
+				mb := float64(wire.Bytes().Read) / 1e6
 				b.ReportMetric(d.first.Seconds()*1000, "ms-first-row")
 				b.ReportMetric(d.all.Seconds(), "s-all-rows")
 				b.ReportMetric(mb, "MB-on-wire")
@@ -71,17 +73,17 @@ type download struct {
 
 // restDownload fetches the view as one REST response, asking for the
 // encoding ("" for none) and decoding it as it arrives.
-func restDownload(encoding string) func(context.Context, *e2e.WireCounter, string) (download, error) {
-	return func(ctx context.Context, wire *e2e.WireCounter, addr string) (download, error) {
-		client := &http.Client{Transport: &http.Transport{DialContext: wire.DialContext, DisableCompression: true, ReadBufferSize: 64 << 10}}
+func restDownload(encoding string) func(context.Context, *wsclient.WireCounter, string) (download, error) {
+	return func(ctx context.Context, wire *wsclient.WireCounter, addr string) (download, error) {
+		client := wire.HTTPClient()
 		defer client.CloseIdleConnections()
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/v1/tickets", nil)
 		if err != nil {
 			return download{}, err
 		}
-		if encoding != "" {
-			req.Header.Set("Accept-Encoding", encoding)
-		}
+		// Set always: left unset, net/http would ask for gzip itself and
+		// decode it out of sight.
+		req.Header.Set("Accept-Encoding", cmp.Or(encoding, "identity"))
 		start := time.Now()
 		resp, err := client.Do(req)
 		if err != nil {
@@ -138,9 +140,10 @@ func restDownload(encoding string) func(context.Context, *e2e.WireCounter, strin
 
 // socketDownload reads the view's snapshot over WebSocket, offering
 // permessage-deflate unless mode is CompressionDisabled.
-func socketDownload(mode websocket.CompressionMode) func(context.Context, *e2e.WireCounter, string) (download, error) {
-	return func(ctx context.Context, wire *e2e.WireCounter, addr string) (download, error) {
-		client := &http.Client{Transport: &http.Transport{DialContext: wire.DialContext}}
+func socketDownload(mode websocket.CompressionMode) func(context.Context, *wsclient.WireCounter, string) (download, error) {
+	return func(ctx context.Context, wire *wsclient.WireCounter, addr string) (download, error) {
+		client := wire.HTTPClient()
+		defer client.CloseIdleConnections()
 		start := time.Now()
 		c, resp, err := websocket.Dial(ctx, "ws://"+addr+"/v1/stream", &websocket.DialOptions{
 			Subprotocols:    []string{"ticketstream.v1"},
