@@ -21,7 +21,7 @@ func runLoad(ctx context.Context, env *environment, args []string) error {
 		sockets, fetchers, ramp                               int
 		duration                                              time.Duration
 		writeRate                                             float64
-		allowRemote, wsCompression                            bool
+		allowRemote, wsCompression, restCompression           bool
 	)
 	s := newSettings("load", env.stderr)
 	s.String(&database, "database", "", "with --write-rate: the server's database, where this run changes tickets")
@@ -38,6 +38,7 @@ func runLoad(ctx context.Context, env *environment, args []string) error {
 	s.String(&jsonOut, "json", "", "also write the result as JSON to this file (- for standard output)")
 	s.Bool(&allowRemote, "allow-remote", false, "allow a target that is not on this machine")
 	s.Bool(&wsCompression, "ws-compression", true, "offer permessage-deflate on the sockets, as browsers do; the summary gives the bytes on the wire either way")
+	s.Bool(&restCompression, "rest-compression", true, "accept zstd and gzip answers to the REST fetches, as curl --compressed does; the summary gives the bytes on the wire either way")
 	if err := s.parse(args); err != nil {
 		return err
 	}
@@ -64,7 +65,7 @@ func runLoad(ctx context.Context, env *environment, args []string) error {
 		}
 	}
 	cfg := load.Config{Target: u, Metrics: mu, Token: token, Sockets: sockets, Fetchers: fetchers, Duration: duration, Ramp: ramp, Progress: loadProgress(env),
-		DisableCompression: !wsCompression}
+		DisableCompression: !wsCompression, PlainREST: !restCompression}
 	if filters != "" {
 		for _, f := range strings.Fields(filters) {
 			if f == "all" {

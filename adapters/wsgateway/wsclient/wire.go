@@ -31,18 +31,22 @@ func (w *WireCounter) Bytes() WireBytes {
 // WithHTTPClient (or coder/websocket's DialOptions.HTTPClient). Each call
 // returns a new client with a transport of its own.
 func (w *WireCounter) HTTPClient() *http.Client {
-	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
 	return &http.Client{Transport: &http.Transport{
-		Proxy: http.ProxyFromEnvironment,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := d.DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, err
-			}
-			return &countedConn{Conn: c, w: w}, nil
-		},
+		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         w.DialContext,
 		TLSHandshakeTimeout: 10 * time.Second,
 	}}
+}
+
+// DialContext dials a TCP connection whose bytes are counted, for an
+// http.Transport of the caller's own.
+func (w *WireCounter) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	c, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &countedConn{Conn: c, w: w}, nil
 }
 
 // countedConn adds what crosses it to its WireCounter.

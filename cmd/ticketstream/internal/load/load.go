@@ -9,6 +9,7 @@ package load
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,6 +25,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/ticketstream/ticketstream/adapters/wsgateway/wsclient"
 )
@@ -57,6 +59,10 @@ type Config struct {
 	// DisableCompression makes the sockets not offer permessage-deflate;
 	// by default they offer it, as browsers do.
 	DisableCompression bool
+	// PlainREST makes the REST fetches not ask for a compressed answer; by
+	// default they accept zstd and gzip, as curl --compressed and browsers
+	// do.
+	PlainREST bool
 	// Writer, if set, changes a ticket; it is called WriteRate times a
 	// second, so that change latency is measured even with no other writer.
 	Writer    func(ctx context.Context) error
@@ -98,7 +104,12 @@ type Result struct {
 		RowsPerSecond float64     `json:"rows_per_second"`
 		MBPerSecond   float64     `json:"mb_per_second"`
 		FirstChunk    Percentiles `json:"time_to_first_byte"`
-		Completion    Percentiles `json:"time_to_complete"`
+		// WireReceived is what the fetches' TCP connections carried toward
+		// this client, compressed where the server compressed; Bytes is the
+		// JSON they decoded to.
+		WireReceived int64       `json:"wire_bytes_received"`
+		Encoding     string      `json:"content_encoding,omitempty"`
+		Completion   Percentiles `json:"time_to_complete"`
 	} `json:"rest"`
 	Changes struct {
 		Received int64       `json:"received"`
@@ -134,6 +145,10 @@ type run struct {
 	// wire counts the sockets' bytes; wsHTTP dials through it.
 	wire   wsclient.WireCounter
 	wsHTTP *http.Client
+	// restWire counts the REST fetches' bytes; encoding is the last
+	// Content-Encoding they got.
+	restWire wsclient.WireCounter
+	encoding atomic.Value // string
 
 	connected, snapDone     atomic.Int64
 	snapRows, snapBytes     atomic.Int64
@@ -162,9 +177,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Progress == nil {
 		cfg.Progress = func(Progress) {}
 	}
-	r := &run{cfg: cfg, start: time.Now(), http: &http.Client{Transport: &http.Transport{
-		MaxIdleConnsPerHost: max(cfg.Fetchers, 2), DisableCompression: true,
-	}}}
+	r := &run{cfg: cfg, start: time.Now()}
+	r.http = &http.Client{Transport: &http.Transport{
+		MaxIdleConnsPerHost: max(cfg.Fetchers, 2), DisableCompression: true, DialContext: r.restWire.DialContext,
+	}}
 	r.wsHTTP = r.wire.HTTPClient()
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
@@ -333,6 +349,9 @@ func (r *run) fetcher(ctx context.Context, filter string) {
 		if r.cfg.Token != "" {
 			req.Header.Set("Authorization", "Bearer "+r.cfg.Token)
 		}
+		if !r.cfg.PlainREST {
+			req.Header.Set("Accept-Encoding", "zstd, gzip")
+		}
 		began := time.Now()
 		resp, err := r.http.Do(req)
 		if err != nil {
@@ -349,11 +368,19 @@ func (r *run) fetcher(ctx context.Context, filter string) {
 			sleep(ctx, 200*time.Millisecond)
 			continue
 		}
+		body, closeBody, err := decodedBody(resp)
+		if err != nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			r.errs.add("rest body: " + err.Error())
+			continue
+		}
+		r.encoding.Store(resp.Header.Get("Content-Encoding"))
 		var n int64
 		var tail []byte
 		firstByte := true
 		for {
-			k, err := resp.Body.Read(buf)
+			k, err := body.Read(buf)
 			if k > 0 {
 				if firstByte {
 					r.restFirst.add(time.Since(began))
@@ -369,6 +396,7 @@ func (r *run) fetcher(ctx context.Context, filter string) {
 				break
 			}
 		}
+		closeBody()
 		resp.Body.Close()
 		if ctx.Err() != nil {
 			return
@@ -475,6 +503,8 @@ func (r *run) result() *Result {
 	s.FirstChunk, s.Completion = r.firstChunk.percentiles(), r.complete.percentiles()
 	rest := &res.REST
 	rest.Fetches, rest.Rows, rest.Bytes = r.fetches.Load(), r.restRows.Load(), r.restBytes.Load()
+	rest.WireReceived = r.restWire.Bytes().Read
+	rest.Encoding, _ = r.encoding.Load().(string)
 	if r.cfg.Fetchers > 0 {
 		rest.RowsPerSecond = float64(rest.Rows) / res.Duration.Seconds()
 		rest.MBPerSecond = float64(rest.Bytes) / 1e6 / res.Duration.Seconds()
@@ -522,5 +552,28 @@ func sleep(ctx context.Context, d time.Duration) {
 	select {
 	case <-ctx.Done():
 	case <-t.C:
+	}
+}
+
+// decodedBody returns resp's body decoded from its Content-Encoding, and a
+// function that releases the decoder.
+func decodedBody(resp *http.Response) (io.Reader, func(), error) {
+	switch resp.Header.Get("Content-Encoding") {
+	case "":
+		return resp.Body, func() {}, nil
+	case "gzip":
+		zr, err := gzip.NewReader(resp.Body)
+		if err != nil {
+			return nil, nil, fmt.Errorf("gzip: %w", err)
+		}
+		return zr, func() { zr.Close() }, nil
+	case "zstd":
+		zr, err := zstd.NewReader(resp.Body, zstd.WithDecoderConcurrency(1))
+		if err != nil {
+			return nil, nil, fmt.Errorf("zstd: %w", err)
+		}
+		return zr, zr.Close, nil
+	default:
+		return nil, nil, fmt.Errorf("unknown Content-Encoding %q", resp.Header.Get("Content-Encoding"))
 	}
 }

@@ -42,6 +42,11 @@ func (r *Result) WriteSummary(w io.Writer) error {
 	if r.Fetchers > 0 {
 		s := r.REST
 		row("REST fetches", fmt.Sprintf("%d, %d rows, %s", s.Fetches, s.Rows, mb(float64(s.Bytes))))
+		coding := "not compressed"
+		if s.Encoding != "" {
+			coding = s.Encoding
+		}
+		row("  on the wire", fmt.Sprintf("%s received for %s of JSON (%s)", mb(float64(s.WireReceived)), mb(float64(s.Bytes)), coding))
 		row("  throughput", fmt.Sprintf("%.0f rows/s, %.1f MB/s", s.RowsPerSecond, s.MBPerSecond))
 		row("  time to first byte", ms(s.FirstChunk))
 		row("  time to complete", ms(s.Completion))
