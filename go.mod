@@ -57,3 +57,5 @@ require (
 	modernc.org/memory v1.12.1 // indirect
 	modernc.org/sqlite v1.62.0 // indirect
 )
+
+replace github.com/coder/websocket => ./third_party/coder-websocket

@@ -76,3 +76,5 @@ require (
 // imports it downloads none of them. go.work at the repository's root joins
 // the two modules, so that one command tests both.
 replace github.com/ticketstream/ticketstream => ..
+
+replace github.com/coder/websocket => ../third_party/coder-websocket

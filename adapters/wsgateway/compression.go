@@ -41,23 +41,23 @@ func negotiatedDeflate(h http.Header) bool {
 // writeUncompressed writes msg as one text message that is not compressed,
 // on a socket that negotiated compression, whatever its size. coder/websocket
 // decides whether to compress a message by its length (at least the
-// threshold) on the message's first write, so a first frame of one byte
-// keeps the whole message uncompressed: the client receives it in two
-// data frames and an empty final one (RFC 6455 §5.4), which every client
-// reassembles. Both frames sit in the socket's write buffer until the last
-// one flushes it, so this costs no more writes to the network than one
-// frame would. TestCompression_LiveChangesGoUncompressed checks the frames
-// on the wire.
+// threshold, which is never 0) on the message's first write, so an empty
+// first frame keeps the whole message uncompressed: the client receives an
+// empty data frame, the message, and an empty final frame (RFC 6455 §5.4),
+// which every client reassembles. The frames sit in the socket's write
+// buffer until the last one flushes it, so this costs no more writes to
+// the network than one frame would. TestCompression_MessagesArriveIdentical
+// checks what arrives, down to the bytes on the wire.
 func (c *conn) writeUncompressed(ctx context.Context, msg []byte) error {
 	w, err := c.ws.Writer(ctx, websocket.MessageText)
 	if err != nil {
 		return err
 	}
-	if _, err := w.Write(msg[:1]); err != nil {
+	if _, err := w.Write(msg[:0]); err != nil {
 		w.Close()
 		return err
 	}
-	if _, err := w.Write(msg[1:]); err != nil {
+	if _, err := w.Write(msg); err != nil {
 		w.Close()
 		return err
 	}

@@ -2,9 +2,12 @@ package wsgateway_test
 
 import (
 	"bytes"
+	"compress/flate"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -159,6 +162,7 @@ func TestCompression_MessagesArriveIdentical(t *testing.T) {
 		{"default: live changes plain, whatever their size", 0, false, true, false, false},
 		{"live changes compressed above the threshold", 0, true, true, false, true},
 		{"every message compressed", 1, true, true, true, true},
+		{"threshold 1, live changes still plain", 1, false, true, false, false},
 		{"threshold above every message", 1 << 20, true, false, false, false},
 	}
 	for _, tc := range tests {
@@ -196,6 +200,68 @@ func TestCompression_MessagesArriveIdentical(t *testing.T) {
 				}
 			}
 			f.waitHubIdle(t)
+		})
+	}
+}
+
+// A socket whose client sent a compressed message keeps nothing of its
+// inflater once the message is read: idle, it costs what it did before.
+// (coder/websocket v1.8.15 kept a 4 KB read buffer per such socket for its
+// life; third_party/coder-websocket gives it back.)
+func TestCompression_IdleSocketKeepsNoReadBuffer(t *testing.T) {
+	const sockets = 300
+	_, clients := benchGateway(t, sockets, true, wsgateway.Options{})
+	resubscribe(t, clients, false)
+	plain := heapAndStacks()
+	resubscribe(t, clients, true)
+	compressed := heapAndStacks()
+	grew := (compressed - plain) / sockets
+	if grew > 2048 {
+		t.Fatalf("each socket kept %.0f bytes more after its client sent a compressed message, want under 2 KB", grew)
+	}
+	t.Logf("each socket holds %+.0f bytes after its client sent a compressed message", grew)
+}
+
+// A compressed message that does not inflate closes the socket with 1007
+// and a reason, as does one that leans on an earlier message's window
+// after the server asked for client_no_context_takeover.
+func TestCompression_BadCompressedMessageCloses1007(t *testing.T) {
+	t.Parallel()
+	subscribe := []byte(`{"type":"subscribe","query":"status=open"}`)
+	for _, tc := range []struct {
+		name    string
+		payload func() []byte
+	}{
+		{"not deflate at all", func() []byte { return []byte{0xff, 0xfe, 0xfd, 0xfc, 0xfb} }},
+		{"a back-reference before the message's start", func() []byte {
+			// Deflate subscribe twice in one stream and send only the
+			// second half, which copies from the first.
+			var buf bytes.Buffer
+			w, _ := flate.NewWriter(&buf, flate.BestCompression)
+			w.Write(subscribe)
+			w.Flush()
+			first := buf.Len()
+			w.Write(subscribe)
+			w.Flush()
+			second := buf.Bytes()[first:]
+			var corrupt flate.CorruptInputError
+			if _, err := io.ReadAll(flate.NewReader(bytes.NewReader(second))); !errors.As(err, &corrupt) {
+				t.Fatalf("the second half alone: %v, want it corrupt (a back-reference to test with)", err)
+			}
+			return bytes.TrimSuffix(second, []byte("\x00\x00\xff\xff"))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, demodata.New(5).Tickets(3), wsgateway.Options{})
+			c := dialBench(t, strings.TrimPrefix(f.srv.URL, "http://"), "", "admin", deflateOffer, `{"type":"end"`)
+			defer c.Close()
+			portstest.Await(t, "the snapshot's end", c.seen.Load)
+			c.sendRaw(t, true, tc.payload())
+			code, reason := c.awaitClose(t)
+			if code != 1007 || reason == "" {
+				t.Fatalf("closed with %d %q, want 1007 with a reason", code, reason)
+			}
 		})
 	}
 }

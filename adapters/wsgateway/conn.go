@@ -14,6 +14,7 @@
 package wsgateway
 
 import (
+	"compress/flate"
 	"context"
 	"errors"
 	"sync"
@@ -127,6 +128,13 @@ func (c *conn) readLoop() {
 		// callback registration for its pending read. Whatever ends the
 		// socket closes the connection, which ends the read.
 		typ, data, err := c.ws.Read(context.Background())
+		if corrupt := flate.CorruptInputError(0); errors.As(err, &corrupt) {
+			// A compressed message that does not inflate (or one that
+			// leans on an earlier message's window, against the
+			// negotiated client_no_context_takeover).
+			c.closeWith(websocket.StatusInvalidFramePayloadData, "a compressed message that does not inflate")
+			return
+		}
 		if err != nil {
 			c.recordReadError(err)
 			return

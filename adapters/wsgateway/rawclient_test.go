@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/ticketstream/ticketstream/adapters/wsgateway"
+	"github.com/ticketstream/ticketstream/ports/portstest"
 )
 
 // rawClient is one socket of a benchmark.
@@ -42,6 +43,9 @@ type rawClient struct {
 	want   []byte
 	seen   atomic.Bool
 	done   chan struct{}
+	// closeCode and closeReason are the server's close frame's, once read.
+	closeCode   atomic.Int32
+	closeReason atomic.Value // string
 }
 
 // countingReader counts what it reads into n.
@@ -118,6 +122,14 @@ func (c *rawClient) read() {
 			n = int64(binary.BigEndian.Uint64(hdr[:8]))
 		}
 		decoding := opcode < 8 && c.decode.Load()
+		if opcode == 8 { // close: keep its code and reason
+			payload := make([]byte, n)
+			if _, err := io.ReadFull(c.br, payload); err == nil && n >= 2 {
+				c.closeCode.Store(int32(binary.BigEndian.Uint16(payload)))
+				c.closeReason.Store(string(payload[2:]))
+			}
+			return
+		}
 		if decoding {
 			if opcode != 0 {
 				msg, compressed = msg[:0], rsv1
@@ -172,4 +184,54 @@ func offerIf(deflate bool) string {
 		return deflateOffer
 	}
 	return ""
+}
+
+// sendText sends p as one masked text frame, compressed (deflated, RSV1
+// set) as a browser does once permessage-deflate is negotiated, or not.
+func (c *rawClient) sendText(tb testing.TB, compressed bool, p []byte) {
+	tb.Helper()
+	if compressed {
+		var buf bytes.Buffer
+		w, err := flate.NewWriter(&buf, flate.BestSpeed)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		w.Write(p)
+		w.Flush()
+		p = bytes.TrimSuffix(buf.Bytes(), []byte("\x00\x00\xff\xff"))
+	}
+	c.sendRaw(tb, compressed, p)
+}
+
+// sendRaw sends payload as it is in one masked text frame, with RSV1 (the
+// payload is compressed) or not.
+func (c *rawClient) sendRaw(tb testing.TB, rsv1 bool, p []byte) {
+	tb.Helper()
+	first := byte(0x81) // FIN, text
+	if rsv1 {
+		first |= 0x40
+	}
+	frame := []byte{first, 0x80 | 126, byte(len(p) >> 8), byte(len(p)), 0, 0, 0, 0} // a zero mask
+	if len(p) < 126 {
+		frame = []byte{first, 0x80 | byte(len(p)), 0, 0, 0, 0}
+	}
+	if _, err := c.conn.Write(append(frame, p...)); err != nil {
+		tb.Fatalf("send: %v", err)
+	}
+}
+
+// awaitClose waits for the connection to end and returns the code and
+// reason of the server's close frame (0 and "" if none came).
+func (c *rawClient) awaitClose(tb testing.TB) (int, string) {
+	tb.Helper()
+	portstest.Await(tb, "the server to close the socket", func() bool {
+		select {
+		case <-c.done:
+			return true
+		default:
+			return false
+		}
+	})
+	reason, _ := c.closeReason.Load().(string)
+	return int(c.closeCode.Load()), reason
 }

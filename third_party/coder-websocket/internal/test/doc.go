@@ -1,0 +1,2 @@
+// Package test contains subpackages only used in tests.
+package test
