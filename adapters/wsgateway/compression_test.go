@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/coder/websocket"
@@ -264,4 +265,37 @@ func TestCompression_BadCompressedMessageCloses1007(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Clients that close in the middle of a fragmented compressed message,
+// many at once: the server's reader must not give the inflater it is still
+// using back to the pool another socket takes it from (a data race in
+// coder/websocket v1.8.15, patched in third_party/coder-websocket; -race
+// reports it here without the patch).
+func TestCompression_CloseInsideACompressedMessage(t *testing.T) {
+	t.Parallel()
+	opts := wsgateway.Options{SubscribeBurst: 1000, SubscribesPerSecond: 1000}
+	f := newFixture(t, demodata.New(7).Tickets(20), opts)
+	addr := strings.TrimPrefix(f.srv.URL, "http://")
+	var buf bytes.Buffer
+	w, _ := flate.NewWriter(&buf, flate.BestSpeed)
+	w.Write([]byte(`{"type":"subscribe","query":"status=open"}`))
+	w.Flush()
+	z := bytes.TrimSuffix(buf.Bytes(), []byte("\x00\x00\xff\xff"))
+	var wg sync.WaitGroup
+	for range 30 {
+		wg.Go(func() {
+			c := dialBench(t, addr, "", "admin", deflateOffer, `{"type":"end"`)
+			defer c.Close()
+			for range 3 {
+				c.sendFrame(t, true, true, 1, z)
+			}
+			c.sendFrame(t, false, true, 1, z[:len(z)/2]) // the first half of a message…
+			c.sendFrame(t, true, false, 8, []byte{0x03, 0xe8})
+			if code, _ := c.awaitClose(t); code != 1000 {
+				t.Errorf("closed with %d, want 1000 (the client's close echoed)", code)
+			}
+		})
+	}
+	wg.Wait()
 }

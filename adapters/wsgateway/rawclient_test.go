@@ -207,7 +207,17 @@ func (c *rawClient) sendText(tb testing.TB, compressed bool, p []byte) {
 // payload is compressed) or not.
 func (c *rawClient) sendRaw(tb testing.TB, rsv1 bool, p []byte) {
 	tb.Helper()
-	first := byte(0x81) // FIN, text
+	c.sendFrame(tb, true, rsv1, 1, p)
+}
+
+// sendFrame sends one masked frame: fin, rsv1, opcode op (1 text, 0
+// continuation, 8 close…) and payload p.
+func (c *rawClient) sendFrame(tb testing.TB, fin, rsv1 bool, op byte, p []byte) {
+	tb.Helper()
+	first := op
+	if fin {
+		first |= 0x80
+	}
 	if rsv1 {
 		first |= 0x40
 	}

@@ -159,13 +159,19 @@ func (mr *msgReader) putFlateReader() {
 
 func (mr *msgReader) close() {
 	mr.c.readMu.forceLock()
-	mr.putFlateReader()
+	// ticketstream: a close frame read in the middle of a message closes
+	// the connection from inside that message's Read, whose inflater and
+	// reader are still in use further up the stack; given back to their
+	// pools here, another connection took them while this one still wrote
+	// to them (a data race). They are dropped instead, for the collector.
+	// A connection closed between messages holds none (putFlateReader gave
+	// them back at the end of the last one). See third_party/README.md.
+	mr.flateReader = nil
+	mr.flateBufio = nil
+	mr.limitReader.r = mr.readFunc
 	if mr.dict != nil {
 		mr.dict.close()
 		mr.dict = nil
-	}
-	if mr.flateBufio != nil {
-		putBufioReader(mr.flateBufio)
 	}
 
 	if mr.c.client {
