@@ -601,6 +601,16 @@ func flakyDashboardUnderWriters(t *testing.T, d gormstore.Dialect, flaky bool) {
 				defer cancel()
 				m, err := c.Next(deadline)
 				if err != nil {
+					// What the server stood at, for a read that waited in
+					// vain (an open bug seen on loaded machines, SQLite).
+					h, herr := store.Horizon(ctx)
+					t.Logf("hub at %v, the database's horizon %v (%v), hub stats %+v", hub.Position(), h, herr, hub.Stats())
+					trMu.Lock()
+					lines := tr[0][max(0, len(tr[0])-20):]
+					for _, line := range lines {
+						t.Logf("  sessions: %s", line)
+					}
+					trMu.Unlock()
 					t.Fatalf("read: %v", err)
 				}
 				if m.Type == "resync" {
