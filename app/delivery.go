@@ -25,6 +25,8 @@ type Delivery struct {
 	status             uint8
 	teamStart, teamEnd int32
 	removal            bool
+	// earlier: an earlier version of the ticket waits in the same queue.
+	earlier bool
 }
 
 // Bytes returns the change encoded as a JSON object: {"op":"upsert",

@@ -283,7 +283,7 @@ func TestHub_SubscribePositionSplitsOldChangesFromNew(t *testing.T) {
 func TestHub_CoalescesABehindSubscriberToTheLatestVersions(t *testing.T) {
 	t.Parallel()
 	feed := portstest.NewFeed()
-	h := startHub(t, feed, HubConfig{}, nil)
+	h := startHub(t, feed, HubConfig{KeepVersionsBytes: 1}, nil)
 	s, _ := subscribe(t, h, domain.Query{}, domain.ChangePos{})
 	tk := demodata.New(6).Tickets(2)
 	one, two := tk[0], tk[1]
@@ -309,12 +309,52 @@ func TestHub_CoalescesABehindSubscriberToTheLatestVersions(t *testing.T) {
 	assertHubBuffersReturned(t, h)
 }
 
-// TestSubscription_QueueKeepsTheLatestVersionInPositionOrder checks a
-// subscriber's queue against a model, for queues short enough to be
-// searched and long enough to be indexed: after any mix of changes and
-// takes, what is taken is each ticket's latest version, once, in the order
-// of those versions' positions.
-func TestSubscription_QueueKeepsTheLatestVersionInPositionOrder(t *testing.T) {
+// A dashboard whose writer is a few versions behind (less than
+// KeepVersionsBytes waiting) gets every version of a ticket, in order —
+// and when the ticket then leaves its filter before any was written, a
+// removal after them, since the versions will put it on the dashboard.
+func TestHub_ASubscriberALittleBehindGetsEveryVersion(t *testing.T) {
+	t.Parallel()
+	feed := portstest.NewFeed()
+	h := startHub(t, feed, HubConfig{}, nil)
+	s, _ := subscribe(t, h, domain.Query{Statuses: []domain.Status{domain.StatusOpen}}, domain.ChangePos{})
+	tk := demodata.New(6).Tickets(1)[0]
+	tk.Status = domain.StatusOpen
+	put := func(tk domain.Ticket) {
+		n := h.Stats().Changes
+		feed.Put(tk)
+		portstest.WaitFor(t, 5*time.Second, "the change read", func() bool { return h.Stats().Changes == n+1 })
+	}
+	for i := range 4 {
+		tk.Subject = fmt.Sprintf("version %d", i)
+		put(tk)
+	}
+	tk.Status = domain.StatusSolved
+	put(tk)
+	got := takeN(t, s, 5)
+	for i, r := range got[:4] {
+		if r.op != "upsert" || r.ticket.Subject != fmt.Sprintf("version %d", i) {
+			t.Fatalf("delivery %d: %s; want version %d", i, r.raw, i)
+		}
+	}
+	if got[4].op != "remove" || got[4].id != tk.ID {
+		t.Fatalf("last delivery %s; want the ticket's removal", got[4].raw)
+	}
+	if n := h.Stats().Coalesced; n != 0 {
+		t.Fatalf("coalesced %d versions, want none", n)
+	}
+	s.Close()
+	assertHubBuffersReturned(t, h)
+}
+
+// TestSubscription_QueueKeepsVersionsInPositionOrder checks a subscriber's
+// queue against a model, for queues short enough to be searched and long
+// enough to be indexed, keeping every version while short or only the
+// latest: after any mix of changes and takes, what is taken is in the
+// order of the versions' positions, each version at most once, and a
+// version is missing only when a newer one of its ticket arrived while
+// KeepVersionsBytes or more waited.
+func TestSubscription_QueueKeepsVersionsInPositionOrder(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name      string
@@ -327,65 +367,88 @@ func TestSubscription_QueueKeepsTheLatestVersionInPositionOrder(t *testing.T) {
 		{"many tickets, small takes", 200, 3, 600},
 		{"around the index bound", indexUntil + 1, 40, 1 << 20},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			h, err := NewHub(portstest.NewFeed(), HubConfig{poisonReleased: true, QueueBytes: 64 << 20}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s := &Subscription{hub: h}
-			rng := rand.New(rand.NewPCG(7, uint64(tc.tickets)))
-			tickets := demodata.New(8).Tickets(tc.tickets)
-			type version struct {
-				seq     uint64
-				subject string
-			}
-			var model []int64 // ticket ids in the order of their latest change
-			latest := map[int64]version{}
-			seq := uint64(0)
-			indexed := false
-			for range 5000 {
-				indexed = indexed || s.indexed
-				if rng.IntN(tc.takeEvery) > 0 { // a change
-					tk := tickets[rng.IntN(len(tickets))]
-					seq++
-					tk.Subject = fmt.Sprintf("version %d", seq)
-					enc := h.encodeChanges([]ports.Change{{Pos: domain.ChangePos{Xmax: seq, Seq: seq, ID: tk.ID}, Ticket: tk}})
-					s.offer(enc)
-					enc.release()
-					model = slices.DeleteFunc(model, func(id int64) bool { return id == tk.ID })
-					model = append(model, tk.ID)
-					latest[tk.ID] = version{seq, tk.Subject}
-					continue
-				}
-				got, err := s.Take(nil, tc.takeMax)
+		for _, keep := range []int{1, 4096, 64 << 10} {
+			t.Run(fmt.Sprintf("%s/keep=%d", tc.name, keep), func(t *testing.T) {
+				t.Parallel()
+				h, err := NewHub(portstest.NewFeed(), HubConfig{poisonReleased: true, QueueBytes: 64 << 20, KeepVersionsBytes: keep}, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if len(model) > 0 && len(got) == 0 {
-					t.Fatalf("took nothing with %d tickets waiting", len(model))
+				s := &Subscription{hub: h}
+				rng := rand.New(rand.NewPCG(7, uint64(tc.tickets)))
+				tickets := demodata.New(8).Tickets(tc.tickets)
+				type version struct {
+					id      int64
+					seq     uint64
+					subject string
+					size    int
 				}
-				for i := range got {
-					r := decodeDelivery(t, got[i])
-					got[i].Release()
-					want := latest[model[0]]
-					if r.id != model[0] || r.pos.Seq != want.seq || r.ticket.Subject != want.subject {
-						t.Fatalf("took ticket %d at %d (%q); want ticket %d at %d (%q)", r.id, r.pos.Seq, r.ticket.Subject, model[0], want.seq, want.subject)
+				var model []version // what waits, in position order
+				waiting := 0        // bytes
+				seq := uint64(0)
+				indexed, kept := false, 0
+				for range 5000 {
+					indexed = indexed || s.indexed
+					if rng.IntN(tc.takeEvery) > 0 { // a change
+						tk := tickets[rng.IntN(len(tickets))]
+						seq++
+						tk.Subject = fmt.Sprintf("version %d", seq)
+						enc := h.encodeChanges([]ports.Change{{Pos: domain.ChangePos{Xmax: seq, Seq: seq, ID: tk.ID}, Ticket: tk}})
+						v := version{tk.ID, seq, tk.Subject, len(enc.items[0].upsert)}
+						s.offer(enc)
+						enc.release()
+						last := -1
+						for j := len(model) - 1; j >= 0; j-- {
+							if model[j].id == tk.ID {
+								last = j
+								break
+							}
+						}
+						if last >= 0 {
+							if waiting+v.size >= keep {
+								waiting -= model[last].size
+								model = slices.Delete(model, last, last+1)
+							} else {
+								kept++
+							}
+						}
+						model = append(model, v)
+						waiting += v.size
+						continue
 					}
-					model = model[1:]
+					got, err := s.Take(nil, tc.takeMax)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if len(model) > 0 && len(got) == 0 {
+						t.Fatalf("took nothing with %d versions waiting", len(model))
+					}
+					for i := range got {
+						r := decodeDelivery(t, got[i])
+						got[i].Release()
+						want := model[0]
+						if r.id != want.id || r.pos.Seq != want.seq || r.ticket.Subject != want.subject {
+							t.Fatalf("took ticket %d at %d (%q); want ticket %d at %d (%q)", r.id, r.pos.Seq, r.ticket.Subject, want.id, want.seq, want.subject)
+						}
+						model = model[1:]
+						waiting -= want.size
+					}
 				}
-			}
-			if indexed != (tc.tickets > indexUntil) {
-				t.Errorf("queue indexed: %v; want %v with %d tickets", indexed, !indexed, tc.tickets)
-			}
-			s.hub.mu.Lock() // Close unsubscribes: register it first
-			h.subs = append(h.subs, s)
-			s.hub.mu.Unlock()
-			s.Close()
-			if n := h.PoolStats().InUse(); n != 0 {
-				t.Fatalf("%d shared buffers still in use after Close", n)
-			}
-		})
+				if indexed != (tc.tickets > indexUntil) {
+					t.Errorf("queue indexed: %v; want %v with %d tickets", indexed, !indexed, tc.tickets)
+				}
+				if keep > 1 && kept == 0 && tc.tickets < 50 {
+					t.Errorf("no two versions of a ticket waited together: the case tests nothing")
+				}
+				s.hub.mu.Lock() // Close unsubscribes: register it first
+				h.subs = append(h.subs, s)
+				s.hub.mu.Unlock()
+				s.Close()
+				if n := h.PoolStats().InUse(); n != 0 {
+					t.Fatalf("%d shared buffers still in use after Close", n)
+				}
+			})
+		}
 	}
 }
 

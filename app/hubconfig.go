@@ -21,6 +21,12 @@ type HubConfig struct {
 	// that falls behind has its waiting changes coalesced (only the latest
 	// version of each ticket waits); one still over the bound is dropped.
 	QueueBytes int
+	// KeepVersionsBytes: while less than this waits for a subscriber, a
+	// newer version of a ticket queues behind the waiting one, so that a
+	// dashboard about one message behind still gets every version; further
+	// behind, the newer version replaces the waiting one. 1 keeps only the
+	// latest version of each ticket always.
+	KeepVersionsBytes int
 	// Retention is how long removals stay resumable; older ones are pruned.
 	Retention time.Duration
 	// PruneInterval is how often removals past Retention are pruned.
@@ -47,14 +53,17 @@ type HubConfig struct {
 // keeps removals for 24 hours.
 func DefaultHubConfig() HubConfig {
 	return HubConfig{
-		PollInterval:  10 * time.Millisecond,
-		BatchSize:     DefaultBatchSize,
-		QueueBytes:    1 << 20,
-		Retention:     24 * time.Hour,
-		PruneInterval: time.Minute,
-		StallWarning:  10 * time.Second,
-		RetryMax:      2 * time.Second,
-		MemoryBudget:  1 << 30,
+		PollInterval: 10 * time.Millisecond,
+		BatchSize:    DefaultBatchSize,
+		QueueBytes:   1 << 20,
+		// One live message's worth (see wsgateway): a dashboard whose
+		// writer is at most that far behind gets every version.
+		KeepVersionsBytes: 64 << 10,
+		Retention:         24 * time.Hour,
+		PruneInterval:     time.Minute,
+		StallWarning:      10 * time.Second,
+		RetryMax:          2 * time.Second,
+		MemoryBudget:      1 << 30,
 	}
 }
 
@@ -73,7 +82,8 @@ func (c HubConfig) Validate() error {
 	for _, f := range []struct {
 		v     int64
 		param string
-	}{{int64(c.BatchSize), "live-batch-size"}, {int64(c.QueueBytes), "live-queue-bytes"}, {c.MemoryBudget, "live-memory-budget"}} {
+	}{{int64(c.BatchSize), "live-batch-size"}, {int64(c.QueueBytes), "live-queue-bytes"},
+		{int64(c.KeepVersionsBytes), "live-keep-versions-bytes"}, {c.MemoryBudget, "live-memory-budget"}} {
 		if f.v < 0 {
 			return domain.Invalidf(f.param, "must be 0 (the default) or more")
 		}
@@ -104,6 +114,9 @@ func (c HubConfig) withDefaults() (HubConfig, error) {
 	}
 	if c.QueueBytes == 0 {
 		c.QueueBytes = d.QueueBytes
+	}
+	if c.KeepVersionsBytes == 0 {
+		c.KeepVersionsBytes = d.KeepVersionsBytes
 	}
 	return c, nil
 }

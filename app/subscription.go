@@ -39,9 +39,10 @@ var ErrMemoryBudget = errors.New("the server's memory budget for live views is s
 // dashboard holds the ticket. A dashboard hears nothing of other tickets,
 // so nothing of another team's tickets — not even their ids — reaches it.
 //
-// Only the latest version of a ticket waits: a newer change replaces the
-// queued one (and moves to the back, so the queue stays in position order and
-// a cursor taken from the last change written is exact).
+// While the queue is short every version of a ticket waits, in order; in a
+// longer one only the latest does: a newer change replaces the queued one
+// (and moves to the back, so the queue stays in position order and a cursor
+// taken from the last change written is exact).
 type Subscription struct {
 	hub       *Hub
 	q         domain.Query
@@ -184,7 +185,9 @@ func (s *Subscription) offer(enc *encodedBatch) {
 			// still waiting (a resumed dashboard may hold the ticket) must
 			// still go: it moves up to this change's position.
 			if j, ok := s.queuedAt(id); ok {
-				if s.queue[j].removal {
+				if w := &s.queue[j]; w.removal || w.earlier {
+					// An earlier version will be written first: the
+					// dashboard is to drop what it shows.
 					s.push(enc.removalDelivery(i))
 					added = true
 				} else {
@@ -214,11 +217,20 @@ func (s *Subscription) offer(enc *encodedBatch) {
 	}
 }
 
-// push queues d, replacing the waiting change of the same ticket.
+// push queues d. A waiting version of the same ticket stays ahead of it
+// while the queue is short (HubConfig.KeepVersionsBytes), so that a
+// dashboard a little behind gets every version; otherwise, and when what
+// waits is a removal, d replaces it.
 func (s *Subscription) push(d Delivery) {
 	if j, ok := s.queuedAt(d.ID); ok {
-		s.dropAt(j)
-		s.hub.stats.coalesced.Add(1)
+		w := &s.queue[j]
+		if w.removal || s.bytes+len(d.data) >= s.hub.cfg.KeepVersionsBytes {
+			d.earlier = w.earlier
+			s.dropAt(j)
+			s.hub.stats.coalesced.Add(1)
+		} else {
+			d.earlier = true
+		}
 	}
 	s.queue = append(s.queue, d)
 	s.indexLast()
@@ -231,7 +243,7 @@ func (s *Subscription) push(d Delivery) {
 func (s *Subscription) dropAt(j int) {
 	old := &s.queue[j]
 	s.bytes -= len(old.data)
-	if s.indexed {
+	if s.indexed && s.index[old.ID] == j {
 		delete(s.index, old.ID)
 	}
 	old.Release()
@@ -288,13 +300,14 @@ func (s *Subscription) Err() error {
 // would cost each of them a cache miss or two.
 const indexUntil = 32
 
-// queuedAt returns the position of ticket id's waiting entry, if any.
+// queuedAt returns the position of ticket id's latest waiting entry, if
+// any.
 func (s *Subscription) queuedAt(id int64) (int, bool) {
 	if s.indexed {
 		j, ok := s.index[id]
 		return j, ok
 	}
-	for j := s.head; j < len(s.queue); j++ {
+	for j := len(s.queue) - 1; j >= s.head; j-- {
 		if s.queue[j].ref != nil && s.queue[j].ID == id {
 			return j, true
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -412,8 +413,17 @@ func TestSubscription_AWaitingRemovalSurvivesALaterChange(t *testing.T) {
 // received either.
 func TestSubscription_CountsWaitForAChangeReplacedInTheQueue(t *testing.T) {
 	t.Parallel()
+	for _, keep := range []int{1, 0} { // replaced; queued behind it (the default)
+		t.Run(fmt.Sprintf("keep=%d", keep), func(t *testing.T) {
+			t.Parallel()
+			countsWaitForANewerVersion(t, keep)
+		})
+	}
+}
+
+func countsWaitForANewerVersion(t *testing.T, keep int) {
 	feed := portstest.NewFeed()
-	h := startHub(t, feed, HubConfig{}, nil)
+	h := startHub(t, feed, HubConfig{KeepVersionsBytes: keep}, nil)
 	st, err := NewStreamer(feed, Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -432,8 +442,9 @@ func TestSubscription_CountsWaitForAChangeReplacedInTheQueue(t *testing.T) {
 	}
 	s.Settle()
 	tk.Subject = "newer"
-	feed.Put(tk) // … and this one replaces it in the queue
-	portstest.WaitFor(t, 5*time.Second, "the newer version dispatched", func() bool { return h.Stats().Coalesced > 0 })
+	n := h.Stats().Deliveries
+	feed.Put(tk) // … and this one replaces it in the queue, or waits behind it
+	portstest.WaitFor(t, 5*time.Second, "the newer version dispatched", func() bool { return h.Stats().Deliveries > n })
 	if s.CountsDue() {
 		t.Fatal("counts due while the ticket the restore counted has not been sent")
 	}

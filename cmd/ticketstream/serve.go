@@ -72,6 +72,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	dl := app.DefaultHubConfig()
 	s.Duration(&live.PollInterval, "poll-interval", dl.PollInterval, "how often the change feed is read for live changes: the floor of their latency, and one small query per interval")
 	s.Int(&live.QueueBytes, "live-queue-bytes", dl.QueueBytes, "bytes of live changes that may wait for one dashboard; beyond, after coalescing, it is closed with 1013 to resume")
+	s.Int(&live.KeepVersionsBytes, "live-keep-versions-bytes", dl.KeepVersionsBytes, "while less than this waits for a dashboard, it gets every version of a ticket; further behind, only the latest (1: always only the latest)")
 	var budgetMiB int
 	s.Int(&budgetMiB, "live-memory-budget-mib", int(dl.MemoryBudget>>20), "MiB that all dashboards' live views and queues may keep together; a dashboard that would pass it is closed with 1013")
 	s.Duration(&live.Retention, "change-retention", dl.Retention, "how long deletions stay in the change log, so that a dashboard away for less resumes without a fresh snapshot")
