@@ -54,6 +54,10 @@ type conn struct {
 	// plainLive: compression was negotiated, and live changes are still
 	// to go out uncompressed (Options.CompressLiveChanges is off).
 	plainLive bool
+	// cork gathers each data message the writer sends into one write to
+	// the network (see corkedWriter); nil when the upgrade kept net/http's
+	// buffers.
+	cork *corkedWriter
 
 	rows, bytes atomic.Int64
 	changes     atomic.Int64

@@ -50,6 +50,8 @@ type Gateway struct {
 	draining bool
 	wg       sync.WaitGroup
 
+	writerPool *writerPool
+
 	pingerOnce sync.Once
 	stopPinger chan struct{}
 	pingerDone chan struct{}
@@ -71,7 +73,7 @@ func New(streamer *app.Streamer, hub *app.Hub, cursors *domain.CursorSealer, aut
 	checkTokens := bearer.ChecksTokens(auth)
 	origins, _ := hostguard.ParsePatterns(opts.AllowedOrigins) // checked by Validate
 	return &Gateway{streamer: streamer, hub: hub, cursors: cursors, auth: auth, opts: opts, log: log, obs: nopObserver{}, conns: map[*conn]struct{}{},
-		limits: newConnLimits(opts, checkTokens), origins: origins,
+		limits: newConnLimits(opts, checkTokens), origins: origins, writerPool: newWriterPool(),
 		stopPinger: make(chan struct{}), pingerDone: make(chan struct{})}, nil
 }
 
@@ -147,7 +149,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			lease.Release()
 		}
 	}()
-	ws, err := websocket.Accept(withSmallBuffers(w), r, g.acceptOptions())
+	hw := withSmallBuffers(w)
+	ws, err := websocket.Accept(hw, r, g.acceptOptions())
 	if err != nil {
 		g.log.Info("websocket upgrade failed", "err", err)
 		return
@@ -156,6 +159,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := g.newConn(ws, scope, values.Encode())
 	if c != nil {
 		c.plainLive = negotiatedDeflate(w.Header()) && !g.opts.CompressLiveChanges
+		c.cork = corkOf(hw)
 	}
 	if c == nil {
 		ws.Close(websocket.StatusGoingAway, "server shutting down")

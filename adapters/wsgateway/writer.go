@@ -1,16 +1,19 @@
-// The on-demand writer: writeLoop runs only while the socket has something
-// to write — queued messages, the subscription's live changes, a close
-// request — and returns when it has written everything, so that an idle
-// socket costs one goroutine (its reader) and keeps no buffers. kick starts
-// it; the next kick after it returns starts it again.
+// The on-demand writer: a socket's writer runs only while the socket has
+// something to write — queued messages, the subscription's live changes, a
+// close request — in turns on the gateway's writer pool (writerpool.go),
+// and stops when it has written everything, so that an idle socket costs
+// one goroutine (its reader) and keeps no buffers. kick queues it for a
+// turn; the next kick after it stopped queues it again.
 //
 // Who guards what. wmu guards wrunning and wfinished: kick and the
 // writer's decision to stop take it together, so that work handed over
-// while the writer stops is never left unwritten. The writer is the only
-// goroutine that touches sc (its scratch, pooled while it is idle) and st
-// (its view of the subscription), and the only one that writes data
-// messages to the socket. writingSince (an atomic) tells the gateway's
-// watchdog how long the write in progress has taken.
+// while the writer stops is never left unwritten. While wrunning, exactly
+// one of these holds the writer: the pool's FIFO, a worker running its turn
+// (writeTurn), or the goroutine closing the socket. Only the writer touches
+// sc (its scratch, pooled while it is stopped) and st (its view of the
+// subscription), and only it writes data messages to the socket.
+// writingSince (an atomic) tells the gateway's watchdog and the pool's
+// check for stuck writes how long the write in progress has taken.
 
 package wsgateway
 
@@ -38,8 +41,8 @@ type subState struct {
 	rows        int // snapshot rows written
 }
 
-// kick starts the writer unless it is running or has finished. Whoever
-// gives the writer work — a queued message, a live change, a close
+// kick queues the writer for a turn unless it is running or has finished.
+// Whoever gives the writer work — a queued message, a live change, a close
 // request — kicks it after handing the work over.
 func (c *conn) kick() {
 	c.wmu.Lock()
@@ -49,7 +52,7 @@ func (c *conn) kick() {
 	}
 	c.wrunning = true
 	c.writers.Add(1)
-	go c.writeLoop()
+	c.g.writerPool.submit(c)
 }
 
 // pending reports whether the writer has work. Writer only.
@@ -98,37 +101,47 @@ func (c *conn) putScratch() {
 	scratchPool.Put(sc)
 }
 
-// writeLoop writes until there is nothing left to write, then returns; the
-// next kick starts it again. It is the only goroutine that writes data
-// messages: snapshot chunks and catch-up changes from the queue and, once
-// the subscription is live, its live changes from the hub, alternately, so
-// that fresh changes go out between the chunks of a large snapshot.
-func (c *conn) writeLoop() {
-	defer c.writers.Done()
-	c.sc = scratchPool.Get().(*scratch)
-	for {
+// writeTurn writes up to turnMessages messages: snapshot chunks and
+// catch-up changes from the queue and, once the subscription is live, its
+// live changes from the hub, alternately, so that fresh changes go out
+// between the chunks of a large snapshot. It reports whether the writer
+// still has work and must have another turn; otherwise the writer has
+// stopped (nothing left to write) or finished (the socket is closing).
+func (c *conn) writeTurn() (again bool) {
+	if c.sc == nil {
+		c.sc = scratchPool.Get().(*scratch)
+	}
+	for wrote := 0; wrote < turnMessages; {
 		select {
 		case req := <-c.closeReq:
 			c.finish()
-			_ = c.ws.Close(req.code, req.reason) // waits for the client's close, at most a few seconds
-			c.cancel()
-			return
+			// The close handshake waits for the client's close, up to a
+			// few seconds: not on a pool worker.
+			go func() {
+				defer c.writers.Done()
+				_ = c.ws.Close(req.code, req.reason)
+				c.cancel()
+			}()
+			return false
 		default:
 		}
 		if c.ctx.Err() != nil {
 			c.finish()
 			c.ws.CloseNow()
-			return
+			c.writers.Done()
+			return false
 		}
 		var err error
-		wrote := false
+		n := wrote
 		select {
 		case m := <-c.out:
-			err, wrote = c.write(m), true
+			err = c.write(m)
+			wrote++
 		default:
 		}
 		if err == nil && c.st.liveOn && c.st.live.Waiting() {
-			err, wrote = c.writeLive(), true
+			err = c.writeLive()
+			wrote++
 		}
 		if err != nil {
 			if errors.Is(err, app.ErrOverflow) {
@@ -146,20 +159,23 @@ func (c *conn) writeLoop() {
 			c.cancel()
 			c.finish()
 			c.ws.CloseNow() // ends the reader's read
-			return
+			c.writers.Done()
+			return false
 		}
-		if !wrote {
+		if wrote == n {
 			c.wmu.Lock()
 			if !c.pending() {
 				c.wrunning = false
 				// An idle socket keeps no buffers: the next burst makes new ones.
 				c.putScratch()
 				c.wmu.Unlock()
-				return
+				c.writers.Done()
+				return false
 			}
 			c.wmu.Unlock()
 		}
 	}
+	return true
 }
 
 // liveMessageBytes bounds the changes the writer puts in one live message.
@@ -300,7 +316,8 @@ func (c *conn) writeLiveMessage(msg []byte) error {
 		return c.writeParts(msg)
 	}
 	c.writingSince.Store(time.Now().UnixNano())
-	err := c.writeUncompressed(context.Background(), msg)
+	c.corkOn()
+	err := c.corkOff(c.writeUncompressed(context.Background(), msg))
 	c.writingSince.Store(0)
 	if err == nil {
 		c.g.obs.MessageSent(len(msg))
@@ -326,10 +343,31 @@ func (c *conn) writeParts(parts ...[]byte) error {
 		msg = c.sc.frame
 	}
 	c.writingSince.Store(time.Now().UnixNano())
-	err := c.ws.Write(context.Background(), websocket.MessageText, msg)
+	c.corkOn()
+	err := c.corkOff(c.ws.Write(context.Background(), websocket.MessageText, msg))
 	c.writingSince.Store(0)
 	if err == nil {
 		c.g.obs.MessageSent(len(msg))
+	}
+	return err
+}
+
+// corkOn gathers what the writer writes from now on into one write to the
+// network, made by corkOff (see corkedWriter).
+func (c *conn) corkOn() {
+	if c.cork != nil {
+		c.cork.Cork()
+	}
+}
+
+// corkOff writes what corkOn gathered; it returns err, the message's
+// write error, or else the network's.
+func (c *conn) corkOff(err error) error {
+	if c.cork == nil {
+		return err
+	}
+	if uerr := c.cork.Uncork(); err == nil {
+		err = uerr
 	}
 	return err
 }
