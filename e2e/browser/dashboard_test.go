@@ -257,6 +257,57 @@ func TestDashboard_ABadFilterInALinkSaysWhyAndCanBeChanged(t *testing.T) {
 	tab.checkShows(db.Count("1 = 1"))
 }
 
+// An agent works a queue: the unsolved tickets in one choice, one status
+// from its count, and back to everything; each row says which ticket it
+// is, who asked, and when it last changed — the order of the list.
+func TestDashboard_AQueueInOneClick(t *testing.T) {
+	srv := e2e.StartServer(t, gormstore.SQLite, nil)
+	db := e2e.NewSQLEditor(t, srv.URL)
+	tab := newBrowserTab(t, 1280, 800)
+	tab.open(srv.Base + "/")
+	all := db.Count("1 = 1")
+	tab.checkShows(all)
+
+	unsolved := []string{"new", "open", "pending", "on_hold"}
+	tab.do(chromedp.Focus("#f-status"), chromedp.KeyEvent(kb.ArrowDown))
+	tab.waitFor("the unsolved view", `location.search === "?status=new,open,pending,on_hold" && ticketstream.state() === "live"`, 30*time.Second)
+	tab.checkShows(db.Count("status IN ?", unsolved))
+	if got := eval[string](tab, `document.getElementById("f-status").selectedOptions[0].textContent`); got != "Unsolved" {
+		t.Fatalf("the status filter shows %q, want Unsolved", got)
+	}
+	if !eval[bool](tab, `[...document.querySelectorAll("#rows .col-status")].every(td => ["new", "open", "pending", "on hold"].includes(td.textContent))`) {
+		t.Fatal("a solved or closed ticket is shown in the unsolved view")
+	}
+
+	tab.do(chromedp.Click(chromedp.CSS(`#counts button[data-status="pending"]`)))
+	tab.waitFor("the pending view from its count", `location.search === "?status=pending" && ticketstream.state() === "live"`, 30*time.Second)
+	tab.checkShows(db.Count("status = ?", "pending"))
+	tab.waitFor("the pending count pressed", `document.querySelector('#counts button[data-status="pending"]')?.getAttribute("aria-pressed") === "true"`, 10*time.Second)
+	tab.do(chromedp.Click(chromedp.CSS(`#counts button[data-status="pending"]`)))
+	tab.waitFor("every ticket again", `location.search === "" && ticketstream.state() === "live"`, 30*time.Second)
+	tab.checkShows(all)
+
+	row := eval[map[string]string](tab, `(() => {
+		const tr = document.querySelector("#rows tr.row");
+		const t = ticketstream.ticket(Number(tr.dataset.id));
+		return {
+			id: tr.querySelector(".col-id").textContent, wantId: "#" + t.id,
+			requester: tr.querySelector(".col-requester").textContent, wantRequester: t.requester,
+			updated: tr.querySelector(".col-updated time")?.dateTime ?? "", wantUpdated: t.updated_at,
+			assignee: tr.querySelector(".col-assignee").textContent, assigneeTitle: tr.querySelector(".col-assignee").title, wantAssignee: t.assignee,
+			tags: [...tr.querySelectorAll(".col-subject .tag")].map(s => s.textContent).join(","), wantTags: t.tags.join(","),
+		};
+	})()`)
+	for _, f := range []string{"id", "requester", "updated", "tags"} {
+		if row[f] != row["want"+strings.ToUpper(f[:1])+f[1:]] {
+			t.Errorf("the first row's %s shows %q, want %q", f, row[f], row["want"+strings.ToUpper(f[:1])+f[1:]])
+		}
+	}
+	if a := row["wantAssignee"]; a != "" && (row["assigneeTitle"] != a || !strings.HasPrefix(a, row["assignee"]+"@")) {
+		t.Errorf("the assignee %q shows as %q (title %q): want the name before the @, the address on hover", a, row["assignee"], row["assigneeTitle"])
+	}
+}
+
 func TestDashboard_NarrowWindowAndKeyboard(t *testing.T) {
 	srv := e2e.StartServer(t, gormstore.SQLite, nil)
 	tab := newBrowserTab(t, 390, 844)
@@ -272,6 +323,10 @@ func TestDashboard_NarrowWindowAndKeyboard(t *testing.T) {
 	}
 	if got := strings.Join(order, ","); got != "f-status,f-priority,f-team,f-assignee,f-clear" {
 		t.Fatalf("Tab visits %s", got)
+	}
+	// On a phone the subject gets the room: more than half the row.
+	if w := eval[[]float64](tab, `[document.querySelector("#rows tr.row .col-subject").getBoundingClientRect().width, window.innerWidth]`); w[0] < w[1]/2 {
+		t.Fatalf("the subject is %.0f px wide in a %.0f px window", w[0], w[1])
 	}
 	tab.screenshot("dashboard-narrow.png")
 }

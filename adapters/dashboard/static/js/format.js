@@ -20,3 +20,9 @@ const number = new Intl.NumberFormat();
 
 /** Formats a count with thousands separators. */
 export function count(n) { return number.format(n); }
+
+/** Returns the name part of an agent's e-mail address ("karen.osei"), or the whole value if it is none. */
+export function person(address) {
+  const at = address.indexOf("@");
+  return at > 0 ? address.slice(0, at) : address;
+}

@@ -68,13 +68,21 @@ function renderCounts() {
     ul.replaceChildren();
     return;
   }
+  // Each count is a button that shows only its status (and, pressed, every
+  // status again).
+  const current = $("f-status").value;
   const items = STATUSES.filter((s) => counts.status?.[s]).map((s) => {
     const li = document.createElement("li");
     li.dataset.status = s;
-    li.append(`${label(s)} `);
+    const button = document.createElement("button");
+    button.type = "button";
+    button.dataset.status = s;
+    button.setAttribute("aria-pressed", String(current === s));
+    button.append(`${label(s)} `);
     const b = document.createElement("b");
     b.textContent = count(counts.status[s]);
-    li.append(b);
+    button.append(b);
+    li.append(button);
     return li;
   });
   ul.replaceChildren(...items);
@@ -110,7 +118,9 @@ function queryFromFilters() {
     if (!v) continue;
     p.set(name, name === "assignee" && v === "-" ? "" : v);
   }
-  return p.toString();
+  // Commas separate values (status=new,open) and are never part of one:
+  // kept readable in the address.
+  return p.toString().replaceAll("%2C", ",");
 }
 
 function filtersFromLocation() {
@@ -287,6 +297,14 @@ $("auth").addEventListener("submit", (ev) => {
 // ---- start ---------------------------------------------------------------------
 
 for (const name of FILTERS) $("f-" + name).addEventListener("change", onFilterChange);
+$("counts").addEventListener("click", (ev) => {
+  const button = ev.target.closest("button[data-status]");
+  if (!button) return;
+  const select = $("f-status");
+  select.value = select.value === button.dataset.status ? "" : button.dataset.status;
+  onFilterChange();
+  renderCounts(); // the pressed chip follows at once
+});
 $("filters").addEventListener("reset", () => setTimeout(onFilterChange)); // after the form has reset its fields
 $("filters").addEventListener("submit", (ev) => ev.preventDefault());
 

@@ -4,7 +4,7 @@
 // true to the whole list, and aria-rowcount / aria-rowindex tell assistive
 // technology where each rendered row sits.
 
-import { age, label } from "./format.js";
+import { age, label, person } from "./format.js";
 
 const OVERSCAN = 10; // rows rendered beyond each edge of the view
 const FLASH_MS = 2000;
@@ -52,7 +52,7 @@ export class VirtualTable {
 
   #measure() {
     if (this.#rowHeight > 0) return this.#rowHeight;
-    const probe = this.#row(0, { id: 0, subject: "x", team: "", status: "", priority: "", assignee: "", created_at: "" });
+    const probe = this.#row(0, { id: 0, subject: "x", requester: "x", team: "", status: "", priority: "", assignee: "", tags: ["x"], created_at: "", updated_at: "" });
     this.#tbody.replaceChildren(probe);
     const h = probe.getBoundingClientRect().height;
     if (h > 0) this.#rowHeight = h;
@@ -90,12 +90,14 @@ export class VirtualTable {
       }
     }
     tr.append(
-      cell("col-subject", t.subject, t.subject),
+      cell("col-id", `#${t.id}`),
+      subjectCell(t),
+      cell("col-requester", t.requester, t.requester),
       cell("col-team", t.team),
       badge("col-status", "s-" + t.status, label(t.status)),
       badge("col-priority", "p-" + t.priority, label(t.priority)),
-      t.assignee ? cell("col-assignee", t.assignee, t.assignee) : muted("col-assignee", "unassigned"),
-      ageCell(t.created_at, now),
+      t.assignee ? cell("col-assignee", person(t.assignee), t.assignee) : muted("col-assignee", "unassigned"),
+      updatedCell(t, now),
     );
     return tr;
   }
@@ -127,13 +129,36 @@ function badge(cls, kind, text) {
   return td;
 }
 
-function ageCell(createdAt, now) {
-  const td = cell("col-age", "");
-  if (!createdAt) return td;
+// subjectCell holds the subject, cut to fit, and the tags after it.
+function subjectCell(t) {
+  const td = cell("col-subject", "");
+  const line = document.createElement("div");
+  line.className = "subject-line";
+  const subject = document.createElement("span");
+  subject.className = "subject";
+  subject.textContent = t.subject;
+  line.append(subject);
+  const tags = t.tags ?? [];
+  for (const tag of tags) {
+    const span = document.createElement("span");
+    span.className = "tag";
+    span.textContent = tag;
+    line.append(span);
+  }
+  td.append(line);
+  td.title = tags.length ? `${t.subject}\nTags: ${tags.join(", ")}` : t.subject;
+  return td;
+}
+
+// updatedCell says how long ago the ticket last changed — the order of the
+// list — with both times in full on hover.
+function updatedCell(t, now) {
+  const td = cell("col-updated", "");
+  if (!t.updated_at) return td;
   const time = document.createElement("time");
-  time.dateTime = createdAt;
-  time.title = new Date(createdAt).toLocaleString();
-  time.textContent = age(createdAt, now);
+  time.dateTime = t.updated_at;
+  time.title = `Updated ${new Date(t.updated_at).toLocaleString()}` + (t.created_at ? `\nCreated ${new Date(t.created_at).toLocaleString()}` : "");
+  time.textContent = age(t.updated_at, now);
   td.append(time);
   return td;
 }
