@@ -308,6 +308,43 @@ func TestDashboard_AQueueInOneClick(t *testing.T) {
 	}
 }
 
+// A ticket opened from the list stays live in its panel; the keys move
+// through the list (j / k), open the selected ticket (Enter) and close it
+// (Esc); a ticket that leaves the filter while open stays shown, marked.
+func TestDashboard_ATicketPanelStaysLive(t *testing.T) {
+	srv := e2e.StartServer(t, gormstore.SQLite, nil)
+	db := e2e.NewSQLEditor(t, srv.URL)
+	tab := newBrowserTab(t, 1280, 800)
+	tab.open(srv.Base + "/?status=open")
+	tab.checkShows(db.Count("status = ?", "open"))
+
+	first := eval[int64](tab, `Number(document.querySelector("#rows tr.row").dataset.id)`)
+	tab.do(chromedp.Click(chromedp.CSS(`#rows tr.row`)))
+	tab.waitFor("the panel of the clicked ticket", fmt.Sprintf(`!document.getElementById("panel").hidden && document.getElementById("panel-id").textContent === "Ticket #%d" && document.getElementById("panel-title").textContent === ticketstream.ticket(%d).subject`, first, first), 10*time.Second)
+	if got := eval[string](tab, `document.activeElement.id`); got != "panel" {
+		t.Errorf("focus is on %q once the panel opened, want the panel", got)
+	}
+
+	db.SetSubject(first, "Changed while the panel is open")
+	tab.waitFor("the open panel to follow the change", `document.getElementById("panel-title").textContent === "Changed while the panel is open"`, liveWithin)
+
+	tab.do(chromedp.KeyEvent(kb.Escape))
+	tab.waitFor("Esc to close the panel", `document.getElementById("panel").hidden`, 10*time.Second)
+
+	// The changed ticket is now the newest, at the top, and still selected.
+	second := eval[int64](tab, `Number(document.querySelectorAll("#rows tr.row")[1].dataset.id)`)
+	tab.do(chromedp.KeyEvent("j"))
+	tab.waitFor("j to select the next row", fmt.Sprintf(`document.querySelector("#rows tr.selected")?.dataset.id === "%d"`, second), 10*time.Second)
+	tab.do(chromedp.KeyEvent(kb.Enter))
+	tab.waitFor("Enter to open the selected ticket", fmt.Sprintf(`!document.getElementById("panel").hidden && document.getElementById("panel-id").textContent === "Ticket #%d"`, second), 10*time.Second)
+	tab.screenshot("dashboard-panel.png")
+
+	db.Exec(`UPDATE tickets SET status = 'solved', updated_at = ? WHERE id = ?`, db.Now(), second)
+	tab.waitFor("the panel to say the ticket left the filter", `!document.getElementById("panel-gone").hidden && document.querySelector('#panel-fields dd[data-field="status"]').textContent === "open"`, liveWithin)
+	tab.do(chromedp.KeyEvent("k"))
+	tab.waitFor("k to move up and the panel to follow", fmt.Sprintf(`document.getElementById("panel-id").textContent === "Ticket #%d" && document.getElementById("panel-gone").hidden`, first), 10*time.Second)
+}
+
 func TestDashboard_NarrowWindowAndKeyboard(t *testing.T) {
 	srv := e2e.StartServer(t, gormstore.SQLite, nil)
 	tab := newBrowserTab(t, 390, 844)

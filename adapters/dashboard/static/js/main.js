@@ -175,6 +175,7 @@ const stream = new TicketStreamClient({
     tickets.clear();
     table.clearFlashes();
     renderCounts();
+    renderPanel();
     table.invalidate();
   },
   onView(view, msg) {
@@ -185,6 +186,7 @@ const stream = new TicketStreamClient({
           noteTicket(t);
         }
         stats.rows += msg.tickets.length;
+        renderPanel();
         table.invalidate();
         setState("loading", `${count(tickets.size)} tickets`);
         break;
@@ -207,6 +209,7 @@ const stream = new TicketStreamClient({
         }
         if (msg.counts) renderCounts();
         if (optionsDirty) refreshOptions(), (optionsDirty = false);
+        renderPanel();
         table.invalidate();
         break;
       case "counts":
@@ -216,6 +219,91 @@ const stream = new TicketStreamClient({
     }
   },
   probe: checkSession,
+});
+
+// ---- the ticket panel ------------------------------------------------------------
+
+// A ticket opened from the list (a click, or Enter on the selected row)
+// stays live in the panel: every change the stream brings is shown; one
+// that takes it out of the filter leaves it as it last was, marked so.
+let panelId = null;
+let panelLast = null; // the ticket as the panel last showed it
+
+function openPanel(id) {
+  if (id !== panelId) panelLast = null;
+  panelId = id;
+  table.select(id);
+  renderPanel();
+  $("panel").hidden = false;
+  $("panel").focus();
+}
+
+function closePanel() {
+  if (panelId === null) return;
+  panelId = panelLast = null;
+  $("panel").hidden = true;
+  $("table-wrap").focus();
+}
+
+function renderPanel() {
+  if (panelId === null) return;
+  const t = tickets.get(panelId);
+  $("panel-gone").hidden = t !== undefined;
+  const shown = t ?? panelLast;
+  if (!shown || shown === panelLast) return;
+  panelLast = shown;
+  $("panel-id").textContent = `Ticket #${shown.id}`;
+  $("panel-title").textContent = shown.subject;
+  const when = (iso) => (iso ? new Date(iso).toLocaleString() : "");
+  const fields = [
+    ["Status", label(shown.status)],
+    ["Priority", label(shown.priority)],
+    ["Team", shown.team],
+    ["Requester", shown.requester],
+    ["Assignee", shown.assignee || "unassigned"],
+    ["Tags", (shown.tags ?? []).join(", ") || "none"],
+    ["Created", when(shown.created_at)],
+    ["Updated", when(shown.updated_at)],
+  ];
+  $("panel-fields").replaceChildren(...fields.flatMap(([name, value]) => {
+    const dt = document.createElement("dt");
+    dt.textContent = name;
+    const dd = document.createElement("dd");
+    dd.textContent = value;
+    dd.dataset.field = name.toLowerCase();
+    return [dt, dd];
+  }));
+}
+
+$("rows").addEventListener("click", (ev) => {
+  const tr = ev.target.closest("tr.row");
+  if (tr) openPanel(Number(tr.dataset.id));
+});
+$("panel-close").addEventListener("click", closePanel);
+
+// j / k move through the list, Enter opens the selected ticket, Esc closes
+// it — except while typing in a field or with a modifier held.
+document.addEventListener("keydown", (ev) => {
+  if (ev.defaultPrevented || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+  const tag = ev.target.tagName;
+  if (tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA") return;
+  switch (ev.key) {
+    case "j":
+    case "k":
+      table.move(ev.key === "j" ? 1 : -1);
+      if (panelId !== null && table.selected !== null) openPanel(table.selected);
+      break;
+    case "Enter":
+      if (tag === "BUTTON" || table.selected === null) return;
+      openPanel(table.selected);
+      break;
+    case "Escape":
+      closePanel();
+      break;
+    default:
+      return;
+  }
+  ev.preventDefault();
 });
 
 // ---- sign-in -------------------------------------------------------------------

@@ -15,6 +15,7 @@ export class VirtualTable {
   #scheduled = false;
   #flash = new Map(); // id -> {kind, at}
   #onRender;
+  #selected = null; // the id of the ticket chosen with the keys or a click
 
   /** wrap scrolls; table holds tbody; set is the TicketSet to show. */
   constructor(wrap, table, tbody, set, onRender = () => {}) {
@@ -35,6 +36,37 @@ export class VirtualTable {
       const f = this.#flash.get(id);
       if (f && performance.now() - f.at >= FLASH_MS) this.#flash.delete(id);
     }, FLASH_MS + 50);
+  }
+
+  /** The id of the selected ticket, or null. */
+  get selected() { return this.#selected; }
+
+  /**
+   * Selects the ticket with this id (null: none) and scrolls it into view.
+   */
+  select(id) {
+    this.#selected = id;
+    const i = id === null ? -1 : this.#set.indexOf(id);
+    if (i >= 0) {
+      // The row's top in the scrolled content; the sticky header covers
+      // the view's first theadH pixels.
+      const rowH = this.#measure();
+      const theadH = this.#table.tHead.offsetHeight;
+      const top = (this.#table.caption?.offsetHeight ?? 0) + theadH + i * rowH;
+      const wrap = this.#wrap;
+      if (top - wrap.scrollTop < theadH) wrap.scrollTop = top - theadH;
+      else if (top + rowH - wrap.scrollTop > wrap.clientHeight) wrap.scrollTop = top + rowH - wrap.clientHeight;
+    }
+    this.invalidate();
+  }
+
+  /** Moves the selection by delta rows (from the top when none). */
+  move(delta) {
+    const n = this.#set.size;
+    if (n === 0) return;
+    const at = this.#selected === null ? -1 : this.#set.indexOf(this.#selected);
+    const i = at < 0 ? 0 : Math.min(n - 1, Math.max(0, at + delta));
+    this.select(this.#set.at(i).id);
   }
 
   /** Forgets every highlight (the list was replaced). */
@@ -81,6 +113,10 @@ export class VirtualTable {
     tr.className = "row";
     tr.dataset.id = t.id;
     tr.setAttribute("aria-rowindex", String(i + 2));
+    if (t.id === this.#selected) {
+      tr.classList.add("selected");
+      tr.setAttribute("aria-selected", "true");
+    }
     const f = this.#flash.get(t.id);
     if (f) {
       const elapsed = performance.now() - f.at;

@@ -50,6 +50,14 @@ export class TicketSet {
   /** Returns the i-th ticket in display order (0 is the newest). */
   at(i) { return this.#asc[this.#asc.length - 1 - i]?.t; }
 
+  /** Returns the display position of the ticket with this id, or -1. */
+  indexOf(id) {
+    const e = this.#byId.get(id);
+    if (!e) return -1;
+    const i = this.#lower(e);
+    return this.#asc[i] === e ? this.#asc.length - 1 - i : -1;
+  }
+
   /** Returns every id held, for checks. */
   ids() { return [...this.#byId.keys()]; }
 
