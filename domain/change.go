@@ -223,6 +223,7 @@ func FilterHash(q Query) uint32 {
 		Priorities: canonical(q.Priorities),
 		Teams:      canonical(q.Teams),
 		Assignees:  canonical(q.Assignees),
+		Search:     q.Search,
 	}
 	h := fnv.New32a()
 	h.Write([]byte(canon.Values().Encode())) // Encode sorts by key

@@ -19,8 +19,11 @@ type Query struct {
 	Teams      []string
 	// Assignees lists agents; the empty string in it selects unassigned tickets.
 	Assignees []string
-	After     Cursor // resume after this position; zero means from the start
-	Limit     int    // at most this many tickets; 0 means no limit
+	// Search keeps the tickets whose subject or requester contains it (see
+	// FoldSearch; kept folded); empty, every ticket.
+	Search string
+	After  Cursor // resume after this position; zero means from the start
+	Limit  int    // at most this many tickets; 0 means no limit
 	// AsOf, when set, keeps only tickets whose last change is at or before
 	// this position of the change feed: the snapshot half of a live
 	// subscription, whose later changes arrive live. Set by the server, never
@@ -69,7 +72,7 @@ func ParseQuery(values url.Values, cursors *CursorSealer) (Query, error) {
 	for _, key := range slices.Sorted(maps.Keys(values)) {
 		switch key {
 		case ParamStatus, ParamPriority, ParamTeam, ParamAssignee:
-		case ParamCursor, ParamLimit:
+		case ParamCursor, ParamLimit, ParamSearch:
 			if n := len(values[key]); n != 1 {
 				return Query{}, Invalidf(key, "give it once, not %d times", n)
 			}
@@ -77,7 +80,7 @@ func ParseQuery(values url.Values, cursors *CursorSealer) (Query, error) {
 			return Query{}, Invalidf("", "a parameter has an empty name")
 		default:
 			return Query{}, &Error{Code: EInvalid, Param: truncate(key, 32),
-				Message: "unknown parameter (want status, priority, team, assignee, cursor or limit)"}
+				Message: "unknown parameter (want status, priority, team, assignee, q, cursor or limit)"}
 		}
 	}
 	var q Query
@@ -117,6 +120,9 @@ func ParseQuery(values url.Values, cursors *CursorSealer) (Query, error) {
 	for _, a := range assignees {
 		q.Assignees = appendUnique(q.Assignees, a)
 	}
+	if vals := values[ParamSearch]; len(vals) == 1 {
+		q.Search = FoldSearch(vals[0])
+	}
 	if vals := values[ParamCursor]; len(vals) == 1 {
 		if cursors == nil {
 			if vals[0] != "" {
@@ -155,6 +161,9 @@ func (q Query) Values() url.Values {
 	}
 	for _, a := range q.Assignees {
 		v.Add(ParamAssignee, a)
+	}
+	if q.Search != "" {
+		v.Set(ParamSearch, q.Search)
 	}
 	if q.Limit != 0 {
 		v.Set(ParamLimit, strconv.Itoa(q.Limit))
@@ -196,6 +205,12 @@ func (q Query) Validate() error {
 			return err
 		}
 	}
+	if err := checkSearch(q.Search); err != nil {
+		return err
+	}
+	if q.Search != FoldSearch(q.Search) {
+		return Invalidf(ParamSearch, "must be folded (FoldSearch)")
+	}
 	if q.Limit < 0 || q.Limit > MaxLimit {
 		return Invalidf(ParamLimit, "must be between 0 and %d, got %d", MaxLimit, q.Limit)
 	}
@@ -203,6 +218,12 @@ func (q Query) Validate() error {
 		return Invalidf(ParamCursor, "malformed cursor")
 	}
 	return nil
+}
+
+// Filters reports whether q has a filter at all (After and Limit are none):
+// without one, every ticket passes MatchesFilter.
+func (q *Query) Filters() bool {
+	return len(q.Statuses)+len(q.Priorities)+len(q.Teams)+len(q.Assignees) > 0 || q.Search != ""
 }
 
 // MatchesFilter reports whether t passes every filter of q. It ignores After
@@ -220,7 +241,7 @@ func (q *Query) MatchesFilter(t *Ticket) bool {
 	if len(q.Assignees) > 0 && !slices.Contains(q.Assignees, t.Assignee) {
 		return false
 	}
-	return true
+	return q.matchesSearch(t)
 }
 
 // checkName validates a team or agent name used as a filter value.

@@ -77,6 +77,10 @@ type sqlStyle struct {
 	// in writes " AND column <is one of values>" to b, with b.param for
 	// each placeholder it needs, and returns args with the values appended.
 	in func(b *sqlBuilder, column string, values []string, args []any) []any
+	// search writes " AND (subject or requester LIKE pattern)", the letters
+	// A to Z of the columns compared in lower case (see domain.FoldSearch),
+	// and returns args with pattern appended as often as it needs.
+	search func(b *sqlBuilder, pattern string, args []any) []any
 	// notAmong writes " AND column <is none of values>" likewise.
 	notAmong func(b *sqlBuilder, column string, values []int64, args []any) []any
 }

@@ -43,6 +43,14 @@ var postgresStyle = sqlStyle{
 		b.WriteString(" AND " + column + " <> ALL(" + b.param() + "::bigint[])")
 		return append(args, values)
 	},
+	// The expressions of the trigram indexes of migration 00008, to the
+	// letter, so that the planner can use them.
+	search: func(b *sqlBuilder, pattern string, args []any) []any {
+		p := b.param()
+		b.WriteString(" AND (translate(subject, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') LIKE " + p + ` ESCAPE '\'` +
+			" OR translate(requester, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') LIKE " + p + ` ESCAPE '\')`)
+		return append(args, pattern)
+	},
 }
 
 func (*postgresEngine) style() *sqlStyle { return &postgresStyle }

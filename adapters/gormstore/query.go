@@ -60,6 +60,9 @@ func buildSelect(style *sqlStyle, q domain.Query) selectSQL {
 	filter("priority", stringsOf(q.Priorities))
 	filter("team", q.Teams)
 	filter("assignee", q.Assignees)
+	if q.Search != "" {
+		args = style.search(b, likeContaining(q.Search), args)
+	}
 	if !q.AsOf.IsZero() {
 		// The snapshot half of a live subscription: later changes come live.
 		b.WriteString(" AND ")
@@ -90,4 +93,20 @@ func dbCursor(c domain.Cursor) (time.Time, int64) {
 		return t.Truncate(time.Microsecond), math.MaxInt64
 	}
 	return t, c.ID
+}
+
+// likeContaining returns the LIKE pattern (escape character \\) of the
+// values that contain text.
+func likeContaining(text string) string {
+	var b strings.Builder
+	b.Grow(len(text) + 2)
+	b.WriteByte('%')
+	for i := 0; i < len(text); i++ {
+		if c := text[i]; c == '%' || c == '_' || c == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(text[i])
+	}
+	b.WriteByte('%')
+	return b.String()
 }

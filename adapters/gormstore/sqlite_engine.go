@@ -33,6 +33,13 @@ var sqliteStyle = sqlStyle{
 	notAmong: func(b *sqlBuilder, column string, values []int64, args []any) []any {
 		return sqliteList(b, " AND "+column+" NOT IN (", values, args)
 	},
+	// SQLite's LIKE folds the letters A to Z and nothing else: what a
+	// search means (domain.FoldSearch). No index serves it; a search reads
+	// every ticket of the rest of its filter (measured in docs).
+	search: func(b *sqlBuilder, pattern string, args []any) []any {
+		b.WriteString(" AND (subject LIKE " + b.param() + ` ESCAPE '\' OR requester LIKE ` + b.param() + ` ESCAPE '\')`)
+		return append(args, pattern, pattern)
+	},
 }
 
 // sqliteList writes head, a placeholder for each value and ")".

@@ -375,3 +375,63 @@ func TestLive_ResyncFromACursorAheadSkipsNothing(t *testing.T) {
 	expectView(t, view, f.feed, domain.Query{})
 	c.Close()
 }
+
+// A search (q) holds live: a change that makes a ticket match arrives as an
+// upsert, one that makes a held ticket stop matching as a removal, and a
+// scoped dashboard hears nothing of another team's ticket that matches.
+func TestLive_SearchFollowsChanges(t *testing.T) {
+	tickets := demodata.New(13).Tickets(400)
+	f := newFixture(t, tickets, wsgateway.Options{})
+	q := domain.Query{Search: "refund"}
+	all := &wsclient.View{}
+	c := f.connect(t, "q=REFUND", "admin", all) // folded: refund, Refund, REFUND
+	billingQ := domain.Query{Search: "refund", Teams: []string{"billing"}}
+	billingView := &wsclient.View{}
+	b := f.connect(t, "q=refund", "billing", billingView)
+	ctx := context.Background()
+	waitView(t, c, f.feed, q)
+	waitView(t, b, f.feed, billingQ)
+	if len(all.Tickets) == 0 || len(all.Tickets) == len(tickets) {
+		t.Fatalf("the search holds %d of %d tickets: the case tests nothing", len(all.Tickets), len(tickets))
+	}
+
+	var matching, other domain.Ticket // a held ticket, and one of another team that does not match
+	for _, tk := range tickets {
+		if q.MatchesFilter(&tk) && matching.ID == 0 {
+			matching = tk
+		}
+		if !q.MatchesFilter(&tk) && tk.Team != "billing" && other.ID == 0 {
+			other = tk
+		}
+	}
+	before := billingView.Counts.Changes
+	f.feed.Put(touch(other, "Please REFUND the second charge")) // now matches: an upsert
+	f.feed.Put(touch(matching, "Nothing to give back"))         // no longer matches: a removal
+	marker := tickets[0]
+	for _, tk := range tickets {
+		if tk.Team == "billing" && tk.ID != matching.ID {
+			marker = tk
+			break
+		}
+	}
+	f.feed.Put(touch(marker, "Refund marker"))
+	if err := c.WaitFor(ctx, 10*time.Second, func(v *wsclient.View) bool {
+		_, held := v.Tickets[matching.ID]
+		return !held && v.Tickets[other.ID].Subject == "Please REFUND the second charge" && v.Tickets[marker.ID].Subject == "Refund marker"
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.WaitFor(ctx, 10*time.Second, func(v *wsclient.View) bool { return v.Tickets[marker.ID].Subject == "Refund marker" }); err != nil {
+		t.Fatal(err)
+	}
+	f.waitHubIdle(t)
+	waitView(t, c, f.feed, q)
+	waitView(t, b, f.feed, billingQ)
+	want := 1 // the marker
+	if matching.Team == "billing" {
+		want++ // the billing dashboard held it: its removal
+	}
+	if got := billingView.Counts.Changes - before; got != want {
+		t.Fatalf("the billing dashboard was sent %d changes, want %d: it heard of another team's ticket", got, want)
+	}
+}

@@ -345,6 +345,42 @@ func TestDashboard_ATicketPanelStaysLive(t *testing.T) {
 	tab.waitFor("k to move up and the panel to follow", fmt.Sprintf(`document.getElementById("panel-id").textContent === "Ticket #%d" && document.getElementById("panel-gone").hidden`, first), 10*time.Second)
 }
 
+// The search box: "/" reaches it from the list, typing searches once it
+// pauses (one subscription, not one per keystroke), the search lives in
+// the address, and a change that makes a ticket match shows live.
+func TestDashboard_Search(t *testing.T) {
+	srv := e2e.StartServer(t, gormstore.SQLite, nil)
+	db := e2e.NewSQLEditor(t, srv.URL)
+	tab := newBrowserTab(t, 1280, 800)
+	tab.open(srv.Base + "/?status=open")
+	tab.do(chromedp.Focus("#table-wrap"), chromedp.KeyEvent("/"))
+	tab.waitFor("/ to focus the search box", `document.activeElement.id === "f-q"`, 10*time.Second)
+	tab.do(chromedp.KeyEvent("REFUND"))
+	tab.waitFor("the search in the address", `location.search === "?q=REFUND&status=open" && ticketstream.state() === "live"`, 30*time.Second)
+	// SQLite's LIKE folds A to Z as a search does.
+	matching := func() int {
+		return db.Count("status = ? AND (subject LIKE ? OR requester LIKE ?)", "open", "%refund%", "%refund%")
+	}
+	want := matching()
+	if want == 0 {
+		t.Fatal("no open ticket mentions refund: the case tests nothing")
+	}
+	tab.checkShows(want)
+	if subs := eval[int](tab, `ticketstream.stats.subscriptions ?? 0`); subs > 2 {
+		t.Errorf("typing started %d subscriptions, want one for the search", subs)
+	}
+	old := db.Oldest("status = ? AND subject NOT LIKE ? AND requester NOT LIKE ?", "open", "%refund%", "%refund%")
+	db.SetSubject(old, "Now asking for a Refund")
+	tab.waitFor("a ticket that now matches", `!!document.querySelector('`+rowSelector(old)+`')`, liveWithin)
+	tab.checkShows(want + 1)
+
+	tab.open(srv.Base + "/?q=refund")
+	if got := eval[string](tab, `document.getElementById("f-q").value`); got != "refund" {
+		t.Fatalf("a link's search shows %q in the box", got)
+	}
+	tab.checkShows(db.Count("subject LIKE ? OR requester LIKE ?", "%refund%", "%refund%"))
+}
+
 func TestDashboard_NarrowWindowAndKeyboard(t *testing.T) {
 	srv := e2e.StartServer(t, gormstore.SQLite, nil)
 	tab := newBrowserTab(t, 390, 844)
@@ -354,11 +390,11 @@ func TestDashboard_NarrowWindowAndKeyboard(t *testing.T) {
 	}
 	// Tab walks the filters in order, starting from the page.
 	var order []string
-	for range 5 {
+	for range 6 {
 		tab.do(chromedp.KeyEvent(kb.Tab))
 		order = append(order, eval[string](tab, `document.activeElement.id`))
 	}
-	if got := strings.Join(order, ","); got != "f-status,f-priority,f-team,f-assignee,f-clear" {
+	if got := strings.Join(order, ","); got != "f-q,f-status,f-priority,f-team,f-assignee,f-clear" {
 		t.Fatalf("Tab visits %s", got)
 	}
 	// On a phone the subject gets the room: more than half the row.

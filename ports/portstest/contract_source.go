@@ -31,6 +31,10 @@ func ContractTickets() []domain.Ticket {
 	tickets[3].Subject = "quotes \" backslash \\ <script>&amp; \u2028 tab\t ctl\x01 émoji 🎫"
 	tickets[4].Assignee = ""
 	tickets[6].Subject = string(slices.Repeat([]byte("long subject "), 78))
+	// What a search must take literally: LIKE's wildcards and escape, and
+	// letters beyond A to Z, which fold to nothing.
+	tickets[7].Subject = "Refund 100% of ORDER_42 \\ now, Über-urgent"
+	tickets[8].Requester = "Zoë.Ölund@Example.org"
 	return tickets
 }
 
@@ -62,6 +66,13 @@ func TestTicketSourceContract(t *testing.T, open OpenSource) {
 		{"limit", domain.Query{Limit: 10}},
 		{"limit across batches", domain.Query{Limit: 1234}},
 		{"filter, cursor and limit", domain.Query{Statuses: []domain.Status{domain.StatusOpen}, After: mid.Cursor(), Limit: 50}},
+		{"search", domain.Query{Search: "refund"}},
+		{"search of wildcards and escapes", domain.Query{Search: domain.FoldSearch(`100% of ORDER_42 \ now`)}},
+		{"search, a wildcard taken literally", domain.Query{Search: "100_"}},
+		{"search beyond A to Z", domain.Query{Search: "über-urgent"}},
+		{"search beyond A to Z, exact", domain.Query{Search: domain.FoldSearch("Über-URGENT")}},
+		{"search of requesters", domain.Query{Search: domain.FoldSearch("ZOë.Ölund@EXAMPLE")}},
+		{"search, filter, cursor and limit", domain.Query{Search: "order", Statuses: []domain.Status{domain.StatusOpen}, After: mid.Cursor(), Limit: 20}},
 	}
 	for _, tc := range queries {
 		for _, batchSize := range []int{0, 1, 7, 1000} {

@@ -75,7 +75,7 @@ func (s *Source) StreamTickets(ctx context.Context, q domain.Query, batchSize in
 		}
 		rows = rows[i:]
 	}
-	filtered := len(q.Statuses)+len(q.Priorities)+len(q.Teams)+len(q.Assignees) > 0
+	filtered := q.Filters()
 	var batch []domain.Ticket
 	if filtered {
 		batch = make([]domain.Ticket, 0, batchSize)

@@ -9,7 +9,8 @@ import { count, label } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = "ticketstream.token";
-const FILTERS = ["status", "priority", "team", "assignee"];
+const FILTERS = ["q", "status", "priority", "team", "assignee"];
+const SELECTS = FILTERS.filter((name) => name !== "q");
 const STATUSES = ["new", "open", "pending", "on_hold", "solved", "closed"];
 
 const tickets = new TicketSet();
@@ -116,7 +117,8 @@ function queryFromFilters() {
   for (const name of FILTERS) {
     const v = $("f-" + name).value;
     if (!v) continue;
-    p.set(name, name === "assignee" && v === "-" ? "" : v);
+    if (name === "q" && !v.trim()) continue;
+    p.set(name, name === "assignee" && v === "-" ? "" : name === "q" ? v.trim() : v);
   }
   // Commas separate values (status=new,open) and are never part of one:
   // kept readable in the address.
@@ -125,7 +127,8 @@ function queryFromFilters() {
 
 function filtersFromLocation() {
   const p = new URLSearchParams(location.search);
-  for (const name of FILTERS) {
+  $("f-q").value = p.get("q") ?? "";
+  for (const name of SELECTS) {
     if (!p.has(name)) continue;
     let v = p.get(name);
     if (name === "assignee" && v === "") v = "-";
@@ -152,6 +155,7 @@ function onFilterChange() {
 // ---- the stream ----------------------------------------------------------------
 
 function startTimer() {
+  stats.subscriptions = (stats.subscriptions ?? 0) + 1;
   stats.started = performance.now();
   stats.firstRow = stats.complete = stats.rows = 0;
 }
@@ -300,6 +304,13 @@ document.addEventListener("keydown", (ev) => {
     case "Escape":
       closePanel();
       break;
+    case "/":
+      // After this key's own events: the "/" must not land in the box.
+      setTimeout(() => {
+        $("f-q").focus();
+        $("f-q").select();
+      });
+      break;
     default:
       return;
   }
@@ -384,7 +395,22 @@ $("auth").addEventListener("submit", (ev) => {
 
 // ---- start ---------------------------------------------------------------------
 
-for (const name of FILTERS) $("f-" + name).addEventListener("change", onFilterChange);
+for (const name of SELECTS) $("f-" + name).addEventListener("change", onFilterChange);
+// The search follows typing, once it pauses: each keystroke would start a
+// snapshot of its own.
+let searchTimer = 0;
+let searched = $("f-q").value;
+$("f-q").addEventListener("input", () => {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(() => {
+    if ($("f-q").value.trim() === searched.trim()) return;
+    searched = $("f-q").value;
+    onFilterChange();
+  }, 300);
+});
+$("f-q").addEventListener("keydown", (ev) => {
+  if (ev.key === "Escape") $("table-wrap").focus();
+});
 $("counts").addEventListener("click", (ev) => {
   const button = ev.target.closest("button[data-status]");
   if (!button) return;
@@ -393,7 +419,7 @@ $("counts").addEventListener("click", (ev) => {
   onFilterChange();
   renderCounts(); // the pressed chip follows at once
 });
-$("filters").addEventListener("reset", () => setTimeout(onFilterChange)); // after the form has reset its fields
+$("filters").addEventListener("reset", () => setTimeout(() => { searched = ""; onFilterChange(); })); // after the form has reset its fields
 $("filters").addEventListener("submit", (ev) => ev.preventDefault());
 
 // A token handed over in the fragment (#token=…) is never sent to the
