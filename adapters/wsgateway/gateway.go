@@ -245,12 +245,21 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	select {
 	case <-done:
 	case <-ctx.Done():
-		for _, c := range conns {
-			c.ws.CloseNow()
-		}
+		closeAllNow(conns)
 		<-done
 		err = ctx.Err()
 	}
 	<-g.pingerDone
 	return err
+}
+
+// closeAllNow drops conns' connections at once, side by side: closing one
+// whose client stopped reading takes a moment (see corkedWriter.Close), and
+// none waits for another.
+func closeAllNow(conns []*conn) {
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Go(func() { c.ws.CloseNow() })
+	}
+	wg.Wait()
 }

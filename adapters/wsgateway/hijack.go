@@ -79,8 +79,9 @@ func (s *smallBuffers) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 //
 // Close — coder/websocket closes the connection right after writing a close
 // frame, maybe into the gathered bytes — first writes what was gathered,
-// giving a write in progress (to a client that stopped reading) at most
-// closeFlushTimeout to end, so that closing never waits on a client.
+// giving a write in progress and the flush at most closeFlushTimeout each:
+// a healthy client takes microseconds, and one that stopped reading holds
+// the close (the watchdog's, a shutdown's) no longer than that.
 //
 // Who guards what. wmu is held across each write to the network, so that
 // bytes go out in the order they were written; mu (never held across a
@@ -95,8 +96,9 @@ type corkedWriter struct {
 	buf    *[]byte
 }
 
-// closeFlushTimeout bounds how long Close waits to write what was gathered.
-const closeFlushTimeout = time.Second
+// closeFlushTimeout bounds how long Close waits for a write in progress,
+// and then for its own flush of what was gathered.
+const closeFlushTimeout = 10 * time.Millisecond
 
 var corkPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
@@ -166,10 +168,13 @@ func (w *corkedWriter) Close() error {
 	}
 	w.closed = true
 	w.mu.Unlock()
-	// A write in progress to a client that reads nothing ends at this
-	// deadline, and so does the flush.
+	if !w.wmu.TryLock() {
+		// A write in progress to a client that reads nothing ends at this
+		// deadline; one to a client that reads, long before it.
+		_ = w.Conn.SetWriteDeadline(time.Now().Add(closeFlushTimeout))
+		w.wmu.Lock()
+	}
 	_ = w.Conn.SetWriteDeadline(time.Now().Add(closeFlushTimeout))
-	w.wmu.Lock()
 	_ = w.flush(w.take())
 	w.wmu.Unlock()
 	return w.Conn.Close()

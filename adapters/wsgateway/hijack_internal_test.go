@@ -137,11 +137,18 @@ func TestCorkedWriter_CloseDoesNotWaitForAStuckClient(t *testing.T) {
 		defer close(gathered)
 		cork.Write([]byte("gathered"))
 	}()
+	start := time.Now()
 	if err := cork.Close(); err != nil {
 		t.Fatal(err)
 	}
+	took := time.Since(start)
 	if err := <-stuck; err == nil {
 		t.Fatal("the stuck write succeeded with nobody reading")
 	}
 	<-gathered
+	// Not a timing bound on the machine: the deadlines Close sets are
+	// 10 ms each, and a close that waited for the client would never end.
+	if took > 50*closeFlushTimeout {
+		t.Fatalf("Close took %v with a stuck write: it waited for the client", took)
+	}
 }

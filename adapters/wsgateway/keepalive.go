@@ -101,10 +101,12 @@ func (p *pinger) round(conns []*conn) {
 // client with 1013; a client that reads nothing at all is dropped here.
 func (g *Gateway) watchWrites(conns []*conn) {
 	limit := time.Now().Add(-2 * g.opts.WriteTimeout).UnixNano()
+	var stalled []*conn
 	for _, c := range conns {
 		if since := c.writingSince.Load(); since != 0 && since < limit {
 			c.recordClose(closeMsg{code: websocket.StatusGoingAway, reason: "write stalled"})
-			c.ws.CloseNow()
+			stalled = append(stalled, c)
 		}
 	}
+	closeAllNow(stalled)
 }

@@ -90,7 +90,9 @@ func (p *writerPool) staffLocked() {
 		p.active++
 		go p.work(w)
 	}
-	if len(p.workers) > 0 && !p.checkOn {
+	// Only workers still counted need watching: a detached one may stay
+	// stuck for long, and the gateway is otherwise idle meanwhile.
+	if p.active > 0 && !p.checkOn {
 		p.checkOn = true
 		if p.check == nil {
 			p.check = time.AfterFunc(stuckWrite, p.checkStuck)
@@ -153,7 +155,7 @@ func (p *writerPool) next(w *poolWorker, done turnTaker, again bool) turnTaker {
 
 // checkStuck detaches the workers whose write has taken longer than
 // stuckWrite and starts others in their place while sockets wait. It runs
-// every stuckWrite while any worker is running.
+// every stuckWrite while a worker that is not detached runs.
 func (p *writerPool) checkStuck() {
 	p.mu.Lock()
 	defer p.mu.Unlock()

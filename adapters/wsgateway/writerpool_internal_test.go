@@ -113,3 +113,25 @@ func TestWriterPool_EverySubmitGetsItsTurns(t *testing.T) {
 		t.Fatalf("%d turns taken, want %d", n, sockets*turns)
 	}
 }
+
+// A worker stuck in a write for long (up to twice the write timeout, until
+// the watchdog closes its socket) is detached; the check for stuck writes
+// then stops, rather than waking 500 times a second for it.
+func TestWriterPool_NoTimerWhileOnlyADetachedWorkerWaits(t *testing.T) {
+	p := newWriterPool()
+	release := make(chan struct{})
+	ended := make(chan struct{})
+	p.submit(&fakeSocket{turn: func(int64) bool {
+		defer close(ended)
+		<-release
+		return false
+	}})
+	portstest.Await(t, "the stuck worker detached and the check stopped", func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.active == 0 && !p.checkOn && len(p.workers) == 1
+	})
+	close(release)
+	<-ended
+	portstest.Await(t, "the pool to go idle", p.idle)
+}
