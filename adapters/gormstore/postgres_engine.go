@@ -43,12 +43,10 @@ var postgresStyle = sqlStyle{
 		b.WriteString(" AND " + column + " <> ALL(" + b.param() + "::bigint[])")
 		return append(args, values)
 	},
-	// The expressions of the trigram indexes of migration 00008, to the
-	// letter, so that the planner can use them.
+	// The expression of the trigram index of migration 00008, to the
+	// letter, so that the planner can use it.
 	search: func(b *sqlBuilder, pattern string, args []any) []any {
-		p := b.param()
-		b.WriteString(" AND (translate(subject, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') LIKE " + p + ` ESCAPE '\'` +
-			" OR translate(requester, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') LIKE " + p + ` ESCAPE '\')`)
+		b.WriteString(" AND translate(subject || chr(31) || requester, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') LIKE " + b.param() + ` ESCAPE '\'`)
 		return append(args, pattern)
 	},
 }

@@ -111,7 +111,12 @@ const rawPagesInFlight = 3
 // with each further page up to pageGrowth batches: a long stream pays
 // PostgreSQL's per-query cost less often.
 func (s *postgresEngine) readPages(ctx context.Context, q domain.Query, batchSize int, free <-chan *rawBatch, read chan<- *rawBatch) error {
+	// A search is planned for its own text (with the statistics of
+	// migration 00008): a generic plan, made for any text, walks the
+	// (updated_at, id) order through every ticket where a rare word needs
+	// a few probes of the search index.
 	st := pgStream{ctx: ctx, sel: buildSelect(&postgresStyle, q)}
+	st.planEach = st.sel.search
 	remaining := q.Limit
 	page, maxPage := batchSize, batchSize*pageGrowth
 	size := func() int {
@@ -215,13 +220,22 @@ type pgStream struct {
 	fields []pgconn.FieldDescription // of the first page; every page has them
 	fast   bool
 	last   pageDecoder // the reader's own, for lastCursor
+	// planEach: plan each query for its values, never from a cached
+	// generic plan.
+	planEach bool
 }
 
 // query sends the batch query for the n rows after `after`; its rows are
 // read later by readRaw.
 func (st *pgStream) query(c *pgx.Conn, after domain.Cursor, n int) (pgx.Rows, error) {
 	at, id := dbCursor(after)
-	st.args = append(append(append(st.args[:0], at, id), st.sel.filterArgs...), n)
+	st.args = st.args[:0]
+	if st.planEach {
+		// The statement's description is cached; it runs unnamed, planned
+		// with this query's values.
+		st.args = append(st.args, pgx.QueryExecModeCacheDescribe)
+	}
+	st.args = append(append(append(st.args, at, id), st.sel.filterArgs...), n)
 	return c.Query(st.ctx, st.sel.text, st.args...)
 }
 

@@ -22,6 +22,9 @@ type selectSQL struct {
 	text string
 	// filterArgs are the filter values, in placeholder order after the cursor.
 	filterArgs []any
+	// search: the statement has a search condition (see
+	// postgresEngine.readPages for how it is planned).
+	search bool
 }
 
 // sqlBuilder writes a statement, numbering its placeholders in a dialect's
@@ -69,7 +72,7 @@ func buildSelect(style *sqlStyle, q domain.Query) selectSQL {
 		args = writeCovers(b, "", q.AsOf, args)
 	}
 	b.WriteString(" ORDER BY updated_at, id LIMIT " + b.param())
-	return selectSQL{text: b.String(), filterArgs: args}
+	return selectSQL{text: b.String(), filterArgs: args, search: q.Search != ""}
 }
 
 func stringsOf[T ~string](vals []T) []string {

@@ -51,6 +51,7 @@ func TestCLI_RefusesBadInputWithAClearMessage(t *testing.T) {
 		{"negative chunk threshold", nil, []string{"export", "--chunk-threshold", "-1"}, 2, "--chunk-threshold (TICKETSTREAM_CHUNK_THRESHOLD) must be 0 (the default)"},
 		{"negative timeout", nil, []string{"migrate", "--db-connect-timeout", "-1s"}, 2, "--db-connect-timeout (TICKETSTREAM_DB_CONNECT_TIMEOUT) must be 0 (the default) or a positive duration, got -1s"},
 		{"bad log level", nil, []string{"migrate", "--log-level", "loud"}, 2, "--log-level"},
+		{"bad search index", nil, []string{"migrate", "--search-index", "maybe"}, 2, `--search-index: want on or off, got "maybe"`},
 		{"unknown database scheme", nil, []string{"migrate", "--database", "mysql://root@localhost/x"}, 2, `--database (TICKETSTREAM_DATABASE) unsupported database URL scheme "mysql"`},
 		{"a tool's own setting from the environment", map[string]string{"TICKETSTREAM_SIMULATE_RATE": "0"}, []string{"simulate"}, 2, "--rate (TICKETSTREAM_SIMULATE_RATE) must be between 1"},
 		{"export with a bad filter", nil, []string{"export", "--query", "status=opne"}, 2, `--query: status: unknown status "opne"`},
@@ -586,5 +587,25 @@ func TestCLI_InternalListenerPortTaken(t *testing.T) {
 	cancel()
 	if code := <-done; code != 0 || !strings.Contains(errOut.String(), "no internal listener: metrics are not served") {
 		t.Fatalf("exit %d, log:\n%s", code, errOut.String())
+	}
+}
+
+// migrate --search-index builds and drops PostgreSQL's search index, and
+// says on SQLite, which has none, that its searches scan.
+func TestCLI_MigrateSearchIndex(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	for _, step := range []struct{ arg, want string }{{"on", "search index: on"}, {"on", "search index: on"}, {"off", "search index: off"}, {"", "search index: off"}} {
+		args := []string{"migrate", "--database", url, "--log-level", "error"}
+		if step.arg != "" {
+			args = append(args, "--search-index", step.arg)
+		}
+		code, stdout, stderr := runCLI(t, args...)
+		if code != 0 || !strings.Contains(stdout, step.want) {
+			t.Fatalf("migrate --search-index %q: exit %d, stdout %q, stderr %q; want %q", step.arg, code, stdout, stderr, step.want)
+		}
+	}
+	code, _, stderr := runCLI(t, "migrate", "--database", sqliteURL(t), "--search-index", "on", "--log-level", "error")
+	if code == 0 || !strings.Contains(stderr, "SQLite has no search index") {
+		t.Fatalf("SQLite with --search-index on: exit %d, stderr %q", code, stderr)
 	}
 }
