@@ -110,3 +110,23 @@ func FuzzContainsFolded(f *testing.F) {
 		}
 	})
 }
+
+// The live matcher runs for every change and every searching dashboard
+// under the hub's lock: a crafted subject and search must not cost it the
+// product of their lengths. Counted in allocations, not time: none for a
+// ticket's subject and requester.
+func TestContainsFolded_AllocatesNothing(t *testing.T) {
+	subject := strings.Repeat("a", MaxSubjectLen-1) + "b"
+	needle := strings.Repeat("a", MaxSearchLen-1) + "c"
+	if n := testing.AllocsPerRun(100, func() { containsFolded(subject, needle) }); n != 0 {
+		t.Fatalf("%v allocations per search of a subject", n)
+	}
+}
+
+func BenchmarkContainsFolded_Crafted(b *testing.B) {
+	subject := strings.Repeat("a", MaxSubjectLen-1) + "b"
+	needle := strings.Repeat("a", MaxSearchLen-1) + "c"
+	for b.Loop() {
+		containsFolded(subject, needle)
+	}
+}

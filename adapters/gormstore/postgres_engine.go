@@ -46,7 +46,7 @@ var postgresStyle = sqlStyle{
 	// The expression of the trigram index of migration 00008, to the
 	// letter, so that the planner can use it.
 	search: func(b *sqlBuilder, pattern string, args []any) []any {
-		b.WriteString(" AND translate(subject || chr(31) || requester, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') LIKE " + b.param() + ` ESCAPE '\'`)
+		b.WriteString(` AND lower(subject || chr(31) || requester COLLATE "C") LIKE ` + b.param() + ` ESCAPE '\'`)
 		return append(args, pattern)
 	},
 }

@@ -11,16 +11,17 @@ import (
 
 // The search index. A search (domain.Query.Search) compares
 //
-//	translate(subject || chr(31) || requester, 'A…Z', 'a…z') LIKE '%text%'
+//	lower(subject || chr(31) || requester COLLATE "C") LIKE '%text%'
 //
-// on PostgreSQL (postgresStyle.search): translate folds exactly A to Z
-// whatever the database's locale, as Go and SQLite do, where lower() and
-// ILIKE would follow the locale; a search never holds the separator
+// on PostgreSQL (postgresStyle.search): under the C collation lower() folds
+// exactly A to Z whatever the database's locale, as Go and SQLite do, where
+// the database's collation or ILIKE would follow its locale (translate(),
+// which folds the same, costs 14× more); a search never holds the separator
 // chr(31) (control characters are refused), so it matches within the
 // subject or within the requester, never across. A trigram index (pg_trgm)
 // on that expression lets a rare word skip the tickets that cannot match —
-// and costs every write: measured here, writers commit at about half the
-// rate and a bulk load runs 3× slower with it (docs/operations.md). So it
+// and costs every write: measured here, writers commit at about 0.7× the
+// rate and a bulk load runs 2.3× slower with it (docs/performance.md). So it
 // is the operator's choice, made with `ticketstream migrate --search-index`,
 // not a migration: without it a search reads the tickets of the rest of its
 // filter. Each search query is planned for its own text, with statistics
@@ -30,9 +31,10 @@ import (
 // searchIndexName is the index SetSearchIndex creates.
 const searchIndexName = "tickets_search"
 
-// searchIndexSQL creates the index, built without blocking writers.
+// searchIndexSQL creates the index, built without blocking writers, with
+// the operator class from pg_trgm's schema (%s).
 const searchIndexSQL = `CREATE INDEX CONCURRENTLY IF NOT EXISTS ` + searchIndexName + ` ON tickets USING gin
-	(translate(subject || chr(31) || requester, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') gin_trgm_ops)`
+	(lower(subject || chr(31) || requester COLLATE "C") %s.gin_trgm_ops)`
 
 // SetSearchIndex creates (on) or drops the trigram index that serves
 // searches on PostgreSQL, creating the pg_trgm extension first if need be
@@ -53,7 +55,7 @@ func (s *Store) SetSearchIndex(ctx context.Context, on bool) error {
 		} else if exists && valid {
 			return nil
 		}
-		stmts = append(stmts, `CREATE EXTENSION IF NOT EXISTS pg_trgm`, searchIndexSQL)
+		stmts = append(stmts, `CREATE EXTENSION IF NOT EXISTS pg_trgm`, "")
 	}
 	// On one connection, outside a transaction (CONCURRENTLY needs that),
 	// without the statement timeout of the server's queries: a build takes
@@ -64,6 +66,14 @@ func (s *Store) SetSearchIndex(ctx context.Context, on bool) error {
 		}
 		defer conn.Exec("RESET statement_timeout")
 		for _, stmt := range stmts {
+			if stmt == "" { // the index, with the operator class wherever pg_trgm is
+				var schema string
+				if err := conn.Raw(`SELECT quote_ident(n.nspname) FROM pg_extension e
+					JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'`).Scan(&schema).Error; err != nil {
+					return fmt.Errorf("search index: %w", err)
+				}
+				stmt = fmt.Sprintf(searchIndexSQL, schema)
+			}
 			if err := conn.Exec(stmt).Error; err != nil {
 				return fmt.Errorf("search index: %w", err)
 			}

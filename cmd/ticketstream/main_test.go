@@ -52,6 +52,7 @@ func TestCLI_RefusesBadInputWithAClearMessage(t *testing.T) {
 		{"negative timeout", nil, []string{"migrate", "--db-connect-timeout", "-1s"}, 2, "--db-connect-timeout (TICKETSTREAM_DB_CONNECT_TIMEOUT) must be 0 (the default) or a positive duration, got -1s"},
 		{"bad log level", nil, []string{"migrate", "--log-level", "loud"}, 2, "--log-level"},
 		{"bad search index", nil, []string{"migrate", "--search-index", "maybe"}, 2, `--search-index: want on or off, got "maybe"`},
+		{"search index with --status", nil, []string{"migrate", "--status", "--search-index", "on"}, 2, "--status only lists"},
 		{"unknown database scheme", nil, []string{"migrate", "--database", "mysql://root@localhost/x"}, 2, `--database (TICKETSTREAM_DATABASE) unsupported database URL scheme "mysql"`},
 		{"a tool's own setting from the environment", map[string]string{"TICKETSTREAM_SIMULATE_RATE": "0"}, []string{"simulate"}, 2, "--rate (TICKETSTREAM_SIMULATE_RATE) must be between 1"},
 		{"export with a bad filter", nil, []string{"export", "--query", "status=opne"}, 2, `--query: status: unknown status "opne"`},
@@ -604,8 +605,12 @@ func TestCLI_MigrateSearchIndex(t *testing.T) {
 			t.Fatalf("migrate --search-index %q: exit %d, stdout %q, stderr %q; want %q", step.arg, code, stdout, stderr, step.want)
 		}
 	}
-	code, _, stderr := runCLI(t, "migrate", "--database", sqliteURL(t), "--search-index", "on", "--log-level", "error")
-	if code == 0 || !strings.Contains(stderr, "SQLite has no search index") {
-		t.Fatalf("SQLite with --search-index on: exit %d, stderr %q", code, stderr)
+	lite := sqliteURL(t)
+	code, _, stderr := runCLI(t, "migrate", "--database", lite, "--search-index", "off", "--log-level", "error")
+	if code != 2 || !strings.Contains(stderr, "SQLite has no search index") {
+		t.Fatalf("SQLite with --search-index off: exit %d, stderr %q", code, stderr)
+	}
+	if _, err := os.Stat(strings.TrimPrefix(lite, "sqlite:")); !os.IsNotExist(err) {
+		t.Fatalf("the refused command created or migrated the database (%v)", err)
 	}
 }

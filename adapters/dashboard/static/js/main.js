@@ -118,11 +118,21 @@ function queryFromFilters() {
     const v = $("f-" + name).value;
     if (!v) continue;
     if (name === "q" && !v.trim()) continue;
-    p.set(name, name === "assignee" && v === "-" ? "" : name === "q" ? v.trim() : v);
+    p.set(name, name === "assignee" && v === "-" ? "" : name === "q" ? searchText(v) : v);
   }
   // Commas separate values (status=new,open) and are never part of one:
   // kept readable in the address.
   return p.toString().replaceAll("%2C", ",");
+}
+
+// The server takes a search of at most 100 bytes of UTF-8 (maxlength
+// counts UTF-16 units): a longer one is cut, at a character, rather than
+// refused.
+const utf8 = new TextEncoder();
+function searchText(v) {
+  let chars = Array.from(v.trim());
+  while (utf8.encode(chars.join("")).length > 100) chars.pop();
+  return chars.join("");
 }
 
 function filtersFromLocation() {

@@ -1,5 +1,5 @@
 -- Statistics for searches (a query's q). A search compares
---   translate(subject || chr(31) || requester, 'A…Z', 'a…z') LIKE '%text%'
+--   lower(subject || chr(31) || requester COLLATE "C") LIKE '%text%'
 -- (see adapters/gormstore/searchindex.go) and each search query is planned
 -- for its own text. Without statistics on that expression the planner
 -- takes any word for a rare one and reads and sorts the whole table for
@@ -11,7 +11,7 @@
 
 -- +goose Up
 CREATE STATISTICS IF NOT EXISTS tickets_search_text
-    ON (translate(subject || chr(31) || requester, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'))
+    ON (lower(subject || chr(31) || requester COLLATE "C"))
     FROM tickets;
 ANALYZE tickets;
 
