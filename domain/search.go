@@ -55,7 +55,7 @@ func checkSearch(s string) error {
 // bounded by the lengths added, not multiplied: s is folded into a buffer
 // on the stack (a ticket's subject and requester fit; a longer value,
 // written by another program, goes to the heap) and searched by
-// bytes.Index. A naive comparison at every offset cost 121 µs on a crafted
+// bytes.Contains. A naive comparison at every offset cost 121 µs on a crafted
 // subject and search; this, about 1.6 µs.
 func containsFolded(s, needle string) bool {
 	if len(needle) == 0 {
@@ -78,7 +78,7 @@ func containsFolded(s, needle string) bool {
 		}
 		b[i] = c
 	}
-	return bytes.Index(b, unsafe.Slice(unsafe.StringData(needle), len(needle))) >= 0
+	return bytes.Contains(b, unsafe.Slice(unsafe.StringData(needle), len(needle)))
 }
 
 // matchesSearch reports whether t's subject or requester contains q's
