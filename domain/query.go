@@ -22,8 +22,17 @@ type Query struct {
 	// Search keeps the tickets whose subject or requester contains it (see
 	// FoldSearch; kept folded); empty, every ticket.
 	Search string
+	// Sort orders the tickets (see Sort); empty, (updated_at, id).
+	Sort Sort
+	// Window, on a live subscription, asks for the first Window tickets in
+	// Sort's order, kept exact as tickets change (at most MaxWindow); 0, the
+	// whole filter.
+	Window int
 	After  Cursor // resume after this position; zero means from the start
-	Limit  int    // at most this many tickets; 0 means no limit
+	// AfterKey, with a Sort, resumes after the ticket of this key in Sort's
+	// order (a sorted page's cursor); nil means from the start.
+	AfterKey *RowKey
+	Limit    int // at most this many tickets; 0 means no limit
 	// AsOf, when set, keeps only tickets whose last change is at or before
 	// this position of the change feed: the snapshot half of a live
 	// subscription, whose later changes arrive live. Set by the server, never
@@ -72,7 +81,7 @@ func ParseQuery(values url.Values, cursors *CursorSealer) (Query, error) {
 	for _, key := range slices.Sorted(maps.Keys(values)) {
 		switch key {
 		case ParamStatus, ParamPriority, ParamTeam, ParamAssignee:
-		case ParamCursor, ParamLimit, ParamSearch:
+		case ParamCursor, ParamLimit, ParamSearch, ParamSort, ParamWindow:
 			if n := len(values[key]); n != 1 {
 				return Query{}, Invalidf(key, "give it once, not %d times", n)
 			}
@@ -80,7 +89,7 @@ func ParseQuery(values url.Values, cursors *CursorSealer) (Query, error) {
 			return Query{}, Invalidf("", "a parameter has an empty name")
 		default:
 			return Query{}, &Error{Code: EInvalid, Param: truncate(key, 32),
-				Message: "unknown parameter (want status, priority, team, assignee, q, cursor or limit)"}
+				Message: "unknown parameter (want status, priority, team, assignee, q, sort, window, cursor or limit)"}
 		}
 	}
 	var q Query
@@ -123,6 +132,21 @@ func ParseQuery(values url.Values, cursors *CursorSealer) (Query, error) {
 	if vals := values[ParamSearch]; len(vals) == 1 {
 		q.Search = FoldSearch(vals[0])
 	}
+	if vals := values[ParamSort]; len(vals) == 1 {
+		if q.Sort, err = ParseSort(vals[0]); err != nil {
+			return Query{}, err
+		}
+		if q.Sort.IsDefault() {
+			q.Sort = nil
+		}
+	}
+	if vals := values[ParamWindow]; len(vals) == 1 {
+		n, err := strconv.Atoi(vals[0])
+		if err != nil || n < 1 {
+			return Query{}, Invalidf(ParamWindow, "not a whole number from 1 to %d: %q", MaxWindow, truncate(vals[0], 32))
+		}
+		q.Window = n
+	}
 	if vals := values[ParamCursor]; len(vals) == 1 {
 		if cursors == nil {
 			if vals[0] != "" {
@@ -164,6 +188,12 @@ func (q Query) Values() url.Values {
 	}
 	if q.Search != "" {
 		v.Set(ParamSearch, q.Search)
+	}
+	if len(q.Sort) > 0 {
+		v.Set(ParamSort, q.Sort.String())
+	}
+	if q.Window != 0 {
+		v.Set(ParamWindow, strconv.Itoa(q.Window))
 	}
 	if q.Limit != 0 {
 		v.Set(ParamLimit, strconv.Itoa(q.Limit))
@@ -216,6 +246,20 @@ func (q Query) Validate() error {
 	}
 	if !q.After.IsZero() && q.After.ID <= 0 {
 		return Invalidf(ParamCursor, "malformed cursor")
+	}
+	if err := q.Sort.Validate(); err != nil {
+		return err
+	}
+	if q.AfterKey != nil && (len(q.Sort) == 0 || !q.After.IsZero() || q.AfterKey.ID <= 0) {
+		return Invalidf(ParamCursor, "malformed cursor")
+	}
+	switch {
+	case q.Window < 0 || q.Window > MaxWindow:
+		return Invalidf(ParamWindow, "must be between 1 and %d, got %d", MaxWindow, q.Window)
+	case q.Window > 0 && q.Limit > 0:
+		return Invalidf(ParamWindow, "a window is its own limit: give window or limit, not both")
+	case q.Window > 0 && (!q.After.IsZero() || q.AfterKey != nil):
+		return Invalidf(ParamWindow, "a window always starts at its first row: give no cursor")
 	}
 	return nil
 }
