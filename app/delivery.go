@@ -49,9 +49,16 @@ type sharedBuffer struct {
 	refs atomic.Int32
 }
 
-func (sb *sharedBuffer) retain() { sb.refs.Add(1) }
+func (sb *sharedBuffer) retain() {
+	if sb != &unpooled {
+		sb.refs.Add(1)
+	}
+}
 
 func (sb *sharedBuffer) release() {
+	if sb == &unpooled {
+		return
+	}
 	switch n := sb.refs.Add(-1); {
 	case n == 0:
 		sb.buf.recycle(sb.gen)

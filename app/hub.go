@@ -44,13 +44,16 @@ type HubStats struct {
 	// HubConfig.MemoryBudget); OverBudget counts those failed for it.
 	MemoryBytes int64
 	OverBudget  uint64
+	// WindowReads counts the database reads of live windows: their first,
+	// and each refill of a window whose kept rows ran short.
+	WindowReads uint64
 }
 
 // hubCounters are the hub's live counters; HubStats is their snapshot.
 type hubCounters struct {
 	reads, readErrors, changes, deliveries, coalesced, overflows atomic.Uint64
 	stalledNanos, memoryBytes                                    atomic.Int64
-	overBudget                                                   atomic.Uint64
+	overBudget, windowReads                                      atomic.Uint64
 }
 
 // snapshot reads the counters one at a time.
@@ -59,6 +62,7 @@ func (c *hubCounters) snapshot() HubStats {
 		Reads: c.reads.Load(), ReadErrors: c.readErrors.Load(), Changes: c.changes.Load(),
 		Deliveries: c.deliveries.Load(), Coalesced: c.coalesced.Load(), Overflows: c.overflows.Load(),
 		Stalled: time.Duration(c.stalledNanos.Load()), MemoryBytes: c.memoryBytes.Load(), OverBudget: c.overBudget.Load(),
+		WindowReads: c.windowReads.Load(),
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"fmt"
 
 	"github.com/ticketstream/ticketstream/domain"
+	"github.com/ticketstream/ticketstream/ports"
 )
 
 // SubscribeOptions say where a subscription starts.
@@ -34,6 +35,9 @@ type SubscribeOptions struct {
 	// After is where a resumed dashboard stood (its cursor's last change):
 	// a ticket that left one of its teams since may be one it holds.
 	After domain.ChangePos
+	// Source reads a live window's rows (a query with Window): required
+	// then, unused otherwise.
+	Source ports.TicketSource
 }
 
 // Subscribe registers a subscriber for q (already restricted to the
@@ -41,6 +45,9 @@ type SubscribeOptions struct {
 // change after that position reaches it, in order. It waits until the hub
 // has started, or ctx ends.
 func (h *Hub) Subscribe(ctx context.Context, q domain.Query, opts SubscribeOptions) (*Subscription, domain.ChangePos, error) {
+	if q.Window > 0 && (opts.Source == nil || opts.Resumed || !opts.SkipUntil.IsZero()) {
+		return nil, domain.ChangePos{}, fmt.Errorf("subscribe: a live window needs a source and starts afresh")
+	}
 	for {
 		if h.stats.memoryBytes.Load() >= h.cfg.MemoryBudget {
 			h.stats.overBudget.Add(1)
@@ -58,8 +65,16 @@ func (h *Hub) Subscribe(ctx context.Context, q domain.Query, opts SubscribeOptio
 			}
 			s := &Subscription{hub: h, q: q, skipUntil: opts.SkipUntil, resumed: opts.Resumed, countsHeld: opts.Resumed, scope: opts.Scope, after: opts.After}
 			h.mu.Lock()
-			h.subs = append(h.subs, s)
 			pos := h.pos
+			if q.Window > 0 {
+				// Its first read starts now, as of pos; changes after it
+				// wait for the read's rows.
+				s.win = newLiveWindow(q, opts.Source, pos)
+				s.mu.Lock()
+				s.maybeLoadLocked()
+				s.mu.Unlock()
+			}
+			h.subs = append(h.subs, s)
 			h.mu.Unlock()
 			<-h.reading
 			return s, pos, nil

@@ -86,6 +86,10 @@ type Subscription struct {
 	// does not — they changed, or left its teams, while it was away (see
 	// Hub.ResumeRemovals).
 	maybeHeld heldSet
+	// win is the live window of a subscription that asked for one
+	// (window.go); nil for a whole filter. Its view then counts the whole
+	// filter, though the dashboard holds only the window.
+	win *liveWindow
 }
 
 // sizeofDelivery is what a queue slot costs.
@@ -97,6 +101,9 @@ func (s *Subscription) memoryLocked() int64 {
 	m := 8*int64(len(s.view.held.slots)+len(s.touched.slots)+len(s.maybeHeld.slots)+len(s.pending.slots)) +
 		48*int64(len(s.view.held.big)+len(s.touched.big)+len(s.maybeHeld.big)+len(s.pending.big))
 	m += 32 * int64(len(s.view.teams))
+	if s.win != nil {
+		m += s.win.memory()
+	}
 	return m + sizeofDelivery*int64(cap(s.queue)) + int64(s.bytes) + 48*int64(len(s.index))
 }
 
@@ -130,6 +137,8 @@ func (s *Subscription) failureLocked() error {
 		return ErrMemoryBudget
 	case s.overflow:
 		return ErrOverflow
+	case s.win != nil && s.win.err != nil:
+		return s.win.err
 	}
 	return nil
 }
@@ -147,7 +156,7 @@ func (s *Subscription) SetNotify(f func()) {
 func (s *Subscription) Waiting() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return !s.closed && (s.waiting > 0 || s.overflow || s.budget || s.countsDueLocked())
+	return !s.closed && (s.waiting > 0 || s.failureLocked() != nil || s.countsDueLocked() || s.windowMessageDueLocked())
 }
 
 // offer queues the batch's changes that concern s.
@@ -155,6 +164,17 @@ func (s *Subscription) offer(enc *encodedBatch) {
 	s.mu.Lock()
 	if s.closed || s.overflow || s.budget {
 		s.mu.Unlock()
+		return
+	}
+	if s.win != nil {
+		added := s.offerWindowLocked(enc)
+		s.accountLocked()
+		notify := s.onReady
+		failed := s.failureLocked() != nil
+		s.mu.Unlock()
+		if (added || failed) && notify != nil {
+			notify()
+		}
 		return
 	}
 	added := false
@@ -278,7 +298,9 @@ func (s *Subscription) Take(dst []Delivery, maxBytes int) ([]Delivery, error) {
 		s.waiting--
 		s.bytes -= len(d.data)
 		n += len(d.data)
-		s.applyLocked(&d)
+		if s.win == nil {
+			s.applyLocked(&d) // a window's view counts the filter, moved as changes are offered
+		}
 		dst = append(dst, d)
 	}
 	if s.head == len(s.queue) {
@@ -390,6 +412,11 @@ func (s *Subscription) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
+	if s.win != nil {
+		s.win.stop()
+		s.win.rows, s.win.pending = nil, nil
+		s.win.in.Reset()
+	}
 	s.dropLocked()
 	s.view = view{}
 	s.touched.Reset()

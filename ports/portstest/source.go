@@ -66,6 +66,9 @@ func (s *Source) StreamTickets(ctx context.Context, q domain.Query, batchSize in
 		batchSize = ports.DefaultBatchSize
 	}
 	rows := s.sorted
+	if len(q.Sort) > 0 {
+		rows = sortedBy(rows, q.Sort, q.AfterKey)
+	}
 	if !q.After.IsZero() {
 		i, _ := slices.BinarySearchFunc(rows, q.After, func(t domain.Ticket, c domain.Cursor) int {
 			return t.Cursor().Compare(c)
@@ -152,11 +155,34 @@ func SortedTickets(tickets []domain.Ticket) []domain.Ticket {
 	return out
 }
 
+// sortedBy returns a copy of rows in order s, only those after the ticket
+// of key after when it is set.
+func sortedBy(rows []domain.Ticket, s domain.Sort, after *domain.RowKey) []domain.Ticket {
+	out := slices.Clone(rows)
+	slices.SortFunc(out, func(a, b domain.Ticket) int { return s.CompareTickets(&a, &b) })
+	if after != nil {
+		i := 0
+		for i < len(out) {
+			k := domain.KeyOf(&out[i])
+			if s.Compare(&k, after) > 0 {
+				break
+			}
+			i++
+		}
+		out = out[i:]
+	}
+	return out
+}
+
 // Select returns what a correct TicketSource yields for q from tickets: the
 // reference every contract check compares with.
 func Select(tickets []domain.Ticket, q domain.Query) []domain.Ticket {
 	var out []domain.Ticket
-	for _, t := range SortedTickets(tickets) {
+	rows := SortedTickets(tickets)
+	if len(q.Sort) > 0 {
+		rows = sortedBy(rows, q.Sort, q.AfterKey)
+	}
+	for _, t := range rows {
 		if q.Limit > 0 && len(out) == q.Limit {
 			break
 		}
