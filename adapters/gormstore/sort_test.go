@@ -13,6 +13,7 @@ import (
 	"github.com/ticketstream/ticketstream/adapters/gormstore/pgtest"
 	"github.com/ticketstream/ticketstream/domain"
 	"github.com/ticketstream/ticketstream/ports"
+	"github.com/ticketstream/ticketstream/ports/portstest"
 )
 
 // tiedTickets returns n tickets whose sort keys tie often: a few teams
@@ -241,5 +242,79 @@ func TestStore_PostgresReadsIndexedSortsInOrder(t *testing.T) {
 				t.Errorf("sort=%s (after %v): plan does not read %s in order:\n%s", tc.sort, after != nil, tc.index, plan)
 			}
 		}
+	}
+}
+
+// A live subscription's snapshot (AsOf) reads the rows its position
+// covers in any order: sorted, the same rows as in the default order, and
+// a row changed after the position is left to the live changes.
+func TestStore_SortedSnapshotHonoursItsPosition(t *testing.T) {
+	t.Parallel()
+	for _, d := range dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			s := openStore(t, d, tiedTickets(60), gormstore.Config{})
+			at, err := s.Horizon(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored := readAll(t, s, domain.Query{}, 0)
+			moved := stored[10]
+			moved.Priority, moved.UpdatedAt = domain.PriorityUrgent, moved.UpdatedAt.Add(time.Minute)
+			if err := s.UpdateTicket(ctx, moved); err != nil {
+				t.Fatal(err)
+			}
+			plain := readAll(t, s, domain.Query{AsOf: at}, 3)
+			sort, _ := domain.ParseSort("-priority,created_at")
+			first := readAll(t, s, domain.Query{AsOf: at, Sort: sort, Limit: 20}, 3)
+			k := domain.KeyOf(&first[len(first)-1])
+			got := append(first, readAll(t, s, domain.Query{AsOf: at, Sort: sort, AfterKey: &k}, 3)...)
+			want := slices.Clone(plain)
+			slices.SortFunc(want, func(a, b domain.Ticket) int { return sort.CompareTickets(&a, &b) })
+			if slices.Contains(ids(plain), moved.ID) || !slices.Equal(ids(got), ids(want)) || len(want) != len(stored)-1 {
+				t.Fatalf("sorted snapshot %v,\nwant %v (without %d)", ids(got), ids(want), moved.ID)
+			}
+		})
+	}
+}
+
+// A row that does not decode is skipped in a sorted stream as in the
+// default order, and the stream moves past it even when it ends a batch or
+// a page.
+func TestStore_SortedStreamSkipsARowItCannotDecode(t *testing.T) {
+	t.Parallel()
+	for _, d := range dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			var logs portstest.LogBuffer
+			s := openUncheckedStore(t, d, &logs)
+			if err := s.InsertTickets(ctx, tiedTickets(40)); err != nil {
+				t.Fatal(err)
+			}
+			for id, column := range map[int64]string{3: "updated_at", 17: "created_at", 18: "created_at", 30: "updated_at"} {
+				if err := s.Gorm().Exec(badRowSQL(d, column), id).Error; err != nil {
+					t.Fatalf("write a bad row: %v", err)
+				}
+			}
+			good := readAll(t, s, domain.Query{}, 0)
+			if len(good) != 36 {
+				t.Fatalf("%d rows decode, want 36", len(good))
+			}
+			for _, text := range []string{"-priority,created_at", "-updated_at", "created_at,team", "team,-assignee"} {
+				sort, _ := domain.ParseSort(text)
+				want := slices.Clone(good)
+				slices.SortFunc(want, func(a, b domain.Ticket) int { return sort.CompareTickets(&a, &b) })
+				for _, batchSize := range []int{1, 2, 0} {
+					if got := readAll(t, s, domain.Query{Sort: sort}, batchSize); !slices.Equal(ids(got), ids(want)) {
+						t.Fatalf("sort=%s, batches of %d:\n got %v\nwant %v", text, batchSize, ids(got), ids(want))
+					}
+				}
+				if got := pageSorted(t, s, domain.Query{Sort: sort}, 3, nil); !slices.Equal(ids(got), ids(want)) {
+					t.Fatalf("sort=%s, pages of 3:\n got %v\nwant %v", text, ids(got), ids(want))
+				}
+			}
+		})
 	}
 }
