@@ -114,6 +114,9 @@ type Summary struct {
 	Bytes  int64         // bytes of the delivered chunks
 	Chunks int           // chunks delivered
 	Last   domain.Cursor // position of the last delivered ticket; resume from here
+	// LastKey is, in a sorted stream (a Query with a Sort), the key of the
+	// last delivered ticket: a sorted page resumes after it.
+	LastKey domain.RowKey
 }
 
 // Streamer runs the core loop: tickets from a source, encoded into pooled
@@ -160,7 +163,7 @@ func (s *Streamer) Stream(ctx context.Context, q domain.Query, delim ports.Delim
 		return Summary{}, fmt.Errorf("stream tickets: %w", err)
 	}
 	st := s.states.Get().(*streamState)
-	st.ctx, st.sink, st.delim = ctx, sink, byte(delim)
+	st.ctx, st.sink, st.delim, st.sorted = ctx, sink, byte(delim), len(q.Sort) > 0
 	err := s.src.StreamTickets(ctx, q, s.cfg.BatchSize, st)
 	if err == nil {
 		err = st.flush()
@@ -192,6 +195,9 @@ type streamState struct {
 	chunkRows int
 	chunkLast domain.Cursor
 	sum       Summary
+	// sorted: the stream has a Sort, and chunkLastKey is kept.
+	sorted       bool
+	chunkLastKey domain.RowKey
 }
 
 var _ ports.BatchHandler = (*streamState)(nil)
@@ -225,6 +231,9 @@ func (st *streamState) HandleBatch(batch []domain.Ticket) error {
 		st.buf.meta = append(st.buf.meta, ports.RowMeta{ID: t.ID, End: int32(len(b)), TeamStart: int32(rowStart + teamOffset(t.ID)), TeamEnd: int32(teamEnd), Status: statusNumber(t.Status)})
 		st.chunkRows++
 		st.chunkLast = t.Cursor()
+		if st.sorted {
+			st.chunkLastKey = domain.KeyOf(t)
+		}
 		if len(b) > threshold {
 			if err := st.flush(); err != nil {
 				return err
@@ -258,6 +267,9 @@ func (st *streamState) flush() error {
 	st.sum.Rows += chunk.Rows
 	st.sum.Bytes += int64(n)
 	st.sum.Last = chunk.Last
+	if st.sorted {
+		st.sum.LastKey = st.chunkLastKey
+	}
 	if o := st.s.obs; o != nil {
 		o.ChunkSent(n, chunk.Rows)
 	}

@@ -142,7 +142,30 @@ func FuzzCursor(f *testing.F) {
 	f.Add("")
 	f.Add("AQAAAAAAAAAAAAAAAAAAAAAAAAAB")
 	f.Add("\x00\xff")
+	key := domain.RowKey{Priority: domain.PriorityHigh, Status: domain.StatusNew, CreatedAt: time.Unix(1700000000, 5000).UTC(),
+		UpdatedAt: time.Unix(1700000100, 0).UTC(), Team: "billing", Assignee: "ann", ID: 12}
+	sorts := []domain.Sort{}
+	for _, text := range []string{"-priority,created_at", "team", "status,-assignee,updated_at"} {
+		s, _ := domain.ParseSort(text)
+		sorts = append(sorts, s)
+		f.Add(sealer.SortCursorString(s, &key))
+	}
 	f.Fuzz(func(t *testing.T, s string) {
+		// A sorted cursor opens only for its own sort and seals back to
+		// the same text.
+		for _, sort := range sorts {
+			k, err := sealer.OpenSortCursor(s, sort)
+			if err != nil {
+				var derr *domain.Error
+				if !errors.As(err, &derr) || derr.Code != domain.EInvalid || derr.Param != domain.ParamCursor {
+					t.Fatalf("OpenSortCursor(%q) failed with %v, not an EInvalid error naming cursor", s, err)
+				}
+				continue
+			}
+			if got := sealer.SortCursorString(sort, &k); got != s {
+				t.Fatalf("OpenSortCursor accepted %q but seals it as %q", s, got)
+			}
+		}
 		c, err := sealer.OpenCursor(s)
 		if err != nil {
 			var derr *domain.Error

@@ -61,9 +61,12 @@ const maxSealedBody = maxLiveCursorLen - macLen
 // sum computes the truncated HMAC-SHA256 of body into out.
 func (s *CursorSealer) sum(out *[macLen]byte, body []byte) {
 	st := s.macs.Get().(*macState)
-	n := copy(st.body[:], body)
 	st.h.Reset()
-	st.h.Write(st.body[:n])
+	for len(body) > 0 { // a sorted cursor may be longer than st.body
+		n := copy(st.body[:], body)
+		st.h.Write(st.body[:n])
+		body = body[n:]
+	}
 	copy(out[:], st.h.Sum(st.sum[:0])[:macLen])
 	s.macs.Put(st)
 }
@@ -121,10 +124,16 @@ func (s *CursorSealer) OpenCursor(text string) (Cursor, error) {
 		return Cursor{}, Invalidf(ParamCursor, msgMalformedCursor)
 	}
 	if len(text) != encodedCursorLen {
+		if isSortCursor(text) {
+			return Cursor{}, Invalidf(ParamCursor, msgSortedCursor)
+		}
 		return Cursor{}, Invalidf(ParamCursor, msgMalformedCursor)
 	}
 	b, ok := decodeExactly(text, cursorLen)
 	if !ok || b[0] != cursorVersion {
+		if isSortCursor(text) {
+			return Cursor{}, Invalidf(ParamCursor, msgSortedCursor)
+		}
 		return Cursor{}, Invalidf(ParamCursor, msgMalformedCursor)
 	}
 	if !s.verify(b) {

@@ -152,6 +152,16 @@ func ParseQuery(values url.Values, cursors *CursorSealer) (Query, error) {
 			if vals[0] != "" {
 				return Query{}, Invalidf(ParamCursor, "not accepted here")
 			}
+		} else if len(q.Sort) > 0 {
+			// A sorted page resumes after the key of its last row, in the
+			// sort its cursor was issued for.
+			if vals[0] != "" {
+				k, err := cursors.OpenSortCursor(vals[0], q.Sort)
+				if err != nil {
+					return Query{}, err
+				}
+				q.AfterKey = &k
+			}
 		} else if q.After, err = cursors.OpenCursor(vals[0]); err != nil {
 			return Query{}, err
 		}

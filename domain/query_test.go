@@ -126,6 +126,10 @@ func FuzzParseQuery(f *testing.F) {
 	f.Add("team=%ff&status=%00")
 	f.Add("status=open;DROP TABLE tickets--")
 	f.Add("limit=1e9&limit=2")
+	sortKey := domain.RowKey{Priority: domain.PriorityUrgent, CreatedAt: time.Unix(1700000000, 0).UTC(), ID: 8}
+	f.Add("sort=-priority,created_at&limit=5&cursor=" + sealer.SortCursorString(domain.Sort{{Field: domain.SortPriority, Desc: true}, {Field: domain.SortCreatedAt}}, &sortKey))
+	f.Add("sort=priority&cursor=" + sealer.SortCursorString(domain.Sort{{Field: domain.SortPriority, Desc: true}, {Field: domain.SortCreatedAt}}, &sortKey))
+	f.Add("sort=team,-assignee&window=20&q=refund")
 	f.Fuzz(func(t *testing.T, raw string) {
 		vals, err := domain.ParseQueryString(raw) // the path every request takes
 		if err != nil {
@@ -147,7 +151,7 @@ func FuzzParseQuery(f *testing.F) {
 			t.Fatalf("ParseQuery(%q) returned a query that fails Validate: %v", raw, err)
 		}
 		back, err := domain.ParseQuery(q.Values(), sealer)
-		back.After = q.After // Values leaves the cursor to the sealer
+		back.After, back.AfterKey = q.After, q.AfterKey // Values leaves the cursor to the sealer
 		if err != nil || !reflect.DeepEqual(back, q) {
 			t.Fatalf("Values of %+v does not parse back: %+v, %v", q, back, err)
 		}

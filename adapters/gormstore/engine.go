@@ -83,6 +83,15 @@ type sqlStyle struct {
 	search func(b *sqlBuilder, pattern string, args []any) []any
 	// notAmong writes " AND column <is none of values>" likewise.
 	notAmong func(b *sqlBuilder, column string, values []int64, args []any) []any
+	// bytewise follows a text column to compare it by its bytes, as
+	// domain.Sort orders team and assignee.
+	bytewise string
+	// stamp is a timestamp as a parameter compared with a timestamp column.
+	stamp func(time.Time) any
+	// leadKeys: a sorted select reads the values of its sort keys, as
+	// stored, before the ticket's columns, so that the next batch resumes
+	// after the last row even when that row does not decode.
+	leadKeys bool
 }
 
 // newEngine returns the engine of dialect d over s. Open calls it once:

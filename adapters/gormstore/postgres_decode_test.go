@@ -63,9 +63,13 @@ func TestPgStream_FastAndGenericDecodersAgree(t *testing.T) {
 					t.Fatalf("row %d: %s", i, d)
 				}
 			}
-			last, err := st.lastCursor(&rb)
+			last, err := st.last.lastCursor(&rb)
 			if err != nil || last.Compare(want[len(want)-1].Cursor()) != 0 {
 				t.Fatalf("lastCursor = %v, %v; want %v", last, err, want[len(want)-1].Cursor())
+			}
+			key, err := st.last.lastKey(&rb)
+			if wantKey := domain.KeyOf(&want[len(want)-1]); err != nil || key != wantKey {
+				t.Fatalf("lastKey = %+v, %v; want %+v", key, err, wantKey)
 			}
 		})
 	}

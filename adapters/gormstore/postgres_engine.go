@@ -49,6 +49,8 @@ var postgresStyle = sqlStyle{
 		b.WriteString(` AND lower(subject || chr(31) || requester COLLATE "C") LIKE ` + b.param() + ` ESCAPE '\'`)
 		return append(args, pattern)
 	},
+	bytewise: ` COLLATE "C"`,
+	stamp:    func(t time.Time) any { return t },
 }
 
 func (*postgresEngine) style() *sqlStyle { return &postgresStyle }

@@ -56,14 +56,18 @@ func (s *postgresEngine) stream(ctx context.Context, q domain.Query, batchSize i
 		// The limit was reached in rows read, some of them skipped: read
 		// on for the tickets still owed. A short response would tell a
 		// REST client that there is nothing more.
-		q.After, q.Limit = last, q.Limit-delivered
+		if q.Limit -= delivered; len(q.Sort) > 0 {
+			q.AfterKey = last.key
+		} else {
+			q.After = last.after
+		}
 	}
 }
 
 // streamPages is one pipelined run of stream. It returns how many tickets
 // it delivered, how many rows it read (undecodable ones included) and the
 // position of the last row read.
-func (s *postgresEngine) streamPages(ctx context.Context, q domain.Query, batchSize int, h ports.BatchHandler) (delivered, read int, last domain.Cursor, err error) {
+func (s *postgresEngine) streamPages(ctx context.Context, q domain.Query, batchSize int, h ports.BatchHandler) (delivered, read int, last pgPos, err error) {
 	rctx, stop := context.WithCancel(ctx)
 	defer stop()
 	pages := make(chan *rawBatch, rawPagesInFlight) // holds every page: a send never blocks
@@ -76,14 +80,14 @@ func (s *postgresEngine) streamPages(ctx context.Context, q domain.Query, batchS
 		defer close(pages)
 		readErr <- s.readPages(rctx, q, batchSize, free, pages)
 	}()
-	dec := pageDecoder{skip: func(r *undecodableRow) { s.skipRow(QuerySnapshot, r) }}
+	dec := pageDecoder{skip: func(r *undecodableRow) { s.skipRow(QuerySnapshot, r) }, sorted: len(q.Sort) > 0}
 	// The batch grows to what the stream really reads: a dashboard whose
 	// filter holds a few tickets must not reserve room for a whole batch.
 	batch := make([]domain.Ticket, 0, min(batchSize, initialBatchCap))
 	for rb := range pages {
 		if err == nil && rb.rows > 0 {
 			read += rb.rows
-			if last, err = dec.lastCursor(rb); err == nil {
+			if last, err = dec.lastPos(rb); err == nil {
 				if batch, err = dec.decode(rb, batch); err == nil {
 					delivered += len(batch)
 					err = handleInBatches(ctx, h, batch, batchSize)
@@ -115,7 +119,8 @@ func (s *postgresEngine) readPages(ctx context.Context, q domain.Query, batchSiz
 	// migration 00008): a generic plan, made for any text, walks the
 	// (updated_at, id) order through every ticket where a rare word needs
 	// a few probes of the search index.
-	st := pgStream{ctx: ctx, sel: buildSelect(&postgresStyle, q)}
+	st := pgStream{ctx: ctx, sel: buildSelect(&postgresStyle, q), sort: q.Sort}
+	st.last.sorted = st.sel.sorted
 	st.planEach = st.sel.search
 	remaining := q.Limit
 	page, maxPage := batchSize, batchSize*pageGrowth
@@ -148,7 +153,7 @@ func (s *postgresEngine) readPages(ctx context.Context, q domain.Query, batchSiz
 	n := size()
 	start := time.Now()
 	err = s.withPgx(ctx, func(c *pgx.Conn) error {
-		rows, err := st.query(c, q.After, n)
+		rows, err := st.query(c, pgPos{after: q.After, key: q.AfterKey}, n)
 		if err != nil {
 			return err
 		}
@@ -160,7 +165,7 @@ func (s *postgresEngine) readPages(ctx context.Context, q domain.Query, batchSiz
 		if cur.rows < n || (q.Limit > 0 && remaining <= 0) {
 			return send(cur) // the last page
 		}
-		last, cerr := st.lastCursor(cur)
+		last, cerr := st.last.lastPos(cur)
 		if cerr != nil {
 			return cerr
 		}
@@ -216,27 +221,44 @@ const pageGrowth = 4
 type pgStream struct {
 	ctx    context.Context
 	sel    selectSQL
+	sort   domain.Sort
 	args   []any
 	fields []pgconn.FieldDescription // of the first page; every page has them
 	fast   bool
-	last   pageDecoder // the reader's own, for lastCursor
+	last   pageDecoder // the reader's own, for lastPos
 	// planEach: plan each query for its values, never from a cached
 	// generic plan.
 	planEach bool
 }
 
-// query sends the batch query for the n rows after `after`; its rows are
+// pgPos is where a batch starts: after a cursor in the default order,
+// after a key (nil: at the start) in a sorted one.
+type pgPos struct {
+	after domain.Cursor
+	key   *domain.RowKey
+}
+
+// query sends the batch query for the n rows after pos; its rows are
 // read later by readRaw.
-func (st *pgStream) query(c *pgx.Conn, after domain.Cursor, n int) (pgx.Rows, error) {
-	at, id := dbCursor(after)
+func (st *pgStream) query(c *pgx.Conn, pos pgPos, n int) (pgx.Rows, error) {
 	st.args = st.args[:0]
 	if st.planEach {
 		// The statement's description is cached; it runs unnamed, planned
 		// with this query's values.
 		st.args = append(st.args, pgx.QueryExecModeCacheDescribe)
 	}
-	st.args = append(append(append(st.args, at, id), st.sel.filterArgs...), n)
-	return c.Query(st.ctx, st.sel.text, st.args...)
+	text := st.sel.text
+	switch {
+	case !st.sel.sorted:
+		at, id := dbCursor(pos.after)
+		st.args = append(st.args, at, id)
+	case pos.key == nil:
+		text = st.sel.first
+	default:
+		st.args = st.sel.keyArgs(st.args, sortArgs(&postgresStyle, st.sort, pos.key))
+	}
+	st.args = append(append(st.args, st.sel.filterArgs...), n)
+	return c.Query(st.ctx, text, st.args...)
 }
 
 // readRaw copies every row of rows into rb, undecoded. expectBytes, when
@@ -267,12 +289,6 @@ func (st *pgStream) readRaw(rows pgx.Rows, rb *rawBatch, expectBytes int) error 
 	return rows.Err()
 }
 
-// lastCursor returns the position of rb's last row, reading only its
-// (updated_at, id) when rows are binary.
-func (st *pgStream) lastCursor(rb *rawBatch) (domain.Cursor, error) {
-	return st.last.lastCursor(rb)
-}
-
 // pageDecoder turns raw pages into tickets. Not safe for concurrent use:
 // the reader and the stream's goroutine have one each.
 type pageDecoder struct {
@@ -282,6 +298,41 @@ type pageDecoder struct {
 	// skip, if set, is told each row that does not decode, which decode
 	// then leaves out; without it such a row fails the page.
 	skip func(*undecodableRow)
+	// sorted: positions are the RowKey of a row, not its Cursor.
+	sorted bool
+}
+
+// lastPos returns the position of rb's last row: its Cursor, or in a
+// sorted stream its RowKey.
+func (pd *pageDecoder) lastPos(rb *rawBatch) (pgPos, error) {
+	if !pd.sorted {
+		c, err := pd.lastCursor(rb)
+		return pgPos{after: c}, err
+	}
+	k, err := pd.lastKey(rb)
+	return pgPos{key: &k}, err
+}
+
+// lastKey reads the RowKey of rb's last row, with pgx's type map: once a
+// page, and only the key's columns, so that a row whose other columns do
+// not decode is skipped by decode and the stream still moves past it.
+func (pd *pageDecoder) lastKey(rb *rawBatch) (domain.RowKey, error) {
+	rb.row(rb.rows-1, pd.vals[:])
+	if pd.typeMap == nil {
+		pd.typeMap = pgtype.NewMap()
+	}
+	var k domain.RowKey
+	for _, c := range [...]struct {
+		col int
+		dst any
+	}{{0, &k.ID}, {1, &k.Team}, {3, (*string)(&k.Status)}, {4, (*string)(&k.Priority)}, {6, &k.Assignee}, {8, &k.CreatedAt}, {9, &k.UpdatedAt}} {
+		f := rb.fields[c.col]
+		if err := pd.typeMap.Scan(f.DataTypeOID, f.Format, pd.vals[c.col], c.dst); err != nil {
+			return domain.RowKey{}, fmt.Errorf("scan sort key column %s: %w", f.Name, err)
+		}
+	}
+	k.CreatedAt, k.UpdatedAt = k.CreatedAt.UTC(), k.UpdatedAt.UTC()
+	return k, nil
 }
 
 // lastCursor returns the position of rb's last row, reading only its

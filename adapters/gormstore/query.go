@@ -19,12 +19,25 @@ const ticketColumnCount = 10
 // filters are set and how many values each has, so the driver's statement
 // cache serves every batch of a stream and most streams.
 type selectSQL struct {
+	// text: in the default order, the batch after a cursor; sorted, the
+	// batch after a key.
 	text string
 	// filterArgs are the filter values, in placeholder order after the cursor.
 	filterArgs []any
 	// search: the statement has a search condition (see
 	// postgresEngine.readPages for how it is planned).
 	search bool
+
+	// sorted: the query has a domain.Sort, and the fields below are set.
+	sorted bool
+	// first is the first batch of a sorted stream, after no key.
+	first string
+	// slots names the key value (see sortArgs) of each of text's keyset
+	// placeholders, which come first.
+	slots []int
+	// lead is how many columns, the sort keys as stored, come before the
+	// ticket's (see sqlStyle.leadKeys).
+	lead int
 }
 
 // sqlBuilder writes a statement, numbering its placeholders in a dialect's
@@ -42,16 +55,48 @@ func (b *sqlBuilder) param() string {
 }
 
 // buildSelect writes the keyset batch query for q in style. Column names
-// are fixed here; every value goes through a placeholder. The cursor is
-// always the first two parameters and the batch size the last.
+// are fixed here; every value goes through a placeholder. In the default
+// order the cursor is always the first two parameters and the batch size
+// the last:
 //
 //	SELECT … FROM tickets
 //	WHERE (updated_at, id) > ($1, $2) AND status = ANY($3) …
 //	ORDER BY updated_at, id LIMIT $n
+//
+// A sorted query has two texts, the first batch's and the others' (see
+// writeSortedSelect).
 func buildSelect(style *sqlStyle, q domain.Query) selectSQL {
+	if len(q.Sort) > 0 {
+		first := &sqlBuilder{style: style}
+		writeSortedSelect(first, q, false)
+		args := writeFilters(first, q)
+		writeSortedOrder(first, q.Sort)
+		first.WriteString(" LIMIT " + first.param())
+
+		b := &sqlBuilder{style: style}
+		slots := writeSortedSelect(b, q, true)
+		writeFilters(b, q)
+		writeSortedOrder(b, q.Sort)
+		b.WriteString(" LIMIT " + b.param())
+		sel := selectSQL{text: b.String(), filterArgs: args, search: q.Search != "",
+			sorted: true, first: first.String(), slots: slots}
+		if style.leadKeys {
+			sel.lead = len(q.Sort)
+		}
+		return sel
+	}
 	b := &sqlBuilder{style: style}
 	b.WriteString("SELECT " + ticketColumns + " FROM tickets WHERE (updated_at, id) > (")
 	b.WriteString(b.param() + ", " + b.param() + ")")
+	args := writeFilters(b, q)
+	b.WriteString(" ORDER BY updated_at, id LIMIT " + b.param())
+	return selectSQL{text: b.String(), filterArgs: args, search: q.Search != ""}
+}
+
+// writeFilters writes " AND <condition>" for each of q's filters, its
+// search and its snapshot watermark, and returns their values.
+func writeFilters(b *sqlBuilder, q domain.Query) []any {
+	style := b.style
 	var args []any
 	filter := func(column string, values []string) {
 		if len(values) == 0 {
@@ -71,8 +116,7 @@ func buildSelect(style *sqlStyle, q domain.Query) selectSQL {
 		b.WriteString(" AND ")
 		args = writeCovers(b, "", q.AsOf, args)
 	}
-	b.WriteString(" ORDER BY updated_at, id LIMIT " + b.param())
-	return selectSQL{text: b.String(), filterArgs: args, search: q.Search != ""}
+	return args
 }
 
 func stringsOf[T ~string](vals []T) []string {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/libtnb/sqlite"
 	"github.com/pressly/goose/v3"
@@ -40,6 +41,8 @@ var sqliteStyle = sqlStyle{
 		b.WriteString(" AND (subject LIKE " + b.param() + ` ESCAPE '\' OR requester LIKE ` + b.param() + ` ESCAPE '\')`)
 		return append(args, pattern, pattern)
 	},
+	stamp:    func(t time.Time) any { return t.UnixMicro() },
+	leadKeys: true,
 }
 
 // sqliteList writes head, a placeholder for each value and ")".

@@ -16,9 +16,14 @@ import (
 // stored: when the last row read had an updated_at that is not an integer
 // (and was skipped), the next batch starts after that value, which SQLite
 // orders with the others, and not before it again.
+//
+// In a sorted stream the key is instead the sort keys' values of the last
+// row, as stored (see sqlStyle.leadKeys), then its id; none before the
+// first row.
 type sqliteKey struct {
-	at any // Unix microseconds, or the stored value of a skipped row
-	id int64
+	at     any // Unix microseconds, or the stored value of a skipped row
+	id     int64
+	sorted []any
 }
 
 // sqliteKeyOf returns the key of cursor c.
@@ -37,6 +42,9 @@ func (s *sqliteEngine) stream(ctx context.Context, q domain.Query, batchSize int
 	// filter holds a few tickets must not reserve room for a whole batch.
 	batch := make([]domain.Ticket, 0, min(batchSize, initialBatchCap))
 	after := sqliteKeyOf(q.After)
+	if q.AfterKey != nil {
+		after = sqliteKey{sorted: sortArgs(&sqliteStyle, q.Sort, q.AfterKey)}
+	}
 	remaining := q.Limit
 	for {
 		n := batchSize
@@ -68,25 +76,47 @@ func (s *sqliteEngine) stream(ctx context.Context, q domain.Query, batchSize int
 // readBatch appends up to n tickets after `after` to batch. It returns
 // how many rows it read, skipped ones included, and the key of the last.
 func (s *sqliteEngine) readBatch(ctx context.Context, sel selectSQL, after sqliteKey, n int, batch []domain.Ticket) ([]domain.Ticket, int, sqliteKey, error) {
-	args := make([]any, 0, len(sel.filterArgs)+3)
-	args = append(append(append(args, after.at, after.id), sel.filterArgs...), n)
-	rows, err := s.sql.QueryContext(ctx, sel.text, args...)
+	args := make([]any, 0, len(sel.filterArgs)+len(sel.slots)+3)
+	text := sel.text
+	switch {
+	case !sel.sorted:
+		args = append(args, after.at, after.id)
+	case after.sorted == nil:
+		text = sel.first
+	default:
+		args = sel.keyArgs(args, after.sorted)
+	}
+	args = append(append(args, sel.filterArgs...), n)
+	rows, err := s.sql.QueryContext(ctx, text, args...)
 	if err != nil {
 		return batch, 0, after, err
 	}
 	defer rows.Close()
 	var sc sqliteScanner
 	read, lastBad := 0, false
+	var lastID int64
+	var lead []any // the sort keys' values of the row, as stored
+	var leadPtrs []any
+	for i := range sel.lead {
+		if i == 0 {
+			lead, leadPtrs = make([]any, sel.lead), make([]any, sel.lead)
+		}
+		leadPtrs[i] = &lead[i]
+	}
 	for rows.Next() {
 		read++
 		batch = append(batch, domain.Ticket{})
 		t := &batch[len(batch)-1]
-		err := sc.scan(rows, t)
+		err := sc.scan(rows, t, leadPtrs...)
+		lastID = t.ID
 		var bad *undecodableRow
 		switch {
 		case errors.As(err, &bad):
 			s.skipRow(QuerySnapshot, bad)
-			after, lastBad = sqliteKey{at: sc.badAt, id: bad.id}, true
+			if !sel.sorted {
+				after = sqliteKey{at: sc.badAt, id: bad.id}
+			}
+			lastBad = true
 			batch = batch[:len(batch)-1]
 		case err != nil:
 			return batch, read, after, err
@@ -94,10 +124,27 @@ func (s *sqliteEngine) readBatch(ctx context.Context, sel selectSQL, after sqlit
 			lastBad = false
 		}
 	}
-	if !lastBad && len(batch) > 0 {
+	if sel.sorted && read > 0 {
+		after = sqliteKey{sorted: sortedKey(lead, lastID)}
+	}
+	if !sel.sorted && !lastBad && len(batch) > 0 {
 		after = sqliteKey{at: batch[len(batch)-1].UpdatedAt.UnixMicro(), id: batch[len(batch)-1].ID}
 	}
 	return batch, read, after, rows.Err()
+}
+
+// sortedKey is the key of a sorted batch's row: its sort keys' values as
+// scanned, text as text (a []byte parameter would be a BLOB, which SQLite
+// orders after every text), then its id.
+func sortedKey(lead []any, id int64) []any {
+	key := make([]any, 0, len(lead)+1)
+	for _, v := range lead {
+		if b, ok := v.([]byte); ok {
+			v = string(b)
+		}
+		key = append(key, v)
+	}
+	return append(key, id)
 }
 
 // sqliteScanner reads rows whose timestamps are Unix microseconds and whose

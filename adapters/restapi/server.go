@@ -365,6 +365,9 @@ func (s *Server) listTickets(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if q.Window > 0 {
+		return domain.Invalidf(domain.ParamWindow, "a window is kept only on a live subscription (the WebSocket, /v1/stream); page a list with sort, limit and cursor")
+	}
 	switch {
 	case q.Limit == 0:
 		q.Limit = s.cfg.MaxRows
@@ -402,9 +405,13 @@ func (s *Server) listTickets(c echo.Context) error {
 		}
 		return nil
 	}
-	var next domain.Cursor
-	if sum.Rows == q.Limit {
-		next = sum.Last
+	var next nextPage
+	switch {
+	case sum.Rows < q.Limit:
+	case len(q.Sort) > 0:
+		next.sort, next.key = q.Sort, sum.LastKey
+	default:
+		next.after = sum.Last
 	}
 	return sink.finish(sum, next)
 }

@@ -121,7 +121,7 @@ func (s *httpSink) WriteChunk(ctx context.Context, c ports.Chunk) error {
 
 // finish ends a successful stream: the count and the cursor of the next
 // page ("" when this page was not full, so there is no next page).
-func (s *httpSink) finish(sum app.Summary, next domain.Cursor) error {
+func (s *httpSink) finish(sum app.Summary, next nextPage) error {
 	if !s.started {
 		if err := s.start(); err != nil {
 			return err
@@ -129,7 +129,7 @@ func (s *httpSink) finish(sum app.Summary, next domain.Cursor) error {
 	}
 	if s.ndjson {
 		s.w.Header().Set(TrailerCount, strconv.Itoa(sum.Rows))
-		s.w.Header().Set(TrailerNextCursor, s.cursors.CursorString(next))
+		s.w.Header().Set(TrailerNextCursor, string(next.appendCursor(nil, s.cursors)))
 		if sum.Rows > 0 {
 			if err := s.write([]byte{'\n'}); err != nil {
 				return err
@@ -138,17 +138,41 @@ func (s *httpSink) finish(sum app.Summary, next domain.Cursor) error {
 		return s.end()
 	}
 	b := append([]byte(`],"count":`), strconv.Itoa(sum.Rows)...)
-	if next.IsZero() {
+	if next.none() {
 		b = append(b, `,"next_cursor":null}`...)
 	} else {
 		b = append(b, `,"next_cursor":"`...)
-		b = s.cursors.AppendCursor(b, next)
+		b = next.appendCursor(b, s.cursors)
 		b = append(b, `"}`...)
 	}
 	if err := s.write(append(b, '\n')); err != nil {
 		return err
 	}
 	return s.end()
+}
+
+// nextPage is where the page after a response starts: after a Cursor in
+// the default order, after the key of the last row in a sorted one; none
+// when the response was the last page.
+type nextPage struct {
+	after domain.Cursor
+	sort  domain.Sort
+	key   domain.RowKey
+}
+
+// none reports whether there is no next page.
+func (n *nextPage) none() bool { return n.after.IsZero() && n.key.ID == 0 }
+
+// appendCursor appends the sealed cursor of the next page to dst: nothing
+// when there is none.
+func (n *nextPage) appendCursor(dst []byte, cursors *domain.CursorSealer) []byte {
+	switch {
+	case n.key.ID != 0:
+		return cursors.AppendSortCursor(dst, n.sort, &n.key)
+	case !n.after.IsZero():
+		return cursors.AppendCursor(dst, n.after)
+	}
+	return dst
 }
 
 // fail ends a stream that broke after its status was sent: the document

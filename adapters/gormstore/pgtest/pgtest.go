@@ -136,6 +136,13 @@ func createDatabase(admin, name string) error {
 // leftover sessions) when t ends, and returns its URL.
 func NewDatabase(t testing.TB) string {
 	t.Helper()
+	return NewDatabaseWith(t, "")
+}
+
+// NewDatabaseWith is NewDatabase with options of CREATE DATABASE, such as
+// a locale whose collation differs from the server's default.
+func NewDatabaseWith(t testing.TB, options string) string {
+	t.Helper()
 	Require(t)
 	name := "ticketstream_test_" + randomHex()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -145,7 +152,7 @@ func NewDatabase(t testing.TB) string {
 		t.Fatalf("pgtest: connect: %v", err)
 	}
 	defer admin.Close(context.Background())
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name+" "+options); err != nil {
 		t.Fatalf("pgtest: create database: %v", err)
 	}
 	t.Cleanup(func() {
