@@ -78,20 +78,6 @@ func (s *Source) StreamTickets(ctx context.Context, q domain.Query, batchSize in
 		}
 		rows = rows[i:]
 	}
-	if len(q.Sort) > 0 {
-		rows = slices.Clone(rows)
-		slices.SortFunc(rows, func(a, b domain.Ticket) int { return q.Sort.CompareTickets(&a, &b) })
-		if q.AfterKey != nil {
-			i, _ := slices.BinarySearchFunc(rows, q.AfterKey, func(t domain.Ticket, k *domain.RowKey) int {
-				tk := domain.KeyOf(&t)
-				return q.Sort.Compare(&tk, k)
-			})
-			for i < len(rows) && rows[i].ID == q.AfterKey.ID {
-				i++
-			}
-			rows = rows[i:]
-		}
-	}
 	filtered := q.Filters()
 	var batch []domain.Ticket
 	if filtered {
