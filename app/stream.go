@@ -145,6 +145,10 @@ func NewStreamer(src ports.TicketSource, cfg Config) (*Streamer, error) {
 // Config returns the configuration in effect, defaults filled in.
 func (s *Streamer) Config() Config { return s.cfg }
 
+// Source returns the source the streamer reads: a live window reads its
+// rows from it too.
+func (s *Streamer) Source() ports.TicketSource { return s.src }
+
 // PoolStats returns a snapshot of the counters of the Streamer's buffer pool.
 func (s *Streamer) PoolStats() PoolStats { return s.pool.stats.snapshot() }
 

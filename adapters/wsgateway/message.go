@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 
+	"github.com/ticketstream/ticketstream/app"
 	"github.com/ticketstream/ticketstream/domain"
 )
 
@@ -78,6 +79,13 @@ func ParseSubscription(values url.Values, cursors *domain.CursorSealer) (Subscri
 	q, err := domain.ParseQuery(values, cursors)
 	if err != nil {
 		return Subscription{}, err
+	}
+	switch {
+	case q.Window > 0 && (sub.Resume != nil || sub.Refused != ""):
+		return Subscription{}, domain.Invalidf(domain.ParamWindow, "a window always starts afresh, whole: give no cursor")
+	case len(q.Sort) > 0 && q.Window == 0:
+		// A whole filter streams, and resumes, in (updated_at, id) order.
+		return Subscription{}, domain.Invalidf(domain.ParamSort, "a subscription sorts only a window: give window=N (at most %d) with sort", domain.MaxWindow)
 	}
 	sub.Query = q
 	return sub, nil
@@ -178,6 +186,17 @@ func changesPrefix(dst []byte, sub int, cursor sealedCursor, counts countsWriter
 		dst = append(dst, `,"counts":`...)
 		dst = counts.AppendCounts(dst, false)
 	}
+	return append(dst, `,"changes":[`...)
+}
+
+// windowChangesPrefix starts a live window's changes message: a window
+// has no cursor (it always starts afresh), and its counts, of the whole
+// filter, come when the subscription has them to tell (see
+// app.Subscription.AppendWindowCounts).
+func windowChangesPrefix(dst []byte, sub int, live *app.Subscription) []byte {
+	dst = append(dst, `{"type":"changes","sub":`...)
+	dst = strconv.AppendInt(dst, int64(sub), 10)
+	dst = live.AppendWindowCounts(dst)
 	return append(dst, `,"changes":[`...)
 }
 

@@ -66,6 +66,10 @@ func (c *conn) stopStream() {
 // of its own beyond its reader and writer.
 func (c *conn) runSubscription(ctx context.Context, n int, sub Subscription) {
 	q := sub.Query
+	if q.Window > 0 {
+		c.runWindow(ctx, n, q)
+		return
+	}
 	filter := domain.FilterHash(q)
 	// A cursor that cannot be resumed starts afresh, skipping nothing: its
 	// position may lie past this replica's, and the fresh snapshot leaves
@@ -171,6 +175,31 @@ func (c *conn) runSubscription(ctx context.Context, n int, sub Subscription) {
 			c.fail(n, err)
 			return
 		}
+	}
+}
+
+// runWindow starts a live window (app's window.go): the hub reads its rows
+// and keeps them; the writer sends its operations as they come. A window
+// has no snapshot, catch-up or cursor: it always starts afresh.
+func (c *conn) runWindow(ctx context.Context, n int, q domain.Query) {
+	live, _, err := c.g.hub.Subscribe(ctx, q, app.SubscribeOptions{Scope: c.scope, Source: c.g.streamer.Source()})
+	if err != nil {
+		if ctx.Err() == nil {
+			c.fail(n, err)
+		}
+		return
+	}
+	live.SetNotify(c.kick)
+	c.liveMu.Lock()
+	c.live = live
+	c.liveMu.Unlock()
+	st := &subState{sub: n, live: live, cursor: sealedCursor{sealer: c.g.cursors}}
+	if err := c.enqueue(ctx, outMsg{kind: msgBegin, sub: n, more: &outMore{state: st}}); err != nil {
+		c.fail(n, err)
+		return
+	}
+	if err := c.enqueue(ctx, outMsg{kind: msgLive, sub: n}); err != nil {
+		c.fail(n, err)
 	}
 }
 

@@ -153,6 +153,10 @@ func (c *conn) writeTurn() (again bool) {
 				c.closeWith(websocket.StatusTryAgainLater, reasonMemoryBudget)
 				continue
 			}
+			if errors.Is(err, app.ErrWindowRead) {
+				c.closeWith(websocket.StatusTryAgainLater, "database unavailable: reconnect")
+				continue
+			}
 			if c.ctx.Err() == nil {
 				c.g.log.Debug("write failed", "conn", c.id, "err", err)
 			}
@@ -187,6 +191,13 @@ func (c *conn) writeLive() error {
 	var err error
 	c.sc.taken, err = c.st.live.Take(c.sc.taken[:0], liveMessageBytes)
 	if err != nil {
+		return err
+	}
+	if c.st.live.Windowed() {
+		if len(c.sc.taken) > 0 || c.st.live.WindowMessageDue() {
+			err = c.writeWindowChanges(c.sc.taken)
+		}
+		c.releaseTaken()
 		return err
 	}
 	if len(c.sc.taken) > 0 {
@@ -295,6 +306,33 @@ func (c *conn) writeChanges(ds []app.Delivery, live bool) error {
 		err = c.writeParts(c.sc.buf)
 	}
 	if err != nil {
+		return err
+	}
+	now := time.Now().UnixNano()
+	for i := range ds {
+		if ds[i].Changed != 0 {
+			c.g.obs.ChangeSent(time.Duration(now - ds[i].Changed))
+		}
+	}
+	c.changes.Add(int64(len(ds)))
+	c.bytes.Add(int64(n))
+	return nil
+}
+
+// writeWindowChanges writes a live window's operations, and its counts
+// when they are due, as one changes message.
+func (c *conn) writeWindowChanges(ds []app.Delivery) error {
+	c.sc.buf = windowChangesPrefix(c.sc.buf[:0], c.st.sub, c.st.live)
+	n := 0
+	for i := range ds {
+		if i > 0 {
+			c.sc.buf = append(c.sc.buf, ',')
+		}
+		c.sc.buf = append(c.sc.buf, ds[i].Bytes()...)
+		n += len(ds[i].Bytes())
+	}
+	c.sc.buf = append(c.sc.buf, snapshotSuffix...)
+	if err := c.writeLiveMessage(c.sc.buf); err != nil {
 		return err
 	}
 	now := time.Now().UnixNano()
