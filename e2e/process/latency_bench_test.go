@@ -83,6 +83,33 @@ func BenchmarkLiveEveryVersion(b *testing.B) {
 	}
 }
 
+// BenchmarkLiveLatencyWindows is BenchmarkLiveLatency at 1,000 dashboards
+// holding live windows (sort=-updated_at&window=50, newest first) beside
+// the same dashboards holding the whole filter, in one run: each change
+// moves a ticket to the top of every window. It also reports the database
+// reads the windows made (ticketstream_live_window_reads_total) and the
+// memory per dashboard.
+//
+//	go test -run '^$' -bench LiveLatencyWindows -benchtime 1x -timeout 30m ./e2e/process
+func BenchmarkLiveLatencyWindows(b *testing.B) {
+	for _, window := range []int{0, 50} {
+		name := "whole-filter"
+		if window > 0 {
+			name = fmt.Sprintf("window=%d", window)
+		}
+		b.Run(name, func(b *testing.B) {
+			for range b.N {
+				r := measureLiveLatency(b, latencyRun{clients: 1000, changes: 20, every: 100 * time.Millisecond, window: window})
+				b.ReportMetric(r.p50.Seconds()*1000, "p50-ms")
+				b.ReportMetric(r.p99.Seconds()*1000, "p99-ms")
+				b.ReportMetric(r.kbPerConn, "KB/conn")
+				b.Logf("%s, 1,000 dashboards: commit→client p50 %.1f ms, p99 %.1f ms over %d deliveries; %.1f KB per dashboard (heap+stacks); server CPU %.2fs; window reads %d (%d while publishing)",
+					name, r.p50.Seconds()*1000, r.p99.Seconds()*1000, r.deliveries, r.kbPerConn, r.serverCPU.Seconds(), r.windowReads, r.windowReadsPublishing)
+			}
+		})
+	}
+}
+
 // BenchmarkLiveLatencyCompression is BenchmarkLiveLatency at 1,000 and
 // 10,000 dashboards with and without permessage-deflate negotiated, in
 // one run, so that the two compare on the same machine at the same time:
@@ -124,6 +151,9 @@ type latencyRun struct {
 	// openElsewhere holds a writing transaction open in another database
 	// of the server from before the dashboards connect until the end.
 	openElsewhere bool
+	// window, when set, makes every dashboard hold a live window of that
+	// many rows, newest first, rather than the whole filter.
+	window int
 }
 
 type latencyResult struct {
@@ -133,12 +163,15 @@ type latencyResult struct {
 	// hubRead counts the changes the server read from the feed (fewer than
 	// the commits: versions merged before a read), coalesced those a
 	// dashboard's queue replaced by a newer one before sending it.
-	hubRead, coalesced   int
-	rssBefore, rssAfter  float64       // KB
-	serverCPU, clientCPU time.Duration // spent while the changes were published and delivered
-	rssPerConn           float64
-	goBefore, goAfter    float64 // KB of heap and stacks in use after a GC
-	kbPerConn            float64 // from the Go runtime's figures
+	hubRead, coalesced int
+	// windowReads are the windows' database reads in all,
+	// windowReadsPublishing those while the changes went out.
+	windowReads, windowReadsPublishing int
+	rssBefore, rssAfter                float64       // KB
+	serverCPU, clientCPU               time.Duration // spent while the changes were published and delivered
+	rssPerConn                         float64
+	goBefore, goAfter                  float64 // KB of heap and stacks in use after a GC
+	kbPerConn                          float64 // from the Go runtime's figures
 }
 
 func measureLiveLatency(b *testing.B, run latencyRun) latencyResult {
@@ -173,19 +206,27 @@ func measureLiveLatency(b *testing.B, run latencyRun) latencyResult {
 	before := rssKB(b, p.Pid())
 
 	// Every dashboard records when each change arrives.
+	ready := hasPrefix(`{"type":"end"`)
+	if run.window > 0 {
+		ready = hasPrefix(`{"type":"changes"`) // a window's first message
+	}
 	f, err := startFleet(ctx, clients, changes, fleetClient{
 		dial: func(ctx context.Context) (*websocket.Conn, error) {
 			var opts []wsclient.Option
 			if run.plain {
 				opts = append(opts, wsclient.WithoutCompression())
 			}
-			c, err := wsclient.Dial(ctx, "ws://"+p.Addr, "team=latency", "", &wsclient.View{}, opts...)
+			filter := "team=latency"
+			if run.window > 0 {
+				filter += fmt.Sprintf("&sort=-updated_at&window=%d", run.window)
+			}
+			c, err := wsclient.Dial(ctx, "ws://"+p.Addr, filter, "", &wsclient.View{}, opts...)
 			if err != nil {
 				return nil, err
 			}
 			return c.Conn, nil
 		},
-		ready: hasPrefix(`{"type":"end"`),
+		ready: ready,
 	})
 	if err != nil {
 		b.Fatalf("dial: %v", err)
@@ -227,6 +268,7 @@ func measureLiveLatency(b *testing.B, run latencyRun) latencyResult {
 	}
 	serverCPU, clientCPU := cpuTime(b, p.Pid()), cpuTime(b, os.Getpid())
 	readBefore, coalescedBefore := serverMetric(b, debugAddr, "ticketstream_live_changes_total"), serverMetric(b, debugAddr, "ticketstream_live_coalesced_total")
+	windowReadsBefore := serverMetric(b, debugAddr, "ticketstream_live_window_reads_total")
 	commits := make([]time.Time, changes)
 	tick := time.NewTicker(every)
 	for k := range changes {
@@ -269,6 +311,8 @@ func measureLiveLatency(b *testing.B, run latencyRun) latencyResult {
 
 	r := latencies(arrivals, commits)
 	r.hubRead, r.coalesced = int(hubRead), int(coalesced)
+	windowReads := serverMetric(b, debugAddr, "ticketstream_live_window_reads_total")
+	r.windowReads, r.windowReadsPublishing = int(windowReads), int(windowReads-windowReadsBefore)
 	r.serverCPU, r.clientCPU = serverCPU, clientCPU
 	r.rssBefore, r.rssAfter, r.rssPerConn = before, after, (after-before)/float64(clients)
 	r.goBefore, r.goAfter, r.kbPerConn = goBefore, goAfter, (goAfter-goBefore)/float64(clients)
