@@ -367,7 +367,9 @@ const keptQueue = 64
 // emptyLocked resets a queue with nothing waiting, letting go of what a
 // burst made it grow.
 func (s *Subscription) emptyLocked() {
-	if cap(s.queue) > keptQueue {
+	if cap(s.queue) > keptQueue || s.win != nil {
+		// A window's operations come in bursts (its first rows, a
+		// refill): an idle window keeps no queue.
 		s.queue = nil
 	} else {
 		s.queue = s.queue[:0]

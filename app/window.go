@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -40,7 +41,7 @@ type liveWindow struct {
 	ctx  context.Context
 	stop context.CancelFunc
 
-	rows []domain.Ticket // sorted; rows[:size] are shown
+	rows []*domain.Ticket // sorted; rows[:size] are shown (pointers: a kept row's slot costs 8 bytes)
 	in   heldSet         // the ids of rows
 	// complete: no ticket of the filter sorts after the last row but
 	// those that will arrive as changes.
@@ -134,24 +135,23 @@ func (s *Subscription) applyWindowLocked(t *domain.Ticket, matches bool) {
 	oldIdx := -1
 	if _, ok := w.in.Get(t.ID); ok {
 		oldIdx = w.indexOf(t.ID)
-		w.rows = append(w.rows[:oldIdx], w.rows[oldIdx+1:]...)
+		w.rows = slices.Delete(w.rows, oldIdx, oldIdx+1)
 		w.in.Delete(t.ID)
 	}
 	newIdx := -1
 	if matches {
-		at := sort.Search(len(w.rows), func(i int) bool { return w.sort.CompareTickets(&w.rows[i], t) > 0 })
+		at := sort.Search(len(w.rows), func(i int) bool { return w.sort.CompareTickets(w.rows[i], t) > 0 })
 		// Past the last kept row, the ticket's place is unknown unless
 		// the rows are the whole filter: it is left to a later read.
 		if at < len(w.rows) || w.complete {
-			w.rows = append(w.rows, domain.Ticket{})
-			copy(w.rows[at+1:], w.rows[at:])
-			w.rows[at] = cloneTicket(t)
+			c := cloneTicket(t)
+			w.rows = slices.Insert(w.rows, at, &c)
 			w.in.Put(t.ID, 0)
 			newIdx = at
 			if len(w.rows) > w.keep {
 				last := len(w.rows) - 1
 				w.in.Delete(w.rows[last].ID)
-				w.rows[last] = domain.Ticket{}
+				w.rows[last] = nil
 				w.rows = w.rows[:last]
 				w.complete = false
 			}
@@ -160,17 +160,17 @@ func (s *Subscription) applyWindowLocked(t *domain.Ticket, matches bool) {
 	wasShown, isShown := oldIdx >= 0 && oldIdx < w.size, newIdx >= 0 && newIdx < w.size
 	switch {
 	case wasShown && isShown:
-		s.pushWindowUpsert(newIdx, &w.rows[newIdx], t.UpdatedAt.UnixNano())
+		s.pushWindowUpsert(newIdx, w.rows[newIdx], t.UpdatedAt.UnixNano())
 	case wasShown:
 		s.pushWindowRemoval(t.ID)
 		if len(w.rows) >= w.size {
-			s.pushWindowUpsert(w.size-1, &w.rows[w.size-1], 0) // slides in from beyond the edge
+			s.pushWindowUpsert(w.size-1, w.rows[w.size-1], 0) // slides in from beyond the edge
 		}
 	case isShown:
 		if len(w.rows) > w.size {
 			s.pushWindowRemoval(w.rows[w.size].ID) // pushed out over the edge
 		}
-		s.pushWindowUpsert(newIdx, &w.rows[newIdx], t.UpdatedAt.UnixNano())
+		s.pushWindowUpsert(newIdx, w.rows[newIdx], t.UpdatedAt.UnixNano())
 	}
 }
 
@@ -207,7 +207,7 @@ func (s *Subscription) maybeLoadLocked() {
 		if len(w.sort) == 0 {
 			q.After = w.rows[n-1].Cursor()
 		} else {
-			k := domain.KeyOf(&w.rows[n-1])
+			k := domain.KeyOf(w.rows[n-1])
 			q.AfterKey = &k
 		}
 	}
@@ -220,10 +220,11 @@ func (s *Subscription) maybeLoadLocked() {
 // window also counts the whole filter, as of the same position.
 func (s *Subscription) load(q domain.Query, counting bool) {
 	w := s.win
-	var rows []domain.Ticket
+	var rows []*domain.Ticket
 	err := w.src.StreamTickets(w.ctx, q, 0, ports.BatchHandlerFunc(func(batch []domain.Ticket) error {
 		for i := range batch {
-			rows = append(rows, cloneTicket(&batch[i]))
+			c := cloneTicket(&batch[i])
+			rows = append(rows, &c)
 		}
 		return nil
 	}))
@@ -272,7 +273,7 @@ func (s *Subscription) load(q domain.Query, counting bool) {
 // mergeLocked adds the rows a read found after the kept ones — fewer than
 // asked means there are no more — and applies the changes offered
 // meanwhile.
-func (s *Subscription) mergeLocked(rows []domain.Ticket, asked int) {
+func (s *Subscription) mergeLocked(rows []*domain.Ticket, asked int) {
 	w := s.win
 	before := len(w.rows)
 	for i := range rows {
@@ -286,7 +287,7 @@ func (s *Subscription) mergeLocked(rows []domain.Ticket, asked int) {
 		w.complete = true
 	}
 	for i := before; i < min(w.size, len(w.rows)); i++ {
-		s.pushWindowUpsert(i, &w.rows[i], 0)
+		s.pushWindowUpsert(i, w.rows[i], 0)
 	}
 	w.loading = false
 	if !w.loaded {
@@ -379,9 +380,9 @@ func (s *Subscription) Windowed() bool { return s.win != nil }
 
 // windowMemory estimates what a window keeps beyond its view.
 func (w *liveWindow) memory() int64 {
-	m := 8*int64(len(w.in.slots)) + int64(w.pendingBytes) + int64(cap(w.scratch))
-	for i := range w.rows {
-		m += int64(ticketBytes(&w.rows[i]))
+	m := 8*int64(len(w.in.slots)+cap(w.rows)) + int64(w.pendingBytes) + int64(cap(w.scratch))
+	for _, r := range w.rows {
+		m += int64(ticketBytes(r))
 	}
 	return m
 }

@@ -106,7 +106,7 @@ func benchmarkWindowChurn(b *testing.B, worked bool) {
 			t.Priority = domain.Priorities[rng.IntN(len(domain.Priorities))]
 			if worked {
 				subs[0].mu.Lock()
-				t = subs[0].win.rows[0]
+				t = *subs[0].win.rows[0]
 				subs[0].mu.Unlock()
 				t.Status = domain.StatusSolved
 			}

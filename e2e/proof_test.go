@@ -298,6 +298,7 @@ func runProof(t *testing.T, v proofVariant, writeFor time.Duration) {
 		clients = append(clients, &proofClient{filter: f, token: all, steady: true})
 	}
 	clients = append(clients, &proofClient{filter: "", token: issueToken(t, []string{"billing"}), teams: []string{"billing"}, steady: true})
+	windows := newProofWindows(t, all, func(teams []string) string { return issueToken(t, teams) })
 	clientCtx, stopClients := context.WithCancel(ctx)
 	settle := make(chan struct{})
 	var wg sync.WaitGroup
@@ -308,6 +309,9 @@ func runProof(t *testing.T, v proofVariant, writeFor time.Duration) {
 				errs <- err
 			}
 		})
+	}
+	for i, wc := range windows {
+		wg.Go(func() { wc.run(clientCtx, rand.New(rand.NewPCG(uint64(i), 11)), replicas, settle) })
 	}
 
 	// Writing goes on for writeFor and until the writers have done enough
@@ -394,7 +398,21 @@ func runProof(t *testing.T, v proofVariant, writeFor time.Duration) {
 	// (thousands of tickets, over and over) kept a loaded machine's
 	// clients from applying what they received, so that the check itself
 	// held convergence back.
+	byID := make(map[int64]domain.Ticket, len(tickets))
+	for _, tk := range tickets {
+		byID[tk.ID] = tk
+	}
+	wantWindows := make([][]int64, len(windows))
+	wantTotals := make([]int, len(windows))
+	for i, wc := range windows {
+		wantWindows[i], wantTotals[i] = wc.want(tickets)
+	}
 	converged := func() bool {
+		for i, wc := range windows {
+			if !wc.matches(wantWindows[i], wantTotals[i], byID) {
+				return false
+			}
+		}
 		for i, pc := range clients {
 			pc.mu.Lock()
 			view := wsclient.View{Tickets: maps.Clone(pc.view.Tickets)}
@@ -468,6 +486,33 @@ func runProof(t *testing.T, v proofVariant, writeFor time.Duration) {
 			miscounted++
 		}
 	}
+	windowsWrong, windowsBroken, windowConns, windowMessages := 0, 0, 0, 0
+	for i, wc := range windows {
+		wc.mu.Lock()
+		ok := wc.total == wantTotals[i] && len(wc.rows) == len(wantWindows[i])
+		for k := 0; ok && k < len(wc.rows); k++ {
+			ok = wc.rows[k].ID == wantWindows[i][k] && portstest.DiffTicket(wc.rows[k], byID[wc.rows[k].ID]) == ""
+		}
+		var got []int64
+		for _, r := range wc.rows {
+			got = append(got, r.ID)
+		}
+		t.Logf("%v: %d connections, %d messages, at most %d rows held; final %v (total %d), database %v (total %d)",
+			wc, wc.conns, wc.messages, wc.maxHeld, got, wc.total, wantWindows[i], wantTotals[i])
+		if !ok {
+			windowsWrong++
+			t.Errorf("%v: its final window differs from ORDER BY … LIMIT on the database: %v (total %d), want %v (total %d)", wc, got, wc.total, wantWindows[i], wantTotals[i])
+		}
+		if len(wc.broken) > 0 {
+			windowsBroken++
+			t.Errorf("%v: broke the protocol's rules %d times, e.g. %v", wc, len(wc.broken), wc.broken[:min(3, len(wc.broken))])
+		}
+		windowConns += wc.conns
+		windowMessages += wc.messages
+		wc.mu.Unlock()
+	}
+	t.Logf("proof %s: %d live windows (%d scoped), %d connections, %d messages: %d differ from the database at the end, %d broke a rule (more rows than the window, a removal of a row not held, a row outside the filter or scope)",
+		v.name, len(windows), 2, windowConns, windowMessages, windowsWrong, windowsBroken)
 	held := ""
 	if d == gormstore.Postgres {
 		held = fmt.Sprintf(" (one writer holding each transaction open %s–%s, and a writing transaction open in another database throughout)", proofHold/2, proofHold)
