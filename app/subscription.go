@@ -156,7 +156,7 @@ func (s *Subscription) SetNotify(f func()) {
 func (s *Subscription) Waiting() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return !s.closed && (s.waiting > 0 || s.failureLocked() != nil || s.countsDueLocked() || s.windowMessageDueLocked())
+	return !s.closed && (s.waiting > 0 || s.failureLocked() != nil || s.countsDueLocked() || s.windowCountsDueLocked())
 }
 
 // offer queues the batch's changes that concern s.

@@ -8,10 +8,22 @@
 // the database: the rows after its last, as of the position its rows are
 // exact at (Query.AsOf), so that what changed since arrives as changes.
 //
+// The counts cover the whole filter: once the first rows are sent, the
+// window counts the filter in the background (count), as of the position
+// its rows are exact at, while changes go on being applied; a ticket
+// changed meanwhile (touched) is counted from its change, not the read.
+// Counts go out once the filter is counted.
+//
+// A dashboard that falls behind — a bulk statement moving thousands of
+// tickets through a small window — never queues more than about twice its
+// window: past that, what waits is replaced by a clear and the window
+// anew (collapseLocked).
+//
 // Who guards what. Subscription.mu guards the window, as it guards the
-// queue. A read (load) runs without it on its own goroutine, one at a time
-// per window; meanwhile offered changes wait in pending and are applied,
-// in order, once the read's rows are in (merge).
+// queue. A read of rows (load) and the count run without it on their own
+// goroutines, each one at a time per window; while rows are read, offered
+// changes wait in pending — the latest of each ticket — and are applied
+// once the read's rows are in (merge).
 
 package app
 
@@ -42,19 +54,27 @@ type liveWindow struct {
 	stop context.CancelFunc
 
 	rows []*domain.Ticket // sorted; rows[:size] are shown (pointers: a kept row's slot costs 8 bytes)
-	in   heldSet         // the ids of rows
+	in   heldSet          // the ids of rows
 	// complete: no ticket of the filter sorts after the last row but
 	// those that will arrive as changes.
 	complete bool
 	// at is the position the rows are exact at: every change it covers has
 	// been applied, or waits in pending.
 	at      domain.ChangePos
-	loading bool // a read runs
-	loaded  bool // the first read is in: the counts cover the filter
-	// first: the window's first message, which carries every count, is
-	// still to be written.
-	first        bool
+	loading bool // a read of rows runs
+	loaded  bool // the first rows are in
+	// counting: the filter is being counted; counted: it has been, and the
+	// view's counts cover it. touched holds, while counting, the tickets
+	// changed since the count's position.
+	counting, counted bool
+	touched           heldSet
+	// countsDue: the message with every count is still to be written.
+	countsDue bool
+	// gen counts the times the window started over (restartLocked): a
+	// read or count of an older one is dropped.
+	gen          uint64
 	pending      []windowChange
+	pendingAt    map[int64]int // ticket id → its entry in pending
 	pendingBytes int
 	err          error
 	scratch      []byte
@@ -88,6 +108,9 @@ func (s *Subscription) offerWindowLocked(enc *encodedBatch) bool {
 		w.at = it.change.Pos
 		t := &it.change.Ticket
 		matches := !it.change.Removed && s.q.MatchesFilter(t)
+		if w.counting {
+			w.touched.Put(t.ID, 0)
+		}
 		if w.loading {
 			// Any ticket may be among the rows read, or have a change
 			// that matched waiting here: whether the change concerns the
@@ -100,25 +123,91 @@ func (s *Subscription) offerWindowLocked(enc *encodedBatch) bool {
 		}
 		s.applyWindowLocked(t, matches)
 	}
-	if w.pendingBytes > s.hub.cfg.QueueBytes {
-		s.overflow = true
-		s.hub.stats.overflows.Add(1)
-		s.dropLocked()
+	if w.pendingBytes > pendingBound*s.hub.cfg.QueueBytes {
+		s.restartLocked()
+		return true
 	}
+	s.collapseLocked()
 	s.maybeLoadLocked()
-	return s.waiting > before || (w.loaded && !w.loading && s.view.changed())
+	return s.waiting > before || s.windowCountsDueLocked()
+}
+
+// pendingBound: the changes kept while a window's rows are read may take
+// this many times the live queue's bound (--live-queue-bytes) — a read is
+// short, and a bulk statement meanwhile is kept as one entry a ticket —
+// before the window starts over (restartLocked).
+const pendingBound = 8
+
+// restartLocked starts the window over, as of now: what waits, what is
+// kept and what is counted go, the dashboard is told to clear its window,
+// and the rows and the counts are read anew. A read or count in flight is
+// of the old generation and is dropped when it ends.
+func (s *Subscription) restartLocked() {
+	w := s.win
+	w.gen++
+	for i := s.head; i < len(s.queue); i++ {
+		s.queue[i].Release()
+	}
+	s.queue, s.head, s.waiting, s.bytes = nil, 0, 0, 0
+	s.pushWindowOp(Delivery{data: []byte(`{"op":"clear"}`), ref: &unpooled, removal: true})
+	clear(w.rows)
+	w.rows, w.complete = w.rows[:0], false
+	w.in.Reset()
+	w.pending, w.pendingAt, w.pendingBytes = nil, nil, 0
+	w.loaded, w.counting, w.counted, w.countsDue = false, false, false, false
+	w.touched.Reset()
+	s.view = view{}
+	s.hub.stats.coalesced.Add(1)
+	if !w.loading {
+		s.maybeLoadLocked()
+	}
+}
+
+// collapseLocked replaces what waits for a window far behind — more
+// operations than twice its rows — by a clear and the window anew, so that
+// a window's queue is bounded by its size, whatever the churn.
+func (s *Subscription) collapseLocked() {
+	w := s.win
+	if s.waiting <= 2*w.size+16 {
+		return
+	}
+	for i := s.head; i < len(s.queue); i++ {
+		s.queue[i].Release()
+	}
+	s.queue, s.head, s.waiting, s.bytes = s.queue[:0], 0, 0, 0
+	s.hub.stats.coalesced.Add(1)
+	s.pushWindowOp(Delivery{data: []byte(`{"op":"clear"}`), ref: &unpooled, removal: true})
+	for i := range min(w.size, len(w.rows)) {
+		s.pushWindowUpsert(i, w.rows[i], 0)
+	}
 }
 
 // pendLocked keeps a change offered while a read runs.
+// Only the latest change of a ticket is kept: the window is a function of
+// the tickets' states, whatever the path to them.
 func (s *Subscription) pendLocked(t *domain.Ticket, matches bool) {
+	w := s.win
 	c := windowChange{matches: matches, t: domain.Ticket{ID: t.ID}}
+	size := 48
 	if matches {
 		c.t = cloneTicket(t)
-		s.win.pendingBytes += ticketBytes(&c.t)
-	} else {
-		s.win.pendingBytes += 16
+		size += ticketBytes(&c.t)
 	}
-	s.win.pending = append(s.win.pending, c)
+	if w.pendingAt == nil {
+		w.pendingAt = map[int64]int{}
+	}
+	if j, ok := w.pendingAt[t.ID]; ok {
+		old := &w.pending[j]
+		w.pendingBytes -= 48
+		if old.matches {
+			w.pendingBytes -= ticketBytes(&old.t)
+		}
+		*old = c
+	} else {
+		w.pendingAt[t.ID] = len(w.pending)
+		w.pending = append(w.pending, c)
+	}
+	w.pendingBytes += size
 }
 
 // applyWindowLocked applies one change of ticket t — its new state, which
@@ -213,12 +302,11 @@ func (s *Subscription) maybeLoadLocked() {
 	}
 	w.loading = true
 	s.hub.stats.windowReads.Add(1)
-	go s.load(q, !w.loaded)
+	go s.load(q, w.gen)
 }
 
-// load reads the rows q asks for and merges them; the first read of a
-// window also counts the whole filter, as of the same position.
-func (s *Subscription) load(q domain.Query, counting bool) {
+// load reads the rows q asks for and merges them.
+func (s *Subscription) load(q domain.Query, gen uint64) {
 	w := s.win
 	var rows []*domain.Ticket
 	err := w.src.StreamTickets(w.ctx, q, 0, ports.BatchHandlerFunc(func(batch []domain.Ticket) error {
@@ -228,44 +316,69 @@ func (s *Subscription) load(q domain.Query, counting bool) {
 		}
 		return nil
 	}))
-	if err == nil && counting {
-		// The counts cover the whole filter: the view holds every ticket
-		// of it, as of q.AsOf, as a dashboard's view does (8 to 14 bytes a
-		// ticket). Changes meanwhile wait in pending, so the view is the
-		// read's alone.
-		cq := domain.Query{Statuses: q.Statuses, Priorities: q.Priorities, Teams: q.Teams, Assignees: q.Assignees, Search: q.Search, AsOf: q.AsOf}
-		var scratch []byte
-		err = w.src.StreamTickets(w.ctx, cq, 0, ports.BatchHandlerFunc(func(batch []domain.Ticket) error {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			if s.closed {
-				return context.Canceled
-			}
-			for i := range batch {
-				scratch = appendEscaped(scratch[:0], batch[i].Team)
-				s.view.put(batch[i].ID, statusNumber(batch[i].Status), scratch)
-			}
-			s.accountLocked()
-			return s.failureLocked()
-		}))
-	}
 	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	if gen != w.gen { // started over meanwhile: read again, as of now
+		w.loading = false
+		s.maybeLoadLocked()
+		s.endReadLocked(nil)
 		return
 	}
-	if err != nil {
-		if s.failureLocked() == nil {
-			w.err = fmt.Errorf("%w: %w", ErrWindowRead, err)
-			s.hub.log.Warn("live window read failed", "err", err)
-		}
-	} else {
+	if err == nil && !s.closed {
 		s.mergeLocked(rows, q.Limit)
+	}
+	s.endReadLocked(err)
+}
+
+// count counts the filter as of q.AsOf into the view, leaving out the
+// tickets changed since (touched): their changes moved the counts.
+func (s *Subscription) count(q domain.Query, gen uint64) {
+	w := s.win
+	var scratch []byte
+	err := w.src.StreamTickets(w.ctx, q, 0, ports.BatchHandlerFunc(func(batch []domain.Ticket) error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.closed || gen != w.gen {
+			return errStale
+		}
+		for i := range batch {
+			t := &batch[i]
+			if _, changed := w.touched.Get(t.ID); changed {
+				continue
+			}
+			scratch = appendEscaped(scratch[:0], t.Team)
+			s.view.put(t.ID, statusNumber(t.Status), scratch)
+		}
+		s.accountLocked()
+		return s.failureLocked()
+	}))
+	s.mu.Lock()
+	if gen != w.gen || errors.Is(err, errStale) {
+		s.endReadLocked(nil) // the window started over, and counts anew
+		return
+	}
+	if err == nil && !s.closed {
+		w.counting, w.counted, w.countsDue = false, true, true
+		w.touched.Reset()
+	}
+	s.endReadLocked(err)
+}
+
+// errStale stops a count of a window that started over or closed.
+var errStale = errors.New("stale window count")
+
+// endReadLocked ends a read or a count — failed if err — and tells the
+// writer; it unlocks s.mu.
+func (s *Subscription) endReadLocked(err error) {
+	w := s.win
+	if err != nil && !s.closed && s.failureLocked() == nil {
+		w.err = fmt.Errorf("%w: %w", ErrWindowRead, err)
+		s.hub.log.Warn("live window read failed", "err", err)
 	}
 	s.accountLocked()
 	notify := s.onReady
+	closed := s.closed
 	s.mu.Unlock()
-	if notify != nil {
+	if notify != nil && !closed {
 		notify()
 	}
 }
@@ -290,11 +403,8 @@ func (s *Subscription) mergeLocked(rows []*domain.Ticket, asked int) {
 		s.pushWindowUpsert(i, w.rows[i], 0)
 	}
 	w.loading = false
-	if !w.loaded {
-		w.loaded, w.first = true, true
-	}
 	pending := w.pending
-	w.pending, w.pendingBytes = nil, 0
+	w.pending, w.pendingAt, w.pendingBytes = nil, nil, 0
 	for i := range pending {
 		c := &pending[i]
 		if !c.matches && !s.view.has(c.t.ID) && !w.has(c.t.ID) {
@@ -304,6 +414,15 @@ func (s *Subscription) mergeLocked(rows []*domain.Ticket, asked int) {
 		}
 		s.applyWindowLocked(&c.t, c.matches)
 	}
+	if !w.loaded {
+		// The first rows are out: now the counts, as of where the rows
+		// are exact, while changes go on.
+		w.loaded, w.counting = true, true
+		q := domain.Query{Statuses: s.q.Statuses, Priorities: s.q.Priorities, Teams: s.q.Teams, Assignees: s.q.Assignees, Search: s.q.Search, AsOf: w.at}
+		s.hub.stats.windowReads.Add(1)
+		go s.count(q, w.gen)
+	}
+	s.collapseLocked()
 	s.maybeLoadLocked()
 }
 
@@ -343,36 +462,30 @@ func (s *Subscription) pushWindowOp(d Delivery) {
 	s.hub.stats.deliveries.Add(1)
 }
 
-// WindowMessageDue reports whether a windowed dashboard is owed a message
-// even with no operation waiting: its first (every count, possibly no
-// row), or one with the counts that changes outside its window moved.
-func (s *Subscription) WindowMessageDue() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.windowMessageDueLocked()
+// windowCountsDueLocked reports whether a window's dashboard is owed
+// counts: every count once the filter is counted, then those that moved.
+func (s *Subscription) windowCountsDueLocked() bool {
+	w := s.win
+	return w != nil && !s.closed && w.counted && (w.countsDue || s.view.changed())
 }
 
-func (s *Subscription) windowMessageDueLocked() bool {
-	w := s.win
-	return w != nil && !s.closed && w.loaded && !w.loading && (w.first || s.view.changed())
-}
-
-// AppendWindowCounts appends ,"counts":{…} to a windowed dashboard's
-// message when there is something to tell: every count in its first
-// message, then those that moved. Counts go only in a message after which
-// no operation waits, so that they describe the window the dashboard then
-// holds.
-func (s *Subscription) AppendWindowCounts(dst []byte) []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	w := s.win
-	if w == nil || s.waiting > 0 || !w.loaded || w.loading || !(w.first || s.view.changed()) {
-		return dst
+// TakeWindow is Take for a live window: it also appends ,"counts":{…} to
+// counts when they are due and the operations taken leave none waiting,
+// so that counts describe the window the dashboard holds once it has
+// applied them. Write a message when it returns operations or counts.
+func (s *Subscription) TakeWindow(dst []Delivery, maxBytes int, counts []byte) ([]Delivery, []byte, error) {
+	dst, err := s.Take(dst, maxBytes)
+	if err != nil {
+		return dst, counts, err
 	}
-	dst = append(dst, `,"counts":`...)
-	dst = s.view.appendCounts(dst, w.first)
-	w.first = false
-	return dst
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.waiting == 0 && s.windowCountsDueLocked() {
+		counts = append(counts, `,"counts":`...)
+		counts = s.view.appendCounts(counts, s.win.countsDue)
+		s.win.countsDue = false
+	}
+	return dst, counts, nil
 }
 
 // Windowed reports whether s is a live window (Query.Window).
@@ -380,7 +493,7 @@ func (s *Subscription) Windowed() bool { return s.win != nil }
 
 // windowMemory estimates what a window keeps beyond its view.
 func (w *liveWindow) memory() int64 {
-	m := 8*int64(len(w.in.slots)+cap(w.rows)) + int64(w.pendingBytes) + int64(cap(w.scratch))
+	m := 8*int64(len(w.in.slots)+cap(w.rows)+len(w.touched.slots)) + int64(w.pendingBytes) + int64(cap(w.scratch))
 	for _, r := range w.rows {
 		m += int64(ticketBytes(r))
 	}

@@ -69,13 +69,12 @@ func benchmarkWindowChurn(b *testing.B, worked bool) {
 		drain := func() {
 			for _, s := range subs {
 				for {
-					taken, _ = s.Take(taken[:0], 1<<20)
-					due := s.WindowMessageDue()
+					var counts []byte
+					taken, counts, _ = s.TakeWindow(taken[:0], 1<<20, nil)
 					for i := range taken {
 						taken[i].Release()
 					}
-					_ = s.AppendWindowCounts(nil)
-					if len(taken) == 0 && !due {
+					if len(taken) == 0 && len(counts) == 0 {
 						break
 					}
 				}
@@ -85,7 +84,7 @@ func benchmarkWindowChurn(b *testing.B, worked bool) {
 			drain()
 			for _, s := range subs {
 				s.mu.Lock()
-				ok := s.win.loaded && !s.win.loading && s.waiting == 0
+				ok := s.win.loaded && !s.win.loading && s.win.counted && s.waiting == 0
 				s.mu.Unlock()
 				if !ok {
 					return false

@@ -26,6 +26,7 @@ type windowClient struct {
 	counts map[string]int // "total", "status/open", "team/billing"
 	maxLen int
 	msgs   int
+	clears int
 	taken  []Delivery
 }
 
@@ -33,23 +34,24 @@ type windowClient struct {
 // reports whether it found anything.
 func (c *windowClient) pump() bool {
 	c.t.Helper()
+	var counts []byte
 	var err error
-	c.taken, err = c.s.Take(c.taken[:0], 64*1024)
+	c.taken, counts, err = c.s.TakeWindow(c.taken[:0], 64*1024, nil)
 	if err != nil {
 		c.t.Fatalf("%s: Take: %v", c.name, err)
 	}
-	due := len(c.taken) > 0 || c.s.WindowMessageDue()
 	for i := range c.taken {
 		c.apply(c.taken[i].Bytes())
 		c.taken[i].Release()
 	}
-	if due {
-		c.msgs++
-		if counts := c.s.AppendWindowCounts(nil); len(counts) > 0 {
-			c.applyCounts(counts)
-		}
+	if len(counts) > 0 {
+		c.applyCounts(counts)
 	}
-	return due
+	if len(c.taken) > 0 || len(counts) > 0 {
+		c.msgs++
+		return true
+	}
+	return false
 }
 
 func (c *windowClient) apply(op []byte) {
@@ -64,6 +66,9 @@ func (c *windowClient) apply(op []byte) {
 		c.t.Fatalf("%s: operation is not JSON: %q", c.name, op)
 	}
 	switch m.Op {
+	case "clear":
+		c.rows = c.rows[:0]
+		c.clears++
 	case "remove":
 		i := slices.IndexFunc(c.rows, func(t domain.Ticket) bool { return t.ID == m.ID })
 		if i < 0 {
@@ -140,7 +145,7 @@ func (c *windowClient) settled() bool {
 	c.s.mu.Lock()
 	defer c.s.mu.Unlock()
 	w := c.s.win
-	return w.loaded && !w.loading && len(w.pending) == 0 && c.s.waiting == 0 && !c.s.view.changed() && !w.first
+	return w.loaded && !w.loading && w.counted && len(w.pending) == 0 && c.s.waiting == 0 && !c.s.view.changed() && !w.countsDue
 }
 
 func TestWindow_StaysExactUnderBulkWritesAndOpenTransactions(t *testing.T) {
@@ -286,7 +291,7 @@ func TestWindow_StaysExactUnderBulkWritesAndOpenTransactions(t *testing.T) {
 				t.Errorf("%s: count %s = %d, want 0", c.name, k, v)
 			}
 		}
-		t.Logf("%s: %d rows (max %d), %d messages", c.name, len(c.rows), c.maxLen, c.msgs)
+		t.Logf("%s: %d rows (max %d), %d messages, %d clears", c.name, len(c.rows), c.maxLen, c.msgs, c.clears)
 	}
 	t.Logf("window reads: %d, changes: %d", h.Stats().WindowReads, h.Stats().Changes)
 }

@@ -130,6 +130,8 @@ func (wc *windowProofClient) apply(data []byte) {
 	wc.messages++
 	for _, op := range m.Changes {
 		switch op.Op {
+		case "clear": // far behind: the window comes anew
+			wc.rows = wc.rows[:0]
 		case "remove":
 			i := slices.IndexFunc(wc.rows, func(t domain.Ticket) bool { return t.ID == op.ID })
 			if i < 0 {

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"strconv"
 
-	"github.com/ticketstream/ticketstream/app"
 	"github.com/ticketstream/ticketstream/domain"
 )
 
@@ -192,11 +191,11 @@ func changesPrefix(dst []byte, sub int, cursor sealedCursor, counts countsWriter
 // windowChangesPrefix starts a live window's changes message: a window
 // has no cursor (it always starts afresh), and its counts, of the whole
 // filter, come when the subscription has them to tell (see
-// app.Subscription.AppendWindowCounts).
-func windowChangesPrefix(dst []byte, sub int, live *app.Subscription) []byte {
+// app.Subscription.TakeWindow).
+func windowChangesPrefix(dst []byte, sub int, counts []byte) []byte {
 	dst = append(dst, `{"type":"changes","sub":`...)
 	dst = strconv.AppendInt(dst, int64(sub), 10)
-	dst = live.AppendWindowCounts(dst)
+	dst = append(dst, counts...)
 	return append(dst, `,"changes":[`...)
 }
 

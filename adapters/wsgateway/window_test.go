@@ -53,6 +53,8 @@ func readWindow(t *testing.T, c *websocket.Conn, size int, v *windowView, what s
 		v.msgs++
 		for _, op := range m.Changes {
 			switch op.Op {
+			case "clear":
+				v.rows = v.rows[:0]
 			case "remove":
 				i := slices.IndexFunc(v.rows, func(r domain.Ticket) bool { return r.ID == op.ID })
 				if i < 0 {

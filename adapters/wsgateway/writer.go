@@ -78,6 +78,7 @@ type scratch struct {
 	filtered []byte         // a chunk with rows left out
 	frame    []byte         // a message assembled from parts
 	taken    []app.Delivery // live changes being written
+	counts   []byte         // a live window's counts
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -93,11 +94,11 @@ func (c *conn) putScratch() {
 	if sc == nil {
 		return
 	}
-	if cap(sc.buf) > maxPooledScratch || cap(sc.filtered) > maxPooledScratch || cap(sc.frame) > maxPooledScratch {
+	if cap(sc.buf) > maxPooledScratch || cap(sc.filtered) > maxPooledScratch || cap(sc.frame) > maxPooledScratch || cap(sc.counts) > maxPooledScratch {
 		return
 	}
 	clear(sc.taken[:cap(sc.taken)])
-	sc.buf, sc.filtered, sc.frame, sc.taken = sc.buf[:0], sc.filtered[:0], sc.frame[:0], sc.taken[:0]
+	sc.buf, sc.filtered, sc.frame, sc.taken, sc.counts = sc.buf[:0], sc.filtered[:0], sc.frame[:0], sc.taken[:0], sc.counts[:0]
 	scratchPool.Put(sc)
 }
 
@@ -189,15 +190,16 @@ const liveMessageBytes = 64 * 1024
 // one message.
 func (c *conn) writeLive() error {
 	var err error
-	c.sc.taken, err = c.st.live.Take(c.sc.taken[:0], liveMessageBytes)
-	if err != nil {
-		return err
-	}
 	if c.st.live.Windowed() {
-		if len(c.sc.taken) > 0 || c.st.live.WindowMessageDue() {
-			err = c.writeWindowChanges(c.sc.taken)
+		c.sc.taken, c.sc.counts, err = c.st.live.TakeWindow(c.sc.taken[:0], liveMessageBytes, c.sc.counts[:0])
+		if err == nil && (len(c.sc.taken) > 0 || len(c.sc.counts) > 0) {
+			err = c.writeWindowChanges(c.sc.taken, c.sc.counts)
 		}
 		c.releaseTaken()
+		return err
+	}
+	c.sc.taken, err = c.st.live.Take(c.sc.taken[:0], liveMessageBytes)
+	if err != nil {
 		return err
 	}
 	if len(c.sc.taken) > 0 {
@@ -321,8 +323,8 @@ func (c *conn) writeChanges(ds []app.Delivery, live bool) error {
 
 // writeWindowChanges writes a live window's operations, and its counts
 // when they are due, as one changes message.
-func (c *conn) writeWindowChanges(ds []app.Delivery) error {
-	c.sc.buf = windowChangesPrefix(c.sc.buf[:0], c.st.sub, c.st.live)
+func (c *conn) writeWindowChanges(ds []app.Delivery, counts []byte) error {
+	c.sc.buf = windowChangesPrefix(c.sc.buf[:0], c.st.sub, counts)
 	n := 0
 	for i := range ds {
 		if i > 0 {
