@@ -52,6 +52,27 @@ func TestCLI_ExportPagesWithSealedCursors(t *testing.T) {
 		t.Fatalf("second page: exit %d, %d tickets: %s", code, len(second), stderr)
 	}
 
+	// Sorted: the next cursor is the sort's, and resumes in its order; a
+	// window is the socket's alone.
+	code, sortedAll, _, stderr := export(t, "--query", "sort=-priority,created_at")
+	if code != 0 || len(sortedAll) != 50 {
+		t.Fatalf("sorted export: exit %d: %s", code, stderr)
+	}
+	code, _, sortedNext, stderr := export(t, "--query", "sort=-priority,created_at&limit=10")
+	if code != 0 || sortedNext == "" {
+		t.Fatalf("sorted first page: exit %d: %s", code, stderr)
+	}
+	code, sortedSecond, _, stderr := export(t, "--query", "sort=-priority,created_at&limit=10&cursor="+sortedNext)
+	if code != 0 || len(sortedSecond) != 10 || sortedSecond[0].ID != sortedAll[10].ID {
+		t.Fatalf("sorted second page: exit %d, %d tickets: %s", code, len(sortedSecond), stderr)
+	}
+	if code, _, _, stderr = export(t, "--query", "limit=10&cursor="+sortedNext); code != 2 {
+		t.Fatalf("a sorted cursor without its sort: exit %d, %s; want a usage error", code, stderr)
+	}
+	if code, _, _, stderr = export(t, "--query", "sort=priority&window=5"); code != 2 || !strings.Contains(stderr, "window") {
+		t.Fatalf("a window: exit %d, %s; want a usage error naming window", code, stderr)
+	}
+
 	raw, _ := base64.RawURLEncoding.DecodeString(next)
 	raw[5] ^= 1
 	code, _, _, stderr = export(t, "--query", "limit=10&cursor="+base64.RawURLEncoding.EncodeToString(raw))

@@ -44,7 +44,15 @@ func runExport(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	if q.After, err = cursors.OpenCursor(cursor); err != nil {
+	if len(q.Sort) > 0 && cursor != "" {
+		var key domain.RowKey
+		if key, err = cursors.OpenSortCursor(cursor, q.Sort); err == nil {
+			q.AfterKey = &key
+		}
+	} else {
+		q.After, err = cursors.OpenCursor(cursor)
+	}
+	if err != nil {
 		return fmt.Errorf("%w: --query: %s", errUsage, userMessage(err))
 	}
 
@@ -61,7 +69,11 @@ func runExport(ctx context.Context, env *environment, args []string) error {
 	if err := out.Flush(); err != nil {
 		return fmt.Errorf("write output: %w", err)
 	}
-	log.Info("export done", "rows", sum.Rows, "bytes", sum.Bytes, "chunks", sum.Chunks, "dur", time.Since(start), "next_cursor", cursors.CursorString(sum.Last))
+	next := cursors.CursorString(sum.Last)
+	if len(q.Sort) > 0 {
+		next = cursors.SortCursorString(q.Sort, &sum.LastKey)
+	}
+	log.Info("export done", "rows", sum.Rows, "bytes", sum.Bytes, "chunks", sum.Chunks, "dur", time.Since(start), "next_cursor", next)
 	if sum.Rows == 0 && rawQuery == "" {
 		if n, err := a.Store.Count(ctx); err == nil && n == 0 {
 			fmt.Fprintln(env.stderr, "the database holds no tickets yet: 'ticketstream seed' writes demo data")
@@ -82,7 +94,10 @@ func parseQueryFlag(raw string) (domain.Query, string, error) {
 			values.Del(domain.ParamCursor)
 		}
 		var q domain.Query
-		if q, err = domain.ParseQuery(values, nil); err == nil {
+		if q, err = domain.ParseQuery(values, nil); err == nil && q.Window > 0 {
+			err = domain.Invalidf(domain.ParamWindow, "only on a live subscription (the WebSocket): give sort and limit")
+		}
+		if err == nil {
 			return q, cursor, nil
 		}
 	}
