@@ -101,6 +101,16 @@ func (v *view) teamNumber(team []byte) uint32 {
 	return t
 }
 
+// markTeam adds the JSON-escaped team name, counted 0 and marked changed,
+// so that the next counts name it.
+func (v *view) markTeam(team string) {
+	t := v.teamNumber([]byte(team))
+	if tm := &v.teams[t]; !tm.dirty {
+		tm.dirty = true
+		v.dirtyTeams = append(v.dirtyTeams, t)
+	}
+}
+
 // remove stops holding ticket id, if it was held.
 func (v *view) remove(id int64) {
 	old, held := v.held.Get(id)

@@ -35,6 +35,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ticketstream/ticketstream/domain"
 	"github.com/ticketstream/ticketstream/ports"
@@ -72,7 +73,14 @@ type liveWindow struct {
 	countsDue bool
 	// gen counts the times the window started over (restartLocked): a
 	// read or count of an older one is dropped.
-	gen          uint64
+	gen uint64
+	// countsSent: the dashboard has been sent counts; countsDelta: the
+	// window started over since, and its next counts are those that moved
+	// (with every team it was told of), not a whole set it would merge.
+	countsSent, countsDelta bool
+	// failures counts the reads (or counts) that failed in a row: they are
+	// tried again after a backoff, as the feed is.
+	failures     int
 	pending      []windowChange
 	pendingAt    map[int64]int // ticket id → its entry in pending
 	pendingBytes int
@@ -112,9 +120,15 @@ func (s *Subscription) offerWindowLocked(enc *encodedBatch) bool {
 			w.touched.Put(t.ID, 0)
 		}
 		if w.loading {
-			// Any ticket may be among the rows read, or have a change
-			// that matched waiting here: whether the change concerns the
-			// window is known only once they are in.
+			// A ticket may be among the rows read, or have a change that
+			// matched waiting here: whether the change concerns the window
+			// is known only once they are in. Once the filter is counted
+			// the view holds every ticket a read can return, so a change
+			// that leaves out a ticket neither held nor waiting is none
+			// of the window's business, as when no read runs.
+			if !matches && w.counted && !s.view.has(t.ID) && !w.has(t.ID) && !w.isPending(t.ID) {
+				continue
+			}
 			s.pendLocked(t, matches)
 			continue
 		}
@@ -156,7 +170,17 @@ func (s *Subscription) restartLocked() {
 	w.pending, w.pendingAt, w.pendingBytes = nil, nil, 0
 	w.loaded, w.counting, w.counted, w.countsDue = false, false, false, false
 	w.touched.Reset()
+	// The dashboard keeps the counts it was sent until new ones come: those
+	// new ones name every team it was told of, 0 for a team now empty.
+	old := s.view
 	s.view = view{}
+	if w.countsSent {
+		w.countsDelta = true
+		for i := range old.teams {
+			s.view.markTeam(old.teams[i].name)
+		}
+		s.view.dirtyStatus = 1<<len(statusOrder) - 1
+	}
 	s.hub.stats.coalesced.Add(1)
 	if !w.loading {
 		s.maybeLoadLocked()
@@ -263,6 +287,12 @@ func (s *Subscription) applyWindowLocked(t *domain.Ticket, matches bool) {
 	}
 }
 
+// isPending reports whether a change of ticket id waits for a read.
+func (w *liveWindow) isPending(id int64) bool {
+	_, ok := w.pendingAt[id]
+	return ok
+}
+
 // has reports whether ticket id is among the kept rows.
 func (w *liveWindow) has(id int64) bool {
 	_, ok := w.in.Get(id)
@@ -323,10 +353,57 @@ func (s *Subscription) load(q domain.Query, gen uint64) {
 		s.endReadLocked(nil)
 		return
 	}
-	if err == nil && !s.closed {
+	if err != nil && !s.closed {
+		// The same read again after a backoff (the changes meanwhile keep
+		// waiting): the rows on the dashboard stay as they are.
+		err = s.retryLocked(err, true, func() { go s.load(q, gen) })
+	} else if !s.closed {
+		w.failures = 0
 		s.mergeLocked(rows, q.Limit)
 	}
 	s.endReadLocked(err)
+}
+
+// maxWindowFailures is how many reads in a row a window tries before it
+// gives up (ErrWindowRead, 1013): with the backoff, minutes of a database
+// that does not answer.
+const maxWindowFailures = 30
+
+// retryLocked arranges for again — a read of rows if load, else a count —
+// to run after a backoff, unless the window started over or closed
+// meanwhile, or it has failed too often: then it returns the error that
+// ends it.
+func (s *Subscription) retryLocked(err error, load bool, again func()) error {
+	w := s.win
+	if errors.Is(err, errStale) || s.failureLocked() != nil {
+		return nil
+	}
+	w.failures++
+	if w.failures > maxWindowFailures {
+		return err
+	}
+	delay := min(10*s.hub.cfg.PollInterval<<min(w.failures, 16), s.hub.cfg.RetryMax)
+	s.hub.log.Warn("live window read failed, retrying", "err", err, "retry_in", delay)
+	gen := w.gen
+	time.AfterFunc(delay, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.closed {
+			return
+		}
+		if gen != w.gen {
+			// Started over while this read waited, so none other began
+			// (one runs at a time): the window's first read starts now.
+			if load {
+				w.loading = false
+				s.maybeLoadLocked()
+			}
+			return
+		}
+		s.hub.stats.windowReads.Add(1)
+		again()
+	})
+	return nil
 }
 
 // count counts the filter as of q.AsOf into the view, leaving out the
@@ -356,7 +433,12 @@ func (s *Subscription) count(q domain.Query, gen uint64) {
 		s.endReadLocked(nil) // the window started over, and counts anew
 		return
 	}
-	if err == nil && !s.closed {
+	if err != nil && !s.closed {
+		// Counted again from the start: what it put already is put
+		// again, unchanged, and what changed since is touched.
+		err = s.retryLocked(err, false, func() { go s.count(q, gen) })
+	} else if !s.closed {
+		w.failures = 0
 		w.counting, w.counted, w.countsDue = false, true, true
 		w.touched.Reset()
 	}
@@ -372,7 +454,7 @@ func (s *Subscription) endReadLocked(err error) {
 	w := s.win
 	if err != nil && !s.closed && s.failureLocked() == nil {
 		w.err = fmt.Errorf("%w: %w", ErrWindowRead, err)
-		s.hub.log.Warn("live window read failed", "err", err)
+		s.hub.log.Error("live window read failed too often, closing it", "err", err)
 	}
 	s.accountLocked()
 	notify := s.onReady
@@ -480,10 +562,12 @@ func (s *Subscription) TakeWindow(dst []Delivery, maxBytes int, counts []byte) (
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.waiting == 0 && s.windowCountsDueLocked() {
+	if w := s.win; s.waiting == 0 && s.windowCountsDueLocked() {
 		counts = append(counts, `,"counts":`...)
-		counts = s.view.appendCounts(counts, s.win.countsDue)
-		s.win.countsDue = false
+		// Every count, but after a start over: then every count that
+		// moved since the last sent, teams that emptied as 0.
+		counts = s.view.appendCounts(counts, w.countsDue && !w.countsDelta)
+		w.countsDue, w.countsDelta, w.countsSent = false, false, true
 	}
 	return dst, counts, nil
 }
