@@ -79,12 +79,8 @@ func ParseSubscription(values url.Values, cursors *domain.CursorSealer) (Subscri
 	if err != nil {
 		return Subscription{}, err
 	}
-	switch {
-	case q.Window > 0 && (sub.Resume != nil || sub.Refused != ""):
+	if q.Window > 0 && (sub.Resume != nil || sub.Refused != "") {
 		return Subscription{}, domain.Invalidf(domain.ParamWindow, "a window always starts afresh, whole: give no cursor")
-	case len(q.Sort) > 0 && q.Window == 0:
-		// A whole filter streams, and resumes, in (updated_at, id) order.
-		return Subscription{}, domain.Invalidf(domain.ParamSort, "a subscription sorts only a window: give window=N (at most %d) with sort", domain.MaxWindow)
 	}
 	sub.Query = q
 	return sub, nil

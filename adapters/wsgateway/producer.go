@@ -84,6 +84,11 @@ func (c *conn) runSubscription(ctx context.Context, n int, sub Subscription) {
 			c.fail(n, err)
 			return
 		}
+		if resync == "" && len(q.Sort) > 0 && !r.SnapshotDone {
+			// A sorted snapshot's position is its last row's key, which
+			// a live cursor does not keep: an unfinished one starts over.
+			resync = "a sorted snapshot resumes only once it is complete"
+		}
 		if resync == "" {
 			skip = r.Live
 		}

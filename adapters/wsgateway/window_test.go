@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -159,7 +160,6 @@ func TestWindow_ASortedWindowStaysExactOverTheSocket(t *testing.T) {
 func TestWindow_RefusedWhereItCannotBeKept(t *testing.T) {
 	f := newFixture(t, demodata.New(8).Tickets(20), wsgateway.Options{})
 	for _, tc := range []struct{ query, reason string }{
-		{"sort=priority", "sort"},
 		{"window=1001", "window"},
 		{"window=5&limit=5", "window"},
 		{"sort=bogus&window=5", "sort"},
@@ -198,4 +198,65 @@ func mustValues(t *testing.T, query string) url.Values {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// A whole filter's snapshot may come in the order the dashboard shows it,
+// so that the first rows on screen are the right ones at once; live
+// changes follow as for any subscription, and only a complete sorted
+// snapshot resumes (an unfinished one starts over with resync).
+func TestLive_ASortedSnapshotComesInItsOrder(t *testing.T) {
+	tickets := demodata.New(9).Tickets(600)
+	f := newFixture(t, tickets, wsgateway.Options{})
+	query := "status=new,open,pending&sort=-priority,created_at"
+	q, err := domain.ParseQuery(mustValues(t, query), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, f.url(query), "admin")
+	rows, end := readSnapshot(t, c, 1)
+	want := portstest.Select(f.feed.Tickets(), q)
+	if len(rows) != len(want) {
+		t.Fatalf("%d rows, want %d", len(rows), len(want))
+	}
+	for i := range want {
+		var got domain.Ticket
+		if err := json.Unmarshal(rows[i], &got); err != nil || got.ID != want[i].ID {
+			t.Fatalf("row %d is ticket %d, want %d (%v)", i, got.ID, want[i].ID, err)
+		}
+	}
+	// Complete: it resumes like any cursor.
+	c2 := dial(t, f.url(query+"&cursor="+end.Cursor), "admin")
+	changed := want[0]
+	changed.Subject, changed.UpdatedAt = "sorted and live", time.Now().UTC().Truncate(time.Microsecond)
+	f.feed.Put(changed)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		_, data, err := c2.Read(ctx)
+		if err != nil {
+			t.Fatalf("waiting for the change on the resumed socket: %v", err)
+		}
+		if strings.Contains(string(data), `"type":"resync"`) || strings.Contains(string(data), `"type":"snapshot"`) {
+			t.Fatalf("a complete sorted snapshot did not resume: %.200s", data)
+		}
+		if strings.Contains(string(data), "sorted and live") {
+			break
+		}
+	}
+	// Unfinished: a cursor of its first message resyncs.
+	c3 := dial(t, f.url(query), "admin")
+	_, first, err := c3.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m serverMessage
+	if err := json.Unmarshal(first, &m); err != nil || m.Type != "snapshot" {
+		t.Fatalf("first message %.100s", first)
+	}
+	c3.CloseNow()
+	c4 := dial(t, f.url(query+"&cursor="+m.Cursor), "admin")
+	_, data, err := c4.Read(ctx)
+	if err != nil || !strings.Contains(string(data), `"type":"resync"`) {
+		t.Fatalf("an unfinished sorted snapshot's cursor: %.200s, %v; want resync", data, err)
+	}
 }
