@@ -32,12 +32,12 @@ export function formatSort(keys) {
   return keys.map((k) => (k.desc ? "-" : "") + k.field).join(",");
 }
 
-const times = new WeakMap(); // ticket -> {created_at, updated_at} in ms
-
-function ms(t, field) {
-  let m = times.get(t);
-  if (!m) times.set(t, (m = { created_at: Date.parse(t.created_at) || 0, updated_at: Date.parse(t.updated_at) || 0 }));
-  return m[field];
+/**
+ * Returns t with its times parsed once, as keyedComparator compares:
+ * {t, created_at, updated_at} (ms).
+ */
+export function keyed(t) {
+  return { t, created_at: Date.parse(t.created_at) || 0, updated_at: Date.parse(t.updated_at) || 0 };
 }
 
 /**
@@ -63,25 +63,37 @@ export function compareBytes(a, b) {
 
 function compareField(a, b, field) {
   switch (field) {
-    case "priority": return (PRIORITY[a.priority] ?? -1) - (PRIORITY[b.priority] ?? -1);
-    case "status": return (STATUS[a.status] ?? -1) - (STATUS[b.status] ?? -1);
+    case "priority": return (PRIORITY[a.t.priority] ?? -1) - (PRIORITY[b.t.priority] ?? -1);
+    case "status": return (STATUS[a.t.status] ?? -1) - (STATUS[b.t.status] ?? -1);
     case "created_at":
-    case "updated_at": return ms(a, field) - ms(b, field);
-    default: return compareBytes(a[field] ?? "", b[field] ?? "");
+    case "updated_at": return a[field] - b[field];
+    default: return compareBytes(a.t[field] ?? "", b.t[field] ?? "");
   }
 }
 
 /**
- * Returns a compare function (a, b) => number for tickets in the order of
- * keys ([{field, desc}] or a sort string), ids ascending last.
+ * Returns a compare function (a, b) => number for keyed tickets (see
+ * keyed) in the order of keys ([{field, desc}] or a sort string), ids
+ * ascending last — descending with idDesc, for the page's default order
+ * only (a snapshot then only appends).
  */
-export function comparator(keys) {
+export function keyedComparator(keys, idDesc = false) {
   if (typeof keys === "string") keys = parseSort(keys);
   return (a, b) => {
     for (const { field, desc } of keys) {
       const c = compareField(a, b, field);
       if (c !== 0) return desc ? -Math.sign(c) : Math.sign(c);
     }
-    return a.id - b.id;
+    return idDesc ? b.t.id - a.t.id : a.t.id - b.t.id;
   };
+}
+
+/**
+ * Returns a compare function (a, b) => number for tickets in the order of
+ * keys ([{field, desc}] or a sort string), ids ascending last: the
+ * server's order.
+ */
+export function comparator(keys) {
+  const cmp = keyedComparator(keys);
+  return (a, b) => cmp(keyed(a), keyed(b));
 }

@@ -4,25 +4,29 @@
 // delivered again can never make a duplicate row. WindowRows shows a live
 // window the client keeps in the server's order, with the same methods.
 
-import { comparator } from "./order.js";
+import { keyed, keyedComparator } from "./order.js";
 
-/** The order of a view with no sort asked: most recently updated first. */
-export const DEFAULT_SORT = "-updated_at";
+/**
+ * The order of a view with no sort asked: most recently updated first,
+ * and of two updated at once the higher id (where the server's -updated_at
+ * takes the lower): the snapshot, (updated_at, id) ascending, only appends.
+ */
+export const DEFAULT_SORT = "";
 
 export class TicketSet {
-  #byId = new Map(); // id -> entry {t}
+  #byId = new Map(); // id -> entry: keyed(t)
   // Entries in reverse display order: a snapshot arrives oldest first, so
   // in the default order it only appends.
   #asc = [];
   #after; // (a, b) => number: < 0 when entry a is shown after entry b
 
-  /** sort: as the server takes it ("-priority,created_at"). */
+  /** sort: as the server takes it ("-priority,created_at"); "" the default order. */
   constructor(sort = DEFAULT_SORT) { this.setOrder(sort); }
 
-  /** Orders the tickets held, and those to come, by sort. */
+  /** Orders the tickets held, and those to come, by sort ("": the default order). */
   setOrder(sort) {
-    const cmp = comparator(sort || DEFAULT_SORT);
-    this.#after = (a, b) => cmp(b.t, a.t);
+    const cmp = sort ? keyedComparator(sort) : keyedComparator("-updated_at", true);
+    this.#after = (a, b) => cmp(b, a);
     this.#asc = [...this.#byId.values()].sort(this.#after);
   }
 
@@ -42,7 +46,7 @@ export class TicketSet {
   upsert(t) {
     const old = this.#byId.get(t.id);
     if (old) this.#removeEntry(old);
-    const e = { t };
+    const e = keyed(t);
     this.#byId.set(t.id, e);
     const at = this.#upper(e);
     if (at === this.#asc.length) this.#asc.push(e);
