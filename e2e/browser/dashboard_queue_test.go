@@ -113,6 +113,10 @@ func TestDashboard_ALargeViewSortsAsAServerWindow(t *testing.T) {
 	tab.waitFor("a server window", `location.search === "?sort=-priority" && ticketstream.windowed() && ticketstream.state() === "live" && ticketstream.size() === 200`, 30*time.Second)
 	checkOrder(t, tab, idsInOrder(t, db, "1 = 1", priorityRank+" DESC, id", 200), "the window by priority")
 	tab.waitFor("the window said so", `document.getElementById("window-note").textContent.includes("first 200 of 6,000 by priority, descending") && !document.getElementById("window-note").hidden`, 10*time.Second)
+	tab.screenshot("dashboard-window.png")
+	if n := eval[int](tab, `document.querySelectorAll("#rows tr.flash-new, #rows tr.flash-changed").length`); n != 0 {
+		t.Errorf("%d rows of the window's first fill are highlighted as news", n)
+	}
 
 	// The non-urgent ticket with the lowest id made urgent enters the
 	// window near its top; the window stays 200 rows, exact.
@@ -120,6 +124,9 @@ func TestDashboard_ALargeViewSortsAsAServerWindow(t *testing.T) {
 	db.Exec(`UPDATE tickets SET priority = 'urgent', updated_at = ? WHERE id = ?`, db.Now(), raised)
 	tab.waitFor("the raised ticket in the window", fmt.Sprintf(`ticketstream.order().includes(%d) && ticketstream.size() === 200`, raised), liveWithin)
 	checkOrder(t, tab, idsInOrder(t, db, "1 = 1", priorityRank+" DESC, id", 200), "the window after a change")
+	if !eval[bool](tab, fmt.Sprintf(`document.querySelector('#rows tr[data-id="%d"]')?.classList.contains("flash-new") ?? true`, raised)) {
+		t.Error("the ticket that entered the window is not highlighted")
+	}
 
 	// Reversed: a new window, still exact.
 	tab.do(chromedp.Click(chromedp.CSS(`#tickets thead button[data-sort="priority"]`)))

@@ -13,12 +13,10 @@ import { VirtualTable } from "./table.js";
 import { count, label } from "./format.js";
 import { formatSort, parseSort } from "./order.js";
 import { loadSLA } from "./sla.js";
+import { nextSort, renderHeaders, sortText } from "./headers.js";
 
 const PAGE_SORT_MAX = 5000; // tickets sorted in the page; beyond, a server window
 const WINDOW_ROWS = 200;
-// The first click on a column sorts it the way a queue wants it.
-const FIRST_DESC = { priority: true, status: false, created_at: false, updated_at: true, team: false, assignee: false };
-const SORT_NAMES = { priority: "priority", status: "status", created_at: "age", updated_at: "last update", team: "team", assignee: "assignee" };
 
 const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = "ticketstream.token";
@@ -231,8 +229,7 @@ function onFilterChange() {
 // ---- sorting -------------------------------------------------------------------
 
 function setSort(field) {
-  const current = sortKeys[0] ?? { field: "updated_at", desc: true };
-  sortKeys = [{ field, desc: current.field === field ? !current.desc : FIRST_DESC[field] }];
+  sortKeys = nextSort(sortKeys, field);
   const address = addressQuery();
   history.replaceState(null, "", `?${address}`);
   renderSort();
@@ -250,24 +247,8 @@ function setSort(field) {
   stream.setFilter(socketQuery(), token);
 }
 
-/** The sort in words: "priority, descending". */
-function sortText() {
-  const k = sortKeys[0] ?? { field: "updated_at", desc: true };
-  return `${SORT_NAMES[k.field]}, ${k.desc ? "descending" : "ascending"}`;
-}
-
 function renderSort() {
-  const k = sortKeys[0] ?? { field: "updated_at", desc: true };
-  for (const button of $("tickets").tHead.querySelectorAll("button[data-sort]")) {
-    const th = button.closest("th");
-    const on = button.dataset.sort === k.field;
-    if (on) th.setAttribute("aria-sort", k.desc ? "descending" : "ascending");
-    else th.removeAttribute("aria-sort");
-    button.querySelector(".arrow").textContent = on ? (k.desc ? "▼" : "▲") : "";
-  }
-  $("table-caption").textContent = sortKeys.length
-    ? `Tickets matching the filters, by ${sortText()}`
-    : "Tickets matching the filters, most recently updated first";
+  renderHeaders($("tickets"), sortKeys);
   renderWindowNote();
 }
 
@@ -276,7 +257,7 @@ function renderWindowNote() {
   const note = $("window-note");
   const total = stream?.counts?.total;
   note.hidden = !windowed || total === undefined;
-  if (!note.hidden) note.textContent = `— a live window: the first ${count(windowRows.size)} of ${count(total)} by ${sortText()}`;
+  if (!note.hidden) note.textContent = `— a live window: the first ${count(windowRows.size)} of ${count(total)} by ${sortText(sortKeys)}`;
 }
 
 /**
@@ -323,6 +304,7 @@ const stream = new TicketStreamClient({
   onReset(reason) {
     tickets.clear();
     windowIds.clear();
+    windowFilled = false;
     if (reason === "filter") decided = false;
     table.clearFlashes();
     renderCounts();
@@ -378,15 +360,18 @@ const stream = new TicketStreamClient({
 });
 const windowRows = new WindowRows(stream.view);
 const windowIds = new Set(); // the window's ids before the last message, to tell new rows from moved ones
+let windowFilled = false; // whether the window's first rows and counts came
 
 /** Applies a window's message to the page: highlights, counts, panel. */
 function onWindow(view, msg) {
   if (msg.type !== "changes") return;
   for (const c of msg.changes) {
     if (c.op !== "upsert") continue;
-    table.flash(c.ticket.id, windowIds.has(c.ticket.id) ? "changed" : "new");
+    // The window's first rows fill it, until its counts come: not news.
+    if (windowFilled) table.flash(c.ticket.id, windowIds.has(c.ticket.id) ? "changed" : "new");
     noteTicket(c.ticket);
   }
+  windowFilled = view.complete;
   windowIds.clear();
   for (const id of view.tickets.keys()) windowIds.add(id);
   if (msg.counts) renderCounts();
