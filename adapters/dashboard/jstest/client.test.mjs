@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 
 import { connect, PROTOCOL, View } from "../static/js/client.js";
-import { comparator } from "../static/js/order.js";
+import { comparator, compareBytes, SORT_FIELDS } from "../static/js/order.js";
 
 const BIN = process.env.TICKETSTREAM_BIN;
 const TMP = process.env.TICKETSTREAM_TMP;
@@ -447,4 +447,18 @@ test("View applies a window's operations: upsert at an index, remove, clear, cou
   assert.equal(v.cursor, "");
   v.setWindow(0);
   assert.equal(v.rows, null);
+});
+
+test("order.js sorts every field both ways as the server does", async () => {
+  const all = [...(await rest("")).values()];
+  for (const field of SORT_FIELDS) {
+    for (const sort of [field, "-" + field]) {
+      const want = (await restOrder("", sort, all.length)).map((t) => t.id);
+      const got = [...all].sort(comparator(sort)).map((t) => t.id);
+      assert.deepEqual(got, want, `sort=${sort}`);
+    }
+  }
+  // UTF-8 byte order, not UTF-16's: U+FFFD before U+1F600, no assignee first.
+  assert.ok(compareBytes("\uFFFD", "\u{1F600}") < 0);
+  assert.ok(compareBytes("", "a") < 0 && compareBytes("b", "a") > 0 && compareBytes("a", "a") === 0);
 });

@@ -414,6 +414,9 @@ function renderPanel() {
   if (panelId === null) return;
   const t = source().get(panelId);
   $("panel-gone").hidden = t !== undefined;
+  $("panel-gone").textContent = windowed
+    ? "This ticket has left the window (the filters, or the first rows of this order); it is shown as it last was."
+    : "This ticket no longer matches the filters; it is shown as it last was.";
   const shown = t ?? panelLast;
   if (!shown || shown === panelLast) return;
   panelLast = shown;
