@@ -63,6 +63,9 @@ type ServerConfig struct {
 	// ShutdownTimeout is how long running REST streams and open sockets get
 	// to finish after SIGINT or SIGTERM. Zero: DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
+	// Dashboard is what the page is told by the server (its SLA targets);
+	// the zero value is the defaults.
+	Dashboard dashboard.Config
 }
 
 // DefaultShutdownTimeout is ServerConfig.ShutdownTimeout's default.
@@ -81,6 +84,9 @@ func (c ServerConfig) Validate() error {
 		return err
 	}
 	if err := c.WebSocket.Validate(); err != nil {
+		return err
+	}
+	if err := c.Dashboard.Validate(); err != nil {
 		return err
 	}
 	token := c.Token
@@ -317,7 +323,7 @@ func provideMetrics(streamer *app.Streamer, hub *app.Hub, store *gormstore.Store
 }
 
 func provideREST(cfg ServerConfig, streamer *app.Streamer, hub *app.Hub, store restapi.Store, cursors *domain.CursorSealer, auth *jwtauth.Authenticator, gw *wsgateway.Gateway, m *metrics.Metrics, log *slog.Logger) (*restapi.Server, error) {
-	pages, err := dashboard.New()
+	pages, err := dashboard.New(cfg.Dashboard)
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"mime"
@@ -51,7 +52,8 @@ type file struct {
 }
 
 // Handler serves the dashboard: GET / is the page, GET /ui/<file> its
-// scripts, styles and icon (also at /favicon.ico) — among them
+// scripts, styles and icon (also at /favicon.ico), GET /ui/settings.json
+// its Config — among them
 // /ui/js/client.js, the protocol client the page is built on, which other
 // programs may import, and its TypeScript declarations
 // /ui/js/client.d.ts. Anything else is a JSON 404.
@@ -60,10 +62,53 @@ type Handler struct {
 	mod   time.Time
 }
 
-// New loads the embedded page. It fails only if the binary was built
-// without its files.
-func New() (*Handler, error) {
+// Config is what the page is told by its server rather than by its
+// address. The zero Config is the defaults.
+type Config struct {
+	// SLA holds the first-response and resolution targets per priority
+	// behind the badges on unsolved tickets; nil means DefaultSLA.
+	SLA SLA
+}
+
+// Validate reports a setting the page cannot be served with.
+func (c Config) Validate() error { return c.SLA.Validate() }
+
+// SettingsPath is where the page reads its Config, as JSON.
+const SettingsPath = AssetPrefix + "settings.json"
+
+// settingsJSON is the body served at SettingsPath: the targets in seconds,
+// by priority.
+func (c Config) settingsJSON() ([]byte, error) {
+	sla := c.SLA
+	if sla == nil {
+		sla = DefaultSLA()
+	}
+	type target struct {
+		FirstResponse int64 `json:"first_response_s"`
+		Resolution    int64 `json:"resolution_s"`
+	}
+	body := struct {
+		SLA map[string]target `json:"sla"`
+	}{SLA: map[string]target{}}
+	for p, t := range sla {
+		body.SLA[string(p)] = target{int64(t.FirstResponse.Seconds()), int64(t.Resolution.Seconds())}
+	}
+	return json.Marshal(body)
+}
+
+// New loads the embedded page with its settings. It fails if cfg is
+// invalid or the binary was built without its files.
+func New(cfg Config) (*Handler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	h := &Handler{files: map[string]file{}}
+	settings, err := cfg.settingsJSON()
+	if err != nil {
+		return nil, fmt.Errorf("dashboard settings: %w", err)
+	}
+	sum := sha256.Sum256(settings)
+	h.files[SettingsPath] = file{body: settings, etag: `"` + hex.EncodeToString(sum[:8]) + `"`, contentType: "application/json"}
 	root, err := fs.Sub(static, "static")
 	if err != nil {
 		return nil, fmt.Errorf("dashboard files: %w", err)

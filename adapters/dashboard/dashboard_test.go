@@ -25,7 +25,7 @@ func serve(t *testing.T, h http.Handler, method, path string, header http.Header
 }
 
 func TestHandler_ServesThePageAndItsFiles(t *testing.T) {
-	h, err := dashboard.New()
+	h, err := dashboard.New(dashboard.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestHandler_ServesThePageAndItsFiles(t *testing.T) {
 }
 
 func TestHandler_RevalidatesWithETag(t *testing.T) {
-	h, err := dashboard.New()
+	h, err := dashboard.New(dashboard.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestHandler_RevalidatesWithETag(t *testing.T) {
 // page is the server's own, so the dashboard works offline and its
 // Content-Security-Policy can stay 'self'.
 func TestHandler_LoadsNothingFromOutside(t *testing.T) {
-	h, err := dashboard.New()
+	h, err := dashboard.New(dashboard.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,6 +71,8 @@ func TestCLI_RefusesBadInputWithAClearMessage(t *testing.T) {
 		{"message bound too small", nil, []string{"serve", "--max-message-bytes", "10"}, 2, "--max-message-bytes (TICKETSTREAM_MAX_MESSAGE_BYTES) must be 0 (the default) or between 64 and 1048576, got 10"},
 		{"too many rows", nil, []string{"serve", "--max-rows", "-1"}, 2, "--max-rows (TICKETSTREAM_MAX_ROWS) must be 0 (the default) or between 1 and 10000000"},
 		{"too many demo tickets", nil, []string{"serve", "--demo-tickets", "-1"}, 2, "--demo-tickets (TICKETSTREAM_DEMO_TICKETS) must be between 0 (none) and 1000000"},
+		{"SLA with an unknown priority", nil, []string{"serve", "--sla", "critical=1h/4h"}, 2, `--sla (TICKETSTREAM_SLA) names an unknown priority "critical"`},
+		{"SLA without a unit", map[string]string{"TICKETSTREAM_SLA": "urgent=1/4h"}, []string{"serve"}, 2, `--sla (TICKETSTREAM_SLA) urgent first response: want a number and a unit`},
 		{"negative shutdown timeout", nil, []string{"serve", "--shutdown-timeout", "-1s"}, 2, "--shutdown-timeout (TICKETSTREAM_SHUTDOWN_TIMEOUT) must be 0 (the default) or a positive duration"},
 		{"the old profiler flag", nil, []string{"serve", "--debug-listen", "127.0.0.1:6060"}, 2, "--debug-listen (TICKETSTREAM_DEBUG_LISTEN) must be unset: the profiler moved to --internal-listen (loopback by default) with --profiler"},
 		{"public profiler", nil, []string{"serve", "--internal-listen", "0.0.0.0:9090", "--profiler"}, 2, "--internal-listen (TICKETSTREAM_INTERNAL_LISTEN) must be a loopback address with the profiler on"},

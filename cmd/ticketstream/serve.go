@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ticketstream/ticketstream"
+	"github.com/ticketstream/ticketstream/adapters/dashboard"
 	"github.com/ticketstream/ticketstream/adapters/jwtauth"
 	"github.com/ticketstream/ticketstream/adapters/restapi"
 	"github.com/ticketstream/ticketstream/adapters/wsgateway"
@@ -83,13 +84,18 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	s.String(&srv.CursorKeyFile, "cursor-key-file", "", "file holding the key that seals cursors (32+ bytes), the same for every replica; empty: a random key stored in the database")
 	s.Int(&srv.DemoTickets, "demo-tickets", 5000, "demo tickets written into an empty database at start; 0 turns it off")
 	s.Duration(&srv.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long running streams get to finish on SIGINT/SIGTERM")
+	var sla string
+	s.String(&sla, "sla", dashboard.DefaultSLA().String(), "the dashboard's SLA targets per priority, first response/resolution counted from creation, in m, h, d or w; priorities not given keep their default")
 	if err := s.parse(args); err != nil {
 		return err
+	}
+	var err error
+	if srv.Dashboard.SLA, err = dashboard.ParseSLA(sla); err != nil {
+		return settingError(err)
 	}
 	if err := c.validate(); err != nil {
 		return err
 	}
-	var err error
 	if srv.Token, err = tokens.policy(); err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 
 import { connect, PROTOCOL, View } from "../static/js/client.js";
+import { comparator, compareBytes, SORT_FIELDS } from "../static/js/order.js";
 
 const BIN = process.env.TICKETSTREAM_BIN;
 const TMP = process.env.TICKETSTREAM_TMP;
@@ -95,6 +96,14 @@ async function rest(filter) {
   const body = await resp.json();
   assert.ok(!body.next_cursor, "the filter fits one page");
   return new Map(body.tickets.map((t) => [t.id, t]));
+}
+
+/** The ids of the first limit tickets of filter in the order sort, as the REST API pages them. */
+async function restOrder(filter, sort, limit) {
+  const resp = await fetch(`${base}/v1/tickets?${filter}&sort=${sort}&limit=${limit}`);
+  assert.equal(resp.status, 200, `GET /v1/tickets?${filter}&sort=${sort}`);
+  const body = await resp.json();
+  return body.tickets;
 }
 
 // ---- helpers ----------------------------------------------------------------
@@ -353,4 +362,103 @@ test("View applies messages on its own: upserts, removes, counts and their delta
   assert.equal(v.cursor, "c4");
   v.apply({ type: "resync", sub: 1, reason: "too old", cursor: "c6" });
   assert.deepEqual([v.tickets.size, v.counts, v.complete, v.cursor], [0, null, false, "c6"]);
+});
+
+// ---- live windows ------------------------------------------------------------------
+
+/** Fails unless the window holds, in order, what REST lists first for filter and sort. */
+async function checkWindow(c, filter, sort, n) {
+  const want = await restOrder(filter, sort, n);
+  assert.deepEqual(c.rows.map((t) => t.id), want.map((t) => t.id), `the window of "${filter}" by ${sort} against REST`);
+  assert.deepEqual([...c.tickets.keys()].sort(), want.map((t) => t.id).sort(), "tickets by id are the window's rows");
+  const stale = want.filter((t) => c.tickets.get(t.id).updated_at !== t.updated_at).map((t) => t.id);
+  assert.deepEqual(stale, [], "rows as they are now");
+}
+
+test("a window holds the first N rows in the server's order, kept live, and comes afresh after a reconnect", async () => {
+  const filter = "status=new,open,pending";
+  const sort = "-priority,created_at";
+  const n = 25;
+  const c = open({ filter: `${filter}&sort=${sort}&window=${n}` });
+  await live(c);
+  assert.equal(c.view.window, n);
+  assert.ok(c.view.complete && c.counts, "rows and counts came");
+  await checkWindow(c, filter, sort, n);
+  assert.equal(c.counts.total, (await rest(filter)).size, "counts cover the whole filter");
+  assert.ok(c.rec.messages.every((m) => m.type === "changes" && !m.cursor), "only changes, no cursor");
+  assert.equal(c.cursor, "");
+  // The page sorts with the same order as the server.
+  const cmp = comparator(sort);
+  for (let i = 1; i < c.rows.length; i++) assert.ok(cmp(c.rows[i - 1], c.rows[i]) < 0, `rows ${i - 1} and ${i} in order.js's order`);
+
+  await simulate(60, 17);
+  let last;
+  await until("the window to match REST", async () => {
+    try {
+      await checkWindow(c, filter, sort, n);
+      return true;
+    } catch (err) {
+      last = err;
+      return false;
+    }
+  }).catch((err) => { throw last ?? err; });
+  assert.ok(c.rows.length <= n);
+
+  // A dropped socket: subscribe again without a cursor; the old rows stay
+  // until the new window's first message replaces them.
+  const held = c.rows.length;
+  c.rec.sockets[0].close(4000, "the test drops the socket");
+  await until("a second socket", () => c.rec.sockets.length === 2);
+  assert.ok(!c.rec.sockets[1].url.includes("cursor="), `no cursor: ${c.rec.sockets[1].url}`);
+  await until("the window again", () => c.rec.resets.includes("window") && c.status === "live");
+  assert.ok(held > 0);
+  await checkWindow(c, filter, sort, n);
+
+  // Back to the whole filter: the view holds no rows array.
+  c.setFilter(filter);
+  assert.equal(c.rows, null);
+  await live(c);
+  await checkView(c, filter);
+});
+
+test("a sort without a window is refused by the client, before the server would", () => {
+  assert.throws(() => connect({ url: base, filter: "sort=-priority" }), /needs window/);
+});
+
+test("View applies a window's operations: upsert at an index, remove, clear, counts whole then moved", () => {
+  const v = new View();
+  v.setWindow(3);
+  const t = (id) => ({ id, status: "open", team: "a" });
+  const ids = () => v.rows.map((r) => r.id);
+  v.apply({ type: "changes", sub: 1, changes: [{ op: "upsert", index: 0, ticket: t(1) }, { op: "upsert", index: 1, ticket: t(2) }, { op: "upsert", index: 2, ticket: t(3) }] });
+  assert.deepEqual(ids(), [1, 2, 3]);
+  assert.equal(v.complete, false, "no counts yet");
+  v.apply({ type: "changes", sub: 1, counts: { total: 10, status: { open: 10 }, team: { a: 10 } }, changes: [] });
+  assert.ok(v.complete);
+  assert.deepEqual(v.counts, { total: 10, status: { open: 10 }, team: { a: 10 } });
+  // 3 moves to the top; 2 leaves and 4 slides in at the edge.
+  v.apply({ type: "changes", sub: 1, counts: { total: 11, status: { open: 11 } }, changes: [{ op: "upsert", index: 0, ticket: t(3) }, { op: "remove", id: 2 }, { op: "upsert", index: 2, ticket: t(4) }] });
+  assert.deepEqual(ids(), [3, 1, 4]);
+  assert.deepEqual([...v.tickets.keys()].sort(), [1, 3, 4]);
+  assert.deepEqual(v.counts, { total: 11, status: { open: 11 }, team: { a: 10 } });
+  v.apply({ type: "changes", sub: 1, changes: [{ op: "clear" }, { op: "upsert", index: 0, ticket: t(9) }] });
+  assert.deepEqual(ids(), [9]);
+  assert.deepEqual([...v.tickets.keys()], [9]);
+  assert.equal(v.cursor, "");
+  v.setWindow(0);
+  assert.equal(v.rows, null);
+});
+
+test("order.js sorts every field both ways as the server does", async () => {
+  const all = [...(await rest("")).values()];
+  for (const field of SORT_FIELDS) {
+    for (const sort of [field, "-" + field]) {
+      const want = (await restOrder("", sort, all.length)).map((t) => t.id);
+      const got = [...all].sort(comparator(sort)).map((t) => t.id);
+      assert.deepEqual(got, want, `sort=${sort}`);
+    }
+  }
+  // UTF-8 byte order, not UTF-16's: U+FFFD before U+1F600, no assignee first.
+  assert.ok(compareBytes("\uFFFD", "\u{1F600}") < 0);
+  assert.ok(compareBytes("", "a") < 0 && compareBytes("b", "a") > 0 && compareBytes("a", "a") === 0);
 });

@@ -36,6 +36,16 @@ export type Change =
   | { op: "upsert"; ticket: Ticket }
   | { op: "remove"; id: number };
 
+/**
+ * A live window's operation (a filter with window=N): upsert drops the
+ * ticket if held and inserts it at index (0 is the top); remove drops it;
+ * clear drops every row, and the window follows anew.
+ */
+export type WindowChange =
+  | { op: "upsert"; index: number; ticket: Ticket }
+  | { op: "remove"; id: number }
+  | { op: "clear" };
+
 /** Every server message names its subscription (sub, from 1 on each socket) and the cursor once it is applied. */
 interface Base {
   sub: number;
@@ -44,9 +54,11 @@ interface Base {
 export interface SnapshotMessage extends Base { type: "snapshot"; seq: number; rows: number; tickets: Ticket[] }
 export interface EndMessage extends Base { type: "end"; rows: number; chunks: number; counts?: Counts }
 export interface ChangesMessage extends Base { type: "changes"; changes: Change[]; counts?: Partial<Counts> }
+/** A live window's changes: no cursor (a window never resumes); counts are of the whole filter, whole in the first message that has them. */
+export interface WindowChangesMessage { type: "changes"; sub: number; changes: WindowChange[]; counts?: Partial<Counts> }
 export interface CountsMessage extends Base { type: "counts"; counts: Counts }
 export interface ResyncMessage extends Base { type: "resync"; reason: string }
-export type Message = SnapshotMessage | EndMessage | ChangesMessage | CountsMessage | ResyncMessage;
+export type Message = SnapshotMessage | EndMessage | ChangesMessage | WindowChangesMessage | CountsMessage | ResyncMessage;
 
 /**
  * The client's status. "auth" (a token is missing, refused or expired) and
@@ -55,8 +67,11 @@ export type Message = SnapshotMessage | EndMessage | ChangesMessage | CountsMess
  */
 export type ClientStatus = "connecting" | "loading" | "live" | "reconnecting" | "auth" | "error" | "closed";
 
-/** Why the view was dropped: a new filter, or a cursor the server could not resume. */
-export type ResetReason = "filter" | "resync";
+/**
+ * Why the view was dropped: a new filter, a cursor the server could not
+ * resume, or a window asked for afresh after a reconnect (its rows follow).
+ */
+export type ResetReason = "filter" | "resync" | "window";
 
 /** What a dashboard shows: the tickets of its filter, the counts, and where it stands. */
 export declare class View {
@@ -66,10 +81,16 @@ export declare class View {
   counts: Counts | null;
   /** The cursor of the last message applied: resume from here ("" starts afresh). */
   cursor: string;
-  /** Whether the snapshot has ended: the view holds every ticket of the filter. */
+  /** Whether the snapshot has ended (the view holds every ticket of the filter); for a window, whether its rows and counts came. */
   complete: boolean;
+  /** The live window's size (window=N in the filter), or 0 for the whole filter. */
+  readonly window: number;
+  /** A window's tickets in its order, index 0 first; null without a window. */
+  readonly rows: Ticket[] | null;
   /** Drops every ticket and count; the cursor too unless keepCursor. */
   clear(keepCursor?: boolean): void;
+  /** Holds a live window of n rows (0: the whole filter), dropping what is held if that changes. */
+  setWindow(n: number): void;
   /** Applies one message of the current subscription; false for a type it does not know. */
   apply(msg: Message): boolean;
 }
@@ -84,12 +105,16 @@ export type WebSocketConstructor = new (url: string, protocols?: string | string
 export interface ClientOptions {
   /** The server: http(s):// or ws(s)://. In a browser, the page's address by default. */
   url?: string | URL;
-  /** The filter, as a query string ("status=open,pending&team=billing") or its parameters. */
+  /**
+   * The filter, as a query string ("status=open,pending&team=billing") or its
+   * parameters. With window=N (and sort=, as "sort=-priority&window=200")
+   * the client holds a live window: see View.rows.
+   */
   filter?: string | Record<string, string> | URLSearchParams;
   /** A bearer token, sent as the subprotocol "bearer.<token>". */
   token?: string;
   /**
-   * Resume from this cursor. Only with the view it belongs to: the server
+   * Resume from this cursor (ignored for a window, which never resumes). Only with the view it belongs to: the server
    * then sends what changed since, and counts and removals that describe
    * the tickets held at the cursor. An empty view with an old cursor shows
    * only what changed, under counts of what it does not hold.
@@ -126,6 +151,8 @@ export declare class TicketStreamClient {
   onReset: ((reason: ResetReason) => void) | null;
   /** view.tickets */
   readonly tickets: Map<number, Ticket>;
+  /** view.rows: a window's tickets in order, or null. */
+  readonly rows: Ticket[] | null;
   /** view.counts */
   readonly counts: Counts | null;
   /** view.cursor */

@@ -7,6 +7,13 @@
 // missed, without a new snapshot and without a duplicate. A `resync` answer
 // drops the view for the fresh snapshot that follows.
 //
+// A filter with window=N (and sort=, as "status=open&sort=-priority&window=200")
+// asks for a live window instead: the first N tickets of the filter in that
+// order, kept exact by the server. The view then holds them in order too
+// (view.rows); a window has no cursor, so after a disconnect it is asked for
+// afresh, and the rows held are replaced when the new window's first message
+// arrives.
+//
 //   import { connect } from "./client.js"; // served at /ui/js/client.js
 //   const client = connect({ url: "http://localhost:8080", filter: "status=open" });
 //   client.onView = (view) => console.log(view.tickets.size, view.counts?.total);
@@ -36,15 +43,35 @@ export class View {
   counts = null;
   /** The cursor of the last message applied: resume from here ("" starts afresh). */
   cursor = "";
-  /** Whether the snapshot has ended: the view holds every ticket of the filter. */
+  /**
+   * Whether the snapshot has ended: the view holds every ticket of the
+   * filter. For a window: whether its rows and the filter's counts came.
+   */
   complete = false;
+  /** The size of the live window asked for (window=N), or 0 for the whole filter. */
+  window = 0;
+  /** A window's tickets in its order (index 0 first), or null for the whole filter. */
+  rows = null;
 
   /** Drops every ticket and count; the cursor too unless keepCursor. */
   clear(keepCursor = false) {
     this.tickets.clear();
+    if (this.rows) this.rows = [];
     this.counts = null;
     this.complete = false;
     if (!keepCursor) this.cursor = "";
+  }
+
+  /**
+   * Makes the view hold a live window of n rows (0: the whole filter),
+   * dropping what it holds if that changes.
+   */
+  setWindow(n) {
+    n = Number(n) || 0;
+    if (n === this.window) return;
+    this.window = n;
+    this.rows = n > 0 ? [] : null;
+    this.clear();
   }
 
   /**
@@ -61,6 +88,10 @@ export class View {
         if (msg.counts) this.#setCounts(msg.counts);
         break;
       case "changes":
+        if (this.rows) {
+          this.#applyWindow(msg);
+          break;
+        }
         for (const c of msg.changes ?? []) {
           if (c.op === "upsert" && c.ticket) this.tickets.set(c.ticket.id, c.ticket);
           else if (c.op === "remove") this.tickets.delete(c.id);
@@ -80,6 +111,37 @@ export class View {
     }
     if (msg.cursor) this.cursor = msg.cursor;
     return true;
+  }
+
+  /**
+   * A window's operations, in order: upsert drops the ticket if held and
+   * inserts it at its index, remove drops it, clear drops every row. Its
+   * first counts are whole (of the filter), later ones what moved.
+   */
+  #applyWindow(msg) {
+    const rows = this.rows;
+    const drop = (id) => {
+      if (!this.tickets.delete(id)) return;
+      const i = rows.findIndex((t) => t.id === id); // at most window rows, 1000
+      if (i >= 0) rows.splice(i, 1);
+    };
+    for (const c of msg.changes ?? []) {
+      if (c.op === "upsert" && c.ticket) {
+        drop(c.ticket.id);
+        rows.splice(Math.min(Math.max(0, c.index ?? rows.length), rows.length), 0, c.ticket);
+        this.tickets.set(c.ticket.id, c.ticket);
+      } else if (c.op === "remove") {
+        drop(c.id);
+      } else if (c.op === "clear") {
+        rows.length = 0;
+        this.tickets.clear();
+      }
+    }
+    if (msg.counts) {
+      if (this.counts) this.#mergeCounts(msg.counts);
+      else this.#setCounts(msg.counts);
+      this.complete = true;
+    }
   }
 
   #setCounts(c) {
@@ -119,7 +181,11 @@ export class TicketStreamClient {
   onView = null;
   /** Called when the status changes: (status, detail). */
   onStatus = null;
-  /** Called when the view was dropped: (reason) — "filter" (a new filter) or "resync". */
+  /**
+   * Called when the view was dropped: (reason) — "filter" (a new filter),
+   * "resync", or "window" (a window asked for afresh after a reconnect; its
+   * new rows follow).
+   */
   onReset = null;
 
   #WebSocket;
@@ -139,6 +205,7 @@ export class TicketStreamClient {
   #running = false;
   #status = "closed";
   #detail = "";
+  #stale = false; // a window's rows are from a socket that closed: the next window replaces them
   #online = () => { if (this.#running && !this.#ws) this.#connectNow(); };
 
   /**
@@ -159,8 +226,9 @@ export class TicketStreamClient {
     this.#fetch = options.fetch ?? globalThis.fetch?.bind(globalThis);
     this.#probe = options.probe ?? ((client) => client.#whyRefused());
     this.#filter = normalize(options.filter);
+    this.view.setWindow(windowOf(this.#filter));
     this.#token = options.token ?? "";
-    this.view.cursor = options.cursor ?? "";
+    this.view.cursor = this.view.window ? "" : options.cursor ?? ""; // a window never resumes
     this.#first = options.backoff?.first ?? 250;
     this.#max = options.backoff?.max ?? 15_000;
     this.onView = options.onView ?? null;
@@ -170,6 +238,8 @@ export class TicketStreamClient {
 
   /** The tickets of the filter, by id. */
   get tickets() { return this.view.tickets; }
+  /** A window's tickets in order, or null when the filter has no window=. */
+  get rows() { return this.view.rows; }
   /** The server's counts of the tickets held, or null while unknown. */
   get counts() { return this.view.counts; }
   /** The cursor of the last message applied ("" before any). */
@@ -190,6 +260,7 @@ export class TicketStreamClient {
     this.close();
     if (settings.filter !== undefined && normalize(settings.filter) !== this.#filter) {
       this.#filter = normalize(settings.filter);
+      this.view.setWindow(windowOf(this.#filter));
       this.#reset("filter");
     }
     if (settings.token !== undefined) this.#token = settings.token;
@@ -207,6 +278,7 @@ export class TicketStreamClient {
   setFilter(filter, token) {
     this.#filter = normalize(filter);
     if (token !== undefined) this.#token = token;
+    this.view.setWindow(windowOf(this.#filter));
     this.#reset("filter");
     if (this.#ws && this.#ws.readyState === OPEN) {
       this.#setStatus("loading");
@@ -251,6 +323,7 @@ export class TicketStreamClient {
   }
 
   #reset(reason) {
+    this.#stale = false;
     this.view.clear();
     this.onReset?.(reason);
   }
@@ -314,7 +387,9 @@ export class TicketStreamClient {
     this.#sub = 1; // each socket numbers its subscriptions from 1
     let opened = false;
     const resuming = this.view.cursor !== "";
-    this.#setStatus(resuming ? "reconnecting" : "connecting", resuming ? "resuming" : "");
+    const reopening = this.view.window > 0 && (this.view.rows.length > 0 || this.view.counts !== null);
+    if (reopening) this.#stale = true;
+    this.#setStatus(resuming || reopening ? "reconnecting" : "connecting", resuming ? "resuming" : reopening ? "reopening the window" : "");
     ws.onopen = () => {
       opened = true;
       this.#setStatus("loading", this.view.cursor ? "catching up" : "");
@@ -346,13 +421,14 @@ export class TicketStreamClient {
   }
 
   #apply(msg) {
+    if (this.#stale) this.#reset("window"); // the window comes whole again: drop the old one's rows only now, not while the socket was down
     if (!this.view.apply(msg)) return;
     if (msg.type === "resync") {
       this.onReset?.("resync");
       this.#setStatus("loading", "reloading");
     }
     this.onView?.(this.view, msg);
-    if (msg.type === "end" || msg.type === "counts") this.#setStatus("live");
+    if (msg.type === "end" || msg.type === "counts" || (this.view.window && this.view.complete && this.#status !== "live")) this.#setStatus("live");
   }
 
   async #closed(code, reason, opened) {
@@ -414,6 +490,7 @@ export class TicketStreamClient {
       return "auth";
     }
     const q = new URLSearchParams(this.#filter);
+    q.delete("window"); // kept by the socket only: REST refuses it
     q.set("limit", "1");
     const probe = await ask("/v1/tickets", q.toString());
     if (!this.#running) return "ok";
@@ -423,6 +500,19 @@ export class TicketStreamClient {
     }
     return "ok";
   }
+}
+
+/**
+ * The window=N of a filter, or 0. Throws a TypeError for a sort without a
+ * window, which the socket refuses: a whole filter streams in one order.
+ */
+function windowOf(filter) {
+  const params = new URLSearchParams(filter);
+  if (params.has("sort") && !params.has("window")) {
+    throw new TypeError("ticketstream: sort= needs window=N on a live subscription (sort a whole filter in the page)");
+  }
+  const n = Number(params.get("window") ?? 0);
+  return Number.isInteger(n) && n > 0 ? n : 0;
 }
 
 /** A filter as a query string without its "?": "" for none. */

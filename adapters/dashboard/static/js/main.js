@@ -1,11 +1,22 @@
 // The dashboard page: filters, sign-in, counts and the live ticket table,
 // fed by one TicketStreamClient (client.js), which speaks the protocol and
 // keeps the view; the page keeps the tickets in display order and draws.
+//
+// Sorting: a view of up to PAGE_SORT_MAX tickets is held whole and sorted
+// here; a larger one sorted by a column is a live window of the server's
+// (its first WINDOW_ROWS rows in that order), in the same order (order.js).
+// Which one a view is follows from the filter's total, once counted.
 
-import { TicketSet } from "./tickets.js";
+import { DEFAULT_SORT, TicketSet, WindowRows } from "./tickets.js";
 import { TicketStreamClient } from "./client.js";
 import { VirtualTable } from "./table.js";
 import { count, label } from "./format.js";
+import { formatSort, parseSort } from "./order.js";
+import { loadSLA } from "./sla.js";
+import { nextSort, renderHeaders, sortText } from "./headers.js";
+
+const PAGE_SORT_MAX = 5000; // tickets sorted in the page; beyond, a server window
+const WINDOW_ROWS = 200;
 
 const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = "ticketstream.token";
@@ -14,6 +25,9 @@ const SELECTS = FILTERS.filter((name) => name !== "q");
 const STATUSES = ["new", "open", "pending", "on_hold", "solved", "closed"];
 
 const tickets = new TicketSet();
+let sortKeys = []; // [{field, desc}] from the address; [] is the default order
+let windowed = false; // whether the view is a server window
+let decided = false; // whether this subscription's total chose page sort or window
 const knownTeams = new Set();
 const knownAssignees = new Set();
 let token = "";
@@ -24,10 +38,14 @@ const stats = { started: 0, firstRow: 0, complete: 0, rows: 0, longestTaskMs: 0,
 window.ticketstream = {
   stats,
   state: () => $("conn").dataset.state,
-  size: () => tickets.size,
-  ids: () => tickets.ids(),
-  ticket: (id) => tickets.get(id),
+  size: () => source().size,
+  ids: () => source().ids(),
+  order: () => Array.from({ length: source().size }, (_, i) => source().at(i).id),
+  ticket: (id) => source().get(id),
   counts: () => stream.counts,
+  sort: () => formatSort(sortKeys),
+  windowed: () => windowed,
+  newAbove: () => table.newAbove,
 };
 if ("PerformanceObserver" in window && PerformanceObserver.supportedEntryTypes?.includes("longtask")) {
   new PerformanceObserver((list) => {
@@ -39,8 +57,17 @@ if ("PerformanceObserver" in window && PerformanceObserver.supportedEntryTypes?.
 const table = new VirtualTable($("table-wrap"), $("tickets"), $("rows"), tickets, (n, rendered) => {
   $("shown").textContent = count(n);
   $("shown-label").textContent = n === 1 ? "ticket" : "tickets";
+  renderWindowNote();
   if (n > 0 && rendered > 0 && !stats.firstRow) stats.firstRow = performance.now() - stats.started;
+}, (n) => {
+  const b = $("new-rows");
+  b.hidden = n === 0;
+  b.textContent = `${count(n)} new — show`;
 });
+$("new-rows").addEventListener("click", () => table.toTop());
+
+/** What the table shows: the whole filter held here, or the server's window. */
+function source() { return windowed ? windowRows : tickets; }
 
 // ---- state line ----------------------------------------------------------
 
@@ -135,8 +162,42 @@ function searchText(v) {
   return chars.join("");
 }
 
+/** The address's query: the filters and the sort. */
+function addressQuery() {
+  const p = new URLSearchParams(queryFromFilters());
+  if (sortKeys.length) p.set("sort", formatSort(sortKeys));
+  return p.toString().replaceAll("%2C", ",");
+}
+
+/** What the socket is asked: the filters, and for a window its sort and size. */
+function socketQuery() {
+  const p = new URLSearchParams(queryFromFilters());
+  if (windowed) {
+    p.set("sort", formatSort(sortKeys));
+    p.set("window", String(WINDOW_ROWS));
+  }
+  return p.toString().replaceAll("%2C", ",");
+}
+
+/** Chooses page sort or a window for a new subscription: a window while the size is unknown. */
+function chooseView(total = null) {
+  setWindowed(sortKeys.length > 0 && (total === null || total > PAGE_SORT_MAX));
+  tickets.setOrder(formatSort(sortKeys) || DEFAULT_SORT);
+}
+
+function setWindowed(w) {
+  if (w === windowed) return;
+  windowed = w;
+  table.setSource(source());
+}
+
 function filtersFromLocation() {
   const p = new URLSearchParams(location.search);
+  try {
+    sortKeys = parseSort(p.get("sort") ?? "");
+  } catch {
+    sortKeys = []; // a link with a sort this page does not know: the default order
+  }
   $("f-q").value = p.get("q") ?? "";
   for (const name of SELECTS) {
     if (!p.has(name)) continue;
@@ -157,9 +218,64 @@ function onFilterChange() {
   const q = queryFromFilters();
   // The filter lives in the address, so a reload or a shared link keeps it;
   // the token never does.
-  history.replaceState(null, "", q ? `?${q}` : location.pathname);
+  const address = addressQuery();
+  history.replaceState(null, "", address ? `?${address}` : location.pathname);
   startTimer();
-  stream.setFilter(q, token);
+  chooseView();
+  table.toTop();
+  stream.setFilter(socketQuery(), token);
+}
+
+// ---- sorting -------------------------------------------------------------------
+
+function setSort(field) {
+  sortKeys = nextSort(sortKeys, field);
+  const address = addressQuery();
+  history.replaceState(null, "", `?${address}`);
+  renderSort();
+  const total = stream.counts?.total ?? null;
+  if (!windowed && (total === null || total <= PAGE_SORT_MAX)) {
+    // Held whole: sorted here at once (a view still loading is checked
+    // against PAGE_SORT_MAX when its total comes).
+    tickets.setOrder(formatSort(sortKeys));
+    table.toTop();
+    return;
+  }
+  startTimer();
+  setWindowed(true);
+  table.toTop();
+  stream.setFilter(socketQuery(), token);
+}
+
+function renderSort() {
+  renderHeaders($("tickets"), sortKeys);
+  renderWindowNote();
+}
+
+/** "first 200 of 48,120 by priority, descending" while the view is a window. */
+function renderWindowNote() {
+  const note = $("window-note");
+  const total = stream?.counts?.total;
+  note.hidden = !windowed || total === undefined;
+  if (!note.hidden) note.textContent = `— a live window: the first ${count(windowRows.size)} of ${count(total)} by ${sortText(sortKeys)}`;
+}
+
+/**
+ * Once a subscription's total is known: a view sorted here that is too
+ * large becomes a window, and a window small enough is held whole. Once per
+ * subscription, after the message that brought the total.
+ */
+function decide() {
+  if (decided || !stream.counts) return;
+  decided = true;
+  const total = stream.counts.total;
+  const want = sortKeys.length > 0 && total > PAGE_SORT_MAX;
+  if (want === windowed) return;
+  setTimeout(() => {
+    startTimer();
+    chooseView(total);
+    stream.setFilter(socketQuery(), token);
+  });
 }
 
 // ---- the stream ----------------------------------------------------------------
@@ -185,14 +301,21 @@ let optionsDirty = false;
 const stream = new TicketStreamClient({
   url: location.href,
   onStatus: setState,
-  onReset() {
+  onReset(reason) {
     tickets.clear();
+    windowIds.clear();
+    windowFilled = false;
+    if (reason === "filter") decided = false;
     table.clearFlashes();
     renderCounts();
     renderPanel();
     table.invalidate();
   },
   onView(view, msg) {
+    if (view.window) {
+      onWindow(view, msg);
+      return;
+    }
     switch (msg.type) {
       case "snapshot":
         for (const t of msg.tickets) {
@@ -211,6 +334,7 @@ const stream = new TicketStreamClient({
         requestAnimationFrame(() => {
           if (!stats.complete) stats.complete = performance.now() - stats.started;
         });
+        decide();
         break;
       case "changes":
         for (const c of msg.changes) {
@@ -234,6 +358,33 @@ const stream = new TicketStreamClient({
   },
   probe: checkSession,
 });
+const windowRows = new WindowRows(stream.view);
+const windowIds = new Set(); // the window's ids before the last message, to tell new rows from moved ones
+let windowFilled = false; // whether the window's first rows and counts came
+
+/** Applies a window's message to the page: highlights, counts, panel. */
+function onWindow(view, msg) {
+  if (msg.type !== "changes") return;
+  for (const c of msg.changes) {
+    if (c.op !== "upsert") continue;
+    // The window's first rows fill it, until its counts come: not news.
+    if (windowFilled) table.flash(c.ticket.id, windowIds.has(c.ticket.id) ? "changed" : "new");
+    noteTicket(c.ticket);
+  }
+  windowFilled = view.complete;
+  windowIds.clear();
+  for (const id of view.tickets.keys()) windowIds.add(id);
+  if (msg.counts) renderCounts();
+  if (optionsDirty) refreshOptions(), (optionsDirty = false);
+  stats.rows = view.rows.length;
+  renderPanel();
+  renderWindowNote();
+  table.invalidate();
+  if (view.complete) {
+    if (!stats.complete) requestAnimationFrame(() => { if (!stats.complete) stats.complete = performance.now() - stats.started; });
+    decide();
+  }
+}
 
 // ---- the ticket panel ------------------------------------------------------------
 
@@ -261,8 +412,11 @@ function closePanel() {
 
 function renderPanel() {
   if (panelId === null) return;
-  const t = tickets.get(panelId);
+  const t = source().get(panelId);
   $("panel-gone").hidden = t !== undefined;
+  $("panel-gone").textContent = windowed
+    ? "This ticket has left the window (the filters, or the first rows of this order); it is shown as it last was."
+    : "This ticket no longer matches the filters; it is shown as it last was.";
   const shown = t ?? panelLast;
   if (!shown || shown === panelLast) return;
   panelLast = shown;
@@ -313,6 +467,10 @@ document.addEventListener("keydown", (ev) => {
       break;
     case "Escape":
       closePanel();
+      break;
+    case "n":
+      if ($("new-rows").hidden) return;
+      table.toTop();
       break;
     case "/":
       // After this key's own events: the "/" must not land in the box.
@@ -395,7 +553,7 @@ async function signIn(newToken) {
   $("auth").hidden = true;
   if (why === "error") return; // the filter is refused: changing it starts the stream
   startTimer();
-  stream.start({ token, filter: queryFromFilters() });
+  stream.start({ token, filter: socketQuery() });
 }
 
 $("auth").addEventListener("submit", (ev) => {
@@ -420,6 +578,10 @@ $("f-q").addEventListener("input", () => {
 });
 $("f-q").addEventListener("keydown", (ev) => {
   if (ev.key === "Escape") $("table-wrap").focus();
+});
+$("tickets").tHead.addEventListener("click", (ev) => {
+  const button = ev.target.closest("button[data-sort]");
+  if (button) setSort(button.dataset.sort);
 });
 $("counts").addEventListener("click", (ev) => {
   const button = ev.target.closest("button[data-status]");
@@ -491,6 +653,9 @@ addEventListener("hashchange", () => {
 });
 
 filtersFromLocation();
+chooseView();
+renderSort();
+loadSLA().then(() => table.invalidate(), () => {}); // without targets, no badges
 const linked = tokenFromFragment();
 signIn(sessionStorage.getItem(TOKEN_KEY) ?? "");
 if (linked !== null) offerToken(linked);

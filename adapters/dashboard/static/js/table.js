@@ -3,8 +3,15 @@
 // few dozen DOM rows as 50. Spacer rows above and below keep the scrollbar
 // true to the whole list, and aria-rowcount / aria-rowindex tell assistive
 // technology where each rendered row sits.
+//
+// Scroll anchoring: once the reader has scrolled down, rows that arrive or
+// move above the first row in view shift the scroll position by as much,
+// so the rows under their eyes stay where they are; the rows that came
+// above it are counted for an "N new" notice. At the top, new rows simply
+// appear.
 
 import { age, label, person } from "./format.js";
+import { slaBadge } from "./sla.js";
 
 const OVERSCAN = 10; // rows rendered beyond each edge of the view
 const FLASH_MS = 2000;
@@ -16,15 +23,26 @@ export class VirtualTable {
   #flash = new Map(); // id -> {kind, at}
   #onRender;
   #selected = null; // the id of the ticket chosen with the keys or a click
+  #anchor = null; // {id, index} of the first row in view at the last render
+  #newAbove = 0; // rows that came above the view since the reader left the top
+  #onNewAbove;
 
-  /** wrap scrolls; table holds tbody; set is the TicketSet to show. */
-  constructor(wrap, table, tbody, set, onRender = () => {}) {
+  /**
+   * wrap scrolls; table holds tbody; set is the TicketSet (or WindowRows)
+   * to show; onNewAbove(n) is told how many rows came above the view while
+   * scrolled down (0 once back at the top).
+   */
+  constructor(wrap, table, tbody, set, onRender = () => {}, onNewAbove = () => {}) {
     this.#wrap = wrap;
     this.#table = table;
     this.#tbody = tbody;
     this.#set = set;
     this.#onRender = onRender;
-    wrap.addEventListener("scroll", () => this.invalidate(), { passive: true });
+    this.#onNewAbove = onNewAbove;
+    wrap.addEventListener("scroll", () => {
+      if (wrap.scrollTop <= 0) this.#setNewAbove(0);
+      this.invalidate();
+    }, { passive: true });
     new ResizeObserver(() => this.invalidate()).observe(wrap);
     setInterval(() => this.invalidate(), 30_000); // ages move on
   }
@@ -72,6 +90,29 @@ export class VirtualTable {
   /** Forgets every highlight (the list was replaced). */
   clearFlashes() { this.#flash.clear(); }
 
+  /** Shows another list (a TicketSet or WindowRows), from its top. */
+  setSource(set) {
+    this.#set = set;
+    this.toTop();
+  }
+
+  /** Scrolls to the first row and clears the "N new" count. */
+  toTop() {
+    this.#anchor = null;
+    this.#wrap.scrollTop = 0;
+    this.#setNewAbove(0);
+    this.invalidate();
+  }
+
+  /** How many rows came above the view since the reader scrolled down. */
+  get newAbove() { return this.#newAbove; }
+
+  #setNewAbove(n) {
+    if (n === this.#newAbove) return;
+    this.#newAbove = n;
+    this.#onNewAbove(n);
+  }
+
   /** Schedules a render for the next frame; many calls make one render. */
   invalidate() {
     if (this.#scheduled) return;
@@ -96,7 +137,18 @@ export class VirtualTable {
     this.#table.setAttribute("aria-rowcount", String(n + 1));
     const rowH = this.#measure();
     const headH = this.#table.tHead.offsetHeight + (this.#table.caption?.offsetHeight ?? 0);
-    const top = Math.max(0, this.#wrap.scrollTop - headH);
+    let scrollTop = this.#wrap.scrollTop;
+    if (this.#anchor && scrollTop > 0) {
+      // The first row in view moved in the list since the last render
+      // (scrolling does not move it in the list; a change above it does).
+      const now = this.#set.indexOf(this.#anchor.id);
+      const shift = now - this.#anchor.index;
+      if (now >= 0 && shift !== 0) {
+        scrollTop = Math.max(0, scrollTop + shift * rowH);
+        if (shift > 0) this.#setNewAbove(this.#newAbove + shift);
+      }
+    }
+    const top = Math.max(0, scrollTop - headH);
     const first = Math.max(0, Math.floor(top / rowH) - OVERSCAN);
     const last = Math.min(n, Math.ceil((top + this.#wrap.clientHeight) / rowH) + OVERSCAN);
     const rows = [];
@@ -105,6 +157,9 @@ export class VirtualTable {
     for (let i = first; i < last; i++) rows.push(this.#row(i, this.#set.at(i), now));
     if (last < n) rows.push(spacer((n - last) * rowH));
     this.#tbody.replaceChildren(...rows);
+    if (scrollTop !== this.#wrap.scrollTop) this.#wrap.scrollTop = scrollTop; // after the rows: the list is long enough now
+    const inView = Math.min(n - 1, Math.floor(Math.max(0, this.#wrap.scrollTop - headH + this.#table.tHead.offsetHeight) / rowH));
+    this.#anchor = n > 0 && inView >= 0 ? { id: this.#set.at(inView).id, index: inView } : null;
     this.#onRender(n, last - first);
   }
 
@@ -133,7 +188,9 @@ export class VirtualTable {
       badge("col-status", "s-" + t.status, label(t.status)),
       badge("col-priority", "p-" + t.priority, label(t.priority)),
       t.assignee ? cell("col-assignee", person(t.assignee), t.assignee) : muted("col-assignee", "unassigned"),
-      updatedCell(t, now),
+      timeCell("col-age", t.created_at, "Created", now),
+      timeCell("col-updated", t.updated_at, "Updated", now),
+      slaCell(t, now),
     );
     return tr;
   }
@@ -186,16 +243,34 @@ function subjectCell(t) {
   return td;
 }
 
-// updatedCell says how long ago the ticket last changed — the order of the
-// list — with both times in full on hover.
-function updatedCell(t, now) {
-  const td = cell("col-updated", "");
-  if (!t.updated_at) return td;
+// timeCell says how long ago iso was (the ticket's age, or its last
+// change), with the time in full on hover.
+function timeCell(cls, iso, what, now) {
+  const td = cell(cls, "");
+  if (!iso) return td;
   const time = document.createElement("time");
-  time.dateTime = t.updated_at;
-  time.title = `Updated ${new Date(t.updated_at).toLocaleString()}` + (t.created_at ? `\nCreated ${new Date(t.created_at).toLocaleString()}` : "");
-  time.textContent = age(t.updated_at, now);
+  time.dateTime = iso;
+  time.title = `${what} ${new Date(iso).toLocaleString()}`;
+  time.textContent = age(iso, now);
   td.append(time);
+  return td;
+}
+
+// slaCell shows the time left to the ticket's next target, or "overdue",
+// in words as well as colour; the target's kind is read out before it.
+function slaCell(t, now) {
+  const td = cell("col-sla", "");
+  const b = slaBadge(t, now);
+  if (!b) return td;
+  const span = document.createElement("span");
+  span.className = `badge sla sla-${b.state}`;
+  span.dataset.sla = b.state;
+  span.title = b.label;
+  const kind = document.createElement("span");
+  kind.className = "visually-hidden";
+  kind.textContent = b.kind === "first response" ? "First response: " : "Resolution: ";
+  span.append(kind, b.text);
+  td.append(span);
   return td;
 }
 

@@ -1,18 +1,34 @@
 // TicketSet holds the tickets a dashboard shows, by id, in the order the
-// page lists them: most recently updated first (ties by id). Each ticket is
-// held once, so a change delivered again can never make a duplicate row.
+// page lists them: most recently updated first by default, or any order
+// order.js knows (the server's). Each ticket is held once, so a change
+// delivered again can never make a duplicate row. WindowRows shows a live
+// window the client keeps in the server's order, with the same methods.
 
-function keyOf(t) {
-  return { ms: Date.parse(t.updated_at) || 0, id: t.id };
-}
+import { keyed, keyedComparator } from "./order.js";
 
-function less(a, b) {
-  return a.ms < b.ms || (a.ms === b.ms && a.id < b.id);
-}
+/**
+ * The order of a view with no sort asked: most recently updated first,
+ * and of two updated at once the higher id (where the server's -updated_at
+ * takes the lower): the snapshot, (updated_at, id) ascending, only appends.
+ */
+export const DEFAULT_SORT = "";
 
 export class TicketSet {
-  #byId = new Map(); // id -> entry {t, ms, id}
-  #asc = []; // entries, oldest first: a snapshot arrives in this order, so it only appends
+  #byId = new Map(); // id -> entry: keyed(t)
+  // Entries in reverse display order: a snapshot arrives oldest first, so
+  // in the default order it only appends.
+  #asc = [];
+  #after; // (a, b) => number: < 0 when entry a is shown after entry b
+
+  /** sort: as the server takes it ("-priority,created_at"); "" the default order. */
+  constructor(sort = DEFAULT_SORT) { this.setOrder(sort); }
+
+  /** Orders the tickets held, and those to come, by sort ("": the default order). */
+  setOrder(sort) {
+    const cmp = sort ? keyedComparator(sort) : keyedComparator("-updated_at", true);
+    this.#after = (a, b) => cmp(b, a);
+    this.#asc = [...this.#byId.values()].sort(this.#after);
+  }
 
   /** Number of tickets held. */
   get size() { return this.#asc.length; }
@@ -30,7 +46,7 @@ export class TicketSet {
   upsert(t) {
     const old = this.#byId.get(t.id);
     if (old) this.#removeEntry(old);
-    const e = { t, ...keyOf(t) };
+    const e = keyed(t);
     this.#byId.set(t.id, e);
     const at = this.#upper(e);
     if (at === this.#asc.length) this.#asc.push(e);
@@ -47,7 +63,7 @@ export class TicketSet {
     return true;
   }
 
-  /** Returns the i-th ticket in display order (0 is the newest). */
+  /** Returns the i-th ticket in display order (0 is the first shown). */
   at(i) { return this.#asc[this.#asc.length - 1 - i]?.t; }
 
   /** Returns the display position of the ticket with this id, or -1. */
@@ -62,7 +78,7 @@ export class TicketSet {
   ids() { return [...this.#byId.keys()]; }
 
   #removeEntry(e) {
-    // Entries are unique by id, so the first not less than e is e.
+    // Entries are unique by id (the order's last key), so the first not less than e is e.
     const i = this.#lower(e);
     if (this.#asc[i] === e) this.#asc.splice(i, 1);
   }
@@ -71,19 +87,30 @@ export class TicketSet {
     let lo = 0, hi = this.#asc.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (less(this.#asc[mid], e)) lo = mid + 1; else hi = mid;
+      if (this.#after(this.#asc[mid], e) < 0) lo = mid + 1; else hi = mid;
     }
     return lo;
   }
 
   #upper(e) {
     const a = this.#asc;
-    if (a.length === 0 || !less(e, a[a.length - 1])) return a.length;
+    if (a.length === 0 || !(this.#after(e, a[a.length - 1]) < 0)) return a.length;
     let lo = 0, hi = a.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (less(e, a[mid])) hi = mid; else lo = mid + 1;
+      if (this.#after(e, a[mid]) < 0) hi = mid; else lo = mid + 1;
     }
     return lo;
   }
+}
+
+/** WindowRows shows a client's live window (view.rows) as a TicketSet would. */
+export class WindowRows {
+  #view;
+  constructor(view) { this.#view = view; }
+  get size() { return this.#view.rows?.length ?? 0; }
+  get(id) { return this.#view.tickets.get(id); }
+  at(i) { return this.#view.rows?.[i]; }
+  indexOf(id) { return this.#view.rows?.findIndex((t) => t.id === id) ?? -1; }
+  ids() { return [...this.#view.tickets.keys()]; }
 }
