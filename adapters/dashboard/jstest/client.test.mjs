@@ -421,8 +421,14 @@ test("a window holds the first N rows in the server's order, kept live, and come
   await checkView(c, filter);
 });
 
-test("a sort without a window is refused by the client, before the server would", () => {
-  assert.throws(() => connect({ url: base, filter: "sort=-priority" }), /needs window/);
+test("a sort without a window brings the whole filter, its snapshot in that order", async () => {
+  const filter = "status=open,pending&sort=-priority,created_at";
+  const c = open({ filter });
+  await live(c);
+  await checkView(c, filter);
+  const order = c.rec.messages.filter((m) => m.type === "snapshot").flatMap((m) => m.tickets.map((t) => t.id));
+  const want = (await restOrder("status=open,pending", "-priority,created_at", 20)).map((t) => t.id);
+  assert.deepEqual(order.slice(0, 20), want, "the first rows are the sort's first");
 });
 
 test("View applies a window's operations: upsert at an index, remove, clear, counts whole then moved", () => {

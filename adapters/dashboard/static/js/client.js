@@ -503,14 +503,11 @@ export class TicketStreamClient {
 }
 
 /**
- * The window=N of a filter, or 0. Throws a TypeError for a sort without a
- * window, which the socket refuses: a whole filter streams in one order.
+ * The window=N of a filter, or 0. (A sort without a window sorts a whole
+ * filter's snapshot.)
  */
 function windowOf(filter) {
   const params = new URLSearchParams(filter);
-  if (params.has("sort") && !params.has("window")) {
-    throw new TypeError("ticketstream: sort= needs window=N on a live subscription (sort a whole filter in the page)");
-  }
   const n = Number(params.get("window") ?? 0);
   return Number.isInteger(n) && n > 0 ? n : 0;
 }

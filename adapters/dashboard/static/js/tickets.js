@@ -54,6 +54,37 @@ export class TicketSet {
     return old ? "changed" : "new";
   }
 
+  /**
+   * Adds the tickets of a snapshot message: those not held are merged in
+   * at once, so that a snapshot in display order (the newest or most
+   * urgent first) costs one pass a message, not one a ticket.
+   */
+  upsertMany(ts) {
+    const fresh = [];
+    for (const t of ts) {
+      if (this.#byId.has(t.id)) {
+        this.upsert(t);
+        continue;
+      }
+      const e = keyed(t);
+      this.#byId.set(t.id, e);
+      fresh.push(e);
+    }
+    if (fresh.length === 0) return;
+    fresh.sort(this.#after);
+    const a = this.#asc;
+    if (a.length === 0 || !(this.#after(fresh[0], a[a.length - 1]) < 0)) {
+      for (const e of fresh) a.push(e); // after everything held: the oldest-first snapshot
+      return;
+    }
+    const out = new Array(a.length + fresh.length);
+    let i = 0, j = 0, k = 0;
+    while (i < a.length && j < fresh.length) out[k++] = this.#after(fresh[j], a[i]) < 0 ? fresh[j++] : a[i++];
+    while (i < a.length) out[k++] = a[i++];
+    while (j < fresh.length) out[k++] = fresh[j++];
+    this.#asc = out;
+  }
+
   /** Drops the ticket with this id; reports whether it was held. */
   remove(id) {
     const e = this.#byId.get(id);
