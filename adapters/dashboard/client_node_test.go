@@ -27,7 +27,7 @@ func TestClientJS_UnderNode(t *testing.T) {
 	if !hasGlobalWebSocket(ctx, node) {
 		args = append([]string{"--experimental-websocket"}, args...) // Node 20: the WebSocket of Node 22, behind a flag
 	}
-	args = append(args, filepath.Join("jstest", "client.test.mjs"))
+	args = append(args, filepath.Join("jstest", "client.test.mjs"), filepath.Join("jstest", "tickets.test.mjs"))
 	cmd := exec.CommandContext(ctx, node, args...)
 	cmd.Env = append(os.Environ(), "TICKETSTREAM_BIN="+bin, "TICKETSTREAM_TMP="+t.TempDir())
 	out, err := cmd.CombinedOutput()

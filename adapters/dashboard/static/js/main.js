@@ -28,6 +28,7 @@ const tickets = new TicketSet();
 let sortKeys = []; // [{field, desc}] from the address; [] is the default order
 let windowed = false; // whether the view is a server window
 let decided = false; // whether this subscription's total chose page sort or window
+let switching = false; // a switch between page sort and window is under way
 const knownTeams = new Set();
 const knownAssignees = new Set();
 let token = "";
@@ -201,7 +202,12 @@ function filtersFromLocation() {
   try {
     sortKeys = parseSort(p.get("sort") ?? "");
   } catch {
-    sortKeys = []; // a link with a sort this page does not know: the default order
+    // A link with a sort this page does not know: the default order, and
+    // the address no longer claims the other.
+    sortKeys = [];
+    p.delete("sort");
+    const rest = p.toString();
+    history.replaceState(null, "", location.pathname + (rest ? "?" + rest : "") + location.hash);
   }
   $("f-q").value = p.get("q") ?? "";
   for (const name of SELECTS) {
@@ -271,14 +277,23 @@ function renderWindowNote() {
  * subscription, after the message that brought the total.
  */
 function decide() {
-  if (decided || !stream.counts) return;
-  decided = true;
+  if (!stream.counts || switching) return;
   const total = stream.counts.total;
-  const want = sortKeys.length > 0 && total > PAGE_SORT_MAX;
+  let want = total > PAGE_SORT_MAX;
+  if (decided) {
+    // Later, as the view grows or shrinks: with a margin, so that a view
+    // near the limit does not switch back and forth.
+    want = windowed ? total >= PAGE_SORT_MAX * 0.9 : total > PAGE_SORT_MAX * 1.1;
+  }
+  want &&= sortKeys.length > 0;
+  decided = true;
   if (want === windowed) return;
+  switching = true;
   setTimeout(() => {
+    switching = false;
     startTimer();
-    chooseView(total);
+    setWindowed(want);
+    tickets.setOrder(formatSort(sortKeys) || DEFAULT_SORT);
     stream.setFilter(socketQuery(), token);
   });
 }
@@ -351,7 +366,7 @@ const stream = new TicketStreamClient({
             tickets.remove(c.id);
           }
         }
-        if (msg.counts) renderCounts();
+        if (msg.counts) renderCounts(), decide();
         if (optionsDirty) refreshOptions(), (optionsDirty = false);
         renderPanel();
         table.invalidate();
@@ -359,6 +374,7 @@ const stream = new TicketStreamClient({
       case "counts":
         renderCounts();
         table.invalidate();
+        decide();
         break;
     }
   },

@@ -34,10 +34,25 @@ export function formatSort(keys) {
 
 /**
  * Returns t with its times parsed once, as keyedComparator compares:
- * {t, created_at, updated_at} (ms).
+ * {t, created_at, updated_at}, each [seconds, nanoseconds].
  */
 export function keyed(t) {
-  return { t, created_at: Date.parse(t.created_at) || 0, updated_at: Date.parse(t.updated_at) || 0 };
+  return { t, created_at: stamp(t.created_at), updated_at: stamp(t.updated_at) };
+}
+
+/**
+ * Parses an RFC 3339 time into [seconds since the epoch, nanoseconds]: the
+ * server's times carry microseconds, where Date.parse keeps milliseconds,
+ * and two tickets in one millisecond must sort here as the server sorts
+ * them.
+ */
+function stamp(s) {
+  const m = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$/.exec(s ?? "");
+  if (!m) {
+    const ms = Date.parse(s) || 0;
+    return [Math.floor(ms / 1000), (ms - Math.floor(ms / 1000) * 1000) * 1e6];
+  }
+  return [(Date.parse(m[1] + m[3]) || 0) / 1000, m[2] ? Number(m[2].padEnd(9, "0")) : 0];
 }
 
 /**
@@ -66,7 +81,7 @@ function compareField(a, b, field) {
     case "priority": return (PRIORITY[a.t.priority] ?? -1) - (PRIORITY[b.t.priority] ?? -1);
     case "status": return (STATUS[a.t.status] ?? -1) - (STATUS[b.t.status] ?? -1);
     case "created_at":
-    case "updated_at": return a[field] - b[field];
+    case "updated_at": return a[field][0] - b[field][0] || a[field][1] - b[field][1];
     default: return compareBytes(a.t[field] ?? "", b.t[field] ?? "");
   }
 }

@@ -61,13 +61,21 @@ export class TicketSet {
    */
   upsertMany(ts) {
     const fresh = [];
+    const freshAt = new Map(); // id -> index in fresh: a message may name a ticket twice
     for (const t of ts) {
+      const i = freshAt.get(t.id);
+      if (i !== undefined) {
+        fresh[i] = keyed(t); // the later version wins
+        this.#byId.set(t.id, fresh[i]);
+        continue;
+      }
       if (this.#byId.has(t.id)) {
         this.upsert(t);
         continue;
       }
       const e = keyed(t);
       this.#byId.set(t.id, e);
+      freshAt.set(t.id, fresh.length);
       fresh.push(e);
     }
     if (fresh.length === 0) return;
