@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ticketstream/ticketstream"
 	"github.com/ticketstream/ticketstream/adapters/gormstore"
 	"github.com/ticketstream/ticketstream/e2e"
 )
@@ -55,4 +56,28 @@ func TestDashboard_RowsStayPutWhenTheAnchorRowLeaves(t *testing.T) {
 	if after := top(); math.Abs(after-before) > 1 {
 		t.Fatalf("the row under the reader's eyes moved from %.0f to %.0f px when the first rows in view left", before, after)
 	}
+}
+
+// A sorted view that grows past the page's limit while shown becomes a
+// server window, and one that shrinks well below it is held whole again:
+// the choice follows the counts, with a margin so that a view near the
+// limit does not switch back and forth.
+func TestDashboard_AViewThatGrowsOrShrinksSwitchesBetweenPageAndWindow(t *testing.T) {
+	const n = 6000
+	srv := e2e.StartServer(t, gormstore.SQLite, func(c *ticketstream.Config) { c.Server.DemoTickets = n })
+	db := e2e.NewSQLEditor(t, srv.URL)
+	tab := newBrowserTab(t, 1280, 800)
+	tab.open(srv.Base + "/?status=open&sort=-priority")
+	open := db.Count("status = ?", "open")
+	tab.waitFor("the open view sorted in the page", fmt.Sprintf(`!ticketstream.windowed() && ticketstream.state() === "live" && ticketstream.size() === %d`, open), 30*time.Second)
+
+	db.Exec(`UPDATE tickets SET status = 'open' WHERE id IN (SELECT id FROM tickets ORDER BY id LIMIT 5700)`)
+	grown := db.Count("status = ?", "open")
+	tab.waitFor("a server window once the view grew", `ticketstream.windowed() && ticketstream.state() === "live" && ticketstream.size() === 200`, 60*time.Second)
+	checkOrder(t, tab, idsInOrder(t, db, "status = 'open'", priorityRank+" DESC, id", 200), fmt.Sprintf("the window of %d open tickets", grown))
+
+	db.Exec(`UPDATE tickets SET status = 'solved' WHERE id IN (SELECT id FROM tickets WHERE status = 'open' ORDER BY id LIMIT 5000)`)
+	left := db.Count("status = ?", "open")
+	tab.waitFor("the page sort once the view shrank", fmt.Sprintf(`!ticketstream.windowed() && ticketstream.state() === "live" && ticketstream.size() === %d`, left), 60*time.Second)
+	checkOrder(t, tab, idsInOrder(t, db, "status = 'open'", priorityRank+" DESC, id", left), fmt.Sprintf("the %d open tickets left", left))
 }
