@@ -93,17 +93,10 @@ func (c *conn) runSubscription(ctx context.Context, n int, sub Subscription) {
 			skip = r.Live
 		}
 	}
-	live, pos, err := c.g.hub.Subscribe(ctx, q, app.SubscribeOptions{SkipUntil: skip, Resumed: sub.Resume != nil && resync == "", Scope: c.scope, After: skip})
-	if err != nil {
-		if ctx.Err() == nil {
-			c.fail(n, err)
-		}
+	live, pos, ok := c.join(ctx, n, q, app.SubscribeOptions{SkipUntil: skip, Resumed: sub.Resume != nil && resync == "", Scope: c.scope, After: skip})
+	if !ok {
 		return
 	}
-	live.SetNotify(c.kick)
-	c.liveMu.Lock()
-	c.live = live
-	c.liveMu.Unlock()
 
 	cluster, err := c.g.hub.Identity(ctx)
 	if err != nil {
@@ -183,21 +176,32 @@ func (c *conn) runSubscription(ctx context.Context, n int, sub Subscription) {
 	}
 }
 
-// runWindow starts a live window (app's window.go): the hub reads its rows
-// and keeps them; the writer sends its operations as they come. A window
-// has no snapshot, catch-up or cursor: it always starts afresh.
-func (c *conn) runWindow(ctx context.Context, n int, q domain.Query) {
-	live, _, err := c.g.hub.Subscribe(ctx, q, app.SubscribeOptions{Scope: c.scope, Source: c.g.streamer.Source()})
+// join subscribes to the hub and makes the subscription the socket's live
+// one, whose changes kick the writer; it reports false, having failed the
+// subscription, when the hub refused.
+func (c *conn) join(ctx context.Context, n int, q domain.Query, opts app.SubscribeOptions) (*app.Subscription, domain.ChangePos, bool) {
+	live, pos, err := c.g.hub.Subscribe(ctx, q, opts)
 	if err != nil {
 		if ctx.Err() == nil {
 			c.fail(n, err)
 		}
-		return
+		return nil, domain.ChangePos{}, false
 	}
 	live.SetNotify(c.kick)
 	c.liveMu.Lock()
 	c.live = live
 	c.liveMu.Unlock()
+	return live, pos, true
+}
+
+// runWindow starts a live window (app's window.go): the hub reads its rows
+// and keeps them; the writer sends its operations as they come. A window
+// has no snapshot, catch-up or cursor: it always starts afresh.
+func (c *conn) runWindow(ctx context.Context, n int, q domain.Query) {
+	live, _, ok := c.join(ctx, n, q, app.SubscribeOptions{Scope: c.scope, Source: c.g.streamer.Source()})
+	if !ok {
+		return
+	}
 	st := &subState{sub: n, live: live, cursor: sealedCursor{sealer: c.g.cursors}}
 	if err := c.enqueue(ctx, outMsg{kind: msgBegin, sub: n, more: &outMore{state: st}}); err != nil {
 		c.fail(n, err)

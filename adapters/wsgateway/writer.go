@@ -292,6 +292,15 @@ func (c *conn) write(m *outMsg) error {
 func (c *conn) writeChanges(ds []app.Delivery, live bool) error {
 	c.st.cursor.Live = ds[len(ds)-1].Pos
 	c.sc.buf = changesPrefix(c.sc.buf[:0], c.st.sub, c.st.cursor, c.st.live)
+	if live {
+		return c.writeDeliveries(ds, c.writeLiveMessage)
+	}
+	return c.writeDeliveries(ds, func(msg []byte) error { return c.writeParts(msg) })
+}
+
+// writeDeliveries ends the message begun in c.sc.buf with ds, joined by
+// commas, writes it with write and counts what went out.
+func (c *conn) writeDeliveries(ds []app.Delivery, write func([]byte) error) error {
 	n := 0
 	for i := range ds {
 		if i > 0 {
@@ -301,13 +310,7 @@ func (c *conn) writeChanges(ds []app.Delivery, live bool) error {
 		n += len(ds[i].Bytes())
 	}
 	c.sc.buf = append(c.sc.buf, snapshotSuffix...)
-	var err error
-	if live {
-		err = c.writeLiveMessage(c.sc.buf)
-	} else {
-		err = c.writeParts(c.sc.buf)
-	}
-	if err != nil {
+	if err := write(c.sc.buf); err != nil {
 		return err
 	}
 	now := time.Now().UnixNano()
@@ -325,27 +328,7 @@ func (c *conn) writeChanges(ds []app.Delivery, live bool) error {
 // when they are due, as one changes message.
 func (c *conn) writeWindowChanges(ds []app.Delivery, counts []byte) error {
 	c.sc.buf = windowChangesPrefix(c.sc.buf[:0], c.st.sub, counts)
-	n := 0
-	for i := range ds {
-		if i > 0 {
-			c.sc.buf = append(c.sc.buf, ',')
-		}
-		c.sc.buf = append(c.sc.buf, ds[i].Bytes()...)
-		n += len(ds[i].Bytes())
-	}
-	c.sc.buf = append(c.sc.buf, snapshotSuffix...)
-	if err := c.writeLiveMessage(c.sc.buf); err != nil {
-		return err
-	}
-	now := time.Now().UnixNano()
-	for i := range ds {
-		if ds[i].Changed != 0 {
-			c.g.obs.ChangeSent(time.Duration(now - ds[i].Changed))
-		}
-	}
-	c.changes.Add(int64(len(ds)))
-	c.bytes.Add(int64(n))
-	return nil
+	return c.writeDeliveries(ds, c.writeLiveMessage)
 }
 
 // writeLiveMessage writes a message of live changes: as writeParts does,
