@@ -172,17 +172,6 @@ func TestWindow_StaysExactUnderBulkWritesAndOpenTransactions(t *testing.T) {
 	feed.Put(initial...)
 	h := startHub(t, feed, HubConfig{QueueBytes: 64 << 20}, nil)
 
-	parse := func(query string) domain.Query {
-		v, err := domain.ParseQueryString(query)
-		if err != nil {
-			t.Fatal(err)
-		}
-		q, err := domain.ParseQuery(v, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return q
-	}
 	queries := []string{
 		"team=billing&sort=-priority,created_at&window=10",
 		"sort=status,-updated_at&window=25",
@@ -194,7 +183,7 @@ func TestWindow_StaysExactUnderBulkWritesAndOpenTransactions(t *testing.T) {
 	}
 	var clients []*windowClient
 	for _, qs := range queries {
-		q := parse(qs)
+		q := hostileQuery(t, qs)
 		s, _, err := h.Subscribe(context.Background(), q, SubscribeOptions{Source: feed})
 		if err != nil {
 			t.Fatalf("%s: %v", qs, err)
