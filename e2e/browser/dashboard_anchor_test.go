@@ -40,13 +40,16 @@ func TestDashboard_RowsStayPutWhenTheAnchorRowLeaves(t *testing.T) {
 	tab.checkShows(db.Count("status = ?", "open"))
 
 	eval[int](tab, `(document.getElementById("table-wrap").scrollTop = 40 * document.querySelector("#rows tr.row").getBoundingClientRect().height, 0)`)
-	tab.waitFor("scrolled", `document.getElementById("table-wrap").scrollTop > 0`, liveWithin)
+	time.Sleep(300 * time.Millisecond) // the scroll's rows drawn and its anchor taken
 	// The first row whose top is below the sticky header, and the one before: one is the anchor.
 	gone := eval[[]int64](tab, `(() => { const h = document.querySelector("#tickets thead").getBoundingClientRect().bottom;
 		const rows = [...document.querySelectorAll("#rows tr.row")]; const i = rows.findIndex(r => r.getBoundingClientRect().bottom > h);
 		return [Number(rows[i].dataset.id), Number(rows[i+1].dataset.id)]; })()`)
 	watched := eval[int64](tab, `ticketstream.order()[ticketstream.order().indexOf(`+fmt.Sprint(gone[1])+`) + 3]`)
+	// The virtual table draws the rows of the new scroll position in the next frame.
+	tab.waitFor("the watched row drawn", `document.querySelector('`+rowSelector(watched)+`') !== null`, liveWithin)
 	top := func() float64 {
+		tab.waitFor("the watched row drawn", `document.querySelector('`+rowSelector(watched)+`') !== null`, liveWithin)
 		return eval[float64](tab, `document.querySelector('`+rowSelector(watched)+`').getBoundingClientRect().top`)
 	}
 	before := top()
