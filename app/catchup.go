@@ -24,8 +24,8 @@ import (
 // dashboard resumes from, and releases each.
 //
 // The catch-up alone cannot tell: a ticket that left and changed again
-// after the subscription began is not in it, and its live change counts
-// departures only from the live read's start. Nor may they wait for the
+// after the subscription began is not in it, and no change says which
+// teams its ticket left (ports.Change). Nor may they wait for the
 // catch-up's end: its messages move the dashboard's cursor past the
 // changes, and a dashboard that hangs up before the removals would resume
 // beyond them and never hear of them.
@@ -48,20 +48,18 @@ func (h *Hub) ResumeRemovals(s *Subscription, at domain.ChangePos) []Delivery {
 }
 
 // CatchUp reads the changes until has and after lacks that concern a dashboard of
-// q's filter within scope and calls fn with them, encoded, in order; fn owns
+// q's filter and calls fn with them, encoded, in order; fn owns
 // each Delivery and must Release it, and the subscription must Apply them
 // before they are written. A resuming client gets these first, then its
 // subscription's.
 //
 // A ticket that passes the filter comes as an upsert; one that no longer
-// does, as a removal when the dashboard may hold an earlier version: holds
-// says so, for a subscription whose view has been restored
-// (Subscription.Holds: what it holds, or may and was told to drop, is
-// known); with holds nil, when the ticket is within the scope now, or left
-// one of its teams — moved away or deleted — after `after`
-// (ports.Change.LeftTeams). Nothing is ever sent of a ticket that was
-// outside the scope all along, not even its id.
-func (h *Hub) CatchUp(ctx context.Context, q domain.Query, scope domain.Scope, after, until domain.ChangePos, holds func(id int64) bool, fn func([]Delivery) error) error {
+// does, as a removal when the dashboard holds it: holds says so, for a
+// subscription whose view has been restored (Subscription.Holds: what it
+// holds, or may and was told to drop, is known); nil holds nothing.
+// Nothing is ever sent of a ticket the dashboard does not hold and may not
+// see, not even its id.
+func (h *Hub) CatchUp(ctx context.Context, q domain.Query, after, until domain.ChangePos, holds func(id int64) bool, fn func([]Delivery) error) error {
 	if after.Includes(until) {
 		return nil
 	}
@@ -75,7 +73,7 @@ func (h *Hub) CatchUp(ctx context.Context, q domain.Query, scope domain.Scope, a
 			switch t := &it.change.Ticket; {
 			case it.upsert != nil && q.MatchesFilter(t):
 				out = append(out, enc.upsertDelivery(i))
-			case holds != nil && holds(t.ID), holds == nil && mayHaveHeld(scope, it.change):
+			case holds != nil && holds(t.ID):
 				out = append(out, enc.removalDelivery(i))
 			}
 		}

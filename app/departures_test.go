@@ -47,7 +47,9 @@ func departuresTickets() []domain.Ticket {
 // its cursor: it must get the removal of a ticket that left its teams since
 // (moved elsewhere, or deleted), and nothing — not even the id — of a ticket
 // that was never in them. Both ways a resumed dashboard hears of changes are
-// checked: the catch-up read and live changes before its view settles.
+// checked: the catch-up read, and live changes before its view is
+// restored; in both the restore names the tickets that left its teams
+// (ports.ChangeFeed.Departed), which no change can.
 func TestResume_RemovalsFollowTheTeamsATicketLeft(t *testing.T) {
 	t.Parallel()
 	billing := domain.Scope{Teams: []string{"billing"}}
@@ -60,26 +62,20 @@ func TestResume_RemovalsFollowTheTeamsATicketLeft(t *testing.T) {
 			cursor := feed.Put(tickets...)
 			want, _ := departuresScenario(feed, tickets)
 			h := startHub(t, feed, HubConfig{BatchSize: 3}, nil)
-			_, until := subscribe(t, h, domain.Query{}, domain.ChangePos{})
-			var got []received
-			err := h.CatchUp(context.Background(), q, billing, cursor, until, nil, func(ds []Delivery) error {
-				for i := range ds {
-					got = append(got, decodeDelivery(t, ds[i]))
-					ds[i].Release()
-				}
-				return nil
-			})
+			s, until, err := h.Subscribe(context.Background(), q, SubscribeOptions{SkipUntil: cursor, After: cursor, Resumed: true, Scope: billing})
 			if err != nil {
 				t.Fatal(err)
 			}
-			return want, got
+			defer s.Close()
+			return want, resumeDeliveries(t, h, feed, q, cursor, until, s)
 		}},
-		{"live, before the view settles", func(t *testing.T, feed *portstest.Feed, tickets []domain.Ticket) (map[int64]string, []received) {
-			feed.Put(tickets...)
+		{"live, before the view is restored", func(t *testing.T, feed *portstest.Feed, tickets []domain.Ticket) (map[int64]string, []received) {
+			cursor := feed.Put(tickets...)
 			h := startHub(t, feed, HubConfig{BatchSize: 3}, nil)
+			portstest.WaitFor(t, 5*time.Second, "the hub at the cursor", func() bool { return h.Position().Includes(cursor) })
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			s, _, err := h.Subscribe(ctx, q, SubscribeOptions{Resumed: true, Scope: billing})
+			s, until, err := h.Subscribe(ctx, q, SubscribeOptions{SkipUntil: cursor, After: cursor, Resumed: true, Scope: billing})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -89,7 +85,7 @@ func TestResume_RemovalsFollowTheTeamsATicketLeft(t *testing.T) {
 			for !slices.ContainsFunc(got, func(r received) bool { return r.id == marker }) {
 				got = append(got, takeN(t, s, 1)...)
 			}
-			return want, got
+			return want, append(got, resumeDeliveries(t, h, feed, q, cursor, until, s)...)
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -112,4 +108,34 @@ func TestResume_RemovalsFollowTheTeamsATicketLeft(t *testing.T) {
 			}
 		})
 	}
+}
+
+// resumeDeliveries restores s's view as the gateway does for a dashboard
+// resuming from cursor, and returns the removals it is sent first and its
+// catch-up up to until.
+func resumeDeliveries(t *testing.T, h *Hub, feed *portstest.Feed, q domain.Query, cursor, until domain.ChangePos, s *Subscription) []received {
+	t.Helper()
+	st, err := NewStreamer(feed, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RestoreView(context.Background(), q, domain.LiveCursor{SnapshotDone: true, Live: cursor}, s); err != nil {
+		t.Fatal(err)
+	}
+	var got []received
+	take := func(ds []Delivery) error {
+		s.Apply(ds)
+		for i := range ds {
+			got = append(got, decodeDelivery(t, ds[i]))
+			ds[i].Release()
+		}
+		return nil
+	}
+	if err := take(h.ResumeRemovals(s, cursor)); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.CatchUp(context.Background(), q, cursor, until, s.Holds, take); err != nil {
+		t.Fatal(err)
+	}
+	return got
 }

@@ -106,19 +106,11 @@ func (s *Streamer) restoreView(ctx context.Context, q domain.Query, cursor domai
 	return nil
 }
 
-// mayHaveHeld reports whether a dashboard of scope that resumes after the
-// start of the read c came from may hold an earlier version of c's ticket:
-// the ticket is within the scope now, or left one of the scope's teams
-// since. A deletion carries no team of its own, and a ticket now outside
-// the scope may have been in it: only its departures can tell.
+// mayHaveHeld reports whether a dashboard of scope that resumes may hold
+// an earlier version of c's ticket, as far as c alone can tell: the ticket
+// is within the scope now. One deleted or now outside the scope may have
+// been in it too: only the departures (ports.ChangeFeed.Departed) can
+// tell, which the restore asks.
 func mayHaveHeld(scope domain.Scope, c *ports.Change) bool {
-	if !c.Removed && scope.Allows(c.Ticket.Team) {
-		return true
-	}
-	for _, team := range c.LeftTeams {
-		if scope.Allows(team) {
-			return true
-		}
-	}
-	return false
+	return !c.Removed && scope.Allows(c.Ticket.Team)
 }

@@ -25,10 +25,10 @@ type SubscribeOptions struct {
 	SkipUntil domain.ChangePos
 	// Resumed says the dashboard already holds tickets this process never
 	// sent it (it resumes a subscription; see Streamer.RestoreView). Until
-	// the subscription settles, a change that does not pass the filter is
-	// sent as a removal when the dashboard may hold an earlier version:
-	// Scope allows the ticket's current team (unless it was deleted) or one
-	// of the teams it left (ports.Change.LeftTeams).
+	// its view is restored, a change that does not pass the filter is sent
+	// as a removal when Scope allows the ticket's current team; the
+	// restore finds the others the dashboard may hold (those deleted or
+	// moved out of its teams) and removes them first.
 	Resumed bool
 	// Scope is what the dashboard's credentials may see.
 	Scope domain.Scope

@@ -8,7 +8,12 @@ import (
 )
 
 // Change is one ticket's new state in the change feed: the ticket as it is
-// now, or its removal.
+// now, or its removal. It does not say which teams the ticket left: a read
+// that runs across pages may find a version it covers already replaced by
+// a later one, which the next read delivers, so no one read can name every
+// team a ticket left since a reader last heard of it. A reader that may
+// hold an earlier version (a dashboard that resumes) asks Departed, with no
+// lower bound; one that knows what it holds needs neither.
 type Change struct {
 	// Pos is the reader's position once it has had this change (and the
 	// ones before it in the read): a reader resumed there gets the rest.
@@ -19,14 +24,6 @@ type Change struct {
 	Removed bool
 	// Ticket is the ticket's current state.
 	Ticket domain.Ticket
-	// LeftTeams are the teams the ticket left — moved to another team, or
-	// was deleted from — at positions after the read's `after` and at or
-	// before Pos, without repeats; nil when it left none. A deletion's
-	// include the team it had when deleted. A reader that may hold an
-	// earlier version of the ticket (it resumes after `after`) learns from
-	// them whether it may have held it, which the ticket's current team
-	// cannot say. Valid, like the ticket, only during the call.
-	LeftTeams []string
 }
 
 // ChangeHandler receives the batches of ChangeFeed.ReadChanges.
@@ -110,8 +107,8 @@ type ChangeFeed interface {
 	// must start over from a snapshot.
 	ResumableAfter(ctx context.Context) (domain.ChangePos, error)
 
-	// PruneRemovals forgets the removals and departures (see
-	// Change.LeftTeams) recorded before cutoff by transactions below
+	// PruneRemovals forgets the removals and departures (see Departed)
+	// recorded before cutoff by transactions below
 	// readTo.Floor(), bounding the feed's history, and returns how many removals it
 	// forgot. readTo is a position the caller has read
 	// up to: age alone would let a reader held back longer than the

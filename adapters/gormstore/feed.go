@@ -139,16 +139,14 @@ type rowScanner interface {
 	Err() error
 }
 
-// scanRemovals reads removal rows (change_pos, id, teams left) into page;
-// left says how to scan the teams, which each dialect returns its own way.
-func scanRemovals(rows rowScanner, page *changePage, left func(*[]string) any) error {
+// scanRemovals reads removal rows (change_pos, id) into page.
+func scanRemovals(rows rowScanner, page *changePage) error {
 	for rows.Next() {
 		var pos, id int64
-		var teams []string
-		if err := rows.Scan(&pos, &id, left(&teams)); err != nil {
+		if err := rows.Scan(&pos, &id); err != nil {
 			return fmt.Errorf("scan removal: %w", err)
 		}
-		page.removed = append(page.removed, ports.Change{Pos: domain.ChangePos{Seq: uint64(pos), ID: id}, Removed: true, Ticket: domain.Ticket{ID: id}, LeftTeams: teams}) // the key only
+		page.removed = append(page.removed, ports.Change{Pos: domain.ChangePos{Seq: uint64(pos), ID: id}, Removed: true, Ticket: domain.Ticket{ID: id}}) // the key only
 	}
 	return rows.Err()
 }

@@ -191,18 +191,12 @@ func (s *postgresEngine) readChangeBatch(br pgx.BatchResults, types *pgtype.Map,
 		ch := &page.changed[len(page.changed)-1]
 		t := &ch.Ticket
 		fields, vals := rows.FieldDescriptions(), rows.RawValues()
-		// Most changes leave no team: their NULL is not decoded at all,
-		// which costs allocations even for an empty result.
-		var left any
-		if len(vals) > 1 && vals[1] != nil {
-			left = &ch.LeftTeams
-		}
-		if err := pgx.ScanRow(types, fields, vals, &pos, left, &t.ID, &t.Team, &t.Subject, (*string)(&t.Status), (*string)(&t.Priority),
+		if err := pgx.ScanRow(types, fields, vals, &pos, &t.ID, &t.Team, &t.Subject, (*string)(&t.Status), (*string)(&t.Priority),
 			&t.Requester, &t.Assignee, &t.Tags, &t.CreatedAt, &t.UpdatedAt); err != nil {
 			// The position and id are bigint NOT NULL: if even they do
 			// not decode, the result is not what this query asked for.
 			key := make([]any, len(vals))
-			key[0], key[2] = &pos, &t.ID
+			key[0], key[1] = &pos, &t.ID
 			if pgx.ScanRow(types, fields, vals, key...) != nil {
 				rows.Close()
 				return fmt.Errorf("scan changed ticket: %w", err)
@@ -228,7 +222,7 @@ func (s *postgresEngine) readChangeBatch(br pgx.BatchResults, types *pgtype.Map,
 	if err != nil {
 		return err
 	}
-	err = scanRemovals(removed, page, func(dst *[]string) any { return dst })
+	err = scanRemovals(removed, page)
 	removed.Close()
 	if err != nil {
 		return err

@@ -49,7 +49,6 @@ func (r *pgRead) shape(removals bool) uint8 {
 	set(4, inPart)
 	set(8, len(pending) > 0)
 	set(16, r.partPhase)
-	set(32, !r.start.Equal(r.from))
 	return bits
 }
 
@@ -128,21 +127,16 @@ func (q *pgPageQuery) covers(col string, p posParams) {
 // union of what the read's start lacks in three index ranges, each after
 // the last change read — the rest of the transaction being read, the
 // start's pending transactions after it, and every transaction from the
-// start's xmax on — ordered, with the teams each ticket left. In the part
-// phase only the first.
+// start's xmax on — ordered. In the part phase only the first.
 func (q *pgPageQuery) write() {
 	r := q.r
 	q.args = make([]any, 0, 16)
 	from := q.pos(r.from)
-	start := from
-	if !r.start.Equal(r.from) {
-		start = q.pos(r.start)
-	}
 	var target posParams
 	if r.explicit {
 		target = q.pos(r.target)
 	}
-	floor, n := q.param(floorArg(r.start)), q.param(r.n)
+	n := q.param(r.n)
 	inPart, pending := r.partsAfterKey()
 	arms := 0
 	arm := func(cond func()) {
@@ -150,28 +144,9 @@ func (q *pgPageQuery) write() {
 		if arms > 1 {
 			q.w(" UNION ALL ")
 		}
-		q.w("(SELECT change_pos, ")
+		q.w("(SELECT change_pos")
 		if q.removals {
-			q.w("id, ")
-		}
-		// The teams ticket t left in the changes the read's start lacks
-		// (and its target covers): one probe of ticket_departures' primary
-		// key (id, change_pos, team), and NULL — nothing to decode — when
-		// there are none. The start is the whole read's, not the page's: a
-		// ticket read on a later page may have left a team during an
-		// earlier one. The CASE asks first, once for the page, whether any
-		// ticket left a team since the start's floor: in the common case
-		// none did, and the changes cost no probe at all.
-		q.w("CASE WHEN (SELECT EXISTS (SELECT 1 FROM ticket_departures WHERE change_pos >= ", floor, "))",
-			" THEN (SELECT array_agg(DISTINCT d.team) FROM ticket_departures d WHERE d.id = t.id AND d.change_pos >= ", floor, " AND NOT ")
-		q.covers("d.", start)
-		if r.explicit {
-			q.w(" AND ")
-			q.covers("d.", target)
-		}
-		q.w(") END")
-		if q.removals {
-			q.w(" FROM ticket_removals t WHERE ")
+			q.w(", id FROM ticket_removals t WHERE ")
 		} else {
 			q.w(", ", ticketColumns, " FROM tickets t WHERE ")
 		}

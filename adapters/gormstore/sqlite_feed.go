@@ -3,11 +3,9 @@ package gormstore
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"time"
 
 	"github.com/ticketstream/ticketstream/domain"
@@ -21,18 +19,7 @@ import (
 const (
 	sqlHorizon    = `SELECT last_pos + 1 FROM change_feed_state WHERE id = 1`
 	sqlChangedSQL = `SELECT change_pos, ` + ticketColumns + ` FROM tickets t WHERE (change_pos, id) > (?1, ?2) AND (change_pos, id) <= (?3, ?4) ORDER BY change_pos, id LIMIT ?5`
-	sqlLeftSQL    = `SELECT change_pos, ` + sqlLeftTeams + `, ` + ticketColumns + ` FROM tickets t WHERE (change_pos, id) > (?1, ?2) AND (change_pos, id) <= (?3, ?4) ORDER BY change_pos, id LIMIT ?5`
-	sqlAnyLeftSQL = `SELECT EXISTS (SELECT 1 FROM ticket_departures WHERE change_pos >= ?1 AND change_pos <= ?2)`
-	sqlRemovedSQL = `SELECT change_pos, id, ` + sqlLeftTeams + ` FROM ticket_removals t WHERE (change_pos, id) > (?1, ?2) AND (change_pos, id) <= (?3, ?4) AND NOT EXISTS (SELECT 1 FROM tickets x WHERE x.id = t.id AND (x.change_pos, x.id) <= (?3, ?4)) ORDER BY change_pos, id LIMIT ?5`
-
-	// The teams ticket t left after the read's start (?6, ?7) and at or
-	// before its change, as a JSON array, and NULL when there are none;
-	// the CASE asks first, once for the page, whether any ticket left a
-	// team up to the page's bound (?3). DISTINCT would build a temporary
-	// b-tree for every change read: its repeats are dropped when decoded.
-	// Where a query costs no round trip, the page asks first and reads the
-	// tickets without the column when none did.
-	sqlLeftTeams = `CASE WHEN (SELECT EXISTS (SELECT 1 FROM ticket_departures WHERE change_pos >= ?6 AND change_pos <= ?3)) THEN (SELECT CASE WHEN count(*) > 0 THEN json_group_array(d.team) END FROM ticket_departures d WHERE d.id = t.id AND d.change_pos >= ?6 AND (d.change_pos, d.id) > (?6, ?7) AND d.change_pos <= t.change_pos) END`
+	sqlRemovedSQL = `SELECT change_pos, id FROM ticket_removals t WHERE (change_pos, id) > (?1, ?2) AND (change_pos, id) <= (?3, ?4) AND NOT EXISTS (SELECT 1 FROM tickets x WHERE x.id = t.id AND (x.change_pos, x.id) <= (?3, ?4)) ORDER BY change_pos, id LIMIT ?5`
 )
 
 // SQLite's writers take turns, and each write takes the next number of
@@ -86,7 +73,6 @@ func (s *sqliteEngine) readChanges(ctx context.Context, after, until domain.Chan
 	if !bounded {
 		upTo = rowKey{math.MaxInt64, math.MaxInt64}
 	}
-	readFrom := from // departures are reported from here on, whatever the page
 	var page changePage
 	var merged []ports.Change
 	first := true
@@ -97,7 +83,7 @@ func (s *sqliteEngine) readChanges(ctx context.Context, after, until domain.Chan
 	var horizon uint64
 	for {
 		start := time.Now()
-		err := s.readChangePage(ctx, readFrom, from, upTo, batchSize, &page)
+		err := s.readChangePage(ctx, from, upTo, batchSize, &page)
 		s.observe(QueryChanges, start, err)
 		if err != nil {
 			return after, readFailed(ctx, err)
@@ -141,10 +127,10 @@ func (s *sqliteEngine) readChanges(ctx context.Context, after, until domain.Chan
 }
 
 // readChangePage reads a page of the change feed in one read transaction.
-func (s *sqliteEngine) readChangePage(ctx context.Context, readFrom, after, upTo rowKey, n int, page *changePage) error {
+func (s *sqliteEngine) readChangePage(ctx context.Context, after, upTo rowKey, n int, page *changePage) error {
 	page.changed, page.removed = page.changed[:0], page.removed[:0]
 	page.changedRows, page.changedLast = 0, rowKey{}
-	args := []any{keySeq(after), after.id, keySeq(upTo), upTo.id, n, keySeq(readFrom), readFrom.id}
+	args := []any{keySeq(after), after.id, keySeq(upTo), upTo.id, n}
 	tx, err := s.sql.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return err
@@ -155,31 +141,17 @@ func (s *sqliteEngine) readChangePage(ctx context.Context, readFrom, after, upTo
 		return fmt.Errorf("horizon: %w", err)
 	}
 	page.horizon = uint64(horizon)
-	var anyLeft bool
-	if err := tx.QueryRowContext(ctx, sqlAnyLeftSQL, keySeq(readFrom), keySeq(upTo)).Scan(&anyLeft); err != nil {
-		return fmt.Errorf("departures: %w", err)
-	}
-	q, lead := sqlChangedSQL, 1
-	if anyLeft {
-		q, lead = sqlLeftSQL, 2
-	}
-	rows, err := tx.QueryContext(ctx, q, args...)
+	rows, err := tx.QueryContext(ctx, sqlChangedSQL, args...)
 	if err != nil {
 		return err
 	}
 	var sc sqliteScanner
-	var left []byte
-	leadCols := [2]any{nil, &left}
 	for rows.Next() {
 		page.changedRows++
 		page.changed = append(page.changed, ports.Change{})
 		ch := &page.changed[len(page.changed)-1]
 		var pos int64
-		leadCols[0] = &pos
-		err := sc.scan(rows, &ch.Ticket, leadCols[:lead]...)
-		if err == nil && anyLeft {
-			ch.LeftTeams, err = decodeLeftTeams(left)
-		}
+		err := sc.scan(rows, &ch.Ticket, &pos)
 		var bad *undecodableRow
 		if errors.As(err, &bad) {
 			s.skipRow(QueryChanges, bad)
@@ -202,45 +174,11 @@ func (s *sqliteEngine) readChangePage(ctx context.Context, readFrom, after, upTo
 		return err
 	}
 	defer rrows.Close()
-	return scanRemovals(rrows, page, func(dst *[]string) any { return (*leftTeamsJSON)(dst) })
+	return scanRemovals(rrows, page)
 }
 
 // keySeq is k's transaction as a query parameter.
 func keySeq(k rowKey) int64 { return int64(min(k.seq, math.MaxInt64)) }
-
-// decodeLeftTeams decodes SQLite's JSON array of the teams a ticket left;
-// NULL (none) is nil.
-func decodeLeftTeams(js []byte) ([]string, error) {
-	if js == nil {
-		return nil, nil
-	}
-	var teams []string
-	if err := json.Unmarshal(js, &teams); err != nil {
-		return nil, fmt.Errorf("teams left: %w", err)
-	}
-	slices.Sort(teams)
-	return slices.Compact(teams), nil
-}
-
-// leftTeamsJSON scans SQLite's JSON array of the teams a ticket left.
-type leftTeamsJSON []string
-
-// Scan implements sql.Scanner.
-func (l *leftTeamsJSON) Scan(v any) error {
-	var js []byte
-	switch v := v.(type) {
-	case nil:
-	case []byte:
-		js = v
-	case string:
-		js = []byte(v)
-	default:
-		return fmt.Errorf("teams left: unexpected %T", v)
-	}
-	teams, err := decodeLeftTeams(js)
-	*l = teams
-	return err
-}
 
 // horizon covers every change so far: those below the counter's next value.
 func (s *sqliteEngine) horizon(ctx context.Context) (domain.ChangePos, error) {

@@ -230,7 +230,7 @@ func (c *conn) resumable(ctx context.Context, r *domain.LiveCursor, filter uint3
 // catchUp queues the changes in (after, until] for the writer, before any
 // live change: what a resuming client missed.
 func (c *conn) catchUp(ctx context.Context, n int, q domain.Query, after, until domain.ChangePos, holds func(int64) bool) error {
-	return c.g.hub.CatchUp(ctx, q, c.scope, after, until, holds, func(ds []app.Delivery) error {
+	return c.g.hub.CatchUp(ctx, q, after, until, holds, func(ds []app.Delivery) error {
 		return c.enqueueDeliveries(ctx, n, slices.Clone(ds))
 	})
 }

@@ -262,10 +262,10 @@ func testPruneKeepsUnreadRemovals(t *testing.T, feed ports.ChangeFeed, w TicketW
 }
 
 // testDepartures changes the teams of some tickets and deletes others,
-// after `after`, and checks that each change reports the teams its ticket
-// left since the read's start — also on a later page than the departure —
-// and only those: a read that starts after a departure does not report it,
-// and a change that moves no ticket reports none. It returns the position
+// after `after`, and checks that Departed names the tickets that left the
+// teams asked about — each once, whether asked from before the departures
+// or from the start of the feed — and none from after them, and that the
+// feed reads each ticket once, as it is now. It returns the position
 // reached.
 func testDepartures(t *testing.T, feed ports.ChangeFeed, w TicketWriter, four []domain.Ticket, after domain.ChangePos) domain.ChangePos {
 	t.Helper()
@@ -311,32 +311,29 @@ func testDepartures(t *testing.T, feed ports.ChangeFeed, w TicketWriter, four []
 	if ids, err := feed.Departed(ctx, reached, []string{movedFrom}); err != nil || len(ids) != 0 {
 		t.Fatalf("Departed after every departure = %v, %v; want none", ids, err)
 	}
-	want := map[int64][]string{moved.ID: {movedFrom}, twice.ID: {twiceFrom, "departures-first"}, edited.ID: nil, gone.ID: {goneTeam}}
-	checkLeft := func(got []ports.Change, want map[int64][]string) {
+	if ids, err := feed.Departed(ctx, domain.ChangePos{}, []string{goneTeam}); err != nil || !slices.Contains(ids, gone.ID) {
+		t.Fatalf("Departed from the feed's start = %v, %v; want ticket %d, deleted from %q, among them", ids, err, gone.ID, goneTeam)
+	}
+	check := func(got []ports.Change, want []int64) {
 		t.Helper()
 		if len(got) != len(want) {
 			t.Fatalf("the feed read %d changes, want %d: %+v", len(got), len(want), got)
 		}
 		for _, c := range got {
-			w, ok := want[c.Ticket.ID]
-			if !ok {
+			if !slices.Contains(want, c.Ticket.ID) {
 				t.Fatalf("unexpected change of ticket %d: %+v", c.Ticket.ID, c)
 			}
 			if c.Removed != (c.Ticket.ID == gone.ID) {
 				t.Fatalf("change of ticket %d: Removed = %v", c.Ticket.ID, c.Removed)
 			}
-			if !sameTeams(c.LeftTeams, w) {
-				t.Fatalf("change of ticket %d left teams %q, want %q", c.Ticket.ID, c.LeftTeams, w)
-			}
 		}
 	}
-	checkLeft(got, want)
+	check(got, []int64{moved.ID, twice.ID, edited.ID, gone.ID})
 	if got[len(got)-1].Ticket.ID != moved.ID {
 		t.Fatalf("the last change read is of ticket %d, want the later edit of ticket %d", got[len(got)-1].Ticket.ID, moved.ID)
 	}
-	// A read that starts after the departures reports none of them.
 	got, _ = WaitChanges(t, feed, mid, 10, 1)
-	checkLeft(got, map[int64][]string{moved.ID: nil})
+	check(got, []int64{moved.ID})
 
 	// ChangedSince names every ticket changed after a position, as it is
 	// now, and the deleted ones, once each; nothing after the last change.
@@ -370,22 +367,9 @@ func testDepartures(t *testing.T, feed ports.ChangeFeed, w TicketWriter, four []
 	return reached
 }
 
-// sameTeams reports whether a and b hold the same teams, in any order.
-func sameTeams(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for _, x := range a {
-		if !slices.Contains(b, x) {
-			return false
-		}
-	}
-	return true
-}
-
 // testPruneDepartures moves ticket to another team and prunes once the
 // move was read: the departure is pruned like a removal, and a reader from
-// before it can no longer resume, since it would not learn the team left.
+// before it can no longer resume, since Departed would not name it.
 func testPruneDepartures(t *testing.T, feed ports.ChangeFeed, w TicketWriter, ticket domain.Ticket) {
 	t.Helper()
 	ctx := context.Background()
@@ -393,13 +377,17 @@ func testPruneDepartures(t *testing.T, feed ports.ChangeFeed, w TicketWriter, ti
 	if err != nil {
 		t.Fatalf("Horizon: %v", err)
 	}
+	team := ticket.Team
 	ticket.Team, ticket.UpdatedAt = "pruned-departure", ticket.UpdatedAt.Add(time.Minute)
 	if err := w.UpdateTicket(ctx, ticket); err != nil {
 		t.Fatalf("update: %v", err)
 	}
 	got, reached := WaitChanges(t, feed, from, 10, 1)
-	if len(got) != 1 || len(got[0].LeftTeams) != 1 {
-		t.Fatalf("after a team change the feed read %+v, want the ticket and the team it left", got)
+	if len(got) != 1 {
+		t.Fatalf("after a team change the feed read %+v, want the ticket", got)
+	}
+	if ids, err := feed.Departed(ctx, from, []string{team}); err != nil || !slices.Equal(ids, []int64{ticket.ID}) {
+		t.Fatalf("Departed after a team change = %v, %v; want ticket %d", ids, err, ticket.ID)
 	}
 	if n, err := feed.PruneRemovals(ctx, time.Now().Add(time.Hour), reached); err != nil || n != 0 {
 		t.Fatalf("PruneRemovals after a team change = %d, %v; want 0 removals", n, err)

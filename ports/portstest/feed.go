@@ -277,7 +277,7 @@ func (f *Feed) ReadChanges(ctx context.Context, after, until domain.ChangePos, b
 		if !e.pos.coveredBy(after) && e.pos.coveredBy(target) {
 			t := e.ticket
 			t.Tags = slices.Clone(t.Tags)
-			rows = append(rows, row{e.pos, ports.Change{Removed: e.removed, Ticket: t, LeftTeams: f.leftTeams(after, target, e.pos.id)}})
+			rows = append(rows, row{e.pos, ports.Change{Removed: e.removed, Ticket: t}})
 		}
 	}
 	f.mu.Unlock()
@@ -346,18 +346,6 @@ func (f *Feed) ChangedSince(ctx context.Context, after domain.ChangePos, fn func
 		}
 	}
 	return ctx.Err()
-}
-
-// leftTeams returns the teams ticket id left in changes target covers and
-// after does not, each once, or nil. The caller holds f.mu.
-func (f *Feed) leftTeams(after, target domain.ChangePos, id int64) []string {
-	var teams []string
-	for _, d := range f.left {
-		if d.pos.id == id && !d.pos.coveredBy(after) && d.pos.coveredBy(target) && !slices.Contains(teams, d.team) {
-			teams = append(teams, d.team)
-		}
-	}
-	return teams
 }
 
 // Horizon implements ports.ChangeFeed.
