@@ -119,7 +119,8 @@ func resumeDeliveries(t *testing.T, h *Hub, feed *portstest.Feed, q domain.Query
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.RestoreView(context.Background(), q, domain.LiveCursor{SnapshotDone: true, Live: cursor}, s); err != nil {
+	// The dashboard's snapshot, whole, was read at its cursor.
+	if err := st.RestoreView(context.Background(), q, domain.LiveCursor{SnapshotDone: true, Watermark: cursor, Live: cursor}, s); err != nil {
 		t.Fatal(err)
 	}
 	var got []received

@@ -82,13 +82,15 @@ func (s *Streamer) restoreView(ctx context.Context, q domain.Query, cursor domai
 		return err
 	}
 	// A ticket now outside the scope, or deleted, may be one the dashboard
-	// holds if it ever left one of the scope's teams: asked with no lower
-	// bound, since it may have left before the cursor in a change the
-	// dashboard never got (a later change carried it past the cursor).
+	// holds if it left one of the scope's teams after the watermark of the
+	// dashboard's snapshot — not only after its cursor: it may have left
+	// before the cursor in a change the dashboard never got (a later change
+	// carried the ticket past the cursor). One that left before the
+	// watermark was never sent: nothing of it may reach the dashboard.
 	// Asked after the changes, it sees every departure they imply.
 	var leftScope heldSet
 	if !sub.scope.AllTeams {
-		ids, err := sub.hub.feed.Departed(ctx, domain.ChangePos{}, sub.scope.Teams)
+		ids, err := sub.hub.feed.Departed(ctx, cursor.Watermark, sub.scope.Teams)
 		if err != nil {
 			return err
 		}
@@ -97,11 +99,16 @@ func (s *Streamer) restoreView(ctx context.Context, q domain.Query, cursor domai
 		}
 	}
 	for _, c := range changed {
-		inScope := sub.scope.AllTeams || (!c.removed && sub.scope.Allows(c.team))
-		if !inScope {
-			_, inScope = leftScope.Get(c.id)
+		inScope := !c.removed && (sub.scope.AllTeams || sub.scope.Allows(c.team))
+		mayHold := inScope || sub.scope.AllTeams
+		if !mayHold {
+			_, mayHold = leftScope.Get(c.id)
 		}
-		sub.noteChanged(c.id, inScope)
+		// A ticket deleted or moved out of the scope that the view holds
+		// was read before it left, and its live change offered before the
+		// view held it: the view's copy is stale, and the dashboard is to
+		// drop the ticket.
+		sub.noteChanged(c.id, mayHold, !inScope)
 	}
 	return nil
 }

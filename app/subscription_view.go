@@ -167,18 +167,32 @@ func (s *Subscription) Settle() {
 // noteChanged records a ticket that changed after the resumed dashboard's
 // last change (see ports.ChangeFeed.ChangedSince), once its view holds the
 // filter's tickets as they are now: one the view holds waits to be sent
-// before the counts; one it does not, that the dashboard may hold
-// (wasInScope), is to be removed.
-func (s *Subscription) noteChanged(id int64, wasInScope bool) {
+// before the counts, unless it is gone now (deleted, or out of the scope)
+// and no removal of it waits: the view read it before it went, and its
+// live change was offered before the view held it, so it joins those the
+// dashboard may hold (mayHold) that the view does not, which are to be
+// removed.
+func (s *Subscription) noteChanged(id int64, mayHold, gone bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if gone && s.view.has(id) && !s.removalQueued(id) {
+		s.view.remove(id)
+		mayHold = true
+	}
 	switch {
 	case s.view.has(id):
 		s.pending.Put(id, 0)
-	case wasInScope:
+	case mayHold:
 		s.maybeHeld.Put(id, 0)
 	}
 	s.accountLocked()
+}
+
+// removalQueued reports whether ticket id's latest waiting entry is a
+// removal: the view drops the ticket when it is taken.
+func (s *Subscription) removalQueued(id int64) bool {
+	j, ok := s.queuedAt(id)
+	return ok && s.queue[j].removal
 }
 
 // Holds reports whether the dashboard holds ticket id, once its writes so

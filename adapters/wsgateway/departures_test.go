@@ -17,6 +17,7 @@ import (
 	"github.com/ticketstream/ticketstream/app/apptest"
 	"github.com/ticketstream/ticketstream/domain"
 	"github.com/ticketstream/ticketstream/domain/demodata"
+	"github.com/ticketstream/ticketstream/ports"
 	"github.com/ticketstream/ticketstream/ports/portstest"
 )
 
@@ -24,6 +25,13 @@ import (
 // holding tickets, with its hub running, and returns the base URL of its
 // sockets.
 func storeGateway(t *testing.T, d gormstore.Dialect, tickets []domain.Ticket) (*gormstore.Store, *app.Hub, string) {
+	t.Helper()
+	return storeGatewayReading(t, d, tickets, nil)
+}
+
+// storeGatewayReading is storeGateway whose snapshots and restores read
+// through source(store) when source is not nil.
+func storeGatewayReading(t *testing.T, d gormstore.Dialect, tickets []domain.Ticket, source func(*gormstore.Store) ports.TicketSource) (*gormstore.Store, *app.Hub, string) {
 	t.Helper()
 	url := "sqlite:" + filepath.Join(t.TempDir(), "tickets.db")
 	if d == gormstore.Postgres {
@@ -39,7 +47,7 @@ func storeGateway(t *testing.T, d gormstore.Dialect, tickets []domain.Ticket) (*
 	if err := migrated.InsertTickets(ctx, tickets); err != nil {
 		t.Fatal(err)
 	}
-	return gatewayOn(t, url, 0)
+	return gatewayReading(t, url, 0, source)
 }
 
 // gatewayOn serves a gateway, with a store and hub of its own, over the
@@ -47,13 +55,24 @@ func storeGateway(t *testing.T, d gormstore.Dialect, tickets []domain.Ticket) (*
 // batch is the hub's feed batch (0: the default).
 func gatewayOn(t *testing.T, url string, batch int) (*gormstore.Store, *app.Hub, string) {
 	t.Helper()
+	return gatewayReading(t, url, batch, nil)
+}
+
+// gatewayReading is gatewayOn whose snapshots and restores read through
+// source(store) when source is not nil.
+func gatewayReading(t *testing.T, url string, batch int, source func(*gormstore.Store) ports.TicketSource) (*gormstore.Store, *app.Hub, string) {
+	t.Helper()
 	ctx := context.Background()
 	store, closeStore, err := gormstore.Open(ctx, gormstore.Config{URL: url}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(closeStore)
-	streamer, err := app.NewStreamer(store, apptest.Poisoned(app.Config{}))
+	var src ports.TicketSource = store
+	if source != nil {
+		src = source(store)
+	}
+	streamer, err := app.NewStreamer(src, apptest.Poisoned(app.Config{}))
 	if err != nil {
 		t.Fatal(err)
 	}

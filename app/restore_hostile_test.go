@@ -1,0 +1,166 @@
+package app
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/ticketstream/ticketstream/domain"
+	"github.com/ticketstream/ticketstream/domain/demodata"
+	"github.com/ticketstream/ticketstream/ports"
+	"github.com/ticketstream/ticketstream/ports/portstest"
+)
+
+// A ticket the resumed billing dashboard holds leaves billing — moved to
+// sales, or deleted — after the restore has read it from the database but
+// before the view holds that (now stale) row, and the hub offers the change
+// in between, when the view does not hold the ticket yet. The restore must
+// still have the dashboard drop it, and its counts must come.
+func TestRestoreView_ATicketGoneWhileTheRestoreReadsIsRemoved(t *testing.T) {
+	t.Parallel()
+	for _, del := range []bool{false, true} {
+		name := "moved to sales"
+		if del {
+			name = "deleted"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			goneWhileRestoring(t, del)
+		})
+	}
+}
+
+// staleSource reads its rows (one snapshot, as a REPEATABLE READ query or a
+// server-side cursor does), then runs mid before handing them over: a
+// change committed after the read is offered live before the restore holds
+// the (stale) row.
+type staleSource struct {
+	feed *portstest.Feed
+	mid  func()
+}
+
+func (s *staleSource) StreamTickets(ctx context.Context, q domain.Query, n int, h ports.BatchHandler) error {
+	var rows []domain.Ticket
+	if err := s.feed.StreamTickets(ctx, q, n, ports.BatchHandlerFunc(func(b []domain.Ticket) error {
+		rows = append(rows, b...)
+		return nil
+	})); err != nil {
+		return err
+	}
+	if s.mid != nil {
+		s.mid()
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	return h.HandleBatch(rows)
+}
+
+func goneWhileRestoring(t *testing.T, del bool) {
+	t.Helper()
+	feed := portstest.NewFeed()
+	tk := demodata.New(77).Tickets(1)[0]
+	tk.Team = "billing"
+	cursor := feed.Put(tk) // the dashboard holds tk at the cursor
+	h := startHub(t, feed, HubConfig{}, nil)
+	portstest.WaitFor(t, 5*time.Second, "hub at cursor", func() bool { return h.Position().Includes(cursor) })
+	scope := domain.Scope{Teams: []string{"billing"}}
+	q := domain.Query{Teams: []string{"billing"}}
+	s, until, err := h.Subscribe(context.Background(), q, SubscribeOptions{SkipUntil: cursor, After: cursor, Resumed: true, Scope: scope})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	src := &staleSource{feed: feed, mid: func() {
+		var moved domain.ChangePos
+		if del {
+			moved = feed.Remove(tk.ID)
+		} else {
+			t2 := tk
+			t2.Team, t2.UpdatedAt = "sales", t2.UpdatedAt.Add(time.Minute)
+			moved = feed.Put(t2)
+		}
+		portstest.WaitFor(t, 5*time.Second, "move offered live", func() bool { return h.Position().Includes(moved) })
+	}}
+	st, err := NewStreamer(src, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RestoreView(context.Background(), q, domain.LiveCursor{SnapshotDone: true, Live: cursor}, s); err != nil {
+		t.Fatal(err)
+	}
+	holds := map[int64]bool{tk.ID: true} // the dashboard's screen
+	apply := func(ds []Delivery) error {
+		s.Apply(ds)
+		for i := range ds {
+			r := decodeDelivery(t, ds[i])
+			holds[r.id] = r.op != "remove"
+			ds[i].Release()
+		}
+		return nil
+	}
+	_ = apply(h.ResumeRemovals(s, cursor))
+	if err := h.CatchUp(context.Background(), q, cursor, until, s.Holds, apply); err != nil {
+		t.Fatal(err)
+	}
+	s.Settle()
+	// Drain live deliveries for a while.
+	deadline := time.Now().Add(time.Second)
+	var batch []Delivery
+	for time.Now().Before(deadline) {
+		batch, err = s.Take(batch[:0], 64*1024)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range batch {
+			r := decodeDelivery(t, batch[i])
+			holds[r.id] = r.op != "remove"
+			batch[i].Release()
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if holds[tk.ID] {
+		t.Errorf("the billing dashboard still shows ticket %d, which left billing (deleted=%v) during the resume", tk.ID, del)
+	}
+	if s.Holds(tk.ID) {
+		t.Errorf("the view still counts ticket %d", tk.ID)
+	}
+	if !s.CountsDue() && !s.CountsKnown() {
+		t.Errorf("counts never due: the resumed dashboard's counts are withheld forever")
+	}
+}
+
+// Y left billing for security before the billing dashboard's snapshot
+// (watermark W): the dashboard can never have held it. Y is then edited in
+// security while the dashboard is away. On resume the billing dashboard must
+// hear nothing of Y.
+func TestResume_ATicketThatLeftTheTeamsBeforeTheSnapshotStaysUnnamed(t *testing.T) {
+	t.Parallel()
+	feed := portstest.NewFeed()
+	tks := demodata.New(80).Tickets(2)
+	y, b := tks[0], tks[1]
+	y.Team, b.Team = "billing", "billing"
+	feed.Put(y, b)
+	y.Team = "security"
+	feed.Put(y) // left billing long ago
+	b.Subject = "watermark"
+	w := feed.Put(b) // the billing dashboard's fresh snapshot + cursor
+	y.Subject = "secret incident update"
+	feed.Put(y) // changes in security while the dashboard is away
+	b.Subject = "marker"
+	end := feed.Put(b)
+	h := startHub(t, feed, HubConfig{}, nil)
+	portstest.WaitFor(t, 5*time.Second, "hub", func() bool { return h.Position().Includes(end) })
+	scope := domain.Scope{Teams: []string{"billing"}}
+	q := domain.Query{Teams: []string{"billing"}}
+	s, until, err := h.Subscribe(context.Background(), q, SubscribeOptions{SkipUntil: w, After: w, Resumed: true, Scope: scope})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, r := range resumeDeliveries(t, h, feed, q, w, until, s) {
+		if r.id == y.ID {
+			t.Errorf("billing dashboard (snapshot after Y left billing) heard %s of security ticket %d: its id and that it changed", r.op, y.ID)
+		}
+	}
+}
