@@ -113,6 +113,26 @@ func (s *Streamer) restoreView(ctx context.Context, q domain.Query, cursor domai
 	return nil
 }
 
+// RestoreClaimed completes the view of a resumed dashboard whose claim was
+// adopted (Subscription.AdoptClaim): the view is what the dashboard holds,
+// so only the tickets changed since its cursor are read — by position, the
+// cost of what changed, not of what the filter holds. Those it holds wait
+// for their latest version to be sent before the counts; one it holds that
+// is deleted or out of the scope now, whose change may have been offered
+// before the claim was adopted, is removed first (Hub.ResumeRemovals).
+func (s *Streamer) RestoreClaimed(ctx context.Context, sub *Subscription) error {
+	err := sub.hub.feed.ChangedSince(ctx, sub.after, func(id int64, team string, removed bool) error {
+		inScope := !removed && (sub.scope.AllTeams || sub.scope.Allows(team))
+		sub.noteChanged(id, false, !inScope)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("restore the resumed view from its claim: %w", err)
+	}
+	sub.restoreDone()
+	return nil
+}
+
 // mayHaveHeld reports whether a dashboard of scope that resumes may hold
 // an earlier version of c's ticket, as far as c alone can tell: the ticket
 // is within the scope now. One deleted or now outside the scope may have

@@ -38,6 +38,9 @@ type SubscribeOptions struct {
 	// Source reads a live window's rows (a query with Window): required
 	// then, unused otherwise.
 	Source ports.TicketSource
+	// Digester keeps the digest of what the dashboard holds (see
+	// Subscription.HeldDigest); nil keeps none.
+	Digester *domain.HeldDigester
 }
 
 // Subscribe registers a subscriber for q (already restricted to the
@@ -63,7 +66,8 @@ func (h *Hub) Subscribe(ctx context.Context, q domain.Query, opts SubscribeOptio
 			case <-ctx.Done():
 				return nil, domain.ChangePos{}, fmt.Errorf("subscribe: %w", ctx.Err())
 			}
-			s := &Subscription{hub: h, q: q, skipUntil: opts.SkipUntil, resumed: opts.Resumed, countsHeld: opts.Resumed, scope: opts.Scope, after: opts.After}
+			s := &Subscription{hub: h, q: q, skipUntil: opts.SkipUntil, resumed: opts.Resumed, countsHeld: opts.Resumed, inexact: opts.Resumed,
+				scope: opts.Scope, after: opts.After, view: view{digester: opts.Digester}}
 			h.mu.Lock()
 			pos := h.pos
 			if q.Window > 0 {

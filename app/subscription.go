@@ -82,6 +82,14 @@ type Subscription struct {
 	// CountsDue); from then on the view is what the dashboard holds.
 	countsHeld bool
 	pending    heldSet
+	// inexact: the view may differ from what the dashboard holds — a
+	// resumed one, until a claim of it is adopted or, restored from the
+	// database, until its counts are sent — so no digest of it is told.
+	inexact bool
+	// claim is what a resuming dashboard says it holds, kept apart from
+	// the view until AdoptClaim checks it (claim.go).
+	claim        *view
+	claimTainted bool // the claim names what the subscription could not have sent
 	// maybeHeld: the tickets a resumed dashboard may hold that its view
 	// does not — they changed, or left its teams, while it was away (see
 	// Hub.ResumeRemovals).
@@ -98,9 +106,11 @@ const sizeofDelivery = int64(unsafe.Sizeof(Delivery{}))
 // memoryLocked estimates what s keeps: its view and its queue (the encoded
 // changes are shared with other subscribers and counted at their size).
 func (s *Subscription) memoryLocked() int64 {
-	m := 8*int64(len(s.view.held.slots)+len(s.touched.slots)+len(s.maybeHeld.slots)+len(s.pending.slots)) +
-		48*int64(len(s.view.held.big)+len(s.touched.big)+len(s.maybeHeld.big)+len(s.pending.big))
-	m += 32 * int64(len(s.view.teams))
+	m := s.view.memory() + 8*int64(len(s.touched.slots)+len(s.maybeHeld.slots)+len(s.pending.slots)) +
+		48*int64(len(s.touched.big)+len(s.maybeHeld.big)+len(s.pending.big))
+	if s.claim != nil {
+		m += s.claim.memory()
+	}
 	if s.win != nil {
 		m += s.win.memory()
 	}
@@ -125,7 +135,7 @@ func (s *Subscription) accountLocked() {
 		s.hub.stats.overBudget.Add(1)
 		// What it holds goes at once: the budget is for the others.
 		s.dropLocked()
-		s.view, s.touched = view{}, heldSet{}
+		s.view, s.touched, s.claim = view{}, heldSet{}, nil
 		s.accountLocked()
 	}
 }
@@ -420,7 +430,7 @@ func (s *Subscription) Close() {
 		s.win.in.Reset()
 	}
 	s.dropLocked()
-	s.view = view{}
+	s.view, s.claim = view{}, nil
 	s.touched.Reset()
 	s.maybeHeld.Reset()
 	s.pending.Reset()

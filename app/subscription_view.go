@@ -41,7 +41,7 @@ func (s *Subscription) countsDueLocked() bool {
 func (s *Subscription) CountsSent() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.countsHeld = false
+	s.countsHeld, s.inexact = false, false
 	s.pending.Reset()
 	s.maybeHeld.Reset()
 	s.accountLocked()

@@ -18,16 +18,32 @@ type view struct {
 	status [len(statusOrder)]int
 	teams  []viewTeam        // by team number
 	teamOf map[string]uint32 // JSON-escaped team name → team number, once there are many
+	// teamBytes is the length of every team name held, for the memory
+	// budget: a claim's names are the client's.
+	teamBytes int
 
 	dirtyStatus uint8    // bit i: status i changed since the last counts sent
 	dirtyTeams  []uint32 // teams whose count changed since the last counts sent
+
+	// digest is the held digest of what the view holds (domain.HeldDigest)
+	// under digester; nil keeps none.
+	digester *domain.HeldDigester
+	digest   domain.HeldDigest
+	scratch  [16]byte // the digester's
 }
 
-// viewTeam is one team's count; name is JSON-escaped, ready to write.
+// viewTeam is one team's count; name is JSON-escaped, ready to write, and
+// tag its domain.TeamTag when the view keeps a digest.
 type viewTeam struct {
 	name  string
+	tag   uint64
 	count int
 	dirty bool
+}
+
+// term is the digest term of ticket id held in bucket.
+func (v *view) term(id int64, bucket uint32) domain.HeldDigest {
+	return v.digester.Term(&v.scratch, id, uint8(bucket&(1<<statusBits-1)), v.teams[bucket>>statusBits].tag)
 }
 
 // statusOrder numbers the statuses for buckets and counts.
@@ -68,6 +84,12 @@ func (v *view) put(id int64, status uint8, team []byte) {
 	}
 	v.held.Put(id, bucket)
 	v.count(bucket, 1)
+	if v.digester != nil {
+		if held {
+			v.digest = v.digest.Xor(v.term(id, old))
+		}
+		v.digest = v.digest.Xor(v.term(id, bucket))
+	}
 }
 
 // scanTeams: a view of up to this many teams finds a team by looking
@@ -88,7 +110,12 @@ func (v *view) teamNumber(team []byte) uint32 {
 		}
 	}
 	t := uint32(len(v.teams))
-	v.teams = append(v.teams, viewTeam{name: string(team)})
+	v.teamBytes += len(team)
+	vt := viewTeam{name: string(team)}
+	if v.digester != nil {
+		vt.tag = domain.TeamTag(team)
+	}
+	v.teams = append(v.teams, vt)
 	if len(v.teams) > scanTeams {
 		if v.teamOf == nil {
 			v.teamOf = make(map[string]uint32, 2*len(v.teams))
@@ -120,6 +147,9 @@ func (v *view) remove(id int64) {
 	v.held.Delete(id)
 	v.total--
 	v.uncount(old)
+	if v.digester != nil {
+		v.digest = v.digest.Xor(v.term(id, old))
+	}
 }
 
 func (v *view) uncount(bucket uint32) { v.count(bucket, -1) }
@@ -190,4 +220,13 @@ func appendCount(dst []byte, before int, name string, count int) []byte {
 	dst = append(dst, name...)
 	dst = append(dst, `":`...)
 	return strconv.AppendInt(dst, int64(count), 10)
+}
+
+// memory estimates what v keeps: its table of ids and its teams.
+func (v *view) memory() int64 {
+	m := 8*int64(len(v.held.slots)) + 48*int64(len(v.held.big)) + int64(v.teamBytes) + 48*int64(len(v.teams))
+	if v.teamOf != nil {
+		m += 64 * int64(len(v.teamOf)) // the map's entries, and the key's header
+	}
+	return m
 }

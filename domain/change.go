@@ -42,11 +42,17 @@ type LiveCursor struct {
 	// a change already sent — so that the rest of a snapshot with a limit
 	// reads only what the limit leaves.
 	Read uint32
+	// Held is the digest of what the dashboard holds once it has applied
+	// the cursor's message, when HeldKnown (see HeldDigest): a resume that
+	// claims tickets whose digest is Held is believed.
+	Held      HeldDigest
+	HeldKnown bool
 }
 
 // The sealed form of a LiveCursor: version, flags, filter, cluster,
-// snapshot cursor, snapshot start, rows read, then the watermark and the
-// live position, each as a ChangePos (see appendPos), and the MAC. Older
+// snapshot cursor, snapshot start, rows read, the held digest when flag 2
+// says there is one, then the watermark and the live position, each as a
+// ChangePos (see appendPos), and the MAC. Older
 // versions are recognised only to be refused (the client resyncs): version
 // 2 had no cluster and no MAC, version 3 no start and no count of rows
 // read, version 4 positions that were one transaction number and id.
@@ -57,7 +63,8 @@ const (
 	// count of pending transactions, then each pending one, as varints.
 	maxPosLen        = 3*binary.MaxVarintLen64 + 1 + CursorPendingMax*binary.MaxVarintLen64
 	minLiveCursorLen = liveCursorFixed + 2*3 + macLen
-	maxLiveCursorLen = liveCursorFixed + 2*maxPosLen + macLen
+	maxLiveCursorLen = liveCursorFixed + heldDigestLen + 2*maxPosLen + macLen
+	heldDigestLen    = 16
 
 	oldLiveCursorVersion  = 2
 	oldLiveCursorLen      = 1 + 1 + 4 + 16 + cursorBodyLen + 16
@@ -104,6 +111,9 @@ func (c LiveCursor) appendTo(b []byte) []byte {
 	if c.SnapshotDone {
 		flags = 1
 	}
+	if c.HeldKnown {
+		flags |= 2
+	}
 	b = append(b, liveCursorVersion, flags)
 	b = binary.BigEndian.AppendUint32(b, c.Filter)
 	b = binary.BigEndian.AppendUint64(b, c.Cluster)
@@ -113,6 +123,10 @@ func (c LiveCursor) appendTo(b []byte) []byte {
 	putCursor(cur[:], c.Start)
 	b = append(b, cur[:]...)
 	b = binary.BigEndian.AppendUint32(b, c.Read)
+	if c.HeldKnown {
+		b = binary.BigEndian.AppendUint64(b, c.Held[0])
+		b = binary.BigEndian.AppendUint64(b, c.Held[1])
+	}
 	b = appendPos(b, c.Watermark)
 	return appendPos(b, c.Live)
 }
@@ -191,10 +205,10 @@ func uvarint(b []byte) (uint64, []byte, bool) {
 // getLiveCursor reads what appendTo wrote (b without its MAC), refusing
 // what it never writes.
 func getLiveCursor(b []byte) (LiveCursor, bool) {
-	if len(b) < liveCursorFixed || b[0] != liveCursorVersion || b[1] > 1 {
+	if len(b) < liveCursorFixed || b[0] != liveCursorVersion || b[1] > 3 {
 		return LiveCursor{}, false
 	}
-	c := LiveCursor{SnapshotDone: b[1] == 1, Filter: binary.BigEndian.Uint32(b[2:]), Cluster: binary.BigEndian.Uint64(b[6:])}
+	c := LiveCursor{SnapshotDone: b[1]&1 != 0, HeldKnown: b[1]&2 != 0, Filter: binary.BigEndian.Uint32(b[2:]), Cluster: binary.BigEndian.Uint64(b[6:])}
 	snap, ok := getCursor(b[14:])
 	start, okStart := getCursor(b[14+cursorBodyLen:])
 	if !ok || !okStart || snap.Compare(start) < 0 {
@@ -203,6 +217,13 @@ func getLiveCursor(b []byte) (LiveCursor, bool) {
 	c.Snapshot, c.Start = snap, start
 	c.Read = binary.BigEndian.Uint32(b[14+2*cursorBodyLen:])
 	rest := b[liveCursorFixed:]
+	if c.HeldKnown {
+		if len(rest) < heldDigestLen {
+			return LiveCursor{}, false
+		}
+		c.Held = HeldDigest{binary.BigEndian.Uint64(rest), binary.BigEndian.Uint64(rest[8:])}
+		rest = rest[heldDigestLen:]
+	}
 	if c.Watermark, rest, ok = getPos(rest); !ok {
 		return LiveCursor{}, false
 	}

@@ -1,8 +1,10 @@
 package domain
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/binary"
+	"math/bits"
 	"slices"
 	"testing"
 	"time"
@@ -30,6 +32,9 @@ func TestLiveCursor_RoundTripsAndRefusesDamage(t *testing.T) {
 		// Pending transactions, one read in part among them, a negative id.
 		{Filter: 4, Cluster: 9, Watermark: ChangePos{Xmax: 1000, Pending: []uint64{900, 950}}, Live: ChangePos{Xmax: 1200, Pending: []uint64{950, 1100}, Seq: 990, ID: -4}},
 		{Filter: 5, Cluster: 9, Watermark: ChangePos{Xmax: 1<<64 - 1, Pending: []uint64{1, 1<<64 - 2}}, Live: ChangePos{Xmax: 1<<64 - 1, Pending: []uint64{1, 1<<64 - 2}, Seq: 1<<64 - 1, ID: 1<<63 - 1}},
+		// The digest of what the dashboard holds, any value, zero too.
+		{Filter: 6, Cluster: 9, SnapshotDone: true, Held: HeldDigest{0xfeedface, 1<<64 - 1}, HeldKnown: true, Watermark: ChangePos{Xmax: 7, Pending: []uint64{3}}, Live: ChangePos{Xmax: 8, Seq: 7, ID: 2}},
+		{Filter: 7, HeldKnown: true, Live: ChangePos{Xmax: 1}},
 	}
 	for _, c := range cursors {
 		s := sealer.LiveCursorString(c)
@@ -61,7 +66,8 @@ func TestLiveCursor_RoundTripsAndRefusesDamage(t *testing.T) {
 // sameLiveCursor compares cursors field by field: positions hold slices.
 func sameLiveCursor(a, b LiveCursor) bool {
 	return a.Filter == b.Filter && a.Cluster == b.Cluster && a.Snapshot == b.Snapshot && a.SnapshotDone == b.SnapshotDone &&
-		a.Start == b.Start && a.Read == b.Read && a.Watermark.Equal(b.Watermark) && a.Live.Equal(b.Live)
+		a.Start == b.Start && a.Read == b.Read && a.Watermark.Equal(b.Watermark) && a.Live.Equal(b.Live) &&
+		a.HeldKnown == b.HeldKnown && a.Held == b.Held
 }
 
 // putOldPos writes a position as versions 2 to 4 did: transaction and id.
@@ -214,6 +220,7 @@ func FuzzParseLiveCursor(f *testing.F) {
 	f.Add(sealer.LiveCursorString(LiveCursor{Filter: 1, Watermark: ChangePos{Xmax: 1 << 63}, Live: ChangePos{Xmax: 1<<64 - 1, Pending: []uint64{5, 1 << 62}, Seq: 9, ID: -1}}))
 	f.Add(oldLiveCursor(LiveCursor{Filter: 9, Watermark: ChangePos{Seq: 100, ID: 2}, Live: ChangePos{Seq: 120, ID: 5}}))
 	f.Add(newTestSealer(f, "another key, sixteen bytes long").LiveCursorString(LiveCursor{Filter: 9}))
+	f.Add(sealer.LiveCursorString(LiveCursor{Filter: 2, HeldKnown: true, Held: HeldDigest{1, 2}, Live: ChangePos{Xmax: 5, Seq: 5, ID: 1}}))
 	f.Add("")
 	f.Fuzz(func(t *testing.T, s string) {
 		c, err := sealer.OpenLiveCursor(s)
@@ -264,5 +271,37 @@ func TestLiveCursor_CapsPendingTransactionsSafely(t *testing.T) {
 	}
 	if len(s) > encodedMaxLiveCursorLen {
 		t.Fatalf("cursor of %d characters, longer than the %d allowed", len(s), encodedMaxLiveCursorLen)
+	}
+}
+
+// A live cursor's held digest is encrypted: the digest is a XOR of terms,
+// so a client that could read the digests of the sets it held could solve
+// for the terms and forge a claim. Its bytes are not in the cursor, and
+// digests one bit apart seal to unrelated bytes.
+func TestLiveCursor_TheHeldDigestIsNotReadable(t *testing.T) {
+	t.Parallel()
+	sealer := newTestSealer(t, "test key, sixteen bytes or more")
+	held := HeldDigest{0x0102030405060708, 0x1112131415161718}
+	c := LiveCursor{Filter: 1, HeldKnown: true, Held: held, Live: ChangePos{Xmax: 5, Seq: 5, ID: 1}}
+	raw := func(c LiveCursor) []byte {
+		b, err := base64.RawURLEncoding.DecodeString(sealer.LiveCursorString(c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	plain := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, held[0]), held[1])
+	a := raw(c)
+	if bytes.Contains(a, plain) || bytes.Contains(a, plain[:8]) || bytes.Contains(a, plain[8:]) {
+		t.Fatalf("the digest is readable in the cursor %x", a)
+	}
+	c.Held[1] ^= 1
+	b := raw(c)
+	diff := 0
+	for i := range a {
+		diff += bits.OnesCount8(a[i] ^ b[i])
+	}
+	if diff < 40 {
+		t.Fatalf("digests one bit apart seal to cursors %d bits apart", diff)
 	}
 }

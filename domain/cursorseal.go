@@ -2,6 +2,7 @@ package domain
 
 import (
 	"bytes"
+	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -23,6 +24,9 @@ type CursorSealer struct {
 	// the hash of the padded key, so a MAC costs three SHA-256 blocks, not
 	// five, and reusing the states costs no allocation.
 	macs sync.Pool
+	key  []byte
+	// held encrypts the held digest a live cursor carries (HeldDigest).
+	held cipher.Block
 }
 
 // macState is one reusable HMAC computation. The body is copied into it
@@ -34,6 +38,7 @@ type macState struct {
 	// cursor is where a live cursor is built before it is sealed.
 	cursor [maxLiveCursorLen]byte
 	sum    [sha256.Size]byte
+	held   [16]byte // the held digest, encrypted in place
 }
 
 // MinCursorKeyLen is the shortest key NewCursorSealer accepts.
@@ -47,7 +52,7 @@ func NewCursorSealer(key []byte) (*CursorSealer, error) {
 		return nil, Invalidf("cursor-key", "must be at least %d bytes, got %d", MinCursorKeyLen, len(key))
 	}
 	key = bytes.Clone(key)
-	s := &CursorSealer{}
+	s := &CursorSealer{key: key, held: deriveBlock(key, heldSealLabel)}
 	s.macs.New = func() any { return &macState{h: hmac.New(sha256.New, key)} }
 	return s, nil
 }
@@ -155,6 +160,9 @@ func (s *CursorSealer) OpenCursor(text string) (Cursor, error) {
 // few hundred bytes more of frame made every one of them grow its stack.
 func (s *CursorSealer) AppendLiveCursor(dst []byte, c LiveCursor) []byte {
 	st := s.macs.Get().(*macState)
+	if c.HeldKnown {
+		c.Held = sealHeld(s.held, &st.held, c.Held, false)
+	}
 	b := c.capped().appendTo(st.cursor[:0])
 	st.h.Reset()
 	st.h.Write(b)
@@ -195,6 +203,10 @@ func (s *CursorSealer) OpenLiveCursor(text string) (LiveCursor, error) {
 	c, ok := getLiveCursor(b[:len(b)-macLen])
 	if !ok {
 		return LiveCursor{}, Invalidf(ParamCursor, msgMalformedCursor)
+	}
+	if c.HeldKnown {
+		var scratch [16]byte
+		c.Held = sealHeld(s.held, &scratch, c.Held, true)
 	}
 	return c, nil
 }

@@ -5,7 +5,7 @@
 // writer in queue.go, the on-demand writer in writer.go.
 //
 // Who guards what. The reader goroutine alone owns sub, streamCancel and
-// streamDone. closeOnce makes the first close request the only one sent on
+// streamDone and claim. closeOnce makes the first close request the only one sent on
 // closeReq; closedMu guards closed, the reason logged. liveMu guards live,
 // which the producer sets and the reader closes. The writer's own state
 // (sc, st) and wmu's fields are described in writer.go. The counters and
@@ -48,6 +48,7 @@ type conn struct {
 	sub          int // the current subscription; replaced by a subscribe message
 	streamCancel context.CancelFunc
 	streamDone   chan struct{}
+	claim        *claimBox // the current subscription's held tickets, if announced
 	liveMu       sync.Mutex
 	live         *app.Subscription // the current subscription's hub queue
 
@@ -81,7 +82,9 @@ type closeMsg struct {
 }
 
 func newConn(g *Gateway, ws *websocket.Conn, scope domain.Scope, filter string) *conn {
-	ws.SetReadLimit(g.opts.MaxMessageBytes)
+	// Held messages may take MaxHeldMessageBytes whatever the bound on
+	// the others, which handleMessage checks.
+	ws.SetReadLimit(max(g.opts.MaxMessageBytes, MaxHeldMessageBytes))
 	ctx, cancel := context.WithCancel(context.Background())
 	id := g.nextID.Add(1)
 	return &conn{
@@ -170,7 +173,17 @@ func (c *conn) handleMessage(typ websocket.MessageType, data []byte, subscribes 
 		c.closeWith(websocket.StatusUnsupportedData, "send text messages")
 		return false
 	}
-	_, sub, err := ParseClientMessage(data, c.g.cursors)
+	if int64(len(data)) > c.g.opts.MaxMessageBytes && !isHeldMessage(data) {
+		c.closeWith(websocket.StatusMessageTooBig, "message too big")
+		return false
+	}
+	m, sub, err := ParseClientMessage(data, c.g.cursors)
+	if err == nil && m.Type == "held" {
+		return c.handleHeld(m)
+	}
+	if err == nil && c.claim != nil && !c.claim.complete() {
+		err = domain.Invalidf(ParamHeld, "%d of the %d held tickets announced are still to come", c.claim.want-c.claim.got, c.claim.want)
+	}
 	if err == nil {
 		sub.Query, err = c.scope.Restrict(sub.Query)
 	}

@@ -15,3 +15,7 @@ func (g *Gateway) StuckWrites(age time.Duration) int {
 	}
 	return n
 }
+
+// SetClaimWait shortens how long a resume waits for the held tickets its
+// client announced. Call it before serving.
+func (g *Gateway) SetClaimWait(d time.Duration) { g.claimWait = d }

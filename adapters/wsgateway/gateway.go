@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -36,12 +37,15 @@ type Gateway struct {
 	streamer *app.Streamer
 	hub      *app.Hub
 	cursors  *domain.CursorSealer
-	auth     bearer.Verifier
-	opts     Options
-	log      *slog.Logger
-	obs      Observer
-	limits   *peerlimit.Limits
-	origins  []hostguard.Pattern
+	digester *domain.HeldDigester // of what dashboards hold, for their cursors
+	// claimWait: how long a resume waits for the held tickets announced.
+	claimWait time.Duration
+	auth      bearer.Verifier
+	opts      Options
+	log       *slog.Logger
+	obs       Observer
+	limits    *peerlimit.Limits
+	origins   []hostguard.Pattern
 
 	open     atomic.Int64
 	nextID   atomic.Uint64
@@ -72,7 +76,11 @@ func New(streamer *app.Streamer, hub *app.Hub, cursors *domain.CursorSealer, aut
 	}
 	checkTokens := bearer.ChecksTokens(auth)
 	origins, _ := hostguard.ParsePatterns(opts.AllowedOrigins) // checked by Validate
-	return &Gateway{streamer: streamer, hub: hub, cursors: cursors, auth: auth, opts: opts, log: log, obs: nopObserver{}, conns: map[*conn]struct{}{},
+	var digester *domain.HeldDigester
+	if cursors != nil {
+		digester = cursors.HeldDigester()
+	}
+	return &Gateway{streamer: streamer, hub: hub, cursors: cursors, digester: digester, claimWait: claimWait, auth: auth, opts: opts, log: log, obs: nopObserver{}, conns: map[*conn]struct{}{},
 		limits: newConnLimits(opts, checkTokens), origins: origins, writerPool: newWriterPool(),
 		stopPinger: make(chan struct{}), pingerDone: make(chan struct{})}, nil
 }

@@ -21,12 +21,33 @@ const (
 
 // ClientMessage is what a client may send after the upgrade.
 type ClientMessage struct {
-	// Type is "subscribe": replace the filter and start a new snapshot.
+	// Type is "subscribe": replace the filter and start a new snapshot; or
+	// "held": tickets a resuming client holds (see ParamHeld).
 	Type string `json:"type"`
 	// Query is the new filter in the query-string form of the upgrade URL
 	// (status=open&team=billing); empty means every permitted ticket.
-	Query string `json:"query"`
+	// Subscribe only.
+	Query string `json:"query,omitempty"`
+	// Teams and Tickets are a held message's: the teams its tickets
+	// name, and the tickets (see DecodeHeld).
+	Teams   []string `json:"teams,omitempty"`
+	Tickets string   `json:"tickets,omitempty"`
 }
+
+// ParamHeld is the subscription parameter by which a client that resumes
+// with a live cursor says it will send the tickets it holds — held=N, N of
+// them — in held messages right after the subscription (the upgrade, or
+// the subscribe message). When what they claim is what the cursor says the
+// dashboard held, the server takes it and reads none of the filter back
+// from the database; otherwise it reads them back.
+const ParamHeld = "held"
+
+// MaxHeld is the most tickets a client may say it holds.
+const MaxHeld = 1 << 22
+
+// MaxHeldMessageBytes is the most a held message may take: every server
+// accepts messages of this size (Options.MaxMessageBytes).
+const MaxHeldMessageBytes = 4096
 
 // Subscription is what a client asks for: a filter, and optionally where to
 // resume a live subscription of the same filter.
@@ -39,6 +60,10 @@ type Subscription struct {
 	// be used at all — altered, forged, from an older server version: the
 	// subscription starts afresh, with a resync message giving this reason.
 	Refused string
+	// Claims says the client will send the Held tickets it holds in held
+	// messages (ParamHeld), whatever becomes of its cursor.
+	Claims bool
+	Held   int
 }
 
 // ParseSubscription reads a subscription from query parameters: the filter
@@ -53,6 +78,21 @@ type Subscription struct {
 // cursor is an EInvalid error.
 func ParseSubscription(values url.Values, cursors *domain.CursorSealer) (Subscription, error) {
 	var sub Subscription
+	if h, ok := values[ParamHeld]; ok {
+		n, err := -1, error(nil)
+		if len(h) == 1 {
+			n, err = strconv.Atoi(h[0])
+		}
+		switch {
+		case err != nil || n < 0 || n > MaxHeld:
+			return Subscription{}, domain.Invalidf(ParamHeld, "must be one count of tickets, 0 to %d", MaxHeld)
+		case len(values[domain.ParamCursor]) != 1:
+			return Subscription{}, domain.Invalidf(ParamHeld, "only with the cursor of a resume")
+		}
+		sub.Claims, sub.Held = true, n
+		values = maps.Clone(values)
+		delete(values, ParamHeld)
+	}
 	if c := values[domain.ParamCursor]; len(c) == 1 && domain.IsCursorShaped(c[0]) {
 		var err error
 		if domain.IsLiveCursor(c[0]) {
@@ -100,8 +140,16 @@ func ParseClientMessage(data []byte, cursors *domain.CursorSealer) (ClientMessag
 	if dec.More() {
 		return m, Subscription{}, &domain.Error{Code: domain.EInvalid, Message: "one JSON object per message"}
 	}
-	if m.Type != "subscribe" {
-		return m, Subscription{}, &domain.Error{Code: domain.EInvalid, Param: "type", Message: `unknown message type (want "subscribe")`}
+	switch {
+	case m.Type == "held":
+		if m.Query != "" {
+			return m, Subscription{}, &domain.Error{Code: domain.EInvalid, Param: "query", Message: "a held message has teams and tickets, no query"}
+		}
+		return m, Subscription{}, nil
+	case m.Type != "subscribe":
+		return m, Subscription{}, &domain.Error{Code: domain.EInvalid, Param: "type", Message: `unknown message type (want "subscribe" or "held")`}
+	case m.Teams != nil || m.Tickets != "":
+		return m, Subscription{}, &domain.Error{Code: domain.EInvalid, Param: "type", Message: "a subscribe message has a query, no teams or tickets"}
 	}
 	values, err := domain.ParseQueryString(m.Query)
 	if err != nil {

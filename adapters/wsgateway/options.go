@@ -108,7 +108,7 @@ func (nopObserver) SlowClosed()              {}
 const MaxMessageBytesLimit = 1 << 20
 
 // minMessageBytes is the smallest MaxMessageBytes: below it no subscribe
-// message would fit.
+// message would fit. (Held messages may always take MaxHeldMessageBytes.)
 const minMessageBytes = 64
 
 // Validate reports a setting no gateway can use, naming it: zero means the

@@ -37,9 +37,17 @@ func (c *conn) subscribe(sub Subscription) {
 	done := make(chan struct{})
 	c.streamCancel, c.streamDone = cancel, done
 	n := c.sub
+	c.claim = nil
+	if sub.Claims {
+		c.claim = newClaimBox(sub.Held)
+	}
+	box := c.claim
 	go func() {
 		defer close(done)
-		c.runSubscription(ctx, n, sub)
+		if box != nil {
+			defer box.discard() // unless taken: the reader reads the rest and drops it
+		}
+		c.runSubscription(ctx, n, sub, box)
 	}()
 }
 
@@ -64,7 +72,7 @@ func (c *conn) stopStream() {
 // is queued; the hub queue lives on until the subscription is replaced or
 // the socket closes (stopStream), so an idle dashboard keeps no goroutine
 // of its own beyond its reader and writer.
-func (c *conn) runSubscription(ctx context.Context, n int, sub Subscription) {
+func (c *conn) runSubscription(ctx context.Context, n int, sub Subscription, box *claimBox) {
 	q := sub.Query
 	if q.Window > 0 {
 		c.runWindow(ctx, n, q)
@@ -93,7 +101,12 @@ func (c *conn) runSubscription(ctx context.Context, n int, sub Subscription) {
 			skip = r.Live
 		}
 	}
-	live, pos, ok := c.join(ctx, n, q, app.SubscribeOptions{SkipUntil: skip, Resumed: sub.Resume != nil && resync == "", Scope: c.scope, After: skip})
+	if box != nil && (resync != "" || sub.Resume == nil || !sub.Resume.HeldKnown) {
+		// No digest to check the held tickets against: the reader drops
+		// them as they come, while this subscription goes on.
+		box.discard()
+	}
+	live, pos, ok := c.join(ctx, n, q, app.SubscribeOptions{SkipUntil: skip, Resumed: sub.Resume != nil && resync == "", Scope: c.scope, After: skip, Digester: c.g.digester})
 	if !ok {
 		return
 	}
@@ -104,14 +117,28 @@ func (c *conn) runSubscription(ctx context.Context, n int, sub Subscription) {
 		return
 	}
 	fresh := domain.LiveCursor{Filter: filter, Cluster: cluster, Watermark: pos, Snapshot: q.After, Live: pos, Start: q.After}
-	st := &subState{sub: n, live: live, cursor: sealedCursor{LiveCursor: fresh, sealer: c.g.cursors}}
+	st := &subState{sub: n, live: live, cursor: sealedCursor{LiveCursor: fresh, sealer: c.g.cursors, held: live}}
 	if r := sub.Resume; r != nil && resync == "" {
 		st.cursor.LiveCursor = *r
 		// The dashboard holds tickets this socket never sent: the core
 		// counts them from the database once, so that later changes move
 		// the counts from the right buckets and removals reach it.
 		st.resumedView = true
-		if err := c.g.streamer.RestoreView(ctx, q, *r, live); err != nil {
+		claimed := false
+		if box != nil && r.HeldKnown {
+			var err error
+			if claimed, err = c.resumeFromClaim(ctx, box, *r, live); err != nil {
+				c.fail(n, err)
+				return
+			}
+		}
+		var err error
+		if claimed {
+			err = c.g.streamer.RestoreClaimed(ctx, live)
+		} else {
+			err = c.g.streamer.RestoreView(ctx, q, *r, live)
+		}
+		if err != nil {
 			c.fail(n, err)
 			return
 		}
@@ -268,6 +295,8 @@ func (c *conn) fail(n int, err error) {
 		c.g.obs.SlowClosed()
 		c.closeWith(websocket.StatusTryAgainLater, "client too slow: reconnect with the cursor of the last message received")
 	case errors.Is(err, context.Canceled):
+	case errors.Is(err, errClaimLate):
+		c.closeWith(websocket.StatusTryAgainLater, "held: "+err.Error())
 	case errors.Is(err, app.ErrMemoryBudget):
 		c.closeWith(websocket.StatusTryAgainLater, reasonMemoryBudget)
 	default:

@@ -22,10 +22,27 @@ import (
 // is live again — its resume's catch-up written, which the counts message
 // marks — and fails if one does not get there: a resume that cannot keep up
 // with the writes would be closed with 1013 and start again, for ever.
+// "claimed": the dashboards say what they hold (held messages), as the
+// dashboard and wsclient do; "read-back": they do not, and the server reads
+// each one's view back from the database — the baseline.
 //
 //	go test -run '^$' -bench ResumeStorm -benchtime 1x -timeout 30m -v ./e2e/process
 func BenchmarkResumeStorm(b *testing.B) {
+	for _, claim := range []bool{true, false} {
+		name := "claimed"
+		if !claim {
+			name = "read-back"
+		}
+		b.Run(name, func(b *testing.B) { resumeStorm(b, claim) })
+	}
+}
+
+func resumeStorm(b *testing.B, claim bool) {
 	const dashboards, tickets, perSecond = 50, 20_000, 500
+	var resume []wsclient.Option
+	if !claim {
+		resume = append(resume, wsclient.WithoutHeld())
+	}
 	ctx := context.Background()
 	db := seedDatabase(b, tickets)
 	p := e2e.StartProcess(b, "--database", db, "--demo-tickets", "0")
@@ -80,7 +97,7 @@ func BenchmarkResumeStorm(b *testing.B) {
 					b.Errorf("dashboard %d not live again after 2 minutes (%d closes)", i, closes[i])
 					return
 				}
-				c, err := wsclient.Dial(ctx, base, "", "", views[i])
+				c, err := wsclient.Dial(ctx, base, "", "", views[i], resume...)
 				if err != nil {
 					closes[i]++
 					time.Sleep(100 * time.Millisecond)

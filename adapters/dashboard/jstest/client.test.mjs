@@ -17,7 +17,7 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
 
-import { connect, PROTOCOL, View } from "../static/js/client.js";
+import { connect, heldMessages, PROTOCOL, View } from "../static/js/client.js";
 import { comparator, compareBytes, SORT_FIELDS } from "../static/js/order.js";
 
 const BIN = process.env.TICKETSTREAM_BIN;
@@ -258,6 +258,8 @@ test("after a dropped socket it resumes from the cursor, without a snapshot", as
   assert.ok(c.rec.statuses.some((s) => s.startsWith("reconnecting")), `statuses: ${c.rec.statuses}`);
   assert.deepEqual(c.rec.resets, []);
   assert.ok(held > 0);
+  assert.match(c.rec.sockets[1].url, /[?&]held=\d+/, "the resume claims what the view holds");
+  assert.ok(!serverLog.includes("do not match the cursor"), "the server believed the claim");
   checkCounts(c);
 });
 
@@ -339,6 +341,41 @@ test("a refused filter stops the client with the server's reason, and never retr
   c.setFilter("priority=high");
   await live(c);
   await checkView(c, "priority=high");
+});
+
+test("heldMessages encodes every ticket's id, team and status, each message within 4096 bytes", () => {
+  const tickets = new Map();
+  const statuses = ["new", "open", "pending", "on_hold", "solved", "closed"];
+  for (let i = 0; i < 3000; i++) {
+    const id = 1 + i * 977;
+    tickets.set(id, { id, team: i % 5 === 0 ? "équipe \"é\"" : `team-${i % 9}`, status: statuses[i % 6] });
+  }
+  const got = new Map();
+  for (const text of heldMessages(tickets)) {
+    assert.ok(new TextEncoder().encode(text).length <= 4096, `a held message of ${text.length} bytes`);
+    const m = JSON.parse(text);
+    assert.equal(m.type, "held");
+    const bytes = Buffer.from(m.tickets, "base64url");
+    let at = 0;
+    const varint = () => {
+      let n = 0;
+      let mul = 1;
+      for (;;) {
+        const b = bytes[at++];
+        n += (b & 127) * mul;
+        if (b < 128) return n;
+        mul *= 128;
+      }
+    };
+    let id = 0;
+    while (at < bytes.length) {
+      const z = varint();
+      id += z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+      got.set(id, { team: m.teams[varint()], status: statuses[varint()] });
+    }
+  }
+  assert.equal(got.size, tickets.size);
+  for (const [id, t] of tickets) assert.deepEqual(got.get(id), { team: t.team, status: t.status }, `ticket ${id}`);
 });
 
 test("View applies messages on its own: upserts, removes, counts and their deltas", () => {

@@ -8,7 +8,15 @@ type Option func(*dialConfig)
 // dialConfig is what the options set.
 type dialConfig struct {
 	noCompression bool
+	noHeld        bool
 	httpClient    *http.Client
+}
+
+// WithoutHeld makes a resuming Dial not claim what the view holds (held=N
+// and held messages): the server then reads it back from the database, as
+// for a client that does not know the held messages.
+func WithoutHeld() Option {
+	return func(c *dialConfig) { c.noHeld = true }
 }
 
 // WithoutCompression makes Dial not offer permessage-deflate: every message

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -221,8 +222,13 @@ func Dial(ctx context.Context, base, query, token string, view *View, options ..
 	if err != nil {
 		return nil, fmt.Errorf("filter %q: %w", query, err)
 	}
+	var held [][]byte
 	if view.Cursor != "" {
 		values.Set("cursor", view.Cursor)
+		if !cfg.noHeld {
+			held = heldMessages(view.Tickets)
+			values.Set("held", strconv.Itoa(len(view.Tickets)))
+		}
 	}
 	opts := &websocket.DialOptions{Subprotocols: []string{Subprotocol}, HTTPClient: cfg.httpClient, CompressionMode: websocket.CompressionNoContextTakeover}
 	if cfg.noCompression {
@@ -239,6 +245,12 @@ func Dial(ctx context.Context, base, query, token string, view *View, options ..
 		return nil, fmt.Errorf("dial: %w", err)
 	}
 	c.SetReadLimit(8 << 20)
+	for _, m := range held {
+		if err := c.Write(ctx, websocket.MessageText, m); err != nil {
+			c.CloseNow()
+			return nil, fmt.Errorf("send the held tickets: %w", err)
+		}
+	}
 	// A new socket numbers its subscriptions from 1: a resumed view carries
 	// on into subscription 1, a fresh one starts empty.
 	view.Sub = 0

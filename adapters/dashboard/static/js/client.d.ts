@@ -174,3 +174,9 @@ export declare class TicketStreamClient {
 
 /** Creates a client and starts it. */
 export declare function connect(options?: ClientOptions): TicketStreamClient;
+
+/**
+ * The held messages a resuming client sends (held=N with its cursor): the
+ * tickets it holds, each within 4096 bytes. The client sends them itself.
+ */
+export declare function heldMessages(tickets: Map<number, Ticket>): string[];

@@ -206,6 +206,7 @@ export class TicketStreamClient {
   #status = "closed";
   #detail = "";
   #stale = false; // a window's rows are from a socket that closed: the next window replaces them
+  #claim = true; // resume with held= and the held messages; off for one attempt after a refused upgrade
   #online = () => { if (this.#running && !this.#ws) this.#connectNow(); };
 
   /**
@@ -367,7 +368,10 @@ export class TicketStreamClient {
   #url() {
     const u = this.#at("/v1/stream", "ws");
     const params = new URLSearchParams(this.#filter);
-    if (this.view.cursor) params.set("cursor", this.view.cursor);
+    if (this.view.cursor) {
+      params.set("cursor", this.view.cursor);
+      if (this.#claim) params.set("held", String(this.view.tickets.size)); // sent on open: the server need not read them back
+    }
     u.search = params.toString();
     return u.href;
   }
@@ -390,8 +394,11 @@ export class TicketStreamClient {
     const reopening = this.view.window > 0 && (this.view.rows.length > 0 || this.view.counts !== null);
     if (reopening) this.#stale = true;
     this.#setStatus(resuming || reopening ? "reconnecting" : "connecting", resuming ? "resuming" : reopening ? "reopening the window" : "");
+    const held = resuming && this.#claim ? heldMessages(this.view.tickets) : [];
     ws.onopen = () => {
       opened = true;
+      this.#claim = true;
+      for (const m of held) ws.send(m);
       this.#setStatus("loading", this.view.cursor ? "catching up" : "");
     };
     ws.onmessage = (ev) => {
@@ -437,7 +444,11 @@ export class TicketStreamClient {
       this.#stopWith("auth", "Your token has expired: enter a new one.");
       return;
     }
-    if (FINAL.has(code)) {
+    if (/^held\b/.test(reason ?? "")) {
+      // The server would not take the held tickets (too slow to send, or
+      // refused): resume once without them — it reads the view back.
+      this.#claim = false;
+    } else if (FINAL.has(code)) {
       this.#stopWith("error", reason || `closed with code ${code}`);
       return;
     }
@@ -449,6 +460,10 @@ export class TicketStreamClient {
         return; // the probe has reported the reason
       }
       if (!this.#running) return;
+      // The filter and token are fine: the refusal may be of held=, by a
+      // server older than it (a rolling deploy). The next attempt resumes
+      // without it; the server then reads the view back.
+      this.#claim = false;
     }
     const delay = Math.min(this.#max, this.#first * 2 ** this.#attempt) * (0.8 + 0.4 * Math.random());
     this.#attempt++;
@@ -506,6 +521,75 @@ export class TicketStreamClient {
  * The window=N of a filter, or 0. (A sort without a window sorts a whole
  * filter's snapshot.)
  */
+/** The statuses in the order of the held messages' status index. */
+const HELD_STATUSES = ["new", "open", "pending", "on_hold", "solved", "closed"];
+/** The most a held message may take, in bytes. */
+const HELD_MESSAGE_BYTES = 4096;
+const HELD_FRAME = '{"type":"held","teams":[],"tickets":""}'.length;
+
+/**
+ * The held messages that tell the server, on a resume, which tickets the
+ * view holds — each id with the team and status it was last sent with — so
+ * that it need not read the filter back (docs/protocol.md, "Resuming"). In
+ * id order, each at most HELD_MESSAGE_BYTES; the tickets of each are the
+ * unpadded base64url of three varints a ticket: the id less the previous
+ * one's (zigzag), the team's index in teams, the status's index.
+ */
+export function heldMessages(tickets) {
+  const ids = [...tickets.keys()].sort((a, b) => a - b);
+  const utf8 = new TextEncoder();
+  const out = [];
+  let i = 0;
+  while (i < ids.length) {
+    const teams = [];
+    const teamIndex = new Map();
+    const bytes = [];
+    let teamBytes = 0;
+    let prev = 0;
+    for (; i < ids.length; i++) {
+      const t = tickets.get(ids[i]);
+      let team = teamIndex.get(t.team);
+      let addTeam = 0;
+      if (team === undefined) {
+        addTeam = utf8.encode(JSON.stringify(t.team)).length + 1;
+        team = teams.length;
+      }
+      const d = ids[i] - prev;
+      const entry = [];
+      pushVarint(entry, d >= 0 ? 2 * d : -2 * d - 1);
+      pushVarint(entry, team);
+      entry.push(Math.max(0, HELD_STATUSES.indexOf(t.status)));
+      const size = HELD_FRAME + teamBytes + addTeam + Math.ceil(((bytes.length + entry.length) * 4) / 3);
+      if (size > HELD_MESSAGE_BYTES && bytes.length > 0) break;
+      if (team === teams.length) {
+        teams.push(t.team);
+        teamIndex.set(t.team, team);
+      }
+      teamBytes += addTeam;
+      bytes.push(...entry);
+      prev = ids[i];
+    }
+    out.push(JSON.stringify({ type: "held", teams, tickets: base64url(bytes) }));
+  }
+  return out;
+}
+
+/** Appends n (0 <= n < 2^53) as a uvarint. */
+function pushVarint(out, n) {
+  while (n >= 128) {
+    out.push((n % 128) + 128);
+    n = Math.floor(n / 128);
+  }
+  out.push(n);
+}
+
+/** Unpadded base64url of bytes. */
+function base64url(bytes) {
+  let bin = "";
+  for (const b of bytes) bin += String.fromCharCode(b);
+  return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
 function windowOf(filter) {
   const params = new URLSearchParams(filter);
   const n = Number(params.get("window") ?? 0);
