@@ -66,6 +66,9 @@ func (s *Subscription) Claim(teams []string, tickets []HeldTicket) error {
 	if err := s.failureLocked(); err != nil {
 		return err
 	}
+	if s.closed {
+		return nil // nothing becomes of it: keep none
+	}
 	if s.claim == nil {
 		s.claim = &view{digester: s.view.digester}
 	}

@@ -176,6 +176,15 @@ func TestSubscription_AMalformedClaimIsRefused(t *testing.T) {
 		}
 		s.Close()
 	}
+	// A claim that comes after its subscription closed keeps nothing.
+	s, _, err := h.Subscribe(context.Background(), domain.Query{}, SubscribeOptions{Resumed: true, Scope: domain.Scope{AllTeams: true}, Digester: testDigester})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := s.Claim([]string{"billing"}, []HeldTicket{{ID: 1, Status: domain.StatusOpen}}); err != nil || s.claim != nil {
+		t.Fatalf("a claim after Close: %v, kept %v", err, s.claim != nil)
+	}
 }
 
 // After a claim is adopted, the restore reads only what changed since the

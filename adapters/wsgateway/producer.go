@@ -105,6 +105,9 @@ func (c *conn) runSubscription(ctx context.Context, n int, sub Subscription, box
 		// No digest to check the held tickets against: the reader drops
 		// them as they come, while this subscription goes on.
 		box.discard()
+		if resync == "" && sub.Resume != nil {
+			c.g.log.Info("resume: the cursor carries no digest of what the dashboard holds (sealed before a read-back view's counts); reading the view back", "conn", c.id, "held", box.want)
+		}
 	}
 	live, pos, ok := c.join(ctx, n, q, app.SubscribeOptions{SkipUntil: skip, Resumed: sub.Resume != nil && resync == "", Scope: c.scope, After: skip, Digester: c.g.digester})
 	if !ok {
