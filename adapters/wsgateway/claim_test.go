@@ -111,8 +111,8 @@ func resumeWithClaim(t *testing.T, d gormstore.Dialect, claim bool) {
 	waitDispatched(t, store, hub)
 	before := counter.rows.Load()
 	var opts []wsclient.Option
-	if !claim {
-		opts = append(opts, wsclient.WithoutHeld())
+	if claim {
+		opts = append(opts, wsclient.WithHeld())
 	}
 	c, err = wsclient.Dial(ctx, base, "", "billing", view, opts...)
 	if err != nil {
@@ -201,7 +201,11 @@ func TestResume_AClaimTheCursorDoesNotVouchForIsReadBack(t *testing.T) {
 	view.Tickets[secret.ID] = secret
 	secret.Subject, secret.UpdatedAt = "changed during the resume", secret.UpdatedAt.Add(time.Hour)
 	f.feed.Put(secret)
-	c = f.connect(t, "", "billing", view)
+	c, err := wsclient.Dial(context.Background(), f.base(), "", "billing", view, wsclient.WithHeld())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { c.Conn.CloseNow() }()
 	marker := tickets[0] // billing
 	marker.Subject, marker.UpdatedAt = "marker", marker.UpdatedAt.Add(time.Hour)
 	f.feed.Put(marker)

@@ -225,7 +225,7 @@ func Dial(ctx context.Context, base, query, token string, view *View, options ..
 	var held [][]byte
 	if view.Cursor != "" {
 		values.Set("cursor", view.Cursor)
-		if !cfg.noHeld {
+		if cfg.held {
 			held = heldMessages(view.Tickets)
 			values.Set("held", strconv.Itoa(len(view.Tickets)))
 		}

@@ -113,6 +113,8 @@ export interface ClientOptions {
   filter?: string | Record<string, string> | URLSearchParams;
   /** A bearer token, sent as the subprotocol "bearer.<token>". */
   token?: string;
+  /** Resume saying what the view holds (held=N and held messages), so the server need not read it back; off by default. */
+  held?: boolean;
   /**
    * Resume from this cursor (ignored for a window, which never resumes). Only with the view it belongs to: the server
    * then sends what changed since, and counts and removals that describe
