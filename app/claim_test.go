@@ -258,3 +258,72 @@ func TestRestoreClaimed_ChangesSinceTheCursor(t *testing.T) {
 		t.Fatalf("digest after the resume %x (known %v): not that of what the dashboard holds", d, known)
 	}
 }
+
+// A ticket the dashboard does not hold, that its catch-up brings, is held
+// once the catch-up is written — not when it is read: the writer applies a
+// catch-up message as it writes it. A live change taking that ticket out of
+// the filter meanwhile must still go, as a removal, after the catch-up's
+// upsert. A claimed view, unlike one read back from the database, does not
+// hold the ticket before its catch-up is written, and the change was
+// dropped: the dashboard kept the ticket for good (seen in the proof).
+func TestRestoreClaimed_ALiveChangeWhileItsCatchUpWaitsToBeWritten(t *testing.T) {
+	t.Parallel()
+	q := domain.Query{Statuses: []domain.Status{domain.StatusNew, domain.StatusOpen}}
+	tickets := demodata.New(36).Tickets(4)
+	for i := range tickets {
+		tickets[i].Status = domain.StatusOpen
+	}
+	feed := portstest.NewFeed()
+	cursor := feed.Put(tickets[:3]...) // the dashboard holds these
+	arriving := tickets[3]
+	feed.Put(arriving) // while it was away: its catch-up brings it
+	h := startHub(t, feed, HubConfig{}, nil)
+	st, err := NewStreamer(feed, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, until, err := h.Subscribe(context.Background(), q, SubscribeOptions{SkipUntil: cursor, After: cursor, Resumed: true, Scope: domain.Scope{AllTeams: true}, Digester: testDigester})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	claimTickets(t, s, tickets[:3])
+	if !s.AdoptClaim(digestOf(tickets[:3])) {
+		t.Fatal("claim refused")
+	}
+	if err := st.RestoreClaimed(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	var catchUp []Delivery
+	if err := h.CatchUp(context.Background(), q, cursor, until, s.Holds, func(ds []Delivery) error {
+		s.Expect(ds) // queued for the writer, as the gateway does
+		catchUp = append(catchUp, ds...)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(catchUp) != 1 || decodeDelivery(t, catchUp[0]).op != "upsert" {
+		t.Fatalf("catch-up of %d changes, want the arriving ticket's upsert", len(catchUp))
+	}
+	// Live, before the writer writes the catch-up: it leaves the filter.
+	ready := wakeups(s)
+	arriving.Status = domain.StatusPending
+	feed.Put(arriving)
+	select {
+	case <-ready:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the live change of a ticket the catch-up brings reached nothing")
+	}
+	s.Apply(catchUp) // the writer writes the catch-up
+	for i := range catchUp {
+		catchUp[i].Release()
+	}
+	s.Settle()
+	got := takeN(t, s, 1)
+	if got[0].op != "remove" || got[0].id != arriving.ID {
+		t.Fatalf("live: %s of ticket %d, want the removal of ticket %d", got[0].op, got[0].id, arriving.ID)
+	}
+	if s.Holds(arriving.ID) || s.Held() != 3 {
+		t.Fatalf("the view holds %d tickets (the one gone: %v), want the 3 claimed", s.Held(), s.Holds(arriving.ID))
+	}
+}

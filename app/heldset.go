@@ -71,6 +71,15 @@ func (s *heldSet) Get(id int64) (uint32, bool) {
 	return 0, false
 }
 
+// Has reports whether id is held.
+func (s *heldSet) Has(id int64) bool {
+	if s.Len() == 0 {
+		return false
+	}
+	_, ok := s.Get(id)
+	return ok
+}
+
 // Put holds id in bucket, replacing its earlier bucket.
 func (s *heldSet) Put(id int64, bucket uint32) {
 	if id <= 0 || id > maxPacked || bucket >= 1<<bucketBits {

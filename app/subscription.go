@@ -94,6 +94,11 @@ type Subscription struct {
 	// does not — they changed, or left its teams, while it was away (see
 	// Hub.ResumeRemovals).
 	maybeHeld heldSet
+	// incoming: the tickets of upserts a resumed dashboard's catch-up has
+	// queued for the writer, not yet applied (Expect, Apply). The
+	// dashboard will hold each: a live change taking one out of the filter
+	// meanwhile goes as a removal, though the view does not hold it yet.
+	incoming heldSet
 	// win is the live window of a subscription that asked for one
 	// (window.go); nil for a whole filter. Its view then counts the whole
 	// filter, though the dashboard holds only the window.
@@ -106,8 +111,8 @@ const sizeofDelivery = int64(unsafe.Sizeof(Delivery{}))
 // memoryLocked estimates what s keeps: its view and its queue (the encoded
 // changes are shared with other subscribers and counted at their size).
 func (s *Subscription) memoryLocked() int64 {
-	m := s.view.memory() + 8*int64(len(s.touched.slots)+len(s.maybeHeld.slots)+len(s.pending.slots)) +
-		48*int64(len(s.touched.big)+len(s.maybeHeld.big)+len(s.pending.big))
+	m := s.view.memory() + 8*int64(len(s.touched.slots)+len(s.maybeHeld.slots)+len(s.pending.slots)+len(s.incoming.slots)) +
+		48*int64(len(s.touched.big)+len(s.maybeHeld.big)+len(s.pending.big)+len(s.incoming.big))
 	if s.claim != nil {
 		m += s.claim.memory()
 	}
@@ -198,8 +203,9 @@ func (s *Subscription) offer(enc *encodedBatch) {
 		case it.upsert != nil && s.q.MatchesFilter(&it.change.Ticket):
 			s.push(enc.upsertDelivery(i))
 			added = true
-		case s.view.has(id):
-			// Held, and no longer passing the filter (or deleted).
+		case s.view.has(id) || s.incoming.Has(id):
+			// Held, or about to be (its catch-up is being written), and
+			// no longer passing the filter (or deleted).
 			s.push(enc.removalDelivery(i))
 			added = true
 		case s.resumed && !s.restored && mayHaveHeld(s.scope, it.change):
@@ -434,5 +440,6 @@ func (s *Subscription) Close() {
 	s.touched.Reset()
 	s.maybeHeld.Reset()
 	s.pending.Reset()
+	s.incoming.Reset()
 	s.accountLocked()
 }

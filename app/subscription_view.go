@@ -78,8 +78,26 @@ func (s *Subscription) Apply(ds []Delivery) {
 	s.accountLocked()
 }
 
+// Expect records that ds, a resumed dashboard's catch-up, are queued for
+// the writer, which will Apply them: until it does, a live change of one
+// of their tickets that no longer passes the filter still reaches the
+// dashboard, as a removal. Call it before queueing them.
+func (s *Subscription) Expect(ds []Delivery) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range ds {
+		if !ds[i].removal {
+			s.incoming.Put(ds[i].ID, 0)
+		}
+	}
+	s.accountLocked()
+}
+
 // applyLocked moves d's ticket in the view.
 func (s *Subscription) applyLocked(d *Delivery) {
+	if s.incoming.Len() > 0 {
+		s.incoming.Delete(d.ID)
+	}
 	if s.countsHeld {
 		s.pending.Delete(d.ID) // its latest version is sent
 	}
@@ -195,12 +213,12 @@ func (s *Subscription) removalQueued(id int64) bool {
 	return ok && s.queue[j].removal
 }
 
-// Holds reports whether the dashboard holds ticket id, once its writes so
-// far are done.
+// Holds reports whether the dashboard holds ticket id once the writes
+// queued for it so far are done (Expect).
 func (s *Subscription) Holds(id int64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.view.has(id)
+	return s.view.has(id) || s.incoming.Has(id)
 }
 
 // restoreDone records that the view is restored.

@@ -170,11 +170,7 @@ func (c *conn) runSubscription(ctx context.Context, n int, sub Subscription, box
 			}
 		}
 	}
-	var holds func(int64) bool
-	if st.resumedView {
-		holds = live.Holds
-	}
-	if err := c.catchUp(ctx, n, q, st.cursor.Live, pos, holds); err != nil {
+	if err := c.catchUp(ctx, n, q, live, st.cursor.Live, pos); err != nil {
 		c.fail(n, err)
 		return
 	}
@@ -258,9 +254,13 @@ func (c *conn) resumable(ctx context.Context, r *domain.LiveCursor, filter uint3
 }
 
 // catchUp queues the changes in (after, until] for the writer, before any
-// live change: what a resuming client missed.
-func (c *conn) catchUp(ctx context.Context, n int, q domain.Query, after, until domain.ChangePos, holds func(int64) bool) error {
-	return c.g.hub.CatchUp(ctx, q, after, until, holds, func(ds []app.Delivery) error {
+// live change: what a resuming client missed. Only a resumed subscription,
+// whose view is restored, has any: live knows which tickets its dashboard
+// holds, and expects those the catch-up brings until the writer applies
+// them.
+func (c *conn) catchUp(ctx context.Context, n int, q domain.Query, live *app.Subscription, after, until domain.ChangePos) error {
+	return c.g.hub.CatchUp(ctx, q, after, until, live.Holds, func(ds []app.Delivery) error {
+		live.Expect(ds)
 		return c.enqueueDeliveries(ctx, n, slices.Clone(ds))
 	})
 }
