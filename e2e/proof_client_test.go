@@ -26,7 +26,10 @@ type proofClient struct {
 	// steady dashboards stay on the last replica (the one never restarted)
 	// and never hang up: a resume's catch-up rereads the feed from the
 	// database and would mend a change the hub's own reads skipped.
-	steady   bool
+	steady bool
+	// readBack dashboards resume without saying what they hold: the
+	// server reads their views back from the database instead.
+	readBack bool
 	mu       sync.Mutex // guards view and audit: the test reads them while the client runs
 	view     wsclient.View
 	audit    proofAudit
@@ -41,6 +44,9 @@ func (pc *proofClient) String() string {
 	}
 	if pc.teams != nil {
 		s += fmt.Sprintf(" scoped to %v", pc.teams)
+	}
+	if pc.readBack {
+		s += " (resumes without saying what it holds)"
 	}
 	return s
 }
@@ -106,7 +112,11 @@ func (pc *proofClient) run(ctx context.Context, rng *rand.Rand, replicas []*repl
 		pc.mu.Lock()
 		pc.audit.conns++
 		info := connInfo{id: pc.audit.conns, resumed: pc.view.Cursor != "", began: time.Now()}
-		c, err := wsclient.Dial(dctx, "ws://"+r.addr, pc.filter, pc.token, &pc.view)
+		var opts []wsclient.Option
+		if pc.readBack {
+			opts = append(opts, wsclient.WithoutHeld())
+		}
+		c, err := wsclient.Dial(dctx, "ws://"+r.addr, pc.filter, pc.token, &pc.view, opts...)
 		pc.mu.Unlock()
 		cancel()
 		if c != nil {

@@ -8,9 +8,12 @@ import (
 	"maps"
 	"math/rand/v2"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,6 +43,10 @@ type replica struct {
 	opts replicaOptions
 	mu   sync.Mutex
 	stop func() error
+	// internal serves the running server's /metrics; resumed counts the
+	// resumes of the servers stopped before it, by how they resumed.
+	internal http.Handler
+	resumed  map[string]int
 }
 
 // replicaOptions are the settings a proof runs its replicas with.
@@ -94,6 +101,7 @@ func (r *replica) start(ln net.Listener, demo int) {
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx, ln) }()
 	r.mu.Lock()
+	r.internal = srv.Internal
 	r.stop = func() error {
 		cancel()
 		err := <-done
@@ -129,14 +137,46 @@ func proofServerLog(t *testing.T, addr string) *slog.Logger {
 }
 
 func (r *replica) shutdown() error {
+	resumed := r.resumes()
 	r.mu.Lock()
 	stop := r.stop
-	r.stop = nil
+	r.stop, r.resumed = nil, resumed
 	r.mu.Unlock()
 	if stop == nil {
 		return nil
 	}
 	return stop()
+}
+
+// resumes returns how many subscriptions resumed on this replica, by how
+// (ticketstream_websocket_resumes_total), across its restarts.
+func (r *replica) resumes() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := maps.Clone(r.resumed)
+	if out == nil {
+		out = map[string]int{}
+	}
+	if r.stop == nil {
+		return out
+	}
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	req.Host = "127.0.0.1"
+	r.internal.ServeHTTP(rec, req)
+	const prefix = `ticketstream_websocket_resumes_total{how="`
+	for line := range strings.Lines(rec.Body.String()) {
+		how, value, ok := strings.Cut(strings.TrimPrefix(line, prefix), `"} `)
+		if !ok || !strings.HasPrefix(line, prefix) {
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(value))
+		if err != nil {
+			r.t.Errorf("replica %s: /metrics: %q: %v", r.addr, line, err)
+		}
+		out[how] += n
+	}
+	return out
 }
 
 func (r *replica) restart() {
@@ -289,10 +329,10 @@ func runProof(t *testing.T, v proofVariant, writeFor time.Duration) {
 	clients := make([]*proofClient, 0, 28+len(proofScoped))
 	all := issueToken(t, []string{jwtauth.AllTeams})
 	for i := range 24 {
-		clients = append(clients, &proofClient{filter: proofFilters[i%len(proofFilters)], token: all})
+		clients = append(clients, &proofClient{filter: proofFilters[i%len(proofFilters)], token: all, readBack: i%5 == 4})
 	}
-	for _, s := range proofScoped {
-		clients = append(clients, &proofClient{filter: s.filter, token: issueToken(t, s.teams), teams: s.teams})
+	for i, s := range proofScoped {
+		clients = append(clients, &proofClient{filter: s.filter, token: issueToken(t, s.teams), teams: s.teams, readBack: i%2 == 1})
 	}
 	for _, f := range []string{"", "status=open,pending", "priority=urgent,high"} {
 		clients = append(clients, &proofClient{filter: f, token: all, steady: true})
@@ -513,6 +553,17 @@ func runProof(t *testing.T, v proofVariant, writeFor time.Duration) {
 	}
 	t.Logf("proof %s: %d live windows (%d scoped), %d connections, %d messages: %d differ from the database at the end, %d broke a rule (more rows than the window, a removal of a row not held, a row outside the filter or scope)",
 		v.name, len(windows), 2, windowConns, windowMessages, windowsWrong, windowsBroken)
+	resumed := map[string]int{}
+	for _, r := range replicas {
+		for how, n := range r.resumes() {
+			resumed[how] += n
+		}
+	}
+	t.Logf("proof %s: resumes on the replicas: %d claimed (nothing read back), %d read back, %d refused (resync)",
+		v.name, resumed["claimed"], resumed["read_back"], resumed["resync"])
+	if resumed["claimed"] == 0 || resumed["read_back"] == 0 {
+		t.Errorf("resumes claimed %d, read back %d: the proof should take both ways", resumed["claimed"], resumed["read_back"])
+	}
 	held := ""
 	if d == gormstore.Postgres {
 		held = fmt.Sprintf(" (one writer holding each transaction open %s–%s, and a writing transaction open in another database throughout)", proofHold/2, proofHold)

@@ -45,6 +45,8 @@ type Metrics struct {
 	rowsSkippedVec   *prometheus.CounterVec
 	rowsSkipped      map[string]prometheus.Counter
 	requests         *prometheus.CounterVec
+	resumesVec       *prometheus.CounterVec
+	resumes          map[string]prometheus.Counter
 }
 
 var _ app.StreamObserver = (*Metrics)(nil)
@@ -52,6 +54,11 @@ var _ app.StreamObserver = (*Metrics)(nil)
 // queryKinds are the kinds of database query the store reports, resolved
 // in advance; another kind is counted too, through a lookup.
 var queryKinds = []string{"snapshot", "changes", "ticket"}
+
+// resumeKinds are how the gateway says a subscription resumed
+// (wsgateway.ResumeClaimed, ResumeReadBack, ResumeRefused), resolved in
+// advance and so shown at 0 before the first of each.
+var resumeKinds = []string{"claimed", "read_back", "resync"}
 
 const namespace = "ticketstream"
 
@@ -91,7 +98,13 @@ func New(src Sources) *Metrics {
 		Help: "Database queries that failed, by kind (a query cancelled because its client left is not an error)."}, []string{"kind"})
 	rs := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "db_rows_skipped_total",
 		Help: "Ticket rows left out of a read because they cannot be decoded (a value of the wrong type, written by another program), by kind: snapshot (streams), changes (the change feed, whose live updates go on without them). Each is logged with its id; it stays skipped until rewritten."}, []string{"kind"})
-	reg.MustRegister(qd, qe, rs)
+	rv := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "websocket_resumes_total",
+		Help: "Subscriptions that came with a cursor, by how they resumed: claimed (the client said what it holds and the cursor vouched for it: nothing of the filter read back), read_back (the ids, statuses and teams of the filter read back from the database), resync (the cursor refused: a fresh snapshot)."}, []string{"how"})
+	reg.MustRegister(qd, qe, rs, rv)
+	m.resumesVec, m.resumes = rv, map[string]prometheus.Counter{}
+	for _, how := range resumeKinds {
+		m.resumes[how] = rv.WithLabelValues(how)
+	}
 	m.queryDurationVec, m.queryErrorsVec, m.rowsSkippedVec = qd, qe, rs
 	for _, k := range queryKinds { // resolved once: observing then costs no lookup
 		m.queryDuration[k] = qd.WithLabelValues(k)
@@ -172,6 +185,15 @@ func (m *Metrics) ChangeSent(lag time.Duration) { m.liveLag.Observe(max(lag, 0).
 
 // SlowClosed is told each socket closed for falling behind.
 func (m *Metrics) SlowClosed() { m.wsSlowClosed.Inc() }
+
+// Resumed implements wsgateway.Observer.
+func (m *Metrics) Resumed(how string) {
+	if c, ok := m.resumes[how]; ok {
+		c.Inc()
+		return
+	}
+	m.resumesVec.WithLabelValues(how).Inc()
+}
 
 // QueryDone is told each database query (gormstore.QueryObserver).
 func (m *Metrics) QueryDone(kind string, d time.Duration, err error) {

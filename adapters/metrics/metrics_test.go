@@ -11,6 +11,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/ticketstream/ticketstream/adapters/wsgateway"
 	"github.com/ticketstream/ticketstream/app"
 	"github.com/ticketstream/ticketstream/domain"
 	"github.com/ticketstream/ticketstream/domain/demodata"
@@ -85,6 +86,9 @@ func TestMetrics_ValuesAfterAKnownStream(t *testing.T) {
 	m.MessageSent(50)
 	m.ChangeSent(30 * time.Millisecond)
 	m.SlowClosed()
+	m.Resumed(wsgateway.ResumeClaimed)
+	m.Resumed(wsgateway.ResumeClaimed)
+	m.Resumed(wsgateway.ResumeReadBack)
 	m.QueryDone("snapshot", 2*time.Millisecond, nil)
 	m.QueryDone("snapshot", 3*time.Millisecond, errors.New("connection reset"))
 	m.QueryDone("ticket", time.Millisecond, nil)
@@ -132,6 +136,9 @@ func TestMetrics_ValuesAfterAKnownStream(t *testing.T) {
 		{"ticketstream_websocket_messages_total", nil, 2},
 		{"ticketstream_websocket_sent_bytes_total", nil, 150},
 		{"ticketstream_websocket_slow_closed_total", nil, 1},
+		{"ticketstream_websocket_resumes_total", []string{"how", "claimed"}, 2},
+		{"ticketstream_websocket_resumes_total", []string{"how", "read_back"}, 1},
+		{"ticketstream_websocket_resumes_total", []string{"how", "resync"}, 0},
 		{"ticketstream_db_query_errors_total", []string{"kind", "snapshot"}, 1},
 		{"ticketstream_db_query_errors_total", []string{"kind", "ticket"}, 0},
 		{"ticketstream_db_rows_skipped_total", []string{"kind", "changes"}, 2},
@@ -162,6 +169,9 @@ func TestMetrics_ValuesAfterAKnownStream(t *testing.T) {
 	}
 }
 
+// Metrics observes the gateway's sockets.
+var _ wsgateway.Observer = (*Metrics)(nil)
+
 // TestMetrics_ObservingAllocatesNothing: the observers run on the streaming
 // and socket paths, once per chunk, message or change.
 func TestMetrics_ObservingAllocatesNothing(t *testing.T) {
@@ -173,6 +183,7 @@ func TestMetrics_ObservingAllocatesNothing(t *testing.T) {
 		m.StreamDone(sum)
 		m.MessageSent(120)
 		m.ChangeSent(time.Millisecond)
+		m.Resumed(wsgateway.ResumeClaimed)
 		m.QueryDone("snapshot", time.Millisecond, nil)
 		m.QueryDone("changes", time.Millisecond, err)
 	})

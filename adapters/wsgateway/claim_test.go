@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,6 +22,19 @@ import (
 	"github.com/ticketstream/ticketstream/ports"
 	"github.com/ticketstream/ticketstream/ports/portstest"
 )
+
+// loadedView is the view of a dashboard of token's that received its
+// whole snapshot and hung up: one to resume.
+func (f *fixture) loadedView(t *testing.T, token string) *wsclient.View {
+	t.Helper()
+	view := &wsclient.View{}
+	c := f.connect(t, "", token, view)
+	defer c.Conn.CloseNow()
+	if err := c.WaitFor(context.Background(), 10*time.Second, func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
+		t.Fatal(err)
+	}
+	return view
+}
 
 // rowCounter counts the rows its store hands to snapshots and restores.
 type rowCounter struct {
@@ -111,8 +126,8 @@ func resumeWithClaim(t *testing.T, d gormstore.Dialect, claim bool) {
 	waitDispatched(t, store, hub)
 	before := counter.rows.Load()
 	var opts []wsclient.Option
-	if claim {
-		opts = append(opts, wsclient.WithHeld())
+	if !claim {
+		opts = append(opts, wsclient.WithoutHeld())
 	}
 	c, err = wsclient.Dial(ctx, base, "", "billing", view, opts...)
 	if err != nil {
@@ -191,17 +206,12 @@ func TestResume_AClaimTheCursorDoesNotVouchForIsReadBack(t *testing.T) {
 	}
 	f := newFixture(t, tickets, wsgateway.Options{})
 	f.waitHubIdle(t)
-	view := &wsclient.View{}
-	c := f.connect(t, "", "billing", view)
-	if err := c.WaitFor(context.Background(), 10*time.Second, func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
-		t.Fatal(err)
-	}
-	c.Conn.CloseNow()
+	view := f.loadedView(t, "billing")
 	secret := tickets[1] // sales
 	view.Tickets[secret.ID] = secret
 	secret.Subject, secret.UpdatedAt = "changed during the resume", secret.UpdatedAt.Add(time.Hour)
 	f.feed.Put(secret)
-	c, err := wsclient.Dial(context.Background(), f.base(), "", "billing", view, wsclient.WithHeld())
+	c, err := wsclient.Dial(context.Background(), f.base(), "", "billing", view)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,12 +252,7 @@ func TestResume_HeldMessagesOutOfTurnAreRefused(t *testing.T) {
 	f := newFixture(t, tickets, wsgateway.Options{})
 	f.gw.SetClaimWait(300 * time.Millisecond)
 	f.waitHubIdle(t)
-	view := &wsclient.View{}
-	c := f.connect(t, "", "admin", view)
-	if err := c.WaitFor(context.Background(), 10*time.Second, func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
-		t.Fatal(err)
-	}
-	c.Conn.CloseNow()
+	view := f.loadedView(t, "admin")
 	cursor := view.Cursor
 	one := `{"type":"held","teams":["` + tickets[0].Team + `"],"tickets":"` + wsgateway.EncodeHeld(nil) + `"}`
 	two := `{"type":"held","teams":["a"],"tickets":"AgABBAAB"}` // two tickets
@@ -305,12 +310,7 @@ func TestResume_AClaimCountsAgainstTheMemoryBudget(t *testing.T) {
 	tickets := demodata.New(1605).Tickets(20)
 	f := newFixtureWith(t, tickets, wsgateway.Options{}, app.HubConfig{MemoryBudget: 8 << 20})
 	f.waitHubIdle(t)
-	view := &wsclient.View{}
-	c := f.connect(t, "", "admin", view)
-	if err := c.WaitFor(context.Background(), 10*time.Second, func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
-		t.Fatal(err)
-	}
-	c.Conn.CloseNow()
+	view := f.loadedView(t, "admin")
 	const n = 20_000
 	ws := dial(t, f.url(fmt.Sprintf("held=%d&cursor=%s", n, view.Cursor)), "admin")
 	pad := strings.Repeat("x", 480)
@@ -335,4 +335,63 @@ func TestResume_AClaimCountsAgainstTheMemoryBudget(t *testing.T) {
 		break
 	}
 	portstest.WaitFor(t, 10*time.Second, "the claim's memory given back", func() bool { return f.hub.Stats().MemoryBytes < 1<<20 })
+}
+
+// resumeCounter is a wsgateway.Observer that counts resumes by kind.
+type resumeCounter struct {
+	mu  sync.Mutex
+	how map[string]int
+}
+
+func (r *resumeCounter) MessageSent(int)          {}
+func (r *resumeCounter) ChangeSent(time.Duration) {}
+func (r *resumeCounter) SlowClosed()              {}
+func (r *resumeCounter) Resumed(how string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.how[how]++
+}
+
+func (r *resumeCounter) counts() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return maps.Clone(r.how)
+}
+
+// Each resume is told to the observer as what it was: claimed (the Go
+// client says what it holds unless told not to), read back, or refused.
+func TestResume_EachResumeIsCountedByHowItResumed(t *testing.T) {
+	t.Parallel()
+	rec := &resumeCounter{how: map[string]int{}}
+	f := newFixtureWith(t, demodata.New(1605).Tickets(30), wsgateway.Options{}, app.HubConfig{}, func(gw *wsgateway.Gateway) { gw.SetObserver(rec) })
+	f.waitHubIdle(t)
+	view := f.loadedView(t, "admin")
+	resume := func(opts ...wsclient.Option) {
+		t.Helper()
+		c, err := wsclient.Dial(context.Background(), f.base(), "", "admin", view, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Conn.CloseNow()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for { // live again once the counts come (at the snapshot's end after a resync)
+			m, err := c.Next(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Type == "counts" || m.Type == "end" {
+				return
+			}
+		}
+	}
+	resume()
+	resume(wsclient.WithoutHeld())
+	resume()
+	view.Cursor = view.Cursor[:len(view.Cursor)-2] + "AA" // forged: resync
+	resume()
+	want := map[string]int{wsgateway.ResumeClaimed: 2, wsgateway.ResumeReadBack: 1, wsgateway.ResumeRefused: 1}
+	if got := rec.counts(); !maps.Equal(got, want) {
+		t.Fatalf("resumes counted %v, want %v", got, want)
+	}
 }

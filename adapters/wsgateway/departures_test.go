@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -87,7 +88,16 @@ func gatewayReading(t *testing.T, url string, batch int, source func(*gormstore.
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := wsgateway.New(streamer, hub, cursors, tokens, wsgateway.Options{}, slog.New(slog.DiscardHandler))
+	log := slog.New(slog.DiscardHandler)
+	if dir := os.Getenv("TICKETSTREAM_TEST_GATEWAY_LOG"); dir != "" { // to read beside a failure
+		f, err := os.CreateTemp(dir, strings.NewReplacer("/", "_").Replace(t.Name())+"-*.log")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		log = slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	gw, err := wsgateway.New(streamer, hub, cursors, tokens, wsgateway.Options{}, log)
 	if err != nil {
 		t.Fatal(err)
 	}

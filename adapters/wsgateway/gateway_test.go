@@ -70,7 +70,9 @@ func newFixture(t testing.TB, tickets []domain.Ticket, opts wsgateway.Options) *
 	return newFixtureWith(t, tickets, opts, app.HubConfig{})
 }
 
-func newFixtureWith(t testing.TB, tickets []domain.Ticket, opts wsgateway.Options, hubCfg app.HubConfig) *fixture {
+// newFixtureWith is newFixture with the hub's settings; configure, if any,
+// is applied to the gateway before it serves.
+func newFixtureWith(t testing.TB, tickets []domain.Ticket, opts wsgateway.Options, hubCfg app.HubConfig, configure ...func(*wsgateway.Gateway)) *fixture {
 	t.Helper()
 	feed := portstest.NewFeed()
 	feed.Put(tickets...)
@@ -97,6 +99,9 @@ func newFixtureWith(t testing.TB, tickets []domain.Ticket, opts wsgateway.Option
 	gw, err := wsgateway.New(streamer, hub, cursors, tokens, opts, slog.New(slog.NewJSONHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, c := range configure {
+		c(gw)
 	}
 	srv := httptest.NewServer(gw)
 	t.Cleanup(func() {

@@ -95,13 +95,31 @@ type Observer interface {
 	// SlowClosed is called when a socket is closed with 1013 for falling
 	// behind.
 	SlowClosed()
+	// Resumed is called for each subscription that came with a cursor,
+	// saying how it resumed: ResumeClaimed, ResumeReadBack or
+	// ResumeRefused.
+	Resumed(how string)
 }
+
+// How a subscription with a cursor resumed (Observer.Resumed).
+const (
+	// ResumeClaimed: the client said what it holds, the cursor vouched for
+	// it, and nothing of the filter was read back.
+	ResumeClaimed = "claimed"
+	// ResumeReadBack: the client said nothing of what it holds, or nothing
+	// the cursor vouched for; what it holds was read back from the database.
+	ResumeReadBack = "read_back"
+	// ResumeRefused: the cursor could not be resumed (resync); the client
+	// got a fresh snapshot.
+	ResumeRefused = "resync"
+)
 
 type nopObserver struct{}
 
 func (nopObserver) MessageSent(int)          {}
 func (nopObserver) ChangeSent(time.Duration) {}
 func (nopObserver) SlowClosed()              {}
+func (nopObserver) Resumed(string)           {}
 
 // MaxMessageBytesLimit is the largest MaxMessageBytes: a client message
 // is a short subscribe, never a megabyte.

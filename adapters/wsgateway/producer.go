@@ -136,7 +136,9 @@ func (c *conn) runSubscription(ctx context.Context, n int, sub Subscription, box
 			}
 		}
 		var err error
+		how := ResumeReadBack
 		if claimed {
+			how = ResumeClaimed
 			err = c.g.streamer.RestoreClaimed(ctx, live)
 		} else {
 			err = c.g.streamer.RestoreView(ctx, q, *r, live)
@@ -145,6 +147,9 @@ func (c *conn) runSubscription(ctx context.Context, n int, sub Subscription, box
 			c.fail(n, err)
 			return
 		}
+		c.g.obs.Resumed(how)
+	} else if sub.Resume != nil || sub.Refused != "" {
+		c.g.obs.Resumed(ResumeRefused)
 	}
 	if err := c.enqueue(ctx, outMsg{kind: msgBegin, sub: n, more: &outMore{state: st}}); err != nil {
 		c.fail(n, err)

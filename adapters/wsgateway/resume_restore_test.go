@@ -94,7 +94,7 @@ func goneWhileRestoring(t *testing.T, d gormstore.Dialect, del bool) {
 		waitDispatched(t, store, hub)
 	}
 	src.armed.Store(true)
-	c, err = wsclient.Dial(ctx, base, "", "billing", view) // the view is read back
+	c, err = wsclient.Dial(ctx, base, "", "billing", view, wsclient.WithoutHeld()) // the view is read back
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,8 +40,8 @@ func BenchmarkResumeStorm(b *testing.B) {
 func resumeStorm(b *testing.B, claim bool) {
 	const dashboards, tickets, perSecond = 50, 20_000, 500
 	var resume []wsclient.Option
-	if claim {
-		resume = append(resume, wsclient.WithHeld())
+	if !claim {
+		resume = append(resume, wsclient.WithoutHeld())
 	}
 	ctx := context.Background()
 	db := seedDatabase(b, tickets)

@@ -258,7 +258,7 @@ test("after a dropped socket it resumes from the cursor, without a snapshot", as
   assert.ok(c.rec.statuses.some((s) => s.startsWith("reconnecting")), `statuses: ${c.rec.statuses}`);
   assert.deepEqual(c.rec.resets, []);
   assert.ok(held > 0);
-  assert.ok(!/[?&]held=/.test(c.rec.sockets[1].url), "no claim unless asked for (options.held)");
+  assert.ok(new RegExp(`[?&]held=${held}(&|$)`).test(c.rec.sockets[1].url), `says what it holds: ${c.rec.sockets[1].url}`);
   checkCounts(c);
 });
 

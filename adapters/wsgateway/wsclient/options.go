@@ -8,17 +8,16 @@ type Option func(*dialConfig)
 // dialConfig is what the options set.
 type dialConfig struct {
 	noCompression bool
-	held          bool
+	noHeld        bool
 	httpClient    *http.Client
 }
 
-// WithHeld makes a resuming Dial claim what the view holds (held=N and
-// held messages), so that the server need not read it back from the
-// database. Off by default for now: with claims, the proof once ended with
-// a dashboard holding a ticket that had left its filter (see the README's
-// limits), which it has not without them.
-func WithHeld() Option {
-	return func(c *dialConfig) { c.held = true }
+// WithoutHeld makes a resuming Dial not say what the view holds (held=N
+// and held messages): the server then reads the view back from the
+// database, as an older server does. By default Dial says it, so that the
+// server reads only what changed since the cursor.
+func WithoutHeld() Option {
+	return func(c *dialConfig) { c.noHeld = true }
 }
 
 // WithoutCompression makes Dial not offer permessage-deflate: every message

@@ -211,7 +211,8 @@ type Client struct {
 
 // Dial opens a socket to base (ws://host:port) for the filter query
 // (status=open&team=billing), resuming from view.Cursor if set; view keeps
-// its tickets across reconnects. token may be empty. It offers
+// its tickets across reconnects — and saying what it holds (held
+// messages) unless told WithoutHeld. token may be empty. It offers
 // permessage-deflate unless told WithoutCompression.
 func Dial(ctx context.Context, base, query, token string, view *View, options ...Option) (*Client, error) {
 	var cfg dialConfig
@@ -225,7 +226,7 @@ func Dial(ctx context.Context, base, query, token string, view *View, options ..
 	var held [][]byte
 	if view.Cursor != "" {
 		values.Set("cursor", view.Cursor)
-		if cfg.held {
+		if !cfg.noHeld {
 			held = heldMessages(view.Tickets)
 			values.Set("held", strconv.Itoa(len(view.Tickets)))
 		}

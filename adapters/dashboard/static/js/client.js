@@ -206,7 +206,7 @@ export class TicketStreamClient {
   #status = "closed";
   #detail = "";
   #stale = false; // a window's rows are from a socket that closed: the next window replaces them
-  #held = false; // options.held: resume saying what the view holds (held= and held messages)
+  #held = true; // options.held: resume saying what the view holds (held= and held messages)
   #claim = true; // with #held: off for one attempt after a refused upgrade or a "held" close
   #online = () => { if (this.#running && !this.#ws) this.#connectNow(); };
 
@@ -215,7 +215,8 @@ export class TicketStreamClient {
    * page's address by default), filter (a query string such as
    * "status=open&team=billing"), token, cursor (resume from it), WebSocket
    * and fetch (implementations, when the global ones are missing), held
-   * (resume saying what the view holds; off by default),
+   * (false: resume without saying what the view holds, so that the server
+   * reads it back; on by default),
    * backoff ({first, max} in ms), probe, onView, onStatus, onReset.
    */
   constructor(options = {}) {
@@ -231,9 +232,7 @@ export class TicketStreamClient {
     this.#filter = normalize(options.filter);
     this.view.setWindow(windowOf(this.#filter));
     this.#token = options.token ?? "";
-    // Off by default for now: with claims the proof once ended with a
-    // dashboard holding a ticket that had left its filter.
-    this.#held = options.held === true;
+    this.#held = options.held !== false;
     this.view.cursor = this.view.window ? "" : options.cursor ?? ""; // a window never resumes
     this.#first = options.backoff?.first ?? 250;
     this.#max = options.backoff?.max ?? 15_000;
