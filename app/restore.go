@@ -2,11 +2,19 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/ticketstream/ticketstream/domain"
 	"github.com/ticketstream/ticketstream/ports"
 )
+
+// ErrDeparturesPruned means a resume cannot be restored from the database:
+// the departures since the dashboard's snapshot that would tell which
+// tickets it may still hold outside its scope are pruned (older than the
+// change retention). The dashboard must start afresh (resync) — or say what
+// it holds (Streamer.RestoreClaimed needs no departures).
+var ErrDeparturesPruned = errors.New("the departures since the dashboard's snapshot are pruned")
 
 // RestoreView counts into sub's view the tickets of q's filter that a
 // dashboard resuming from cursor holds: it holds tickets this process never
@@ -26,6 +34,9 @@ import (
 // cursor unless the row changed after the snapshot's watermark (it came
 // live, or is still to come): the rest of the snapshot brings the others,
 // and they are counted as it is written (Subscription.HoldSnapshot).
+//
+// A scoped dashboard whose snapshot is older than the retained departures
+// cannot be restored: ErrDeparturesPruned.
 func (s *Streamer) RestoreView(ctx context.Context, q domain.Query, cursor domain.LiveCursor, sub *Subscription) error {
 	err := s.restoreView(ctx, q, cursor, sub)
 	if err != nil {
@@ -93,6 +104,15 @@ func (s *Streamer) restoreView(ctx context.Context, q domain.Query, cursor domai
 		ids, err := sub.hub.feed.Departed(ctx, cursor.Watermark, sub.scope.Teams)
 		if err != nil {
 			return err
+		}
+		// Asked after them: pruning only moves forward, so a history that
+		// still reaches back to the watermark lost none of them first.
+		oldest, err := sub.hub.feed.ResumableAfter(ctx)
+		if err != nil {
+			return err
+		}
+		if !cursor.Watermark.Includes(oldest) {
+			return ErrDeparturesPruned
 		}
 		for _, id := range ids {
 			leftScope.Put(id, 0)

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -162,5 +163,69 @@ func TestResume_ATicketThatLeftTheTeamsBeforeTheSnapshotStaysUnnamed(t *testing.
 		if r.id == y.ID {
 			t.Errorf("billing dashboard (snapshot after Y left billing) heard %s of security ticket %d: its id and that it changed", r.op, y.ID)
 		}
+	}
+}
+
+// X, which the billing dashboard holds from its snapshot (watermark W),
+// leaves billing at P1; the dashboard stands at L after P1 without having
+// had X's change (a later change of X, at P2 after L, carried it past the
+// cursor). X's departure is older than the retention and pruned, though L
+// is not. A restore read back from the database cannot tell that the
+// dashboard holds X: it must not resume (ErrDeparturesPruned: the client
+// starts afresh) rather than leave X on the screen for good.
+func TestRestoreView_DeparturesPrunedSinceTheSnapshotRefuseTheResume(t *testing.T) {
+	t.Parallel()
+	feed := portstest.NewFeed()
+	tks := demodata.New(81).Tickets(2)
+	x, other := tks[0], tks[1]
+	x.Team, other.Team = "billing", "billing"
+	w := feed.Put(x, other) // the dashboard's snapshot: it holds X
+	x.Team = "sales"
+	feed.Put(x) // P1: X leaves billing
+	other.Subject = "edited"
+	l := feed.Put(other) // the dashboard's cursor: after P1
+	x.Subject = "edited in sales"
+	end := feed.Put(x) // P2: X's latest change, after the cursor
+	if _, err := feed.PruneRemovals(context.Background(), time.Now().Add(time.Hour), l); err != nil {
+		t.Fatal(err)
+	}
+	oldest, err := feed.ResumableAfter(context.Background())
+	if err != nil || !l.Includes(oldest) || w.Includes(oldest) {
+		t.Fatalf("set-up: retained history from %v (%v); want the cursor %v in it and the watermark %v not", oldest, err, l, w)
+	}
+	h := startHub(t, feed, HubConfig{}, nil)
+	portstest.WaitFor(t, 5*time.Second, "hub", func() bool { return h.Position().Includes(end) })
+	cursor := domain.LiveCursor{Cluster: 1, SnapshotDone: true, Watermark: w, Live: l}
+	if reason, err := h.CheckResume(context.Background(), cursor); err != nil || reason != "" {
+		t.Fatalf("CheckResume: %q, %v; the cursor itself is within the history", reason, err)
+	}
+	q := domain.Query{Teams: []string{"billing"}}
+	for _, tc := range []struct {
+		name  string
+		scope domain.Scope
+		want  error
+	}{
+		{"scoped to billing", domain.Scope{Teams: []string{"billing"}}, ErrDeparturesPruned},
+		{"every team", domain.Scope{AllTeams: true}, nil}, // every change may be one it holds: no departure is asked
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _, err := h.Subscribe(context.Background(), q, SubscribeOptions{SkipUntil: l, After: l, Resumed: true, Scope: tc.scope})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			st, err := NewStreamer(feed, Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := st.RestoreView(context.Background(), q, cursor, s); !errors.Is(err, tc.want) {
+				t.Fatalf("RestoreView: %v, want %v", err, tc.want)
+			}
+			if tc.want == nil {
+				if ds := h.ResumeRemovals(s, l); len(ds) != 1 || decodeDelivery(t, ds[0]).id != x.ID {
+					t.Errorf("the dashboard of every team is not told to drop X (%d removals)", len(ds))
+				}
+			}
+		})
 	}
 }

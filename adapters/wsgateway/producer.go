@@ -143,6 +143,13 @@ func (c *conn) runSubscription(ctx context.Context, n int, sub Subscription, box
 		} else {
 			err = c.g.streamer.RestoreView(ctx, q, *r, live)
 		}
+		if errors.Is(err, app.ErrDeparturesPruned) {
+			// Nothing was queued yet: start this subscription afresh.
+			c.dropLive(live)
+			sub.Resume, sub.Refused = nil, resyncDeparturesPruned
+			c.runSubscription(ctx, n, sub, nil)
+			return
+		}
 		if err != nil {
 			c.fail(n, err)
 			return
@@ -204,6 +211,21 @@ func (c *conn) runSubscription(ctx context.Context, n int, sub Subscription, box
 			c.fail(n, err)
 			return
 		}
+	}
+}
+
+// resyncDeparturesPruned is why a resume read back from the database
+// starts afresh when the departures since its snapshot are pruned.
+const resyncDeparturesPruned = "the history of tickets leaving your teams since your snapshot is no longer kept (older than the change retention); say what you hold (held) to resume across it"
+
+// dropLive closes live, a subscription nothing was queued for, and stops it
+// being the socket's.
+func (c *conn) dropLive(live *app.Subscription) {
+	c.liveMu.Lock()
+	defer c.liveMu.Unlock()
+	live.Close()
+	if c.live == live {
+		c.live = nil
 	}
 }
 

@@ -2,11 +2,14 @@ package wsgateway_test
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ticketstream/ticketstream/adapters/gormstore"
+	"github.com/ticketstream/ticketstream/adapters/wsgateway"
 	"github.com/ticketstream/ticketstream/adapters/wsgateway/wsclient"
 	"github.com/ticketstream/ticketstream/domain"
 	"github.com/ticketstream/ticketstream/domain/demodata"
@@ -117,5 +120,82 @@ func goneWhileRestoring(t *testing.T, d gormstore.Dialect, del bool) {
 	}
 	if !gotCounts {
 		t.Errorf("%s: no counts message within 5s of the resume", d)
+	}
+}
+
+// X, held by a billing dashboard since its snapshot, left billing; the
+// dashboard's cursor is past that change without it (a later change of X,
+// after the cursor, carried it past), and the departure is pruned while the
+// cursor is still within the history. Read back from the database, the
+// resume cannot know the dashboard holds X: it gets resync and a fresh
+// snapshot. Saying what it holds, it resumes and is told to drop X.
+func TestResume_DeparturesPrunedSinceTheSnapshot(t *testing.T) {
+	t.Parallel()
+	for _, readBack := range []bool{true, false} {
+		name := "claimed"
+		if readBack {
+			name = "read back"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			tickets := demodata.New(1606).Tickets(6)
+			for i := range tickets {
+				tickets[i].Team = "billing"
+			}
+			x, other := tickets[0], tickets[1]
+			f := newFixture(t, tickets, wsgateway.Options{})
+			f.waitHubIdle(t)
+			view := f.loadedView(t, "billing")
+			lc, err := f.cursors.OpenLiveCursor(view.Cursor)
+			if err != nil {
+				t.Fatal(err)
+			}
+			x.Team, x.UpdatedAt = "sales", x.UpdatedAt.Add(time.Hour)
+			f.feed.Put(x) // leaves billing
+			other.Subject, other.UpdatedAt = "edited", other.UpdatedAt.Add(time.Hour)
+			lc.Live = f.feed.Put(other) // the cursor the dashboard hung up with
+			x.Subject, x.UpdatedAt = "edited in sales", x.UpdatedAt.Add(time.Hour)
+			f.feed.Put(x)
+			if _, err := f.feed.PruneRemovals(context.Background(), time.Now().Add(time.Hour), lc.Live); err != nil {
+				t.Fatal(err)
+			}
+			f.waitHubIdle(t)
+			view.Cursor = f.cursors.LiveCursorString(lc)
+			var opts []wsclient.Option
+			if readBack {
+				opts = append(opts, wsclient.WithoutHeld())
+			}
+			c, err := wsclient.Dial(context.Background(), f.base(), "", "billing", view, opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Conn.CloseNow()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			var kinds []string
+			for live := false; !live; {
+				m, err := c.Next(ctx)
+				if err != nil {
+					t.Fatalf("after %v: %v", kinds, err)
+				}
+				kinds = append(kinds, m.Type)
+				if m.Type == "resync" && !strings.Contains(m.Reason, "change retention") {
+					t.Errorf("resync says %q: not why", m.Reason)
+				}
+				live = m.Type == "counts" || m.Type == "end"
+			}
+			if resynced := slices.Contains(kinds, "resync"); resynced != readBack {
+				t.Errorf("messages %v: resync %v, want %v", kinds, resynced, readBack)
+			}
+			if _, ok := view.Tickets[x.ID]; ok {
+				t.Errorf("the billing dashboard still shows ticket %d, in sales (messages %v)", x.ID, kinds)
+			}
+			if len(view.Tickets) != len(tickets)-1 {
+				t.Errorf("the view holds %d tickets, want %d", len(view.Tickets), len(tickets)-1)
+			}
+			if err := view.CheckTotals(); err != nil {
+				t.Error(err)
+			}
+		})
 	}
 }
