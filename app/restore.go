@@ -9,12 +9,24 @@ import (
 	"github.com/ticketstream/ticketstream/ports"
 )
 
-// ErrDeparturesPruned means a resume cannot be restored from the database:
-// the departures since the dashboard's snapshot that would tell which
-// tickets it may still hold outside its scope are pruned (older than the
-// change retention). The dashboard must start afresh (resync) — or say what
-// it holds (Streamer.RestoreClaimed needs no departures).
-var ErrDeparturesPruned = errors.New("the departures since the dashboard's snapshot are pruned")
+// ErrCannotRestore means a team-scoped dashboard's resumed view cannot be
+// restored from the database (RestoreView) without risk: the dashboard
+// must start afresh (resync) — or say what it holds, for
+// Streamer.RestoreClaimed needs no departures. Errors.Is tells which of
+// ErrDeparturesPruned and ErrDeparturesInexact.
+var ErrCannotRestore = errors.New("cannot restore the resumed view from the database")
+
+var (
+	// ErrDeparturesPruned: the departures since the dashboard's snapshot,
+	// which tell which tickets it may still hold outside its scope, are
+	// pruned (older than the change retention).
+	ErrDeparturesPruned = fmt.Errorf("%w: the departures since the dashboard's snapshot are pruned", ErrCannotRestore)
+	// ErrDeparturesInexact: a ticket that left the dashboard's teams, which
+	// its view does not hold, may have been in them only inside one
+	// transaction (ports.ChangeFeed.DeparturesExact): naming it to the
+	// dashboard could tell it of a ticket it never could see.
+	ErrDeparturesInexact = fmt.Errorf("%w: a departure from its teams cannot be told from one inside a transaction", ErrCannotRestore)
+)
 
 // RestoreView counts into sub's view the tickets of q's filter that a
 // dashboard resuming from cursor holds: it holds tickets this process never
@@ -35,8 +47,9 @@ var ErrDeparturesPruned = errors.New("the departures since the dashboard's snaps
 // live, or is still to come): the rest of the snapshot brings the others,
 // and they are counted as it is written (Subscription.HoldSnapshot).
 //
-// A scoped dashboard whose snapshot is older than the retained departures
-// cannot be restored: ErrDeparturesPruned.
+// A scoped dashboard whose snapshot is older than the retained departures,
+// or for which a departure the feed cannot vouch for names a ticket it does
+// not hold now, cannot be restored: ErrCannotRestore.
 func (s *Streamer) RestoreView(ctx context.Context, q domain.Query, cursor domain.LiveCursor, sub *Subscription) error {
 	err := s.restoreView(ctx, q, cursor, sub)
 	if err != nil {
@@ -123,6 +136,9 @@ func (s *Streamer) restoreView(ctx context.Context, q domain.Query, cursor domai
 		mayHold := inScope || sub.scope.AllTeams
 		if !mayHold {
 			_, mayHold = leftScope.Get(c.id)
+			if mayHold && !sub.hub.feed.DeparturesExact() && !sub.Holds(c.id) {
+				return ErrDeparturesInexact
+			}
 		}
 		// A ticket deleted or moved out of the scope that the view holds
 		// was read before it left, and its live change offered before the

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -225,6 +226,51 @@ func TestRestoreView_DeparturesPrunedSinceTheSnapshotRefuseTheResume(t *testing.
 				if ds := h.ResumeRemovals(s, l); len(ds) != 1 || decodeDelivery(t, ds[0]).id != x.ID {
 					t.Errorf("the dashboard of every team is not told to drop X (%d removals)", len(ds))
 				}
+			}
+		})
+	}
+}
+
+// On a feed whose departures may name a ticket that was in a team only
+// inside one transaction (SQLite), a scoped restore read back from the
+// database that would name a departed ticket it does not hold refuses
+// instead (ErrDeparturesInexact): the dashboard starts afresh rather than
+// be told an id it perhaps never could see. One that names none resumes.
+func TestRestoreView_InexactDeparturesRefuseRatherThanName(t *testing.T) {
+	t.Parallel()
+	for _, departed := range []bool{true, false} {
+		t.Run(fmt.Sprintf("a ticket left billing: %v", departed), func(t *testing.T) {
+			t.Parallel()
+			feed := portstest.NewFeed()
+			feed.SetDeparturesInexact()
+			tks := demodata.New(82).Tickets(2)
+			x, other := tks[0], tks[1]
+			x.Team, other.Team = "billing", "billing"
+			w := feed.Put(x, other)
+			if departed {
+				x.Team = "sales"
+			} else {
+				x.Subject = "edited in billing"
+			}
+			end := feed.Put(x)
+			h := startHub(t, feed, HubConfig{}, nil)
+			portstest.WaitFor(t, 5*time.Second, "hub", func() bool { return h.Position().Includes(end) })
+			q := domain.Query{Teams: []string{"billing"}}
+			s, _, err := h.Subscribe(context.Background(), q, SubscribeOptions{SkipUntil: w, After: w, Resumed: true, Scope: domain.Scope{Teams: []string{"billing"}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			st, err := NewStreamer(feed, Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = st.RestoreView(context.Background(), q, domain.LiveCursor{Cluster: 1, SnapshotDone: true, Watermark: w, Live: w}, s)
+			if want := map[bool]error{true: ErrDeparturesInexact, false: nil}[departed]; !errors.Is(err, want) {
+				t.Fatalf("RestoreView: %v, want %v", err, want)
+			}
+			if departed && !errors.Is(err, ErrCannotRestore) {
+				t.Fatalf("%v is not an ErrCannotRestore", err)
 			}
 		})
 	}

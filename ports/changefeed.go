@@ -92,6 +92,14 @@ type ChangeFeed interface {
 	// hold though the tickets are no longer in its teams.
 	Departed(ctx context.Context, after domain.ChangePos, teams []string) ([]int64, error)
 
+	// DeparturesExact reports whether Departed names only tickets that were
+	// in one of the teams for some reader: false where a ticket in a team
+	// only inside one transaction (inserted, then moved, before it
+	// committed) may be named too, which would tell a dashboard of that
+	// team of a ticket it never could see (SQLite's triggers cannot tell
+	// one transaction from the next).
+	DeparturesExact() bool
+
 	// ChangedSince calls fn with every ticket that changed after `after` and
 	// exists now, with its current team, then with every ticket deleted
 	// after it (removed, team ""), each once, in no particular order.

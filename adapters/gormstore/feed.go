@@ -166,6 +166,12 @@ func (s *Store) Frontier(ctx context.Context) (domain.ChangePos, error) {
 	return s.eng.frontier(ctx)
 }
 
+// DeparturesExact implements ports.ChangeFeed: on PostgreSQL a departure
+// from a team the ticket had only inside its transaction is not recorded
+// (migration 00006's births); SQLite's triggers record one for every team
+// change, not knowing where a transaction began.
+func (s *Store) DeparturesExact() bool { return s.Dialect() == Postgres }
+
 // Departed implements ports.ChangeFeed.
 func (s *Store) Departed(ctx context.Context, after domain.ChangePos, teams []string) ([]int64, error) {
 	if len(teams) == 0 {

@@ -143,10 +143,13 @@ func (c *conn) runSubscription(ctx context.Context, n int, sub Subscription, box
 		} else {
 			err = c.g.streamer.RestoreView(ctx, q, *r, live)
 		}
-		if errors.Is(err, app.ErrDeparturesPruned) {
+		if errors.Is(err, app.ErrCannotRestore) {
 			// Nothing was queued yet: start this subscription afresh.
 			c.dropLive(live)
-			sub.Resume, sub.Refused = nil, resyncDeparturesPruned
+			sub.Resume, sub.Refused = nil, resyncDeparturesInexact
+			if errors.Is(err, app.ErrDeparturesPruned) {
+				sub.Refused = resyncDeparturesPruned
+			}
 			c.runSubscription(ctx, n, sub, nil)
 			return
 		}
@@ -214,9 +217,12 @@ func (c *conn) runSubscription(ctx context.Context, n int, sub Subscription, box
 	}
 }
 
-// resyncDeparturesPruned is why a resume read back from the database
-// starts afresh when the departures since its snapshot are pruned.
-const resyncDeparturesPruned = "the history of tickets leaving your teams since your snapshot is no longer kept (older than the change retention); say what you hold (held) to resume across it"
+// Why a team-scoped resume read back from the database starts afresh
+// (app.ErrCannotRestore).
+const (
+	resyncDeparturesPruned  = "the history of tickets leaving your teams since your snapshot is no longer kept (older than the change retention); say what you hold (held) to resume across it"
+	resyncDeparturesInexact = "tickets left your teams while you were away, and this database cannot tell which you could have seen; say what you hold (held) to resume across it"
+)
 
 // dropLive closes live, a subscription nothing was queued for, and stops it
 // being the socket's.

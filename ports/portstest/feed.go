@@ -31,6 +31,8 @@ type Feed struct {
 	// left records every departure of a ticket from a team, in position
 	// order.
 	left []departure
+	// inexact: DeparturesExact reports false (SetDeparturesInexact).
+	inexact bool
 }
 
 // departure is a ticket leaving a team: moved elsewhere, or deleted.
@@ -299,6 +301,22 @@ func (f *Feed) ReadChanges(ctx context.Context, after, until domain.ChangePos, b
 		changes = changes[n:]
 	}
 	return target, nil
+}
+
+// DeparturesExact implements ports.ChangeFeed: true unless
+// SetDeparturesInexact said otherwise.
+func (f *Feed) DeparturesExact() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return !f.inexact
+}
+
+// SetDeparturesInexact makes DeparturesExact report false, as SQLite's
+// store does.
+func (f *Feed) SetDeparturesInexact() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.inexact = true
 }
 
 // Departed implements ports.ChangeFeed.
