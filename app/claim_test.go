@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -262,12 +263,24 @@ func TestRestoreClaimed_ChangesSinceTheCursor(t *testing.T) {
 // A ticket the dashboard does not hold, that its catch-up brings, is held
 // once the catch-up is written — not when it is read: the writer applies a
 // catch-up message as it writes it. A live change taking that ticket out of
-// the filter meanwhile must still go, as a removal, after the catch-up's
-// upsert. A claimed view, unlike one read back from the database, does not
-// hold the ticket before its catch-up is written, and the change was
-// dropped: the dashboard kept the ticket for good (seen in the proof).
+// the filter meanwhile must still reach the dashboard: as a removal after
+// the catch-up's upsert when it comes once the upsert is queued (Expect),
+// or by the stale upsert never being queued when it comes between the
+// page's read and Expect. A claimed view, unlike one read back from the
+// database, does not hold the ticket before its catch-up is written, and
+// the change was dropped: the dashboard kept the ticket for good (seen in
+// the proof; the second case found by an attack).
 func TestRestoreClaimed_ALiveChangeWhileItsCatchUpWaitsToBeWritten(t *testing.T) {
 	t.Parallel()
+	for _, beforeExpect := range []bool{false, true} {
+		t.Run(fmt.Sprintf("between the read and Expect: %v", beforeExpect), func(t *testing.T) {
+			t.Parallel()
+			liveChangeDuringCatchUp(t, beforeExpect)
+		})
+	}
+}
+
+func liveChangeDuringCatchUp(t *testing.T, beforeExpect bool) {
 	q := domain.Query{Statuses: []domain.Status{domain.StatusNew, domain.StatusOpen}}
 	tickets := demodata.New(36).Tickets(4)
 	for i := range tickets {
@@ -294,36 +307,88 @@ func TestRestoreClaimed_ALiveChangeWhileItsCatchUpWaitsToBeWritten(t *testing.T)
 	if err := st.RestoreClaimed(context.Background(), s); err != nil {
 		t.Fatal(err)
 	}
+	ready := wakeups(s)
+	leave := func() { // live: the arriving ticket leaves the filter
+		a := arriving
+		a.Status = domain.StatusPending
+		at := feed.Put(a)
+		portstest.WaitFor(t, 5*time.Second, "the live change dispatched", func() bool { return h.Position().Includes(at) })
+	}
 	var catchUp []Delivery
 	if err := h.CatchUp(context.Background(), q, cursor, until, s.Holds, func(ds []Delivery) error {
-		s.Expect(ds) // queued for the writer, as the gateway does
-		catchUp = append(catchUp, ds...)
+		if beforeExpect {
+			leave()
+		}
+		catchUp = append(catchUp, s.Expect(ds)...) // queued for the writer, as the gateway does
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if len(catchUp) != 1 || decodeDelivery(t, catchUp[0]).op != "upsert" {
-		t.Fatalf("catch-up of %d changes, want the arriving ticket's upsert", len(catchUp))
-	}
-	// Live, before the writer writes the catch-up: it leaves the filter.
-	ready := wakeups(s)
-	arriving.Status = domain.StatusPending
-	feed.Put(arriving)
-	select {
-	case <-ready:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the live change of a ticket the catch-up brings reached nothing")
+	s.CaughtUp()
+	if !beforeExpect {
+		if len(catchUp) != 1 || decodeDelivery(t, catchUp[0]).op != "upsert" {
+			t.Fatalf("catch-up of %d changes, want the arriving ticket's upsert", len(catchUp))
+		}
+		leave() // before the writer writes the catch-up
+		select {
+		case <-ready:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the live change of a ticket the catch-up brings reached nothing")
+		}
+	} else if len(catchUp) != 0 {
+		t.Fatalf("catch-up of %d changes: the arriving ticket's upsert is stale", len(catchUp))
 	}
 	s.Apply(catchUp) // the writer writes the catch-up
 	for i := range catchUp {
 		catchUp[i].Release()
 	}
 	s.Settle()
-	got := takeN(t, s, 1)
-	if got[0].op != "remove" || got[0].id != arriving.ID {
-		t.Fatalf("live: %s of ticket %d, want the removal of ticket %d", got[0].op, got[0].id, arriving.ID)
+	if !beforeExpect {
+		got := takeN(t, s, 1)
+		if got[0].op != "remove" || got[0].id != arriving.ID {
+			t.Fatalf("live: %s of ticket %d, want the removal of ticket %d", got[0].op, got[0].id, arriving.ID)
+		}
 	}
 	if s.Holds(arriving.ID) || s.Held() != 3 {
 		t.Fatalf("the view holds %d tickets (the one gone: %v), want the 3 claimed", s.Held(), s.Holds(arriving.ID))
+	}
+}
+
+// A subscription failed for the memory budget keeps nothing of the
+// catch-up that goes on until its writer notices: Expect holds no ids for
+// it (found by an attack: 20,000 ids kept against the budget).
+func TestSubscription_AFailedSubscriptionExpectsNothing(t *testing.T) {
+	t.Parallel()
+	feed := portstest.NewFeed()
+	cursor := feed.Put(demodata.New(40).Tickets(1)...)
+	many := demodata.New(41).Tickets(2000)
+	for i := range many {
+		many[i].ID += 1000
+	}
+	feed.Put(many...)
+	h := startHub(t, feed, HubConfig{MemoryBudget: 16 << 10}, nil)
+	s, until, err := h.Subscribe(context.Background(), domain.Query{}, SubscribeOptions{SkipUntil: cursor, After: cursor, Resumed: true, Scope: domain.Scope{AllTeams: true}, Digester: testDigester})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := h.CatchUp(context.Background(), domain.Query{}, cursor, until, s.Holds, func(ds []Delivery) error {
+		ds = s.Expect(ds)
+		s.Apply(ds) // the writer: nothing, once failed
+		for i := range ds {
+			ds[i].Release()
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(s.Err(), ErrMemoryBudget) {
+		t.Fatalf("the subscription did not fail for the budget: %v", s.Err())
+	}
+	s.mu.Lock()
+	kept, mem := s.incoming.Len(), s.memoryLocked()
+	s.mu.Unlock()
+	if kept != 0 || mem > 4<<10 {
+		t.Fatalf("failed for the budget, it still expects %d tickets, %d bytes", kept, mem)
 	}
 }

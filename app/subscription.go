@@ -99,6 +99,11 @@ type Subscription struct {
 	// dashboard will hold each: a live change taking one out of the filter
 	// meanwhile goes as a removal, though the view does not hold it yet.
 	incoming heldSet
+	// passed: tickets of live changes dropped (not held) while a resumed
+	// subscription's catch-up is still being read (until CaughtUp): a
+	// catch-up upsert of one read before that change is stale.
+	passed   heldSet
+	caughtUp bool // see passed
 	// win is the live window of a subscription that asked for one
 	// (window.go); nil for a whole filter. Its view then counts the whole
 	// filter, though the dashboard holds only the window.
@@ -111,8 +116,8 @@ const sizeofDelivery = int64(unsafe.Sizeof(Delivery{}))
 // memoryLocked estimates what s keeps: its view and its queue (the encoded
 // changes are shared with other subscribers and counted at their size).
 func (s *Subscription) memoryLocked() int64 {
-	m := s.view.memory() + 8*int64(len(s.touched.slots)+len(s.maybeHeld.slots)+len(s.pending.slots)+len(s.incoming.slots)) +
-		48*int64(len(s.touched.big)+len(s.maybeHeld.big)+len(s.pending.big)+len(s.incoming.big))
+	m := s.view.memory() + 8*int64(len(s.touched.slots)+len(s.maybeHeld.slots)+len(s.pending.slots)+len(s.incoming.slots)+len(s.passed.slots)) +
+		48*int64(len(s.touched.big)+len(s.maybeHeld.big)+len(s.pending.big)+len(s.incoming.big)+len(s.passed.big))
 	if s.claim != nil {
 		m += s.claim.memory()
 	}
@@ -141,6 +146,7 @@ func (s *Subscription) accountLocked() {
 		// What it holds goes at once: the budget is for the others.
 		s.dropLocked()
 		s.view, s.touched, s.claim = view{}, heldSet{}, nil
+		s.incoming, s.passed, s.pending, s.maybeHeld = heldSet{}, heldSet{}, heldSet{}, heldSet{}
 		s.accountLocked()
 	}
 }
@@ -201,9 +207,11 @@ func (s *Subscription) offer(enc *encodedBatch) {
 		id := it.change.Ticket.ID
 		switch {
 		case it.upsert != nil && s.q.MatchesFilter(&it.change.Ticket):
+			s.passed.Delete(id)
 			s.push(enc.upsertDelivery(i))
 			added = true
 		case s.view.has(id) || s.incoming.Has(id):
+			s.passed.Delete(id)
 			// Held, or about to be (its catch-up is being written), and
 			// no longer passing the filter (or deleted).
 			s.push(enc.removalDelivery(i))
@@ -232,6 +240,9 @@ func (s *Subscription) offer(enc *encodedBatch) {
 			}
 			if !s.settled {
 				s.touched.Put(id, 0)
+			}
+			if s.resumed && !s.caughtUp {
+				s.passed.Put(id, 0)
 			}
 		}
 	}
@@ -441,5 +452,6 @@ func (s *Subscription) Close() {
 	s.maybeHeld.Reset()
 	s.pending.Reset()
 	s.incoming.Reset()
+	s.passed.Reset()
 	s.accountLocked()
 }

@@ -81,15 +81,38 @@ func (s *Subscription) Apply(ds []Delivery) {
 // Expect records that ds, a resumed dashboard's catch-up, are queued for
 // the writer, which will Apply them: until it does, a live change of one
 // of their tickets that no longer passes the filter still reaches the
-// dashboard, as a removal. Call it before queueing them.
-func (s *Subscription) Expect(ds []Delivery) {
+// dashboard, as a removal. It returns the deliveries to queue, ds less the
+// upserts a live change dropped since the catch-up began has made stale
+// (the ticket left the filter after the page was read), which it
+// releases. Call it before queueing them, and CaughtUp once the catch-up
+// is read.
+func (s *Subscription) Expect(ds []Delivery) []Delivery {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.failureLocked() != nil || s.closed {
+		return ds // the writer's next Take reports it
+	}
+	kept := ds[:0]
 	for i := range ds {
 		if !ds[i].removal {
+			if s.passed.Len() > 0 && s.passed.Has(ds[i].ID) {
+				ds[i].Release() // a later live change left the filter: stale
+				continue
+			}
 			s.incoming.Put(ds[i].ID, 0)
 		}
+		kept = append(kept, ds[i])
 	}
+	s.accountLocked()
+	return kept
+}
+
+// CaughtUp records that the catch-up has been read.
+func (s *Subscription) CaughtUp() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.caughtUp = true
+	s.passed.Reset()
 	s.accountLocked()
 }
 

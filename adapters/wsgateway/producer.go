@@ -292,8 +292,12 @@ func (c *conn) resumable(ctx context.Context, r *domain.LiveCursor, filter uint3
 // holds, and expects those the catch-up brings until the writer applies
 // them.
 func (c *conn) catchUp(ctx context.Context, n int, q domain.Query, live *app.Subscription, after, until domain.ChangePos) error {
+	defer live.CaughtUp()
 	return c.g.hub.CatchUp(ctx, q, after, until, live.Holds, func(ds []app.Delivery) error {
-		live.Expect(ds)
+		ds = live.Expect(ds)
+		if len(ds) == 0 {
+			return nil
+		}
 		return c.enqueueDeliveries(ctx, n, slices.Clone(ds))
 	})
 }
