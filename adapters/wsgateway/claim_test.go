@@ -73,10 +73,10 @@ func resumeWithClaim(t *testing.T, d gormstore.Dialect, claim bool) {
 		tickets[i].Team = []string{"billing", "billing", "sales"}[i%3]
 	}
 	counter := &rowCounter{}
-	store, hub, base := storeGatewayReading(t, d, tickets, func(s *gormstore.Store) ports.TicketSource {
+	store, hub, base := storeGatewayReading(t, d, tickets, gatewayWraps{source: func(s *gormstore.Store) ports.TicketSource {
 		counter.Store = s
 		return counter
-	})
+	}})
 	waitDispatched(t, store, hub)
 	ctx := context.Background()
 	view := &wsclient.View{}

@@ -27,12 +27,19 @@ import (
 // sockets.
 func storeGateway(t *testing.T, d gormstore.Dialect, tickets []domain.Ticket) (*gormstore.Store, *app.Hub, string) {
 	t.Helper()
-	return storeGatewayReading(t, d, tickets, nil)
+	return storeGatewayReading(t, d, tickets, gatewayWraps{})
 }
 
-// storeGatewayReading is storeGateway whose snapshots and restores read
-// through source(store) when source is not nil.
-func storeGatewayReading(t *testing.T, d gormstore.Dialect, tickets []domain.Ticket, source func(*gormstore.Store) ports.TicketSource) (*gormstore.Store, *app.Hub, string) {
+// gatewayWraps puts test doubles around the store a gateway reads: source
+// for its snapshots and restores, feed for its hub's change feed; nil
+// leaves the store itself.
+type gatewayWraps struct {
+	source func(*gormstore.Store) ports.TicketSource
+	feed   func(*gormstore.Store) ports.ChangeFeed
+}
+
+// storeGatewayReading is storeGateway reading through wraps.
+func storeGatewayReading(t *testing.T, d gormstore.Dialect, tickets []domain.Ticket, wraps gatewayWraps) (*gormstore.Store, *app.Hub, string) {
 	t.Helper()
 	url := "sqlite:" + filepath.Join(t.TempDir(), "tickets.db")
 	if d == gormstore.Postgres {
@@ -48,7 +55,7 @@ func storeGatewayReading(t *testing.T, d gormstore.Dialect, tickets []domain.Tic
 	if err := migrated.InsertTickets(ctx, tickets); err != nil {
 		t.Fatal(err)
 	}
-	return gatewayReading(t, url, 0, source)
+	return gatewayReading(t, url, 0, wraps)
 }
 
 // gatewayOn serves a gateway, with a store and hub of its own, over the
@@ -56,12 +63,11 @@ func storeGatewayReading(t *testing.T, d gormstore.Dialect, tickets []domain.Tic
 // batch is the hub's feed batch (0: the default).
 func gatewayOn(t *testing.T, url string, batch int) (*gormstore.Store, *app.Hub, string) {
 	t.Helper()
-	return gatewayReading(t, url, batch, nil)
+	return gatewayReading(t, url, batch, gatewayWraps{})
 }
 
-// gatewayReading is gatewayOn whose snapshots and restores read through
-// source(store) when source is not nil.
-func gatewayReading(t *testing.T, url string, batch int, source func(*gormstore.Store) ports.TicketSource) (*gormstore.Store, *app.Hub, string) {
+// gatewayReading is gatewayOn reading through wraps.
+func gatewayReading(t *testing.T, url string, batch int, wraps gatewayWraps) (*gormstore.Store, *app.Hub, string) {
 	t.Helper()
 	ctx := context.Background()
 	store, closeStore, err := gormstore.Open(ctx, gormstore.Config{URL: url}, nil)
@@ -70,14 +76,18 @@ func gatewayReading(t *testing.T, url string, batch int, source func(*gormstore.
 	}
 	t.Cleanup(closeStore)
 	var src ports.TicketSource = store
-	if source != nil {
-		src = source(store)
+	if wraps.source != nil {
+		src = wraps.source(store)
+	}
+	var feed ports.ChangeFeed = store
+	if wraps.feed != nil {
+		feed = wraps.feed(store)
 	}
 	streamer, err := app.NewStreamer(src, apptest.Poisoned(app.Config{}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	hub, err := app.NewHub(store, apptest.PoisonedHub(app.HubConfig{PollInterval: 5 * time.Millisecond, BatchSize: batch}), nil)
+	hub, err := app.NewHub(feed, apptest.PoisonedHub(app.HubConfig{PollInterval: 5 * time.Millisecond, BatchSize: batch}), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,19 +3,12 @@ package wsgateway_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ticketstream/ticketstream/adapters/gormstore"
-	"github.com/ticketstream/ticketstream/adapters/gormstore/pgtest"
-	"github.com/ticketstream/ticketstream/adapters/wsgateway"
 	"github.com/ticketstream/ticketstream/adapters/wsgateway/wsclient"
-	"github.com/ticketstream/ticketstream/app"
-	"github.com/ticketstream/ticketstream/app/apptest"
 	"github.com/ticketstream/ticketstream/domain"
 	"github.com/ticketstream/ticketstream/domain/demodata"
 	"github.com/ticketstream/ticketstream/ports"
@@ -54,49 +47,16 @@ func TestResumeHostile_ALiveChangeBetweenTheCatchUpReadAndItsHandlerRealDatabase
 	for _, claim := range []bool{true, false} {
 		t.Run(fmt.Sprintf("claim=%v", claim), func(t *testing.T) {
 			t.Parallel()
-			pgtest.Require(t)
-			url := pgtest.NewDatabase(t)
-			ctx := context.Background()
-			migrated, closeM, err := gormstore.Open(ctx, gormstore.Config{URL: url, Migrate: true}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
 			tickets := demodata.New(77).Tickets(5)
 			for i := range tickets {
 				tickets[i].Team, tickets[i].Status = "billing", domain.StatusOpen
 			}
-			if err := migrated.InsertTickets(ctx, tickets[:4]); err != nil {
-				t.Fatal(err)
-			}
-			closeM()
-			store, closeStore, err := gormstore.Open(ctx, gormstore.Config{URL: url}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(closeStore)
-			feed := &hookFeed{Store: store}
-			streamer, err := app.NewStreamer(store, apptest.Poisoned(app.Config{}))
-			if err != nil {
-				t.Fatal(err)
-			}
-			hub, err := app.NewHub(feed, apptest.PoisonedHub(app.HubConfig{PollInterval: 5 * time.Millisecond}), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			hubCtx, stopHub := context.WithCancel(ctx)
-			hubDone := make(chan struct{})
-			go func() { defer close(hubDone); _ = hub.Run(hubCtx) }()
-			cursors, err := domain.NewCursorSealer([]byte(testCursorKey))
-			if err != nil {
-				t.Fatal(err)
-			}
-			gw, err := wsgateway.New(streamer, hub, cursors, tokens, wsgateway.Options{}, slog.New(slog.DiscardHandler))
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv := httptest.NewServer(gw)
-			t.Cleanup(func() { _ = gw.Shutdown(ctx); srv.Close(); stopHub(); <-hubDone })
-			base := "ws" + strings.TrimPrefix(srv.URL, "http")
+			var feed *hookFeed
+			store, hub, base := storeGatewayReading(t, gormstore.Postgres, tickets[:4], gatewayWraps{feed: func(s *gormstore.Store) ports.ChangeFeed {
+				feed = &hookFeed{Store: s}
+				return feed
+			}})
+			ctx := context.Background()
 			waitDispatched(t, store, hub)
 
 			view := &wsclient.View{}
@@ -120,6 +80,7 @@ func TestResumeHostile_ALiveChangeBetweenTheCatchUpReadAndItsHandlerRealDatabase
 			// The catch-up's page is read; before its handler runs, the
 			// arriving ticket leaves the filter and the hub offers that live.
 			hooked := make(chan struct{})
+			feed.mu.Lock()
 			feed.hook = func() {
 				defer close(hooked)
 				a := arriving
@@ -129,6 +90,7 @@ func TestResumeHostile_ALiveChangeBetweenTheCatchUpReadAndItsHandlerRealDatabase
 				}
 				waitDispatched(t, store, hub)
 			}
+			feed.mu.Unlock()
 			var opts []wsclient.Option
 			if !claim {
 				opts = append(opts, wsclient.WithoutHeld())

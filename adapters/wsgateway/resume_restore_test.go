@@ -61,10 +61,10 @@ func goneWhileRestoring(t *testing.T, d gormstore.Dialect, del bool) {
 	}
 	ctx := context.Background()
 	src := &pausingSource{}
-	store, hub, base := storeGatewayReading(t, d, tickets, func(s *gormstore.Store) ports.TicketSource {
+	store, hub, base := storeGatewayReading(t, d, tickets, gatewayWraps{source: func(s *gormstore.Store) ports.TicketSource {
 		src.Store = s
 		return src
-	})
+	}})
 	waitDispatched(t, store, hub)
 
 	view := &wsclient.View{}
