@@ -21,27 +21,41 @@ func (s *Store) MigrateUpTo(ctx context.Context, version int64) error {
 	return err
 }
 
-// ExplainSorted returns PostgreSQL's plan of the first batch of n rows of
-// the sorted query q and, with after set, of the batch after that key.
+// ExplainSorted returns the database's plan of the first batch of n rows
+// of the sorted query q and, with after set, of the batch after that key:
+// PostgreSQL's EXPLAIN, SQLite's EXPLAIN QUERY PLAN (one step a line).
 func (s *Store) ExplainSorted(ctx context.Context, q domain.Query, after *domain.RowKey, n int) (string, error) {
 	if _, err := s.sql.ExecContext(ctx, "ANALYZE tickets"); err != nil {
 		return "", err
 	}
-	sel := buildSelect(&postgresStyle, q)
+	style, explain := &postgresStyle, "EXPLAIN "
+	if s.Dialect() != Postgres {
+		style, explain = &sqliteStyle, "EXPLAIN QUERY PLAN "
+	}
+	sel := buildSelect(style, q)
 	text, args := sel.first, []any{}
 	if after != nil {
-		text, args = sel.text, sel.keyArgs(args, sortArgs(&postgresStyle, q.Sort, after))
+		text, args = sel.text, sel.keyArgs(args, sortArgs(style, q.Sort, after))
 	}
 	args = append(append(args, sel.filterArgs...), n)
-	rows, err := s.sql.QueryContext(ctx, "EXPLAIN "+text, args...)
+	rows, err := s.sql.QueryContext(ctx, explain+text, args...)
 	if err != nil {
 		return "", err
 	}
 	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return "", err
+	}
 	var plan strings.Builder
 	for rows.Next() {
 		var line string
-		if err := rows.Scan(&line); err != nil {
+		dest := make([]any, len(cols)) // SQLite: id, parent, notused, detail
+		for i := range dest {
+			dest[i] = new(any)
+		}
+		dest[len(dest)-1] = &line
+		if err := rows.Scan(dest...); err != nil {
 			return "", err
 		}
 		plan.WriteString(line + "\n")

@@ -57,14 +57,7 @@ func (s *Store) SetSearchIndex(ctx context.Context, on bool) error {
 		}
 		stmts = append(stmts, `CREATE EXTENSION IF NOT EXISTS pg_trgm`, "")
 	}
-	// On one connection, outside a transaction (CONCURRENTLY needs that),
-	// without the statement timeout of the server's queries: a build takes
-	// about a minute per million tickets.
-	return s.gorm.WithContext(ctx).Connection(func(conn *gorm.DB) error {
-		if err := conn.Exec("SET statement_timeout = 0").Error; err != nil {
-			return fmt.Errorf("search index: %w", err)
-		}
-		defer conn.Exec("RESET statement_timeout")
+	return s.withoutStatementTimeout(ctx, func(conn *gorm.DB) error {
 		for _, stmt := range stmts {
 			if stmt == "" { // the index, with the operator class wherever pg_trgm is
 				var schema string

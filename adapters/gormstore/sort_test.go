@@ -99,15 +99,27 @@ func ids(ts []domain.Ticket) []int64 {
 func TestStore_SortedPagesFollowTheSortExactly(t *testing.T) {
 	t.Parallel()
 	// The third database orders text linguistically ("billing" before
-	// "Billing"): a sort by team or assignee must still compare bytes.
-	for _, d := range []string{"sqlite", "postgres", "postgres-icu"} {
+	// "Billing"): a sort by team or assignee must still compare bytes. The
+	// "indexed" databases have an operator's sort index for every order
+	// (AddSortIndex), which their planners read instead of sorting.
+	for _, d := range []string{"sqlite", "postgres", "postgres-icu", "sqlite-indexed", "postgres-indexed"} {
 		t.Run(d, func(t *testing.T) {
 			t.Parallel()
 			var s *gormstore.Store
-			if d == "postgres-icu" {
+			switch d {
+			case "postgres-icu":
 				pgtest.Require(t)
 				s = openStoreAt(t, pgtest.NewDatabaseWith(t, "TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"), tiedTickets(150))
-			} else {
+			case "sqlite-indexed", "postgres-indexed":
+				s = openStore(t, gormstore.Dialect(strings.TrimSuffix(d, "-indexed")), tiedTickets(150), gormstore.Config{})
+				for _, text := range sortCases {
+					if sort, _ := domain.ParseSort(text); !sort.IsDefault() {
+						if _, err := s.AddSortIndex(context.Background(), sort); err != nil {
+							t.Fatalf("AddSortIndex(%s): %v", text, err)
+						}
+					}
+				}
+			default:
 				s = openStore(t, gormstore.Dialect(d), tiedTickets(150), gormstore.Config{})
 			}
 			stored := readAll(t, s, domain.Query{}, 0) // as the database keeps them

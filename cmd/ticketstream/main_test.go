@@ -53,6 +53,9 @@ func TestCLI_RefusesBadInputWithAClearMessage(t *testing.T) {
 		{"bad log level", nil, []string{"migrate", "--log-level", "loud"}, 2, "--log-level"},
 		{"bad search index", nil, []string{"migrate", "--search-index", "maybe"}, 2, `--search-index: want on or off, got "maybe"`},
 		{"search index with --status", nil, []string{"migrate", "--status", "--search-index", "on"}, 2, "--status only lists"},
+		{"sort index of an unknown field", nil, []string{"migrate", "--sort-index=-teem"}, 2, `--sort-index: sort: unknown field "teem"`},
+		{"sort index of the default order", nil, []string{"migrate", "--drop-sort-index", "updated_at"}, 2, "--drop-sort-index: the default order, updated_at, has its index already"},
+		{"sort index with --status", nil, []string{"migrate", "--status", "--sort-index", "assignee"}, 2, "--sort-index changes the database; --status only lists"},
 		{"unknown database scheme", nil, []string{"migrate", "--database", "mysql://root@localhost/x"}, 2, `--database (TICKETSTREAM_DATABASE) unsupported database URL scheme "mysql"`},
 		{"a tool's own setting from the environment", map[string]string{"TICKETSTREAM_SIMULATE_RATE": "0"}, []string{"simulate"}, 2, "--rate (TICKETSTREAM_SIMULATE_RATE) must be between 1"},
 		{"export with a bad filter", nil, []string{"export", "--query", "status=opne"}, 2, `--query: status: unknown status "opne"`},
@@ -590,6 +593,28 @@ func TestCLI_InternalListenerPortTaken(t *testing.T) {
 	cancel()
 	if code := <-done; code != 0 || !strings.Contains(errOut.String(), "no internal listener: metrics are not served") {
 		t.Fatalf("exit %d, log:\n%s", code, errOut.String())
+	}
+}
+
+// migrate --sort-index builds the index of an order, on either database,
+// lists it on every later run, and --drop-sort-index drops it.
+func TestCLI_MigrateSortIndex(t *testing.T) {
+	for _, url := range []string{sqliteURL(t), pgtest.NewDatabase(t)} {
+		for _, step := range []struct {
+			args       []string
+			want, gone string
+		}{
+			{[]string{"--sort-index=-team,created_at"}, "sort index: CREATE INDEX tickets_by_team_desc__created_at", ""},
+			{[]string{"--sort-index", "assignee"}, "tickets_by_assignee ", ""},
+			{nil, "tickets_by_team_desc__created_at", ""},
+			{[]string{"--drop-sort-index=-team,created_at"}, "dropped sort index tickets_by_team_desc__created_at", "sort index: CREATE INDEX tickets_by_team_desc__created_at"},
+		} {
+			args := append([]string{"migrate", "--database", url, "--log-level", "error"}, step.args...)
+			code, stdout, stderr := runCLI(t, args...)
+			if code != 0 || !strings.Contains(stdout, step.want) || (step.gone != "" && strings.Contains(stdout, step.gone)) {
+				t.Fatalf("%v: exit %d, stdout %q, stderr %q; want %q, not %q", args, code, stdout, stderr, step.want, step.gone)
+			}
+		}
 	}
 }
 
