@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -78,6 +79,11 @@ type View struct {
 	Counts       Counts
 	// Totals are the server's counts of what the view holds.
 	Totals Totals
+
+	// unclaimed: the next Dial resumes without saying what the view holds
+	// (the server refused the held tickets, see Client.Next); the Dial
+	// that opens a socket clears it.
+	unclaimed bool
 }
 
 // Apply updates v with m. Messages of an earlier subscription are ignored.
@@ -212,8 +218,12 @@ type Client struct {
 // Dial opens a socket to base (ws://host:port) for the filter query
 // (status=open&team=billing), resuming from view.Cursor if set; view keeps
 // its tickets across reconnects — and saying what it holds (held
-// messages) unless told WithoutHeld. token may be empty. It offers
-// permessage-deflate unless told WithoutCompression.
+// messages) unless told WithoutHeld. Like the dashboard's client.js, it
+// resumes once without saying it after the server refused the held
+// tickets (a close whose reason starts with "held", seen by Next) and
+// when an upgrade that said it is refused with 400 (a server older than
+// held=); the server then reads the view back. token may be empty. It
+// offers permessage-deflate unless told WithoutCompression.
 func Dial(ctx context.Context, base, query, token string, view *View, options ...Option) (*Client, error) {
 	var cfg dialConfig
 	for _, o := range options {
@@ -223,33 +233,29 @@ func Dial(ctx context.Context, base, query, token string, view *View, options ..
 	if err != nil {
 		return nil, fmt.Errorf("filter %q: %w", query, err)
 	}
-	var held [][]byte
-	if view.Cursor != "" {
-		values.Set("cursor", view.Cursor)
-		if !cfg.noHeld {
-			held = heldMessages(view.Tickets)
-			values.Set("held", strconv.Itoa(len(view.Tickets)))
-		}
+	claim := view.Cursor != "" && !cfg.noHeld && !view.unclaimed
+	c, resp, err := dial(ctx, base, values, token, view, claim, &cfg)
+	if err != nil && claim && resp != nil && resp.StatusCode == http.StatusBadRequest {
+		// The upgrade with held= refused: by a server older than it (a
+		// rolling deploy), or for the filter or cursor, which the attempt
+		// without it is refused for too. It reads the view back.
+		claim = false
+		c, resp, err = dial(ctx, base, values, token, view, claim, &cfg)
 	}
-	opts := &websocket.DialOptions{Subprotocols: []string{Subprotocol}, HTTPClient: cfg.httpClient, CompressionMode: websocket.CompressionNoContextTakeover}
-	if cfg.noCompression {
-		opts.CompressionMode = websocket.CompressionDisabled
-	}
-	if token != "" {
-		opts.HTTPHeader = http.Header{"Authorization": {"Bearer " + token}}
-	}
-	c, resp, err := websocket.Dial(ctx, base+"/v1/stream?"+values.Encode(), opts)
 	if err != nil {
 		if resp != nil {
 			return nil, fmt.Errorf("dial: %w (HTTP %d)", err, resp.StatusCode)
 		}
 		return nil, fmt.Errorf("dial: %w", err)
 	}
+	view.unclaimed = false
 	c.SetReadLimit(8 << 20)
-	for _, m := range held {
-		if err := c.Write(ctx, websocket.MessageText, m); err != nil {
-			c.CloseNow()
-			return nil, fmt.Errorf("send the held tickets: %w", err)
+	if claim {
+		for _, m := range heldMessages(view.Tickets) {
+			if err := c.Write(ctx, websocket.MessageText, m); err != nil {
+				c.CloseNow()
+				return nil, fmt.Errorf("send the held tickets: %w", err)
+			}
 		}
 	}
 	// A new socket numbers its subscriptions from 1: a resumed view carries
@@ -259,6 +265,26 @@ func Dial(ctx context.Context, base, query, token string, view *View, options ..
 		view.Sub = 1
 	}
 	return &Client{Conn: c, View: view, Compressed: strings.HasPrefix(resp.Header.Get("Sec-WebSocket-Extensions"), "permessage-deflate")}, nil
+}
+
+// dial upgrades to the socket of the filter values, resuming from
+// view.Cursor if set and, with claim, announcing what the view holds.
+func dial(ctx context.Context, base string, values url.Values, token string, view *View, claim bool, cfg *dialConfig) (*websocket.Conn, *http.Response, error) {
+	values = maps.Clone(values)
+	if view.Cursor != "" {
+		values.Set("cursor", view.Cursor)
+	}
+	if claim {
+		values.Set("held", strconv.Itoa(len(view.Tickets)))
+	}
+	opts := &websocket.DialOptions{Subprotocols: []string{Subprotocol}, HTTPClient: cfg.httpClient, CompressionMode: websocket.CompressionNoContextTakeover}
+	if cfg.noCompression {
+		opts.CompressionMode = websocket.CompressionDisabled
+	}
+	if token != "" {
+		opts.HTTPHeader = http.Header{"Authorization": {"Bearer " + token}}
+	}
+	return websocket.Dial(ctx, base+"/v1/stream?"+values.Encode(), opts)
 }
 
 // CheckMessage, when set, is called with every message a Client receives
@@ -271,6 +297,17 @@ var CheckMessage func(data []byte) error
 func (c *Client) Next(ctx context.Context) (*Message, error) {
 	_, data, err := c.Conn.Read(ctx)
 	if err != nil {
+		var ce websocket.CloseError
+		if errors.As(err, &ce) && strings.HasPrefix(ce.Reason, "held") {
+			// The server would not take the held tickets (too slow to
+			// send, or refused): the next Dial resumes once without them,
+			// and the server reads the view back.
+			if c.Mu != nil {
+				c.Mu.Lock()
+				defer c.Mu.Unlock()
+			}
+			c.View.unclaimed = true
+		}
 		return nil, err
 	}
 	if CheckMessage != nil {
