@@ -58,21 +58,32 @@ func (s *staleSource) StreamTickets(ctx context.Context, q domain.Query, n int, 
 	return h.HandleBatch(rows)
 }
 
+// billingQuery is the filter of the billing dashboards these tests resume.
+var billingQuery = domain.Query{Teams: []string{"billing"}}
+
+// resumeBilling starts a hub on feed once it has read up to end and
+// resumes a billing dashboard at cursor with scope: the hub and the
+// resumed subscription, closed with the test, and its catch-up's end.
+func resumeBilling(t *testing.T, feed *portstest.Feed, cursor, end domain.ChangePos, scope domain.Scope) (*Hub, *Subscription, domain.ChangePos) {
+	t.Helper()
+	h := startHub(t, feed, HubConfig{}, nil)
+	portstest.WaitFor(t, 5*time.Second, "hub", func() bool { return h.Position().Includes(end) })
+	s, until, err := h.Subscribe(context.Background(), billingQuery, SubscribeOptions{SkipUntil: cursor, After: cursor, Resumed: true, Scope: scope})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return h, s, until
+}
+
 func goneWhileRestoring(t *testing.T, del bool) {
 	t.Helper()
 	feed := portstest.NewFeed()
 	tk := demodata.New(77).Tickets(1)[0]
 	tk.Team = "billing"
 	cursor := feed.Put(tk) // the dashboard holds tk at the cursor
-	h := startHub(t, feed, HubConfig{}, nil)
-	portstest.WaitFor(t, 5*time.Second, "hub at cursor", func() bool { return h.Position().Includes(cursor) })
-	scope := domain.Scope{Teams: []string{"billing"}}
-	q := domain.Query{Teams: []string{"billing"}}
-	s, until, err := h.Subscribe(context.Background(), q, SubscribeOptions{SkipUntil: cursor, After: cursor, Resumed: true, Scope: scope})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	h, s, until := resumeBilling(t, feed, cursor, cursor, domain.Scope{Teams: []string{"billing"}})
+	q := billingQuery
 	src := &staleSource{feed: feed, mid: func() {
 		var moved domain.ChangePos
 		if del {
@@ -151,16 +162,8 @@ func TestResume_ATicketThatLeftTheTeamsBeforeTheSnapshotStaysUnnamed(t *testing.
 	feed.Put(y) // changes in security while the dashboard is away
 	b.Subject = "marker"
 	end := feed.Put(b)
-	h := startHub(t, feed, HubConfig{}, nil)
-	portstest.WaitFor(t, 5*time.Second, "hub", func() bool { return h.Position().Includes(end) })
-	scope := domain.Scope{Teams: []string{"billing"}}
-	q := domain.Query{Teams: []string{"billing"}}
-	s, until, err := h.Subscribe(context.Background(), q, SubscribeOptions{SkipUntil: w, After: w, Resumed: true, Scope: scope})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	for _, r := range resumeDeliveries(t, h, feed, q, w, until, s) {
+	h, s, until := resumeBilling(t, feed, w, end, domain.Scope{Teams: []string{"billing"}})
+	for _, r := range resumeDeliveries(t, h, feed, billingQuery, w, until, s) {
 		if r.id == y.ID {
 			t.Errorf("billing dashboard (snapshot after Y left billing) heard %s of security ticket %d: its id and that it changed", r.op, y.ID)
 		}
@@ -253,19 +256,12 @@ func TestRestoreView_InexactDeparturesRefuseRatherThanName(t *testing.T) {
 				x.Subject = "edited in billing"
 			}
 			end := feed.Put(x)
-			h := startHub(t, feed, HubConfig{}, nil)
-			portstest.WaitFor(t, 5*time.Second, "hub", func() bool { return h.Position().Includes(end) })
-			q := domain.Query{Teams: []string{"billing"}}
-			s, _, err := h.Subscribe(context.Background(), q, SubscribeOptions{SkipUntil: w, After: w, Resumed: true, Scope: domain.Scope{Teams: []string{"billing"}}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
+			_, s, _ := resumeBilling(t, feed, w, end, domain.Scope{Teams: []string{"billing"}})
 			st, err := NewStreamer(feed, Config{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = st.RestoreView(context.Background(), q, domain.LiveCursor{Cluster: 1, SnapshotDone: true, Watermark: w, Live: w}, s)
+			err = st.RestoreView(context.Background(), billingQuery, domain.LiveCursor{Cluster: 1, SnapshotDone: true, Watermark: w, Live: w}, s)
 			if want := map[bool]error{true: ErrDeparturesInexact, false: nil}[departed]; !errors.Is(err, want) {
 				t.Fatalf("RestoreView: %v, want %v", err, want)
 			}
