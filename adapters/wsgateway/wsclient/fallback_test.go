@@ -1,7 +1,13 @@
 package wsclient
 
 import (
+	"bufio"
 	"context"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -150,5 +156,113 @@ func TestDial_ABadFilterIsStillRefused(t *testing.T) {
 	_, err := Dial(context.Background(), "ws"+strings.TrimPrefix(ts.URL, "http"), "status=opne", "", resumingView())
 	if err == nil || !strings.Contains(err.Error(), "HTTP 400") {
 		t.Fatalf("Dial = %v, want the 400", err)
+	}
+}
+
+// rawHeldCloser is a server on a slow link: it upgrades by hand, reads
+// nothing (the held tickets "do not all come"), sends the close frame the
+// real gateway sends on errClaimLate, waits a moment (coder/websocket's
+// close handshake wait) and drops the TCP connection.
+type rawHeldCloser struct {
+	mu      sync.Mutex
+	queries []string
+}
+
+func (s *rawHeldCloser) serve(t *testing.T, ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		c.(*net.TCPConn).SetReadBuffer(4096)
+		go func() {
+			defer c.Close()
+			br := bufio.NewReader(c)
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			s.mu.Lock()
+			s.queries = append(s.queries, req.URL.RawQuery)
+			s.mu.Unlock()
+			h := sha1.Sum([]byte(req.Header.Get("Sec-WebSocket-Key") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+			fmt.Fprintf(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\nSec-WebSocket-Protocol: %s\r\n\r\n",
+				base64.StdEncoding.EncodeToString(h[:]), Subprotocol)
+			if !req.URL.Query().Has("held") {
+				// a read-back resume: say something and hold the socket
+				msg := []byte(`{"type":"counts","sub":1,"cursor":"c2"}`)
+				c.Write(append([]byte{0x81, byte(len(msg))}, msg...))
+				time.Sleep(2 * time.Second)
+				return
+			}
+			time.Sleep(300 * time.Millisecond) // the claim wait, shortened
+			reason := "held: the held tickets announced did not all come within 30s"
+			payload := binary.BigEndian.AppendUint16(nil, 1013)
+			payload = append(payload, reason...)
+			c.Write(append([]byte{0x88, byte(len(payload))}, payload...))
+			time.Sleep(300 * time.Millisecond) // close handshake wait
+			c.(*net.TCPConn).SetLinger(0)
+		}()
+	}
+}
+
+func bigView(n int) *View {
+	v := &View{Cursor: "c1", Tickets: map[int64]domain.Ticket{}}
+	for i := 1; i <= n; i++ {
+		v.Tickets[int64(i)] = domain.Ticket{ID: int64(i), Team: "billing", Status: domain.StatusOpen}
+	}
+	return v
+}
+
+// A resume whose held tickets are too slow to send falls back: the
+// server's held close arrives while Dial is still writing them, so Dial
+// fails with a write error and Next never sees the reason; the next Dial
+// resumes without them. (Found by an attack: every later Dial claimed
+// again and failed the same way, for ever.)
+func TestDial_HeldTicketsTooSlowToSendFallBack(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	srv := &rawHeldCloser{}
+	go srv.serve(t, ln)
+	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err == nil {
+			c.(*net.TCPConn).SetWriteBuffer(4096)
+		}
+		return c, err
+	}}}
+	view := bigView(300_000)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var errs []string
+	connected := false
+	for i := 0; i < 3 && !connected; i++ {
+		c, err := Dial(ctx, "ws://"+ln.Addr().String(), "team=billing", "", view, WithoutCompression(), WithHTTPClient(client))
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		if _, err := c.Next(ctx); err != nil {
+			errs = append(errs, "next: "+err.Error())
+			continue
+		}
+		connected = true
+		c.Conn.CloseNow()
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	t.Logf("errors: %q", errs)
+	t.Logf("queries: %q", srv.queries)
+	if !connected {
+		n := 0
+		for _, q := range srv.queries {
+			if strings.Contains(q, "held=") {
+				n++
+			}
+		}
+		t.Fatalf("3 Dials after held closes, %d of %d upgrades still claimed; never resumed", n, len(srv.queries))
 	}
 }

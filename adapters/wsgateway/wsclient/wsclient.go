@@ -220,9 +220,11 @@ type Client struct {
 // its tickets across reconnects — and saying what it holds (held
 // messages) unless told WithoutHeld. Like the dashboard's client.js, it
 // resumes once without saying it after the server refused the held
-// tickets (a close whose reason starts with "held", seen by Next) and
-// when an upgrade that said it is refused with 400 (a server older than
-// held=); the server then reads the view back. token may be empty. It
+// tickets (a close whose reason starts with "held", seen by Next), after
+// a Dial that could not write them all (on a slow link the server closes
+// the claim while they are written), and when an upgrade that said it is
+// refused with 400 (a server older than held=); the server then reads the
+// view back. Dial and Next must not run at once on the same view. token may be empty. It
 // offers permessage-deflate unless told WithoutCompression.
 func Dial(ctx context.Context, base, query, token string, view *View, options ...Option) (*Client, error) {
 	var cfg dialConfig
@@ -248,16 +250,20 @@ func Dial(ctx context.Context, base, query, token string, view *View, options ..
 		}
 		return nil, fmt.Errorf("dial: %w", err)
 	}
-	view.unclaimed = false
 	c.SetReadLimit(8 << 20)
 	if claim {
 		for _, m := range heldMessages(view.Tickets) {
 			if err := c.Write(ctx, websocket.MessageText, m); err != nil {
 				c.CloseNow()
+				// Most likely too slow to send them all: the server closed
+				// the claim ("held: …") while they were written, a close
+				// Next never sees. The next Dial resumes without them.
+				view.unclaimed = true
 				return nil, fmt.Errorf("send the held tickets: %w", err)
 			}
 		}
 	}
+	view.unclaimed = false
 	// A new socket numbers its subscriptions from 1: a resumed view carries
 	// on into subscription 1, a fresh one starts empty.
 	view.Sub = 0
