@@ -39,9 +39,10 @@ type engine interface {
 	// style is how the dialect writes parameters and value lists.
 	style() *sqlStyle
 
-	// stream reads the tickets q selects in keyset batches into h; q is
-	// valid and batchSize positive.
-	stream(ctx context.Context, q domain.Query, batchSize int, h ports.BatchHandler) error
+	// stream reads the tickets q selects in keyset batches of sel, q's
+	// select in the engine's style, into h; q is valid and batchSize
+	// positive.
+	stream(ctx context.Context, q domain.Query, sel selectSQL, batchSize int, h ports.BatchHandler) error
 	// ticket reads the ticket with id, reporting whether there is one.
 	ticket(ctx context.Context, id int64) (domain.Ticket, bool, error)
 	// insert writes valid tickets, ids included, in one transaction.

@@ -32,12 +32,11 @@ func (s *Store) ExplainSorted(ctx context.Context, q domain.Query, after *domain
 	if s.Dialect() != Postgres {
 		style, explain = &sqliteStyle, "EXPLAIN QUERY PLAN "
 	}
-	sel := buildSelect(style, q)
-	text, args := sel.first, []any{}
+	sel := buildSelect(style, q, s.keysetUnion(ctx, q.Sort))
+	text, args := sel.first, append(append([]any{}, sel.filterArgs...), n)
 	if after != nil {
-		text, args = sel.text, sel.keyArgs(args, sortArgs(style, q.Sort, after))
+		text, args = sel.text, sel.afterKeyArgs(nil, sortArgs(style, q.Sort, after), n)
 	}
-	args = append(append(args, sel.filterArgs...), n)
 	rows, err := s.sql.QueryContext(ctx, explain+text, args...)
 	if err != nil {
 		return "", err

@@ -30,7 +30,7 @@ func TestPgStream_FastAndGenericDecodersAgree(t *testing.T) {
 	}
 	for _, format := range []string{"binary", "text"} {
 		t.Run(format, func(t *testing.T) {
-			st := pgStream{ctx: context.Background(), sel: buildSelect(&postgresStyle, domain.Query{})}
+			st := pgStream{ctx: context.Background(), sel: buildSelect(&postgresStyle, domain.Query{}, false)}
 			var rb rawBatch
 			err := s.eng.(*postgresEngine).withPgx(context.Background(), func(c *pgx.Conn) error {
 				args := []any{}

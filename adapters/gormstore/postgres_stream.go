@@ -47,9 +47,9 @@ func (s *postgresEngine) withPgx(ctx context.Context, fn func(*pgx.Conn) error) 
 // does nothing but keep PostgreSQL busy. A connection is held only while a page is read: when
 // the caller falls behind, the reader waits for a free page with its
 // connection back in the pool.
-func (s *postgresEngine) stream(ctx context.Context, q domain.Query, batchSize int, h ports.BatchHandler) error {
+func (s *postgresEngine) stream(ctx context.Context, q domain.Query, sel selectSQL, batchSize int, h ports.BatchHandler) error {
 	for {
-		delivered, read, last, err := s.streamPages(ctx, q, batchSize, h)
+		delivered, read, last, err := s.streamPages(ctx, q, sel, batchSize, h)
 		if err != nil || q.Limit == 0 || read < q.Limit || delivered == read {
 			return err
 		}
@@ -67,7 +67,7 @@ func (s *postgresEngine) stream(ctx context.Context, q domain.Query, batchSize i
 // streamPages is one pipelined run of stream. It returns how many tickets
 // it delivered, how many rows it read (undecodable ones included) and the
 // position of the last row read.
-func (s *postgresEngine) streamPages(ctx context.Context, q domain.Query, batchSize int, h ports.BatchHandler) (delivered, read int, last pgPos, err error) {
+func (s *postgresEngine) streamPages(ctx context.Context, q domain.Query, sel selectSQL, batchSize int, h ports.BatchHandler) (delivered, read int, last pgPos, err error) {
 	rctx, stop := context.WithCancel(ctx)
 	defer stop()
 	pages := make(chan *rawBatch, rawPagesInFlight) // holds every page: a send never blocks
@@ -78,7 +78,7 @@ func (s *postgresEngine) streamPages(ctx context.Context, q domain.Query, batchS
 	readErr := make(chan error, 1)
 	go func() {
 		defer close(pages)
-		readErr <- s.readPages(rctx, q, batchSize, free, pages)
+		readErr <- s.readPages(rctx, q, sel, batchSize, free, pages)
 	}()
 	dec := pageDecoder{skip: func(r *undecodableRow) { s.skipRow(QuerySnapshot, r) }, sorted: len(q.Sort) > 0}
 	// The batch grows to what the stream really reads: a dashboard whose
@@ -114,12 +114,12 @@ const rawPagesInFlight = 3
 // start at the batch size, so that the first rows come at once, and double
 // with each further page up to pageGrowth batches: a long stream pays
 // PostgreSQL's per-query cost less often.
-func (s *postgresEngine) readPages(ctx context.Context, q domain.Query, batchSize int, free <-chan *rawBatch, read chan<- *rawBatch) error {
+func (s *postgresEngine) readPages(ctx context.Context, q domain.Query, sel selectSQL, batchSize int, free <-chan *rawBatch, read chan<- *rawBatch) error {
 	// A search is planned for its own text (with the statistics of
 	// migration 00008): a generic plan, made for any text, walks the
 	// (updated_at, id) order through every ticket where a rare word needs
 	// a few probes of the search index.
-	st := pgStream{ctx: ctx, sel: buildSelect(&postgresStyle, q), sort: q.Sort}
+	st := pgStream{ctx: ctx, sel: sel, sort: q.Sort}
 	st.last.sorted = st.sel.sorted
 	st.planEach = st.sel.search
 	remaining := q.Limit
@@ -251,13 +251,14 @@ func (st *pgStream) query(c *pgx.Conn, pos pgPos, n int) (pgx.Rows, error) {
 	switch {
 	case !st.sel.sorted:
 		at, id := dbCursor(pos.after)
-		st.args = append(st.args, at, id)
+		st.args = append(append(st.args, at, id), st.sel.filterArgs...)
+		st.args = append(st.args, n)
 	case pos.key == nil:
 		text = st.sel.first
+		st.args = append(append(st.args, st.sel.filterArgs...), n)
 	default:
-		st.args = st.sel.keyArgs(st.args, sortArgs(&postgresStyle, st.sort, pos.key))
+		st.args = st.sel.afterKeyArgs(st.args, sortArgs(&postgresStyle, st.sort, pos.key), n)
 	}
-	st.args = append(append(st.args, st.sel.filterArgs...), n)
 	return c.Query(st.ctx, text, st.args...)
 }
 

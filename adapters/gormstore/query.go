@@ -32,9 +32,10 @@ type selectSQL struct {
 	sorted bool
 	// first is the first batch of a sorted stream, after no key.
 	first string
-	// slots names the key value (see sortArgs) of each of text's keyset
-	// placeholders, which come first.
-	slots []int
+	// plan is what text's placeholders take, run by run, in order: a key
+	// value (see sortArgs) by its index, the filter values (argFilters)
+	// or the batch size (argLimit).
+	plan []int
 	// lead is how many columns, the sort keys as stored, come before the
 	// ticket's (see sqlStyle.leadKeys).
 	lead int
@@ -54,6 +55,28 @@ func (b *sqlBuilder) param() string {
 	return b.style.param(b.n)
 }
 
+// What a placeholder run of selectSQL.plan takes besides a key value.
+const (
+	argFilters = -1 // filterArgs, in order
+	argLimit   = -2 // the batch size
+)
+
+// afterKeyArgs appends the parameters of text, the batch of n rows after
+// the key whose values (see sortArgs) are key.
+func (sel *selectSQL) afterKeyArgs(args, key []any, n int) []any {
+	for _, p := range sel.plan {
+		switch p {
+		case argFilters:
+			args = append(args, sel.filterArgs...)
+		case argLimit:
+			args = append(args, n)
+		default:
+			args = append(args, key[p])
+		}
+	}
+	return args
+}
+
 // buildSelect writes the keyset batch query for q in style. Column names
 // are fixed here; every value goes through a placeholder. In the default
 // order the cursor is always the first two parameters and the batch size
@@ -64,8 +87,9 @@ func (b *sqlBuilder) param() string {
 //	ORDER BY updated_at, id LIMIT $n
 //
 // A sorted query has two texts, the first batch's and the others' (see
-// writeSortedSelect).
-func buildSelect(style *sqlStyle, q domain.Query) selectSQL {
+// writeSortedSelect); with unionKeyset, the others' is a union of index
+// ranges (see writeKeysetUnion).
+func buildSelect(style *sqlStyle, q domain.Query, unionKeyset bool) selectSQL {
 	if len(q.Sort) > 0 {
 		first := &sqlBuilder{style: style}
 		writeSortedSelect(first, q, false)
@@ -74,12 +98,18 @@ func buildSelect(style *sqlStyle, q domain.Query) selectSQL {
 		first.WriteString(" LIMIT " + first.param())
 
 		b := &sqlBuilder{style: style}
-		slots := writeSortedSelect(b, q, true)
-		writeFilters(b, q)
-		writeSortedOrder(b, q.Sort)
-		b.WriteString(" LIMIT " + b.param())
+		var plan []int
+		if unionKeyset {
+			plan = writeKeysetUnion(b, q)
+		} else {
+			plan = writeSortedSelect(b, q, true)
+			writeFilters(b, q)
+			writeSortedOrder(b, q.Sort)
+			b.WriteString(" LIMIT " + b.param())
+			plan = append(plan, argFilters, argLimit)
+		}
 		sel := selectSQL{text: b.String(), filterArgs: args, search: q.Search != "",
-			sorted: true, first: first.String(), slots: slots}
+			sorted: true, first: first.String(), plan: plan}
 		if style.leadKeys {
 			sel.lead = len(q.Sort)
 		}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strings"
+	"sync"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -62,13 +64,14 @@ func sortIndexSQL(style *sqlStyle, s domain.Sort, concurrently string) string {
 // unless it exists, and returns its name. On PostgreSQL it is built
 // without blocking writers (about as long per million tickets as a bulk
 // load's index build); a build that failed half-way is dropped and built
-// again. The default order has its index already: asking for it is an
-// EInvalid error.
+// again; one build or drop runs at a time. An order the schema indexes
+// already (schemaSortIndexes) is an EInvalid error.
 func (s *Store) AddSortIndex(ctx context.Context, sort domain.Sort) (string, error) {
-	if err := checkSortIndexable(sort); err != nil {
+	if err := CheckSortIndexable(sort); err != nil {
 		return "", err
 	}
 	name := SortIndexName(sort)
+	defer s.forgetSortIndexes()
 	if s.Dialect() != Postgres {
 		for _, stmt := range []string{sortIndexSQL(&sqliteStyle, sort, ""), "ANALYZE tickets"} {
 			if err := s.gorm.WithContext(ctx).Exec(stmt).Error; err != nil {
@@ -78,6 +81,11 @@ func (s *Store) AddSortIndex(ctx context.Context, sort domain.Sort) (string, err
 		return name, nil
 	}
 	return name, s.withoutStatementTimeout(ctx, func(conn *gorm.DB) error {
+		unlock, err := lockSortIndexes(conn)
+		if err != nil {
+			return fmt.Errorf("sort index %s: %w", name, err)
+		}
+		defer unlock()
 		var valid []bool
 		if err := conn.Raw(`SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
 			WHERE i.indrelid = 'tickets'::regclass AND c.relname = ?`, name).Scan(&valid).Error; err != nil {
@@ -99,20 +107,54 @@ func (s *Store) AddSortIndex(ctx context.Context, sort domain.Sort) (string, err
 	})
 }
 
-// DropSortIndex drops the index AddSortIndex built for sort s, if there
-// is one, and returns its name.
-func (s *Store) DropSortIndex(ctx context.Context, sort domain.Sort) (string, error) {
-	if err := checkSortIndexable(sort); err != nil {
-		return "", err
+// sortIndexLock is the PostgreSQL advisory lock that one build or drop of
+// a sort index holds at a time: two at once of the same index (two
+// operators, two deploy jobs) would deadlock, one's DROP INDEX
+// CONCURRENTLY of the half-built index against the other's build.
+const sortIndexLock = 0x7469636b_736f7274 // "tick" "sort"
+
+// lockSortIndexes takes sortIndexLock on conn and returns its release;
+// when another session holds it, it is an EUnavailable error at once.
+// (Waiting for it inside a statement would hold a snapshot, which the
+// other session's CREATE INDEX CONCURRENTLY waits for in turn.)
+func lockSortIndexes(conn *gorm.DB) (unlock func(), err error) {
+	var got bool
+	if err := conn.Raw("SELECT pg_try_advisory_lock(?)", int64(sortIndexLock)).Scan(&got).Error; err != nil {
+		return nil, err
 	}
-	name := SortIndexName(sort)
+	if !got {
+		return nil, &domain.Error{Code: domain.EUnavailable, Message: "another session is building or dropping a sort index: run this again once it ends"}
+	}
+	return func() { conn.Exec("SELECT pg_advisory_unlock(?)", int64(sortIndexLock)) }, nil
+}
+
+// DropSortIndex drops the index AddSortIndex built for sort s, if there
+// is one (ready or not), and returns its name and whether there was one.
+func (s *Store) DropSortIndex(ctx context.Context, sort domain.Sort) (name string, existed bool, err error) {
+	if err := CheckSortIndexable(sort); err != nil {
+		return "", false, err
+	}
+	name = SortIndexName(sort)
+	defer s.forgetSortIndexes()
+	list, err := s.SortIndexes(ctx)
+	if err != nil {
+		return name, false, err
+	}
+	for _, ix := range list {
+		existed = existed || ix.Name == name
+	}
 	if s.Dialect() != Postgres {
 		if err := s.gorm.WithContext(ctx).Exec("DROP INDEX IF EXISTS " + name).Error; err != nil {
-			return "", fmt.Errorf("sort index %s: %w", name, err)
+			return name, existed, fmt.Errorf("sort index %s: %w", name, err)
 		}
-		return name, nil
+		return name, existed, nil
 	}
-	return name, s.withoutStatementTimeout(ctx, func(conn *gorm.DB) error {
+	return name, existed, s.withoutStatementTimeout(ctx, func(conn *gorm.DB) error {
+		unlock, err := lockSortIndexes(conn)
+		if err != nil {
+			return fmt.Errorf("sort index %s: %w", name, err)
+		}
+		defer unlock()
 		if err := conn.Exec("DROP INDEX CONCURRENTLY IF EXISTS " + name).Error; err != nil {
 			return fmt.Errorf("sort index %s: %w", name, err)
 		}
@@ -120,21 +162,24 @@ func (s *Store) DropSortIndex(ctx context.Context, sort domain.Sort) (string, er
 	})
 }
 
-// SortIndex is one index that AddSortIndex built: its name and its
-// definition as the database states it.
+// SortIndex is one index that AddSortIndex built: its name, its
+// definition as the database states it (on one line), and whether it is
+// ready. One that is not is what a PostgreSQL build that failed half-way
+// (cancelled, or its connection lost) left: writers may still pay for it
+// while no read uses it, until AddSortIndex builds it again or
+// DropSortIndex drops it.
 type SortIndex struct {
 	Name       string
 	Definition string
+	Valid      bool
 }
 
-// SortIndexes lists the indexes AddSortIndex built, by name; on
-// PostgreSQL only those that are ready (a build that failed half-way is
-// not).
+// SortIndexes lists the indexes AddSortIndex built, by name.
 func (s *Store) SortIndexes(ctx context.Context) ([]SortIndex, error) {
-	query := `SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-		WHERE i.indrelid = 'tickets'::regclass AND i.indisvalid AND starts_with(c.relname, $1) ORDER BY c.relname`
+	query := `SELECT c.relname, pg_get_indexdef(i.indexrelid), i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+		WHERE i.indrelid = 'tickets'::regclass AND starts_with(c.relname, $1) ORDER BY c.relname`
 	if s.Dialect() != Postgres {
-		query = `SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'tickets'
+		query = `SELECT name, sql, TRUE FROM sqlite_master WHERE type = 'index' AND tbl_name = 'tickets'
 			AND substr(name, 1, length(?1)) = ?1 ORDER BY name`
 	}
 	var out []SortIndex
@@ -145,9 +190,10 @@ func (s *Store) SortIndexes(ctx context.Context) ([]SortIndex, error) {
 	defer rows.Close()
 	for rows.Next() {
 		var ix SortIndex
-		if err := rows.Scan(&ix.Name, &ix.Definition); err != nil {
+		if err := rows.Scan(&ix.Name, &ix.Definition, &ix.Valid); err != nil {
 			return nil, fmt.Errorf("sort indexes: %w", err)
 		}
+		ix.Definition = strings.Join(strings.Fields(ix.Definition), " ")
 		out = append(out, ix)
 	}
 	if err := rows.Err(); err != nil {
@@ -156,13 +202,78 @@ func (s *Store) SortIndexes(ctx context.Context) ([]SortIndex, error) {
 	return out, nil
 }
 
-// checkSortIndexable refuses the default order (its index is the
-// schema's) and a sort that is not one.
-func checkSortIndexable(sort domain.Sort) error {
-	if len(sort) == 0 || sort.IsDefault() {
-		return domain.Invalidf(domain.ParamSort, "the default order, updated_at, has its index already")
+// sortIndexListAge is how long Store.keysetUnion trusts its list of the
+// operator's sort indexes: an index another process builds or drops is
+// seen within it.
+const sortIndexListAge = 30 * time.Second
+
+// sortIndexSet is the names of the operator's sort indexes, listed at most
+// every sortIndexListAge.
+type sortIndexSet struct {
+	mu     sync.Mutex
+	names  map[string]bool
+	listed time.Time // zero: list again
+}
+
+// keysetUnion reports whether the batches of sort after a key are read as
+// a union of index ranges (writeKeysetUnion): on PostgreSQL, when its keys
+// go both ways and the operator built its index. (SQLite's planner reads
+// such a union's ranges by rowid or sorts them whole; its single keyset
+// reads the index well enough: 3 ms for a page 20,000 rows deep of
+// 100,000.) A listing that fails keeps the last one (none at first) for as
+// long: the single keyset is right either way, only slower.
+func (s *Store) keysetUnion(ctx context.Context, sort domain.Sort) bool {
+	if s.Dialect() != Postgres || len(sort) == 0 || keysetAscending(s.eng.style(), sort) {
+		return false
 	}
-	return sort.Validate()
+	set := &s.sortIdx
+	set.mu.Lock()
+	defer set.mu.Unlock()
+	if time.Since(set.listed) >= sortIndexListAge {
+		if list, err := s.SortIndexes(ctx); err == nil {
+			set.names = make(map[string]bool, len(list))
+			for _, ix := range list {
+				set.names[ix.Name] = ix.Valid
+			}
+		} else {
+			s.log.Warn("listing the sort indexes", "err", err)
+		}
+		set.listed = time.Now()
+	}
+	return set.names[SortIndexName(sort)]
+}
+
+// forgetSortIndexes makes the next keysetUnion list the indexes again.
+func (s *Store) forgetSortIndexes() {
+	s.sortIdx.mu.Lock()
+	s.sortIdx.listed = time.Time{}
+	s.sortIdx.mu.Unlock()
+}
+
+// schemaSortIndexes are the orders the schema's migrations index, by the
+// sort parameter that asks for them, and their indexes.
+var schemaSortIndexes = map[string]string{
+	"updated_at":           "tickets_order",
+	"-priority,created_at": "tickets_sort_urgent",
+	"created_at":           "tickets_sort_created",
+	"status":               "tickets_sort_status",
+	"team":                 "tickets_sort_team",
+}
+
+// CheckSortIndexable refuses what AddSortIndex and DropSortIndex refuse:
+// a sort that is not one, and the orders the schema indexes (a second
+// index would cost every write for nothing).
+func CheckSortIndexable(sort domain.Sort) error {
+	if len(sort) == 0 {
+		return domain.Invalidf(domain.ParamSort, "no order given")
+	}
+	if err := sort.Validate(); err != nil {
+		return err
+	}
+	if ix, ok := schemaSortIndexes[sort.String()]; ok {
+		return domain.Invalidf(domain.ParamSort, "the schema indexes %s already (%s)", sort, ix)
+	}
+	return nil
 }
 
 // withoutStatementTimeout runs fn on one PostgreSQL connection, outside a

@@ -5,14 +5,19 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/ticketstream/ticketstream/adapters/gormstore"
+	"github.com/ticketstream/ticketstream/adapters/gormstore/pgtest"
 	"github.com/ticketstream/ticketstream/domain"
 )
 
 // An order the sort migration does not index is sorted on every page;
 // once the operator adds its index (AddSortIndex) the first page and the
 // pages after a key are read in index order, with no sort, on both
-// databases; once dropped, it is sorted again.
+// databases — on PostgreSQL the pages after a key of an order whose keys
+// go both ways as one index range per key (writeKeysetUnion), whose page
+// of rows is then sorted; once dropped, it is sorted again.
 func TestStore_AnOperatorsSortIndexServesItsOrder(t *testing.T) {
 	t.Parallel()
 	sorted := map[gormstore.Dialect]string{gormstore.Postgres: "Sort", gormstore.SQLite: "USE TEMP B-TREE"}
@@ -47,12 +52,23 @@ func TestStore_AnOperatorsSortIndexServesItsOrder(t *testing.T) {
 					t.Fatalf("AddSortIndex(%s) again: %q, %v; want %q, nil", text, again, err, name)
 				}
 				for i, p := range plans() {
+					if i == 1 && d == gormstore.Postgres && strings.Contains(text, "-") && !strings.HasPrefix(text, "-priority") && text != "-status" {
+						// Keys both ways: one index range per key, each
+						// cut to the page, then the page's rows sorted.
+						if !strings.Contains(p, name) || !strings.Contains(p, "Append") || strings.Contains(p, "Seq Scan") {
+							t.Errorf("sort=%s (after a key) with index %s: not a union of its ranges:\n%s", text, name, p)
+						}
+						continue
+					}
 					if !strings.Contains(p, name) || strings.Contains(p, sorted[d]) {
 						t.Errorf("sort=%s (page %d) with index %s: not read in its order:\n%s", text, i+1, name, p)
 					}
 				}
-				if _, err := s.DropSortIndex(ctx, sort); err != nil {
-					t.Fatalf("DropSortIndex(%s): %v", text, err)
+				if dropped, existed, err := s.DropSortIndex(ctx, sort); err != nil || dropped != name || !existed {
+					t.Fatalf("DropSortIndex(%s) = %q, %v, %v; want %q, true, nil", text, dropped, existed, err, name)
+				}
+				if _, existed, err := s.DropSortIndex(ctx, sort); err != nil || existed {
+					t.Fatalf("DropSortIndex(%s) again: existed %v, %v; want false, nil", text, existed, err)
 				}
 				if p := plans(); strings.Contains(p[0], name) || !strings.Contains(p[0], sorted[d]) {
 					t.Errorf("sort=%s: index %s dropped, yet:\n%s", text, name, p[0])
@@ -91,10 +107,64 @@ func TestStore_SortIndexesListsTheOperatorsOnly(t *testing.T) {
 					t.Errorf("index %+v: name over 63 bytes or definition without its directions", ix)
 				}
 			}
-			def, _ := domain.ParseSort("updated_at")
-			if _, err := s.AddSortIndex(ctx, def); domain.ErrorCode(err) != domain.EInvalid {
-				t.Errorf("AddSortIndex(updated_at) = %v, want an invalid-input error", err)
+			for _, text := range []string{"updated_at", "team", "-priority,created_at", "created_at", "status"} {
+				schema, _ := domain.ParseSort(text)
+				if _, err := s.AddSortIndex(ctx, schema); domain.ErrorCode(err) != domain.EInvalid || !strings.Contains(err.Error(), "the schema indexes") {
+					t.Errorf("AddSortIndex(%s) = %v, want an invalid-input error: the schema indexes it", text, err)
+				}
 			}
 		})
+	}
+}
+
+// A PostgreSQL build that failed half-way leaves an index that is not
+// ready: it is listed as such, no read uses it, and AddSortIndex builds it
+// again. A second build while one runs is refused at once, not
+// deadlocked.
+func TestStore_SortIndexBuildsThatFailOrCollide(t *testing.T) {
+	t.Parallel()
+	pgtest.Require(t)
+	s := openStore(t, gormstore.Postgres, tiedTickets(200), gormstore.Config{})
+	ctx := context.Background()
+	sort, _ := domain.ParseSort("-team,created_at")
+	name, err := s.AddSortIndex(ctx, sort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What a cancelled CREATE INDEX CONCURRENTLY leaves.
+	if err := s.Gorm().Exec("UPDATE pg_index SET indisvalid = false WHERE indexrelid = ?::regclass", name).Error; err != nil {
+		t.Fatal(err)
+	}
+	list, err := s.SortIndexes(ctx)
+	if err != nil || len(list) != 1 || list[0].Valid || strings.Contains(list[0].Definition, "\n") {
+		t.Fatalf("SortIndexes = %+v, %v; want %s listed as not ready, on one line", list, err, name)
+	}
+	k := domain.KeyOf(&tiedTickets(200)[50])
+	if plan, err := s.ExplainSorted(ctx, domain.Query{Sort: sort}, &k, 10); err != nil || strings.Contains(plan, "Append") {
+		t.Errorf("a page after a key reads the ranges of an index that is not ready (%v):\n%s", err, plan)
+	}
+	if _, err := s.AddSortIndex(ctx, sort); err != nil {
+		t.Fatal(err)
+	}
+	if list, err := s.SortIndexes(ctx); err != nil || len(list) != 1 || !list[0].Valid {
+		t.Fatalf("after a rebuild: SortIndexes = %+v, %v; want it ready", list, err)
+	}
+
+	held, err := pgx.Connect(ctx, s.Target())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close(ctx)
+	if _, err := held.Exec(ctx, "SELECT pg_advisory_lock($1)", int64(0x7469636b_736f7274)); err != nil {
+		t.Fatal(err)
+	}
+	other, _ := domain.ParseSort("assignee")
+	for _, op := range []func() error{
+		func() error { _, err := s.AddSortIndex(ctx, other); return err },
+		func() error { _, _, err := s.DropSortIndex(ctx, sort); return err },
+	} {
+		if err := op(); domain.ErrorCode(err) != domain.EUnavailable || !strings.Contains(err.Error(), "another session is building or dropping a sort index") {
+			t.Errorf("while another session builds: %v, want an unavailable error that says so", err)
+		}
 	}
 }

@@ -4,6 +4,8 @@
 package gormstore
 
 import (
+	"strconv"
+
 	"github.com/ticketstream/ticketstream/domain"
 )
 
@@ -118,12 +120,7 @@ func writeSortedSelect(b *sqlBuilder, q domain.Query, afterKey bool) (slots []in
 	first, desc := sortExpr(style, q.Sort[0])
 	b.WriteString(" AND " + first + op(desc, " <= ", " >= ") + b.param() + " AND ")
 	slots = append(slots, 0)
-	ascending := true
-	for _, k := range q.Sort {
-		_, desc := sortExpr(style, k)
-		ascending = ascending && !desc
-	}
-	if ascending {
+	if keysetAscending(style, q.Sort) {
 		b.WriteString("(")
 		for i, k := range q.Sort {
 			e, _ := sortExpr(style, k)
@@ -149,6 +146,70 @@ func writeSortedSelect(b *sqlBuilder, q domain.Query, afterKey bool) (slots []in
 	return append(slots, len(q.Sort))
 }
 
+// keysetAscending reports whether every key of s is ascending as the
+// sorted selects write it (ranks count as ascending, see sortExpr): its
+// keyset is then one row comparison.
+func keysetAscending(style *sqlStyle, s domain.Sort) bool {
+	for _, k := range s {
+		if _, desc := sortExpr(style, k); desc {
+			return false
+		}
+	}
+	return true
+}
+
+// writeKeysetUnion writes the batch after a key of a sort whose keys go
+// both ways, as the union of one index range per key — the rows equal to
+// the key in its first j keys and after it in key j+1, for each j, and
+// those equal in every key with a greater id — each sorted and cut to the
+// batch size, then sorted and cut again:
+//
+//	SELECT * FROM (
+//	  SELECT * FROM (SELECT … WHERE k1 = $1 AND k2 = $2 AND id > $3 AND <filters> ORDER BY k1, k2 DESC, id LIMIT $n) AS range0
+//	  UNION ALL SELECT * FROM (SELECT … WHERE k1 = $… AND k2 < $… AND <filters> ORDER BY … LIMIT $…) AS range1
+//	  UNION ALL SELECT * FROM (SELECT … WHERE k1 > $… AND <filters> ORDER BY … LIMIT $…) AS range2
+//	) AS after_key ORDER BY k1, k2 DESC, id LIMIT $…
+//
+// With an index of the sort (AddSortIndex) each range is read in index
+// order and a batch costs at most (keys + 1) × its size in rows, however
+// deep; the single keyset of writeSortedSelect, whose row comparison
+// needs keys that go one way, would read the index from the first key's
+// value on and skip its rows before the key. Without such an index each
+// range would be sorted on its own: Store.StreamTickets uses this only
+// when the index exists, and only on PostgreSQL (see Store.keysetUnion).
+// It returns the plan of its placeholders.
+func writeKeysetUnion(b *sqlBuilder, q domain.Query) (plan []int) {
+	m := len(q.Sort)
+	b.WriteString("SELECT * FROM (")
+	for j := m; j >= 0; j-- {
+		if j < m {
+			b.WriteString(" UNION ALL ")
+		}
+		b.WriteString("SELECT * FROM (")
+		writeSortedSelect(b, q, false)
+		for i := range j {
+			e, _ := sortExpr(b.style, q.Sort[i])
+			b.WriteString(" AND " + e + " = " + b.param())
+			plan = append(plan, i)
+		}
+		if j == m {
+			b.WriteString(" AND id > " + b.param())
+		} else {
+			e, desc := sortExpr(b.style, q.Sort[j])
+			b.WriteString(" AND " + e + op(desc, " < ", " > ") + b.param())
+		}
+		plan = append(plan, j)
+		writeFilters(b, q)
+		writeSortedOrder(b, q.Sort)
+		b.WriteString(" LIMIT " + b.param() + ") AS range" + strconv.Itoa(m-j))
+		plan = append(plan, argFilters, argLimit)
+	}
+	b.WriteString(") AS after_key")
+	writeSortedOrder(b, q.Sort)
+	b.WriteString(" LIMIT " + b.param())
+	return append(plan, argLimit)
+}
+
 // writeSortedOrder writes the ORDER BY of sort s, the id last.
 func writeSortedOrder(b *sqlBuilder, s domain.Sort) {
 	b.WriteString(" ORDER BY ")
@@ -164,13 +225,4 @@ func op(desc bool, ifDesc, ifAsc string) string {
 		return ifDesc
 	}
 	return ifAsc
-}
-
-// keyArgs appends the parameters of sel's keyset placeholders, each the
-// value of key (see sortArgs) its slot names.
-func (sel *selectSQL) keyArgs(args, key []any) []any {
-	for _, s := range sel.slots {
-		args = append(args, key[s])
-	}
-	return args
 }

@@ -36,8 +36,7 @@ func sqliteKeyOf(c domain.Cursor) sqliteKey {
 // through database/sql on gorm's pool: the rows' timestamps and tags need
 // decoding of their own (see sqliteScanner), which gorm's reflection would
 // only slow down.
-func (s *sqliteEngine) stream(ctx context.Context, q domain.Query, batchSize int, h ports.BatchHandler) error {
-	sel := buildSelect(&sqliteStyle, q)
+func (s *sqliteEngine) stream(ctx context.Context, q domain.Query, sel selectSQL, batchSize int, h ports.BatchHandler) error {
 	// The batch grows to what the stream really reads: a dashboard whose
 	// filter holds a few tickets must not reserve room for a whole batch.
 	batch := make([]domain.Ticket, 0, min(batchSize, initialBatchCap))
@@ -76,17 +75,18 @@ func (s *sqliteEngine) stream(ctx context.Context, q domain.Query, batchSize int
 // readBatch appends up to n tickets after `after` to batch. It returns
 // how many rows it read, skipped ones included, and the key of the last.
 func (s *sqliteEngine) readBatch(ctx context.Context, sel selectSQL, after sqliteKey, n int, batch []domain.Ticket) ([]domain.Ticket, int, sqliteKey, error) {
-	args := make([]any, 0, len(sel.filterArgs)+len(sel.slots)+3)
+	args := make([]any, 0, len(sel.filterArgs)+3)
 	text := sel.text
 	switch {
 	case !sel.sorted:
-		args = append(args, after.at, after.id)
+		args = append(append(args, after.at, after.id), sel.filterArgs...)
+		args = append(args, n)
 	case after.sorted == nil:
 		text = sel.first
+		args = append(append(args, sel.filterArgs...), n)
 	default:
-		args = sel.keyArgs(args, after.sorted)
+		args = sel.afterKeyArgs(args, after.sorted, n)
 	}
-	args = append(append(args, sel.filterArgs...), n)
 	rows, err := s.sql.QueryContext(ctx, text, args...)
 	if err != nil {
 		return batch, 0, after, err

@@ -97,6 +97,7 @@ type Store struct {
 	applied []Migration // applied by Open
 	url     string
 	obs     QueryObserver // nil: none
+	sortIdx sortIndexSet  // the operator's sort indexes, as last listed
 }
 
 var _ ports.TicketSource = (*Store)(nil)

@@ -29,7 +29,8 @@ func (s *Store) StreamTickets(ctx context.Context, q domain.Query, batchSize int
 	if batchSize <= 0 {
 		batchSize = ports.DefaultBatchSize
 	}
-	if err := s.eng.stream(ctx, q, batchSize, h); err != nil {
+	sel := buildSelect(s.eng.style(), q, s.keysetUnion(ctx, q.Sort))
+	if err := s.eng.stream(ctx, q, sel, batchSize, h); err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return fmt.Errorf("stream tickets: %w", ctxErr)
 		}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -36,8 +35,8 @@ func runMigrate(ctx context.Context, env *environment, args []string) error {
 			continue
 		}
 		sort, err := domain.ParseSort(x.value)
-		if err == nil && sort.IsDefault() {
-			err = errors.New("the default order, updated_at, has its index already")
+		if err == nil {
+			err = gormstore.CheckSortIndexable(sort)
 		}
 		if err != nil {
 			return fmt.Errorf("%w: --%s: %s", errUsage, x.flag, userMessage(err))
@@ -48,6 +47,8 @@ func runMigrate(ctx context.Context, env *environment, args []string) error {
 		*x.sort = sort
 	}
 	switch {
+	case addSort != nil && dropSort != nil && addSort.String() == dropSort.String():
+		return fmt.Errorf("%w: --sort-index and --drop-sort-index name the same order, %s", errUsage, addSort)
 	case searchIndex != "" && searchIndex != "on" && searchIndex != "off":
 		return fmt.Errorf("%w: --search-index: want on or off, got %q", errUsage, searchIndex)
 	case searchIndex != "" && status:
@@ -92,11 +93,15 @@ func runMigrate(ctx context.Context, env *environment, args []string) error {
 		fmt.Fprintf(env.stdout, "search index: %s\n", map[bool]string{true: "on", false: "off"}[on])
 	}
 	if dropSort != nil {
-		name, err := a.Store.DropSortIndex(ctx, dropSort)
+		name, existed, err := a.Store.DropSortIndex(ctx, dropSort)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(env.stdout, "dropped sort index %s\n", name)
+		if existed {
+			fmt.Fprintf(env.stdout, "dropped sort index %s\n", name)
+		} else {
+			fmt.Fprintf(env.stdout, "no sort index %s to drop\n", name)
+		}
 	}
 	if addSort != nil {
 		name, err := a.Store.AddSortIndex(ctx, addSort)
@@ -110,7 +115,11 @@ func runMigrate(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	for _, ix := range built {
-		fmt.Fprintf(env.stdout, "sort index: %s\n", ix.Definition)
+		if ix.Valid {
+			fmt.Fprintf(env.stdout, "sort index: %s\n", ix.Definition)
+		} else {
+			fmt.Fprintf(env.stdout, "sort index NOT READY (a build that failed half-way; writers may pay for it, no read uses it: run --sort-index again or --drop-sort-index): %s\n", ix.Definition)
+		}
 	}
 	return nil
 }
