@@ -202,17 +202,22 @@ func (s *Store) SortIndexes(ctx context.Context) ([]SortIndex, error) {
 	return out, nil
 }
 
-// sortIndexListAge is how long Store.keysetUnion trusts its list of the
-// operator's sort indexes: an index another process builds or drops is
-// seen within it.
+// sortIndexListAge is how long the store trusts its list of the
+// operator's sort indexes (sortIndexSet): an index another process builds
+// or drops is seen within it.
 const sortIndexListAge = 30 * time.Second
 
+// maxUnindexedSaid is how many orders without an index the log names, at
+// most, in a process's life: clients choose the orders.
+const maxUnindexedSaid = 64
+
 // sortIndexSet is the names of the operator's sort indexes, listed at most
-// every sortIndexListAge.
+// every sortIndexListAge, and the orders without one the log has named.
 type sortIndexSet struct {
 	mu     sync.Mutex
-	names  map[string]bool
-	listed time.Time // zero: list again
+	names  map[string]bool // name: ready
+	listed time.Time       // zero: list again
+	said   map[string]bool
 }
 
 // keysetUnion reports whether the batches of sort after a key are read as
@@ -220,12 +225,24 @@ type sortIndexSet struct {
 // go both ways and the operator built its index. (SQLite's planner reads
 // such a union's ranges by rowid or sorts them whole; its single keyset
 // reads the index well enough: 3 ms for a page 20,000 rows deep of
-// 100,000.) A listing that fails keeps the last one (none at first) for as
-// long: the single keyset is right either way, only slower.
+// 100,000.) An order that has no index of its own, the schema's or the
+// operator's, is named in the log once, with the command that builds one.
 func (s *Store) keysetUnion(ctx context.Context, sort domain.Sort) bool {
-	if s.Dialect() != Postgres || len(sort) == 0 || keysetAscending(s.eng.style(), sort) {
+	if len(sort) == 0 {
 		return false
 	}
+	indexed := s.hasSortIndex(ctx, sort)
+	if !indexed && !schemaServes(sort) {
+		s.sayUnindexed(sort)
+	}
+	return indexed && s.Dialect() == Postgres && !keysetAscending(s.eng.style(), sort)
+}
+
+// hasSortIndex reports whether the operator's index of sort is there and
+// ready, as last listed. A listing that fails keeps the last one (none at
+// first) for sortIndexListAge: a sorted read is right either way, only
+// slower.
+func (s *Store) hasSortIndex(ctx context.Context, sort domain.Sort) bool {
 	set := &s.sortIdx
 	set.mu.Lock()
 	defer set.mu.Unlock()
@@ -243,7 +260,32 @@ func (s *Store) keysetUnion(ctx context.Context, sort domain.Sort) bool {
 	return set.names[SortIndexName(sort)]
 }
 
-// forgetSortIndexes makes the next keysetUnion list the indexes again.
+// schemaServes reports whether the schema's indexes serve sort: in order,
+// or backwards (-created_at, -updated_at: the ids of a shared timestamp
+// sorted).
+func schemaServes(sort domain.Sort) bool {
+	text := sort.String()
+	_, ok := schemaSortIndexes[text]
+	return ok || text == "-created_at" || text == "-updated_at"
+}
+
+// sayUnindexed logs, once per order, that sort has no index.
+func (s *Store) sayUnindexed(sort domain.Sort) {
+	set := &s.sortIdx
+	text := sort.String()
+	set.mu.Lock()
+	defer set.mu.Unlock()
+	if set.said[text] || len(set.said) >= maxUnindexedSaid {
+		return
+	}
+	if set.said == nil {
+		set.said = map[string]bool{}
+	}
+	set.said[text] = true
+	s.log.Info("a sort without an index: each page and window refill of it sorts its filter's tickets; ticketstream migrate --sort-index=ORDER builds one (docs/operations.md)", "sort", text)
+}
+
+// forgetSortIndexes makes the next hasSortIndex list the indexes again.
 func (s *Store) forgetSortIndexes() {
 	s.sortIdx.mu.Lock()
 	s.sortIdx.listed = time.Time{}

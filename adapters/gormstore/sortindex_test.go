@@ -1,8 +1,11 @@
 package gormstore_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -167,4 +170,57 @@ func TestStore_SortIndexBuildsThatFailOrCollide(t *testing.T) {
 			t.Errorf("while another session builds: %v, want an unavailable error that says so", err)
 		}
 	}
+}
+
+// A sorted read of an order without an index of its own names it in the
+// log, once, with the command that builds one; the schema's orders, and
+// one the operator indexed, are never named.
+func TestStore_AnOrderWithoutAnIndexIsNamedInTheLogOnce(t *testing.T) {
+	t.Parallel()
+	for _, d := range dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			var log syncBuffer
+			s, closeStore, err := gormstore.Open(context.Background(), gormstore.Config{URL: newURL(t, d), Migrate: true}, slog.New(slog.NewTextHandler(&log, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(closeStore)
+			indexed, _ := domain.ParseSort("-status,created_at")
+			if _, err := s.AddSortIndex(context.Background(), indexed); err != nil {
+				t.Fatal(err)
+			}
+			for _, text := range []string{"assignee", "assignee", "team", "-updated_at", "-created_at", "-priority,created_at", "-status,created_at", "-team", "assignee"} {
+				sort, _ := domain.ParseSort(text)
+				readAll(t, s, domain.Query{Sort: sort, Limit: 5}, 0)
+			}
+			out := log.String()
+			for text, want := range map[string]int{"assignee": 1, "-team": 1, "team": 0, "-updated_at": 0, "-created_at": 0, "-priority,created_at": 0, "-status,created_at": 0} {
+				if got := strings.Count(out, "sort="+text+"\n"); got != want {
+					t.Errorf("sort=%s named %d times, want %d; log:\n%s", text, got, want, out)
+				}
+			}
+			if !strings.Contains(out, "--sort-index=ORDER") {
+				t.Errorf("the log does not say how to build an index:\n%s", out)
+			}
+		})
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
