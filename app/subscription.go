@@ -100,8 +100,8 @@ type Subscription struct {
 	// meanwhile goes as a removal, though the view does not hold it yet.
 	incoming heldSet
 	// passed: tickets of live changes dropped (not held) while a resumed
-	// subscription's catch-up is still being read (until CaughtUp): a
-	// catch-up upsert of one read before that change is stale.
+	// subscription's catch-up is still being read (from the restore until
+	// CaughtUp): a catch-up upsert of one read before that change is stale.
 	passed   heldSet
 	caughtUp bool // see passed
 	// win is the live window of a subscription that asked for one
@@ -241,7 +241,11 @@ func (s *Subscription) offer(enc *encodedBatch) {
 			if !s.settled {
 				s.touched.Put(id, 0)
 			}
-			if s.resumed && !s.caughtUp {
+			if s.resumed && s.restored && !s.caughtUp {
+				// Only once restored: the catch-up is read after the
+				// restore, so a change dropped before it is older than
+				// every catch-up page, and keeping it would only cost
+				// memory through a claim's wait and the restore.
 				s.passed.Put(id, 0)
 			}
 		}
