@@ -260,6 +260,22 @@ func (s *Store) hasSortIndex(ctx context.Context, sort domain.Sort) bool {
 	return set.names[SortIndexName(sort)]
 }
 
+// ColumnSorts are the orders of one field each way — what the dashboard's
+// column headers sort by — that the schema does not index: priority both
+// ways, -status, -team and assignee both ways.
+func ColumnSorts() []domain.Sort {
+	var out []domain.Sort
+	for _, f := range []domain.SortField{domain.SortPriority, domain.SortStatus, domain.SortCreatedAt, domain.SortUpdatedAt, domain.SortTeam, domain.SortAssignee} {
+		for _, desc := range []bool{false, true} {
+			sort := domain.Sort{{Field: f, Desc: desc}}
+			if !schemaServes(sort) {
+				out = append(out, sort)
+			}
+		}
+	}
+	return out
+}
+
 // schemaServes reports whether the schema's indexes serve sort: in order,
 // or backwards (-created_at, -updated_at: the ids of a shared timestamp
 // sorted).

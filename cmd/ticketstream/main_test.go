@@ -56,7 +56,7 @@ func TestCLI_RefusesBadInputWithAClearMessage(t *testing.T) {
 		{"sort index of an unknown field", nil, []string{"migrate", "--sort-index=-teem"}, 2, `--sort-index: sort: unknown field "teem"`},
 		{"sort index of the default order", nil, []string{"migrate", "--drop-sort-index", "updated_at"}, 2, "--drop-sort-index: sort: the schema indexes updated_at already (tickets_order)"},
 		{"sort index of an order the schema indexes", nil, []string{"migrate", "--sort-index=-priority,created_at"}, 2, "--sort-index: sort: the schema indexes -priority,created_at already (tickets_sort_urgent)"},
-		{"sort index built and dropped at once", nil, []string{"migrate", "--sort-index=assignee", "--drop-sort-index=assignee"}, 2, "--sort-index and --drop-sort-index name the same order, assignee"},
+		{"sort index built and dropped at once", nil, []string{"migrate", "--sort-index=assignee", "--drop-sort-index=-assignee"}, 2, "--sort-index and --drop-sort-index: one at a time"},
 		{"sort index with --status", nil, []string{"migrate", "--status", "--sort-index", "assignee"}, 2, "--sort-index changes the database; --status only lists"},
 		{"unknown database scheme", nil, []string{"migrate", "--database", "mysql://root@localhost/x"}, 2, `--database (TICKETSTREAM_DATABASE) unsupported database URL scheme "mysql"`},
 		{"a tool's own setting from the environment", map[string]string{"TICKETSTREAM_SIMULATE_RATE": "0"}, []string{"simulate"}, 2, "--rate (TICKETSTREAM_SIMULATE_RATE) must be between 1"},
@@ -611,6 +611,9 @@ func TestCLI_MigrateSortIndex(t *testing.T) {
 			{nil, "tickets_by_team_desc__created_at", ""},
 			{[]string{"--drop-sort-index=-team,created_at"}, "dropped sort index tickets_by_team_desc__created_at", "sort index: CREATE INDEX tickets_by_team_desc__created_at"},
 			{[]string{"--drop-sort-index=-team,created_at"}, "no sort index tickets_by_team_desc__created_at to drop", ""},
+			{[]string{"--sort-index=columns"}, "built sort index tickets_by_assignee_desc", ""},
+			{nil, "sort index: CREATE INDEX tickets_by_priority_desc", ""},
+			{[]string{"--drop-sort-index=columns"}, "dropped sort index tickets_by_priority", "sort index: CREATE INDEX tickets_by_status_desc"},
 		} {
 			args := append([]string{"migrate", "--database", url, "--log-level", "error"}, step.args...)
 			code, stdout, stderr := runCLI(t, args...)
