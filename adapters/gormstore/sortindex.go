@@ -2,6 +2,7 @@ package gormstore
 
 import (
 	"context"
+	"database/sql/driver"
 	"fmt"
 	"hash/fnv"
 	"strings"
@@ -81,11 +82,9 @@ func (s *Store) AddSortIndex(ctx context.Context, sort domain.Sort) (string, err
 		return name, nil
 	}
 	return name, s.withoutStatementTimeout(ctx, func(conn *gorm.DB) error {
-		unlock, err := lockSortIndexes(conn)
-		if err != nil {
+		if err := lockSortIndexes(conn); err != nil {
 			return fmt.Errorf("sort index %s: %w", name, err)
 		}
-		defer unlock()
 		var valid []bool
 		if err := conn.Raw(`SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
 			WHERE i.indrelid = 'tickets'::regclass AND c.relname = ?`, name).Scan(&valid).Error; err != nil {
@@ -113,19 +112,20 @@ func (s *Store) AddSortIndex(ctx context.Context, sort domain.Sort) (string, err
 // CONCURRENTLY of the half-built index against the other's build.
 const sortIndexLock = 0x7469636b_736f7274 // "tick" "sort"
 
-// lockSortIndexes takes sortIndexLock on conn and returns its release;
-// when another session holds it, it is an EUnavailable error at once.
-// (Waiting for it inside a statement would hold a snapshot, which the
-// other session's CREATE INDEX CONCURRENTLY waits for in turn.)
-func lockSortIndexes(conn *gorm.DB) (unlock func(), err error) {
+// lockSortIndexes takes sortIndexLock on conn, which
+// withoutStatementTimeout releases; when another session holds
+// it, it is an EUnavailable error at once. (Waiting for it inside a
+// statement would hold a snapshot, which the other session's CREATE INDEX
+// CONCURRENTLY waits for in turn.)
+func lockSortIndexes(conn *gorm.DB) error {
 	var got bool
 	if err := conn.Raw("SELECT pg_try_advisory_lock(?)", int64(sortIndexLock)).Scan(&got).Error; err != nil {
-		return nil, err
+		return err
 	}
 	if !got {
-		return nil, &domain.Error{Code: domain.EUnavailable, Message: "another session is building or dropping a sort index: run this again once it ends"}
+		return &domain.Error{Code: domain.EUnavailable, Message: "another session is building or dropping a sort index: run this again once it ends"}
 	}
-	return func() { conn.Exec("SELECT pg_advisory_unlock(?)", int64(sortIndexLock)) }, nil
+	return nil
 }
 
 // DropSortIndex drops the index AddSortIndex built for sort s, if there
@@ -150,11 +150,9 @@ func (s *Store) DropSortIndex(ctx context.Context, sort domain.Sort) (name strin
 		return name, existed, nil
 	}
 	return name, existed, s.withoutStatementTimeout(ctx, func(conn *gorm.DB) error {
-		unlock, err := lockSortIndexes(conn)
-		if err != nil {
+		if err := lockSortIndexes(conn); err != nil {
 			return fmt.Errorf("sort index %s: %w", name, err)
 		}
-		defer unlock()
 		if err := conn.Exec("DROP INDEX CONCURRENTLY IF EXISTS " + name).Error; err != nil {
 			return fmt.Errorf("sort index %s: %w", name, err)
 		}
@@ -214,10 +212,12 @@ const maxUnindexedSaid = 64
 // sortIndexSet is the names of the operator's sort indexes, listed at most
 // every sortIndexListAge, and the orders without one the log has named.
 type sortIndexSet struct {
-	mu     sync.Mutex
-	names  map[string]bool // name: ready
-	listed time.Time       // zero: list again
-	said   map[string]bool
+	mu      sync.Mutex
+	names   map[string]bool // name: ready
+	listed  time.Time       // zero: list again
+	listing chan struct{}   // closed when the listing in flight ends; nil: none
+	gen     int             // moved on by forgetSortIndexes
+	said    map[string]bool
 }
 
 // keysetUnion reports whether the batches of sort after a key are read as
@@ -239,25 +239,61 @@ func (s *Store) keysetUnion(ctx context.Context, sort domain.Sort) bool {
 }
 
 // hasSortIndex reports whether the operator's index of sort is there and
-// ready, as last listed. A listing that fails keeps the last one (none at
-// first) for sortIndexListAge: a sorted read is right either way, only
-// slower.
+// ready, as last listed. When the list is older than sortIndexListAge one
+// caller starts listing them again and every caller waits for it — for as
+// long as its own ctx allows, then it takes the last list (none at first):
+// a sorted read is right either way, only slower.
 func (s *Store) hasSortIndex(ctx context.Context, sort domain.Sort) bool {
 	set := &s.sortIdx
 	set.mu.Lock()
-	defer set.mu.Unlock()
-	if time.Since(set.listed) >= sortIndexListAge {
-		if list, err := s.SortIndexes(ctx); err == nil {
-			set.names = make(map[string]bool, len(list))
-			for _, ix := range list {
-				set.names[ix.Name] = ix.Valid
-			}
-		} else {
-			s.log.Warn("listing the sort indexes", "err", err)
+	if set.listing == nil && time.Since(set.listed) >= sortIndexListAge {
+		set.listing = make(chan struct{})
+		go s.listSortIndexes(context.WithoutCancel(ctx), set.listing, set.gen)
+	}
+	wait := set.listing
+	set.mu.Unlock()
+	if wait != nil {
+		select {
+		case <-wait:
+		case <-ctx.Done():
 		}
+	}
+	set.mu.Lock()
+	defer set.mu.Unlock()
+	return set.names[SortIndexName(sort)]
+}
+
+// sortIndexListTimeout bounds one listing of the sort indexes; one that
+// fails is tried again after sortIndexListRetry.
+const (
+	sortIndexListTimeout = 10 * time.Second
+	sortIndexListRetry   = 5 * time.Second
+)
+
+// listSortIndexes lists the sort indexes into the set, then closes done.
+// A listing that started before forgetSortIndexes keeps what it found but
+// is not taken as fresh.
+func (s *Store) listSortIndexes(ctx context.Context, done chan struct{}, gen int) {
+	ctx, cancel := context.WithTimeout(ctx, sortIndexListTimeout)
+	defer cancel()
+	list, err := s.SortIndexes(ctx)
+	set := &s.sortIdx
+	set.mu.Lock()
+	defer set.mu.Unlock()
+	defer close(done)
+	set.listing = nil
+	if err != nil {
+		s.log.Warn("listing the sort indexes", "err", err)
+		set.listed = time.Now().Add(sortIndexListRetry - sortIndexListAge)
+		return
+	}
+	set.names = make(map[string]bool, len(list))
+	for _, ix := range list {
+		set.names[ix.Name] = ix.Valid
+	}
+	if gen == set.gen {
 		set.listed = time.Now()
 	}
-	return set.names[SortIndexName(sort)]
 }
 
 // ColumnSorts are the orders of one field each way — what the dashboard's
@@ -305,6 +341,7 @@ func (s *Store) sayUnindexed(sort domain.Sort) {
 func (s *Store) forgetSortIndexes() {
 	s.sortIdx.mu.Lock()
 	s.sortIdx.listed = time.Time{}
+	s.sortIdx.gen++
 	s.sortIdx.mu.Unlock()
 }
 
@@ -334,16 +371,31 @@ func CheckSortIndexable(sort domain.Sort) error {
 	return nil
 }
 
-// withoutStatementTimeout runs fn on one PostgreSQL connection, outside a
-// transaction (CONCURRENTLY needs that), without the statement timeout of
-// the server's queries: an index build takes about a minute per million
-// tickets.
+// withoutStatementTimeout runs fn on one PostgreSQL session of its own,
+// outside a transaction (CONCURRENTLY needs that), without the statement
+// timeout of the server's queries: an index build takes about a minute
+// per million tickets. Then it releases the session's advisory locks (the
+// sort-index lock) and resets the timeout before the connection goes back
+// to the pool — and when that fails, as it does after a cancelled
+// statement whose cancel request reaches the server late and cancels the
+// next statement too, the connection is closed instead, its session
+// taking both with it when it ends.
 func (s *Store) withoutStatementTimeout(ctx context.Context, fn func(conn *gorm.DB) error) error {
-	return s.gorm.WithContext(ctx).Connection(func(conn *gorm.DB) error {
-		if err := conn.Exec("SET statement_timeout = 0").Error; err != nil {
-			return fmt.Errorf("index build: %w", err)
+	conn, err := s.sql.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("index build: %w", err)
+	}
+	defer conn.Close()
+	tx := s.gorm.WithContext(ctx).Session(&gorm.Session{})
+	tx.Statement.ConnPool = conn
+	defer func() {
+		clean := tx.WithContext(context.WithoutCancel(ctx))
+		if clean.Exec("SELECT pg_advisory_unlock_all()").Error != nil || clean.Exec("RESET statement_timeout").Error != nil {
+			conn.Raw(func(any) error { return driver.ErrBadConn }) // closed on Close
 		}
-		defer conn.Exec("RESET statement_timeout")
-		return fn(conn)
-	})
+	}()
+	if err := tx.Exec("SET statement_timeout = 0").Error; err != nil {
+		return fmt.Errorf("index build: %w", err)
+	}
+	return fn(tx)
 }

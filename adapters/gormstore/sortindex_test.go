@@ -3,16 +3,19 @@ package gormstore_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ticketstream/ticketstream/adapters/gormstore"
 	"github.com/ticketstream/ticketstream/adapters/gormstore/pgtest"
 	"github.com/ticketstream/ticketstream/domain"
+	"github.com/ticketstream/ticketstream/ports"
 )
 
 // An order the sort migration does not index is sorted on every page;
@@ -223,4 +226,106 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// While one sorted read lists the indexes (waiting here for the pool's
+// only connection), another waits for that listing only as long as its
+// own context allows; the listing, done for the store rather than for the
+// first caller, still completes and serves the reads after it. (From an
+// attack: the second read waited 2.8 s past its 200 ms deadline, and the
+// first caller's deadline left the list empty for 30 s.)
+func TestStore_ASortedReadWaitsForTheIndexListingOnlyAsItsContextAllows(t *testing.T) {
+	t.Parallel()
+	pgtest.Require(t)
+	ctx := context.Background()
+	s := openStore(t, gormstore.Postgres, tiedTickets(50), gormstore.Config{MaxOpenConns: 1})
+	sort, _ := domain.ParseSort("-team")
+	if _, err := s.AddSortIndex(ctx, sort); err != nil {
+		t.Fatal(err)
+	}
+	tx := s.Gorm().Begin() // holds the only connection
+	if tx.Error != nil {
+		t.Fatal(tx.Error)
+	}
+	read := func(timeout time.Duration) error {
+		rctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		return s.StreamTickets(rctx, domain.Query{Sort: sort}, 0, ports.BatchHandlerFunc(func([]domain.Ticket) error { return nil }))
+	}
+	first := make(chan error, 1)
+	go func() { first <- read(300 * time.Millisecond) }() // starts the listing
+	done := make(chan error, 1)
+	go func() { done <- read(200 * time.Millisecond) }()
+	for _, c := range []chan error{first, done} {
+		select {
+		case err := <-c:
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("a read with no connection to be had: %v, want its deadline", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("a read waits for the index listing past its own deadline")
+		}
+	}
+	tx.Rollback()
+	k := domain.KeyOf(&tiedTickets(50)[10])
+	if plan, err := s.ExplainSorted(ctx, domain.Query{Sort: sort}, &k, 5); err != nil || !strings.Contains(plan, "Append") {
+		t.Errorf("index %s is ready, yet after the callers' deadlines the page after a key is not the union of its ranges (%v):\n%s", gormstore.SortIndexName(sort), err, plan)
+	}
+}
+
+// A build cancelled half-way (the operator's Ctrl-C) leaves no session
+// holding the build lock, nor one without a statement timeout, in the
+// pool: the next build goes ahead. (From an attack: the late cancel
+// request of the cancelled build cancelled the unlock too.)
+func TestStore_ACancelledSortIndexBuildLeavesNoLock(t *testing.T) {
+	t.Parallel()
+	pgtest.Require(t)
+	ctx := context.Background()
+	s := openStore(t, gormstore.Postgres, tiedTickets(200), gormstore.Config{})
+	// An open writing transaction: CREATE INDEX CONCURRENTLY waits for it.
+	writer, err := pgx.Connect(ctx, s.Target())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Close(ctx)
+	wtx, err := writer.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := wtx.Exec(ctx, "UPDATE tickets SET subject = subject WHERE id = 1"); err != nil {
+		t.Fatal(err)
+	}
+	sort, _ := domain.ParseSort("-assignee,status")
+	bctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	_, err = s.AddSortIndex(bctx, sort)
+	cancel()
+	if err == nil {
+		t.Fatal("the build waiting for a writer was not cancelled")
+	}
+	wtx.Rollback(ctx)
+	var holders, untimed int
+	for range 5 { // every pooled session
+		if err := s.Gorm().Raw(`SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
+			AND classid = x'7469636b'::int::oid AND objid = x'736f7274'::int::oid
+			AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&holders).Error; err != nil {
+			t.Fatal(err)
+		}
+		var timeout string
+		if err := s.Gorm().Raw("SHOW statement_timeout").Scan(&timeout).Error; err != nil {
+			t.Fatal(err)
+		}
+		if timeout == "0" {
+			untimed++
+		}
+	}
+	if holders != 0 || untimed != 0 {
+		t.Errorf("after a cancelled build: %d sessions hold the build lock, %d pooled sessions run without a statement timeout", holders, untimed)
+	}
+	other, _ := domain.ParseSort("assignee,-team")
+	if _, err := s.AddSortIndex(ctx, other); err != nil {
+		t.Errorf("the next build: %v", err)
+	}
+	if _, err := s.AddSortIndex(ctx, sort); err != nil {
+		t.Errorf("the cancelled build again: %v", err)
+	}
 }

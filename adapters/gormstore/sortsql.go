@@ -159,29 +159,35 @@ func keysetAscending(style *sqlStyle, s domain.Sort) bool {
 }
 
 // writeKeysetUnion writes the batch after a key of a sort whose keys go
-// both ways, as the union of one index range per key — the rows equal to
-// the key in its first j keys and after it in key j+1, for each j, and
-// those equal in every key with a greater id — each sorted and cut to the
-// batch size, then sorted and cut again:
+// both ways in two parts. The rows of the key's first-key value after it
+// are the union of one index range per further key — equal to the key in
+// its first j keys and after it in key j+1, for each j ≥ 1, and equal in
+// every key with a greater id — each sorted and cut to the batch size,
+// then sorted and cut again; the rows beyond that value are one index
+// range, read only for what the first part leaves of the batch (LIMIT 0
+// reads nothing):
 //
-//	SELECT * FROM (
-//	  SELECT * FROM (SELECT … WHERE k1 = $1 AND k2 = $2 AND id > $3 AND <filters> ORDER BY k1, k2 DESC, id LIMIT $n) AS range0
-//	  UNION ALL SELECT * FROM (SELECT … WHERE k1 = $… AND k2 < $… AND <filters> ORDER BY … LIMIT $…) AS range1
-//	  UNION ALL SELECT * FROM (SELECT … WHERE k1 > $… AND <filters> ORDER BY … LIMIT $…) AS range2
+//	WITH in_group AS MATERIALIZED (SELECT * FROM (
+//	    SELECT * FROM (SELECT … WHERE k1 = $1 AND k2 = $2 AND id > $3 AND <filters> ORDER BY k1, k2 DESC, id LIMIT $n) AS range0
+//	    UNION ALL SELECT * FROM (SELECT … WHERE k1 = $… AND k2 < $… AND <filters> ORDER BY … LIMIT $…) AS range1
+//	  ) AS r ORDER BY k1, k2 DESC, id LIMIT $…)
+//	SELECT * FROM (SELECT * FROM in_group UNION ALL
+//	  SELECT * FROM (SELECT … WHERE k1 > $… AND <filters> ORDER BY … LIMIT ($… - (SELECT count(*) FROM in_group))) AS beyond
 //	) AS after_key ORDER BY k1, k2 DESC, id LIMIT $…
 //
 // With an index of the sort (AddSortIndex) each range is read in index
-// order and a batch costs at most (keys + 1) × its size in rows, however
-// deep; the single keyset of writeSortedSelect, whose row comparison
-// needs keys that go one way, would read the index from the first key's
-// value on and skip its rows before the key. Without such an index each
-// range would be sorted on its own: Store.StreamTickets uses this only
-// when the index exists, and only on PostgreSQL (see Store.keysetUnion).
-// It returns the plan of its placeholders.
+// order: the first part reads at most (keys) × the batch in rows, not the
+// rows of the key's first-key value before it, as the single keyset of
+// writeSortedSelect (whose row comparison needs keys that go one way)
+// does; the second reads what that keyset reads beyond them, and only when
+// the batch needs it. Without such an index each range would be sorted on
+// its own: Store.StreamTickets uses this only when the index exists, and
+// only on PostgreSQL (see Store.keysetUnion). It returns the plan of its
+// placeholders.
 func writeKeysetUnion(b *sqlBuilder, q domain.Query) (plan []int) {
 	m := len(q.Sort)
-	b.WriteString("SELECT * FROM (")
-	for j := m; j >= 0; j-- {
+	b.WriteString("WITH in_group AS MATERIALIZED (SELECT * FROM (")
+	for j := m; j >= 1; j-- {
 		if j < m {
 			b.WriteString(" UNION ALL ")
 		}
@@ -204,7 +210,20 @@ func writeKeysetUnion(b *sqlBuilder, q domain.Query) (plan []int) {
 		b.WriteString(" LIMIT " + b.param() + ") AS range" + strconv.Itoa(m-j))
 		plan = append(plan, argFilters, argLimit)
 	}
-	b.WriteString(") AS after_key")
+	b.WriteString(") AS r")
+	writeSortedOrder(b, q.Sort)
+	b.WriteString(" LIMIT " + b.param() + ")")
+	plan = append(plan, argLimit)
+
+	b.WriteString(" SELECT * FROM (SELECT * FROM in_group UNION ALL SELECT * FROM (")
+	writeSortedSelect(b, q, false)
+	e, desc := sortExpr(b.style, q.Sort[0])
+	b.WriteString(" AND " + e + op(desc, " < ", " > ") + b.param())
+	plan = append(plan, 0)
+	writeFilters(b, q)
+	writeSortedOrder(b, q.Sort)
+	b.WriteString(" LIMIT (" + b.param() + " - (SELECT count(*) FROM in_group))) AS beyond) AS after_key")
+	plan = append(plan, argFilters, argLimit)
 	writeSortedOrder(b, q.Sort)
 	b.WriteString(" LIMIT " + b.param())
 	return append(plan, argLimit)
