@@ -159,39 +159,35 @@ func keysetAscending(style *sqlStyle, s domain.Sort) bool {
 }
 
 // writeKeysetUnion writes the batch after a key of a sort whose keys go
-// both ways in two parts. The rows of the key's first-key value after it
-// are the union of one index range per further key — equal to the key in
-// its first j keys and after it in key j+1, for each j ≥ 1, and equal in
-// every key with a greater id — each sorted and cut to the batch size,
-// then sorted and cut again; the rows beyond that value are one index
-// range, read only for what the first part leaves of the batch (LIMIT 0
-// reads nothing):
+// both ways as a cascade of index ranges, in the sort's order: the rows
+// equal to the key in every key with a greater id, then those equal in
+// its first j keys and after it in key j+1, for j from the last key but
+// one down to none. Each range is read only for what the ranges before it
+// leave of the batch (LIMIT 0 reads nothing):
 //
-//	WITH in_group AS MATERIALIZED (SELECT * FROM (
-//	    SELECT * FROM (SELECT … WHERE k1 = $1 AND k2 = $2 AND id > $3 AND <filters> ORDER BY k1, k2 DESC, id LIMIT $n) AS range0
-//	    UNION ALL SELECT * FROM (SELECT … WHERE k1 = $… AND k2 < $… AND <filters> ORDER BY … LIMIT $…) AS range1
-//	  ) AS r ORDER BY k1, k2 DESC, id LIMIT $…)
-//	SELECT * FROM (SELECT * FROM in_group UNION ALL
-//	  SELECT * FROM (SELECT … WHERE k1 > $… AND <filters> ORDER BY … LIMIT ($… - (SELECT count(*) FROM in_group))) AS beyond
-//	) AS after_key ORDER BY k1, k2 DESC, id LIMIT $…
+//	WITH range0 AS MATERIALIZED (SELECT … WHERE k1 = $1 AND k2 = $2 AND id > $3 AND <filters> ORDER BY k1, k2 DESC, id LIMIT $n),
+//	  range1 AS MATERIALIZED (SELECT … WHERE k1 = $… AND k2 < $… AND <filters> ORDER BY … LIMIT ($… - (SELECT count(*) FROM range0))),
+//	  range2 AS MATERIALIZED (SELECT … WHERE k1 > $… AND <filters> ORDER BY … LIMIT ($… - (SELECT count(*) FROM range0) - (SELECT count(*) FROM range1)))
+//	SELECT * FROM (SELECT * FROM range0 UNION ALL SELECT * FROM range1 UNION ALL SELECT * FROM range2) AS after_key
+//	ORDER BY k1, k2 DESC, id LIMIT $…
 //
 // With an index of the sort (AddSortIndex) each range is read in index
-// order: the first part reads at most (keys) × the batch in rows, not the
-// rows of the key's first-key value before it, as the single keyset of
-// writeSortedSelect (whose row comparison needs keys that go one way)
-// does; the second reads what that keyset reads beyond them, and only when
-// the batch needs it. Without such an index each range would be sorted on
-// its own: Store.StreamTickets uses this only when the index exists, and
-// only on PostgreSQL (see Store.keysetUnion). It returns the plan of its
-// placeholders.
+// order until the batch is full, as far as the planner follows the index:
+// not the rows of the key's first-key value before it, which the single
+// keyset of writeSortedSelect (whose row comparison needs keys that go one
+// way) skips on every batch. Without such an index each range would be
+// sorted on its own: Store.StreamTickets uses this only when the index
+// exists, and only on PostgreSQL (see Store.keysetUnion). It returns the
+// plan of its placeholders.
 func writeKeysetUnion(b *sqlBuilder, q domain.Query) (plan []int) {
 	m := len(q.Sort)
-	b.WriteString("WITH in_group AS MATERIALIZED (SELECT * FROM (")
-	for j := m; j >= 1; j-- {
-		if j < m {
-			b.WriteString(" UNION ALL ")
+	b.WriteString("WITH ")
+	for j := m; j >= 0; j-- {
+		k := m - j // the range's number, in the sort's order
+		if k > 0 {
+			b.WriteString(", ")
 		}
-		b.WriteString("SELECT * FROM (")
+		b.WriteString("range" + strconv.Itoa(k) + " AS MATERIALIZED (")
 		writeSortedSelect(b, q, false)
 		for i := range j {
 			e, _ := sortExpr(b.style, q.Sort[i])
@@ -207,23 +203,21 @@ func writeKeysetUnion(b *sqlBuilder, q domain.Query) (plan []int) {
 		plan = append(plan, j)
 		writeFilters(b, q)
 		writeSortedOrder(b, q.Sort)
-		b.WriteString(" LIMIT " + b.param() + ") AS range" + strconv.Itoa(m-j))
+		b.WriteString(" LIMIT (" + b.param())
+		for before := range k {
+			b.WriteString(" - (SELECT count(*) FROM range" + strconv.Itoa(before) + ")")
+		}
+		b.WriteString("))")
 		plan = append(plan, argFilters, argLimit)
 	}
-	b.WriteString(") AS r")
-	writeSortedOrder(b, q.Sort)
-	b.WriteString(" LIMIT " + b.param() + ")")
-	plan = append(plan, argLimit)
-
-	b.WriteString(" SELECT * FROM (SELECT * FROM in_group UNION ALL SELECT * FROM (")
-	writeSortedSelect(b, q, false)
-	e, desc := sortExpr(b.style, q.Sort[0])
-	b.WriteString(" AND " + e + op(desc, " < ", " > ") + b.param())
-	plan = append(plan, 0)
-	writeFilters(b, q)
-	writeSortedOrder(b, q.Sort)
-	b.WriteString(" LIMIT (" + b.param() + " - (SELECT count(*) FROM in_group))) AS beyond) AS after_key")
-	plan = append(plan, argFilters, argLimit)
+	b.WriteString(" SELECT * FROM (")
+	for k := 0; k <= m; k++ {
+		if k > 0 {
+			b.WriteString(" UNION ALL ")
+		}
+		b.WriteString("SELECT * FROM range" + strconv.Itoa(k))
+	}
+	b.WriteString(") AS after_key")
 	writeSortedOrder(b, q.Sort)
 	b.WriteString(" LIMIT " + b.param())
 	return append(plan, argLimit)
