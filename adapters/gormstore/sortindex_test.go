@@ -1,12 +1,10 @@
 package gormstore_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 	"github.com/ticketstream/ticketstream/adapters/gormstore/pgtest"
 	"github.com/ticketstream/ticketstream/domain"
 	"github.com/ticketstream/ticketstream/ports"
+	"github.com/ticketstream/ticketstream/ports/portstest"
 )
 
 // An order the sort migration does not index is sorted on every page;
@@ -183,7 +182,7 @@ func TestStore_AnOrderWithoutAnIndexIsNamedInTheLogOnce(t *testing.T) {
 	for _, d := range dialects {
 		t.Run(string(d), func(t *testing.T) {
 			t.Parallel()
-			var log syncBuffer
+			var log portstest.LogBuffer
 			s, closeStore, err := gormstore.Open(context.Background(), gormstore.Config{URL: newURL(t, d), Migrate: true}, slog.New(slog.NewTextHandler(&log, nil)))
 			if err != nil {
 				t.Fatal(err)
@@ -208,24 +207,6 @@ func TestStore_AnOrderWithoutAnIndexIsNamedInTheLogOnce(t *testing.T) {
 			}
 		})
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // While one sorted read lists the indexes (waiting here for the pool's
