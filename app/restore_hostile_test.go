@@ -58,6 +58,13 @@ func (s *staleSource) StreamTickets(ctx context.Context, q domain.Query, n int, 
 	return h.HandleBatch(rows)
 }
 
+// twoBillingTickets returns two demo tickets of team billing, from seed.
+func twoBillingTickets(seed uint64) (domain.Ticket, domain.Ticket) {
+	tks := demodata.New(seed).Tickets(2)
+	tks[0].Team, tks[1].Team = "billing", "billing"
+	return tks[0], tks[1]
+}
+
 // billingQuery is the filter of the billing dashboards these tests resume.
 var billingQuery = domain.Query{Teams: []string{"billing"}}
 
@@ -150,9 +157,7 @@ func goneWhileRestoring(t *testing.T, del bool) {
 func TestResume_ATicketThatLeftTheTeamsBeforeTheSnapshotStaysUnnamed(t *testing.T) {
 	t.Parallel()
 	feed := portstest.NewFeed()
-	tks := demodata.New(80).Tickets(2)
-	y, b := tks[0], tks[1]
-	y.Team, b.Team = "billing", "billing"
+	y, b := twoBillingTickets(80)
 	feed.Put(y, b)
 	y.Team = "security"
 	feed.Put(y) // left billing long ago
@@ -180,9 +185,7 @@ func TestResume_ATicketThatLeftTheTeamsBeforeTheSnapshotStaysUnnamed(t *testing.
 func TestRestoreView_DeparturesPrunedSinceTheSnapshotRefuseTheResume(t *testing.T) {
 	t.Parallel()
 	feed := portstest.NewFeed()
-	tks := demodata.New(81).Tickets(2)
-	x, other := tks[0], tks[1]
-	x.Team, other.Team = "billing", "billing"
+	x, other := twoBillingTickets(81)
 	w := feed.Put(x, other) // the dashboard's snapshot: it holds X
 	x.Team = "sales"
 	feed.Put(x) // P1: X leaves billing
@@ -246,9 +249,7 @@ func TestRestoreView_InexactDeparturesRefuseRatherThanName(t *testing.T) {
 			t.Parallel()
 			feed := portstest.NewFeed()
 			feed.SetDeparturesInexact()
-			tks := demodata.New(82).Tickets(2)
-			x, other := tks[0], tks[1]
-			x.Team, other.Team = "billing", "billing"
+			x, other := twoBillingTickets(82)
 			w := feed.Put(x, other)
 			if departed {
 				x.Team = "sales"
