@@ -184,15 +184,23 @@ func (s *postgresEngine) readChangeBatch(br pgx.BatchResults, types *pgtype.Map,
 	if err != nil {
 		return err
 	}
-	for rows.Next() {
+	var dec *rowDecoder // the fast decoder, when the columns are what it reads
+	defer func() {
+		if dec != nil {
+			feedDecoders.Put(dec)
+		}
+	}()
+	for first := true; rows.Next(); first = false {
 		var pos int64
 		page.changedRows++
 		page.changed = append(page.changed, ports.Change{})
 		ch := &page.changed[len(page.changed)-1]
 		t := &ch.Ticket
 		fields, vals := rows.FieldDescriptions(), rows.RawValues()
-		if err := pgx.ScanRow(types, fields, vals, &pos, &t.ID, &t.Team, &t.Subject, (*string)(&t.Status), (*string)(&t.Priority),
-			&t.Requester, &t.Assignee, &t.Tags, &t.CreatedAt, &t.UpdatedAt); err != nil {
+		if first && feedFastDecodable(fields) {
+			dec = feedDecoders.Get().(*rowDecoder)
+		}
+		if err := scanChangedRow(dec, types, fields, vals, &pos, t); err != nil {
 			// The position and id are bigint NOT NULL: if even they do
 			// not decode, the result is not what this query asked for.
 			key := make([]any, len(vals))
