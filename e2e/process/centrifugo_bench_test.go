@@ -21,7 +21,9 @@ import (
 // 1,000 dashboards, one ticket changed 20 times at 10/s — ticketstream's
 // commit→client and Centrifugo's publish→client (each from the writer's
 // call returning), Centrifugo's clients subscribed to one channel that
-// every publication goes to, its payload the same ticket JSON. CENTRIFUGO
+// every publication goes to, its payload the same ticket JSON — and what
+// an idle connection costs each server: heap and stacks after a GC (both
+// read through the Go profiler), and RSS growth. CENTRIFUGO
 // names a Centrifugo v6 binary; without it the benchmark is skipped:
 //
 //	GOBIN=$PWD/bin go install github.com/centrifugal/centrifugo/v6@v6.9.1
@@ -40,8 +42,13 @@ func BenchmarkLatencyFloor(b *testing.B) {
 		b.ReportMetric(cf.p50.Seconds()*1000, "centrifugo-p50-ms")
 		b.ReportMetric(cf.p99.Seconds()*1000, "centrifugo-p99-ms")
 		b.ReportMetric(ts.p99.Seconds()/cf.p99.Seconds(), "p99-ratio")
+		b.ReportMetric(ts.kbPerConn, "ticketstream-KB/conn")
+		b.ReportMetric(cf.kbPerConn, "centrifugo-KB/conn")
+		b.ReportMetric(ts.rssPerConn/cf.rssPerConn, "RSS/conn-ratio")
 		b.Logf("%d dashboards, one ticket changed %d times at 10/s: ticketstream commit→client p50 %.1f ms, p99 %.1f ms (%d versions merged); Centrifugo publish→client p50 %.1f ms, p99 %.1f ms; p99 %.2f× Centrifugo's",
 			clients, changes, ts.p50.Seconds()*1000, ts.p99.Seconds()*1000, ts.merged, cf.p50.Seconds()*1000, cf.p99.Seconds()*1000, ts.p99.Seconds()/cf.p99.Seconds())
+		b.Logf("per idle connection: ticketstream %.1f KB of heap and stacks, RSS growth %.1f KB; Centrifugo %.1f KB, RSS growth %.1f KB; RSS growth %.2f× Centrifugo's",
+			ts.kbPerConn, ts.rssPerConn, cf.kbPerConn, cf.rssPerConn, ts.rssPerConn/cf.rssPerConn)
 	}
 }
 
@@ -58,7 +65,7 @@ func measureCentrifugo(b *testing.B, bin string, clients, changes int, every tim
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 	dir := b.TempDir()
-	config := fmt.Sprintf(`{"client": {"insecure": true}, "http_api": {"key": "bench"}, "http_server": {"address": "127.0.0.1", "port": %d}, "log": {"level": "error"}}`, port)
+	config := fmt.Sprintf(`{"client": {"insecure": true}, "http_api": {"key": "bench"}, "http_server": {"address": "127.0.0.1", "port": %d}, "log": {"level": "error"}, "debug": {"enabled": true}}`, port)
 	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(config), 0o600); err != nil {
 		b.Fatal(err)
 	}
@@ -79,6 +86,8 @@ func measureCentrifugo(b *testing.B, bin string, clients, changes int, every tim
 		time.Sleep(50 * time.Millisecond)
 	}
 
+	time.Sleep(500 * time.Millisecond) // as the ticketstream server settles
+	goBefore, rssBefore := goMemoryKB(b, addr), rssKB(b, cmd.Process.Pid)
 	f, err := startFleet(ctx, clients, changes, fleetClient{
 		dial: func(ctx context.Context) (*websocket.Conn, error) {
 			c, _, err := websocket.Dial(ctx, "ws://"+addr+"/connection/websocket", nil)
@@ -101,6 +110,8 @@ func measureCentrifugo(b *testing.B, bin string, clients, changes int, every tim
 		b.Fatalf("centrifugo dial: %v", err)
 	}
 	time.Sleep(time.Second)
+	goAfter := idleGoMemoryKB(b, addr)
+	rssAfter := idleRSSKB(b, cmd.Process.Pid)
 	subject := strings.Repeat("Printer on floor 3 jams on every duplex job since the driver update ", 3)
 	commits := make([]time.Time, changes)
 	tick := time.NewTicker(every)
@@ -129,5 +140,8 @@ func measureCentrifugo(b *testing.B, bin string, clients, changes int, every tim
 		b.Fatalf("%d centrifugo clients lack the last publication after 30s", missing)
 	}
 	f.close()
-	return latencies(f.arrivals, commits)
+	r := latencies(f.arrivals, commits)
+	r.rssBefore, r.rssAfter, r.rssPerConn = rssBefore, rssAfter, (rssAfter-rssBefore)/float64(clients)
+	r.goBefore, r.goAfter, r.kbPerConn = goBefore, goAfter, (goAfter-goBefore)/float64(clients)
+	return r
 }

@@ -186,7 +186,13 @@ func measureLiveLatency(b *testing.B, run latencyRun) latencyResult {
 	if pi := os.Getenv("LATENCY_POLL_INTERVAL"); pi != "" { // to weigh --poll-interval
 		args = append(args, "--poll-interval", pi)
 	}
-	p := e2e.StartProcess(b, args...)
+	// As docs/deploy/ticketstream.service runs it: goroutines start with
+	// fixed 2 KB stacks (LATENCY_GODEBUG= weighs the runtime's default).
+	godebug := "adaptivestackstart=0"
+	if v, ok := os.LookupEnv("LATENCY_GODEBUG"); ok {
+		godebug = v
+	}
+	p := e2e.StartProcessWithEnv(b, []string{"GODEBUG=" + godebug}, args...)
 	debugAddr := p.Internal
 	conn, err := pgx.Connect(ctx, db)
 	if err != nil {
@@ -233,26 +239,12 @@ func measureLiveLatency(b *testing.B, run latencyRun) latencyResult {
 	}
 	arrivals := f.arrivals
 	time.Sleep(time.Second)
-	var goAfter float64
-	for range 3 { // each GC halves a stack that uses under a quarter of it
-		goAfter = goMemoryKB(b, debugAddr)
-	}
+	goAfter := idleGoMemoryKB(b, debugAddr)
 	if file := os.Getenv("LATENCY_HEAP_PROFILE"); file != "" {
 		saveProfile(b, "http://"+debugAddr+"/debug/pprof/heap?gc=1", file)
 		saveProfile(b, "http://"+debugAddr+"/debug/pprof/goroutine?debug=1", file+".goroutines.txt")
 	}
-	// The runtime returns freed pages to the OS gradually: wait until the
-	// RSS stops falling (at most 20s).
-	after := rssKB(b, p.Pid())
-	for range 40 {
-		time.Sleep(500 * time.Millisecond)
-		now := rssKB(b, p.Pid())
-		if now > after*0.99 {
-			after = min(after, now)
-			break
-		}
-		after = now
-	}
+	after := idleRSSKB(b, p.Pid())
 
 	// LATENCY_CPU_PROFILE=file saves the server's CPU profile of the
 	// publishing phase, to see where a fan-out's time goes.
@@ -399,6 +391,45 @@ func readMessage(ctx context.Context, c *websocket.Conn, buf []byte) ([]byte, er
 			return buf, err
 		}
 	}
+}
+
+// idleGoMemoryKB is goMemoryKB once the server has settled: each GC halves
+// a stack that uses under a quarter of it, and sync.Pool keeps what it
+// holds for one GC more, so it collects until the figure stops falling —
+// where an idle server stays.
+func idleGoMemoryKB(tb testing.TB, debugAddr string) float64 {
+	tb.Helper()
+	kb := goMemoryKB(tb, debugAddr)
+	for i := range 8 {
+		next := goMemoryKB(tb, debugAddr)
+		if next >= kb && i >= 1 {
+			break
+		}
+		kb = min(kb, next)
+	}
+	return kb
+}
+
+// idleRSSKB is the RSS of process pid once it has stopped falling for 2s
+// (at most 30s in all): the runtime returns freed pages to the OS
+// gradually, a little at a time.
+func idleRSSKB(tb testing.TB, pid int) float64 {
+	tb.Helper()
+	low, steady := rssKB(tb, pid), 0
+	for range 60 {
+		time.Sleep(500 * time.Millisecond)
+		now := rssKB(tb, pid)
+		if now > low*0.99 {
+			steady++
+		} else {
+			steady = 0
+		}
+		low = min(low, now)
+		if steady == 4 {
+			break
+		}
+	}
+	return low
 }
 
 // goMemoryKB forces a GC in the server (through its profiler) and returns
