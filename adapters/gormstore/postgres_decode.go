@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -135,9 +136,17 @@ func pgTime(b []byte) time.Time {
 	return time.UnixMicro(int64(binary.BigEndian.Uint64(b)) + pgEpochMicros).UTC()
 }
 
+// pgTimeReadable reports whether b, a binary timestamptz, is a time pgTime
+// gives without overflow: not ±infinity, and within int64 Unix µs. Others
+// are left to pgx, whose error names them.
+func pgTimeReadable(b []byte) bool {
+	v := int64(binary.BigEndian.Uint64(b))
+	return v != math.MinInt64 && v <= math.MaxInt64-pgEpochMicros
+}
+
 // decode fills t from one binary row of ticketColumns.
 func (d *rowDecoder) decode(vals [][]byte, t *domain.Ticket) error {
-	if len(vals[0]) != 8 || len(vals[8]) != 8 || len(vals[9]) != 8 {
+	if len(vals[0]) != 8 || len(vals[8]) != 8 || len(vals[9]) != 8 || !pgTimeReadable(vals[8]) || !pgTimeReadable(vals[9]) {
 		return errBadRow
 	}
 	t.ID = int64(binary.BigEndian.Uint64(vals[0]))
@@ -174,8 +183,8 @@ func (d *rowDecoder) decodeTextArray(b []byte, dst []string) ([]string, error) {
 	if n < 0 || n > (len(b)-20)/4 {
 		return nil, errBadRow
 	}
-	if cap(dst) < n {
-		dst = make([]string, 0, n)
+	if cap(dst) < n || dst == nil {
+		dst = make([]string, 0, n) // an empty array is [], not null
 	}
 	off := 20
 	for range n {
@@ -189,6 +198,9 @@ func (d *rowDecoder) decodeTextArray(b []byte, dst []string) ([]string, error) {
 		}
 		dst = append(dst, d.tags.intern(b[off:off+l]))
 		off += l
+	}
+	if off != len(b) {
+		return nil, fmt.Errorf("%w: bytes after the last tag", errBadRow)
 	}
 	return dst, nil
 }

@@ -2,6 +2,9 @@ package gormstore
 
 import (
 	"context"
+	"encoding/binary"
+	"math"
+	"slices"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -179,4 +182,54 @@ func BenchmarkPageDecode(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*rb.rows), "ns/row")
+}
+
+// The fast decoder takes only what it reads exactly as pgx would, and
+// leaves the rest to pgx, whose error names the row it skips: ±infinity and
+// times past what Unix microseconds hold (it used to overflow them into
+// dates in the year -290278, which the skip log then showed), and tags with
+// bytes after the last element. An empty array of one dimension is [], as
+// pgx gives it, not null.
+func TestRowDecoder_RefusesWhatPgxMustExplain(t *testing.T) {
+	t.Parallel()
+	be64 := func(v int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(v)) }
+	be32 := func(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
+	tags := func(elems ...string) []byte {
+		b := slices.Concat(be32(1), be32(0), be32(pgtype.TextOID), be32(uint32(len(elems))), be32(1))
+		for _, e := range elems {
+			b = append(append(b, be32(uint32(len(e)))...), e...)
+		}
+		return b
+	}
+	row := func(mutate func(vals [][]byte)) [][]byte {
+		vals := [][]byte{be64(7), []byte("billing"), []byte("Printer jams"), []byte("open"), []byte("high"),
+			[]byte("ann@example.com"), []byte(""), tags("printer"), be64(0), be64(1)}
+		mutate(vals)
+		return vals
+	}
+	for _, tc := range []struct {
+		name   string
+		mutate func(vals [][]byte)
+		ok     bool
+	}{
+		{"a plain row", func([][]byte) {}, true},
+		{"updated_at infinity", func(v [][]byte) { v[9] = be64(math.MaxInt64) }, false},
+		{"created_at -infinity", func(v [][]byte) { v[8] = be64(math.MinInt64) }, false},
+		{"updated_at past Unix microseconds", func(v [][]byte) { v[9] = be64(math.MaxInt64 - 1) }, false},
+		{"tags with bytes after the last", func(v [][]byte) { v[7] = append(tags("a", "b"), 0, 1) }, false},
+		{"tags one-dimensional and empty", func(v [][]byte) { v[7] = tags() }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var d rowDecoder
+			var tk domain.Ticket
+			err := d.decode(row(tc.mutate), &tk)
+			if (err == nil) != tc.ok {
+				t.Fatalf("decode = %v, want ok %v", err, tc.ok)
+			}
+			if err == nil && tk.Tags == nil {
+				t.Fatalf("tags decoded as nil, want []")
+			}
+		})
+	}
 }

@@ -24,14 +24,15 @@ func (e *undecodableRow) Error() string {
 
 func (e *undecodableRow) Unwrap() error { return e.err }
 
-// checkYears refuses a ticket whose timestamps JSON cannot carry (years 0
-// to 9999): PostgreSQL takes the year 10000 and SQLite any integer, but no
-// client could be sent such a ticket, and every stream that met it would
-// fail.
+// checkYears refuses a ticket whose timestamps are outside the years 1 to
+// 9999 that tickets and cursors carry (domain.Ticket.Validate): PostgreSQL
+// takes the year 10000 or 1 BC and SQLite any integer, but no client could
+// be sent the year 10000, and a snapshot, whose keyset starts in the year
+// 1, never reads what is before it — so the feed must not send it either.
 func checkYears(t *domain.Ticket) error {
 	for _, at := range [2]time.Time{t.CreatedAt, t.UpdatedAt} {
-		if y := at.Year(); y < 0 || y > 9999 {
-			return fmt.Errorf("timestamp %s is outside the years 0 to 9999 that JSON carries", at.Format(time.RFC3339))
+		if y := at.Year(); y < 1 || y > 9999 {
+			return fmt.Errorf("timestamp %s is outside the years 1 to 9999 that tickets carry", at.Format(time.RFC3339))
 		}
 	}
 	return nil
