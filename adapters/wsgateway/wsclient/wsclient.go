@@ -97,12 +97,16 @@ func (v *View) Apply(m *Message) {
 	if m.Sub > v.Sub { // a new subscription on this socket starts afresh
 		v.Sub, v.SnapshotDone = m.Sub, false
 		clear(v.Tickets)
+		v.Totals = Totals{}
 	}
 	v.Counts.Messages++
 	switch m.Type {
 	case "resync":
 		// The cursor resumed with is refused: never resume from it again.
+		// What was held goes, and with it its counts: the counts that
+		// follow move the buckets of what the fresh subscription sends.
 		clear(v.Tickets)
+		v.Totals = Totals{}
 		v.SnapshotDone, v.Cursor = false, ""
 		v.Counts.Resyncs++
 	case "snapshot":
