@@ -270,6 +270,8 @@ test("across a server restart it catches up with what was written while it was d
 
   await stopServer();
   await until("the client to notice", () => c.status === "reconnecting");
+  // The page says why: the server's close reason, beside the retry.
+  assert.ok(c.rec.statuses.some((s) => /^reconnecting: server shutting down; retrying in \d+ s$/.test(s)), `statuses: ${c.rec.statuses}`);
   await simulate(50, 13); // written while no server runs
   await startServer();
 

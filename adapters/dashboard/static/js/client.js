@@ -471,7 +471,10 @@ export class TicketStreamClient {
     }
     const delay = Math.min(this.#max, this.#first * 2 ** this.#attempt) * (0.8 + 0.4 * Math.random());
     this.#attempt++;
-    this.#setStatus("reconnecting", `retrying in ${Math.ceil(delay / 1000)} s`);
+    // The server's reason — "server busy: its memory for live views is
+    // spent", "client too slow", "server shutting down" — says why.
+    const retry = `retrying in ${Math.ceil(delay / 1000)} s`;
+    this.#setStatus("reconnecting", reason ? `${reason}; ${retry}` : retry);
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => this.#connect(), delay);
   }
