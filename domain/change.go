@@ -52,13 +52,15 @@ type LiveCursor struct {
 // The sealed form of a LiveCursor: version, flags, filter, cluster,
 // snapshot cursor, snapshot start, rows read, the held digest when flag 2
 // says there is one, then the watermark and the live position, each as a
-// ChangePos (see appendPos), and the MAC. Older
-// versions are recognised only to be refused (the client resyncs): version
-// 2 had no cluster and no MAC, version 3 no start and no count of rows
-// read, version 4 positions that were one transaction number and id.
+// ChangePos (see appendPos), and the MAC; what lies between the version and
+// the MAC is encrypted (CursorSealer.AppendLiveCursor). Older versions are recognised
+// only to be refused (the client resyncs): version 2 had no cluster and no
+// MAC, version 3 no start and no count of rows read, version 4 positions
+// that were one transaction number and id, version 5 was not encrypted.
 const (
-	liveCursorVersion = 5
-	liveCursorFixed   = 1 + 1 + 4 + 8 + cursorBodyLen + cursorBodyLen + 4
+	liveCursorVersion   = 6
+	v5LiveCursorVersion = 5
+	liveCursorFixed     = 1 + 1 + 4 + 8 + cursorBodyLen + cursorBodyLen + 4
 	// maxPosLen is the longest encoded ChangePos: Xmax, Seq, ID and the
 	// count of pending transactions, then each pending one, as varints.
 	maxPosLen        = 3*binary.MaxVarintLen64 + 1 + CursorPendingMax*binary.MaxVarintLen64

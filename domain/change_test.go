@@ -5,7 +5,9 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"math/bits"
+	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -303,5 +305,62 @@ func TestLiveCursor_TheHeldDigestIsNotReadable(t *testing.T) {
 	}
 	if diff < 40 {
 		t.Fatalf("digests one bit apart seal to cursors %d bits apart", diff)
+	}
+}
+
+// A live cursor's positions are transaction numbers of the whole database
+// server: a client scoped to one team must not read them — they would say
+// how many transactions ran anywhere, and when. The cursor is encrypted
+// (but for its version byte): a position's bytes are not in it, and
+// positions one apart seal to unrelated bytes.
+func TestLiveCursor_ThePositionIsNotReadable(t *testing.T) {
+	t.Parallel()
+	sealer := newTestSealer(t, "test key, sixteen bytes or more")
+	const xmax = 0x0123456789ab
+	c := LiveCursor{Filter: 7, Cluster: 9, Watermark: ChangePos{Xmax: xmax}, Live: ChangePos{Xmax: xmax, Seq: xmax - 3, ID: 42, Pending: []uint64{xmax - 9}}, SnapshotDone: true}
+	raw := func(c LiveCursor) []byte {
+		b, err := base64.RawURLEncoding.DecodeString(sealer.LiveCursorString(c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	a := raw(c)
+	for _, v := range []uint64{xmax, xmax - 3, xmax - 9} {
+		if bytes.Contains(a, binary.AppendUvarint(nil, v)) {
+			t.Fatalf("the position %d is readable in the cursor %x", v, a)
+		}
+	}
+	if got, err := sealer.OpenLiveCursor(sealer.LiveCursorString(c)); err != nil || !reflect.DeepEqual(got, c) {
+		t.Fatalf("OpenLiveCursor = %+v, %v; want %+v", got, err, c)
+	}
+	c.Live.Xmax++
+	b := raw(c)
+	diff := 0
+	for i := range min(len(a), len(b)) {
+		diff += bits.OnesCount8(a[i] ^ b[i])
+	}
+	if diff < 64 {
+		t.Fatalf("positions one apart seal to cursors %d bits apart", diff)
+	}
+}
+
+// A cursor of version 5 — the same fields, sealed but not encrypted — is
+// refused as an older version's, so that the client drops it and resyncs,
+// rather than as a malformed one.
+func TestLiveCursor_Version5IsAnOlderVersion(t *testing.T) {
+	t.Parallel()
+	sealer := newTestSealer(t, "test key, sixteen bytes or more")
+	c := LiveCursor{Filter: 7, Cluster: 9, Live: ChangePos{Xmax: 100, Seq: 99, ID: 1}, SnapshotDone: true}
+	b := c.appendTo(nil)
+	b[0] = v5LiveCursorVersion
+	b = append(b, make([]byte, macLen)...)
+	sealer.seal(b)
+	text := base64.RawURLEncoding.EncodeToString(b)
+	if !IsLiveCursor(text) {
+		t.Fatalf("a version 5 cursor is not taken for a live cursor")
+	}
+	if _, err := sealer.OpenLiveCursor(text); err == nil || !strings.Contains(err.Error(), "older version") {
+		t.Fatalf("a version 5 cursor gave %v, want the older-version refusal", err)
 	}
 }

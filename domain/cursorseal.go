@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/binary"
 	"hash"
 	"sync"
 )
@@ -27,6 +28,8 @@ type CursorSealer struct {
 	key  []byte
 	// held encrypts the held digest a live cursor carries (HeldDigest).
 	held cipher.Block
+	// live encrypts the rest of a live cursor (see AppendLiveCursor).
+	live cipher.Block
 }
 
 // macState is one reusable HMAC computation. The body is copied into it
@@ -39,6 +42,8 @@ type macState struct {
 	cursor [maxLiveCursorLen]byte
 	sum    [sha256.Size]byte
 	held   [16]byte // the held digest, encrypted in place
+	// ctr and stream are AES-CTR's counter block and keystream block.
+	ctr, stream [16]byte
 }
 
 // MinCursorKeyLen is the shortest key NewCursorSealer accepts.
@@ -52,7 +57,7 @@ func NewCursorSealer(key []byte) (*CursorSealer, error) {
 		return nil, Invalidf("cursor-key", "must be at least %d bytes, got %d", MinCursorKeyLen, len(key))
 	}
 	key = bytes.Clone(key)
-	s := &CursorSealer{key: key, held: deriveBlock(key, heldSealLabel)}
+	s := &CursorSealer{key: key, held: deriveBlock(key, heldSealLabel), live: deriveBlock(key, liveSealLabel)}
 	s.macs.New = func() any { return &macState{h: hmac.New(sha256.New, key)} }
 	return s, nil
 }
@@ -151,9 +156,20 @@ func (s *CursorSealer) OpenCursor(text string) (Cursor, error) {
 	return c, nil
 }
 
+// liveSealLabel derives the key a live cursor is encrypted under.
+const liveSealLabel = "ticketstream live cursor seal v1"
+
 // AppendLiveCursor appends the sealed, URL-safe form of c to dst. A
 // position with more than CursorPendingMax pending transactions is sealed
 // lowered (see CursorPendingMax).
+//
+// A live cursor is MACed and encrypted: its positions are transaction
+// numbers of the whole database server, which a client scoped to one team
+// must not read (how many transactions ran, and when, anywhere). The body
+// after the version byte is encrypted with AES-CTR whose counter starts at
+// the body's MAC — a synthetic IV: the same cursor always seals to the same
+// text, any other to unrelated bytes, and opening decrypts with the MAC it
+// carries and then checks that MAC.
 //
 // The cursor is built in the pooled MAC state, not on the stack: a
 // socket's writer is a fresh goroutine for each change it writes, and a
@@ -167,6 +183,7 @@ func (s *CursorSealer) AppendLiveCursor(dst []byte, c LiveCursor) []byte {
 	st.h.Reset()
 	st.h.Write(b)
 	b = append(b, st.h.Sum(st.sum[:0])[:macLen]...)
+	s.crypt(st, b)
 	dst = base64.RawURLEncoding.AppendEncode(dst, b)
 	s.macs.Put(st)
 	return dst
@@ -194,9 +211,15 @@ func (s *CursorSealer) OpenLiveCursor(text string) (LiveCursor, error) {
 		}
 	}
 	b, ok := decodeLiveCursor(text)
-	if !ok {
+	switch {
+	case ok && b[0] == v5LiveCursorVersion:
+		return LiveCursor{}, Invalidf(ParamCursor, msgOldCursor)
+	case !ok || b[0] != liveCursorVersion:
 		return LiveCursor{}, Invalidf(ParamCursor, msgMalformedCursor)
 	}
+	st := s.macs.Get().(*macState)
+	s.crypt(st, b)
+	s.macs.Put(st)
 	if !s.verify(b) {
 		return LiveCursor{}, Invalidf(ParamCursor, msgForgedCursor)
 	}
@@ -211,14 +234,26 @@ func (s *CursorSealer) OpenLiveCursor(text string) (LiveCursor, error) {
 	return c, nil
 }
 
+// crypt encrypts or decrypts, in place, the body of b, a sealed live
+// cursor: the bytes between its version and its MAC, with AES-CTR from the
+// MAC.
+func (s *CursorSealer) crypt(st *macState, b []byte) {
+	copy(st.ctr[:], b[len(b)-macLen:])
+	for body := b[1 : len(b)-macLen]; len(body) > 0; {
+		s.live.Encrypt(st.stream[:], st.ctr[:])
+		body = body[subtle.XORBytes(body, body, st.stream[:]):]
+		binary.BigEndian.PutUint64(st.ctr[8:], binary.BigEndian.Uint64(st.ctr[8:])+1)
+	}
+}
+
 // decodeLiveCursor decodes text when it has the length and version of a
-// live cursor of this version.
+// live cursor of this version or of version 5, which had the same lengths.
 func decodeLiveCursor(text string) ([]byte, bool) {
 	if len(text) < encodedMinLiveCursorLen || len(text) > encodedMaxLiveCursorLen {
 		return nil, false
 	}
 	b, ok := decodeExactly(text, strictBase64.DecodedLen(len(text)))
-	if !ok || b[0] != liveCursorVersion {
+	if !ok || (b[0] != liveCursorVersion && b[0] != v5LiveCursorVersion) {
 		return nil, false
 	}
 	return b, true
