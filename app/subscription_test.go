@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -581,4 +582,34 @@ func TestRestoreView_AnUnfinishedSnapshotCountsOnlyWhatWasSent(t *testing.T) {
 		t.Fatalf("the restored view holds %d tickets, want 2: the first row and the change sent live", n)
 	}
 	s.Close()
+}
+
+// TestSubscription_AHeldTicketCostsAtMost16BytesOfHeap measures what the
+// issue asks of a dashboard's view: the heap a subscription holding 10,000,
+// 100,000 and 300,000 tickets (over six teams, every status) keeps, after
+// a collection, per ticket — the held set, its team names and counts, all
+// of it. Not parallel: other tests' allocations would be counted.
+func TestSubscription_AHeldTicketCostsAtMost16BytesOfHeap(t *testing.T) {
+	teams := [][]byte{[]byte("billing"), []byte("sales"), []byte("security"), []byte("support"), []byte("onboarding"), []byte("returns")}
+	h, _ := NewHub(portstest.NewFeed(), HubConfig{}, nil)
+	for _, n := range []int{10_000, 100_000, 300_000} {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		s := newTestSubscription(h, domain.Query{})
+		s.mu.Lock()
+		for id := range n {
+			s.view.put(int64(id+1), uint8(id%6), teams[id%len(teams)])
+		}
+		s.mu.Unlock()
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		perTicket := (float64(after.HeapAlloc) - float64(before.HeapAlloc)) / float64(n)
+		runtime.KeepAlive(s)
+		t.Logf("%d tickets held: %.1f bytes of heap a ticket", n, perTicket)
+		if perTicket > 16 {
+			t.Errorf("%d tickets held: %.1f bytes of heap a ticket, want at most 16", n, perTicket)
+		}
+		s.Close()
+	}
 }
