@@ -229,8 +229,13 @@ func getLiveCursor(b []byte) (LiveCursor, bool) {
 	if c.Watermark, rest, ok = getPos(rest); !ok {
 		return LiveCursor{}, false
 	}
-	if c.Live, rest, ok = getPos(rest); !ok || len(rest) != 0 {
+	if c.Live, rest, ok = getPos(rest); !ok {
 		return LiveCursor{}, false
+	}
+	for _, pad := range rest { // a sealed cursor is padded with zeros
+		if pad != 0 {
+			return LiveCursor{}, false
+		}
 	}
 	return c, true
 }

@@ -364,3 +364,35 @@ func TestLiveCursor_Version5IsAnOlderVersion(t *testing.T) {
 		t.Fatalf("a version 5 cursor gave %v, want the older-version refusal", err)
 	}
 }
+
+// Encrypted, a cursor could still tell by its length how many transactions
+// are open on the whole server, or how far apart its positions are: every
+// sealed live cursor has one length.
+func TestLiveCursor_EveryCursorHasOneLength(t *testing.T) {
+	t.Parallel()
+	sealer := newTestSealer(t, "test key, sixteen bytes or more")
+	want := -1
+	for pending := range CursorPendingMax + 3 {
+		for _, xmax := range []uint64{100, 1 << 20, 1 << 40, 1<<63 - 1} {
+			p := ChangePos{Xmax: xmax, Seq: xmax - 1, ID: int64(xmax % 1000)}
+			for i := range pending {
+				p.Pending = append(p.Pending, xmax-uint64(2+i))
+			}
+			slices.Sort(p.Pending)
+			for _, held := range []bool{false, true} {
+				c := LiveCursor{Filter: 1, Watermark: p, Live: p, HeldKnown: held, SnapshotDone: true}
+				text := sealer.LiveCursorString(c)
+				if want < 0 {
+					want = len(text)
+				}
+				if len(text) != want {
+					t.Fatalf("%d pending, xmax %d, held %v: a cursor of %d characters, others %d", pending, xmax, held, len(text), want)
+				}
+				if _, err := sealer.OpenLiveCursor(text); err != nil {
+					t.Fatalf("%d pending, xmax %d: %v", pending, xmax, err)
+				}
+			}
+		}
+	}
+	t.Logf("every live cursor: %d characters", want)
+}

@@ -159,13 +159,18 @@ func (s *CursorSealer) OpenCursor(text string) (Cursor, error) {
 // liveSealLabel derives the key a live cursor is encrypted under.
 const liveSealLabel = "ticketstream live cursor seal v1"
 
+// sealedLiveBodyLen is the length of every sealed live cursor's body: the
+// longest there is, its fields followed by zeros.
+const sealedLiveBodyLen = maxLiveCursorLen - macLen
+
 // AppendLiveCursor appends the sealed, URL-safe form of c to dst. A
 // position with more than CursorPendingMax pending transactions is sealed
 // lowered (see CursorPendingMax).
 //
-// A live cursor is MACed and encrypted: its positions are transaction
-// numbers of the whole database server, which a client scoped to one team
-// must not read (how many transactions ran, and when, anywhere). The body
+// A live cursor is MACed, encrypted and of one length: its positions are
+// transaction numbers of the whole database server, which a client scoped
+// to one team must not read (how many transactions ran, and when, and how
+// many are open, anywhere). The body
 // after the version byte is encrypted with AES-CTR whose counter starts at
 // the body's MAC — a synthetic IV: the same cursor always seals to the same
 // text, any other to unrelated bytes, and opening decrypts with the MAC it
@@ -180,6 +185,12 @@ func (s *CursorSealer) AppendLiveCursor(dst []byte, c LiveCursor) []byte {
 		c.Held = sealHeld(s.held, &st.held, c.Held, false)
 	}
 	b := c.capped().appendTo(st.cursor[:0])
+	// Padded to the longest body: a length that grew with the pending
+	// transactions, and with the distances between positions, would tell
+	// what the encryption hides.
+	n := len(b)
+	b = b[:sealedLiveBodyLen]
+	clear(b[n:])
 	st.h.Reset()
 	st.h.Write(b)
 	b = append(b, st.h.Sum(st.sum[:0])[:macLen]...)
@@ -214,7 +225,7 @@ func (s *CursorSealer) OpenLiveCursor(text string) (LiveCursor, error) {
 	switch {
 	case ok && b[0] == v5LiveCursorVersion:
 		return LiveCursor{}, Invalidf(ParamCursor, msgOldCursor)
-	case !ok || b[0] != liveCursorVersion:
+	case !ok || b[0] != liveCursorVersion || len(b) != sealedLiveBodyLen+macLen:
 		return LiveCursor{}, Invalidf(ParamCursor, msgMalformedCursor)
 	}
 	st := s.macs.Get().(*macState)
