@@ -285,25 +285,13 @@ func TestLiveCursor_TheHeldDigestIsNotReadable(t *testing.T) {
 	sealer := newTestSealer(t, "test key, sixteen bytes or more")
 	held := HeldDigest{0x0102030405060708, 0x1112131415161718}
 	c := LiveCursor{Filter: 1, HeldKnown: true, Held: held, Live: ChangePos{Xmax: 5, Seq: 5, ID: 1}}
-	raw := func(c LiveCursor) []byte {
-		b, err := base64.RawURLEncoding.DecodeString(sealer.LiveCursorString(c))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
 	plain := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, held[0]), held[1])
-	a := raw(c)
+	a := sealedBytes(t, sealer, c)
 	if bytes.Contains(a, plain) || bytes.Contains(a, plain[:8]) || bytes.Contains(a, plain[8:]) {
 		t.Fatalf("the digest is readable in the cursor %x", a)
 	}
 	c.Held[1] ^= 1
-	b := raw(c)
-	diff := 0
-	for i := range a {
-		diff += bits.OnesCount8(a[i] ^ b[i])
-	}
-	if diff < 40 {
+	if diff := bitsApart(a, sealedBytes(t, sealer, c)); diff < 40 {
 		t.Fatalf("digests one bit apart seal to cursors %d bits apart", diff)
 	}
 }
@@ -318,14 +306,7 @@ func TestLiveCursor_ThePositionIsNotReadable(t *testing.T) {
 	sealer := newTestSealer(t, "test key, sixteen bytes or more")
 	const xmax = 0x0123456789ab
 	c := LiveCursor{Filter: 7, Cluster: 9, Watermark: ChangePos{Xmax: xmax}, Live: ChangePos{Xmax: xmax, Seq: xmax - 3, ID: 42, Pending: []uint64{xmax - 9}}, SnapshotDone: true}
-	raw := func(c LiveCursor) []byte {
-		b, err := base64.RawURLEncoding.DecodeString(sealer.LiveCursorString(c))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	a := raw(c)
+	a := sealedBytes(t, sealer, c)
 	for _, v := range []uint64{xmax, xmax - 3, xmax - 9} {
 		if bytes.Contains(a, binary.AppendUvarint(nil, v)) {
 			t.Fatalf("the position %d is readable in the cursor %x", v, a)
@@ -335,12 +316,7 @@ func TestLiveCursor_ThePositionIsNotReadable(t *testing.T) {
 		t.Fatalf("OpenLiveCursor = %+v, %v; want %+v", got, err, c)
 	}
 	c.Live.Xmax++
-	b := raw(c)
-	diff := 0
-	for i := range min(len(a), len(b)) {
-		diff += bits.OnesCount8(a[i] ^ b[i])
-	}
-	if diff < 64 {
+	if diff := bitsApart(a, sealedBytes(t, sealer, c)); diff < 64 {
 		t.Fatalf("positions one apart seal to cursors %d bits apart", diff)
 	}
 }
@@ -395,4 +371,23 @@ func TestLiveCursor_EveryCursorHasOneLength(t *testing.T) {
 		}
 	}
 	t.Logf("every live cursor: %d characters", want)
+}
+
+// sealedBytes returns c sealed by sealer, base64-decoded.
+func sealedBytes(t *testing.T, sealer *CursorSealer, c LiveCursor) []byte {
+	t.Helper()
+	b, err := base64.RawURLEncoding.DecodeString(sealer.LiveCursorString(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// bitsApart counts the bits in which a and b differ, over their common length.
+func bitsApart(a, b []byte) int {
+	diff := 0
+	for i := range min(len(a), len(b)) {
+		diff += bits.OnesCount8(a[i] ^ b[i])
+	}
+	return diff
 }

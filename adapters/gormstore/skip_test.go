@@ -93,6 +93,21 @@ func openUncheckedStore(t *testing.T, d gormstore.Dialect, logs *portstest.LogBu
 	return s
 }
 
+// openSkipStore opens an unchecked store (openUncheckedStore) that logs to
+// logs and counts skipped rows in rec, writes tickets, and returns the
+// feed's position once their changes are read.
+func openSkipStore(t *testing.T, d gormstore.Dialect, tickets []domain.Ticket) (s *gormstore.Store, logs *portstest.LogBuffer, rec *skipRecorder, _ []domain.Ticket, start domain.ChangePos) {
+	t.Helper()
+	logs, rec = &portstest.LogBuffer{}, &skipRecorder{}
+	s = openUncheckedStore(t, d, logs)
+	s.SetQueryObserver(rec)
+	if err := s.InsertTickets(context.Background(), tickets); err != nil {
+		t.Fatal(err)
+	}
+	_, start = portstest.WaitChanges(t, s, domain.ChangePos{}, 100, len(tickets))
+	return s, logs, rec, tickets, start
+}
+
 // One row written with a value of the wrong type must not stop the feed or
 // the snapshots: the row is skipped, logged with its id and counted, and
 // every other change and ticket is still delivered; the feed's position
@@ -103,15 +118,7 @@ func TestStore_SkipsARowItCannotDecode(t *testing.T) {
 		t.Run(string(d), func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			var logs portstest.LogBuffer
-			s := openUncheckedStore(t, d, &logs)
-			rec := &skipRecorder{}
-			s.SetQueryObserver(rec)
-			tickets := demodata.New(11).Tickets(12)
-			if err := s.InsertTickets(ctx, tickets); err != nil {
-				t.Fatal(err)
-			}
-			_, start := portstest.WaitChanges(t, s, domain.ChangePos{}, 100, len(tickets))
+			s, logs, rec, tickets, start := openSkipStore(t, d, demodata.New(11).Tickets(12))
 
 			good1, bad1, bad2, good2, gone := tickets[0], tickets[1], tickets[4], tickets[2], tickets[3]
 			good1.Subject = "before the bad rows"
@@ -221,15 +228,7 @@ func TestStore_ATicketBeforeTheYear1IsSkippedByTheFeedAsByTheSnapshot(t *testing
 		t.Run(string(d), func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			var logs portstest.LogBuffer
-			s := openUncheckedStore(t, d, &logs)
-			rec := &skipRecorder{}
-			s.SetQueryObserver(rec)
-			tickets := demodata.New(12).Tickets(3)
-			if err := s.InsertTickets(ctx, tickets); err != nil {
-				t.Fatal(err)
-			}
-			_, start := portstest.WaitChanges(t, s, domain.ChangePos{}, 100, len(tickets))
+			s, logs, rec, tickets, start := openSkipStore(t, d, demodata.New(12).Tickets(3))
 			old, good := tickets[0], tickets[1]
 			bc := `UPDATE tickets SET created_at = '0001-06-01 00:00:00+00 BC', updated_at = '0001-06-01 00:00:00+00 BC' WHERE id = ?`
 			if d == gormstore.SQLite {
