@@ -170,11 +170,10 @@ const sealedLiveBodyLen = maxLiveCursorLen - macLen
 // A live cursor is MACed, encrypted and of one length: its positions are
 // transaction numbers of the whole database server, which a client scoped
 // to one team must not read (how many transactions ran, and when, and how
-// many are open, anywhere). The body
-// after the version byte is encrypted with AES-CTR whose counter starts at
-// the body's MAC — a synthetic IV: the same cursor always seals to the same
-// text, any other to unrelated bytes, and opening decrypts with the MAC it
-// carries and then checks that MAC.
+// many are open, anywhere). The body after the version byte is encrypted
+// with AES-CTR whose counter starts at the body's MAC — a synthetic IV: the
+// same cursor always seals to the same text, any other to unrelated bytes,
+// and opening decrypts with the MAC it carries and then checks that MAC.
 //
 // The cursor is built in the pooled MAC state, not on the stack: a
 // socket's writer is a fresh goroutine for each change it writes, and a
