@@ -1,0 +1,126 @@
+package wsgateway_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/ticketstream/ticketstream/adapters/gormstore"
+	"github.com/ticketstream/ticketstream/adapters/wsgateway/wsclient"
+	"github.com/ticketstream/ticketstream/domain/demodata"
+)
+
+// A help desk's database has BEFORE UPDATE triggers of its own, and the
+// feed's must see the row they leave. Three of them, on a real database:
+//
+//   - route_by_subject (fires before the feed's triggers) moves a ticket to
+//     sales when its subject says so: a departure from billing that no
+//     statement named;
+//   - updated_at_touch (fires before them too, but after where they were
+//     named until migration 00010) stamps updated_at on every update, so
+//     an UPDATE that sets a column to its own value still changes the row;
+//   - zzz_freeze (fires after them) cancels any move to the team "frozen":
+//     the feed's departure trigger has by then recorded a departure that
+//     never happened.
+//
+// A billing dashboard that resumes after all of these loses the routed
+// ticket, keeps the ones whose move was cancelled — with the later edit of
+// one of them — and has the touched ticket's new updated_at.
+func TestResume_AWritersOwnTriggersOnARealDatabase(t *testing.T) {
+	t.Parallel()
+	tickets := demodata.New(41).Tickets(12)
+	for i := range tickets {
+		tickets[i].Team = []string{"billing", "sales"}[i%2]
+	}
+	routed, frozen, frozenThenEdited, touched := tickets[0], tickets[2], tickets[4], tickets[6] // billing
+	store, hub, base := storeGateway(t, gormstore.Postgres, tickets)
+	ctx := context.Background()
+	exec := func(sql string, args ...any) int64 {
+		t.Helper()
+		res := store.Gorm().Exec(sql, args...)
+		if res.Error != nil {
+			t.Fatalf("%s: %v", sql, res.Error)
+		}
+		return res.RowsAffected
+	}
+	exec(`CREATE FUNCTION route_by_subject() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.subject LIKE 'for sales:%' THEN NEW.team := 'sales'; END IF;
+    RETURN NEW;
+END $$`)
+	exec(`CREATE TRIGGER route_by_subject BEFORE UPDATE ON tickets FOR EACH ROW EXECUTE FUNCTION route_by_subject()`)
+	exec(`CREATE FUNCTION updated_at_touch() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.updated_at := clock_timestamp();
+    RETURN NEW;
+END $$`)
+	exec(`CREATE TRIGGER updated_at_touch BEFORE UPDATE ON tickets FOR EACH ROW EXECUTE FUNCTION updated_at_touch()`)
+	exec(`CREATE FUNCTION zzz_freeze() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.team = 'frozen' THEN RETURN NULL; END IF;
+    RETURN NEW;
+END $$`)
+	exec(`CREATE TRIGGER zzz_freeze BEFORE UPDATE ON tickets FOR EACH ROW EXECUTE FUNCTION zzz_freeze()`)
+	waitDispatched(t, store, hub)
+
+	view := &wsclient.View{}
+	c := dialView(t, base, "billing", view)
+	if err := c.WaitFor(ctx, 20*time.Second, func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
+		t.Fatal(err)
+	}
+	if len(view.Tickets) != 6 {
+		t.Fatalf("the billing dashboard holds %d tickets, want the 6 of billing", len(view.Tickets))
+	}
+	was := view.Tickets[touched.ID].UpdatedAt
+	c.Conn.CloseNow()
+	start := hub.Position()
+
+	// While it is away.
+	exec(`UPDATE tickets SET subject = 'for sales: a refund' WHERE id = ?`, routed.ID)
+	for _, id := range []int64{frozen.ID, frozenThenEdited.ID} {
+		if n := exec(`UPDATE tickets SET team = 'frozen' WHERE id = ?`, id); n != 0 {
+			t.Fatalf("zzz_freeze let ticket %d move to frozen", id)
+		}
+	}
+	exec(`UPDATE tickets SET subject = 'edited after the freeze' WHERE id = ?`, frozenThenEdited.ID)
+	exec(`UPDATE tickets SET subject = subject WHERE id = ?`, touched.ID)
+	waitDispatched(t, store, hub)
+
+	left, err := store.Departed(ctx, start, []string{"billing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(left, routed.ID) {
+		t.Fatalf("departures from billing = %v: the ticket route_by_subject moved to sales is not among them", left)
+	}
+
+	c = dialView(t, base, "billing", view)
+	defer c.Conn.CloseNow()
+	if err := c.WaitFor(ctx, 20*time.Second, func(v *wsclient.View) bool {
+		return v.SnapshotDone && v.Tickets[frozenThenEdited.ID].Subject == "edited after the freeze"
+	}); err != nil {
+		t.Fatalf("the resumed dashboard never got the edit after the cancelled move: %v", err)
+	}
+	// A change after the resume marks the end of what it may hear.
+	marker := tickets[8]
+	exec(`UPDATE tickets SET subject = 'marker' WHERE id = ?`, marker.ID)
+	if err := c.WaitFor(ctx, 20*time.Second, func(v *wsclient.View) bool { return v.Tickets[marker.ID].Subject == "marker" }); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := view.Tickets[routed.ID]; ok {
+		t.Errorf("the resumed view still shows ticket %d, which route_by_subject moved to sales", routed.ID)
+	}
+	for _, id := range []int64{frozen.ID, frozenThenEdited.ID} {
+		if tk, ok := view.Tickets[id]; !ok || tk.Team != "billing" {
+			t.Errorf("ticket %d stayed in billing (its move was cancelled), but the resumed view has %+v, %v", id, tk, ok)
+		}
+	}
+	if now := view.Tickets[touched.ID].UpdatedAt; !now.After(was) {
+		t.Errorf("ticket %d was touched by updated_at_touch while the dashboard was away: the view has updated_at %v, want after %v", touched.ID, now, was)
+	}
+	if len(view.Tickets) != 5 {
+		t.Errorf("the resumed view holds %d tickets, want the 5 still in billing", len(view.Tickets))
+	}
+	c.Close()
+}
