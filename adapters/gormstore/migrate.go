@@ -143,6 +143,8 @@ func (s *Store) checkSchema(ctx context.Context, migrate, allowOld bool) error {
 	case current < known && !allowOld:
 		return &domain.Error{Code: domain.EUnavailable, Param: "database", Message: fmt.Sprintf(
 			"the database schema is at version %d, this ticketstream needs %d: run `ticketstream migrate`", current, known)}
+	case current == known:
+		s.warnLateTriggers(ctx)
 	}
 	return nil
 }

@@ -50,7 +50,7 @@ func (v verifier) Verify(token string) (domain.Scope, error) {
 	return s, nil
 }
 
-var tokens = verifier{"admin": {AllTeams: true}, "billing": {Teams: []string{"billing"}}}
+var tokens = verifier{"admin": {AllTeams: true}, "billing": {Teams: []string{"billing"}}, "sales": {Teams: []string{"sales"}}}
 
 type fixture struct {
 	srv      *httptest.Server

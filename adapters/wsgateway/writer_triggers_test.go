@@ -6,8 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"gorm.io/gorm"
+
 	"github.com/ticketstream/ticketstream/adapters/gormstore"
 	"github.com/ticketstream/ticketstream/adapters/wsgateway/wsclient"
+	"github.com/ticketstream/ticketstream/domain"
 	"github.com/ticketstream/ticketstream/domain/demodata"
 )
 
@@ -26,9 +29,19 @@ import (
 //
 // A billing dashboard that resumes after all of these loses the routed
 // ticket, keeps the ones whose move was cancelled — with the later edit of
-// one of them — and has the touched ticket's new updated_at.
+// one of them — and has the touched ticket's new updated_at: saying what
+// it holds, and not saying it, when the server reads its view back and
+// asks the departures.
 func TestResume_AWritersOwnTriggersOnARealDatabase(t *testing.T) {
-	t.Parallel()
+	for _, held := range []bool{true, false} {
+		t.Run(map[bool]string{true: "held", false: "without-held"}[held], func(t *testing.T) {
+			t.Parallel()
+			resumeWritersOwnTriggers(t, held)
+		})
+	}
+}
+
+func resumeWritersOwnTriggers(t *testing.T, held bool) {
 	tickets := demodata.New(41).Tickets(12)
 	for i := range tickets {
 		tickets[i].Team = []string{"billing", "sales"}[i%2]
@@ -95,7 +108,14 @@ END $$`)
 		t.Fatalf("departures from billing = %v: the ticket route_by_subject moved to sales is not among them", left)
 	}
 
-	c = dialView(t, base, "billing", view)
+	var opts []wsclient.Option
+	if !held {
+		opts = append(opts, wsclient.WithoutHeld())
+	}
+	c, err = wsclient.Dial(ctx, base, "", "billing", view, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer c.Conn.CloseNow()
 	if err := c.WaitFor(ctx, 20*time.Second, func(v *wsclient.View) bool {
 		return v.SnapshotDone && v.Tickets[frozenThenEdited.ID].Subject == "edited after the freeze"
@@ -123,4 +143,110 @@ END $$`)
 		t.Errorf("the resumed view holds %d tickets, want the 5 still in billing", len(view.Tickets))
 	}
 	c.Close()
+}
+
+// An UPDATE that would give a billing ticket a sales ticket's id and move
+// it, cancelled by the writer's own trigger (sorting after the feed's),
+// records its departure under the billing ticket's id: were it recorded
+// under the id the row was to take, it would name the sales ticket and a
+// team it never had, and hide the sales ticket's real departure later in
+// the same transaction — a sales dashboard that resumes would keep it for
+// good, and a billing one would hear of it.
+func TestResume_ACancelledMoveThatChangesTheIdNamesNoOtherTicket(t *testing.T) {
+	for _, then := range []string{"delete", "move"} {
+		t.Run(then, func(t *testing.T) {
+			t.Parallel()
+			tickets := demodata.New(77).Tickets(12)
+			for i := range tickets {
+				tickets[i].Team = []string{"billing", "sales"}[i%2]
+			}
+			b, s := tickets[0], tickets[1] // billing, sales
+			store, hub, base := storeGateway(t, gormstore.Postgres, tickets)
+			ctx := context.Background()
+			g := store.Gorm()
+			exec := func(db *gorm.DB, sql string, args ...any) int64 {
+				t.Helper()
+				res := db.Exec(sql, args...)
+				if res.Error != nil {
+					t.Fatalf("%s: %v", sql, res.Error)
+				}
+				return res.RowsAffected
+			}
+			exec(g, `CREATE FUNCTION zzz_freeze() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.team = 'frozen' THEN RETURN NULL; END IF;
+    RETURN NEW;
+END $$`)
+			exec(g, `CREATE TRIGGER zzz_freeze BEFORE UPDATE ON tickets FOR EACH ROW EXECUTE FUNCTION zzz_freeze()`)
+			waitDispatched(t, store, hub)
+
+			views := map[string]*wsclient.View{"sales": {}, "billing": {}}
+			for team, view := range views {
+				c := dialView(t, base, team, view)
+				if err := c.WaitFor(ctx, 20*time.Second, func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
+					t.Fatal(err)
+				}
+				c.Conn.CloseNow()
+			}
+			if _, ok := views["sales"].Tickets[s.ID]; !ok {
+				t.Fatalf("the sales dashboard lacks sales ticket %d", s.ID)
+			}
+
+			err := g.Transaction(func(tx *gorm.DB) error {
+				if then == "move" { // written by the transaction already
+					exec(tx, `UPDATE tickets SET subject = 'touched' WHERE id = ?`, s.ID)
+				}
+				if n := exec(tx, `UPDATE tickets SET id = ?, team = 'frozen' WHERE id = ?`, s.ID, b.ID); n != 0 {
+					t.Fatalf("zzz_freeze let the update through (%d rows)", n)
+				}
+				if then == "delete" {
+					exec(tx, `DELETE FROM tickets WHERE id = ?`, s.ID)
+				} else {
+					exec(tx, `UPDATE tickets SET team = 'security' WHERE id = ?`, s.ID)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitDispatched(t, store, hub)
+
+			for team, marker := range map[string]domain.Ticket{"sales": tickets[3], "billing": tickets[2]} {
+				view := views[team]
+				c, err := wsclient.Dial(ctx, base, "", team, view, wsclient.WithoutHeld())
+				if err != nil {
+					t.Fatal(err)
+				}
+				heard := map[int64]string{}
+				deadline, cancel := context.WithTimeout(ctx, 20*time.Second)
+				next := func(until func() bool) {
+					t.Helper()
+					for !until() {
+						m, err := c.Next(deadline)
+						if err != nil {
+							t.Fatalf("%s: read: %v", team, err)
+						}
+						if m.Type == "resync" {
+							t.Fatalf("%s: a resume within the retained history was answered with resync", team)
+						}
+						for _, ch := range m.Changes {
+							heard[ch.ID] = ch.Op
+						}
+					}
+				}
+				next(func() bool { return view.SnapshotDone })
+				// A change after the resume marks the end of what it may hear.
+				exec(g, `UPDATE tickets SET subject = ? WHERE id = ?`, "marker "+team, marker.ID)
+				next(func() bool { return view.Tickets[marker.ID].Subject == "marker "+team })
+				cancel()
+				c.Close()
+				if _, ok := view.Tickets[s.ID]; ok && team == "sales" {
+					t.Errorf("ticket %d left sales (%s) while the sales dashboard was away; the resumed view still has it", s.ID, then)
+				}
+				if op, ok := heard[s.ID]; ok && team == "billing" {
+					t.Errorf("the billing dashboard heard %q of sales ticket %d, never in billing", op, s.ID)
+				}
+			}
+		})
+	}
 }

@@ -19,10 +19,24 @@
 -- now: for such a ticket to be out of that team now, a later change took
 -- it out, a real departure from the same team. So it tells no dashboard
 -- anything it may not know, and drops no ticket (app.Streamer.RestoreView).
--- Only a writer's trigger sorting after zz_ticketstream_* that changes the
--- team would go unrecorded; docs/operations.md says so.
+-- A writer's trigger that sorts after zz_ticketstream_* (names compare
+-- byte by byte: zzz…, {…, ~…, or any non-ASCII first letter) and changes
+-- the team would go unrecorded: the server warns of one at start
+-- (Store.warnLateTriggers), and docs/operations.md says so.
+
+-- The departure is recorded under the ticket's id before the update
+-- (OLD.id): an update that also changes the id and is then cancelled must
+-- not name the ticket whose id it was to take, a team that ticket never had
+-- (and so hide that ticket's own departure from its team later in the
+-- transaction). The feed does not follow id changes otherwise.
+--
+-- Swapping the triggers takes the table's strongest lock, which waits for
+-- every open transaction that used tickets, and every writer queues behind
+-- it: after 10 s the migration gives up instead, and the server that
+-- applies it does not start (docs/operations.md, Upgrades).
 
 -- +goose Up
+SET LOCAL lock_timeout = '10s';
 -- +goose StatementBegin
 CREATE OR REPLACE FUNCTION ticketstream_record_departure() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
@@ -30,10 +44,10 @@ DECLARE
     xid bigint := pg_current_xact_id()::text::bigint;
 BEGIN
     IF OLD.change_pos IS DISTINCT FROM xid
-       OR NOT (EXISTS (SELECT 1 FROM ticket_departures WHERE id = NEW.id AND change_pos = xid)
+       OR NOT (EXISTS (SELECT 1 FROM ticket_departures WHERE id = OLD.id AND change_pos = xid)
                OR EXISTS (SELECT 1 FROM ticket_births WHERE id IN (NEW.id, OLD.id) AND change_pos = xid)) THEN
         INSERT INTO ticket_departures (id, change_pos, team)
-        VALUES (NEW.id, xid, OLD.team)
+        VALUES (OLD.id, xid, OLD.team)
         ON CONFLICT DO NOTHING;
     END IF;
     RETURN NEW;
@@ -51,6 +65,7 @@ CREATE TRIGGER zz_ticketstream_stamp BEFORE UPDATE ON tickets
     FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION ticketstream_stamp_change();
 
 -- +goose Down
+SET LOCAL lock_timeout = '10s';
 DROP TRIGGER IF EXISTS zz_ticketstream_stamp ON tickets;
 CREATE TRIGGER tickets_stamp_update BEFORE UPDATE ON tickets
     FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION ticketstream_stamp_change();
