@@ -19,8 +19,9 @@ ORDER BY tgname::text COLLATE "C"`
 // LateTriggers returns the BEFORE UPDATE triggers of other programs on
 // tickets that fire after the change feed's, on PostgreSQL (none on
 // SQLite). What such a trigger changes, the feed's triggers have not seen:
-// a team it sets is no departure, and a row only it changes is not
-// stamped, so that change reaches dashboards with the ticket's next one.
+// a team it sets is no departure, and (after zz_ticketstream_stamp) a row
+// only it changes is not stamped, so that change reaches dashboards with
+// the ticket's next one.
 func (s *Store) LateTriggers(ctx context.Context) ([]string, error) {
 	if s.Dialect() != Postgres {
 		return nil, nil
@@ -52,7 +53,7 @@ func (s *Store) warnLateTriggers(ctx context.Context) {
 		return
 	}
 	for _, name := range names {
-		s.log.Warn("a BEFORE UPDATE trigger on tickets fires after the change feed's: a team it sets is not recorded as a departure, and a change only it makes reaches dashboards with the ticket's next change; rename it to sort before zz_ticketstream_departure (PostgreSQL fires triggers in the byte order of their names)",
+		s.log.Warn("a BEFORE UPDATE trigger on tickets fires after the change feed's: a team it sets is not recorded as a departure (a dashboard of the old team that resumes may keep the ticket), and past zz_ticketstream_stamp a change only it makes reaches dashboards with the ticket's next change; rename it to sort before zz_ticketstream_departure (PostgreSQL fires triggers in the byte order of their names)",
 			"trigger", name)
 	}
 }

@@ -250,3 +250,78 @@ END $$`)
 		})
 	}
 }
+
+// A billing ticket moved to sales by an UPDATE that also renumbers it left
+// billing under both ids: under the new one, when a billing ticket held it
+// before (renumbered first, in the same transaction or an earlier one), and
+// under the old one, when a sales ticket takes it later. A billing
+// dashboard that resumes without saying what it holds must drop the id the
+// database now has in sales, in each case.
+func TestResume_ARenumberedMoveLeftItsTeamUnderEitherId(t *testing.T) {
+	for _, mode := range []string{"one transaction", "two commits", "old id reused"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			tickets := demodata.New(91).Tickets(12)
+			for i := range tickets {
+				tickets[i].Team = []string{"billing", "sales"}[i%2]
+			}
+			moved, renumbered := tickets[0], tickets[2] // both billing
+			store, hub, base := storeGateway(t, gormstore.Postgres, tickets)
+			ctx := context.Background()
+			g := store.Gorm()
+			exec := func(db *gorm.DB, sql string, args ...any) {
+				t.Helper()
+				if err := db.Exec(sql, args...).Error; err != nil {
+					t.Fatalf("%s: %v", sql, err)
+				}
+			}
+			waitDispatched(t, store, hub)
+			view := &wsclient.View{}
+			c := dialView(t, base, "billing", view)
+			if err := c.WaitFor(ctx, 20*time.Second, func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
+				t.Fatal(err)
+			}
+			c.Conn.CloseNow()
+			const free = 987654321
+			renumber := func(tx *gorm.DB) { exec(tx, `UPDATE tickets SET id = ? WHERE id = ?`, free, renumbered.ID) }
+			moveOnto := func(tx *gorm.DB) {
+				exec(tx, `UPDATE tickets SET id = ?, team = 'sales' WHERE id = ?`, renumbered.ID, moved.ID)
+			}
+			gone := renumbered.ID // the id billing holds that is in sales now
+			switch mode {
+			case "one transaction":
+				if err := g.Transaction(func(tx *gorm.DB) error { renumber(tx); moveOnto(tx); return nil }); err != nil {
+					t.Fatal(err)
+				}
+			case "two commits":
+				renumber(g)
+				moveOnto(g)
+			case "old id reused":
+				exec(g, `UPDATE tickets SET id = ?, team = 'sales' WHERE id = ?`, free, moved.ID)
+				exec(g, `INSERT INTO tickets (id, team, subject, status, priority, requester) SELECT ?, 'sales', subject, status, priority, requester FROM tickets WHERE id = ?`, moved.ID, free)
+				gone = moved.ID
+			}
+			waitDispatched(t, store, hub)
+			var team string
+			if err := g.Raw(`SELECT team FROM tickets WHERE id = ?`, gone).Scan(&team).Error; err != nil || team != "sales" {
+				t.Fatalf("ticket %d is in %q (%v), want sales", gone, team, err)
+			}
+			c, err := wsclient.Dial(ctx, base, "", "billing", view, wsclient.WithoutHeld())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if err := c.WaitFor(ctx, 20*time.Second, func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
+				t.Fatal(err)
+			}
+			marker := tickets[4]
+			exec(g, `UPDATE tickets SET subject = 'marker' WHERE id = ?`, marker.ID)
+			if err := c.WaitFor(ctx, 20*time.Second, func(v *wsclient.View) bool { return v.Tickets[marker.ID].Subject == "marker" }); err != nil {
+				t.Fatal(err)
+			}
+			if tk, ok := view.Tickets[gone]; ok {
+				t.Errorf("the resumed billing dashboard still shows ticket %d (team %q); the database has it in sales", gone, tk.Team)
+			}
+		})
+	}
+}

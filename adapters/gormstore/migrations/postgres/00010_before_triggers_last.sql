@@ -25,10 +25,14 @@
 -- (Store.warnLateTriggers), and docs/operations.md says so.
 
 -- The departure is recorded under the ticket's id before the update
--- (OLD.id): an update that also changes the id and is then cancelled must
--- not name the ticket whose id it was to take, a team that ticket never had
--- (and so hide that ticket's own departure from its team later in the
--- transaction). The feed does not follow id changes otherwise.
+-- (OLD.id), and, when the update changes the id too, under the new one if
+-- no other ticket has it: a dashboard may hold the ticket under the new id
+-- (its old holder was renumbered first) or the old one (a ticket that takes
+-- it later). An update onto an id another ticket has cannot succeed — the
+-- primary key is checked at once — so it is cancelled or fails: recording
+-- under that id would name another ticket and a team it never had, and
+-- hide its own departure later in the transaction. The feed does not follow
+-- id changes otherwise.
 --
 -- Swapping the triggers takes the table's strongest lock, which waits for
 -- every open transaction that used tickets, and every writer queues behind
@@ -49,6 +53,11 @@ BEGIN
         INSERT INTO ticket_departures (id, change_pos, team)
         VALUES (OLD.id, xid, OLD.team)
         ON CONFLICT DO NOTHING;
+        IF NEW.id IS DISTINCT FROM OLD.id AND NOT EXISTS (SELECT 1 FROM tickets WHERE id = NEW.id) THEN
+            INSERT INTO ticket_departures (id, change_pos, team)
+            VALUES (NEW.id, xid, OLD.team)
+            ON CONFLICT DO NOTHING;
+        END IF;
     END IF;
     RETURN NEW;
 END
@@ -70,8 +79,25 @@ DROP TRIGGER IF EXISTS zz_ticketstream_stamp ON tickets;
 CREATE TRIGGER tickets_stamp_update BEFORE UPDATE ON tickets
     FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION ticketstream_stamp_change();
 
--- The function returns NEW, which an AFTER trigger ignores: it serves both.
 DROP TRIGGER IF EXISTS zz_ticketstream_departure ON tickets;
+-- 00006's function, as SECURITY DEFINER (00007).
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION ticketstream_record_departure() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+DECLARE
+    xid bigint := pg_current_xact_id()::text::bigint;
+BEGIN
+    IF OLD.change_pos IS DISTINCT FROM xid
+       OR NOT (EXISTS (SELECT 1 FROM ticket_departures WHERE id = NEW.id AND change_pos = xid)
+               OR EXISTS (SELECT 1 FROM ticket_births WHERE id IN (NEW.id, OLD.id) AND change_pos = xid)) THEN
+        INSERT INTO ticket_departures (id, change_pos, team)
+        VALUES (NEW.id, xid, OLD.team)
+        ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN NULL;
+END
+$$;
+-- +goose StatementEnd
 CREATE TRIGGER tickets_record_departure AFTER UPDATE ON tickets
     FOR EACH ROW WHEN (OLD.team IS DISTINCT FROM NEW.team)
     EXECUTE FUNCTION ticketstream_record_departure();
