@@ -14,6 +14,28 @@ import (
 	"github.com/ticketstream/ticketstream/domain/demodata"
 )
 
+// execSQL runs sql on db and returns the rows it affected; an error fails t.
+func execSQL(t *testing.T, db *gorm.DB, sql string, args ...any) int64 {
+	t.Helper()
+	res := db.Exec(sql, args...)
+	if res.Error != nil {
+		t.Fatalf("%s: %v", sql, res.Error)
+	}
+	return res.RowsAffected
+}
+
+// installFreeze gives db's tickets a writer's trigger, zzz_freeze, that
+// fires after the change feed's and cancels any move to the team "frozen".
+func installFreeze(t *testing.T, db *gorm.DB) {
+	t.Helper()
+	execSQL(t, db, `CREATE FUNCTION zzz_freeze() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.team = 'frozen' THEN RETURN NULL; END IF;
+    RETURN NEW;
+END $$`)
+	execSQL(t, db, `CREATE TRIGGER zzz_freeze BEFORE UPDATE ON tickets FOR EACH ROW EXECUTE FUNCTION zzz_freeze()`)
+}
+
 // A help desk's database has BEFORE UPDATE triggers of its own, and the
 // feed's must see the row they leave. Three of them, on a real database:
 //
@@ -49,14 +71,8 @@ func resumeWritersOwnTriggers(t *testing.T, held bool) {
 	routed, frozen, frozenThenEdited, touched := tickets[0], tickets[2], tickets[4], tickets[6] // billing
 	store, hub, base := storeGateway(t, gormstore.Postgres, tickets)
 	ctx := context.Background()
-	exec := func(sql string, args ...any) int64 {
-		t.Helper()
-		res := store.Gorm().Exec(sql, args...)
-		if res.Error != nil {
-			t.Fatalf("%s: %v", sql, res.Error)
-		}
-		return res.RowsAffected
-	}
+	g := store.Gorm()
+	exec := func(sql string, args ...any) int64 { t.Helper(); return execSQL(t, g, sql, args...) }
 	exec(`CREATE FUNCTION route_by_subject() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF NEW.subject LIKE 'for sales:%' THEN NEW.team := 'sales'; END IF;
@@ -69,12 +85,7 @@ BEGIN
     RETURN NEW;
 END $$`)
 	exec(`CREATE TRIGGER updated_at_touch BEFORE UPDATE ON tickets FOR EACH ROW EXECUTE FUNCTION updated_at_touch()`)
-	exec(`CREATE FUNCTION zzz_freeze() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF NEW.team = 'frozen' THEN RETURN NULL; END IF;
-    RETURN NEW;
-END $$`)
-	exec(`CREATE TRIGGER zzz_freeze BEFORE UPDATE ON tickets FOR EACH ROW EXECUTE FUNCTION zzz_freeze()`)
+	installFreeze(t, g)
 	waitDispatched(t, store, hub)
 
 	view := &wsclient.View{}
@@ -164,20 +175,7 @@ func TestResume_ACancelledMoveThatChangesTheIdNamesNoOtherTicket(t *testing.T) {
 			store, hub, base := storeGateway(t, gormstore.Postgres, tickets)
 			ctx := context.Background()
 			g := store.Gorm()
-			exec := func(db *gorm.DB, sql string, args ...any) int64 {
-				t.Helper()
-				res := db.Exec(sql, args...)
-				if res.Error != nil {
-					t.Fatalf("%s: %v", sql, res.Error)
-				}
-				return res.RowsAffected
-			}
-			exec(g, `CREATE FUNCTION zzz_freeze() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF NEW.team = 'frozen' THEN RETURN NULL; END IF;
-    RETURN NEW;
-END $$`)
-			exec(g, `CREATE TRIGGER zzz_freeze BEFORE UPDATE ON tickets FOR EACH ROW EXECUTE FUNCTION zzz_freeze()`)
+			installFreeze(t, g)
 			waitDispatched(t, store, hub)
 
 			views := map[string]*wsclient.View{"sales": {}, "billing": {}}
@@ -194,15 +192,15 @@ END $$`)
 
 			err := g.Transaction(func(tx *gorm.DB) error {
 				if then == "move" { // written by the transaction already
-					exec(tx, `UPDATE tickets SET subject = 'touched' WHERE id = ?`, s.ID)
+					execSQL(t, tx, `UPDATE tickets SET subject = 'touched' WHERE id = ?`, s.ID)
 				}
-				if n := exec(tx, `UPDATE tickets SET id = ?, team = 'frozen' WHERE id = ?`, s.ID, b.ID); n != 0 {
+				if n := execSQL(t, tx, `UPDATE tickets SET id = ?, team = 'frozen' WHERE id = ?`, s.ID, b.ID); n != 0 {
 					t.Fatalf("zzz_freeze let the update through (%d rows)", n)
 				}
 				if then == "delete" {
-					exec(tx, `DELETE FROM tickets WHERE id = ?`, s.ID)
+					execSQL(t, tx, `DELETE FROM tickets WHERE id = ?`, s.ID)
 				} else {
-					exec(tx, `UPDATE tickets SET team = 'security' WHERE id = ?`, s.ID)
+					execSQL(t, tx, `UPDATE tickets SET team = 'security' WHERE id = ?`, s.ID)
 				}
 				return nil
 			})
@@ -236,7 +234,7 @@ END $$`)
 				}
 				next(func() bool { return view.SnapshotDone })
 				// A change after the resume marks the end of what it may hear.
-				exec(g, `UPDATE tickets SET subject = ? WHERE id = ?`, "marker "+team, marker.ID)
+				execSQL(t, g, `UPDATE tickets SET subject = ? WHERE id = ?`, "marker "+team, marker.ID)
 				next(func() bool { return view.Tickets[marker.ID].Subject == "marker "+team })
 				cancel()
 				c.Close()
@@ -269,12 +267,6 @@ func TestResume_ARenumberedMoveLeftItsTeamUnderEitherId(t *testing.T) {
 			store, hub, base := storeGateway(t, gormstore.Postgres, tickets)
 			ctx := context.Background()
 			g := store.Gorm()
-			exec := func(db *gorm.DB, sql string, args ...any) {
-				t.Helper()
-				if err := db.Exec(sql, args...).Error; err != nil {
-					t.Fatalf("%s: %v", sql, err)
-				}
-			}
 			waitDispatched(t, store, hub)
 			view := &wsclient.View{}
 			c := dialView(t, base, "billing", view)
@@ -283,9 +275,9 @@ func TestResume_ARenumberedMoveLeftItsTeamUnderEitherId(t *testing.T) {
 			}
 			c.Conn.CloseNow()
 			const free = 987654321
-			renumber := func(tx *gorm.DB) { exec(tx, `UPDATE tickets SET id = ? WHERE id = ?`, free, renumbered.ID) }
+			renumber := func(tx *gorm.DB) { execSQL(t, tx, `UPDATE tickets SET id = ? WHERE id = ?`, free, renumbered.ID) }
 			moveOnto := func(tx *gorm.DB) {
-				exec(tx, `UPDATE tickets SET id = ?, team = 'sales' WHERE id = ?`, renumbered.ID, moved.ID)
+				execSQL(t, tx, `UPDATE tickets SET id = ?, team = 'sales' WHERE id = ?`, renumbered.ID, moved.ID)
 			}
 			gone := renumbered.ID // the id billing holds that is in sales now
 			switch mode {
@@ -297,8 +289,8 @@ func TestResume_ARenumberedMoveLeftItsTeamUnderEitherId(t *testing.T) {
 				renumber(g)
 				moveOnto(g)
 			case "old id reused":
-				exec(g, `UPDATE tickets SET id = ?, team = 'sales' WHERE id = ?`, free, moved.ID)
-				exec(g, `INSERT INTO tickets (id, team, subject, status, priority, requester) SELECT ?, 'sales', subject, status, priority, requester FROM tickets WHERE id = ?`, moved.ID, free)
+				execSQL(t, g, `UPDATE tickets SET id = ?, team = 'sales' WHERE id = ?`, free, moved.ID)
+				execSQL(t, g, `INSERT INTO tickets (id, team, subject, status, priority, requester) SELECT ?, 'sales', subject, status, priority, requester FROM tickets WHERE id = ?`, moved.ID, free)
 				gone = moved.ID
 			}
 			waitDispatched(t, store, hub)
@@ -315,7 +307,7 @@ func TestResume_ARenumberedMoveLeftItsTeamUnderEitherId(t *testing.T) {
 				t.Fatal(err)
 			}
 			marker := tickets[4]
-			exec(g, `UPDATE tickets SET subject = 'marker' WHERE id = ?`, marker.ID)
+			execSQL(t, g, `UPDATE tickets SET subject = 'marker' WHERE id = ?`, marker.ID)
 			if err := c.WaitFor(ctx, 20*time.Second, func(v *wsclient.View) bool { return v.Tickets[marker.ID].Subject == "marker" }); err != nil {
 				t.Fatal(err)
 			}
