@@ -110,11 +110,6 @@ func NewHub(feed ports.ChangeFeed, cfg HubConfig, log *slog.Logger) (*Hub, error
 		wake: make(chan struct{}), reading: make(chan struct{}, 1)}, nil
 }
 
-// warmFor is how long after a change the feed is read more often: changes
-// come in runs (a queue being worked, a conversation), and an idle server
-// returns to the plain interval soon.
-const warmFor = time.Second
-
 // hubBufferCap is the size of a shared change buffer: changes are encoded
 // into one until it passes it, then into the next.
 const hubBufferCap = 32 * 1024
@@ -211,22 +206,11 @@ func (h *Hub) Run(ctx context.Context) error {
 		}
 		h.lastRead.Store(time.Now().UnixNano())
 		delay = h.cfg.PollInterval
-		// The interval runs from the read's start: a read that handed many
-		// changes over must not add a whole interval of its own, or changes
-		// made meanwhile become visible together and are merged. A read that
-		// found changes is followed soon by the next, which finds the rest
-		// of a burst; while changes keep coming (one within warmFor) the
-		// feed is read four times as often, which cuts the wait for the
-		// next read — the floor of live latency — by as much; only an idle
-		// feed waits the whole interval, and costs what it did.
-		next := h.cfg.PollInterval
-		switch {
-		case h.stats.changes.Load() != changes:
-			next /= 10
+		found := h.stats.changes.Load() - changes
+		if found > 0 {
 			lastChange = start
-		case start.Sub(lastChange) < warmFor:
-			next /= 4
 		}
+		next := nextRead(h.cfg.PollInterval, found, start.Sub(lastChange))
 		if !sleep(ctx, next-time.Since(start)) {
 			return nil
 		}
