@@ -173,7 +173,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	workers.Go(func() { h.maintain(ctx) })
 	defer workers.Wait()
 	delay = h.cfg.PollInterval
-	var lastChange time.Time // when a read last found changes
+	pace := readPace{interval: h.cfg.PollInterval, busy: h.cfg.busyPace}
 	for {
 		h.mu.Lock()
 		pos := h.pos
@@ -206,11 +206,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		}
 		h.lastRead.Store(time.Now().UnixNano())
 		delay = h.cfg.PollInterval
-		found := h.stats.changes.Load() - changes
-		if found > 0 {
-			lastChange = start
-		}
-		next := nextRead(h.cfg.PollInterval, found, start.Sub(lastChange))
+		next := pace.next(start, h.stats.changes.Load()-changes)
 		if !sleep(ctx, next-time.Since(start)) {
 			return nil
 		}

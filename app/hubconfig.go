@@ -47,6 +47,9 @@ type HubConfig struct {
 	// poisonReleased overwrites every buffer given back to the pool, so that
 	// a writer that kept one sends garbage. For tests (see package apptest).
 	poisonReleased bool
+	// busyPace replaces the pace of reads while writers are busy (see
+	// readPace). For tests.
+	busyPace time.Duration
 }
 
 // DefaultHubConfig polls every 10ms, queues up to 1 MiB per subscriber and

@@ -2,7 +2,7 @@ package app
 
 import (
 	"context"
-	"sync/atomic"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,49 +11,74 @@ import (
 	"github.com/ticketstream/ticketstream/ports/portstest"
 )
 
-func TestNextRead(t *testing.T) {
-	const interval = 10 * time.Millisecond
+func TestReadPace(t *testing.T) {
+	ms := time.Millisecond
+	type read struct {
+		after time.Duration // since the previous read's start
+		found uint64
+		want  time.Duration
+	}
 	for _, tc := range []struct {
-		name        string
-		found       uint64
-		sinceChange time.Duration
-		want        time.Duration
+		name     string
+		interval time.Duration
+		reads    []read
 	}{
-		{"idle", 0, time.Hour, interval},
-		{"idle just past warm", 0, warmFor, interval},
-		{"warm: a change a moment ago", 0, warmFor - time.Millisecond, interval / 4},
-		{"one change: the rest of a burst soon", 1, 0, interval / 10},
-		{"a few changes", busyRead - 1, 0, interval / 10},
-		{"busy writers fill every read", busyRead, 0, interval},
-		{"a bulk statement", 5000, 0, interval},
+		{"idle", 10 * ms, []read{{10 * ms, 0, 10 * ms}, {10 * ms, 0, 10 * ms}}},
+		{"a change, then warm, then idle again", 10 * ms, []read{
+			{10 * ms, 1, ms}, {ms, 0, 2500 * time.Microsecond}, {warmFor - 2*ms, 0, 2500 * time.Microsecond}, {10 * ms, 0, 10 * ms}}},
+		{"a few changes: the rest of a burst soon", 10 * ms, []read{{10 * ms, 3, ms}}},
+		{"2,000 changes a second is not busy", 10 * ms, []read{{10 * ms, 0, 10 * ms}, {ms, 2, ms}, {ms, 2, ms}, {2 * ms, 4, ms}}},
+		{"12,000 changes a second is busy", 10 * ms, []read{{ms, 12, 10 * ms}, {10 * ms, 120, 10 * ms}}},
+		{"one change just after the last read is no rate", 10 * ms, []read{{ms, 1, ms}, {100 * time.Microsecond, 1, ms}}},
+		{"a bulk statement, then a steady 1,000 a second: the pace follows the rate, not its history", 10 * ms, []read{
+			{10 * ms, 5000, 10 * ms}, {10 * ms, 10, ms}, {ms, 1, ms}, {ms, 1, ms}}},
+		{"busy at 40ms: read every 10ms, not every interval", 40 * ms, []read{{4 * ms, 48, 10 * ms}}},
+		{"busy at 500ms: a tenth of the interval, as when not busy", 500 * ms, []read{{50 * ms, 5000, 50 * ms}}},
+		{"busy at 5ms: the interval", 5 * ms, []read{{ms, 50, 5 * ms}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := nextRead(interval, tc.found, tc.sinceChange); got != tc.want {
-				t.Errorf("nextRead(%v, %d, %v) = %v, want %v", interval, tc.found, tc.sinceChange, got, tc.want)
+			p := readPace{interval: tc.interval}
+			at := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+			p.next(at, 0) // the first read: nothing found, long ago
+			for i, r := range tc.reads {
+				at = at.Add(r.after)
+				if got := p.next(at, r.found); got != r.want {
+					t.Errorf("read %d, %v after the last, found %d: next after %v, want %v", i+1, r.after, r.found, got, r.want)
+				}
 			}
 		})
 	}
 }
 
-// readCounter counts a feed's reads.
-type readCounter struct {
+// readTimes records when a feed's reads begin.
+type readTimes struct {
 	*portstest.Feed
-	reads atomic.Int64
+	mu     sync.Mutex
+	starts []time.Time
 }
 
-func (f *readCounter) ReadChanges(ctx context.Context, after, until domain.ChangePos, n int, h ports.ChangeHandler) (domain.ChangePos, error) {
-	f.reads.Add(1)
+func (f *readTimes) ReadChanges(ctx context.Context, after, until domain.ChangePos, n int, h ports.ChangeHandler) (domain.ChangePos, error) {
+	f.mu.Lock()
+	f.starts = append(f.starts, time.Now())
+	f.mu.Unlock()
 	return f.Feed.ReadChanges(ctx, after, until, n, h)
 }
 
+func (f *readTimes) reads() []time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]time.Time(nil), f.starts...)
+}
+
 // Busy writers fill every read however often it comes: after a read that
-// found many changes the hub waits a whole interval, as when idle, instead
-// of reading again at once (which took a sixth of busy writers' commits).
-// Only a lower bound is checked: a slow machine only sleeps longer.
-func TestHub_AfterAReadFullOfChangesTheNextWaitsAWholeInterval(t *testing.T) {
-	const interval = 400 * time.Millisecond
-	feed := &readCounter{Feed: portstest.NewFeed()}
-	h, err := NewHub(feed, HubConfig{PollInterval: interval, poisonReleased: true}, nil)
+// found changes at busyRate a second or more, the hub waits busyPace (here
+// lengthened to tell it from a tenth of the interval) instead of reading
+// again at once, which took a quarter of busy writers' commits. Only a
+// lower bound is checked: a slow machine only sleeps longer.
+func TestHub_WhileWritersAreBusyTheFeedIsReadAtTheBusyPace(t *testing.T) {
+	const interval, busy = 400 * time.Millisecond, 300 * time.Millisecond
+	feed := &readTimes{Feed: portstest.NewFeed()}
+	h, err := NewHub(feed, HubConfig{PollInterval: interval, busyPace: busy, poisonReleased: true}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,17 +86,20 @@ func TestHub_AfterAReadFullOfChangesTheNextWaitsAWholeInterval(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = h.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	portstest.Await(t, "the hub's first read", func() bool { return feed.reads.Load() > 0 })
+	portstest.Await(t, "the hub's first read", func() bool { return len(feed.reads()) > 0 })
 
-	tickets := make([]domain.Ticket, busyRead)
+	// At least 8,000 changes within an interval: 20,000 a second or more.
+	tickets := make([]domain.Ticket, 8000)
 	for i := range tickets {
 		tickets[i] = domain.Ticket{ID: int64(i + 1), Team: "billing", Subject: "bulk", Status: domain.StatusOpen}
 	}
 	feed.Put(tickets...)
-	portstest.Await(t, "the changes read", func() bool { return h.Stats().Changes >= busyRead })
-	reads := feed.reads.Load()
-	time.Sleep(interval / 2)
-	if got := feed.reads.Load(); got != reads {
-		t.Fatalf("%d more reads within half an interval after a read that found %d changes; want none", got-reads, busyRead)
+	portstest.Await(t, "the changes read", func() bool { return h.Stats().Changes >= uint64(len(tickets)) })
+	n := len(feed.reads())
+	portstest.Await(t, "the next read", func() bool { return len(feed.reads()) > n })
+	starts := feed.reads()
+	// Reads are timed from just before ReadChanges; allow for the skew.
+	if gap := starts[n].Sub(starts[n-1]); gap < busy-busy/10 {
+		t.Fatalf("the read after a busy one began %v after it; want about %v (busy pace), not a tenth of the interval", gap, busy)
 	}
 }
