@@ -10,9 +10,10 @@ const (
 	// busyRate is the rate of changes, per second, from which writers count
 	// as busy (see readPace).
 	busyRate = 5000
-	// busyMinFound is how many changes a read must find for its rate to
-	// count: one change found soon after the last read is no rate.
-	busyMinFound = 4
+	// busyWindow is the least time over which the rate is judged: over
+	// one read a millisecond after another, a handful of tickets changed
+	// by one statement would pass for a flood.
+	busyWindow = 10 * time.Millisecond
 	// busyPace is how often, at most, the feed is read while writers are
 	// busy: 100 reads a second.
 	busyPace = 10 * time.Millisecond
@@ -30,28 +31,39 @@ const (
 //     followed after a quarter of the interval, which cuts the wait for the
 //     next read — the floor of live latency — by as much.
 //   - Only an idle feed waits the whole interval, and costs what it did.
-//   - While writers are busy — a read found changes at busyRate a second or
-//     more since the last read began — it is followed after busyPace
-//     instead, or a tenth of the interval if that is longer. A read costs
-//     the database about the same whatever it returns, and writers that
-//     busy fill every read however often it comes. Read a tenth of the
-//     default interval apart, 700 times a second, the feed cost 8 busy
-//     writers about a quarter of their commits; read at most 100 times a
-//     second, about a seventh, of which its triggers alone take 3 to 11
-//     points (BenchmarkWriterCommits, on this machine's 2 cores). Their
-//     changes wait up to busyPace instead of a millisecond. The rate, not
-//     the changes per read, decides, so the pace does not feed on itself:
-//     a steady flow is busy or not whatever the pace it is read at.
+//   - While writers are busy — changes came at busyRate a second or more,
+//     over the reads of the last busyWindow or more — a read is followed
+//     after busyPace instead, or a tenth of the interval if that is
+//     longer, or the interval if that is shorter: at most 100 reads a
+//     second at the default. A read costs the database about the same
+//     whatever it returns, and writers that busy fill every read however
+//     often it comes. Read a tenth of the default interval apart, 700
+//     times a second, the feed cost 8 busy writers about a quarter of
+//     their commits; at most 100 times a second, about a seventh, of which
+//     its triggers alone take 3 to 11 points (BenchmarkWriterCommits, on
+//     this machine's 2 cores). Their changes wait up to busyPace instead of
+//     a millisecond. The rate is judged over a window of time, not one
+//     read, so it does not depend on the pace it is read at — except that
+//     a read returns each ticket once, so it counts tickets changed, and a
+//     few tickets changed very often count for less the less often the
+//     feed is read.
 type readPace struct {
-	interval, busy        time.Duration
-	lastStart, lastChange time.Time
+	interval, busy time.Duration
+	lastChange     time.Time
+	windowStart    time.Time // of the reads whose changes are being counted
+	windowFound    uint64
+	busyNow        bool
 }
 
 // next returns how long after start the next read starts, for a read that
-// began at start and found found changes.
+// began at start and found found changes, made since the previous read
+// began.
 func (p *readPace) next(start time.Time, found uint64) time.Duration {
-	since := start.Sub(p.lastStart)
-	p.lastStart = start
+	p.windowFound += found
+	if elapsed := start.Sub(p.windowStart); elapsed >= busyWindow {
+		p.busyNow = float64(p.windowFound) >= busyRate*elapsed.Seconds()
+		p.windowStart, p.windowFound = start, 0
+	}
 	if found == 0 {
 		if start.Sub(p.lastChange) < warmFor {
 			return p.interval / 4
@@ -59,7 +71,7 @@ func (p *readPace) next(start time.Time, found uint64) time.Duration {
 		return p.interval
 	}
 	p.lastChange = start
-	if found >= busyMinFound && float64(found) >= busyRate*since.Seconds() {
+	if p.busyNow {
 		busy := p.busy
 		if busy == 0 {
 			busy = busyPace

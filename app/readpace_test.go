@@ -18,6 +18,19 @@ func TestReadPace(t *testing.T) {
 		found uint64
 		want  time.Duration
 	}
+	// times repeats r n times.
+	times := func(n int, r read) []read {
+		out := make([]read, n)
+		for i := range out {
+			out[i] = r
+		}
+		return out
+	}
+	// flow is n reads a millisecond apart, each finding found changes,
+	// the last of which closes a window of busyWindow.
+	flow := func(found uint64, last time.Duration) []read {
+		return append(times(9, read{ms, found, ms}), read{ms, found, last})
+	}
 	for _, tc := range []struct {
 		name     string
 		interval time.Duration
@@ -27,14 +40,16 @@ func TestReadPace(t *testing.T) {
 		{"a change, then warm, then idle again", 10 * ms, []read{
 			{10 * ms, 1, ms}, {ms, 0, 2500 * time.Microsecond}, {warmFor - 2*ms, 0, 2500 * time.Microsecond}, {10 * ms, 0, 10 * ms}}},
 		{"a few changes: the rest of a burst soon", 10 * ms, []read{{10 * ms, 3, ms}}},
-		{"2,000 changes a second is not busy", 10 * ms, []read{{10 * ms, 0, 10 * ms}, {ms, 2, ms}, {ms, 2, ms}, {2 * ms, 4, ms}}},
-		{"12,000 changes a second is busy", 10 * ms, []read{{ms, 12, 10 * ms}, {10 * ms, 120, 10 * ms}}},
-		{"one change just after the last read is no rate", 10 * ms, []read{{ms, 1, ms}, {100 * time.Microsecond, 1, ms}}},
+		{"one statement of 6 tickets just after a read is no flood", 10 * ms, []read{{10 * ms, 0, 10 * ms}, {ms, 6, ms}, {ms, 0, 2500 * time.Microsecond}}},
+		{"2,000 changes a second is not busy", 10 * ms, flow(2, ms)},
+		{"4,000 changes a second is not busy", 10 * ms, append(flow(4, ms), flow(4, ms)...)},
+		{"12,000 changes a second is busy, and stays so", 10 * ms, append(flow(12, 10*ms), read{10 * ms, 120, 10 * ms}, read{10 * ms, 120, 10 * ms})},
+		{"busy, then back to 1,000 a second", 10 * ms, append(flow(12, 10*ms), read{10 * ms, 10, ms}, read{ms, 1, ms})},
 		{"a bulk statement, then a steady 1,000 a second: the pace follows the rate, not its history", 10 * ms, []read{
-			{10 * ms, 5000, 10 * ms}, {10 * ms, 10, ms}, {ms, 1, ms}, {ms, 1, ms}}},
-		{"busy at 40ms: read every 10ms, not every interval", 40 * ms, []read{{4 * ms, 48, 10 * ms}}},
+			{10 * ms, 0, 10 * ms}, {10 * ms, 5000, 10 * ms}, {10 * ms, 10, ms}, {ms, 1, ms}, {ms, 1, ms}}},
+		{"busy at 40ms: read every 10ms, not every interval", 40 * ms, []read{{10 * ms, 120, 10 * ms}}},
 		{"busy at 500ms: a tenth of the interval, as when not busy", 500 * ms, []read{{50 * ms, 5000, 50 * ms}}},
-		{"busy at 5ms: the interval", 5 * ms, []read{{ms, 50, 5 * ms}}},
+		{"busy at 5ms: the interval", 5 * ms, []read{{10 * ms, 100, 5 * ms}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := readPace{interval: tc.interval}
