@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -65,24 +66,32 @@ func TestReadPace(t *testing.T) {
 	}
 }
 
-// readTimes records when a feed's reads begin.
+// readTimes records when a feed's reads begin and what each found.
 type readTimes struct {
 	*portstest.Feed
 	mu     sync.Mutex
 	starts []time.Time
+	found  []int
 }
 
 func (f *readTimes) ReadChanges(ctx context.Context, after, until domain.ChangePos, n int, h ports.ChangeHandler) (domain.ChangePos, error) {
 	f.mu.Lock()
-	f.starts = append(f.starts, time.Now())
+	i := len(f.starts)
+	f.starts, f.found = append(f.starts, time.Now()), append(f.found, 0)
 	f.mu.Unlock()
-	return f.Feed.ReadChanges(ctx, after, until, n, h)
+	return f.Feed.ReadChanges(ctx, after, until, n, ports.ChangeHandlerFunc(func(batch []ports.Change) error {
+		f.mu.Lock()
+		f.found[i] += len(batch)
+		f.mu.Unlock()
+		return h.HandleChanges(batch)
+	}))
 }
 
-func (f *readTimes) reads() []time.Time {
+// reads returns when each read began and what it found.
+func (f *readTimes) reads() ([]time.Time, []int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]time.Time(nil), f.starts...)
+	return slices.Clone(f.starts), slices.Clone(f.found)
 }
 
 // Busy writers fill every read however often it comes: after a read that
@@ -101,7 +110,7 @@ func TestHub_WhileWritersAreBusyTheFeedIsReadAtTheBusyPace(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = h.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	portstest.Await(t, "the hub's first read", func() bool { return len(feed.reads()) > 0 })
+	portstest.Await(t, "the hub's first read", func() bool { starts, _ := feed.reads(); return len(starts) > 0 })
 
 	// At least 8,000 changes within an interval: 20,000 a second or more.
 	tickets := make([]domain.Ticket, 8000)
@@ -109,12 +118,20 @@ func TestHub_WhileWritersAreBusyTheFeedIsReadAtTheBusyPace(t *testing.T) {
 		tickets[i] = domain.Ticket{ID: int64(i + 1), Team: "billing", Subject: "bulk", Status: domain.StatusOpen}
 	}
 	feed.Put(tickets...)
-	portstest.Await(t, "the changes read", func() bool { return h.Stats().Changes >= uint64(len(tickets)) })
-	n := len(feed.reads())
-	portstest.Await(t, "the next read", func() bool { return len(feed.reads()) > n })
-	starts := feed.reads()
+	// The read that found them, and the one after it.
+	busyRead := -1
+	portstest.Await(t, "the read after the one that found the changes", func() bool {
+		starts, found := feed.reads()
+		for i, n := range found {
+			if n >= len(tickets) {
+				busyRead = i
+			}
+		}
+		return busyRead >= 0 && len(starts) > busyRead+1
+	})
+	starts, _ := feed.reads()
 	// Reads are timed from just before ReadChanges; allow for the skew.
-	if gap := starts[n].Sub(starts[n-1]); gap < busy-busy/10 {
+	if gap := starts[busyRead+1].Sub(starts[busyRead]); gap < busy-busy/10 {
 		t.Fatalf("the read after a busy one began %v after it; want about %v (busy pace), not a tenth of the interval", gap, busy)
 	}
 }
