@@ -48,6 +48,12 @@ func BenchmarkWriterCommits(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	// feedOn enables the feed's triggers alone.
+	feedOn := func() {
+		searchIndex(false)
+		admin(`DROP TRIGGER IF EXISTS bench_notify ON tickets`)
+		admin(`ALTER TABLE tickets ENABLE TRIGGER USER`)
+	}
 	variants := []struct {
 		name  string
 		setup func()
@@ -58,24 +64,12 @@ func BenchmarkWriterCommits(b *testing.B) {
 			admin(`DROP TRIGGER IF EXISTS bench_notify ON tickets`)
 			admin(`ALTER TABLE tickets DISABLE TRIGGER USER`)
 		}, false},
-		{"feed-on", func() {
-			searchIndex(false)
-			admin(`DROP TRIGGER IF EXISTS bench_notify ON tickets`)
-			admin(`ALTER TABLE tickets ENABLE TRIGGER USER`)
-		}, true},
+		{"feed-on", feedOn, true},
 		// The same with --poll-interval 40ms.
-		{"feed-on-poll-40ms", func() {
-			searchIndex(false)
-			admin(`DROP TRIGGER IF EXISTS bench_notify ON tickets`)
-			admin(`ALTER TABLE tickets ENABLE TRIGGER USER`)
-		}, true},
+		{"feed-on-poll-40ms", feedOn, true},
 		// The triggers alone, nobody reading: what stamping every change
 		// costs, the floor of the feed's cost to writers.
-		{"triggers-only", func() {
-			searchIndex(false)
-			admin(`DROP TRIGGER IF EXISTS bench_notify ON tickets`)
-			admin(`ALTER TABLE tickets ENABLE TRIGGER USER`)
-		}, false},
+		{"triggers-only", feedOn, false},
 		{"notify-per-commit", func() {
 			searchIndex(false)
 			admin(`ALTER TABLE tickets ENABLE TRIGGER USER`)
