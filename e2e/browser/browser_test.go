@@ -157,7 +157,8 @@ func (p *browserTab) waitFor(what, cond string, timeout time.Duration) time.Dura
 		}
 		if time.Since(start) > timeout {
 			state, _ := chromedp.Run(p.ctx, chromedp.Evaluate[string](`document.getElementById("conn").textContent`))
-			p.t.Fatalf("%s: not after %v (the page says %q)", what, timeout, state)
+			at, _ := chromedp.Run(p.ctx, chromedp.Evaluate[string](`location.pathname + location.search`))
+			p.t.Fatalf("%s: not after %v (the page says %q, at %s)", what, timeout, state, at)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
