@@ -8,8 +8,9 @@ const (
 	// idle server returns to the plain interval soon.
 	warmFor = time.Second
 	// busyRate is the rate of changes, per second, from which writers count
-	// as busy (see readPace).
-	busyRate = 5000
+	// as busy (see readPace): from there, read every busyPace, a read finds
+	// ten changes or more.
+	busyRate = 1000
 	// busyWindow is the least time over which the rate is judged: over
 	// one read a millisecond after another, a handful of tickets changed
 	// by one statement would pass for a flood.
@@ -35,18 +36,20 @@ const (
 //     over the reads of the last busyWindow or more — a read is followed
 //     after busyPace instead, or a tenth of the interval if that is
 //     longer, or the interval if that is shorter: at most 100 reads a
-//     second at the default. A read costs the database about the same
-//     whatever it returns, and writers that busy fill every read however
-//     often it comes. Read a tenth of the default interval apart, 700
-//     times a second, the feed cost 8 busy writers about a quarter of
-//     their commits; at most 100 times a second, about a seventh, of which
-//     its triggers alone take 3 to 11 points (BenchmarkWriterCommits, on
-//     this machine's 2 cores). Their changes wait up to busyPace instead of
-//     a millisecond. The rate is judged over a window of time, not one
-//     read, so it does not depend on the pace it is read at — except that
-//     a read returns each ticket once, so it counts tickets changed, and a
-//     few tickets changed very often count for less the less often the
-//     feed is read.
+//     second at the default. A read costs the database, and the server,
+//     about the same whatever it returns: at the fast pace, from a
+//     thousand changes a second, the feed is read for every change or two,
+//     700 times a second or more, as often as the round trips allow, and
+//     takes CPU from the writers on a database that they keep busy. (At
+//     5,000, writers on a machine slow enough to stay below it, 4,000
+//     commits a second, had the feed read 700 times a second, its reader
+//     and the server each taking 10-15% of a core in pgbench runs, against
+//     6-7% read every busyPace.)
+//     Their changes wait up to busyPace instead of a millisecond. The rate
+//     is judged over a window of time, not one read, so it does not depend
+//     on the pace it is read at — except that a read returns each ticket
+//     once, so it counts tickets changed, and a few tickets changed very
+//     often count for less the less often the feed is read.
 type readPace struct {
 	interval, busy time.Duration
 	lastChange     time.Time
