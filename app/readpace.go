@@ -9,12 +9,14 @@ const (
 	warmFor = time.Second
 	// busyRate is the rate of changes, per second, from which writers count
 	// as busy (see readPace): from there, read every busyPace, a read finds
-	// ten changes or more.
+	// ten changes or more on average.
 	busyRate = 1000
-	// busyWindow is the least time over which the rate is judged: over
-	// one read a millisecond after another, a handful of tickets changed
-	// by one statement would pass for a flood.
-	busyWindow = 10 * time.Millisecond
+	// busyWindow is the least time over which the rate is judged: busyRate
+	// times it, 100 changes, is what one statement must change to pass
+	// for a flood, and changes arriving at random at 600 a second almost never
+	// fill it, while over 10 ms 10 such changes often would, and the pace
+	// would flip read by read well below busyRate.
+	busyWindow = 100 * time.Millisecond
 	// busyPace is how often, at most, the feed is read while writers are
 	// busy: 100 reads a second.
 	busyPace = 10 * time.Millisecond
@@ -39,12 +41,10 @@ const (
 //     second at the default. A read costs the database, and the server,
 //     about the same whatever it returns: at the fast pace, from a
 //     thousand changes a second, the feed is read for every change or two,
-//     700 times a second or more, as often as the round trips allow, and
+//     500-700 times a second, as often as the round trips allow, and
 //     takes CPU from the writers on a database that they keep busy. (At
-//     5,000, writers on a machine slow enough to stay below it, 4,000
-//     commits a second, had the feed read 700 times a second, its reader
-//     and the server each taking 10-15% of a core in pgbench runs, against
-//     6-7% read every busyPace.)
+//     5,000, writers on a machine slow enough to stay below it had the
+//     feed read for every change or two.)
 //     Their changes wait up to busyPace instead of a millisecond. The rate
 //     is judged over a window of time, not one read, so it does not depend
 //     on the pace it is read at — except that a read returns each ticket

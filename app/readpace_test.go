@@ -27,10 +27,21 @@ func TestReadPace(t *testing.T) {
 		}
 		return out
 	}
-	// flow is n reads a millisecond apart, each finding found changes,
-	// the last of which closes a window of busyWindow.
+	// flow is a window's reads a millisecond apart, each finding found
+	// changes, the last of which closes the window and gets last.
+	perWindow := int(busyWindow / ms)
 	flow := func(found uint64, last time.Duration) []read {
-		return append(times(9, read{ms, found, ms}), read{ms, found, last})
+		return append(times(perWindow-1, read{ms, found, ms}), read{ms, found, last})
+	}
+	// idleWindow is a window of empty reads at the interval (10ms), the
+	// last of which closes it.
+	idleWindow := times(int(busyWindow/(10*ms)), read{10 * ms, 0, 10 * ms})
+	// statement is an idle window's reads, the last of which finds n
+	// changes and closes the window.
+	statement := func(n uint64, want time.Duration) []read {
+		r := slices.Clone(idleWindow)
+		r[len(r)-1] = read{10 * ms, n, want}
+		return r
 	}
 	for _, tc := range []struct {
 		name     string
@@ -41,18 +52,20 @@ func TestReadPace(t *testing.T) {
 		{"a change, then warm, then idle again", 10 * ms, []read{
 			{10 * ms, 1, ms}, {ms, 0, 2500 * time.Microsecond}, {warmFor - 2*ms, 0, 2500 * time.Microsecond}, {10 * ms, 0, 10 * ms}}},
 		{"a few changes: the rest of a burst soon", 10 * ms, []read{{10 * ms, 3, ms}}},
-		{"one statement of 6 tickets just after a read is no flood", 10 * ms, []read{{10 * ms, 0, 10 * ms}, {ms, 6, ms}, {ms, 0, 2500 * time.Microsecond}}},
-		{"600 changes a second is not busy", 10 * ms, []read{{5 * ms, 3, ms}, {5 * ms, 3, ms}, {5 * ms, 3, ms}, {5 * ms, 3, ms}}},
-		{"900 changes a second is not busy", 10 * ms, append(times(9, read{ms, 1, ms}), read{ms, 0, 2500 * time.Microsecond}, read{ms, 1, ms})},
+		{"a statement of 60 tickets on a quiet server is no flood", 10 * ms, append(statement(60, ms), read{ms, 0, 2500 * time.Microsecond})},
+		{"a statement of 100 tickets is: the next read comes after busyPace", 10 * ms, append(statement(100, 10*ms), read{10 * ms, 0, 2500 * time.Microsecond})},
+		{"6 tickets just after a read, within a window, are no flood", 10 * ms, []read{{10 * ms, 0, 10 * ms}, {ms, 6, ms}, {ms, 0, 2500 * time.Microsecond}}},
+		{"600 changes a second is not busy", 10 * ms, times(2*perWindow/5, read{5 * ms, 3, ms})},
+		{"900 changes a second is not busy", 10 * ms, append(times(perWindow-1, read{ms, 1, ms}),
+			append(times(perWindow/10, read{ms, 0, 2500 * time.Microsecond}), read{ms, 1, ms})...)},
 		{"1,000 changes a second is busy", 10 * ms, flow(1, 10*ms)},
-		{"4,000 changes a second is busy", 10 * ms, append(flow(4, 10*ms), read{10 * ms, 40, 10 * ms})},
-		{"12,000 changes a second is busy, and stays so", 10 * ms, append(flow(12, 10*ms), read{10 * ms, 120, 10 * ms}, read{10 * ms, 120, 10 * ms})},
-		{"busy, then back to 500 a second", 10 * ms, append(flow(12, 10*ms), read{10 * ms, 5, ms}, read{ms, 1, ms})},
-		{"a bulk statement, then a steady 500 a second: the pace follows the rate, not its history", 10 * ms, []read{
-			{10 * ms, 0, 10 * ms}, {10 * ms, 5000, 10 * ms}, {10 * ms, 5, ms}, {2 * ms, 1, ms}, {2 * ms, 1, ms}}},
-		{"busy at 40ms: read every 10ms, not every interval", 40 * ms, []read{{10 * ms, 120, 10 * ms}}},
+		{"4,000 changes a second is busy, and stays so", 10 * ms, append(flow(4, 10*ms), times(perWindow/10, read{10 * ms, 40, 10 * ms})...)},
+		{"busy, then back to 500 a second", 10 * ms, append(append(flow(12, 10*ms), times(perWindow/10-1, read{10 * ms, 5, 10 * ms})...), read{10 * ms, 5, ms}, read{ms, 1, ms})},
+		{"a bulk statement, then a steady 500 a second: the pace follows the rate, not its history", 10 * ms, append(append(statement(5000, 10*ms),
+			times(perWindow/10-1, read{10 * ms, 5, 10 * ms})...), read{10 * ms, 5, ms}, read{2 * ms, 1, ms}, read{2 * ms, 1, ms})},
+		{"busy at 40ms: read every 10ms, not every interval", 40 * ms, []read{{busyWindow, 120, 10 * ms}}},
 		{"busy at 500ms: a tenth of the interval, as when not busy", 500 * ms, []read{{50 * ms, 5000, 50 * ms}}},
-		{"busy at 5ms: the interval", 5 * ms, []read{{10 * ms, 100, 5 * ms}}},
+		{"busy at 5ms: the interval", 5 * ms, []read{{busyWindow, 100, 5 * ms}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := readPace{interval: tc.interval}
