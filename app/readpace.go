@@ -41,7 +41,7 @@ const (
 //     second at the default. A read costs the database, and the server,
 //     about the same whatever it returns: at the fast pace, from a
 //     thousand changes a second, the feed is read for every change or two,
-//     500-700 times a second, as often as the round trips allow, and
+//     500-600 times a second, as often as the round trips allow, and
 //     takes CPU from the writers on a database that they keep busy. (At
 //     5,000, writers on a machine slow enough to stay below it had the
 //     feed read for every change or two.)
