@@ -41,12 +41,13 @@ const (
 //     second at the default. A read costs the database, and the server,
 //     about the same whatever it returns: at the fast pace, from a
 //     thousand changes a second, the feed is read for every change or two,
-//     500-600 times a second, as often as the round trips allow, and
-//     takes CPU from the writers on a database that they keep busy (at a
-//     threshold of 5,000, writers on a slower machine that never reached
-//     it paid that). Their changes wait up to busyPace instead of a millisecond,
-//     the price; from about 800 a second, changes arriving at random fill
-//     some windows, each of which puts the next at the busy pace. The rate
+//     several hundred times a second, as often as the round trips allow,
+//     and takes CPU from the writers on a database that they keep busy (at
+//     a threshold of 5,000, writers on a slower machine that never reached
+//     it paid that). Their changes wait up to busyPace instead of a
+//     millisecond, the price; from about 800 a second, changes arriving at
+//     random fill some windows, each of which puts the next at the busy
+//     pace. The rate
 //     is judged over a window of time, not one read, so it does not depend
 //     on the pace it is read at — except that a read returns each ticket
 //     once, so it counts tickets changed, and a few tickets changed very
