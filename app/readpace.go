@@ -38,8 +38,9 @@ const (
 //     over the reads of the last busyWindow or more — a read is followed
 //     after busyPace instead, or a tenth of the interval if that is
 //     longer, or the interval if that is shorter: at most 100 reads a
-//     second at the default. A read costs the database, and the server,
-//     about the same whatever it returns: at the fast pace, from a
+//     second at the default. A read of a change or two costs the
+//     database, and the server, about what an empty one does
+//     (BenchmarkFeedRead in adapters/gormstore): at the fast pace, from a
 //     thousand changes a second, the feed is read for every change or two,
 //     several hundred times a second, as often as the round trips allow,
 //     and takes CPU from the writers on a database that they keep busy (at
