@@ -17,6 +17,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -47,13 +48,17 @@ type HubStats struct {
 	// WindowReads counts the database reads of live windows: their first,
 	// and each refill of a window whose kept rows ran short.
 	WindowReads uint64
+	// HistoryPruned counts the times the retention had pruned history the
+	// hub had not read yet (ports.ErrHistoryPruned): each time every
+	// subscriber of the process was closed to start afresh.
+	HistoryPruned uint64
 }
 
 // hubCounters are the hub's live counters; HubStats is their snapshot.
 type hubCounters struct {
 	reads, readErrors, changes, deliveries, coalesced, overflows atomic.Uint64
 	stalledNanos, memoryBytes                                    atomic.Int64
-	overBudget, windowReads                                      atomic.Uint64
+	overBudget, windowReads, historyPruned                       atomic.Uint64
 }
 
 // snapshot reads the counters one at a time.
@@ -62,7 +67,7 @@ func (c *hubCounters) snapshot() HubStats {
 		Reads: c.reads.Load(), ReadErrors: c.readErrors.Load(), Changes: c.changes.Load(),
 		Deliveries: c.deliveries.Load(), Coalesced: c.coalesced.Load(), Overflows: c.overflows.Load(),
 		Stalled: time.Duration(c.stalledNanos.Load()), MemoryBytes: c.memoryBytes.Load(), OverBudget: c.overBudget.Load(),
-		WindowReads: c.windowReads.Load(),
+		WindowReads: c.windowReads.Load(), HistoryPruned: c.historyPruned.Load(),
 	}
 }
 
@@ -195,6 +200,9 @@ func (h *Hub) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		if errors.Is(err, ports.ErrHistoryPruned) {
+			err = h.skipPrunedHistory(ctx, pos, err)
+		}
 		if err != nil {
 			h.stats.readErrors.Add(1)
 			h.log.Warn("change feed read failed, retrying", "err", err, "retry_in", delay)
@@ -214,7 +222,7 @@ func (h *Hub) Run(ctx context.Context) error {
 }
 
 // maintain prunes old removals, watches for a feed that stopped answering
-// and tells of writers that hold back the pruning.
+// and tells of writing transactions left open.
 func (h *Hub) maintain(ctx context.Context) {
 	prune := time.NewTicker(h.cfg.PruneInterval)
 	defer prune.Stop()
@@ -247,7 +255,7 @@ func (h *Hub) maintain(ctx context.Context) {
 			}
 			if warned != w.PID {
 				warned = w.PID
-				h.log.Warn("an open writing transaction holds back the pruning of the change history (live delivery does not wait for it)",
+				h.log.Warn("a writing transaction has been open for long: live delivery does not wait for it (its changes go out when it commits), but it holds back PostgreSQL's vacuum, and every cursor carries it until it ends",
 					"age", w.Age.Round(time.Second).String(), "pid", w.PID, "application", w.Application, "state", w.State)
 			}
 		}

@@ -540,7 +540,7 @@ func TestHub_AnOpenWriterIsNamedAndAFeedThatStopsIsAStall(t *testing.T) {
 	feed.SetWriter(ports.Writer{Age: time.Minute, PID: 4242, Application: "psql"})
 	h := startHub(t, feed, HubConfig{StallWarning: 2 * time.Second, RetryMax: 5 * time.Millisecond}, log)
 	portstest.Await(t, "a warning naming the writer", func() bool {
-		return strings.Contains(logs.String(), "holds back the pruning") && strings.Contains(logs.String(), "pid=4242")
+		return strings.Contains(logs.String(), "live delivery does not wait for it") && strings.Contains(logs.String(), "pid=4242")
 	})
 	if got := h.Stats().Stalled; got != 0 {
 		t.Fatalf("Stalled = %v while the feed answers: an open writer stalls nothing", got)

@@ -33,8 +33,9 @@ type HubConfig struct {
 	PruneInterval time.Duration
 	// StallWarning: a feed not read for this long counts as stalled
 	// (HubStats.Stalled), and an open writing transaction this old — which
-	// holds back the pruning of the change history, not delivery — is
-	// logged as a warning.
+	// holds back no delivery and no pruning, but PostgreSQL's vacuum, and
+	// which every cursor carries while it is open — is logged as a
+	// warning.
 	StallWarning time.Duration
 	// RetryMax bounds the wait between attempts while the feed fails.
 	RetryMax time.Duration

@@ -18,6 +18,7 @@ import (
 	"unsafe"
 
 	"github.com/ticketstream/ticketstream/domain"
+	"github.com/ticketstream/ticketstream/ports"
 )
 
 // ErrOverflow means a subscriber fell so far behind that even coalesced its
@@ -59,6 +60,7 @@ type Subscription struct {
 	bytes    int           // bytes waiting
 	overflow bool
 	budget   bool // failed for the memory budget
+	pruned   bool // failed: the hub skipped history it could not read (ports.ErrHistoryPruned)
 	closed   bool
 	onReady  func()
 
@@ -158,6 +160,8 @@ func (s *Subscription) failureLocked() error {
 		return ErrMemoryBudget
 	case s.overflow:
 		return ErrOverflow
+	case s.pruned:
+		return ports.ErrHistoryPruned
 	case s.win != nil && s.win.err != nil:
 		return s.win.err
 	}
@@ -183,7 +187,7 @@ func (s *Subscription) Waiting() bool {
 // offer queues the batch's changes that concern s.
 func (s *Subscription) offer(enc *encodedBatch) {
 	s.mu.Lock()
-	if s.closed || s.overflow || s.budget {
+	if s.closed || s.overflow || s.budget || s.pruned {
 		s.mu.Unlock()
 		return
 	}
@@ -340,7 +344,8 @@ func (s *Subscription) Take(dst []Delivery, maxBytes int) ([]Delivery, error) {
 	return dst, nil
 }
 
-// Err returns ErrMemoryBudget or ErrOverflow once s has failed for either.
+// Err returns ErrMemoryBudget, ErrOverflow or ports.ErrHistoryPruned once s
+// has failed for one of them.
 func (s *Subscription) Err() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

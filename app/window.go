@@ -314,7 +314,7 @@ func (w *liveWindow) indexOf(id int64) int {
 // the window and half the overfetch, while more may exist.
 func (s *Subscription) maybeLoadLocked() {
 	w := s.win
-	if w.loading || w.complete || s.closed || s.overflow || s.budget || w.err != nil {
+	if w.loading || w.complete || s.closed || s.overflow || s.budget || s.pruned || w.err != nil {
 		return
 	}
 	if w.loaded && len(w.rows) >= w.size+(w.keep-w.size)/2 {

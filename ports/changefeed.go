@@ -2,10 +2,17 @@ package ports
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/ticketstream/ticketstream/domain"
 )
+
+// ErrHistoryPruned means a read of the feed started before history the
+// retention has already pruned: removals and departures between its start
+// and now may be gone, so no reader at its start can be brought up to date
+// from the feed.
+var ErrHistoryPruned = errors.New("the change history was pruned past the read's start")
 
 // Change is one ticket's new state in the change feed: the ticket as it is
 // now, or its removal. It does not say which teams the ticket left: a read
@@ -64,6 +71,12 @@ type ChangeFeed interface {
 	// misses nothing. With a zero until that is a snapshot taken at the
 	// read's start (every transaction committed by then, none still open);
 	// otherwise it is until.
+	//
+	// When the retention has pruned removals or departures that a reader
+	// at `after` has not had — another reader pruned them first, or a
+	// transaction committed them longer ago than the retention — it fails
+	// with ErrHistoryPruned before it hands over any change it cannot
+	// vouch for: the reader must start afresh.
 	ReadChanges(ctx context.Context, after, until domain.ChangePos, batchSize int, h ChangeHandler) (domain.ChangePos, error)
 
 	// Horizon returns the position of a reader that has had every change

@@ -15,6 +15,25 @@ var _ ports.ChangeFeed = (*Store)(nil)
 // resumableSQL reads the position below which removals were pruned.
 const resumableSQL = `SELECT removals_pruned_before FROM change_feed_state WHERE id = 1`
 
+// checkHistoryKept fails with ports.ErrHistoryPruned unless a reader at
+// from has had every change whose removal or departure the retention may
+// have pruned, as a read's snapshot sees the retention: those of the
+// transactions below prunedBefore, but for the ones open in that snapshot
+// (ascending), which no prune can have seen. A read must make this check
+// in the snapshot of each page it reads, before it hands the page over: a
+// prune that ran before the page's snapshot, by another replica ahead of
+// this reader, may have taken what the page would have returned.
+func checkHistoryKept(from domain.ChangePos, prunedBefore int64, open []uint64) error {
+	if prunedBefore <= 0 {
+		return nil
+	}
+	kept := domain.ChangePos{Xmax: uint64(prunedBefore), Pending: open}
+	if from.Includes(kept) {
+		return nil
+	}
+	return fmt.Errorf("%w: a read from %s, the history kept from %s", ports.ErrHistoryPruned, from, kept)
+}
+
 // changePage is one page of the feed: ticket rows and removals, each in
 // (transaction, id) order. Each change's Pos holds only its key — Seq and
 // ID, the transaction and the ticket — until the engine's read sets the

@@ -34,6 +34,10 @@ import (
 const (
 	// pgSnapshotSQL reads the snapshot of the transaction it runs in.
 	pgSnapshotSQL = `SELECT pg_snapshot_xmax(s)::text::bigint, ARRAY(SELECT x::text::bigint FROM pg_snapshot_xip(s) AS x ORDER BY 1) FROM pg_current_snapshot() AS s`
+	// pgKeptSQL reads, in the snapshot of the transaction it runs in, the
+	// transaction below which the retention may have pruned, and those
+	// below it still open (see checkHistoryKept).
+	pgKeptSQL = `SELECT f.removals_pruned_before, ARRAY(SELECT x::text::bigint FROM pg_snapshot_xip(pg_current_snapshot()) AS x WHERE x::text::bigint < f.removals_pruned_before ORDER BY 1) FROM change_feed_state AS f WHERE f.id = 1`
 )
 
 // readChanges reads what `after` lacks of what the target covers — until,
@@ -151,6 +155,7 @@ func (s *postgresEngine) readChangePage(ctx context.Context, r *pgRead, page *ch
 		// the transaction as a rollback.
 		b := &pgx.Batch{}
 		b.Queue("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+		b.Queue(pgKeptSQL)
 		if snapshot {
 			b.Queue(pgSnapshotSQL)
 		}
@@ -172,6 +177,9 @@ func (s *postgresEngine) readChangePage(ctx context.Context, r *pgRead, page *ch
 func (s *postgresEngine) readChangeBatch(br pgx.BatchResults, types *pgtype.Map, snapshot bool, r *pgRead, page *changePage) error {
 	if _, err := br.Exec(); err != nil {
 		return fmt.Errorf("begin: %w", err)
+	}
+	if err := scanKept(br.QueryRow(), r.start); err != nil {
+		return err
 	}
 	if snapshot {
 		target, err := scanSnapshot(br.QueryRow())
@@ -239,6 +247,27 @@ func (s *postgresEngine) readChangeBatch(br pgx.BatchResults, types *pgtype.Map,
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// scanKept reads pgKeptSQL's row and checks that a read from start has
+// lost nothing to the retention (checkHistoryKept).
+func scanKept(row pgx.Row, start domain.ChangePos) error {
+	var before int64
+	var open []int64
+	if err := row.Scan(&before, &open); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil // nothing pruned, ever
+		}
+		return fmt.Errorf("history kept: %w", err)
+	}
+	var pending []uint64
+	if len(open) > 0 {
+		pending = make([]uint64, len(open))
+		for i, x := range open {
+			pending[i] = uint64(x)
+		}
+	}
+	return checkHistoryKept(start, before, pending)
 }
 
 // scanSnapshot reads pgSnapshotSQL's row as a position.

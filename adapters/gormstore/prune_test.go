@@ -2,6 +2,7 @@ package gormstore_test
 
 import (
 	"context"
+	"errors"
 	"math"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/ticketstream/ticketstream/adapters/gormstore"
 	"github.com/ticketstream/ticketstream/domain"
 	"github.com/ticketstream/ticketstream/domain/demodata"
+	"github.com/ticketstream/ticketstream/ports"
 )
 
 // On SQLite, pruning takes the write lock before it counts: a writer's
@@ -47,5 +49,98 @@ func TestPrune_SQLiteWaitsForAnOpenWriter(t *testing.T) {
 	r := <-done
 	if r.err != nil || r.n != 1 {
 		t.Fatalf("PruneRemovals while a writer held its transaction = %d, %v; want it to wait and prune the removal", r.n, r.err)
+	}
+}
+
+// A read from a position the retention has pruned past — another reader,
+// ahead, pruned removals this one had not read — fails with
+// ports.ErrHistoryPruned and hands over nothing, on each dialect, whether
+// the position lacks the removal's transaction for being older or for
+// having had it open; a read from a later position goes on.
+func TestReadChanges_FailsPastPrunedHistory(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			tickets := demodata.New(15).Tickets(6)
+			s := openStore(t, d, tickets, gormstore.Config{})
+			behind, err := s.Horizon(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var open domain.ChangePos // a position with the deleting transaction open
+			tx := s.Gorm().Begin()
+			if err := tx.Exec(`DELETE FROM tickets WHERE id = ?`, tickets[0].ID).Error; err != nil {
+				t.Fatal(err)
+			}
+			if d == gormstore.Postgres {
+				if open, err = s.Horizon(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := tx.Commit().Error; err != nil {
+				t.Fatal(err)
+			}
+			ahead, err := s.Horizon(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n, err := s.PruneRemovals(ctx, time.Now().Add(time.Hour), ahead); err != nil || n != 1 {
+				t.Fatalf("prune: %d, %v; want 1 removal", n, err)
+			}
+			for _, from := range []domain.ChangePos{behind, open} {
+				if from.IsZero() {
+					continue
+				}
+				handed := 0
+				_, err := s.ReadChanges(ctx, from, domain.ChangePos{}, 100, ports.ChangeHandlerFunc(func(b []ports.Change) error { handed += len(b); return nil }))
+				if !errors.Is(err, ports.ErrHistoryPruned) || handed != 0 {
+					t.Errorf("read from %v: %v, %d changes handed over; want ErrHistoryPruned and none", from, err, handed)
+				}
+			}
+			if _, err := s.ReadChanges(ctx, ahead, domain.ChangePos{}, 100, ports.ChangeHandlerFunc(func([]ports.Change) error { return nil })); err != nil {
+				t.Errorf("read from the pruner's position: %v", err)
+			}
+		})
+	}
+}
+
+// A removal's and a departure's age count from their statement, not from
+// the start of the transaction (migration 00012): a transaction open for
+// long before its delete has the removal kept the whole retention.
+func TestPrune_PostgresAgeCountsFromTheStatement(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tickets := demodata.New(17).Tickets(2)
+	s := openStore(t, gormstore.Postgres, tickets, gormstore.Config{})
+	var db string
+	if err := s.Gorm().Raw("SELECT current_database()").Scan(&db).Error; err != nil {
+		t.Fatal(err)
+	}
+	w := adminConn(t, db)
+	tx, err := w.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // committed below
+	var began, before time.Time
+	if err := tx.QueryRow(ctx, `SELECT now(), clock_timestamp() FROM pg_sleep(0.05)`).Scan(&began, &before); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE tickets SET team = team || '-moved' WHERE id = $1`, tickets[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM tickets WHERE id = $1`, tickets[1].ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var removed, departed time.Time
+	if err := w.QueryRow(ctx, `SELECT (SELECT removed_at FROM ticket_removals WHERE id = $1), (SELECT departed_at FROM ticket_departures WHERE id = $2)`, tickets[1].ID, tickets[0].ID).Scan(&removed, &departed); err != nil {
+		t.Fatal(err)
+	}
+	if removed.Before(before) || departed.Before(before) {
+		t.Errorf("removed_at %v, departed_at %v: before their statements (%v; the transaction began %v)", removed, departed, before, began)
 	}
 }

@@ -73,6 +73,7 @@ func (s *sqliteEngine) readChanges(ctx context.Context, after, until domain.Chan
 	if !bounded {
 		upTo = rowKey{math.MaxInt64, math.MaxInt64}
 	}
+	start0 := after // the read's start, which must have lost nothing to the retention
 	var page changePage
 	var merged []ports.Change
 	first := true
@@ -83,7 +84,7 @@ func (s *sqliteEngine) readChanges(ctx context.Context, after, until domain.Chan
 	var horizon uint64
 	for {
 		start := time.Now()
-		err := s.readChangePage(ctx, from, upTo, batchSize, &page)
+		err := s.readChangePage(ctx, start0, from, upTo, batchSize, &page)
 		s.observe(QueryChanges, start, err)
 		if err != nil {
 			return after, readFailed(ctx, err)
@@ -126,8 +127,10 @@ func (s *sqliteEngine) readChanges(ctx context.Context, after, until domain.Chan
 	return after, nil
 }
 
-// readChangePage reads a page of the change feed in one read transaction.
-func (s *sqliteEngine) readChangePage(ctx context.Context, after, upTo rowKey, n int, page *changePage) error {
+// readChangePage reads a page of the change feed in one read transaction,
+// once it has checked that the retention took nothing a reader at start
+// lacks (checkHistoryKept).
+func (s *sqliteEngine) readChangePage(ctx context.Context, start domain.ChangePos, after, upTo rowKey, n int, page *changePage) error {
 	page.changed, page.removed = page.changed[:0], page.removed[:0]
 	page.changedRows, page.changedLast = 0, rowKey{}
 	args := []any{keySeq(after), after.id, keySeq(upTo), upTo.id, n}
@@ -141,6 +144,13 @@ func (s *sqliteEngine) readChangePage(ctx context.Context, after, upTo rowKey, n
 		return fmt.Errorf("horizon: %w", err)
 	}
 	page.horizon = uint64(horizon)
+	var prunedBefore int64
+	if err := tx.QueryRowContext(ctx, resumableSQL).Scan(&prunedBefore); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("history kept: %w", err)
+	}
+	if err := checkHistoryKept(start, prunedBefore, nil); err != nil {
+		return err
+	}
 	rows, err := tx.QueryContext(ctx, sqlChangedSQL, args...)
 	if err != nil {
 		return err

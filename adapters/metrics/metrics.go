@@ -134,6 +134,7 @@ func (m *Metrics) registerSources(src Sources) {
 			counter("live_coalesced_total", "Queued changes replaced by a newer version of the ticket before being sent (a dashboard behind).", func() float64 { return float64(h.Stats().Coalesced) }),
 			counter("live_window_reads_total", "Database reads of live windows (sort and window=N): when one opens, and when one's rows kept beyond its edge run short.", func() float64 { return float64(h.Stats().WindowReads) }),
 			counter("live_overflows_total", "Dashboards closed with 1013 because even coalesced they fell too far behind.", func() float64 { return float64(h.Stats().Overflows) }),
+			counter("live_history_pruned_total", "Times the change history was pruned before this server read it, and every live dashboard was closed with 1013 to start afresh.", func() float64 { return float64(h.Stats().HistoryPruned) }),
 			gauge("live_subscribers", "Open live subscriptions.", func() float64 { return float64(h.Subscribers()) }),
 			gauge("live_stalled_seconds", "How long the change feed has not been read, once past the stall warning, else 0: no change reaches any dashboard meanwhile. Open transactions stall nothing.",
 				func() float64 { return h.Stats().Stalled.Seconds() }),

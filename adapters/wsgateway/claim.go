@@ -20,6 +20,7 @@ import (
 
 	"github.com/ticketstream/ticketstream/app"
 	"github.com/ticketstream/ticketstream/domain"
+	"github.com/ticketstream/ticketstream/ports"
 )
 
 // claimWait bounds how long a subscription waits for the held tickets its
@@ -88,6 +89,9 @@ func (c *conn) handleHeld(m ClientMessage) bool {
 			return false
 		case errors.Is(err, app.ErrMemoryBudget):
 			c.closeWith(websocket.StatusTryAgainLater, reasonMemoryBudget)
+			return false
+		case errors.Is(err, ports.ErrHistoryPruned):
+			c.closeWith(websocket.StatusTryAgainLater, reasonHistoryPruned)
 			return false
 		case errors.Is(err, app.ErrOverflow): // live changes piled up while the claim came
 			c.closeWith(websocket.StatusTryAgainLater, "client too slow: reconnect with the cursor of the last message received")

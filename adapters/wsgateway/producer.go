@@ -323,6 +323,12 @@ func (c *conn) enqueueDeliveries(ctx context.Context, n int, ds []app.Delivery) 
 // server's memory budget (1013): the page shows it and retries later.
 const reasonMemoryBudget = "server busy: its memory for live views is spent; try again later"
 
+// reasonHistoryPruned is the close reason (1013) of a socket whose
+// subscription needs change history the retention has pruned
+// (ports.ErrHistoryPruned): the client reconnects with its cursor, which
+// the server then refuses with resync and a fresh snapshot.
+const reasonHistoryPruned = "change history pruned before this server read it: reconnect with your last cursor to resync"
+
 // catchUpPerMessage bounds the changes in one catch-up message.
 const catchUpPerMessage = 200
 
@@ -339,6 +345,8 @@ func (c *conn) fail(n int, err error) {
 		c.closeWith(websocket.StatusTryAgainLater, "held: "+err.Error())
 	case errors.Is(err, app.ErrMemoryBudget):
 		c.closeWith(websocket.StatusTryAgainLater, reasonMemoryBudget)
+	case errors.Is(err, ports.ErrHistoryPruned):
+		c.closeWith(websocket.StatusTryAgainLater, reasonHistoryPruned)
 	default:
 		c.g.log.Error("subscription failed", "conn", c.id, "sub", n, "err", err)
 		code, reason := websocket.StatusInternalError, "internal error"

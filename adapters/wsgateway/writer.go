@@ -28,6 +28,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/ticketstream/ticketstream/app"
+	"github.com/ticketstream/ticketstream/ports"
 )
 
 // subState is what the writer knows of the current subscription.
@@ -152,6 +153,10 @@ func (c *conn) writeTurn() (again bool) {
 			}
 			if errors.Is(err, app.ErrMemoryBudget) {
 				c.closeWith(websocket.StatusTryAgainLater, reasonMemoryBudget)
+				continue
+			}
+			if errors.Is(err, ports.ErrHistoryPruned) {
+				c.closeWith(websocket.StatusTryAgainLater, reasonHistoryPruned)
 				continue
 			}
 			if errors.Is(err, app.ErrWindowRead) {

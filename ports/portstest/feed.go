@@ -3,6 +3,7 @@ package portstest
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -266,6 +267,10 @@ func (f *Feed) ReadChanges(ctx context.Context, after, until domain.ChangePos, b
 		f.mu.Unlock()
 		return after, err
 	}
+	if kept := f.keptLocked(); f.pruned != 0 && !after.Includes(kept) {
+		f.mu.Unlock()
+		return after, fmt.Errorf("%w: a read from %v, the history kept from %v", ports.ErrHistoryPruned, after, kept)
+	}
 	target := until
 	if until.IsZero() {
 		target = f.snapshotLocked()
@@ -414,13 +419,20 @@ func (f *Feed) ResumableAfter(context.Context) (domain.ChangePos, error) {
 	if f.pruned == 0 {
 		return domain.ChangePos{}, nil
 	}
+	return f.keptLocked(), nil
+}
+
+// keptLocked is where the retained history starts: every transaction below
+// the pruned one, but those open now, whose removals no prune has seen.
+func (f *Feed) keptLocked() domain.ChangePos {
 	out := domain.ChangePos{Xmax: f.pruned}
 	for _, x := range f.open {
 		if x < f.pruned {
-			out.Pending = append(out.Pending, x) // open: none of its removals was pruned
+			out.Pending = append(out.Pending, x)
 		}
 	}
-	return out, nil
+	slices.Sort(out.Pending)
+	return out
 }
 
 // PruneRemovals implements ports.ChangeFeed.
