@@ -3,6 +3,8 @@ package gormstore_test
 import (
 	"context"
 	"runtime"
+	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -202,5 +204,60 @@ func TestFeed_IdlePollAllocatesLittle(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	if perPoll := (after.TotalAlloc - before.TotalAlloc) / polls; perPoll > 16<<10 {
 		t.Errorf("an idle poll allocated %d bytes; want at most 16 KB", perPoll)
+	}
+}
+
+// A writer whose session runs with session_replication_role = replica — a
+// data loader, a sync tool — skips a table's ordinary triggers: the feed's
+// fire anyway (ENABLE ALWAYS, migration 00011), so its inserts, updates
+// and deletes, in one statement each and in one transaction, are read.
+func TestFeed_PostgresReadsAReplicaRoleSessionsWrites(t *testing.T) {
+	t.Parallel()
+	tickets := demodata.New(16).Tickets(4)
+	s := openStore(t, gormstore.Postgres, tickets, gormstore.Config{})
+	ctx := context.Background()
+	start, err := s.Horizon(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var db string
+	if err := s.Gorm().Raw("SELECT current_database()").Scan(&db).Error; err != nil {
+		t.Fatal(err)
+	}
+	w := adminConn(t, db)
+	for _, sql := range []string{
+		`SET session_replication_role = replica`,
+		`UPDATE tickets SET subject = 'replica-role update' WHERE id = ` + strconv.FormatInt(tickets[0].ID, 10),
+		`DELETE FROM tickets WHERE id = ` + strconv.FormatInt(tickets[1].ID, 10),
+		`INSERT INTO tickets (id, team, subject, status, priority, requester, assignee, tags, created_at, updated_at)
+		 SELECT 9001, team, 'replica-role insert', status, priority, requester, assignee, tags, created_at, updated_at FROM tickets WHERE id = ` + strconv.FormatInt(tickets[2].ID, 10),
+		`BEGIN`,
+		`UPDATE tickets SET team = team || '-moved' WHERE id = ` + strconv.FormatInt(tickets[3].ID, 10),
+		`COMMIT`,
+	} {
+		if _, err := w.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	got, _ := portstest.WaitChanges(t, s, start, 10, 4)
+	byID := map[int64]ports.Change{}
+	for _, c := range got {
+		byID[c.Ticket.ID] = c
+	}
+	if c := byID[tickets[0].ID]; c.Removed || c.Ticket.Subject != "replica-role update" {
+		t.Errorf("the update: %+v", c)
+	}
+	if c, ok := byID[tickets[1].ID]; !ok || !c.Removed {
+		t.Errorf("the delete: %+v, read %v", c, ok)
+	}
+	if c := byID[9001]; c.Ticket.Subject != "replica-role insert" {
+		t.Errorf("the insert: %+v", c)
+	}
+	if c := byID[tickets[3].ID]; c.Ticket.Team != tickets[3].Team+"-moved" {
+		t.Errorf("the move: %+v", c)
+	}
+	left, err := s.Departed(ctx, start, []string{tickets[3].Team})
+	if err != nil || !slices.Contains(left, tickets[3].ID) {
+		t.Errorf("departures from %s since the start: %v, %v; want ticket %d", tickets[3].Team, left, err, tickets[3].ID)
 	}
 }
