@@ -68,7 +68,7 @@ func (s *postgresEngine) openPools(cfg Config) (gorm.Dialector, error) {
 	}
 	rt["statement_timeout"] = fmt.Sprint(cfg.StatementTimeout.Milliseconds())
 	// A transaction left open by a crashed client must not hold back
-	// vacuum (and the pruning of the change history) for ever.
+	// vacuum for ever.
 	rt["idle_in_transaction_session_timeout"] = "60000"
 	// On a cancelled context, ask the server to cancel the running query and
 	// keep the connection, instead of pgx's default of dropping the socket:
