@@ -234,7 +234,11 @@ func (h *Hub) maintain(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-prune.C:
-			n, err := h.feed.PruneRemovals(ctx, time.Now().Add(-h.cfg.Retention), h.Position())
+			readTo, ok := h.wholeReadPosition(ctx)
+			if !ok {
+				return
+			}
+			n, err := h.feed.PruneRemovals(ctx, time.Now().Add(-h.cfg.Retention), readTo)
 			if err != nil && ctx.Err() == nil {
 				h.log.Warn("pruning old removals failed", "err", err)
 			} else if n > 0 {
@@ -260,6 +264,21 @@ func (h *Hub) maintain(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// wholeReadPosition returns the position of the last whole read, taken
+// between reads: a prune up to it takes nothing the read in flight, or
+// any later one, starts before (ports.ErrHistoryPruned), as a prune up to
+// a position reached in the middle of a read could. It reports false when
+// ctx ends first.
+func (h *Hub) wholeReadPosition(ctx context.Context) (domain.ChangePos, bool) {
+	select {
+	case h.reading <- struct{}{}:
+	case <-ctx.Done():
+		return domain.ChangePos{}, false
+	}
+	defer func() { <-h.reading }()
+	return h.Position(), true
 }
 
 func (h *Hub) isReady() bool {
