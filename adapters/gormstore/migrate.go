@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/pressly/goose/v3"
 
 	"github.com/ticketstream/ticketstream/domain"
@@ -57,6 +58,12 @@ func (s *Store) Migrate(ctx context.Context) ([]Migration, error) {
 		return nil, err
 	}
 	results, err := p.Up(ctx)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "55P03" { // lock_not_available: lock_timeout passed
+		// goose calls it a partial migration: those before the failed one
+		// are applied, and nothing of the failed one is.
+		return nil, fmt.Errorf("migrate %s: a migration waited its 10 s for a lock on the tickets table, which an open transaction holds, and gave up without applying any of itself: end that transaction (the server's stall warning names it) and run it again: %w", s.Dialect(), err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("migrate %s: %w", s.Dialect(), err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ticketstream/ticketstream/adapters/gormstore"
 	"github.com/ticketstream/ticketstream/domain"
+	"github.com/ticketstream/ticketstream/domain/demodata"
 )
 
 func TestMigrate_IsIdempotent(t *testing.T) {
@@ -123,5 +124,44 @@ func TestOpen_WithoutMigrateRefusesAnOldSchema(t *testing.T) {
 				t.Fatalf("Open of an unmigrated database = %v, want an error telling to migrate", err)
 			}
 		})
+	}
+}
+
+// A migration that needs a lock an open transaction holds on tickets gives
+// up after its lock_timeout with an error that says so and what to do —
+// goose calls it a partial migration — applies nothing of itself, and
+// applies once the transaction ends.
+func TestMigrate_PostgresGivesUpOnALockAnOpenTransactionHolds(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tickets := demodata.New(19).Tickets(2)
+	s := openStore(t, gormstore.Postgres, tickets, gormstore.Config{})
+	// As a database the release before 00011 migrated.
+	if err := s.Gorm().Exec("DELETE FROM goose_db_version WHERE version_id >= 11").Error; err != nil {
+		t.Fatal(err)
+	}
+	var db string
+	if err := s.Gorm().Raw("SELECT current_database()").Scan(&db).Error; err != nil {
+		t.Fatal(err)
+	}
+	tx, err := adminConn(t, db).Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE tickets SET subject = 'held' WHERE id = $1`, tickets[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Migrate(ctx)
+	if err == nil || !strings.Contains(err.Error(), "an open transaction holds") {
+		t.Fatalf("Migrate with a transaction holding tickets: %v; want it to give up and say why", err)
+	}
+	if current, _, err := s.SchemaVersion(ctx); err != nil || current != 10 {
+		t.Errorf("schema version after giving up: %d, %v; want 10", current, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate once the transaction ended: %v", err)
 	}
 }
