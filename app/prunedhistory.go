@@ -11,7 +11,10 @@ import (
 // pruned removals or departures the hub had not read (cause wraps
 // ports.ErrHistoryPruned): another replica, ahead of this one, pruned them
 // while this one lagged, or a transaction committed them longer than the
-// retention after it began. The hub cannot tell its subscribers of those
+// retention after their statement — or, as the check is coarse, a writing
+// transaction open longer than the retention ended after a newer removal
+// was pruned (a false alarm, docs/operations.md). The hub cannot tell its
+// subscribers of those
 // removals, so none may go on as if it had: every subscription fails with
 // ports.ErrHistoryPruned — its dashboard reconnects, and since its cursor
 // lies before what was pruned, it gets resync and a fresh snapshot — and
