@@ -220,11 +220,7 @@ func TestFeed_PostgresReadsAReplicaRoleSessionsWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var db string
-	if err := s.Gorm().Raw("SELECT current_database()").Scan(&db).Error; err != nil {
-		t.Fatal(err)
-	}
-	w := adminConn(t, db)
+	w := writerConn(t, s)
 	for _, sql := range []string{
 		`SET session_replication_role = replica`,
 		`UPDATE tickets SET subject = 'replica-role update' WHERE id = ` + strconv.FormatInt(tickets[0].ID, 10),

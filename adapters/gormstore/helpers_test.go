@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/ticketstream/ticketstream/adapters/gormstore"
 	"github.com/ticketstream/ticketstream/adapters/gormstore/pgtest"
 	"github.com/ticketstream/ticketstream/domain"
@@ -43,3 +45,15 @@ func openStore(t testing.TB, d gormstore.Dialect, tickets []domain.Ticket, cfg g
 }
 
 func pgtestAdminURL() string { return pgtest.AdminURL() }
+
+// writerConn connects to s's PostgreSQL database on a connection of its
+// own: another program's writer, closed when the test ends.
+func writerConn(t *testing.T, s *gormstore.Store) *pgx.Conn {
+	t.Helper()
+	c, err := pgx.Connect(context.Background(), s.Target())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	return c
+}

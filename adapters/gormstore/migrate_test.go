@@ -140,11 +140,7 @@ func TestMigrate_PostgresGivesUpOnALockAnOpenTransactionHolds(t *testing.T) {
 	if err := s.Gorm().Exec("DELETE FROM goose_db_version WHERE version_id >= 11").Error; err != nil {
 		t.Fatal(err)
 	}
-	var db string
-	if err := s.Gorm().Raw("SELECT current_database()").Scan(&db).Error; err != nil {
-		t.Fatal(err)
-	}
-	tx, err := adminConn(t, db).Begin(ctx)
+	tx, err := writerConn(t, s).Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

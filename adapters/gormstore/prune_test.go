@@ -113,11 +113,7 @@ func TestPrune_PostgresAgeCountsFromTheStatement(t *testing.T) {
 	ctx := context.Background()
 	tickets := demodata.New(17).Tickets(2)
 	s := openStore(t, gormstore.Postgres, tickets, gormstore.Config{})
-	var db string
-	if err := s.Gorm().Raw("SELECT current_database()").Scan(&db).Error; err != nil {
-		t.Fatal(err)
-	}
-	w := adminConn(t, db)
+	w := writerConn(t, s)
 	tx, err := w.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
