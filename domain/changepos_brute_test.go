@@ -93,3 +93,36 @@ func TestAdvance_SaysExactlyWhatWasReadInOrder(t *testing.T) {
 		}
 	}
 }
+
+func TestMeetAndJoin_CoverWhatBothAndEitherCover(t *testing.T) {
+	r := rand.New(rand.NewSource(3))
+	for i := 0; i < 200000; i++ {
+		p, q := randPos(r, 8, true), randPos(r, 8, true)
+		if !p.valid() || !q.valid() {
+			continue
+		}
+		meet, join := Meet(p, q), Join(p, q)
+		if !meet.valid() || !join.valid() {
+			t.Fatalf("Meet(%v, %v) = %v, Join = %v: not positions a server hands out", p, q, meet, join)
+		}
+		whole := p.Seq == 0 && q.Seq == 0
+		for x := uint64(1); x < 11; x++ {
+			for _, id := range ids {
+				both, either := p.Covers(x, id) && q.Covers(x, id), p.Covers(x, id) || q.Covers(x, id)
+				if meet.Covers(x, id) && !both {
+					t.Fatalf("Meet(%v, %v) = %v covers (%d,%d), which one of them does not", p, q, meet, x, id)
+				}
+				if either && !join.Covers(x, id) {
+					t.Fatalf("Join(%v, %v) = %v lacks (%d,%d), which one of them covers", p, q, join, x, id)
+				}
+				if whole && (meet.Covers(x, id) != both || join.Covers(x, id) != either) {
+					t.Fatalf("Meet(%v, %v) = %v, Join = %v: not exact at (%d,%d) for whole positions", p, q, meet, join, x, id)
+				}
+				// The first prune records exactly what it took.
+				if first := Join(ChangePos{}, p); first.Covers(x, id) != p.Covers(x, id) {
+					t.Fatalf("Join(zero, %v) = %v: not exact at (%d,%d)", p, first, x, id)
+				}
+			}
+		}
+	}
+}
