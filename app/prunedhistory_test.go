@@ -53,3 +53,43 @@ func TestHub_PrunedPastItsPositionFailsEverySubscriber(t *testing.T) {
 		t.Errorf("hub position %v, before the pruned removal %v", h.Position(), removed)
 	}
 }
+
+// A transaction open while another replica prunes a newer removal loses
+// nothing of its own: when it commits, every subscriber that had it
+// pending gets its changes, and none is failed (this once made every
+// replica's dashboards start over).
+func TestHub_ATransactionOpenAcrossAPruneFailsNoSubscriber(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	feed := portstest.NewFeed()
+	tickets := demodata.New(19).Tickets(3)
+	feed.Put(tickets...)
+	h := startHub(t, feed, HubConfig{RetryMax: 5 * time.Millisecond}, nil)
+	sub, _ := subscribe(t, h, domain.Query{}, domain.ChangePos{})
+
+	long := feed.Begin()
+	held := tickets[0]
+	held.Subject = "held open across a prune"
+	long.Put(held)
+	long.Remove(tickets[1].ID)
+	removed := feed.Remove(tickets[2].ID)
+	portstest.Await(t, "the hub to read the newer removal", func() bool { return h.Position().Covers(removed.Seq, removed.ID) })
+	if n, err := feed.PruneRemovals(ctx, time.Now().Add(time.Hour), h.Position()); n != 1 || err != nil {
+		t.Fatalf("prune: %d, %v; want the newer removal", n, err)
+	}
+	long.Commit()
+	got := map[int64]bool{}
+	portstest.Await(t, "the long transaction's update", func() bool {
+		ds, err := sub.Take(nil, 1<<20)
+		if err != nil {
+			t.Fatalf("Take: %v; want the long transaction's update", err)
+		}
+		for _, d := range ds {
+			got[d.ID] = true
+		}
+		return got[held.ID]
+	})
+	if n := h.Stats().HistoryPruned; n != 0 {
+		t.Errorf("the hub skipped pruned history %d times; nothing it lacked was pruned", n)
+	}
+}

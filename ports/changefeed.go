@@ -122,18 +122,21 @@ type ChangeFeed interface {
 	ChangedSince(ctx context.Context, after domain.ChangePos, fn func(id int64, team string, removed bool) error) error
 
 	// ResumableAfter returns the least a reader's position must include to
-	// resume: removals or departures of the transactions below its Xmax,
-	// but its Pending ones (still open), may have been pruned (see
-	// PruneRemovals), so a reader that lacks any of those transactions
-	// must start over from a snapshot.
+	// resume: it covers every change whose removal or departure may have
+	// been pruned (see PruneRemovals), so a reader that lacks any of them
+	// must start over from a snapshot. A transaction still open, or open
+	// when the prunes that took anything ran, is not among them.
 	ResumableAfter(ctx context.Context) (domain.ChangePos, error)
 
-	// PruneRemovals forgets the removals and departures (see Departed)
-	// recorded before cutoff by transactions below
-	// readTo.Floor(), bounding the feed's history, and returns how many removals it
-	// forgot. readTo is a position the caller has read
-	// up to: age alone would let a reader held back longer than the
-	// retention lose removals it has yet to read. A zero readTo forgets none.
+	// PruneRemovals forgets the removals and departures (see Departed) of
+	// changes readTo covers whose transactions committed before cutoff
+	// (where writers take turns, whose statements ran before it; it may
+	// keep some a little longer), bounding the feed's history, and returns
+	// how many removals it forgot. readTo is a position the caller has
+	// read up to: age alone would let a reader held back longer than the
+	// retention lose removals it has yet to read. A zero readTo forgets
+	// none. A transaction open while it runs loses nothing it has not yet
+	// committed, and a reader that has it pending loses nothing by it.
 	PruneRemovals(ctx context.Context, cutoff time.Time, readTo domain.ChangePos) (int64, error)
 
 	// OldestWriter describes the longest-running transaction that has

@@ -66,6 +66,10 @@ type engine interface {
 	// that readTo covers, records how far removals were pruned, and
 	// returns how many removals went.
 	prune(ctx context.Context, cutoff time.Time, readTo domain.ChangePos) (int64, error)
+	// historyKept returns, as a snapshot of now sees it, a position that
+	// covers every change whose removal or departure a prune may have
+	// taken: a reader must have had them all (checkHistoryKept).
+	historyKept(ctx context.Context) (domain.ChangePos, error)
 	// identity implements ChangeFeed.Identity, its error wrapped.
 	identity(ctx context.Context) (uint64, error)
 }

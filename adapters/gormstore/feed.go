@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"slices"
 
 	"github.com/ticketstream/ticketstream/domain"
 	"github.com/ticketstream/ticketstream/ports"
@@ -12,26 +11,29 @@ import (
 
 var _ ports.ChangeFeed = (*Store)(nil)
 
-// resumableSQL reads the position below which removals were pruned.
-const resumableSQL = `SELECT removals_pruned_before FROM change_feed_state WHERE id = 1`
-
 // checkHistoryKept fails with ports.ErrHistoryPruned unless a reader at
-// from has had every change whose removal or departure the retention may
-// have pruned, as a read's snapshot sees the retention: those of the
-// transactions below prunedBefore, but for the ones open in that snapshot
-// (ascending), which no prune can have seen. A read must make this check
-// in the snapshot of each page it reads, before it hands the page over: a
-// prune that ran before the page's snapshot, by another replica ahead of
-// this reader, may have taken what the page would have returned.
-func checkHistoryKept(from domain.ChangePos, prunedBefore int64, open []uint64) error {
-	if prunedBefore <= 0 {
-		return nil
-	}
-	kept := domain.ChangePos{Xmax: uint64(prunedBefore), Pending: open}
-	if from.Includes(kept) {
+// from has had every change kept covers: the changes whose removals or
+// departures the retention may have pruned (engine.historyKept). A read
+// must make this check in the snapshot of each page it reads, before it
+// hands the page over: a prune that ran before the page's snapshot, by
+// another replica ahead of this reader, may have taken what the page would
+// have returned.
+func checkHistoryKept(from, kept domain.ChangePos) error {
+	if kept.IsZero() || from.Includes(kept) {
 		return nil
 	}
 	return fmt.Errorf("%w: a read from %s, the history kept from %s", ports.ErrHistoryPruned, from, kept)
+}
+
+// prunedBelow is what a prune by the floor that SQLite, and replicas of
+// releases before migration 00013, record may have taken: the
+// transactions below prunedBefore but those open (ascending), which no
+// prune can have seen.
+func prunedBelow(prunedBefore int64, open []uint64) domain.ChangePos {
+	if prunedBefore <= 0 {
+		return domain.ChangePos{}
+	}
+	return domain.ChangePos{Xmax: uint64(prunedBefore), Pending: open}
 }
 
 // changePage is one page of the feed: ticket rows and removals, each in
@@ -221,25 +223,11 @@ func (s *Store) Departed(ctx context.Context, after domain.ChangePos, teams []st
 
 // ResumableAfter implements ports.ChangeFeed.
 func (s *Store) ResumableAfter(ctx context.Context) (domain.ChangePos, error) {
-	var before int64
-	if err := s.sql.QueryRowContext(ctx, resumableSQL).Scan(&before); err != nil {
-		return domain.ChangePos{}, fmt.Errorf("change feed retention: %w", connectionLost(err))
-	}
-	if before <= 0 {
-		return domain.ChangePos{}, nil
-	}
-	// Removals of the transactions below `before` may be gone: a reader
-	// must have read every one of them — but for those still open now,
-	// whose removals, uncommitted, no prune can have seen.
-	now, err := s.eng.horizon(ctx)
+	kept, err := s.eng.historyKept(ctx)
 	if err != nil {
 		return domain.ChangePos{}, fmt.Errorf("change feed retention: %w", connectionLost(err))
 	}
-	out := domain.ChangePos{Xmax: uint64(before)}
-	if n, _ := slices.BinarySearch(now.Pending, out.Xmax); n > 0 {
-		out.Pending = now.Pending[:n:n]
-	}
-	return out, nil
+	return kept, nil
 }
 
 // OldestWriter implements ports.ChangeFeed: the oldest transaction that

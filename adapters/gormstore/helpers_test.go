@@ -57,3 +57,16 @@ func writerConn(t *testing.T, s *gormstore.Store) *pgx.Conn {
 	t.Cleanup(func() { c.Close(context.Background()) })
 	return c
 }
+
+// beginWriter begins a transaction on a writer's own connection (writerConn),
+// rolled back when t ends unless committed first.
+func beginWriter(t *testing.T, s *gormstore.Store) (pgx.Tx, *pgx.Conn) {
+	t.Helper()
+	c := writerConn(t, s)
+	tx, err := c.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tx.Rollback(context.Background()) })
+	return tx, c
+}

@@ -34,10 +34,12 @@ import (
 const (
 	// pgSnapshotSQL reads the snapshot of the transaction it runs in.
 	pgSnapshotSQL = `SELECT pg_snapshot_xmax(s)::text::bigint, ARRAY(SELECT x::text::bigint FROM pg_snapshot_xip(s) AS x ORDER BY 1) FROM pg_current_snapshot() AS s`
-	// pgKeptSQL reads, in the snapshot of the transaction it runs in, the
-	// transaction below which the retention may have pruned, and those
-	// below it still open (see checkHistoryKept).
-	pgKeptSQL = `SELECT f.removals_pruned_before, ARRAY(SELECT x::text::bigint FROM pg_snapshot_xip(pg_current_snapshot()) AS x WHERE x::text::bigint < f.removals_pruned_before ORDER BY 1) FROM change_feed_state AS f WHERE f.id = 1`
+	// pgKeptSQL reads, in the snapshot of the transaction it runs in, what
+	// the retention may have pruned (see checkHistoryKept): the position
+	// pruned up to (postgres_prune.go), and the transaction below which
+	// replicas of releases before migration 00013 pruned, with those below
+	// it still open.
+	pgKeptSQL = `SELECT f.pruned_xmax, f.pruned_pending, f.removals_pruned_before, ARRAY(SELECT x::text::bigint FROM pg_snapshot_xip(pg_current_snapshot()) AS x WHERE x::text::bigint < f.removals_pruned_before ORDER BY 1) FROM change_feed_state AS f WHERE f.id = 1`
 )
 
 // readChanges reads what `after` lacks of what the target covers — until,
@@ -178,7 +180,11 @@ func (s *postgresEngine) readChangeBatch(br pgx.BatchResults, types *pgtype.Map,
 	if _, err := br.Exec(); err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	if err := scanKept(br.QueryRow(), r.start); err != nil {
+	kept, err := scanKept(br.QueryRow())
+	if err != nil {
+		return err
+	}
+	if err := checkHistoryKept(r.start, kept); err != nil {
 		return err
 	}
 	if snapshot {
@@ -249,25 +255,42 @@ func (s *postgresEngine) readChangeBatch(br pgx.BatchResults, types *pgtype.Map,
 	return nil
 }
 
-// scanKept reads pgKeptSQL's row and checks that a read from start has
-// lost nothing to the retention (checkHistoryKept).
-func scanKept(row pgx.Row, start domain.ChangePos) error {
-	var before int64
-	var open []int64
-	if err := row.Scan(&before, &open); err != nil {
+// scanKept reads pgKeptSQL's row: a position covering every change whose
+// removal or departure was pruned.
+func scanKept(row pgx.Row) (domain.ChangePos, error) {
+	var prunedXmax, before int64
+	var prunedPending, open []int64
+	if err := row.Scan(&prunedXmax, &prunedPending, &before, &open); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
-			return nil // nothing pruned, ever
+			return domain.ChangePos{}, nil // nothing pruned, ever
 		}
-		return fmt.Errorf("history kept: %w", err)
+		return domain.ChangePos{}, fmt.Errorf("history kept: %w", err)
 	}
-	var pending []uint64
-	if len(open) > 0 {
-		pending = make([]uint64, len(open))
-		for i, x := range open {
-			pending[i] = uint64(x)
-		}
+	pruned := domain.ChangePos{Xmax: uint64(prunedXmax), Pending: xids(prunedPending)}
+	return domain.Join(pruned, prunedBelow(before, xids(open))), nil
+}
+
+// xids converts transaction ids read as bigint; none is nil.
+func xids(l []int64) []uint64 {
+	if len(l) == 0 {
+		return nil
 	}
-	return checkHistoryKept(start, before, pending)
+	out := make([]uint64, len(l))
+	for i, x := range l {
+		out[i] = uint64(x)
+	}
+	return out
+}
+
+// historyKept implements engine.historyKept.
+func (s *postgresEngine) historyKept(ctx context.Context) (domain.ChangePos, error) {
+	var kept domain.ChangePos
+	err := s.withPgx(ctx, func(c *pgx.Conn) error {
+		var err error
+		kept, err = scanKept(c.QueryRow(ctx, pgKeptSQL))
+		return err
+	})
+	return kept, err
 }
 
 // scanSnapshot reads pgSnapshotSQL's row as a position.
@@ -277,14 +300,7 @@ func scanSnapshot(row pgx.Row) (domain.ChangePos, error) {
 	if err := row.Scan(&xmax, &xip); err != nil {
 		return domain.ChangePos{}, fmt.Errorf("snapshot: %w", err)
 	}
-	p := domain.ChangePos{Xmax: uint64(xmax)}
-	if len(xip) > 0 {
-		p.Pending = make([]uint64, len(xip))
-		for i, x := range xip {
-			p.Pending[i] = uint64(x)
-		}
-	}
-	return p, nil
+	return domain.ChangePos{Xmax: uint64(xmax), Pending: xids(xip)}, nil
 }
 
 // horizon is a snapshot taken now: every transaction committed so far.

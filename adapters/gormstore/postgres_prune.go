@@ -2,40 +2,152 @@ package gormstore
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/ticketstream/ticketstream/domain"
 )
 
-// pgPruneSQL is the retention statement, around the test that the reader
-// has had a row's change (%[1]s, for ticket_removals, and %[2]s, for
-// ticket_departures): removals and departures recorded before the cutoff
-// that the reader has had go, and change_feed_state records the
-// transaction below which none is left. The count returned is the
-// removals'. The births of transactions that have ended (completed before
-// the statement's snapshot) go too: they matter only while their
-// transaction writes (00006_births.sql).
-const pgPruneSQL = `WITH gone AS (DELETE FROM ticket_removals t WHERE removed_at < $1 AND %[1]s RETURNING change_pos),
-	left_ AS (DELETE FROM ticket_departures t WHERE departed_at < $1 AND %[2]s RETURNING change_pos),
-	upto AS (SELECT max(change_pos) AS pos FROM (SELECT change_pos FROM gone UNION ALL SELECT change_pos FROM left_) p),
+// Retention on PostgreSQL counts from a transaction's commit. Transaction
+// ids do not say when a transaction committed, so each prune leaves a
+// mark in change_feed_marks: the time, and the server's snapshot then. A
+// prune takes only the removals and departures of transactions the newest
+// mark older than its cutoff shows committed, and that the caller has
+// read: a transaction that stayed open for longer than the retention keeps
+// its removals for the retention after it commits, and a reader that had
+// it pending when a newer removal was pruned has lost nothing.
+//
+// change_feed_state.pruned_xmax and pruned_pending hold the position
+// pruned up to: the join of the positions every prune took up to. It is a
+// snapshot, not a number, so a transaction no prune took stays pending in
+// it however old it is (checkHistoryKept).
+const (
+	// pgMarkNowSQL reads the time and the server's snapshot. It is the
+	// prune's first statement, run before its transaction has an id: a
+	// transaction's own id counts as committed in its own snapshot.
+	pgMarkNowSQL = `SELECT statement_timestamp(), pg_snapshot_xmax(s)::text::bigint, ARRAY(SELECT x::text::bigint FROM pg_snapshot_xip(s) AS x ORDER BY 1) FROM pg_current_snapshot() AS s`
+	// pgMarkBeforeSQL reads the newest mark older than the cutoff ($1),
+	// if any, and when the newest mark of all was left.
+	pgMarkBeforeSQL = `SELECT (SELECT max(taken_at) FROM change_feed_marks), m.taken_at, m.snap_xmax, m.snap_pending
+	FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT taken_at, snap_xmax, snap_pending FROM change_feed_marks WHERE taken_at < $1 ORDER BY taken_at DESC LIMIT 1) AS m ON true`
+	// pgPrunedSQL reads, and locks until the prune commits, the position
+	// pruned up to: concurrent prunes of replicas take turns.
+	pgPrunedSQL = `SELECT pruned_xmax, pruned_pending FROM change_feed_state WHERE id = 1 FOR UPDATE`
+	// pgPruneSQL is the retention statement, around the test that a change
+	// is one the prune may take (%[1]s, for ticket_removals, and %[2]s,
+	// for ticket_departures): removals and departures recorded before the
+	// cutoff ($1) go, and the position pruned up to becomes $2, $3 if any
+	// did. The births of transactions that have ended (completed before
+	// the statement's snapshot) go too: they matter only while their
+	// transaction writes (00006_births.sql). The new mark ($4, $5, $6) is
+	// left when $7, and marks older than the one used ($8) go. The count
+	// returned is the removals'.
+	pgPruneSQL = `WITH gone AS (DELETE FROM ticket_removals t WHERE removed_at < $1 AND %[1]s RETURNING 1),
+	left_ AS (DELETE FROM ticket_departures t WHERE departed_at < $1 AND %[2]s RETURNING 1),
 	born AS (DELETE FROM ticket_births WHERE pg_visible_in_snapshot(change_pos::text::xid8, pg_current_snapshot())),
-	moved AS (UPDATE change_feed_state SET removals_pruned_before = GREATEST(removals_pruned_before, (SELECT pos + 1 FROM upto)) WHERE id = 1 AND (SELECT pos FROM upto) IS NOT NULL)
+	moved AS (UPDATE change_feed_state SET pruned_xmax = $2, pruned_pending = $3 WHERE id = 1 AND EXISTS (SELECT FROM gone UNION ALL SELECT FROM left_)),
+	marked AS (INSERT INTO change_feed_marks (taken_at, snap_xmax, snap_pending) SELECT $4, $5, $6 WHERE $7),
+	old AS (DELETE FROM change_feed_marks WHERE taken_at < $8)
 	SELECT count(*) FROM gone`
+)
 
-// prune runs the retention as one statement.
+// marksPerRetention is about how many marks the retention keeps: a new
+// mark is left only when the newest is older than 1/marksPerRetention of
+// it, however many replicas prune. The retention counts from a commit
+// give or take that much.
+const marksPerRetention = 1000
+
+// mark is the server's snapshot at a time: what had committed then.
+type mark struct {
+	at  time.Time
+	pos domain.ChangePos
+}
+
+// prune runs the retention in one transaction.
 func (s *postgresEngine) prune(ctx context.Context, cutoff time.Time, readTo domain.ChangePos) (int64, error) {
-	b := &sqlBuilder{style: &postgresStyle, n: 1} // $1 is the cutoff
-	args := writeCovers(b, "t.", readTo, []any{cutoff})
+	var n int64
+	err := s.withPgx(ctx, func(c *pgx.Conn) error {
+		return pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
+			var err error
+			n, err = pruneIn(ctx, tx, cutoff, readTo)
+			return err
+		})
+	})
+	return n, err
+}
+
+// pruneIn is prune's transaction.
+func pruneIn(ctx context.Context, tx pgx.Tx, cutoff time.Time, readTo domain.ChangePos) (int64, error) {
+	var now mark
+	var xmax int64
+	var xip []int64
+	if err := tx.QueryRow(ctx, pgMarkNowSQL).Scan(&now.at, &xmax, &xip); err != nil {
+		return 0, fmt.Errorf("mark: %w", err)
+	}
+	now.pos = domain.ChangePos{Xmax: uint64(xmax), Pending: xids(xip)}
+	use, newest, err := markBefore(ctx, tx, cutoff, now)
+	if err != nil {
+		return 0, err
+	}
+	var prunedXmax int64
+	var prunedPending []int64
+	if err := tx.QueryRow(ctx, pgPrunedSQL).Scan(&prunedXmax, &prunedPending); err != nil {
+		return 0, fmt.Errorf("pruned up to: %w", err)
+	}
+	// What the prune may take: what the reader has read and the mark shows
+	// committed. Nothing, when no mark is old enough.
+	upTo := domain.Meet(use.pos, readTo)
+	pruned := domain.Join(domain.ChangePos{Xmax: uint64(prunedXmax), Pending: xids(prunedPending)}, upTo)
+	b := &sqlBuilder{style: &postgresStyle, n: 8} // $1 to $8 are the statement's own
+	args := writeCovers(b, "t.", upTo, nil)
 	removals := b.String()
 	b.Reset()
-	args = writeCovers(b, "t.", readTo, args)
-	var n int64
-	err := s.sql.QueryRowContext(ctx, fmt.Sprintf(pgPruneSQL, removals, b.String()), args...).Scan(&n)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
+	args = writeCovers(b, "t.", upTo, args)
+	leave := newest.IsZero() || now.at.Sub(newest) >= now.at.Sub(cutoff)/marksPerRetention
+	// Marks older than the one used serve no prune: a later cutoff finds
+	// it or a newer one. The newest stays while now's is not left.
+	dropBefore := use.at
+	if use.at.Equal(now.at) && !leave {
+		dropBefore = newest
 	}
-	return n, err
+	stmt := fmt.Sprintf(pgPruneSQL, removals, b.String())
+	all := append([]any{cutoff, int64(pruned.Xmax), bigints(pruned.Pending), now.at, xmax, bigints(now.pos.Pending), leave, dropBefore}, args...)
+	var n int64
+	if err := tx.QueryRow(ctx, stmt, all...).Scan(&n); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return 0, err
+	}
+	return n, nil
+}
+
+// markBefore returns the newest mark taken before cutoff — now's, when now
+// is — or a zero mark, and when the newest mark was left.
+func markBefore(ctx context.Context, tx pgx.Tx, cutoff time.Time, now mark) (use mark, newest time.Time, err error) {
+	var newestAt, at *time.Time
+	var xmax *int64
+	var xip []int64
+	if err := tx.QueryRow(ctx, pgMarkBeforeSQL, cutoff).Scan(&newestAt, &at, &xmax, &xip); err != nil {
+		return mark{}, time.Time{}, fmt.Errorf("marks: %w", err)
+	}
+	if newestAt != nil {
+		newest = *newestAt
+	}
+	switch {
+	case now.at.Before(cutoff):
+		return now, newest, nil
+	case at != nil && xmax != nil:
+		return mark{at: *at, pos: domain.ChangePos{Xmax: uint64(*xmax), Pending: xids(xip)}}, newest, nil
+	}
+	return mark{}, newest, nil
+}
+
+// bigints converts transaction ids to bigint; none is an empty array.
+func bigints(l []uint64) []int64 {
+	out := make([]int64, len(l))
+	for i, x := range l {
+		out[i] = int64(min(x, 1<<63-1))
+	}
+	return out
 }

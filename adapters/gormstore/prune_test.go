@@ -113,12 +113,7 @@ func TestPrune_PostgresAgeCountsFromTheStatement(t *testing.T) {
 	ctx := context.Background()
 	tickets := demodata.New(17).Tickets(2)
 	s := openStore(t, gormstore.Postgres, tickets, gormstore.Config{})
-	w := writerConn(t, s)
-	tx, err := w.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx) //nolint:errcheck // committed below
+	tx, w := beginWriter(t, s)
 	var began, before time.Time
 	if err := tx.QueryRow(ctx, `SELECT now(), clock_timestamp() FROM pg_sleep(0.05)`).Scan(&began, &before); err != nil {
 		t.Fatal(err)

@@ -144,11 +144,11 @@ func (s *sqliteEngine) readChangePage(ctx context.Context, start domain.ChangePo
 		return fmt.Errorf("horizon: %w", err)
 	}
 	page.horizon = uint64(horizon)
-	var prunedBefore int64
-	if err := tx.QueryRowContext(ctx, resumableSQL).Scan(&prunedBefore); err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("history kept: %w", err)
+	kept, err := sqliteHistoryKept(ctx, tx)
+	if err != nil {
+		return err
 	}
-	if err := checkHistoryKept(start, prunedBefore, nil); err != nil {
+	if err := checkHistoryKept(start, kept); err != nil {
 		return err
 	}
 	rows, err := tx.QueryContext(ctx, sqlChangedSQL, args...)
@@ -195,6 +195,27 @@ func (s *sqliteEngine) horizon(ctx context.Context) (domain.ChangePos, error) {
 	var h int64
 	err := s.sql.QueryRowContext(ctx, sqlHorizon).Scan(&h)
 	return domain.ChangePos{Xmax: uint64(h)}, err
+}
+
+// sqliteKeptSQL reads the change below which removals were pruned: on
+// SQLite, whose transactions commit in the order of their numbers, a
+// number says what a prune took.
+const sqliteKeptSQL = `SELECT removals_pruned_before FROM change_feed_state WHERE id = 1`
+
+// historyKept implements engine.historyKept.
+func (s *sqliteEngine) historyKept(ctx context.Context) (domain.ChangePos, error) {
+	return sqliteHistoryKept(ctx, s.sql)
+}
+
+// sqliteHistoryKept reads what pruning took (sqliteKeptSQL) through q.
+func sqliteHistoryKept(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}) (domain.ChangePos, error) {
+	var before int64
+	if err := q.QueryRowContext(ctx, sqliteKeptSQL).Scan(&before); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return domain.ChangePos{}, fmt.Errorf("history kept: %w", err)
+	}
+	return prunedBelow(before, nil), nil
 }
 
 // frontier is the horizon: SQLite has one writer.

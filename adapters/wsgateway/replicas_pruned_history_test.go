@@ -10,6 +10,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/ticketstream/ticketstream/adapters/gormstore"
+	"github.com/ticketstream/ticketstream/adapters/gormstore/pgtest"
 	"github.com/ticketstream/ticketstream/adapters/wsgateway/wsclient"
 	"github.com/ticketstream/ticketstream/domain"
 	"github.com/ticketstream/ticketstream/domain/demodata"
@@ -135,4 +136,61 @@ func TestReplicas_LaggingReplicaResyncsWhenAnotherPrunedWhatItHadNotRead(t *test
 			}
 		})
 	}
+}
+
+// A writing transaction open in another database while the replica prunes
+// a newer removal takes nothing from the dashboards: when it ends, they go
+// on — no close, no resync — and one that resumes from a cursor of before
+// its end resumes. (Its id was pending in every position read while it was
+// open, below the newest removal pruned: the feed once took that for a
+// loss, and closed every dashboard of every replica.)
+func TestReplicas_ATransactionElsewhereEndingAfterAPruneClosesNoDashboard(t *testing.T) {
+	t.Parallel()
+	tickets := demodata.New(84).Tickets(50)
+	store, hub, base := storeGateway(t, gormstore.Postgres, tickets)
+	commitElsewhere := pgtest.OpenWriterElsewhere(t)
+	ctx := context.Background()
+	view := &wsclient.View{}
+	c := dialView(t, base, "admin", view)
+	defer c.Conn.CloseNow()
+	if err := c.WaitFor(ctx, patience(t), func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
+		t.Fatal(err)
+	}
+	gone := tickets[7].ID
+	if err := store.DeleteTicket(ctx, gone); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitFor(ctx, patience(t), func(v *wsclient.View) bool { _, ok := v.Tickets[gone]; return !ok }); err != nil {
+		t.Fatalf("the removal of ticket %d: %v", gone, err)
+	}
+	waitDispatched(t, store, hub)
+	if n, err := store.PruneRemovals(ctx, time.Now().Add(time.Hour), hub.Position()); err != nil || n != 1 {
+		t.Fatalf("prune: %d removals, %v; want 1", n, err)
+	}
+	before := view.Cursor // the transaction elsewhere pending in it
+	commitElsewhere()
+
+	probe := view.Tickets[tickets[9].ID]
+	probe.Subject, probe.UpdatedAt = "probe", probe.UpdatedAt.Add(time.Second)
+	if err := store.UpdateTicket(ctx, probe); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitFor(ctx, patience(t), func(v *wsclient.View) bool { return v.Tickets[probe.ID].Subject == "probe" }); err != nil {
+		t.Fatalf("a change after the transaction elsewhere ended: %v; want it delivered", err)
+	}
+	if n := hub.Stats().HistoryPruned; n != 0 {
+		t.Errorf("HistoryPruned = %d; nothing the hub lacked was pruned", n)
+	}
+	// Resuming from its cursor of before the end: no resync.
+	c.Conn.Close(websocket.StatusNormalClosure, "")
+	view.Cursor = before
+	c = dialView(t, base, "admin", view)
+	defer c.Conn.CloseNow()
+	if err := c.WaitFor(ctx, patience(t), func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	if view.Counts.Resyncs != 0 {
+		t.Errorf("resyncs = %d, want 0", view.Counts.Resyncs)
+	}
+	checkView(t, store, view, "")
 }

@@ -20,15 +20,17 @@ type Feed struct {
 	mu sync.Mutex
 	// seq is the last transaction number handed out; open are the
 	// transactions begun (Begin) and not yet committed, ascending.
-	seq     uint64
-	open    []uint64
-	state   map[int64]feedEntry
-	pruned  uint64
-	err     error
-	writer  ports.Writer
-	delay   time.Duration
-	removed map[int64]time.Time
-	id      uint64
+	seq   uint64
+	open  []uint64
+	state map[int64]feedEntry
+	// prunedTo covers every change whose removal or departure was
+	// pruned: the join of what each prune took up to.
+	prunedTo domain.ChangePos
+	err      error
+	writer   ports.Writer
+	delay    time.Duration
+	removed  map[int64]time.Time
+	id       uint64
 	// left records every departure of a ticket from a team, in position
 	// order.
 	left []departure
@@ -267,7 +269,7 @@ func (f *Feed) ReadChanges(ctx context.Context, after, until domain.ChangePos, b
 		f.mu.Unlock()
 		return after, err
 	}
-	if kept := f.keptLocked(); f.pruned != 0 && !after.Includes(kept) {
+	if kept := f.prunedTo; !kept.IsZero() && !after.Includes(kept) {
 		f.mu.Unlock()
 		return after, fmt.Errorf("%w: a read from %v, the history kept from %v", ports.ErrHistoryPruned, after, kept)
 	}
@@ -416,45 +418,36 @@ func (f *Feed) SetIdentity(id uint64) {
 func (f *Feed) ResumableAfter(context.Context) (domain.ChangePos, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.pruned == 0 {
-		return domain.ChangePos{}, nil
-	}
-	return f.keptLocked(), nil
-}
-
-// keptLocked is where the retained history starts: every transaction below
-// the pruned one, but those open now, whose removals no prune has seen.
-func (f *Feed) keptLocked() domain.ChangePos {
-	out := domain.ChangePos{Xmax: f.pruned}
-	for _, x := range f.open {
-		if x < f.pruned {
-			out.Pending = append(out.Pending, x)
-		}
-	}
-	slices.Sort(out.Pending)
-	return out
+	return f.prunedTo, nil
 }
 
 // PruneRemovals implements ports.ChangeFeed.
 func (f *Feed) PruneRemovals(_ context.Context, cutoff time.Time, readTo domain.ChangePos) (int64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	// As on PostgreSQL, a prune takes up to what has committed and the
+	// reader has read; a removal's time is its commit's.
+	upTo := domain.Meet(f.snapshotLocked(), readTo)
+	took := false
 	var n int64
 	for id, at := range f.removed {
-		if at.Before(cutoff) && f.state[id].pos.coveredBy(readTo) {
-			f.pruned = max(f.pruned, f.state[id].pos.seq+1)
+		if at.Before(cutoff) && f.state[id].pos.coveredBy(upTo) {
+			took = true
 			delete(f.state, id)
 			delete(f.removed, id)
 			n++
 		}
 	}
 	f.left = slices.DeleteFunc(f.left, func(d departure) bool {
-		if d.at.Before(cutoff) && d.pos.coveredBy(readTo) {
-			f.pruned = max(f.pruned, d.pos.seq+1)
+		if d.at.Before(cutoff) && d.pos.coveredBy(upTo) {
+			took = true
 			return true
 		}
 		return false
 	})
+	if took {
+		f.prunedTo = domain.Join(f.prunedTo, upTo)
+	}
 	return n, nil
 }
 

@@ -208,6 +208,13 @@ func redact(raw string) string {
 // server does.
 func HoldWriterElsewhere(t testing.TB) {
 	t.Helper()
+	OpenWriterElsewhere(t)
+}
+
+// OpenWriterElsewhere opens a writing transaction as HoldWriterElsewhere
+// does, and returns the function that commits it.
+func OpenWriterElsewhere(t testing.TB) (commit func()) {
+	t.Helper()
 	ctx := context.Background()
 	c, err := pgx.Connect(ctx, NewDatabase(t))
 	if err != nil {
@@ -227,4 +234,10 @@ func HoldWriterElsewhere(t testing.TB) {
 		_ = tx.Rollback(context.Background())
 		c.Close(context.Background())
 	})
+	return func() {
+		t.Helper()
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatalf("pgtest: commit: %v", err)
+		}
+	}
 }
