@@ -126,3 +126,29 @@ func TestMeetAndJoin_CoverWhatBothAndEitherCover(t *testing.T) {
 		}
 	}
 }
+
+func TestTookUpTo_CoversWhatThePositionCoversUpToTheLastChange(t *testing.T) {
+	r := rand.New(rand.NewSource(4))
+	for i := 0; i < 100000; i++ {
+		p := randPos(r, 8, true)
+		seq, id := uint64(1+r.Intn(9)), ids[1+r.Intn(len(ids)-1)]
+		if !p.valid() || !p.Covers(seq, id) {
+			continue
+		}
+		took := TookUpTo(p, seq, id)
+		if !took.valid() {
+			t.Fatalf("TookUpTo(%v, %d, %d) = %v: not a position a server hands out", p, seq, id, took)
+		}
+		for x := uint64(1); x < 11; x++ {
+			for _, i := range ids {
+				upTo := x < seq || (x == seq && i <= id)
+				if upTo && p.Covers(x, i) && !took.Covers(x, i) {
+					t.Fatalf("TookUpTo(%v, %d, %d) = %v lacks (%d,%d)", p, seq, id, took, x, i)
+				}
+				if !upTo && took.Covers(x, i) {
+					t.Fatalf("TookUpTo(%v, %d, %d) = %v covers (%d,%d), after the last change", p, seq, id, took, x, i)
+				}
+			}
+		}
+	}
+}

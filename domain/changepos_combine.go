@@ -103,6 +103,17 @@ func Join(p, q ChangePos) ChangePos {
 	return out
 }
 
+// TookUpTo returns a position that covers every change a reader at p has
+// had up to (seq, id), in (transaction, ticket id) order, where p covers
+// that change: what p covers below seq — the whole of a transaction it
+// holds in part, which a position with seq in part cannot say otherwise —
+// and seq up to id. It is what a prune up to p took, when the last change
+// it took was (seq, id): recording that, not all of p, refuses no reader
+// for lacking what came after.
+func TookUpTo(p ChangePos, seq uint64, id int64) ChangePos {
+	return ChangePos{Xmax: seq, Pending: p.Below(seq).Pending, Seq: seq, ID: id}
+}
+
 // coversNone reports whether p covers no change of transaction x, not even
 // as its partial transaction up to the lowest ticket id.
 func (p ChangePos) coversNone(x uint64) bool {

@@ -39,7 +39,7 @@ const (
 	// pruned up to (postgres_prune.go), and the transaction below which
 	// replicas of releases before migration 00013 pruned, with those below
 	// it still open.
-	pgKeptSQL = `SELECT f.pruned_xmax, f.pruned_pending, f.removals_pruned_before, ARRAY(SELECT x::text::bigint FROM pg_snapshot_xip(pg_current_snapshot()) AS x WHERE x::text::bigint < f.removals_pruned_before ORDER BY 1) FROM change_feed_state AS f WHERE f.id = 1`
+	pgKeptSQL = `SELECT f.pruned_xmax, f.pruned_pending, f.pruned_seq, f.pruned_id, f.legacy_pruned_before, ARRAY(SELECT x::text::bigint FROM pg_snapshot_xip(pg_current_snapshot()) AS x WHERE x::text::bigint < f.legacy_pruned_before ORDER BY 1) FROM change_feed_state AS f WHERE f.id = 1`
 )
 
 // readChanges reads what `after` lacks of what the target covers — until,
@@ -258,16 +258,16 @@ func (s *postgresEngine) readChangeBatch(br pgx.BatchResults, types *pgtype.Map,
 // scanKept reads pgKeptSQL's row: a position covering every change whose
 // removal or departure was pruned.
 func scanKept(row pgx.Row) (domain.ChangePos, error) {
-	var prunedXmax, before int64
-	var prunedPending, open []int64
-	if err := row.Scan(&prunedXmax, &prunedPending, &before, &open); err != nil {
+	var p prunedTo
+	var before int64
+	var open []int64
+	if err := row.Scan(&p.xmax, &p.pending, &p.seq, &p.id, &before, &open); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return domain.ChangePos{}, nil // nothing pruned, ever
 		}
 		return domain.ChangePos{}, fmt.Errorf("history kept: %w", err)
 	}
-	pruned := domain.ChangePos{Xmax: uint64(prunedXmax), Pending: xids(prunedPending)}
-	return domain.Join(pruned, prunedBelow(before, xids(open))), nil
+	return domain.Join(p.pos(), prunedBelow(before, xids(open))), nil
 }
 
 // xids converts transaction ids read as bigint; none is nil.

@@ -2,7 +2,6 @@ package gormstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -20,10 +19,12 @@ import (
 // its removals for the retention after it commits, and a reader that had
 // it pending when a newer removal was pruned has lost nothing.
 //
-// change_feed_state.pruned_xmax and pruned_pending hold the position
-// pruned up to: the join of the positions every prune took up to. It is a
-// snapshot, not a number, so a transaction no prune took stays pending in
-// it however old it is (checkHistoryKept).
+// change_feed_state.pruned_xmax, pruned_pending, pruned_seq and pruned_id
+// hold the position pruned up to: the join, over the prunes, of what each
+// could take up to the last change it took (domain.TookUpTo). It is a snapshot, not a number, so a
+// transaction no prune took stays pending in it however old it is
+// (checkHistoryKept). A prune raises removals_pruned_before too, for
+// replicas of the previous release (migration 00013).
 const (
 	// pgMarkNowSQL reads the time and the server's snapshot. It is the
 	// prune's first statement, run before its transaction has an id: a
@@ -33,25 +34,32 @@ const (
 	// if any, and when the newest mark of all was left.
 	pgMarkBeforeSQL = `SELECT (SELECT max(taken_at) FROM change_feed_marks), m.taken_at, m.snap_xmax, m.snap_pending
 	FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT taken_at, snap_xmax, snap_pending FROM change_feed_marks WHERE taken_at < $1 ORDER BY taken_at DESC LIMIT 1) AS m ON true`
-	// pgPrunedSQL reads, and locks until the prune commits, the position
-	// pruned up to: concurrent prunes of replicas take turns.
-	pgPrunedSQL = `SELECT pruned_xmax, pruned_pending FROM change_feed_state WHERE id = 1 FOR UPDATE`
 	// pgPruneSQL is the retention statement, around the test that a change
 	// is one the prune may take (%[1]s, for ticket_removals, and %[2]s,
 	// for ticket_departures): removals and departures recorded before the
-	// cutoff ($1) go, and the position pruned up to becomes $2, $3 if any
-	// did. The births of transactions that have ended (completed before
-	// the statement's snapshot) go too: they matter only while their
-	// transaction writes (00006_births.sql). The new mark ($4, $5, $6) is
-	// left when $7, and marks older than the one used ($8) go. The count
-	// returned is the removals'.
-	pgPruneSQL = `WITH gone AS (DELETE FROM ticket_removals t WHERE removed_at < $1 AND %[1]s RETURNING 1),
-	left_ AS (DELETE FROM ticket_departures t WHERE departed_at < $1 AND %[2]s RETURNING 1),
+	// cutoff ($1) go. The births of transactions that have ended
+	// (completed before the statement's snapshot) go too: they matter only
+	// while their transaction writes (00006_births.sql). The new mark ($2,
+	// $3, $4) is left when $5, and marks older than the one used ($6) go.
+	// It returns how many removals went, and the last change that went,
+	// in (transaction, ticket id) order.
+	pgPruneSQL = `WITH gone AS (DELETE FROM ticket_removals t WHERE removed_at < $1 AND %[1]s RETURNING change_pos, id),
+	left_ AS (DELETE FROM ticket_departures t WHERE departed_at < $1 AND %[2]s RETURNING change_pos, id),
 	born AS (DELETE FROM ticket_births WHERE pg_visible_in_snapshot(change_pos::text::xid8, pg_current_snapshot())),
-	moved AS (UPDATE change_feed_state SET pruned_xmax = $2, pruned_pending = $3 WHERE id = 1 AND EXISTS (SELECT FROM gone UNION ALL SELECT FROM left_)),
-	marked AS (INSERT INTO change_feed_marks (taken_at, snap_xmax, snap_pending) SELECT $4, $5, $6 WHERE $7),
-	old AS (DELETE FROM change_feed_marks WHERE taken_at < $8)
-	SELECT count(*) FROM gone`
+	marked AS (INSERT INTO change_feed_marks (taken_at, snap_xmax, snap_pending) SELECT $2, $3, $4 WHERE $5),
+	old AS (DELETE FROM change_feed_marks WHERE taken_at < $6)
+	SELECT (SELECT count(*) FROM gone), l.change_pos, l.id FROM (SELECT 1) AS one
+	LEFT JOIN LATERAL (SELECT change_pos, id FROM gone UNION ALL SELECT change_pos, id FROM left_ ORDER BY 1 DESC, 2 DESC LIMIT 1) AS l ON true`
+	// pgPrunedSQL reads, and locks until the prune commits, the position
+	// pruned up to, after the prune's deletes: concurrent prunes of
+	// replicas take turns to record what they took, and take their locks
+	// in the order the previous release's prune does. It says, for the
+	// transaction, that this is a prune by marks (see 00013).
+	pgPrunedSQL = `SELECT pruned_xmax, pruned_pending, pruned_seq, pruned_id, set_config('ticketstream.prune_by_marks', 'on', true) FROM change_feed_state WHERE id = 1 FOR UPDATE`
+	// pgPrunedToSQL records the position pruned up to ($1 to $4), and the
+	// transaction below which replicas of the previous release are to
+	// count everything pruned ($5).
+	pgPrunedToSQL = `UPDATE change_feed_state SET pruned_xmax = $1, pruned_pending = $2, pruned_seq = $3, pruned_id = $4, removals_pruned_before = GREATEST(removals_pruned_before, $5) WHERE id = 1`
 )
 
 // marksPerRetention is about how many marks the retention keeps: a new
@@ -66,11 +74,13 @@ type mark struct {
 	pos domain.ChangePos
 }
 
-// prune runs the retention in one transaction.
+// prune runs the retention in one READ COMMITTED transaction, whatever
+// the database's default: each statement sees what the prunes of other
+// replicas, which it waits for, committed.
 func (s *postgresEngine) prune(ctx context.Context, cutoff time.Time, readTo domain.ChangePos) (int64, error) {
 	var n int64
 	err := s.withPgx(ctx, func(c *pgx.Conn) error {
-		return pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
+		return pgx.BeginTxFunc(ctx, c, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
 			var err error
 			n, err = pruneIn(ctx, tx, cutoff, readTo)
 			return err
@@ -92,16 +102,10 @@ func pruneIn(ctx context.Context, tx pgx.Tx, cutoff time.Time, readTo domain.Cha
 	if err != nil {
 		return 0, err
 	}
-	var prunedXmax int64
-	var prunedPending []int64
-	if err := tx.QueryRow(ctx, pgPrunedSQL).Scan(&prunedXmax, &prunedPending); err != nil {
-		return 0, fmt.Errorf("pruned up to: %w", err)
-	}
 	// What the prune may take: what the reader has read and the mark shows
 	// committed. Nothing, when no mark is old enough.
 	upTo := domain.Meet(use.pos, readTo)
-	pruned := domain.Join(domain.ChangePos{Xmax: uint64(prunedXmax), Pending: xids(prunedPending)}, upTo)
-	b := &sqlBuilder{style: &postgresStyle, n: 8} // $1 to $8 are the statement's own
+	b := &sqlBuilder{style: &postgresStyle, n: 6} // $1 to $6 are the statement's own
 	args := writeCovers(b, "t.", upTo, nil)
 	removals := b.String()
 	b.Reset()
@@ -114,12 +118,40 @@ func pruneIn(ctx context.Context, tx pgx.Tx, cutoff time.Time, readTo domain.Cha
 		dropBefore = newest
 	}
 	stmt := fmt.Sprintf(pgPruneSQL, removals, b.String())
-	all := append([]any{cutoff, int64(pruned.Xmax), bigints(pruned.Pending), now.at, xmax, bigints(now.pos.Pending), leave, dropBefore}, args...)
+	all := append([]any{cutoff, now.at, xmax, bigints(now.pos.Pending), leave, dropBefore}, args...)
 	var n int64
-	if err := tx.QueryRow(ctx, stmt, all...).Scan(&n); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+	var lastSeq, lastID *int64
+	if err := tx.QueryRow(ctx, stmt, all...).Scan(&n, &lastSeq, &lastID); err != nil {
 		return 0, err
 	}
+	if lastSeq == nil || lastID == nil {
+		return n, nil // nothing went
+	}
+	var was prunedTo
+	if err := tx.QueryRow(ctx, pgPrunedSQL).Scan(&was.xmax, &was.pending, &was.seq, &was.id, nil); err != nil {
+		return 0, fmt.Errorf("pruned up to: %w", err)
+	}
+	p := prunedToOf(domain.Join(was.pos(), domain.TookUpTo(upTo, uint64(*lastSeq), *lastID)))
+	if _, err := tx.Exec(ctx, pgPrunedToSQL, p.xmax, p.pending, p.seq, p.id, *lastSeq+1); err != nil {
+		return 0, fmt.Errorf("record the position pruned up to: %w", err)
+	}
 	return n, nil
+}
+
+// prunedTo is the position pruned up to, as change_feed_state holds it.
+type prunedTo struct {
+	xmax, seq, id int64
+	pending       []int64
+}
+
+// pos is p as a position.
+func (p prunedTo) pos() domain.ChangePos {
+	return domain.ChangePos{Xmax: uint64(p.xmax), Pending: xids(p.pending), Seq: uint64(p.seq), ID: p.id}
+}
+
+// prunedToOf is position p as change_feed_state holds it.
+func prunedToOf(p domain.ChangePos) prunedTo {
+	return prunedTo{xmax: int64(p.Xmax), pending: bigints(p.Pending), seq: int64(p.Seq), id: p.ID}
 }
 
 // markBefore returns the newest mark taken before cutoff — now's, when now

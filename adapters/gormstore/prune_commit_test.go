@@ -7,7 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/ticketstream/ticketstream/adapters/gormstore"
+	"github.com/ticketstream/ticketstream/adapters/gormstore/pgtest"
 	"github.com/ticketstream/ticketstream/domain"
 	"github.com/ticketstream/ticketstream/domain/demodata"
 	"github.com/ticketstream/ticketstream/ports"
@@ -131,5 +134,186 @@ func TestPrune_PostgresRetentionCountsFromTheCommit(t *testing.T) {
 	}
 	if n, err := s.PruneRemovals(ctx, time.Now().Add(time.Hour), everything); err != nil || n != 1 {
 		t.Errorf("prune with a cutoff after the commit: %d, %v; want the removal", n, err)
+	}
+}
+
+// What a prune records refuses no reader for lacking transactions newer
+// than anything it took: a reader that had a removal, and nothing since,
+// reads on after the removal is pruned, though newer transactions had
+// committed before the prune.
+func TestPrune_PostgresRefusesNoReaderForWhatCameAfterThePrunedChanges(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tickets := demodata.New(20).Tickets(3)
+	s := openStore(t, gormstore.Postgres, tickets, gormstore.Config{})
+	start, err := s.Horizon(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteTicket(ctx, tickets[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	_, had, err := readFeed(ctx, s, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := tickets[1]
+	later.Subject = "after the removal"
+	if err := s.UpdateTicket(ctx, later); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.Horizon(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.PruneRemovals(ctx, time.Now().Add(time.Hour), all); err != nil || n != 1 {
+		t.Fatalf("prune: %d, %v; want the removal", n, err)
+	}
+	got, _, err := readFeed(ctx, s, had)
+	if err != nil || len(got) != 1 || got[0].Ticket.ID != later.ID {
+		t.Errorf("read from %v, which had the pruned removal: %d changes, %v; want the later update", had, len(got), err)
+	}
+	if _, _, err := readFeed(ctx, s, start); !errors.Is(err, ports.ErrHistoryPruned) {
+		t.Errorf("read from %v, before the pruned removal: %v; want ErrHistoryPruned", start, err)
+	}
+}
+
+// During a rolling deploy, replicas of the previous release see what a new
+// prune took by removals_pruned_before alone: a new prune raises it. Their
+// own prunes raise legacy_pruned_before too, which new readers check; a
+// new prune does not, so it brings back no false alarm.
+func TestPrune_PostgresKeepsThePreviousReleasesFloor(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tickets := demodata.New(21).Tickets(3)
+	s := openStore(t, gormstore.Postgres, tickets, gormstore.Config{})
+	w := writerConn(t, s)
+	start, err := s.Horizon(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteTicket(ctx, tickets[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	var pos int64
+	if err := w.QueryRow(ctx, `SELECT change_pos FROM ticket_removals WHERE id = $1`, tickets[0].ID).Scan(&pos); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.Horizon(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.PruneRemovals(ctx, time.Now().Add(time.Hour), all); err != nil || n != 1 {
+		t.Fatalf("prune: %d, %v", n, err)
+	}
+	var floor, legacy int64
+	read := func() {
+		t.Helper()
+		if err := w.QueryRow(ctx, `SELECT removals_pruned_before, legacy_pruned_before FROM change_feed_state`).Scan(&floor, &legacy); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if read(); floor != pos+1 || legacy != 0 {
+		t.Errorf("after a new prune of the removal at %d: removals_pruned_before %d, legacy_pruned_before %d; want %d and 0", pos, floor, legacy, pos+1)
+	}
+	// A replica of the previous release prunes (its statement, reduced to
+	// what it does to change_feed_state).
+	if _, err := w.Exec(ctx, `UPDATE change_feed_state SET removals_pruned_before = GREATEST(removals_pruned_before, $1) WHERE id = 1`, pos+1); err != nil {
+		t.Fatal(err)
+	}
+	if read(); legacy != pos+1 {
+		t.Errorf("after a previous release's prune: legacy_pruned_before %d; want %d", legacy, pos+1)
+	}
+	if _, _, err := readFeed(ctx, s, start); !errors.Is(err, ports.ErrHistoryPruned) {
+		t.Errorf("read from before both prunes: %v; want ErrHistoryPruned", err)
+	}
+}
+
+// A prune runs READ COMMITTED whatever the database's default: another
+// replica's prune committing while it waits for change_feed_state does not
+// fail it (under SERIALIZABLE it would, every time prunes overlap).
+func TestPrune_PostgresTakesTurnsUnderASerializableDefault(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tickets := demodata.New(22).Tickets(3)
+	s := openStore(t, gormstore.Postgres, tickets, gormstore.Config{})
+	w := writerConn(t, s)
+	if _, err := w.Exec(ctx, `ALTER DATABASE `+pgx.Identifier{pgtest.DatabaseName(s.Target())}.Sanitize()+` SET default_transaction_isolation = 'serializable'`); err != nil {
+		t.Fatal(err)
+	}
+	strict, closeStrict, err := gormstore.Open(ctx, gormstore.Config{URL: s.Target()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(closeStrict)
+	if err := strict.DeleteTicket(ctx, tickets[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	all, err := strict.Horizon(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := w.Begin(ctx) // another replica's prune, holding the state
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Rollback(ctx) //nolint:errcheck // committed below
+	if _, err := other.Exec(ctx, `SELECT 1 FROM change_feed_state WHERE id = 1 FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		n   int64
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, err := strict.PruneRemovals(ctx, time.Now().Add(time.Hour), all)
+		done <- result{n, err}
+	}()
+	time.Sleep(100 * time.Millisecond) // let the prune reach the lock; should it come later, it finds the row free
+	if _, err := other.Exec(ctx, `UPDATE change_feed_state SET pruned_pending = pruned_pending WHERE id = 1`); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-done; r.err != nil || r.n != 1 {
+		t.Errorf("prune behind another replica's, on a SERIALIZABLE database: %d, %v; want the removal", r.n, r.err)
+	}
+}
+
+// A prune up to a position in the middle of a transaction records what it
+// took as exactly as a position can: a reader that lacks the transaction
+// is told, and one at the same point reads its rest.
+func TestPrune_PostgresUpToATransactionReadInPart(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tickets := demodata.New(46).Tickets(4)
+	s := openStore(t, gormstore.Postgres, tickets, gormstore.Config{})
+	w := writerConn(t, s)
+	if _, err := w.Exec(ctx, `DELETE FROM tickets`); err != nil { // one transaction, four removals
+		t.Fatal(err)
+	}
+	var seq, mid int64
+	if err := w.QueryRow(ctx, `SELECT max(change_pos), percentile_disc(0.5) WITHIN GROUP (ORDER BY id) FROM ticket_removals`).Scan(&seq, &mid); err != nil {
+		t.Fatal(err)
+	}
+	before := domain.ChangePos{Xmax: uint64(seq)} // everything before the transaction, nothing of it
+	part := domain.ChangePos{Xmax: uint64(seq), Seq: uint64(seq), ID: mid}
+	n, err := s.PruneRemovals(ctx, time.Now().Add(time.Hour), part)
+	if err != nil || n != 2 {
+		t.Fatalf("prune up to %v: %d, %v; want the 2 removals up to ticket %d", part, n, err, mid)
+	}
+	if _, _, err := readFeed(ctx, s, before); !errors.Is(err, ports.ErrHistoryPruned) {
+		t.Errorf("read from %v, which lacks the pruned removals: %v; want ErrHistoryPruned", before, err)
+	}
+	got, _, err := readFeed(ctx, s, part)
+	if err != nil || len(got) != 2 {
+		t.Errorf("read from %v: %d changes, %v; want the 2 removals after ticket %d", part, len(got), err, mid)
+	}
+	for _, c := range got {
+		if !c.Removed || c.Ticket.ID <= mid {
+			t.Errorf("read from %v: %+v; want removals after ticket %d", part, c, mid)
+		}
 	}
 }

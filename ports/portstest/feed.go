@@ -24,7 +24,8 @@ type Feed struct {
 	open  []uint64
 	state map[int64]feedEntry
 	// prunedTo covers every change whose removal or departure was
-	// pruned: the join of what each prune took up to.
+	// pruned: the join, over the prunes, of what each could take up to
+	// the last change it took (domain.TookUpTo).
 	prunedTo domain.ChangePos
 	err      error
 	writer   ports.Writer
@@ -428,11 +429,13 @@ func (f *Feed) PruneRemovals(_ context.Context, cutoff time.Time, readTo domain.
 	// As on PostgreSQL, a prune takes up to what has committed and the
 	// reader has read; a removal's time is its commit's.
 	upTo := domain.Meet(f.snapshotLocked(), readTo)
-	took := false
+	var last rowPos // the last change that went, if any
 	var n int64
 	for id, at := range f.removed {
 		if at.Before(cutoff) && f.state[id].pos.coveredBy(upTo) {
-			took = true
+			if e := f.state[id].pos; e.compare(last) > 0 {
+				last = e
+			}
 			delete(f.state, id)
 			delete(f.removed, id)
 			n++
@@ -440,13 +443,15 @@ func (f *Feed) PruneRemovals(_ context.Context, cutoff time.Time, readTo domain.
 	}
 	f.left = slices.DeleteFunc(f.left, func(d departure) bool {
 		if d.at.Before(cutoff) && d.pos.coveredBy(upTo) {
-			took = true
+			if d.pos.compare(last) > 0 {
+				last = d.pos
+			}
 			return true
 		}
 		return false
 	})
-	if took {
-		f.prunedTo = domain.Join(f.prunedTo, upTo)
+	if last.seq != 0 {
+		f.prunedTo = domain.Join(f.prunedTo, domain.TookUpTo(upTo, last.seq, last.id))
 	}
 	return n, nil
 }
