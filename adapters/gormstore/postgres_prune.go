@@ -21,10 +21,11 @@ import (
 //
 // change_feed_state.pruned_xmax, pruned_pending, pruned_seq and pruned_id
 // hold the position pruned up to: the join, over the prunes, of what each
-// could take up to the last change it took (domain.TookUpTo). It is a snapshot, not a number, so a
-// transaction no prune took stays pending in it however old it is
-// (checkHistoryKept). A prune raises removals_pruned_before too, for
-// replicas of the previous release (migration 00013).
+// took, up to the last change it took (domain.TookUpTo). It is a
+// snapshot, not a number, so a transaction no prune took stays pending in
+// it however old it is (checkHistoryKept). A prune raises
+// removals_pruned_before too, for replicas of the previous release
+// (migration 00013).
 const (
 	// pgMarkNowSQL reads the time and the server's snapshot. It is the
 	// prune's first statement, run before its transaction has an id: a

@@ -224,6 +224,16 @@ func TestPrune_PostgresKeepsThePreviousReleasesFloor(t *testing.T) {
 	if read(); legacy != pos+1 {
 		t.Errorf("after a previous release's prune: legacy_pruned_before %d; want %d", legacy, pos+1)
 	}
+	// Also from a session whose triggers run as a replica's.
+	if _, err := w.Exec(ctx, `SET session_replication_role = replica`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Exec(ctx, `UPDATE change_feed_state SET removals_pruned_before = GREATEST(removals_pruned_before, $1) WHERE id = 1`, pos+2); err != nil {
+		t.Fatal(err)
+	}
+	if read(); legacy != pos+2 {
+		t.Errorf("after a previous release's prune as a replica: legacy_pruned_before %d; want %d", legacy, pos+2)
+	}
 	if _, _, err := readFeed(ctx, s, start); !errors.Is(err, ports.ErrHistoryPruned) {
 		t.Errorf("read from before both prunes: %v; want ErrHistoryPruned", err)
 	}

@@ -59,6 +59,9 @@ $$;
 DROP TRIGGER IF EXISTS change_feed_state_legacy_prune ON change_feed_state;
 CREATE TRIGGER change_feed_state_legacy_prune BEFORE UPDATE OF removals_pruned_before ON change_feed_state
     FOR EACH ROW EXECUTE FUNCTION ticketstream_note_legacy_prune();
+-- Like the feed's own (00011): an old replica's prune in a session with
+-- session_replication_role = replica must be noted too.
+ALTER TABLE change_feed_state ENABLE ALWAYS TRIGGER change_feed_state_legacy_prune;
 
 -- +goose Down
 SET LOCAL lock_timeout = '10s';
