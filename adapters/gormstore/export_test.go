@@ -61,3 +61,10 @@ func (s *Store) ExplainSorted(ctx context.Context, q domain.Query, after *domain
 	}
 	return plan.String(), rows.Err()
 }
+
+// ExecSQL runs statement, which takes no arguments, on the store's
+// database: another program's writer, in one transaction of its own.
+func (s *Store) ExecSQL(ctx context.Context, statement string) error {
+	_, err := s.sql.ExecContext(ctx, statement)
+	return err
+}

@@ -111,7 +111,33 @@ func pageBound(page *changePage, batchSize int) (bound rowKey, full bool) {
 		}
 		full = true
 	}
+	// Each list holds at most batchSize rows, but both together may hold
+	// more up to the bound: the batch ends at the batchSize-th, and the
+	// next page reads on from there.
+	if k, ok := batchEnd(page.changed, page.removed, batchSize); ok && (!full || k.compare(bound) < 0) {
+		bound, full = k, true
+	}
 	return bound, full
+}
+
+// batchEnd returns the key of the batchSize-th change of both lists in key
+// order, when they hold more than batchSize.
+func batchEnd(a, b []ports.Change, batchSize int) (rowKey, bool) {
+	if len(a)+len(b) <= batchSize {
+		return rowKey{}, false
+	}
+	i, j := 0, 0
+	var k rowKey
+	for range batchSize {
+		if j == len(b) || (i < len(a) && keyOf(&a[i]).compare(keyOf(&b[j])) < 0) {
+			k = keyOf(&a[i])
+			i++
+		} else {
+			k = keyOf(&b[j])
+			j++
+		}
+	}
+	return k, true
 }
 
 // handOver merges page's lists — up to bound, when full — into merged,
