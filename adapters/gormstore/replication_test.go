@@ -1,0 +1,170 @@
+package gormstore_test
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ticketstream/ticketstream/adapters/gormstore/pgtest"
+	"github.com/ticketstream/ticketstream/domain/demodata"
+	"github.com/ticketstream/ticketstream/ports"
+	"github.com/ticketstream/ticketstream/ports/portstest"
+)
+
+// A tickets table filled by a logical replication subscription is written
+// by the subscription's apply worker, which fires row triggers only: the
+// deletes it applied were never recorded (the removal trigger is a
+// statement trigger), so a ticket deleted on the publisher stayed on every
+// dashboard. The shared server runs with wal_level=replica, so the test
+// starts a server of its own with wal_level=logical, and replicates from
+// one of its databases to another: a single delete, a bulk delete of
+// thousands of rows in one statement, a ticket moved to another team and
+// deleted in one transaction, and an update — and, on the subscriber, a
+// data loader's replica-role session deleting a ticket itself, which must
+// be recorded once, as before.
+func TestFeed_PostgresReadsALogicalReplicationSubscriptionsDeletes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	admin := pgtest.StartPrivateServer(t, "wal_level=logical")
+	pubURL, subURL := privateDatabase(t, admin, "publisher"), privateDatabase(t, admin, "subscriber")
+
+	const total, bulk = 3000, 2000
+	tickets := demodata.New(41).Tickets(total)
+	openStoreAt(t, pubURL, tickets)
+	subscriber := openStoreAt(t, subURL, nil)
+	pub := connect(t, pubURL)
+	sub := connect(t, subURL)
+	// One database of the server subscribes to another: the slot is made
+	// beforehand, since CREATE SUBSCRIPTION would wait for itself.
+	for _, sql := range []string{
+		`CREATE PUBLICATION tickets_pub FOR TABLE tickets`,
+		`SELECT pg_create_logical_replication_slot('tickets_sub', 'pgoutput')`,
+	} {
+		if _, err := pub.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	u, _ := url.Parse(pubURL)
+	conninfo := fmt.Sprintf("host=%s port=%s dbname=publisher user=postgres", u.Hostname(), u.Port())
+	if _, err := sub.Exec(ctx, `CREATE SUBSCRIPTION tickets_sub CONNECTION '`+conninfo+`' PUBLICATION tickets_pub
+		WITH (create_slot = false, slot_name = 'tickets_sub')`); err != nil {
+		t.Fatalf("CREATE SUBSCRIPTION: %v", err)
+	}
+	waitRows(t, sub, `SELECT count(*) FROM tickets`, total)
+	start, err := subscriber.Horizon(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	id := func(i int) string { return strconv.FormatInt(tickets[i].ID, 10) }
+	bulkIDs := make([]int64, bulk)
+	for i := range bulk {
+		bulkIDs[i] = tickets[10+i].ID
+	}
+	moved := tickets[3]
+	for _, sql := range []string{
+		`UPDATE tickets SET subject = 'replicated update' WHERE id = ` + id(0),
+		`DELETE FROM tickets WHERE id = ` + id(1),
+		`BEGIN`,
+		`UPDATE tickets SET team = team || '-moved' WHERE id = ` + id(3),
+		`DELETE FROM tickets WHERE id = ` + id(3),
+		`COMMIT`,
+	} {
+		if _, err := pub.Exec(ctx, sql); err != nil {
+			t.Fatalf("publisher: %s: %v", sql, err)
+		}
+	}
+	if _, err := pub.Exec(ctx, `DELETE FROM tickets WHERE id = ANY($1)`, bulkIDs); err != nil {
+		t.Fatalf("publisher: bulk delete: %v", err)
+	}
+	// A data loader on the subscriber, in replica role, deletes one itself.
+	for _, sql := range []string{`SET session_replication_role = replica`, `DELETE FROM tickets WHERE id = ` + id(2)} {
+		if _, err := sub.Exec(ctx, sql); err != nil {
+			t.Fatalf("subscriber: %s: %v", sql, err)
+		}
+	}
+	waitRows(t, sub, `SELECT count(*) FROM tickets`, total-bulk-3)
+	waitRows(t, sub, `SELECT count(*) FROM tickets WHERE subject = 'replicated update'`, 1)
+
+	got, _ := portstest.WaitChanges(t, subscriber, start, 500, bulk+4)
+	removed := map[int64]int{}
+	var updated []ports.Change
+	for _, c := range got {
+		if c.Removed {
+			removed[c.Ticket.ID]++
+		} else {
+			updated = append(updated, c)
+		}
+	}
+	wantRemoved := append([]int64{tickets[1].ID, tickets[2].ID, moved.ID}, bulkIDs...)
+	for _, id := range wantRemoved {
+		if removed[id] != 1 {
+			t.Errorf("ticket %d deleted: read as removed %d times, want once", id, removed[id])
+		}
+	}
+	if len(removed) != len(wantRemoved) {
+		t.Errorf("read %d removals, want %d", len(removed), len(wantRemoved))
+	}
+	if len(updated) != 1 || updated[0].Ticket.ID != tickets[0].ID || updated[0].Ticket.Subject != "replicated update" {
+		t.Errorf("read updates %+v, want ticket %d's", updated, tickets[0].ID)
+	}
+	// A team-scoped dashboard that resumes is told of the deleted tickets
+	// it may hold: the moved one left the team it had before.
+	for _, c := range []struct {
+		team string
+		id   int64
+	}{{moved.Team, moved.ID}, {tickets[1].Team, tickets[1].ID}, {tickets[10].Team, tickets[10].ID}} {
+		left, err := subscriber.Departed(ctx, start, []string{c.team})
+		if err != nil || !slices.Contains(left, c.id) {
+			t.Errorf("departures from %s since the start: %d tickets, %v; want ticket %d among them", c.team, len(left), err, c.id)
+		}
+	}
+}
+
+// privateDatabase creates a database named name on the private server at
+// admin and returns its URL.
+func privateDatabase(t *testing.T, admin, name string) string {
+	t.Helper()
+	c := connect(t, admin)
+	if _, err := c.Exec(context.Background(), `CREATE DATABASE `+pgx.Identifier{name}.Sanitize()); err != nil {
+		t.Fatalf("CREATE DATABASE %s: %v", name, err)
+	}
+	u, _ := url.Parse(admin)
+	u.Path = "/" + name
+	return u.String()
+}
+
+// connect opens a connection of the test's own to rawURL.
+func connect(t *testing.T, rawURL string) *pgx.Conn {
+	t.Helper()
+	c, err := pgx.Connect(context.Background(), rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	return c
+}
+
+// waitRows waits until query, a count, returns want.
+func waitRows(t *testing.T, c *pgx.Conn, query string, want int) {
+	t.Helper()
+	var n int
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		if err := c.QueryRow(context.Background(), query).Scan(&n); err != nil {
+			t.Fatalf("%s: %v", query, err)
+		}
+		if n == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s = %d after 60s, want %d", query, n, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
