@@ -83,16 +83,33 @@ func TestFeed_PostgresReadsALogicalReplicationSubscriptionsDeletes(t *testing.T)
 	if _, err := pub.Exec(ctx, `DELETE FROM tickets WHERE id = ANY($1)`, bulkIDs); err != nil {
 		t.Fatalf("publisher: bulk delete: %v", err)
 	}
+	// Tickets that were in team "passing" only inside one transaction —
+	// inserted there, then deleted or moved on — never left it: no reader
+	// saw them in it.
+	const bornAndDeleted, bornAndMoved = 990001, 990002
+	for _, sql := range []string{
+		`BEGIN`,
+		`INSERT INTO tickets (id, team, subject, status, priority, requester, assignee, tags)
+		 VALUES (990001, 'passing', 'born and deleted', 'open', 'low', 'r@example.com', '', '{}'),
+		        (990002, 'passing', 'born and moved', 'open', 'low', 'r@example.com', '', '{}')`,
+		`DELETE FROM tickets WHERE id = 990001`,
+		`UPDATE tickets SET team = 'elsewhere' WHERE id = 990002`,
+		`COMMIT`,
+	} {
+		if _, err := pub.Exec(ctx, sql); err != nil {
+			t.Fatalf("publisher: %s: %v", sql, err)
+		}
+	}
 	// A data loader on the subscriber, in replica role, deletes one itself.
 	for _, sql := range []string{`SET session_replication_role = replica`, `DELETE FROM tickets WHERE id = ` + id(2)} {
 		if _, err := sub.Exec(ctx, sql); err != nil {
 			t.Fatalf("subscriber: %s: %v", sql, err)
 		}
 	}
-	waitRows(t, sub, `SELECT count(*) FROM tickets`, total-bulk-3)
+	waitRows(t, sub, `SELECT count(*) FROM tickets`, total-bulk-3+1)
 	waitRows(t, sub, `SELECT count(*) FROM tickets WHERE subject = 'replicated update'`, 1)
 
-	got, _ := portstest.WaitChanges(t, subscriber, start, 500, bulk+4)
+	got, _ := portstest.WaitChanges(t, subscriber, start, 500, bulk+6)
 	removed := map[int64]int{}
 	var updated []ports.Change
 	for _, c := range got {
@@ -102,7 +119,7 @@ func TestFeed_PostgresReadsALogicalReplicationSubscriptionsDeletes(t *testing.T)
 			updated = append(updated, c)
 		}
 	}
-	wantRemoved := append([]int64{tickets[1].ID, tickets[2].ID, moved.ID}, bulkIDs...)
+	wantRemoved := append([]int64{tickets[1].ID, tickets[2].ID, moved.ID, bornAndDeleted}, bulkIDs...)
 	for _, id := range wantRemoved {
 		if removed[id] != 1 {
 			t.Errorf("ticket %d deleted: read as removed %d times, want once", id, removed[id])
@@ -111,8 +128,12 @@ func TestFeed_PostgresReadsALogicalReplicationSubscriptionsDeletes(t *testing.T)
 	if len(removed) != len(wantRemoved) {
 		t.Errorf("read %d removals, want %d", len(removed), len(wantRemoved))
 	}
-	if len(updated) != 1 || updated[0].Ticket.ID != tickets[0].ID || updated[0].Ticket.Subject != "replicated update" {
-		t.Errorf("read updates %+v, want ticket %d's", updated, tickets[0].ID)
+	if len(updated) != 2 || updated[0].Ticket.ID != tickets[0].ID || updated[0].Ticket.Subject != "replicated update" ||
+		updated[1].Ticket.ID != bornAndMoved || updated[1].Ticket.Team != "elsewhere" {
+		t.Errorf("read updates %+v, want ticket %d's and %d in team elsewhere", updated, tickets[0].ID, bornAndMoved)
+	}
+	if left, err := subscriber.Departed(ctx, start, []string{"passing"}); err != nil || len(left) != 0 {
+		t.Errorf("departures from team passing: %v, %v; want none: its tickets were there only inside one transaction", left, err)
 	}
 	// A team-scoped dashboard that resumes is told of the deleted tickets
 	// it may hold: the moved one left the team it had before.

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -36,11 +37,15 @@ func StartPrivateServer(t testing.TB, settings ...string) string {
 	if err != nil {
 		unavailable(t, err)
 	}
-	dir, err := os.MkdirTemp("", "ticketstream-pg-")
+	removeStale()
+	dir, err := os.MkdirTemp("", privatePrefix)
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
 	if runAs != nil {
 		if err := os.Chown(dir, runAs.uid, runAs.gid); err != nil {
 			t.Fatalf("pgtest: %v", err)
@@ -49,18 +54,42 @@ func StartPrivateServer(t testing.TB, settings ...string) string {
 	data := filepath.Join(dir, "data")
 	initdb := serverCommand(runAs, filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale", "C", "--no-sync")
 	if out, err := initdb.CombinedOutput(); err != nil {
-		t.Fatalf("pgtest: initdb: %v\n%s", err, out)
+		hint := ""
+		if runAs != nil {
+			hint = fmt.Sprintf("\n(initdb runs as the user postgres, who must be able to reach %s: a TMPDIR only root may enter stops it)", dir)
+		}
+		t.Fatalf("pgtest: initdb: %v\n%s%s", err, out, hint)
 	}
+	// The port is free when picked, not reserved: another program may take
+	// it before the server binds it, so a server that could not is started
+	// again on another.
+	for attempt := 1; ; attempt++ {
+		url, log, err := startServer(t, runAs, bin, dir, settings)
+		if err == nil {
+			return url
+		}
+		if attempt == 3 || !strings.Contains(log, "could not bind") {
+			t.Fatalf("pgtest: %v\n%s", err, log)
+		}
+	}
+}
+
+// startServer starts the server of the data directory in dir on a free
+// loopback port, to be stopped when t ends, and returns its URL — or the
+// error and the server's log when it exited before it answered.
+func startServer(t testing.TB, runAs *systemUser, bin, dir string, settings []string) (url, log string, err error) {
+	t.Helper()
 	port, err := freeLoopbackPort()
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
-	args := []string{"-D", data, "-p", strconv.Itoa(port), "-k", dir, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"}
+	args := []string{"-D", filepath.Join(dir, "data"), "-p", strconv.Itoa(port), "-k", dir, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"}
 	for _, s := range settings {
 		args = append(args, "-c", s)
 	}
 	server := serverCommand(runAs, filepath.Join(bin, "postgres"), args...)
-	logFile, err := os.Create(filepath.Join(dir, "server.log"))
+	logPath := filepath.Join(dir, "server.log")
+	logFile, err := os.Create(logPath)
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
@@ -80,16 +109,17 @@ func StartPrivateServer(t testing.TB, settings ...string) string {
 			<-exited
 		}
 	})
-	url := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
+	url = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		err := ping(url)
 		if err == nil {
-			return url
+			return url, "", nil
 		}
 		select {
 		case werr := <-exited:
-			log, _ := os.ReadFile(filepath.Join(dir, "server.log"))
-			t.Fatalf("pgtest: the private server exited: %v\n%s", werr, log)
+			exited <- werr // for the cleanup
+			text, _ := os.ReadFile(logPath)
+			return "", string(text), fmt.Errorf("the private server exited: %v", werr)
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -98,6 +128,30 @@ func StartPrivateServer(t testing.TB, settings ...string) string {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// privatePrefix begins the name of each private server's directory.
+const privatePrefix = "ticketstream-pg-"
+
+// removeStale removes what private servers of test binaries that died
+// without their cleanups left (their servers died with them): directories
+// whose test binary (ownerFile) is gone.
+func removeStale() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), privatePrefix+"*"))
+	for _, dir := range dirs {
+		owner, err := os.ReadFile(filepath.Join(dir, ownerFile))
+		if err != nil {
+			continue // being made now, perhaps
+		}
+		if pid, err := strconv.Atoi(string(owner)); err != nil || syscall.Kill(pid, 0) == nil {
+			continue // alive, or not ours to judge
+		}
+		_ = os.RemoveAll(dir)
+	}
+}
+
+// ownerFile, in a private server's directory, holds the process id of the
+// test binary that made it.
+const ownerFile = "owner.pid"
 
 // unavailable skips t for lack of a private server, or fails it under
 // CI=true.
@@ -156,8 +210,12 @@ func serverUser() (*systemUser, error) {
 // serverCommand runs program as u (nil: the tests' own user).
 func serverCommand(u *systemUser, program string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(context.Background(), program, args...)
+	// A test binary that dies without its cleanups (a -timeout panic,
+	// SIGKILL) takes the server with it: SIGQUIT is PostgreSQL's immediate
+	// shutdown. Go sets it after the change of user, which would clear it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGQUIT}
 	if u != nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(u.uid), Gid: uint32(u.gid)}}
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(u.uid), Gid: uint32(u.gid)}
 	}
 	// The server's own environment, not the tests' PG* settings.
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "LANG=C"}

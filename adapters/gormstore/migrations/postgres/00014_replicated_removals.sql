@@ -1,25 +1,30 @@
--- Deletes applied by a logical replication subscription are recorded.
+-- Deletes, and births, applied by a logical replication subscription are
+-- recorded.
 --
 -- A tickets table filled by a subscription (CREATE SUBSCRIPTION … on this
 -- database, the help desk's own database publishing its tickets) is
 -- written by the subscription's apply worker. That worker runs with
 -- session_replication_role = replica and fires row triggers only: the
--- stamps (row triggers, ENABLE ALWAYS since 00011) made its inserts and
--- updates reach dashboards, but a delete is recorded by a statement
--- trigger (tickets_record_removals), so a ticket deleted on the publisher
--- stayed on every dashboard, silently, until it loaded afresh.
+-- stamps and the departure of a move (row triggers, ENABLE ALWAYS since
+-- 00011) fired, but deletes and births are recorded by statement triggers
+-- (tickets_record_removals, tickets_record_births). So a ticket deleted on
+-- the publisher stayed on every dashboard, silently, until it loaded
+-- afresh; and a ticket a replicated transaction inserted into one team and
+-- moved on left a departure from a team no reader saw it in, which told a
+-- dashboard of that team that resumed its id (a departure must never name
+-- a ticket a team had only inside one transaction: ports.ChangeFeed's
+-- DeparturesExact).
 --
--- This row trigger records the removal, and the departure from the
--- ticket's team, as the statement trigger does. It is enabled for replica
--- sessions only (ENABLE REPLICA), and does its work only in the apply
--- worker: a data loader's session in replica role fires the statement
--- trigger already (ENABLE ALWAYS), and asks once per session which it is
--- (the ticketstream.applies_replication setting keeps the answer), so its
--- bulk deletes pay one cheap test per row. Births are not recorded for a
--- replicated transaction (that trigger is a statement trigger too): a
--- ticket it inserts and then deletes or moves leaves a departure from a
--- team no reader saw it in, which tells a dashboard of that team to drop a
--- ticket it never had — nothing.
+-- These row triggers record the removal with its departure, and the
+-- birth, as the statement triggers do. They are enabled for replica
+-- sessions only (ENABLE REPLICA), and do their work only in a background
+-- worker — a subscription's apply worker, or another replication tool's:
+-- a client's session in replica role (a data loader) fires the statement
+-- triggers already (ENABLE ALWAYS), and asks once per session which it is
+-- (ticketstream_applies_replication keeps the answer in the
+-- ticketstream.applies_replication setting), so its bulk writes pay one
+-- cheap test per row. Where both fire (a subscription's first copy of a
+-- table fires statement triggers too) they write the same rows once.
 --
 -- Like 00011, this takes a lock that waits for open transactions on
 -- tickets: after 10 s the migration gives up instead.
@@ -27,19 +32,27 @@
 -- +goose Up
 SET LOCAL lock_timeout = '10s';
 -- +goose StatementBegin
+CREATE OR REPLACE FUNCTION ticketstream_applies_replication() RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF coalesce(current_setting('ticketstream.applies_replication', true), '') = '' THEN
+        PERFORM set_config('ticketstream.applies_replication',
+            CASE WHEN (SELECT backend_type FROM pg_stat_get_activity(pg_backend_pid())) = 'client backend'
+                 THEN 'off' ELSE 'on' END,
+            false);
+    END IF;
+    RETURN current_setting('ticketstream.applies_replication') = 'on';
+END
+$$;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
 CREATE OR REPLACE FUNCTION ticketstream_record_replicated_removal() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 DECLARE
     xid bigint;
 BEGIN
-    IF coalesce(current_setting('ticketstream.applies_replication', true), '') = '' THEN
-        PERFORM set_config('ticketstream.applies_replication',
-            CASE WHEN (SELECT backend_type FROM pg_stat_get_activity(pg_backend_pid()))
-                      LIKE 'logical replication%worker'
-                 THEN 'on' ELSE 'off' END,
-            false);
-    END IF;
-    IF current_setting('ticketstream.applies_replication') <> 'on' THEN
+    IF NOT ticketstream_applies_replication() THEN
         RETURN NULL;
     END IF;
     xid := pg_current_xact_id()::text::bigint;
@@ -54,13 +67,37 @@ BEGIN
 END
 $$;
 -- +goose StatementEnd
+
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION ticketstream_record_replicated_birth() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+BEGIN
+    IF NOT ticketstream_applies_replication() OR current_setting('ticketstream.bulk_load', true) = 'on' THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO ticket_births (id, change_pos) VALUES (NEW.id, pg_current_xact_id()::text::bigint)
+    ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END
+$$;
+-- +goose StatementEnd
+
 DROP TRIGGER IF EXISTS tickets_record_replicated_removal ON tickets;
 CREATE TRIGGER tickets_record_replicated_removal AFTER DELETE ON tickets
     FOR EACH ROW WHEN (current_setting('ticketstream.applies_replication', true) IS DISTINCT FROM 'off')
     EXECUTE FUNCTION ticketstream_record_replicated_removal();
 ALTER TABLE tickets ENABLE REPLICA TRIGGER tickets_record_replicated_removal;
 
+DROP TRIGGER IF EXISTS tickets_record_replicated_birth ON tickets;
+CREATE TRIGGER tickets_record_replicated_birth AFTER INSERT ON tickets
+    FOR EACH ROW WHEN (current_setting('ticketstream.applies_replication', true) IS DISTINCT FROM 'off')
+    EXECUTE FUNCTION ticketstream_record_replicated_birth();
+ALTER TABLE tickets ENABLE REPLICA TRIGGER tickets_record_replicated_birth;
+
 -- +goose Down
 SET LOCAL lock_timeout = '10s';
+DROP TRIGGER IF EXISTS tickets_record_replicated_birth ON tickets;
 DROP TRIGGER IF EXISTS tickets_record_replicated_removal ON tickets;
+DROP FUNCTION IF EXISTS ticketstream_record_replicated_birth();
 DROP FUNCTION IF EXISTS ticketstream_record_replicated_removal();
+DROP FUNCTION IF EXISTS ticketstream_applies_replication();
