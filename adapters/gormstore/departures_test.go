@@ -51,6 +51,15 @@ func TestPostgres_ATeamHeldOnlyInsideATransactionIsNoDeparture(t *testing.T) {
 	if _, err := tx.Exec(ctx, `UPDATE tickets SET team = 'support' WHERE id = 99001`); err != nil { // inserted into billing, moved: never billing for a reader
 		t.Fatal(err)
 	}
+	for _, q := range []string{ // inserted into billing, its id changed, then moved: never billing for a reader either
+		`INSERT INTO tickets (id, team, subject, status, priority, requester) VALUES (99002, 'billing', 's', 'open', 'low', 'r@example.com')`,
+		`UPDATE tickets SET id = 99003 WHERE id = 99002`,
+		`UPDATE tickets SET team = 'support' WHERE id = 99003`,
+	} {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
 	if _, err := tx.Exec(ctx, `UPDATE tickets SET team = 'accounts' WHERE id = $1`, tickets[1].ID); err != nil { // billing → accounts …
 		t.Fatal(err)
 	}
@@ -60,7 +69,7 @@ func TestPostgres_ATeamHeldOnlyInsideATransactionIsNoDeparture(t *testing.T) {
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	portstest.WaitChanges(t, s, start, 100, 3)
+	portstest.WaitChanges(t, s, start, 100, 4)
 	if ids, err := s.Departed(ctx, start, []string{"sales"}); err != nil || !slices.Equal(ids, []int64{tickets[0].ID}) {
 		t.Fatalf("Departed from sales = %v, %v; want only ticket %d, moved on through billing", ids, err, tickets[0].ID)
 	}

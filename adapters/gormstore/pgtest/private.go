@@ -2,6 +2,7 @@ package pgtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -142,8 +143,14 @@ func removeStale() {
 		if err != nil {
 			continue // being made now, perhaps
 		}
-		if pid, err := strconv.Atoi(string(owner)); err != nil || syscall.Kill(pid, 0) == nil {
-			continue // alive, or not ours to judge
+		pid, err := strconv.Atoi(string(owner))
+		if err != nil {
+			continue // not ours to judge
+		}
+		// EPERM: alive, another user's (a test run as root seen from one
+		// run as postgres).
+		if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+			continue
 		}
 		_ = os.RemoveAll(dir)
 	}
@@ -213,6 +220,8 @@ func serverCommand(u *systemUser, program string, args ...string) *exec.Cmd {
 	// A test binary that dies without its cleanups (a -timeout panic,
 	// SIGKILL) takes the server with it: SIGQUIT is PostgreSQL's immediate
 	// shutdown. Go sets it after the change of user, which would clear it.
+	// (It is sent when the thread that started the server ends: a test
+	// that locks its goroutine to its thread must not start one.)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGQUIT}
 	if u != nil {
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(u.uid), Gid: uint32(u.gid)}

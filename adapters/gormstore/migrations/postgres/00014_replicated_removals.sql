@@ -1,5 +1,5 @@
 -- Deletes, and births, applied by a logical replication subscription are
--- recorded.
+-- recorded; a birth follows a change of id.
 --
 -- A tickets table filled by a subscription (CREATE SUBSCRIPTION … on this
 -- database, the help desk's own database publishing its tickets) is
@@ -25,6 +25,17 @@
 -- ticketstream.applies_replication setting), so its bulk writes pay one
 -- cheap test per row. Where both fire (a subscription's first copy of a
 -- table fires statement triggers too) they write the same rows once.
+-- The functions run as their owner, who sees the backend type only of
+-- sessions of roles it has the rights of: a session it cannot see is an
+-- apply worker when pg_stat_subscription lists it, and a client otherwise
+-- (another tool's worker, run by a role the owner cannot see, is taken
+-- for a client: its deletes go unrecorded, as before).
+--
+-- A ticket whose id a transaction changes after inserting it keeps its
+-- birth under the new id too (tickets_carry_birth, in every session): the
+-- departure trigger looks births up by the id the row has, and found none
+-- for a ticket inserted into one team, given a new id and moved on, which
+-- named the new id to a dashboard of the first team.
 --
 -- Like 00011, this takes a lock that waits for open transactions on
 -- tickets: after 10 s the migration gives up instead.
@@ -37,8 +48,9 @@ LANGUAGE plpgsql AS $$
 BEGIN
     IF coalesce(current_setting('ticketstream.applies_replication', true), '') = '' THEN
         PERFORM set_config('ticketstream.applies_replication',
-            CASE WHEN (SELECT backend_type FROM pg_stat_get_activity(pg_backend_pid())) = 'client backend'
-                 THEN 'off' ELSE 'on' END,
+            CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_stat_subscription WHERE pid = pg_backend_pid())
+                      OR (SELECT backend_type FROM pg_catalog.pg_stat_get_activity(pg_backend_pid())) <> 'client backend'
+                 THEN 'on' ELSE 'off' END,
             false);
     END IF;
     RETURN current_setting('ticketstream.applies_replication') = 'on';
@@ -82,6 +94,26 @@ END
 $$;
 -- +goose StatementEnd
 
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION ticketstream_carry_birth() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+DECLARE
+    xid bigint := pg_current_xact_id()::text::bigint;
+BEGIN
+    INSERT INTO ticket_births (id, change_pos)
+    SELECT NEW.id, xid WHERE EXISTS (SELECT 1 FROM ticket_births WHERE id = OLD.id AND change_pos = xid)
+    ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END
+$$;
+-- +goose StatementEnd
+
+DROP TRIGGER IF EXISTS tickets_carry_birth ON tickets;
+CREATE TRIGGER tickets_carry_birth AFTER UPDATE ON tickets
+    FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id)
+    EXECUTE FUNCTION ticketstream_carry_birth();
+ALTER TABLE tickets ENABLE ALWAYS TRIGGER tickets_carry_birth;
+
 DROP TRIGGER IF EXISTS tickets_record_replicated_removal ON tickets;
 CREATE TRIGGER tickets_record_replicated_removal AFTER DELETE ON tickets
     FOR EACH ROW WHEN (current_setting('ticketstream.applies_replication', true) IS DISTINCT FROM 'off')
@@ -96,6 +128,8 @@ ALTER TABLE tickets ENABLE REPLICA TRIGGER tickets_record_replicated_birth;
 
 -- +goose Down
 SET LOCAL lock_timeout = '10s';
+DROP TRIGGER IF EXISTS tickets_carry_birth ON tickets;
+DROP FUNCTION IF EXISTS ticketstream_carry_birth();
 DROP TRIGGER IF EXISTS tickets_record_replicated_birth ON tickets;
 DROP TRIGGER IF EXISTS tickets_record_replicated_removal ON tickets;
 DROP FUNCTION IF EXISTS ticketstream_record_replicated_birth();
