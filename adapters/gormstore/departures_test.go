@@ -22,8 +22,8 @@ func TestPostgres_ATeamHeldOnlyInsideATransactionIsNoDeparture(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := openStore(t, gormstore.Postgres, nil, gormstore.Config{})
-	tickets := demodata.New(4).Tickets(2)
-	tickets[0].Team, tickets[1].Team = "sales", "billing"
+	tickets := demodata.New(4).Tickets(3)
+	tickets[0].Team, tickets[1].Team, tickets[2].Team = "sales", "billing", "marketing"
 	if err := s.InsertTickets(ctx, tickets); err != nil {
 		t.Fatal(err)
 	}
@@ -60,6 +60,15 @@ func TestPostgres_ATeamHeldOnlyInsideATransactionIsNoDeparture(t *testing.T) {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
+	for _, q := range []string{ // marketing → legal, given a new id, → hr: left marketing, never legal
+		`UPDATE tickets SET team = 'legal' WHERE id = $1`,
+		`UPDATE tickets SET id = 99005 WHERE id = $1`,
+		`UPDATE tickets SET team = 'hr' WHERE id = 99005 AND $1::bigint > 0`,
+	} {
+		if _, err := tx.Exec(ctx, q, tickets[2].ID); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
 	if _, err := tx.Exec(ctx, `UPDATE tickets SET team = 'accounts' WHERE id = $1`, tickets[1].ID); err != nil { // billing → accounts …
 		t.Fatal(err)
 	}
@@ -69,9 +78,15 @@ func TestPostgres_ATeamHeldOnlyInsideATransactionIsNoDeparture(t *testing.T) {
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	portstest.WaitChanges(t, s, start, 100, 4)
+	portstest.WaitChanges(t, s, start, 100, 5)
 	if ids, err := s.Departed(ctx, start, []string{"sales"}); err != nil || !slices.Equal(ids, []int64{tickets[0].ID}) {
 		t.Fatalf("Departed from sales = %v, %v; want only ticket %d, moved on through billing", ids, err, tickets[0].ID)
+	}
+	if ids, err := s.Departed(ctx, start, []string{"marketing"}); err != nil || !slices.Equal(ids, []int64{tickets[2].ID}) {
+		t.Fatalf("Departed from marketing = %v, %v; want only ticket %d, moved on through legal under a new id", ids, err, tickets[2].ID)
+	}
+	if ids, err := s.Departed(ctx, start, []string{"legal"}); err != nil || len(ids) != 0 {
+		t.Fatalf("Departed from legal = %v, %v; want none: no reader ever saw a ticket there", ids, err)
 	}
 	if ids, err := s.Departed(ctx, start, []string{"accounts"}); err != nil || len(ids) != 0 {
 		t.Fatalf("Departed from accounts = %v, %v; want none: no reader ever saw a ticket there", ids, err)

@@ -13,7 +13,7 @@ const lateTriggersSQL = `SELECT tgname FROM pg_trigger
 WHERE tgrelid = 'tickets'::regclass AND NOT tgisinternal AND tgenabled <> 'D'
   AND tgtype & (1 | 2 | 16) = (1 | 2 | 16)
   AND tgname::text COLLATE "C" > 'zz_ticketstream_departure'
-  AND tgname NOT IN ('zz_ticketstream_departure', 'zz_ticketstream_stamp')
+  AND tgname NOT IN ('zz_ticketstream_departure', 'zz_ticketstream_new_id', 'zz_ticketstream_stamp')
 ORDER BY tgname::text COLLATE "C"`
 
 // LateTriggers returns the BEFORE UPDATE triggers of other programs on

@@ -1,5 +1,5 @@
 -- Deletes, and births, applied by a logical replication subscription are
--- recorded; a birth follows a change of id.
+-- recorded; a ticket's new id is a birth.
 --
 -- A tickets table filled by a subscription (CREATE SUBSCRIPTION … on this
 -- database, the help desk's own database publishing its tickets) is
@@ -21,8 +21,9 @@
 -- worker — a subscription's apply worker, or another replication tool's:
 -- a client's session in replica role (a data loader) fires the statement
 -- triggers already (ENABLE ALWAYS), and asks once per session which it is
--- (ticketstream_applies_replication keeps the answer in the
--- ticketstream.applies_replication setting), so its bulk writes pay one
+-- (ticketstream_applies_replication keeps the answer, with the session's
+-- process id, in the ticketstream.applies_replication setting, which a
+-- setting of a database or role therefore cannot make), so its bulk writes pay one
 -- cheap test per row. Where both fire (a subscription's first copy of a
 -- table fires statement triggers too) they write the same rows once.
 -- The functions run as their owner, who sees the backend type only of
@@ -31,12 +32,15 @@
 -- (another tool's worker, run by a role the owner cannot see, is taken
 -- for a client: its deletes go unrecorded, as before).
 --
--- A ticket whose id a transaction changes after inserting it keeps its
--- birth under the new id too (tickets_carry_birth, in every session): the
--- departure trigger looks births up by the id the row has, and found none
--- for a ticket inserted into one team, given a new id and moved on, which
--- named the new id to a dashboard of the first team.
---
+-- A ticket's new id (UPDATE … SET id) is born in the transaction that
+-- gives it (zz_ticketstream_new_id, in every session): no reader saw the
+-- ticket under it in the teams it has there. The departure trigger looks
+-- births up by the id the row has, and a ticket inserted into one team —
+-- or moved there from another — then given a new id and moved on, left a
+-- departure from that team under its new id, which named the new id to a
+-- dashboard of the team that resumed. (The old id stays on dashboards
+-- until they load afresh: README, Limits.)
+
 -- Like 00011, this takes a lock that waits for open transactions on
 -- tickets: after 10 s the migration gives up instead.
 
@@ -46,14 +50,15 @@ SET LOCAL lock_timeout = '10s';
 CREATE OR REPLACE FUNCTION ticketstream_applies_replication() RETURNS boolean
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF coalesce(current_setting('ticketstream.applies_replication', true), '') = '' THEN
+    IF coalesce(current_setting('ticketstream.applies_replication', true), '')
+       NOT IN ('on:' || pg_backend_pid(), 'off:' || pg_backend_pid()) THEN
         PERFORM set_config('ticketstream.applies_replication',
             CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_stat_subscription WHERE pid = pg_backend_pid())
                       OR (SELECT backend_type FROM pg_catalog.pg_stat_get_activity(pg_backend_pid())) <> 'client backend'
-                 THEN 'on' ELSE 'off' END,
+                 THEN 'on:' ELSE 'off:' END || pg_backend_pid(),
             false);
     END IF;
-    RETURN current_setting('ticketstream.applies_replication') = 'on';
+    RETURN current_setting('ticketstream.applies_replication') = 'on:' || pg_backend_pid();
 END
 $$;
 -- +goose StatementEnd
@@ -95,41 +100,40 @@ $$;
 -- +goose StatementEnd
 
 -- +goose StatementBegin
-CREATE OR REPLACE FUNCTION ticketstream_carry_birth() RETURNS trigger
+CREATE OR REPLACE FUNCTION ticketstream_record_new_id() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
-DECLARE
-    xid bigint := pg_current_xact_id()::text::bigint;
 BEGIN
-    INSERT INTO ticket_births (id, change_pos)
-    SELECT NEW.id, xid WHERE EXISTS (SELECT 1 FROM ticket_births WHERE id = OLD.id AND change_pos = xid)
+    INSERT INTO ticket_births (id, change_pos) VALUES (NEW.id, pg_current_xact_id()::text::bigint)
     ON CONFLICT DO NOTHING;
-    RETURN NULL;
+    RETURN NEW;
 END
 $$;
 -- +goose StatementEnd
 
-DROP TRIGGER IF EXISTS tickets_carry_birth ON tickets;
-CREATE TRIGGER tickets_carry_birth AFTER UPDATE ON tickets
+-- After zz_ticketstream_departure, which looks births up by both ids of
+-- the statement that changes the id, before zz_ticketstream_stamp.
+DROP TRIGGER IF EXISTS zz_ticketstream_new_id ON tickets;
+CREATE TRIGGER zz_ticketstream_new_id BEFORE UPDATE ON tickets
     FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id)
-    EXECUTE FUNCTION ticketstream_carry_birth();
-ALTER TABLE tickets ENABLE ALWAYS TRIGGER tickets_carry_birth;
+    EXECUTE FUNCTION ticketstream_record_new_id();
+ALTER TABLE tickets ENABLE ALWAYS TRIGGER zz_ticketstream_new_id;
 
 DROP TRIGGER IF EXISTS tickets_record_replicated_removal ON tickets;
 CREATE TRIGGER tickets_record_replicated_removal AFTER DELETE ON tickets
-    FOR EACH ROW WHEN (current_setting('ticketstream.applies_replication', true) IS DISTINCT FROM 'off')
+    FOR EACH ROW WHEN (current_setting('ticketstream.applies_replication', true) IS DISTINCT FROM 'off:' || pg_backend_pid())
     EXECUTE FUNCTION ticketstream_record_replicated_removal();
 ALTER TABLE tickets ENABLE REPLICA TRIGGER tickets_record_replicated_removal;
 
 DROP TRIGGER IF EXISTS tickets_record_replicated_birth ON tickets;
 CREATE TRIGGER tickets_record_replicated_birth AFTER INSERT ON tickets
-    FOR EACH ROW WHEN (current_setting('ticketstream.applies_replication', true) IS DISTINCT FROM 'off')
+    FOR EACH ROW WHEN (current_setting('ticketstream.applies_replication', true) IS DISTINCT FROM 'off:' || pg_backend_pid())
     EXECUTE FUNCTION ticketstream_record_replicated_birth();
 ALTER TABLE tickets ENABLE REPLICA TRIGGER tickets_record_replicated_birth;
 
 -- +goose Down
 SET LOCAL lock_timeout = '10s';
-DROP TRIGGER IF EXISTS tickets_carry_birth ON tickets;
-DROP FUNCTION IF EXISTS ticketstream_carry_birth();
+DROP TRIGGER IF EXISTS zz_ticketstream_new_id ON tickets;
+DROP FUNCTION IF EXISTS ticketstream_record_new_id();
 DROP TRIGGER IF EXISTS tickets_record_replicated_birth ON tickets;
 DROP TRIGGER IF EXISTS tickets_record_replicated_removal ON tickets;
 DROP FUNCTION IF EXISTS ticketstream_record_replicated_birth();
