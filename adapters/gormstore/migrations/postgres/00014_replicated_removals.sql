@@ -103,8 +103,13 @@ $$;
 CREATE OR REPLACE FUNCTION ticketstream_record_new_id() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 BEGIN
-    INSERT INTO ticket_births (id, change_pos) VALUES (NEW.id, pg_current_xact_id()::text::bigint)
-    ON CONFLICT DO NOTHING;
+    -- Not an id another ticket has: such an update can only fail, or be
+    -- cancelled by a later BEFORE trigger, and the other ticket's moves in
+    -- this transaction are departures.
+    IF NOT EXISTS (SELECT 1 FROM tickets WHERE id = NEW.id) THEN
+        INSERT INTO ticket_births (id, change_pos) VALUES (NEW.id, pg_current_xact_id()::text::bigint)
+        ON CONFLICT DO NOTHING;
+    END IF;
     RETURN NEW;
 END
 $$;
