@@ -129,7 +129,7 @@ func batchEnd(a, b []ports.Change, batchSize int) (rowKey, bool) {
 	i, j := 0, 0
 	var k rowKey
 	for range batchSize {
-		if j == len(b) || (i < len(a) && keyOf(&a[i]).compare(keyOf(&b[j])) < 0) {
+		if aFirst(a, b, i, j) {
 			k = keyOf(&a[i])
 			i++
 		} else {
@@ -158,13 +158,19 @@ func handOver(h ports.ChangeHandler, page *changePage, merged []ports.Change, bo
 	return merged, h.HandleChanges(merged)
 }
 
+// aFirst reports whether, merging a from i and b from j (not both done)
+// in key order, a's change comes next.
+func aFirst(a, b []ports.Change, i, j int) bool {
+	return j == len(b) || (i < len(a) && keyOf(&a[i]).compare(keyOf(&b[j])) < 0)
+}
+
 // mergeChanges appends the changes of both lists in key order, only those
 // at or before bound when bounded.
 func mergeChanges(dst, a, b []ports.Change, bound rowKey, bounded bool) []ports.Change {
 	i, j := 0, 0
 	for i < len(a) || j < len(b) {
 		var c ports.Change
-		if j == len(b) || (i < len(a) && keyOf(&a[i]).compare(keyOf(&b[j])) < 0) {
+		if aFirst(a, b, i, j) {
 			c = a[i]
 			i++
 		} else {

@@ -50,7 +50,13 @@ func pgtestAdminURL() string { return pgtest.AdminURL() }
 // own: another program's writer, closed when the test ends.
 func writerConn(t *testing.T, s *gormstore.Store) *pgx.Conn {
 	t.Helper()
-	c, err := pgx.Connect(context.Background(), s.Target())
+	return connect(t, s.Target())
+}
+
+// connect opens a connection of the test's own to rawURL.
+func connect(t *testing.T, rawURL string) *pgx.Conn {
+	t.Helper()
+	c, err := pgx.Connect(context.Background(), rawURL)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -196,17 +196,6 @@ func asUser(rawURL, user string) string {
 	return u.String()
 }
 
-// connect opens a connection of the test's own to rawURL.
-func connect(t *testing.T, rawURL string) *pgx.Conn {
-	t.Helper()
-	c, err := pgx.Connect(context.Background(), rawURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close(context.Background()) })
-	return c
-}
-
 // waitRows waits until query, a count, returns want.
 func waitRows(t *testing.T, c *pgx.Conn, query string, want int) {
 	t.Helper()
