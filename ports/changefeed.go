@@ -36,6 +36,9 @@ type Change struct {
 // ChangeHandler receives the batches of ChangeFeed.ReadChanges.
 type ChangeHandler interface {
 	// HandleChanges processes one batch; a non-nil error stops the read.
+	// The batch is the handler's only for the call: a feed may fill the
+	// same slice on its next read. A Change copied out of it stays valid,
+	// its strings and tags included.
 	HandleChanges(batch []Change) error
 }
 

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/ticketstream/ticketstream/domain"
 	"github.com/ticketstream/ticketstream/ports"
@@ -65,6 +66,39 @@ func (k rowKey) compare(o rowKey) int {
 		return c
 	}
 	return cmp.Compare(k.id, o.id)
+}
+
+// reset empties the page for the next page's rows, clearing the changes
+// the last one held so that a page kept for reuse keeps no ticket alive.
+func (p *changePage) reset() {
+	clear(p.changed)
+	clear(p.removed)
+	p.changed, p.removed = p.changed[:0], p.removed[:0]
+	p.changedRows, p.changedLast = 0, rowKey{}
+}
+
+// readBuffers are what one read of the feed fills, page by page: the page
+// and the batch merged from it. They are kept for the next read: a hub
+// reads up to a hundred times a second while writers are busy, and growing
+// both afresh each time was most of the garbage of its reads. Nothing
+// outlives the read: a handler has the batch only for its call
+// (ports.ChangeHandler).
+type readBuffers struct {
+	page   changePage
+	merged []ports.Change
+}
+
+var readBufferPool = sync.Pool{New: func() any { return new(readBuffers) }}
+
+// takeReadBuffers returns buffers for one read; release them after it.
+func takeReadBuffers() *readBuffers { return readBufferPool.Get().(*readBuffers) }
+
+// release clears what the read left in b and returns b for another read.
+func (b *readBuffers) release() {
+	b.page.reset()
+	clear(b.merged)
+	b.merged = b.merged[:0]
+	readBufferPool.Put(b)
 }
 
 // skipChanged records that the ticket row with key k was read and skipped.
@@ -148,6 +182,7 @@ func handOver(h ports.ChangeHandler, page *changePage, merged []ports.Change, bo
 	if merged == nil && len(page.changed)+len(page.removed) > 0 {
 		merged = make([]ports.Change, 0, len(page.changed)+len(page.removed)) // the idle poll allocates none
 	}
+	clear(merged) // what the page before handed over
 	merged = mergeChanges(merged[:0], page.changed, page.removed, bound, full)
 	if len(merged) == 0 {
 		return merged, nil

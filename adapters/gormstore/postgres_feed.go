@@ -52,18 +52,22 @@ func (s *postgresEngine) readChanges(ctx context.Context, after, until domain.Ch
 		// that every position of the read says exactly what was read.
 		r.partPhase, r.key = true, rowKey{after.Seq, after.ID}
 	}
-	var page changePage
-	var merged []ports.Change
+	bufs := takeReadBuffers()
+	page, merged := &bufs.page, bufs.merged
+	defer func() {
+		bufs.merged = merged // grown, for the next read
+		bufs.release()
+	}()
 	var adv advancer
 	for {
 		start := time.Now()
-		err := s.readChangePage(ctx, &r, &page)
+		err := s.readChangePage(ctx, &r, page)
 		s.observe(QueryChanges, start, err)
 		if err != nil {
 			return after, readFailed(ctx, err)
 		}
-		bound, full := pageBound(&page, batchSize)
-		merged, err = handOver(h, &page, merged, bound, full, func(k rowKey) domain.ChangePos {
+		bound, full := pageBound(page, batchSize)
+		merged, err = handOver(h, page, merged, bound, full, func(k rowKey) domain.ChangePos {
 			if r.partPhase {
 				// Only more of the start's partial transaction: nothing
 				// else has been read yet.
@@ -146,8 +150,7 @@ type pgRead struct {
 // READ ONLY transaction, sent with its queries in one pgx batch; the first
 // page of a read without a target takes its snapshot as the target.
 func (s *postgresEngine) readChangePage(ctx context.Context, r *pgRead, page *changePage) error {
-	page.changed, page.removed = page.changed[:0], page.removed[:0]
-	page.changedRows, page.changedLast = 0, rowKey{}
+	page.reset()
 	changedSQL, changedArgs := s.pageQuery(r, false)
 	removedSQL, removedArgs := s.pageQuery(r, true)
 	snapshot := r.target.IsZero()

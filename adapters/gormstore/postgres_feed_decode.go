@@ -44,7 +44,9 @@ func decodeFeedRow(d *rowDecoder, vals [][]byte, pos *int64, t *domain.Ticket) e
 		}
 	}
 	*pos = int64(binary.BigEndian.Uint64(vals[0]))
-	return d.decode(vals[1:], t)
+	row := vals[1:]
+	d.text.fillRow(row[colSubject], row[colRequester])
+	return d.decode(row, t)
 }
 
 // scanChangedRow fills pos and t from one changed row: with dec, when the

@@ -74,8 +74,12 @@ func (s *sqliteEngine) readChanges(ctx context.Context, after, until domain.Chan
 		upTo = rowKey{math.MaxInt64, math.MaxInt64}
 	}
 	start0 := after // the read's start, which must have lost nothing to the retention
-	var page changePage
-	var merged []ports.Change
+	bufs := takeReadBuffers()
+	page, merged := &bufs.page, bufs.merged
+	defer func() {
+		bufs.merged = merged // grown, for the next read
+		bufs.release()
+	}()
 	first := true
 	// horizon is the first page's: every later page of this read is bounded
 	// by it, so it is also the position the read reaches. A later page's own
@@ -84,7 +88,7 @@ func (s *sqliteEngine) readChanges(ctx context.Context, after, until domain.Chan
 	var horizon uint64
 	for {
 		start := time.Now()
-		err := s.readChangePage(ctx, start0, from, upTo, batchSize, &page)
+		err := s.readChangePage(ctx, start0, from, upTo, batchSize, page)
 		s.observe(QueryChanges, start, err)
 		if err != nil {
 			return after, readFailed(ctx, err)
@@ -97,8 +101,8 @@ func (s *sqliteEngine) readChanges(ctx context.Context, after, until domain.Chan
 			}
 		}
 		first = false
-		bound, full := pageBound(&page, batchSize)
-		merged, err = handOver(h, &page, merged, bound, full, prefixPos)
+		bound, full := pageBound(page, batchSize)
+		merged, err = handOver(h, page, merged, bound, full, prefixPos)
 		if err != nil {
 			return after, err
 		}
@@ -131,8 +135,7 @@ func (s *sqliteEngine) readChanges(ctx context.Context, after, until domain.Chan
 // once it has checked that the retention took nothing a reader at start
 // lacks (checkHistoryKept).
 func (s *sqliteEngine) readChangePage(ctx context.Context, start domain.ChangePos, after, upTo rowKey, n int, page *changePage) error {
-	page.changed, page.removed = page.changed[:0], page.removed[:0]
-	page.changedRows, page.changedLast = 0, rowKey{}
+	page.reset()
 	args := []any{keySeq(after), after.id, keySeq(upTo), upTo.id, n}
 	tx, err := s.sql.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
