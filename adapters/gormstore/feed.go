@@ -103,6 +103,7 @@ func (b *readBuffers) release() {
 
 // skipChanged records that the ticket row with key k was read and skipped.
 func (p *changePage) skipChanged(k rowKey) {
+	p.changed[len(p.changed)-1] = ports.Change{} // kept by no reuse of the page
 	p.changed = p.changed[:len(p.changed)-1]
 	p.changedLast = k
 }
