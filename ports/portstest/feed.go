@@ -260,6 +260,9 @@ func (f *Feed) DeleteTicket(_ context.Context, id int64) error {
 	return nil
 }
 
+// spoiltChange overwrites each change of a batch once its handler returns.
+var spoiltChange = ports.Change{Removed: true, Ticket: domain.Ticket{ID: -1, Team: "(a batch kept after its handler returned)"}}
+
 // ReadChanges implements ports.ChangeFeed.
 func (f *Feed) ReadChanges(ctx context.Context, after, until domain.ChangePos, batchSize int, h ports.ChangeHandler) (domain.ChangePos, error) {
 	if batchSize <= 0 {
@@ -302,10 +305,18 @@ func (f *Feed) ReadChanges(ctx context.Context, after, until domain.ChangePos, b
 			return after, err
 		}
 		n := min(batchSize, len(changes))
-		if err := h.HandleChanges(changes[:n]); err != nil {
+		err := h.HandleChanges(changes[:n])
+		last := changes[n-1].Pos
+		// A handler has the batch only for its call (ports.ChangeHandler),
+		// as a real feed fills the same slice again: one that kept it, or a
+		// pointer into it, finds it spoilt.
+		for i := range changes[:n] {
+			changes[i] = spoiltChange
+		}
+		if err != nil {
 			return after, err
 		}
-		after = changes[n-1].Pos
+		after = last
 		changes = changes[n:]
 	}
 	return target, nil
