@@ -35,13 +35,15 @@ func TestHub_PrunedPastItsPositionFailsEverySubscriber(t *testing.T) {
 	feed.SetErr(nil)
 	portstest.Await(t, "the hub to skip the pruned history", func() bool { return h.Stats().HistoryPruned == 1 })
 
-	later := tickets[1]
-	later.Subject = "after the prune"
-	feed.Put(later)
+	// The change comes after the fresh subscriber joins: put before, the
+	// hub could read it first, and the subscriber would start past it.
 	fresh, at := subscribe(t, h, domain.Query{}, domain.ChangePos{})
 	if !at.Includes(removed) {
 		t.Errorf("a subscriber after the skip starts at %v, before the pruned removal %v", at, removed)
 	}
+	later := tickets[1]
+	later.Subject = "after the prune"
+	feed.Put(later)
 	portstest.Await(t, "the fresh subscriber's change", func() bool { return fresh.Waiting() })
 	for name, s := range map[string]*Subscription{"all": all, "one team": team} {
 		got, err := s.Take(nil, 1<<20)
