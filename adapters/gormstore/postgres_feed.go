@@ -204,6 +204,7 @@ func (s *postgresEngine) readChangeBatch(br pgx.BatchResults, types *pgtype.Map,
 	var dec *rowDecoder // the fast decoder, when the columns are what it reads
 	defer func() {
 		if dec != nil {
+			dec.text = textArena{} // the last row's text, kept by no pooled decoder
 			feedDecoders.Put(dec)
 		}
 	}()
