@@ -1,8 +1,9 @@
 // The hub's feed loop: Run reads the change feed from the last position
 // dispatched and HandleChanges encodes each batch once and offers it to
 // every subscriber (the queues are in subscription.go, the shared encoded
-// deliveries in delivery.go); maintain prunes old removals and watches for
-// stalled writers beside it. Its configuration is in hubconfig.go, the
+// deliveries in delivery.go); prune removes old removals beside it, and
+// watch.go watches for a feed that stopped answering and for writing
+// transactions left open. Its configuration is in hubconfig.go, the
 // registry of subscribers in subscribers.go, the catch-up of a resuming
 // dashboard in catchup.go.
 //
@@ -100,6 +101,9 @@ type Hub struct {
 	// lastRead is when the feed last answered a read (unix nanoseconds;
 	// 0 before the first): readiness reports a feed that stopped answering.
 	lastRead atomic.Int64
+	// oldestWriter is the oldest writing transaction the database last
+	// reported (watchWriters), for the stall warning to name.
+	oldestWriter atomic.Pointer[ports.Writer]
 }
 
 // NewHub returns a Hub reading feed. Run starts it.
@@ -175,7 +179,9 @@ func (h *Hub) Run(ctx context.Context) error {
 	}
 	h.log.Info("change feed started", "position", h.Position())
 	var workers sync.WaitGroup
-	workers.Go(func() { h.maintain(ctx) })
+	workers.Go(func() { h.prune(ctx) })
+	workers.Go(func() { h.watchStall(ctx) })
+	workers.Go(func() { h.watchWriters(ctx) })
 	defer workers.Wait()
 	delay = h.cfg.PollInterval
 	pace := readPace{interval: h.cfg.PollInterval, busy: h.cfg.busyPace}
@@ -186,7 +192,9 @@ func (h *Hub) Run(ctx context.Context) error {
 		h.stats.reads.Add(1)
 		start, changes := time.Now(), h.stats.changes.Load()
 		h.reading <- struct{}{}
-		reached, err := h.feed.ReadChanges(ctx, pos, domain.ChangePos{}, h.cfg.BatchSize, h)
+		readCtx, cancel := context.WithTimeout(ctx, h.cfg.readTimeout())
+		reached, err := h.feed.ReadChanges(readCtx, pos, domain.ChangePos{}, h.cfg.BatchSize, h)
+		cancel()
 		if err == nil {
 			h.mu.Lock()
 			if !reached.Equal(h.pos) {
@@ -221,47 +229,28 @@ func (h *Hub) Run(ctx context.Context) error {
 	}
 }
 
-// maintain prunes old removals, watches for a feed that stopped answering
-// and tells of writing transactions left open.
-func (h *Hub) maintain(ctx context.Context) {
-	prune := time.NewTicker(h.cfg.PruneInterval)
-	defer prune.Stop()
-	stall := time.NewTicker(min(h.cfg.StallWarning/2, 5*time.Second))
-	defer stall.Stop()
-	warned := 0
+// prune removes, every PruneInterval, the removals older than the
+// retention. It waits for the read in flight to end (wholeReadPosition),
+// so a feed that hangs holds back the pruning, never the stall watch
+// (watch.go), which runs beside it.
+func (h *Hub) prune(ctx context.Context) {
+	tick := time.NewTicker(h.cfg.PruneInterval)
+	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-prune.C:
-			readTo, ok := h.wholeReadPosition(ctx)
-			if !ok {
-				return
-			}
-			n, err := h.feed.PruneRemovals(ctx, time.Now().Add(-h.cfg.Retention), readTo)
-			if err != nil && ctx.Err() == nil {
-				h.log.Warn("pruning old removals failed", "err", err)
-			} else if n > 0 {
-				h.log.Info("pruned old removals", "count", n, "retention", h.cfg.Retention)
-			}
-		case <-stall.C:
-			stalled := time.Duration(0)
-			if last := h.LastRead(); !last.IsZero() {
-				if d := time.Since(last); d >= h.cfg.StallWarning {
-					stalled = d
-				}
-			}
-			h.stats.stalledNanos.Store(int64(stalled))
-			w, err := h.feed.OldestWriter(ctx)
-			if err != nil || w.Age < h.cfg.StallWarning {
-				warned = 0
-				continue
-			}
-			if warned != w.PID {
-				warned = w.PID
-				h.log.Warn("a writing transaction has been open for long: live delivery does not wait for it (its changes go out when it commits), but it holds back PostgreSQL's vacuum, and every cursor carries it until it ends",
-					"age", w.Age.Round(time.Second).String(), "pid", w.PID, "application", w.Application, "state", w.State)
-			}
+		case <-tick.C:
+		}
+		readTo, ok := h.wholeReadPosition(ctx)
+		if !ok {
+			return
+		}
+		n, err := h.feed.PruneRemovals(ctx, time.Now().Add(-h.cfg.Retention), readTo)
+		if err != nil && ctx.Err() == nil {
+			h.log.Warn("pruning old removals failed", "err", err)
+		} else if n > 0 {
+			h.log.Info("pruned old removals", "count", n, "retention", h.cfg.Retention)
 		}
 	}
 }

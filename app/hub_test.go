@@ -551,6 +551,44 @@ func TestHub_AnOpenWriterIsNamedAndAFeedThatStopsIsAStall(t *testing.T) {
 	portstest.Await(t, "the stall to end", func() bool { return h.Stats().Stalled == 0 })
 }
 
+// A database that hangs — its connection open, no answer to anything, as
+// behind a network that stopped forwarding or a lock the read waits on —
+// is a stall all the same: the gauge counts it though the writers' query
+// and the prune hang too, the warning names the oldest writer last seen,
+// the hung read gives up at its deadline and is retried, and a change
+// committed meanwhile arrives once the database answers again.
+func TestHub_AHungDatabaseIsAStall(t *testing.T) {
+	t.Parallel()
+	feed := portstest.NewFeed()
+	var logs portstest.LogBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	feed.SetWriter(ports.Writer{Age: time.Second, PID: 777, Application: "nightly-import"})
+	h := startHub(t, feed, HubConfig{StallWarning: 2 * time.Second, PruneInterval: 50 * time.Millisecond,
+		RetryMax: 5 * time.Millisecond, readDeadline: 300 * time.Millisecond}, log)
+	s, _ := subscribe(t, h, domain.Query{}, domain.ChangePos{})
+	portstest.Await(t, "the oldest writer to be seen", func() bool { return h.oldestWriter.Load() != nil })
+	release := feed.Hang()
+	defer release()
+	ticket := demodata.New(31).Tickets(1)[0]
+	feed.Put(ticket) // committed while the database hangs
+	portstest.Await(t, "the stall to be measured while every call hangs", func() bool { return h.Stats().Stalled > 0 })
+	portstest.Await(t, "a stall warning naming the oldest writer", func() bool {
+		return strings.Contains(logs.String(), "the change feed has not answered") && strings.Contains(logs.String(), "oldest_writer_pid=777")
+	})
+	if h.Stats().ReadErrors == 0 {
+		t.Fatal("no read failed: the hung read did not give up at its deadline")
+	}
+	release()
+	got := takeN(t, s, 1)
+	if got[0].id != ticket.ID {
+		t.Fatalf("after the hang got ticket %d, want %d", got[0].id, ticket.ID)
+	}
+	portstest.Await(t, "the stall to end", func() bool { return h.Stats().Stalled == 0 })
+	portstest.Await(t, "word that the feed answers again", func() bool {
+		return strings.Contains(logs.String(), "the change feed answers again")
+	})
+}
+
 // TestHub_DeliversAChangeWhileAnOlderTransactionStaysOpen: a transaction
 // begun first and left open holds back no change committed after it, and
 // its own changes arrive when it commits — once, and to a subscriber that

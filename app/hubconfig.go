@@ -32,10 +32,11 @@ type HubConfig struct {
 	// PruneInterval is how often removals past Retention are pruned.
 	PruneInterval time.Duration
 	// StallWarning: a feed not read for this long counts as stalled
-	// (HubStats.Stalled), and an open writing transaction this old — which
-	// holds back no delivery and no pruning, but PostgreSQL's vacuum, and
-	// which every cursor carries while it is open — is logged as a
-	// warning.
+	// (HubStats.Stalled, and a warning), and an open writing transaction
+	// this old — which holds back no delivery and no pruning, but
+	// PostgreSQL's vacuum, and which every cursor carries while it is
+	// open, unless it holds a lock the feed's read waits on — is logged
+	// as a warning.
 	StallWarning time.Duration
 	// RetryMax bounds the wait between attempts while the feed fails.
 	RetryMax time.Duration
@@ -51,6 +52,26 @@ type HubConfig struct {
 	// busyPace replaces the pace of reads while writers are busy (see
 	// readPace). For tests.
 	busyPace time.Duration
+	// readDeadline replaces readTimeout's bound. For tests.
+	readDeadline time.Duration
+}
+
+// minReadTimeout is the least time a feed read is given: the server's
+// statement timeout (30 s by default) stops a read that runs longer on a
+// database that answers.
+const minReadTimeout = 30 * time.Second
+
+// readTimeout bounds one feed read. A database whose connection stays open
+// but never answers (a network that stopped forwarding) would otherwise
+// hold the read, and every dashboard, until the kernel gives the
+// connection up many minutes later; past the bound the read fails and is
+// retried on a fresh connection. It is three stall warnings, and never
+// less than minReadTimeout, so that a slow read is not retried forever.
+func (c HubConfig) readTimeout() time.Duration {
+	if c.readDeadline > 0 {
+		return c.readDeadline
+	}
+	return max(3*c.StallWarning, minReadTimeout)
 }
 
 // DefaultHubConfig polls every 10ms, queues up to 1 MiB per subscriber and

@@ -3,8 +3,10 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,8 +14,10 @@ import (
 
 	"github.com/ticketstream/ticketstream"
 	"github.com/ticketstream/ticketstream/adapters/gormstore"
+	"github.com/ticketstream/ticketstream/adapters/gormstore/pgtest"
 	"github.com/ticketstream/ticketstream/adapters/wsgateway/wsclient"
 	"github.com/ticketstream/ticketstream/domain"
+	"github.com/ticketstream/ticketstream/ports/portstest"
 )
 
 // metric returns the value of a metric in /metrics, or -1 if absent.
@@ -34,6 +38,21 @@ func metric(t *testing.T, base, name string) float64 {
 	return v
 }
 
+// liveDashboard dials a dashboard of every ticket to srv and waits for its
+// snapshot; the test's end closes it.
+func liveDashboard(t *testing.T, srv *Server) *wsclient.Client {
+	t.Helper()
+	c, err := wsclient.Dial(context.Background(), "ws"+srv.Base[len("http"):], "", "", &wsclient.View{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Conn.CloseNow() })
+	if err := c.WaitFor(context.Background(), Patience(t), func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // A writing transaction left open past the stall warning holds back no
 // other change, is no stall in ticketstream_live_stalled_seconds, and its
 // own change is delivered when it commits.
@@ -41,15 +60,7 @@ func TestServer_AnOpenTransactionIsNoStall(t *testing.T) {
 	t.Parallel()
 	srv := StartServer(t, gormstore.Postgres, func(c *ticketstream.Config) { c.Live.StallWarning = time.Second })
 	ctx := context.Background()
-	view := &wsclient.View{}
-	c, err := wsclient.Dial(ctx, "ws"+srv.Base[len("http"):], "", "", view)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Conn.CloseNow()
-	if err := c.WaitFor(ctx, Patience(t), func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
-		t.Fatal(err)
-	}
+	c := liveDashboard(t, srv)
 	if v := metric(t, srv.Internal, "ticketstream_live_subscribers"); v != 1 {
 		t.Fatalf("ticketstream_live_subscribers = %v, want 1", v)
 	}
@@ -93,6 +104,48 @@ func TestServer_AnOpenTransactionIsNoStall(t *testing.T) {
 			t.Fatalf("%s = %v after a stream and a change, want at least 1", name, v)
 		}
 	}
+}
+
+// A database that hangs — its connections open, nothing forwarded, as
+// behind a network that stopped — is a stall: the gauge rises past the
+// stall warning, the warning says no change reaches any dashboard, and
+// once the network flows again the change committed meanwhile arrives and
+// the gauge falls back to 0.
+func TestServer_AHungDatabaseIsAStall(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dbURL := pgtest.NewDatabase(t)
+	proxy := NewFaultProxy(t, mustHost(t, dbURL))
+	logs := &portstest.LogBuffer{}
+	srv := StartServerLogging(t, gormstore.Postgres, func(c *ticketstream.Config) {
+		c.Database.URL = ThroughProxy(t, dbURL, proxy.Addr())
+		c.Live.StallWarning = time.Second
+	}, slog.New(slog.NewTextHandler(logs, nil)))
+	c := liveDashboard(t, srv)
+	writer, err := pgx.Connect(ctx, dbURL) // another program, not behind the proxy
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Close(ctx)
+
+	proxy.SetBlackhole(true)
+	defer proxy.SetBlackhole(false)
+	if _, err := writer.Exec(ctx, `UPDATE tickets SET subject = 'while the feed hung' WHERE id = 1`); err != nil {
+		t.Fatal(err)
+	}
+	portstest.Await(t, "ticketstream_live_stalled_seconds to rise while the database hangs", func() bool {
+		return metric(t, srv.Internal, "ticketstream_live_stalled_seconds") > 0
+	})
+	portstest.Await(t, "the stall warning", func() bool {
+		return strings.Contains(logs.String(), "the change feed has not answered")
+	})
+	proxy.SetBlackhole(false)
+	if err := c.WaitFor(ctx, Patience(t), func(v *wsclient.View) bool { return v.Tickets[1].Subject == "while the feed hung" }); err != nil {
+		t.Fatalf("the change committed while the database hung was not delivered once it answered: %v", err)
+	}
+	portstest.Await(t, "ticketstream_live_stalled_seconds to fall back to 0", func() bool {
+		return metric(t, srv.Internal, "ticketstream_live_stalled_seconds") == 0
+	})
 }
 
 // The metrics the operators' docs list are all on /metrics, and say what

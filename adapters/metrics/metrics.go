@@ -136,7 +136,7 @@ func (m *Metrics) registerSources(src Sources) {
 			counter("live_overflows_total", "Dashboards closed with 1013 because even coalesced they fell too far behind.", func() float64 { return float64(h.Stats().Overflows) }),
 			counter("live_history_pruned_total", "Times the change history was pruned before this server read it, and every live dashboard was closed with 1013 to start afresh.", func() float64 { return float64(h.Stats().HistoryPruned) }),
 			gauge("live_subscribers", "Open live subscriptions.", func() float64 { return float64(h.Subscribers()) }),
-			gauge("live_stalled_seconds", "How long the change feed has not been read, once past the stall warning, else 0: no change reaches any dashboard meanwhile. Open transactions stall nothing.",
+			gauge("live_stalled_seconds", "How long the change feed has not been read, once past the stall warning, else 0: the database is down or hangs, or the read waits on a lock; no change reaches any dashboard meanwhile. Open transactions stall nothing.",
 				func() float64 { return h.Stats().Stalled.Seconds() }),
 			gauge("live_change_buffers_in_use", "Shared change buffers held by dashboards not yet written to.", func() float64 { return float64(h.PoolStats().InUse()) }),
 			gauge("live_memory_bytes", "Memory the live views and queues of every dashboard keep together, counted against --live-memory-budget-mib.", func() float64 { return float64(h.Stats().MemoryBytes) }),

@@ -37,6 +37,9 @@ type Feed struct {
 	left []departure
 	// inexact: DeparturesExact reports false (SetDeparturesInexact).
 	inexact bool
+	// hung, while not nil, holds every read, prune and OldestWriter until
+	// it is closed or their context ends (Hang).
+	hung chan struct{}
 }
 
 // departure is a ticket leaving a team: moved elsewhere, or deleted.
@@ -268,6 +271,9 @@ func (f *Feed) ReadChanges(ctx context.Context, after, until domain.ChangePos, b
 	if batchSize <= 0 {
 		batchSize = ports.DefaultBatchSize
 	}
+	if err := f.waitHung(ctx); err != nil {
+		return after, err
+	}
 	f.mu.Lock()
 	if err := f.err; err != nil {
 		f.mu.Unlock()
@@ -434,7 +440,10 @@ func (f *Feed) ResumableAfter(context.Context) (domain.ChangePos, error) {
 }
 
 // PruneRemovals implements ports.ChangeFeed.
-func (f *Feed) PruneRemovals(_ context.Context, cutoff time.Time, readTo domain.ChangePos) (int64, error) {
+func (f *Feed) PruneRemovals(ctx context.Context, cutoff time.Time, readTo domain.ChangePos) (int64, error) {
+	if err := f.waitHung(ctx); err != nil {
+		return 0, err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	// As on PostgreSQL, a prune takes up to what has committed and the
@@ -483,6 +492,44 @@ func (f *Feed) SetBatchDelay(d time.Duration) {
 	f.delay = d
 }
 
+// Hang makes every read, prune and OldestWriter wait, as a database whose
+// connection stays open but never answers would (a network that stopped
+// forwarding, a lock the read waits on), until the returned release is
+// called or the call's context ends. Release is idempotent.
+func (f *Feed) Hang() (release func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ch := make(chan struct{})
+	f.hung = ch
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			f.mu.Lock()
+			if f.hung == ch {
+				f.hung = nil
+			}
+			f.mu.Unlock()
+			close(ch)
+		})
+	}
+}
+
+// waitHung waits while the feed is hung (Hang).
+func (f *Feed) waitHung(ctx context.Context) error {
+	f.mu.Lock()
+	ch := f.hung
+	f.mu.Unlock()
+	if ch == nil {
+		return nil
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // SetWriter sets what OldestWriter reports.
 func (f *Feed) SetWriter(w ports.Writer) {
 	f.mu.Lock()
@@ -491,7 +538,10 @@ func (f *Feed) SetWriter(w ports.Writer) {
 }
 
 // OldestWriter implements ports.ChangeFeed: it returns what SetWriter set.
-func (f *Feed) OldestWriter(context.Context) (ports.Writer, error) {
+func (f *Feed) OldestWriter(ctx context.Context) (ports.Writer, error) {
+	if err := f.waitHung(ctx); err != nil {
+		return ports.Writer{}, err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.writer, nil
