@@ -5,6 +5,9 @@
 package ticketstream
 
 import (
+	"cmp"
+	"time"
+
 	"github.com/ticketstream/ticketstream/adapters/gormstore"
 	"github.com/ticketstream/ticketstream/app"
 )
@@ -28,6 +31,23 @@ func (c Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// readTimeoutMargin is how much longer than the database's statement
+// timeout a feed read may wait for an answer before it is given up.
+const readTimeoutMargin = 5 * time.Second
+
+// provideHubConfig is cfg.Live, with a ReadTimeout left to its default
+// set from the database's statement timeout: a page of the feed that runs
+// up to that on a database that answers is never given up as hung.
+func provideHubConfig(cfg Config) app.HubConfig {
+	live := cfg.Live
+	if live.ReadTimeout == 0 {
+		stall := cmp.Or(live.StallWarning, app.DefaultHubConfig().StallWarning)
+		statement := cmp.Or(cfg.Database.StatementTimeout, gormstore.DefaultStatementTimeout)
+		live.ReadTimeout = max(3*stall, statement+readTimeoutMargin)
+	}
+	return live
 }
 
 // App is ticketstream assembled: the ticket store and the streaming core

@@ -33,6 +33,7 @@ var CoreSet = wire.NewSet(app.NewStreamer)
 // token policy they share, bound to the small interfaces each adapter
 // declares.
 var ServerSet = wire.NewSet(
+	provideHubConfig,
 	app.NewHub,
 	provideCursorSealer,
 	provideAuthenticator,
@@ -47,7 +48,7 @@ var ServerSet = wire.NewSet(
 // the database.
 func InitializeServer(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, func(), error) {
 	wire.Build(
-		wire.FieldsOf(new(Config), "Database", "Stream", "Live", "Server"),
+		wire.FieldsOf(new(Config), "Database", "Stream", "Server"),
 		DatabaseSet,
 		CoreSet,
 		wire.Struct(new(App), "*"),

@@ -38,7 +38,7 @@ func InitializeServer(ctx context.Context, cfg Config, logger *slog.Logger) (*Se
 		Store:    store,
 		Streamer: streamer,
 	}
-	hubConfig := cfg.Live
+	hubConfig := provideHubConfig(cfg)
 	hub, err := app.NewHub(store, hubConfig, logger)
 	if err != nil {
 		cleanup()
@@ -112,7 +112,8 @@ var CoreSet = wire.NewSet(app.NewStreamer)
 // ServerSet provides the live hub, the HTTP and WebSocket sides and the
 // token policy they share, bound to the small interfaces each adapter
 // declares.
-var ServerSet = wire.NewSet(app.NewHub, provideCursorSealer,
+var ServerSet = wire.NewSet(
+	provideHubConfig, app.NewHub, provideCursorSealer,
 	provideAuthenticator, wire.Bind(new(bearer.Verifier), new(*jwtauth.Authenticator)), provideGateway,
 	provideMetrics,
 	provideREST,

@@ -84,6 +84,9 @@ func TestHubConfig_ValidateNamesTheNegativeSetting(t *testing.T) {
 		{HubConfig{Retention: -time.Second}, "change-retention"},
 		{HubConfig{PruneInterval: -time.Second}, "prune-interval"},
 		{HubConfig{StallWarning: -time.Second}, "stall-warning"},
+		{HubConfig{StallWarning: time.Nanosecond}, "stall-warning"}, // once a panic: a ticker of 0
+		{HubConfig{StallWarning: 999 * time.Millisecond}, "stall-warning"},
+		{HubConfig{ReadTimeout: -time.Second}, "feed-read-timeout"},
 		{HubConfig{RetryMax: -time.Second}, "retry-max"},
 		{HubConfig{MemoryBudget: -1}, "live-memory-budget"},
 	}

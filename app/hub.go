@@ -101,9 +101,10 @@ type Hub struct {
 	// lastRead is when the feed last answered a read (unix nanoseconds;
 	// 0 before the first): readiness reports a feed that stopped answering.
 	lastRead atomic.Int64
-	// oldestWriter is the oldest writing transaction the database last
-	// reported (watchWriters), for the stall warning to name.
-	oldestWriter atomic.Pointer[ports.Writer]
+	// readWatch, while a feed read runs, gives it up when the database
+	// answers nothing for ReadTimeout (readChanges); only the reading
+	// goroutine, and HandleChanges within its read, touch it.
+	readWatch *time.Timer
 }
 
 // NewHub returns a Hub reading feed. Run starts it.
@@ -154,11 +155,13 @@ func (h *Hub) Position() domain.ChangePos {
 func (h *Hub) Run(ctx context.Context) error {
 	delay := h.cfg.PollInterval
 	for !h.isReady() {
-		pos, err := h.feed.Horizon(ctx)
+		startCtx, cancel := context.WithTimeout(ctx, h.cfg.ReadTimeout) // as a read: a database that hangs is retried
+		pos, err := h.feed.Horizon(startCtx)
 		var id uint64
 		if err == nil {
-			id, err = h.feed.Identity(ctx)
+			id, err = h.feed.Identity(startCtx)
 		}
+		cancel()
 		if err == nil {
 			h.lastRead.Store(time.Now().UnixNano())
 			h.mu.Lock()
@@ -192,9 +195,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		h.stats.reads.Add(1)
 		start, changes := time.Now(), h.stats.changes.Load()
 		h.reading <- struct{}{}
-		readCtx, cancel := context.WithTimeout(ctx, h.cfg.readTimeout())
-		reached, err := h.feed.ReadChanges(readCtx, pos, domain.ChangePos{}, h.cfg.BatchSize, h)
-		cancel()
+		reached, err := h.readChanges(ctx, pos)
 		if err == nil {
 			h.mu.Lock()
 			if !reached.Equal(h.pos) {
@@ -227,6 +228,28 @@ func (h *Hub) Run(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// errFeedNotAnswering is why a feed read is given up: the database
+// answered nothing for HubConfig.ReadTimeout.
+var errFeedNotAnswering = errors.New("the database answered nothing")
+
+// readChanges reads the feed from pos, giving the read up when the
+// database answers nothing for ReadTimeout: no page within it, the time
+// spent offering each page to subscribers aside.
+func (h *Hub) readChanges(ctx context.Context, pos domain.ChangePos) (domain.ChangePos, error) {
+	readCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	h.readWatch = time.AfterFunc(h.cfg.ReadTimeout, func() { cancel(errFeedNotAnswering) })
+	defer func() {
+		h.readWatch.Stop()
+		h.readWatch = nil
+	}()
+	reached, err := h.feed.ReadChanges(readCtx, pos, domain.ChangePos{}, h.cfg.BatchSize, h)
+	if err != nil && errors.Is(context.Cause(readCtx), errFeedNotAnswering) {
+		return reached, fmt.Errorf("%w for %s (--feed-read-timeout): %w", errFeedNotAnswering, h.cfg.ReadTimeout, err)
+	}
+	return reached, err
 }
 
 // prune removes, every PruneInterval, the removals older than the
@@ -299,6 +322,11 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // HandleChanges implements ports.ChangeHandler: it encodes the batch once
 // and queues it for every subscriber it concerns.
 func (h *Hub) HandleChanges(batch []ports.Change) error {
+	if w := h.readWatch; w != nil {
+		// The database answered; offering the batch is not its time.
+		w.Stop()
+		defer w.Reset(h.cfg.ReadTimeout)
+	}
 	if len(batch) == 0 {
 		return nil // nothing to offer, and no position to move to
 	}

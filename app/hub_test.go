@@ -554,27 +554,37 @@ func TestHub_AnOpenWriterIsNamedAndAFeedThatStopsIsAStall(t *testing.T) {
 // A database that hangs — its connection open, no answer to anything, as
 // behind a network that stopped forwarding or a lock the read waits on —
 // is a stall all the same: the gauge counts it though the writers' query
-// and the prune hang too, the warning names the oldest writer last seen,
-// the hung read gives up at its deadline and is retried, and a change
-// committed meanwhile arrives once the database answers again.
+// and the prune hang too, a warning names the session holding the lock
+// (not the oldest writer of the server, which may be in another
+// database), the hung read gives up at its deadline and is retried, and a
+// change committed meanwhile arrives once the database answers again.
 func TestHub_AHungDatabaseIsAStall(t *testing.T) {
 	t.Parallel()
 	feed := portstest.NewFeed()
 	var logs portstest.LogBuffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
-	feed.SetWriter(ports.Writer{Age: time.Second, PID: 777, Application: "nightly-import"})
+	feed.SetWriter(ports.Writer{Age: time.Hour, PID: 777, Application: "nightly-import-elsewhere"})
+	feed.SetLockHolder(ports.Writer{Age: time.Minute, PID: 888, Application: "psql", State: "idle in transaction"})
 	h := startHub(t, feed, HubConfig{StallWarning: 2 * time.Second, PruneInterval: 50 * time.Millisecond,
-		RetryMax: 5 * time.Millisecond, readDeadline: 300 * time.Millisecond}, log)
+		RetryMax: 5 * time.Millisecond, ReadTimeout: 300 * time.Millisecond}, log)
 	s, _ := subscribe(t, h, domain.Query{}, domain.ChangePos{})
-	portstest.Await(t, "the oldest writer to be seen", func() bool { return h.oldestWriter.Load() != nil })
 	release := feed.Hang()
 	defer release()
 	ticket := demodata.New(31).Tickets(1)[0]
 	feed.Put(ticket) // committed while the database hangs
 	portstest.Await(t, "the stall to be measured while every call hangs", func() bool { return h.Stats().Stalled > 0 })
-	portstest.Await(t, "a stall warning naming the oldest writer", func() bool {
-		return strings.Contains(logs.String(), "the change feed has not answered") && strings.Contains(logs.String(), "oldest_writer_pid=777")
+	portstest.Await(t, "a stall warning, and one naming the lock's holder", func() bool {
+		return strings.Contains(logs.String(), "the change feed has not answered") &&
+			strings.Contains(logs.String(), "waits on a lock another session holds") && strings.Contains(logs.String(), "pid=888")
 	})
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, "pid=777") && !strings.Contains(line, "live delivery does not wait for it") {
+			t.Fatalf("the oldest writer, in another database, named as what stalls the feed: %s", line)
+		}
+	}
+	if !strings.Contains(logs.String(), "the database answered nothing for 300ms") {
+		t.Fatalf("the hung read's failure does not say why:\n%s", logs.String())
+	}
 	if h.Stats().ReadErrors == 0 {
 		t.Fatal("no read failed: the hung read did not give up at its deadline")
 	}

@@ -40,6 +40,17 @@ type HubConfig struct {
 	StallWarning time.Duration
 	// RetryMax bounds the wait between attempts while the feed fails.
 	RetryMax time.Duration
+	// ReadTimeout: a feed read whose database answers nothing for this
+	// long — no page of changes — is given up and retried on a fresh
+	// connection. A connection that stays open but never answers (a
+	// network that stopped forwarding) would otherwise hold the read, and
+	// every dashboard, until the kernel gives it up many minutes later.
+	// It must exceed the database's statement timeout, which stops a slow
+	// page on a database that answers; the time spent offering a page to
+	// dashboards does not count. Zero: the larger of three stall warnings
+	// and DefaultReadTimeout (the server sets it from its statement
+	// timeout).
+	ReadTimeout time.Duration
 	// MemoryBudget bounds the memory all subscriptions keep together: what
 	// their dashboards hold (about 11-14 bytes a ticket) and the changes
 	// waiting for them. A subscription that would pass it is failed with
@@ -52,27 +63,15 @@ type HubConfig struct {
 	// busyPace replaces the pace of reads while writers are busy (see
 	// readPace). For tests.
 	busyPace time.Duration
-	// readDeadline replaces readTimeout's bound. For tests.
-	readDeadline time.Duration
 }
 
-// minReadTimeout is the least time a feed read is given: the server's
-// statement timeout (30 s by default) stops a read that runs longer on a
-// database that answers.
-const minReadTimeout = 30 * time.Second
+// DefaultReadTimeout is HubConfig.ReadTimeout's least default: the
+// default statement timeout of the database (30 s) and a margin.
+const DefaultReadTimeout = 35 * time.Second
 
-// readTimeout bounds one feed read. A database whose connection stays open
-// but never answers (a network that stopped forwarding) would otherwise
-// hold the read, and every dashboard, until the kernel gives the
-// connection up many minutes later; past the bound the read fails and is
-// retried on a fresh connection. It is three stall warnings, and never
-// less than minReadTimeout, so that a slow read is not retried forever.
-func (c HubConfig) readTimeout() time.Duration {
-	if c.readDeadline > 0 {
-		return c.readDeadline
-	}
-	return max(3*c.StallWarning, minReadTimeout)
-}
+// MinStallWarning is the least stall warning: the watches look every half
+// of it.
+const MinStallWarning = time.Second
 
 // DefaultHubConfig polls every 10ms, queues up to 1 MiB per subscriber and
 // keeps removals for 24 hours.
@@ -88,6 +87,7 @@ func DefaultHubConfig() HubConfig {
 		PruneInterval:     time.Minute,
 		StallWarning:      10 * time.Second,
 		RetryMax:          2 * time.Second,
+		ReadTimeout:       DefaultReadTimeout,
 		MemoryBudget:      1 << 30,
 	}
 }
@@ -99,10 +99,13 @@ func (c HubConfig) Validate() error {
 		v     time.Duration
 		param string
 	}{{c.PollInterval, "poll-interval"}, {c.Retention, "change-retention"}, {c.PruneInterval, "prune-interval"},
-		{c.StallWarning, "stall-warning"}, {c.RetryMax, "retry-max"}} {
+		{c.StallWarning, "stall-warning"}, {c.RetryMax, "retry-max"}, {c.ReadTimeout, "feed-read-timeout"}} {
 		if f.v < 0 {
 			return domain.Invalidf(f.param, "must be 0 (the default) or a positive duration, got %s", f.v)
 		}
+	}
+	if c.StallWarning > 0 && c.StallWarning < MinStallWarning {
+		return domain.Invalidf("stall-warning", "must be 0 (the default) or at least %s, got %s", MinStallWarning, c.StallWarning)
 	}
 	for _, f := range []struct {
 		v     int64
@@ -133,6 +136,9 @@ func (c HubConfig) withDefaults() (HubConfig, error) {
 	}
 	if c.MemoryBudget == 0 {
 		c.MemoryBudget = d.MemoryBudget
+	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = max(3*c.StallWarning, DefaultReadTimeout)
 	}
 	if c.BatchSize == 0 {
 		c.BatchSize = d.BatchSize

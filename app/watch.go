@@ -1,26 +1,32 @@
 // The hub's watches, beside its feed loop: watchStall measures how long
 // the feed has not answered and warns of it; watchWriters asks the
-// database for the oldest writing transaction and names one left open.
-// They are apart so that neither can stop the other: the stall is
-// measured from the time of the last read alone, and so keeps counting
-// while the database hangs every call, the writers' query among them.
+// database for the oldest writing transaction and names one left open,
+// and, while the feed is stalled, names the session holding the lock its
+// read waits on. They are apart so that neither can stop the other: the
+// stall is measured from the time of the last read alone, and so keeps
+// counting while the database hangs every call, the watchers' queries
+// among them.
 
 package app
 
 import (
 	"context"
 	"time"
+
+	"github.com/ticketstream/ticketstream/ports"
 )
 
 // watchInterval is how often the watches look: half the stall warning,
-// and at least every 5 s.
+// and at most 5 s apart.
 func (h *Hub) watchInterval() time.Duration { return min(h.cfg.StallWarning/2, 5*time.Second) }
+
+// askTimeout bounds one of watchWriters' queries: a database that does not
+// answer is the stall watch's to report.
+func (h *Hub) askTimeout() time.Duration { return max(h.watchInterval(), 2*time.Second) }
 
 // watchStall keeps HubStats.Stalled: how long the feed has not answered a
 // read, once that passes the stall warning, else 0. It warns once when a
-// stall begins, naming the oldest writing transaction last seen (a lock
-// it holds may be what the read waits for), and tells when it ends. It
-// makes no call that can block.
+// stall begins and tells when it ends. It makes no call that can block.
 func (h *Hub) watchStall(ctx context.Context) {
 	tick := time.NewTicker(h.watchInterval())
 	defer tick.Stop()
@@ -42,12 +48,8 @@ func (h *Hub) watchStall(ctx context.Context) {
 		switch {
 		case stalled > 0 && began.IsZero():
 			began = h.LastRead()
-			attrs := []any{"for", stalled.Round(time.Second).String(), "read_timeout", h.cfg.readTimeout().String()}
-			if w := h.oldestWriter.Load(); w != nil && w.PID != 0 {
-				attrs = append(attrs, "oldest_writer_pid", w.PID, "oldest_writer_age", w.Age.Round(time.Second).String(),
-					"oldest_writer_application", w.Application)
-			}
-			h.log.Warn("the change feed has not answered: no change reaches any dashboard until it does (the database is away or slow, or a lock the read needs is held — the oldest writer named here may hold it)", attrs...)
+			h.log.Warn("the change feed has not answered: no change reaches any dashboard until it does (the database is away or slow, or the read waits on a lock: its holder, if any, is named in a warning of its own)",
+				"for", stalled.Round(time.Second).String(), "feed_read_timeout", h.cfg.ReadTimeout.String())
 		case stalled == 0 && !began.IsZero():
 			h.log.Info("the change feed answers again", "stalled_for", h.LastRead().Sub(began).Round(time.Second).String())
 			began = time.Time{}
@@ -55,38 +57,48 @@ func (h *Hub) watchStall(ctx context.Context) {
 	}
 }
 
-// watchWriters asks the feed for the oldest writing transaction every
-// watch interval, each ask bounded by it, and warns once of each one open
-// longer than the stall warning.
+// watchWriters, every watch interval, asks for the oldest writing
+// transaction and warns once of each open longer than the stall warning;
+// while the feed is stalled it also asks who holds the lock this server's
+// sessions wait on, and warns once of each. Each ask is bounded.
 func (h *Hub) watchWriters(ctx context.Context) {
 	tick := time.NewTicker(h.watchInterval())
 	defer tick.Stop()
-	warned := 0
+	warnedWriter, warnedHolder := 0, 0
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
-		askCtx, cancel := context.WithTimeout(ctx, h.watchInterval())
-		w, err := h.feed.OldestWriter(askCtx)
-		cancel()
+		if h.Stats().Stalled > 0 {
+			if w, err := h.ask(ctx, h.feed.LockHolder); err == nil && w.PID != 0 && w.PID != warnedHolder {
+				warnedHolder = w.PID
+				h.log.Warn("the change feed's read waits on a lock another session holds: no change reaches any dashboard until that session's transaction ends",
+					"pid", w.PID, "application", w.Application, "state", w.State, "age", w.Age.Round(time.Second).String())
+			}
+		} else {
+			warnedHolder = 0
+		}
+		w, err := h.ask(ctx, h.feed.OldestWriter)
 		if err != nil {
 			continue // the stall watch reports a database that does not answer
 		}
-		h.oldestWriter.Store(&w)
 		if w.Age < h.cfg.StallWarning {
-			warned = 0
+			warnedWriter = 0
 			continue
 		}
-		if warned == w.PID {
-			continue
+		if warnedWriter != w.PID {
+			warnedWriter = w.PID
+			h.log.Warn("a writing transaction has been open for long: live delivery does not wait for it (its changes go out when it commits), but it holds back PostgreSQL's vacuum, and every cursor carries it until it ends",
+				"age", w.Age.Round(time.Second).String(), "pid", w.PID, "application", w.Application, "state", w.State)
 		}
-		warned = w.PID
-		msg := "a writing transaction has been open for long: live delivery does not wait for it (its changes go out when it commits), but it holds back PostgreSQL's vacuum, and every cursor carries it until it ends"
-		if h.Stats().Stalled > 0 {
-			msg = "a writing transaction has been open for long while the change feed is stalled: a lock it holds may be what the feed's read waits for"
-		}
-		h.log.Warn(msg, "age", w.Age.Round(time.Second).String(), "pid", w.PID, "application", w.Application, "state", w.State)
 	}
+}
+
+// ask runs one of the feed's session queries within askTimeout.
+func (h *Hub) ask(ctx context.Context, query func(context.Context) (ports.Writer, error)) (ports.Writer, error) {
+	ctx, cancel := context.WithTimeout(ctx, h.askTimeout())
+	defer cancel()
+	return query(ctx)
 }

@@ -148,6 +148,41 @@ func TestServer_AHungDatabaseIsAStall(t *testing.T) {
 	})
 }
 
+// A lock the feed's read waits on is a stall too, and the warning names
+// the session to end: the head of the queue — a report left in its
+// transaction, ahead of a queued LOCK TABLE — not the server's oldest
+// writer, open in another database all along.
+func TestServer_ALockTheReadWaitsOnIsAStallNamingItsHolder(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pgtest.HoldWriterElsewhere(t)
+	logs := &portstest.LogBuffer{}
+	srv := StartServerLogging(t, gormstore.Postgres, func(c *ticketstream.Config) { c.Live.StallWarning = time.Second },
+		slog.New(slog.NewTextHandler(logs, nil)))
+	c := liveDashboard(t, srv)
+	queue := pgtest.QueueBehindAReader(t, srv.Server.App.Store.Target(), "tickets")
+	portstest.Await(t, "ticketstream_live_stalled_seconds to rise while the read waits on the lock", func() bool {
+		return metric(t, srv.Internal, "ticketstream_live_stalled_seconds") > 0
+	})
+	portstest.Await(t, "a warning naming the report at the head of the lock queue", func() bool {
+		return strings.Contains(logs.String(), "waits on a lock another session holds") &&
+			strings.Contains(logs.String(), "pid="+strconv.Itoa(queue.ReaderPID))
+	})
+	lockerTx := queue.Release(t)
+	if _, err := lockerTx.Exec(ctx, `UPDATE tickets SET subject = 'under the lock' WHERE id = 1`); err != nil {
+		t.Fatal(err)
+	}
+	if err := lockerTx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitFor(ctx, Patience(t), func(v *wsclient.View) bool { return v.Tickets[1].Subject == "under the lock" }); err != nil {
+		t.Fatalf("the change made under the lock was not delivered once it was released: %v", err)
+	}
+	portstest.Await(t, "ticketstream_live_stalled_seconds to fall back to 0", func() bool {
+		return metric(t, srv.Internal, "ticketstream_live_stalled_seconds") == 0
+	})
+}
+
 // The metrics the operators' docs list are all on /metrics, and say what
 // a known REST stream and a known dashboard did.
 func TestServer_MetricsAfterAKnownStream(t *testing.T) {

@@ -147,9 +147,17 @@ type ChangeFeed interface {
 	// holds back what can still wait for it (see app.HubConfig). A zero Age
 	// means none.
 	OldestWriter(ctx context.Context) (Writer, error)
+
+	// LockHolder describes the session at the head of the lock queue that
+	// this server's own sessions wait in, if any — what holds a feed read
+	// that waits on a lock (LOCK TABLE, ALTER TABLE), named when the feed
+	// stalls. A zero PID means none.
+	LockHolder(ctx context.Context) (Writer, error)
 }
 
-// Writer describes a database session with an open writing transaction.
+// Writer describes a database session with an open transaction: the
+// oldest that has written (OldestWriter), or one holding a lock others
+// wait for (LockHolder).
 type Writer struct {
 	Age         time.Duration // since its transaction began
 	PID         int           // server process id

@@ -60,6 +60,8 @@ type engine interface {
 	frontier(ctx context.Context) (domain.ChangePos, error)
 	// oldestWriter implements ChangeFeed.OldestWriter.
 	oldestWriter(ctx context.Context) (ports.Writer, error)
+	// lockHolder implements ChangeFeed.LockHolder.
+	lockHolder(ctx context.Context) (ports.Writer, error)
 	// snapshotTx is how a read-only transaction sees one snapshot.
 	snapshotTx() *sql.TxOptions
 	// prune deletes the removals and departures recorded before cutoff

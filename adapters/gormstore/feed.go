@@ -304,6 +304,12 @@ func (s *Store) OldestWriter(ctx context.Context) (ports.Writer, error) {
 	return s.eng.oldestWriter(ctx)
 }
 
+// LockHolder implements ports.ChangeFeed: the session at the head of the
+// lock queue this server's sessions wait in, if any.
+func (s *Store) LockHolder(ctx context.Context) (ports.Writer, error) {
+	return s.eng.lockHolder(ctx)
+}
+
 // DeleteTicket deletes the ticket with the given id, or returns ENotFound.
 func (s *Store) DeleteTicket(ctx context.Context, id int64) error {
 	res, err := s.sql.ExecContext(ctx, `DELETE FROM tickets WHERE id = `+s.eng.style().param(1), id)

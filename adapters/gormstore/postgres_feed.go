@@ -346,6 +346,36 @@ func (s *postgresEngine) oldestWriter(ctx context.Context) (ports.Writer, error)
 	return w, nil
 }
 
+// lockHolder follows the lock queue from this server's sessions that wait
+// on a lock — its own sessions share its database and application_name —
+// to its head: a session blocked by nobody. That is the one to end, which
+// the oldest writer of the server, in another database perhaps, need not
+// be; it may have written nothing (a reader holding ACCESS SHARE that a
+// queued LOCK TABLE waits behind). Needs pg_read_all_stats to see other
+// roles' sessions.
+func (s *postgresEngine) lockHolder(ctx context.Context) (ports.Writer, error) {
+	var w ports.Writer
+	var ageMS float64
+	err := s.sql.QueryRowContext(ctx, `WITH RECURSIVE queue(pid, depth) AS (
+			SELECT unnest(pg_blocking_pids(a.pid)), 1 FROM pg_stat_activity a
+			 WHERE a.datname = current_database() AND a.application_name = current_setting('application_name')
+			   AND a.wait_event_type = 'Lock' AND a.pid <> pg_backend_pid()
+			UNION
+			SELECT unnest(pg_blocking_pids(q.pid)), q.depth + 1 FROM queue q WHERE q.depth < 8)
+		SELECT COALESCE(EXTRACT(EPOCH FROM now() - a.xact_start) * 1000, 0), a.pid, a.application_name, COALESCE(a.state, '')
+		  FROM queue q JOIN pg_stat_activity a ON a.pid = q.pid
+		 WHERE cardinality(pg_blocking_pids(q.pid)) = 0
+		 ORDER BY a.xact_start NULLS LAST LIMIT 1`).Scan(&ageMS, &w.PID, &w.Application, &w.State)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ports.Writer{}, nil
+	}
+	if err != nil {
+		return ports.Writer{}, fmt.Errorf("lock holder: %w", err)
+	}
+	w.Age = time.Duration(ageMS * float64(time.Millisecond))
+	return w, nil
+}
+
 // snapshotTx is REPEATABLE READ, which, taking no transaction id while it
 // writes nothing, is pending in no one's snapshot.
 func (*postgresEngine) snapshotTx() *sql.TxOptions {

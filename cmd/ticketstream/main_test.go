@@ -96,6 +96,8 @@ func TestCLI_RefusesBadInputWithAClearMessage(t *testing.T) {
 		{"missing secret file", nil, []string{"serve", "--jwt-secret-file", "/nonexistent/secret"}, 2, "--jwt-secret-file (TICKETSTREAM_JWT_SECRET_FILE): open /nonexistent/secret: no such file"},
 		{"empty secret file", nil, []string{"serve", "--jwt-secret-file", "/dev/null"}, 2, "--jwt-secret-file (TICKETSTREAM_JWT_SECRET_FILE): /dev/null holds no secret"},
 		{"stall warning not a duration", nil, []string{"serve", "--stall-warning", "soon"}, 2, `invalid value "soon" for flag -stall-warning`},
+		{"stall warning too short", nil, []string{"serve", "--stall-warning", "1ns"}, 2, "--stall-warning (TICKETSTREAM_STALL_WARNING) must be 0 (the default) or at least 1s, got 1ns"},
+		{"negative feed read timeout", nil, []string{"serve", "--feed-read-timeout", "-1s"}, 2, "--feed-read-timeout (TICKETSTREAM_FEED_READ_TIMEOUT) must be 0 (the default) or a positive duration"},
 		{"negative per-token limit", nil, []string{"serve", "--max-connections-per-token", "-1"}, 2, "--max-connections-per-token (TICKETSTREAM_MAX_CONNECTIONS_PER_TOKEN) must be 0 (the default) or more"},
 		{"negative per-address limit", map[string]string{"TICKETSTREAM_MAX_CONNECTIONS_PER_ADDRESS": "-5"}, []string{"serve"}, 2, "--max-connections-per-address (TICKETSTREAM_MAX_CONNECTIONS_PER_ADDRESS) must be 0 (the default) or more"},
 		{"negative subscribe burst", nil, []string{"serve", "--subscribe-burst", "-1"}, 2, "--subscribe-burst (TICKETSTREAM_SUBSCRIBE_BURST) must be 0 (the default) or more"},

@@ -29,6 +29,7 @@ type Feed struct {
 	prunedTo domain.ChangePos
 	err      error
 	writer   ports.Writer
+	holder   ports.Writer
 	delay    time.Duration
 	removed  map[int64]time.Time
 	id       uint64
@@ -528,6 +529,22 @@ func (f *Feed) waitHung(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// SetLockHolder sets what LockHolder reports.
+func (f *Feed) SetLockHolder(w ports.Writer) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.holder = w
+}
+
+// LockHolder implements ports.ChangeFeed: it returns what SetLockHolder
+// set, even while the feed hangs (Hang), as PostgreSQL answers who holds
+// the lock a read waits on.
+func (f *Feed) LockHolder(context.Context) (ports.Writer, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.holder, nil
 }
 
 // SetWriter sets what OldestWriter reports.

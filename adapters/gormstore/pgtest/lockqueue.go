@@ -1,0 +1,83 @@
+package pgtest
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// LockQueue is the usual lock queue on a table: a reader left in its
+// transaction (a report: ACCESS SHARE, no transaction id) and, queued
+// behind it, a LOCK TABLE … ACCESS EXCLUSIVE (a migration). Every later
+// statement on the table queues behind both.
+type LockQueue struct {
+	// ReaderPID is the reader's backend: the head of the queue.
+	ReaderPID int
+	reader    pgx.Tx
+	locker    pgx.Tx
+	locked    chan error
+}
+
+// QueueBehindAReader builds a LockQueue on table of the database at url,
+// its sessions named application "monthly-report" and "migration". The
+// test's end rolls back whatever is still open.
+func QueueBehindAReader(t testing.TB, url, table string) *LockQueue {
+	t.Helper()
+	ctx := context.Background()
+	connect := func(application string) *pgx.Conn {
+		cfg, err := pgx.ParseConfig(url)
+		if err != nil {
+			t.Fatalf("pgtest: %v", err)
+		}
+		cfg.RuntimeParams["application_name"] = application
+		c, err := pgx.ConnectConfig(ctx, cfg)
+		if err != nil {
+			t.Fatalf("pgtest: connect: %v", err)
+		}
+		t.Cleanup(func() { c.Close(context.Background()) })
+		return c
+	}
+	reader, locker := connect("monthly-report"), connect("migration")
+	q := &LockQueue{locked: make(chan error, 1)}
+	if err := reader.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&q.ReaderPID); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	var err error
+	if q.reader, err = reader.Begin(ctx); err != nil {
+		t.Fatalf("pgtest: begin: %v", err)
+	}
+	t.Cleanup(func() { _ = q.reader.Rollback(context.Background()) })
+	if _, err := q.reader.Exec(ctx, `SELECT count(*) FROM `+pgx.Identifier{table}.Sanitize()); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	if q.locker, err = locker.Begin(ctx); err != nil {
+		t.Fatalf("pgtest: begin: %v", err)
+	}
+	go func() {
+		_, err := q.locker.Exec(ctx, `LOCK TABLE `+pgx.Identifier{table}.Sanitize()+` IN ACCESS EXCLUSIVE MODE`)
+		q.locked <- err
+	}()
+	t.Cleanup(func() {
+		_ = q.reader.Rollback(context.Background())
+		<-q.locked
+		_ = q.locker.Rollback(context.Background())
+	})
+	return q
+}
+
+// Release ends the reader's transaction, waits for the LOCK TABLE to be
+// granted and returns its transaction, holding the lock, for the caller
+// to write in and end; the statements queued behind it run once it ends.
+func (q *LockQueue) Release(t testing.TB) pgx.Tx {
+	t.Helper()
+	if err := q.reader.Rollback(context.Background()); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	err := <-q.locked
+	q.locked <- err // for the cleanup
+	if err != nil {
+		t.Fatalf("pgtest: LOCK TABLE: %v", err)
+	}
+	return q.locker
+}

@@ -1,0 +1,37 @@
+package ticketstream
+
+import (
+	"testing"
+	"time"
+
+	"github.com/ticketstream/ticketstream/adapters/gormstore"
+	"github.com/ticketstream/ticketstream/app"
+)
+
+// A feed read is given up as hung only past the database's statement
+// timeout, which stops a slow page on a database that answers: a longer
+// --db-statement-timeout must not make every slow read fail and retry
+// for ever.
+func TestProvideHubConfig_ReadTimeoutOutlastsTheStatementTimeout(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		statement time.Duration
+		live      app.HubConfig
+		want      time.Duration
+	}{
+		{"defaults", 0, app.HubConfig{}, 35 * time.Second},
+		{"a longer statement timeout", 2 * time.Minute, app.HubConfig{}, 2*time.Minute + 5*time.Second},
+		{"a long stall warning", 0, app.HubConfig{StallWarning: time.Minute}, 3 * time.Minute},
+		{"a short statement timeout", 5 * time.Second, app.HubConfig{}, 30 * time.Second},
+		{"set", 2 * time.Minute, app.HubConfig{ReadTimeout: 10 * time.Second}, 10 * time.Second},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := provideHubConfig(Config{Database: gormstore.Config{StatementTimeout: tc.statement}, Live: tc.live})
+			if got.ReadTimeout != tc.want {
+				t.Fatalf("ReadTimeout = %s, want %s", got.ReadTimeout, tc.want)
+			}
+		})
+	}
+}
