@@ -170,8 +170,9 @@ type latencyResult struct {
 	rssBefore, rssAfter                float64       // KB
 	serverCPU, clientCPU               time.Duration // spent while the changes were published and delivered
 	rssPerConn                         float64
-	goBefore, goAfter                  float64 // KB of heap and stacks in use after a GC
-	kbPerConn                          float64 // from the Go runtime's figures
+	goBefore, goAfter                  float64         // KB of heap and stacks in use after a GC
+	kbPerConn                          float64         // from the Go runtime's figures
+	samples                            []time.Duration // every delivery's latency, sorted
 }
 
 func measureLiveLatency(b *testing.B, run latencyRun) latencyResult {
@@ -325,9 +326,17 @@ func latencies(arrivals [][]time.Time, commits []time.Time) latencyResult {
 			lat = append(lat, max(0, at.Sub(commits[k])))
 		}
 	}
+	r := percentiles(lat)
+	r.merged = merged
+	return r
+}
+
+// percentiles returns the p50, p99 and max of the latencies lat (sorted
+// in place), which it keeps as the result's samples.
+func percentiles(lat []time.Duration) latencyResult {
 	slices.Sort(lat)
 	pct := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
-	return latencyResult{p50: pct(0.50), p99: pct(0.99), max: lat[len(lat)-1], deliveries: len(lat), merged: merged}
+	return latencyResult{p50: pct(0.50), p99: pct(0.99), max: lat[len(lat)-1], deliveries: len(lat), samples: lat}
 }
 
 // latencyMarker precedes the number of a change in the subject of the
