@@ -33,19 +33,20 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// readTimeoutMargin is how much longer than the database's statement
-// timeout a feed read may wait for an answer before it is given up.
+// readTimeoutMargin is how much longer than the longest page of the feed
+// on a database that answers a feed read may wait for one before it is
+// given up.
 const readTimeoutMargin = 5 * time.Second
 
 // provideHubConfig is cfg.Live, with a ReadTimeout left to its default
-// set from the database's statement timeout: a page of the feed that runs
-// up to that on a database that answers is never given up as hung.
+// set from the database's statement timeout: a page of the feed whose
+// every statement runs up to that on a database that answers is never
+// given up as hung.
 func provideHubConfig(cfg Config) app.HubConfig {
 	live := cfg.Live
 	if live.ReadTimeout == 0 {
 		stall := cmp.Or(live.StallWarning, app.DefaultHubConfig().StallWarning)
-		statement := cmp.Or(cfg.Database.StatementTimeout, gormstore.DefaultStatementTimeout)
-		live.ReadTimeout = max(3*stall, statement+readTimeoutMargin)
+		live.ReadTimeout = max(3*stall, cfg.Database.FeedPageTimeout()+readTimeoutMargin)
 	}
 	return live
 }

@@ -20,10 +20,13 @@ func TestProvideHubConfig_ReadTimeoutOutlastsTheStatementTimeout(t *testing.T) {
 		live      app.HubConfig
 		want      time.Duration
 	}{
-		{"defaults", 0, app.HubConfig{}, 35 * time.Second},
-		{"a longer statement timeout", 2 * time.Minute, app.HubConfig{}, 2*time.Minute + 5*time.Second},
-		{"a long stall warning", 0, app.HubConfig{StallWarning: time.Minute}, 3 * time.Minute},
-		{"a short statement timeout", 5 * time.Second, app.HubConfig{}, 30 * time.Second},
+		// A page runs four statements that may each wait the statement
+		// timeout (attack 54 held two locks of 17 and 33 s in one page,
+		// each under a 20 s statement timeout).
+		{"defaults", 0, app.HubConfig{}, 4*30*time.Second + 5*time.Second},
+		{"a longer statement timeout", 2 * time.Minute, app.HubConfig{}, 8*time.Minute + 5*time.Second},
+		{"a long stall warning", 0, app.HubConfig{StallWarning: 3 * time.Minute}, 9 * time.Minute},
+		{"a short statement timeout", time.Second, app.HubConfig{}, 30 * time.Second},
 		{"set", 2 * time.Minute, app.HubConfig{ReadTimeout: 10 * time.Second}, 10 * time.Second},
 	}
 	for _, tc := range tests {

@@ -232,7 +232,7 @@ func (h *Hub) Run(ctx context.Context) error {
 
 // errFeedNotAnswering is why a feed read is given up: the database
 // answered nothing for HubConfig.ReadTimeout.
-var errFeedNotAnswering = errors.New("the database answered nothing")
+var errFeedNotAnswering = errors.New("the database answered no page")
 
 // readChanges reads the feed from pos, giving the read up when the
 // database answers nothing for ReadTimeout: no page within it, the time

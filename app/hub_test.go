@@ -582,7 +582,7 @@ func TestHub_AHungDatabaseIsAStall(t *testing.T) {
 			t.Fatalf("the oldest writer, in another database, named as what stalls the feed: %s", line)
 		}
 	}
-	if !strings.Contains(logs.String(), "the database answered nothing for 300ms") {
+	if !strings.Contains(logs.String(), "the database answered no page for 300ms") {
 		t.Fatalf("the hung read's failure does not say why:\n%s", logs.String())
 	}
 	if h.Stats().ReadErrors == 0 {

@@ -40,16 +40,17 @@ type HubConfig struct {
 	StallWarning time.Duration
 	// RetryMax bounds the wait between attempts while the feed fails.
 	RetryMax time.Duration
-	// ReadTimeout: a feed read whose database answers nothing for this
-	// long — no page of changes — is given up and retried on a fresh
-	// connection. A connection that stays open but never answers (a
-	// network that stopped forwarding) would otherwise hold the read, and
-	// every dashboard, until the kernel gives it up many minutes later.
-	// It must exceed the database's statement timeout, which stops a slow
-	// page on a database that answers; the time spent offering a page to
-	// dashboards does not count. Zero: the larger of three stall warnings
-	// and DefaultReadTimeout (the server sets it from its statement
-	// timeout).
+	// ReadTimeout: a feed read whose database answers no page of changes
+	// for this long is given up and retried on a fresh connection. A
+	// connection that stays open but never answers (a network that
+	// stopped forwarding) would otherwise hold the read, and every
+	// dashboard, until the kernel gives it up many minutes later. Set
+	// below the longest page of a database that answers (each statement
+	// of a page may run up to the statement timeout), a page that waits
+	// that long on a lock is given up and retried too; the time spent
+	// offering a page to dashboards does not count. Zero: the larger of
+	// three stall warnings and DefaultReadTimeout (the server sets it from
+	// its statement timeout: gormstore.Config.FeedPageTimeout).
 	ReadTimeout time.Duration
 	// MemoryBudget bounds the memory all subscriptions keep together: what
 	// their dashboards hold (about 11-14 bytes a ticket) and the changes
@@ -65,9 +66,10 @@ type HubConfig struct {
 	busyPace time.Duration
 }
 
-// DefaultReadTimeout is HubConfig.ReadTimeout's least default: the
-// default statement timeout of the database (30 s) and a margin.
-const DefaultReadTimeout = 35 * time.Second
+// DefaultReadTimeout is HubConfig.ReadTimeout's least default: four
+// statements of a feed page at the database's default statement timeout
+// (30 s), and a margin.
+const DefaultReadTimeout = 125 * time.Second
 
 // MinStallWarning is the least stall warning: the watches look every half
 // of it.

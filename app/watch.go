@@ -74,8 +74,12 @@ func (h *Hub) watchWriters(ctx context.Context) {
 		if h.Stats().Stalled > 0 {
 			if w, err := h.ask(ctx, h.feed.LockHolder); err == nil && w.PID != 0 && w.PID != warnedHolder {
 				warnedHolder = w.PID
+				age := w.Age.Round(time.Second).String()
+				if w.Age == 0 {
+					age = "unknown (the server's role needs pg_read_all_stats to see it)"
+				}
 				h.log.Warn("the change feed's read waits on a lock another session holds: no change reaches any dashboard until that session's transaction ends",
-					"pid", w.PID, "application", w.Application, "state", w.State, "age", w.Age.Round(time.Second).String())
+					"pid", w.PID, "application", w.Application, "state", w.State, "age", age)
 			}
 		} else {
 			warnedHolder = 0
@@ -88,7 +92,7 @@ func (h *Hub) watchWriters(ctx context.Context) {
 			warnedWriter = 0
 			continue
 		}
-		if warnedWriter != w.PID {
+		if warnedWriter != w.PID && w.PID != warnedHolder { // the holder's warning says what it does
 			warnedWriter = w.PID
 			h.log.Warn("a writing transaction has been open for long: live delivery does not wait for it (its changes go out when it commits), but it holds back PostgreSQL's vacuum, and every cursor carries it until it ends",
 				"age", w.Age.Round(time.Second).String(), "pid", w.PID, "application", w.Application, "state", w.State)

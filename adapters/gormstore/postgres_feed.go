@@ -159,6 +159,7 @@ func (s *postgresEngine) readChangePage(ctx context.Context, r *pgRead, page *ch
 		// together. Should one fail, the rest fail too and COMMIT ends
 		// the transaction as a rollback.
 		b := &pgx.Batch{}
+		// The statements that can wait are feedPageWaits (store.go).
 		b.Queue("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
 		b.Queue(pgKeptSQL)
 		if snapshot {
@@ -347,8 +348,9 @@ func (s *postgresEngine) oldestWriter(ctx context.Context) (ports.Writer, error)
 }
 
 // lockHolder follows the lock queue from this server's sessions that wait
-// on a lock — its own sessions share its database and application_name —
-// to its head: a session blocked by nobody. That is the one to end, which
+// on a table's lock, as a feed read behind a LOCK TABLE does — its own
+// sessions share its database and application_name; a REST write waiting
+// on a row another transaction holds waits on no table lock — to its head: a session blocked by nobody. That is the one to end, which
 // the oldest writer of the server, in another database perhaps, need not
 // be; it may have written nothing (a reader holding ACCESS SHARE that a
 // queued LOCK TABLE waits behind). Needs pg_read_all_stats to see other
@@ -360,6 +362,7 @@ func (s *postgresEngine) lockHolder(ctx context.Context) (ports.Writer, error) {
 			SELECT unnest(pg_blocking_pids(a.pid)), 1 FROM pg_stat_activity a
 			 WHERE a.datname = current_database() AND a.application_name = current_setting('application_name')
 			   AND a.wait_event_type = 'Lock' AND a.pid <> pg_backend_pid()
+			   AND EXISTS (SELECT FROM pg_locks l WHERE l.pid = a.pid AND NOT l.granted AND l.locktype = 'relation')
 			UNION
 			SELECT unnest(pg_blocking_pids(q.pid)), q.depth + 1 FROM queue q WHERE q.depth < 8)
 		SELECT COALESCE(EXTRACT(EPOCH FROM now() - a.xact_start) * 1000, 0), a.pid, a.application_name, COALESCE(a.state, '')

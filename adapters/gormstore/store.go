@@ -1,6 +1,7 @@
 package gormstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -66,6 +67,18 @@ func (c Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// feedPageWaits is how many statements of one page of the change feed
+// (readChangePage's batch) can each wait up to the statement timeout: the
+// kept-history check, the snapshot, and the two lists.
+const feedPageWaits = 4
+
+// FeedPageTimeout is the longest one page of the change feed can take on
+// a PostgreSQL server that answers: each of its statements that can wait
+// (on a lock, on a slow disk) is stopped at the statement timeout.
+func (c Config) FeedPageTimeout() time.Duration {
+	return feedPageWaits * cmp.Or(c.StatementTimeout, DefaultStatementTimeout)
 }
 
 // withDefaults validates c and fills its zero fields but MaxOpenConns,

@@ -78,7 +78,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	s.Int(&budgetMiB, "live-memory-budget-mib", int(dl.MemoryBudget>>20), "MiB that all dashboards' live views and queues may keep together; a dashboard that would pass it is closed with 1013")
 	s.Duration(&live.Retention, "change-retention", dl.Retention, "how long deletions stay in the change log, so that a dashboard away for less resumes without a fresh snapshot")
 	s.Duration(&live.StallWarning, "stall-warning", dl.StallWarning, "count the change feed as stalled when not read this long (at least 1s); warn of a writing transaction open this long (it holds back no delivery)")
-	s.Duration(&live.ReadTimeout, "feed-read-timeout", 0, "give a read of the change feed up, and retry it on a fresh connection, when the database answers nothing for this long (a network that stopped forwarding); 0: the larger of 3x --stall-warning and --db-statement-timeout + 5s")
+	s.Duration(&live.ReadTimeout, "feed-read-timeout", 0, "give a read of the change feed up, and retry it on a fresh connection, when the database answers nothing for this long (a network that stopped forwarding); 0: the larger of 3x --stall-warning and 4x --db-statement-timeout + 5s (a page of the feed is up to four statements that may each wait that long)")
 	s.String(&srv.InternalAddr, "internal-listen", DefaultInternalListen, "address of the internal listener: /metrics, and the profiler with --profiler; never on --listen. Empty: off")
 	s.Bool(&srv.Profiler, "profiler", false, "serve Go's profiler (/debug/pprof/, without cmdline) on --internal-listen, which must then be loopback")
 	s.String(&debugAddr, "debug-listen", "", "removed: the profiler is on --internal-listen with --profiler")
