@@ -3,8 +3,11 @@ package process
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"math"
 	"net/http"
 	"os"
 	"slices"
@@ -76,8 +79,8 @@ func BenchmarkLiveEveryVersion(b *testing.B) {
 				b.ReportMetric(r.p50.Seconds()*1000, "p50-ms")
 				b.ReportMetric(r.p99.Seconds()*1000, "p99-ms")
 				b.ReportMetric(float64(r.merged), "versions-merged")
-				b.Logf("%s: one ticket changed 20 times at 10/s, commit→client p50 %.1f ms, p99 %.1f ms, max %.1f ms over %d deliveries; %d of %d versions merged (never delivered): the server read %d of the 20 versions, and dashboards' queues replaced %d by newer ones",
-					name, r.p50.Seconds()*1000, r.p99.Seconds()*1000, r.max.Seconds()*1000, r.deliveries, r.merged, c.clients*20, r.hubRead, r.coalesced)
+				b.Logf("%s: one ticket changed 20 times at 10/s, commit→client p50 %.1f ms, p99 %.1f ms, max %.1f ms over %d deliveries (first client: median %.1f ms); %d of %d versions merged (never delivered): the server read %d of the 20 versions, and dashboards' queues replaced %d by newer ones",
+					name, r.p50.Seconds()*1000, r.p99.Seconds()*1000, r.max.Seconds()*1000, r.deliveries, ms(median(r.first)), r.merged, c.clients*20, r.hubRead, r.coalesced)
 			}
 		})
 	}
@@ -173,6 +176,15 @@ type latencyResult struct {
 	goBefore, goAfter                  float64         // KB of heap and stacks in use after a GC
 	kbPerConn                          float64         // from the Go runtime's figures
 	samples                            []time.Duration // every delivery's latency, sorted
+	// first holds, for each change that arrived, its earliest arrival at
+	// any client (after the commit, floored at 0): the part of the latency
+	// before the fan-out (for ticketstream, the wait for a read, and the
+	// read).
+	first []time.Duration
+	// fromCall and firstFromCall are samples and first measured from the
+	// start of the writer's statement or the publish call rather than its
+	// return (LatencyFloor only).
+	fromCall, firstFromCall []time.Duration
 }
 
 func measureLiveLatency(b *testing.B, run latencyRun) latencyResult {
@@ -251,10 +263,9 @@ func measureLiveLatency(b *testing.B, run latencyRun) latencyResult {
 	// publishing phase, to see where a fan-out's time goes.
 	profiled := make(chan struct{})
 	if path := os.Getenv("LATENCY_CPU_PROFILE"); path != "" {
-		seconds := max(1, int((time.Duration(changes) * every).Seconds()))
 		go func() {
 			defer close(profiled)
-			saveServerProfile(b, debugAddr, seconds, path)
+			saveServerProfile(b, debugAddr, profileSeconds(changes, every), path)
 		}()
 	} else {
 		close(profiled)
@@ -328,7 +339,27 @@ func latencies(arrivals [][]time.Time, commits []time.Time) latencyResult {
 	}
 	r := percentiles(lat)
 	r.merged = merged
+	for k := range commits {
+		found, first := false, time.Duration(0)
+		for i := range arrivals {
+			if at := arrivals[i][k]; !at.IsZero() && (!found || at.Sub(commits[k]) < first) {
+				found, first = true, at.Sub(commits[k])
+			}
+		}
+		if found {
+			r.first = append(r.first, max(0, first))
+		}
+	}
 	return r
+}
+
+// median returns the median of ds, 0 for none.
+func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Sorted(slices.Values(ds))
+	return s[len(s)/2]
 }
 
 // percentiles returns the p50, p99 and max of the latencies lat (sorted
@@ -476,11 +507,29 @@ func saveServerProfile(tb testing.TB, debugAddr string, seconds int, path string
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	if err == nil {
-		err = os.WriteFile(path, data, 0o644)
+		err = os.WriteFile(unusedPath(path), data, 0o644)
 	}
 	if err != nil {
 		tb.Errorf("server profile: %v", err)
 	}
+}
+
+// unusedPath returns path, or path.2, path.3 … if it exists: each run of
+// a benchmark that runs a server more than once keeps its own profile.
+func unusedPath(path string) string {
+	p := path
+	for n := 2; ; n++ {
+		if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
+			return p
+		}
+		p = fmt.Sprintf("%s.%d", path, n)
+	}
+}
+
+// profileSeconds is how long a CPU profile of the publishing phase runs:
+// every change and the fan-out of the last, and a second more.
+func profileSeconds(changes int, every time.Duration) int {
+	return int(math.Ceil((time.Duration(changes+1) * every).Seconds())) + 1
 }
 
 // cpuTime reads the user and system CPU time a process has used so far
