@@ -3,10 +3,8 @@ package process
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"math"
 	"net/http"
 	"os"
@@ -259,17 +257,7 @@ func measureLiveLatency(b *testing.B, run latencyRun) latencyResult {
 	}
 	after := idleRSSKB(b, p.Pid())
 
-	// LATENCY_CPU_PROFILE=file saves the server's CPU profile of the
-	// publishing phase, to see where a fan-out's time goes.
-	profiled := make(chan struct{})
-	if path := os.Getenv("LATENCY_CPU_PROFILE"); path != "" {
-		go func() {
-			defer close(profiled)
-			saveServerProfile(b, debugAddr, profileSeconds(changes, every), path)
-		}()
-	} else {
-		close(profiled)
-	}
+	profiled := profilePublishing(b, debugAddr, changes, every)
 	serverCPU, clientCPU := cpuTime(b, p.Pid()), cpuTime(b, os.Getpid())
 	readBefore, coalescedBefore := serverMetric(b, debugAddr, "ticketstream_live_changes_total"), serverMetric(b, debugAddr, "ticketstream_live_coalesced_total")
 	windowReadsBefore := serverMetric(b, debugAddr, "ticketstream_live_window_reads_total")
@@ -514,13 +502,32 @@ func saveServerProfile(tb testing.TB, debugAddr string, seconds int, path string
 	}
 }
 
+// profilePublishing saves, when LATENCY_CPU_PROFILE names a file, the
+// CPU profile of the server at debugAddr over the publishing phase, to
+// see where a fan-out's time goes; suffix parts follow the file's name.
+// The channel closes once the profile is saved (at once without one).
+func profilePublishing(tb testing.TB, debugAddr string, changes int, every time.Duration, suffix ...string) <-chan struct{} {
+	done := make(chan struct{})
+	path := os.Getenv("LATENCY_CPU_PROFILE")
+	if path == "" {
+		close(done)
+		return done
+	}
+	path += strings.Join(suffix, "")
+	go func() {
+		defer close(done)
+		saveServerProfile(tb, debugAddr, profileSeconds(changes, every), path)
+	}()
+	return done
+}
+
 // unusedPath returns path, or path.2, path.3 … if it exists: each run of
 // a benchmark that runs a server more than once keeps its own profile.
 func unusedPath(path string) string {
 	p := path
 	for n := 2; ; n++ {
-		if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
-			return p
+		if _, err := os.Stat(p); err != nil {
+			return p // none there (or none to be told of: writing will say)
 		}
 		p = fmt.Sprintf("%s.%d", path, n)
 	}

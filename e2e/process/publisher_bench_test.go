@@ -195,17 +195,8 @@ func measurePublisher(b *testing.B, pub publisher, clients, changes int, every t
 		b.Fatalf("%s: %v", pub.name, err)
 	}
 	time.Sleep(500 * time.Millisecond)
-	// LATENCY_CPU_PROFILE=file saves this server's CPU profile of the
-	// publishing phase too, as file.<name>.
-	profiled := make(chan struct{})
-	if path := os.Getenv("LATENCY_CPU_PROFILE"); path != "" {
-		go func() {
-			defer close(profiled)
-			saveServerProfile(b, addr, profileSeconds(changes, every), path+"."+pub.name)
-		}()
-	} else {
-		close(profiled)
-	}
+	// LATENCY_CPU_PROFILE=file saves this server's profile as file.<name>.
+	profiled := profilePublishing(b, addr, changes, every, ".", pub.name)
 	serverCPU, clientCPU := cpuTime(b, cmd.Process.Pid), cpuTime(b, os.Getpid())
 	calls, commits := make([]time.Time, changes), make([]time.Time, changes)
 	tick := time.NewTicker(every)
