@@ -246,14 +246,23 @@ func New(cfg Config, streamer *app.Streamer, store Store, cursors *domain.Cursor
 	s.http = &http.Server{
 		Handler:           e,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
-		ReadTimeout:       30 * time.Second, // requests have no body
-		IdleTimeout:       2 * time.Minute,
+		// Go's default, 1 MiB, let anyone who reaches the port pin a
+		// megabyte of the server's memory per connection, without a token,
+		// until ReadHeaderTimeout; larger headers are answered 431.
+		MaxHeaderBytes: MaxHeaderBytes,
+		ReadTimeout:    30 * time.Second, // requests have no body
+		IdleTimeout:    2 * time.Minute,
 		// No WriteTimeout: it would cut long streams. Each chunk gets its own
 		// deadline instead (httpSink).
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	return s, nil
 }
+
+// MaxHeaderBytes bounds a request's headers: a token, a cookie or two and
+// a proxy's additions fit many times over (nginx's own default allows
+// 32 KB).
+const MaxHeaderBytes = 32 << 10
 
 // SetObserver makes the server report its requests to o. Call it before
 // serving; nil (the default) reports nothing.
