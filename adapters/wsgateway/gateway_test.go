@@ -272,6 +272,56 @@ func TestGateway_TokenInSubprotocolOrQuery(t *testing.T) {
 	}
 }
 
+// TestGateway_RefusesSeveralTokens: an upgrade may carry one token, in one
+// place. With two — different or the same — a proxy or log reading the
+// other would see another client than the one authorized, so the upgrade
+// is refused as REST refuses two Authorization headers.
+func TestGateway_RefusesSeveralTokens(t *testing.T) {
+	f := newFixture(t, demodata.New(3).Tickets(10), wsgateway.Options{})
+	sub := func(tokens ...string) []string {
+		p := []string{wsgateway.Subprotocol}
+		for _, tok := range tokens {
+			p = append(p, wsgateway.BearerPrefix+tok)
+		}
+		return p
+	}
+	tests := []struct {
+		name   string
+		query  string
+		header string
+		protos []string
+	}{
+		{"two subprotocols", "", "", sub("billing", "admin")},
+		{"the same subprotocol twice", "", "", sub("admin", "admin")},
+		{"header and subprotocol", "", "Bearer admin", sub("billing")},
+		{"header and query", "access_token=billing", "Bearer admin", nil},
+		{"subprotocol and query", "access_token=admin", "", sub("billing")},
+		{"the query twice", "access_token=billing&access_token=admin", "", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := http.Header{}
+			if tc.header != "" {
+				h.Set("Authorization", tc.header)
+			}
+			c, resp, err := websocket.Dial(context.Background(), f.url(tc.query), &websocket.DialOptions{HTTPHeader: h, Subprotocols: tc.protos})
+			if err == nil {
+				c.CloseNow()
+				t.Fatal("upgrade with several tokens accepted")
+			}
+			if resp == nil || resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("response %v, want 401", resp)
+			}
+			var body struct {
+				Error struct{ Code, Message string }
+			}
+			if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || body.Error.Code != "unauthorized" || !strings.Contains(body.Error.Message, "one token") {
+				t.Fatalf("body %+v (%v), want an unauthorized error naming one token", body, err)
+			}
+		})
+	}
+}
+
 func TestGateway_RefusalsBeforeTheUpgrade(t *testing.T) {
 	f := newFixture(t, demodata.New(4).Tickets(10), wsgateway.Options{AllowedOrigins: []string{"dash.example.com", "*.example.org"}})
 	tests := []struct {

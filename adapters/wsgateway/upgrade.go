@@ -12,6 +12,7 @@ import (
 
 	"github.com/ticketstream/ticketstream/adapters/bearer"
 	"github.com/ticketstream/ticketstream/adapters/hostguard"
+	"github.com/ticketstream/ticketstream/domain"
 )
 
 // checkUpgrade answers what coder/websocket would refuse in plain text,
@@ -55,18 +56,39 @@ func truncate(s string, n int) string {
 // "bearer.<token>" subprotocol (browsers), or access_token in the query
 // (last resort: URLs end up in proxy logs).
 // A malformed Authorization header is an error, as it is on the REST
-// routes: both read it through package bearer.
+// routes: both read it through package bearer. So is a request carrying
+// more than one token, in one place or several, even the same one twice:
+// a proxy or a log that reads another one than the server would see
+// another client than the server authorizes (REST refuses a second
+// Authorization header for the same reason).
 func bearerToken(r *http.Request, values url.Values) (string, error) {
-	if t, present, err := bearer.FromHeader(r); present {
-		return t, err
+	var found []string
+	t, present, err := bearer.FromHeader(r)
+	if err != nil {
+		return "", err
 	}
-	for _, p := range strings.Split(r.Header.Get("Sec-WebSocket-Protocol"), ",") {
-		if t, ok := strings.CutPrefix(strings.TrimSpace(p), BearerPrefix); ok {
-			return t, nil
+	if present {
+		found = append(found, t)
+	}
+	for _, line := range r.Header.Values("Sec-WebSocket-Protocol") {
+		for _, p := range strings.Split(line, ",") {
+			if t, ok := strings.CutPrefix(strings.TrimSpace(p), BearerPrefix); ok {
+				found = append(found, t)
+			}
 		}
 	}
-	return values.Get("access_token"), nil
+	found = append(found, values["access_token"]...)
+	switch len(found) {
+	case 0:
+		return "", nil
+	case 1:
+		return found[0], nil
+	}
+	return "", &domain.Error{Code: domain.EUnauthorized, Message: msgSeveralTokens}
 }
+
+// msgSeveralTokens refuses an upgrade that carries more than one token.
+const msgSeveralTokens = "one token, not several: send it once, in the Authorization header, a bearer. subprotocol or access_token"
 
 // originAllowed applies the cross-site WebSocket hijacking defence: a
 // browser's Origin must be this host or match an allowed pattern.
