@@ -22,26 +22,36 @@ const minCursorKeyFileLen = 32
 // restart, with no setup.
 func NewCursorSealer(ctx context.Context, store *gormstore.Store, keyFile string) (*domain.CursorSealer, error) {
 	var key []byte
+	var err error
 	if keyFile != "" {
-		b, err := os.ReadFile(keyFile)
-		if err != nil {
-			return nil, domain.Invalidf("cursor-key-file", "%v", err)
-		}
-		key = bytes.TrimSpace(b)
-		if len(key) < minCursorKeyFileLen {
-			return nil, domain.Invalidf("cursor-key-file", "holds %d bytes, want at least %d (as from `openssl rand -hex 32`)", len(key), minCursorKeyFileLen)
-		}
+		key, err = readCursorKeyFile(keyFile)
 	} else {
-		var err error
-		if key, err = store.CursorKey(ctx); err != nil {
-			return nil, err
-		}
+		key, err = store.CursorKey(ctx)
+	}
+	if err != nil {
+		return nil, err
 	}
 	s, err := domain.NewCursorSealer(key)
 	if err != nil {
 		return nil, fmt.Errorf("cursor key: %w", err)
 	}
 	return s, nil
+}
+
+// readCursorKeyFile reads the key in keyFile; a file that cannot be read,
+// or holds too short a key, is an EInvalid error naming cursor-key-file.
+// ServerConfig.Validate reads it too, so that a bad file is refused with
+// the other settings, before the database is opened.
+func readCursorKeyFile(keyFile string) ([]byte, error) {
+	b, err := os.ReadFile(keyFile)
+	if err != nil {
+		return nil, domain.Invalidf("cursor-key-file", "%v", err)
+	}
+	key := bytes.TrimSpace(b)
+	if len(key) < minCursorKeyFileLen {
+		return nil, domain.Invalidf("cursor-key-file", "holds %d bytes, want at least %d (as from `openssl rand -hex 32`)", len(key), minCursorKeyFileLen)
+	}
+	return key, nil
 }
 
 func provideCursorSealer(ctx context.Context, store *gormstore.Store, cfg ServerConfig) (*domain.CursorSealer, error) {

@@ -108,6 +108,11 @@ func (c ServerConfig) Validate() error {
 	case c.InternalAddr != "" && sameAddr(c.InternalAddr, c.Addr):
 		return domain.Invalidf("internal-listen", "must be another address than the public listener's %s (the public listener serves no metrics)", c.Addr)
 	}
+	if c.CursorKeyFile != "" {
+		if _, err := readCursorKeyFile(c.CursorKeyFile); err != nil {
+			return err
+		}
+	}
 	open := c.JWTSecret == "" && len(c.Token.Secrets) == 0
 	if open && !IsLoopback(c.Addr) {
 		return domain.Invalidf("jwt-secret", "must be set when listening on %s, not a loopback address (a secret or a secret file: auth may be off only on loopback)", c.Addr)

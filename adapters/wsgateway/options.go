@@ -125,6 +125,13 @@ func (nopObserver) Resumed(string)           {}
 // is a short subscribe, never a megabyte.
 const MaxMessageBytesLimit = 1 << 20
 
+// MaxQueueChunks is the largest QueueChunks. Each socket's queue is made
+// with room for that many messages, and every waiting message may hold a
+// 32 KB chunk: a thousand is 32 MB for one slow client, and a value that
+// made each socket's queue alone take gigabytes would end the server at
+// its first connection.
+const MaxQueueChunks = 1024
+
 // minMessageBytes is the smallest MaxMessageBytes: below it no subscribe
 // message would fit. (Held messages may always take MaxHeldMessageBytes.)
 const minMessageBytes = 64
@@ -132,7 +139,8 @@ const minMessageBytes = 64
 // Validate reports a setting no gateway can use, naming it: zero means the
 // default of DefaultOptions, a negative value is an error, and so is an
 // allowed origin that is not a host pattern, a subscribe rate that is not
-// a number, or a message bound outside 64 bytes to 1 MiB.
+// a number, a message bound outside 64 bytes to 1 MiB, or a queue longer
+// than MaxQueueChunks.
 func (o Options) Validate() error {
 	for _, f := range []struct {
 		v     int
@@ -143,6 +151,9 @@ func (o Options) Validate() error {
 		if f.v < 0 {
 			return domain.Invalidf(f.param, "must be 0 (the default) or more, got %d", f.v)
 		}
+	}
+	if o.QueueChunks > MaxQueueChunks {
+		return domain.Invalidf("queue-chunks", "must be 0 (the default) or between 1 and %d, got %d", MaxQueueChunks, o.QueueChunks)
 	}
 	if r := o.SubscribesPerSecond; r < 0 || math.IsNaN(r) || math.IsInf(r, 0) {
 		return domain.Invalidf("subscribes-per-second", "must be 0 (the default) or a positive number, got %v", r)

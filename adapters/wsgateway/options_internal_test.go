@@ -40,6 +40,7 @@ func TestOptions_ValidateNamesTheBadSetting(t *testing.T) {
 		{"message bound past the limit", Options{MaxMessageBytes: MaxMessageBytesLimit + 1}, "max-message-bytes"},
 		{"negative write timeout", Options{WriteTimeout: -time.Second}, "write-timeout"},
 		{"negative queue", Options{QueueChunks: -1}, "queue-chunks"},
+		{"queue too long", Options{QueueChunks: MaxQueueChunks + 1}, "queue-chunks"},
 		{"negative ping interval", Options{PingInterval: -time.Second}, "ping-interval"},
 		{"negative compression threshold", Options{CompressionThreshold: -1}, "ws-compression-threshold"},
 		{"origin not a host pattern", Options{AllowedOrigins: []string{"dash.example.com", "*example.com"}}, "allowed-origins"},
