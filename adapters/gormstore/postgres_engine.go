@@ -70,18 +70,15 @@ func (s *postgresEngine) openPools(cfg Config) (gorm.Dialector, error) {
 	// A transaction left open by a crashed client must not hold back
 	// vacuum for ever.
 	rt["idle_in_transaction_session_timeout"] = "60000"
-	// On a cancelled context, ask the server to cancel the running query and
-	// keep the connection, instead of pgx's default of dropping the socket:
-	// the query stops on the server at once, and a thousand clients leaving
-	// do not become a thousand reconnects. The deadline is the
-	// fallback if the cancel request goes unanswered.
+	// On a cancelled context, ask the server to cancel the running query,
+	// then drop the connection (cancelThenDiscard).
 	pgcfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
-		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: 5 * time.Second}
+		return &cancelThenDiscard{pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: 5 * time.Second}}
 	}
 	pgcfg.ConnectTimeout = 5 * time.Second
-	s.sql = stdlib.OpenDB(*pgcfg)
+	s.sql = stdlib.OpenDB(*pgcfg, stdlib.OptionResetSession(discardCancelled))
 	s.configurePool(cfg, 16)
-	s.probe = stdlib.OpenDB(*pgcfg)
+	s.probe = stdlib.OpenDB(*pgcfg, stdlib.OptionResetSession(discardCancelled))
 	configureProbe(s.probe)
 	return postgres.New(postgres.Config{Conn: s.sql}), nil
 }
