@@ -49,18 +49,24 @@ type LiveCursor struct {
 	HeldKnown bool
 }
 
-// The sealed form of a LiveCursor: version, flags, filter, cluster,
+// The sealed form of a LiveCursor: version, flags, a nonce (see
+// CursorSealer.AppendLiveCursor), filter, cluster,
 // snapshot cursor, snapshot start, rows read, the held digest when flag 2
 // says there is one, then the watermark and the live position, each as a
 // ChangePos (see appendPos), and the MAC; what lies between the version and
 // the MAC is encrypted (CursorSealer.AppendLiveCursor). Older versions are recognised
 // only to be refused (the client resyncs): version 2 had no cluster and no
 // MAC, version 3 no start and no count of rows read, version 4 positions
-// that were one transaction number and id, version 5 was not encrypted.
+// that were one transaction number and id, version 5 was not encrypted,
+// version 6 had no nonce: the same cursor sealed to the same text, so that
+// a client could tell when the server's position moved — when any
+// transaction anywhere on the database server ran.
 const (
-	liveCursorVersion   = 6
+	liveCursorVersion   = 7
+	v6LiveCursorVersion = 6
 	v5LiveCursorVersion = 5
-	liveCursorFixed     = 1 + 1 + 4 + 8 + cursorBodyLen + cursorBodyLen + 4
+	liveNonceLen        = 8
+	liveCursorFixed     = 1 + 1 + liveNonceLen + 4 + 8 + cursorBodyLen + cursorBodyLen + 4
 	// maxPosLen is the longest encoded ChangePos: Xmax, Seq, ID and the
 	// count of pending transactions, then each pending one, as varints.
 	maxPosLen        = 3*binary.MaxVarintLen64 + 1 + CursorPendingMax*binary.MaxVarintLen64
@@ -117,6 +123,7 @@ func (c LiveCursor) appendTo(b []byte) []byte {
 		flags |= 2
 	}
 	b = append(b, liveCursorVersion, flags)
+	b = append(b, make([]byte, liveNonceLen)...) // the sealer's to fill
 	b = binary.BigEndian.AppendUint32(b, c.Filter)
 	b = binary.BigEndian.AppendUint64(b, c.Cluster)
 	var cur [cursorBodyLen]byte
@@ -210,14 +217,15 @@ func getLiveCursor(b []byte) (LiveCursor, bool) {
 	if len(b) < liveCursorFixed || b[0] != liveCursorVersion || b[1] > 3 {
 		return LiveCursor{}, false
 	}
-	c := LiveCursor{SnapshotDone: b[1]&1 != 0, HeldKnown: b[1]&2 != 0, Filter: binary.BigEndian.Uint32(b[2:]), Cluster: binary.BigEndian.Uint64(b[6:])}
-	snap, ok := getCursor(b[14:])
-	start, okStart := getCursor(b[14+cursorBodyLen:])
+	f := b[2+liveNonceLen:] // the nonce only varies the sealed text
+	c := LiveCursor{SnapshotDone: b[1]&1 != 0, HeldKnown: b[1]&2 != 0, Filter: binary.BigEndian.Uint32(f), Cluster: binary.BigEndian.Uint64(f[4:])}
+	snap, ok := getCursor(f[12:])
+	start, okStart := getCursor(f[12+cursorBodyLen:])
 	if !ok || !okStart || snap.Compare(start) < 0 {
 		return LiveCursor{}, false
 	}
 	c.Snapshot, c.Start = snap, start
-	c.Read = binary.BigEndian.Uint32(b[14+2*cursorBodyLen:])
+	c.Read = binary.BigEndian.Uint32(f[12+2*cursorBodyLen:])
 	rest := b[liveCursorFixed:]
 	if c.HeldKnown {
 		if len(rest) < heldDigestLen {

@@ -232,8 +232,13 @@ func FuzzParseLiveCursor(f *testing.F) {
 			}
 			return
 		}
-		if got := sealer.LiveCursorString(c); got != s {
-			t.Fatalf("accepted %q, which seals back as %q", s, got)
+		// Sealed again it reads the same, in another text (the nonce).
+		again := sealer.LiveCursorString(c)
+		if again == s {
+			t.Fatalf("accepted %q, which seals back to the same text: the nonce did not change", s)
+		}
+		if c2, err := sealer.OpenLiveCursor(again); err != nil || !reflect.DeepEqual(c2, c) {
+			t.Fatalf("accepted %q as %+v, which sealed again opens as %+v, %v", s, c, c2, err)
 		}
 		for _, p := range []ChangePos{c.Watermark, c.Live} {
 			if !p.valid() || len(p.Pending) > CursorPendingMax {
@@ -318,6 +323,61 @@ func TestLiveCursor_ThePositionIsNotReadable(t *testing.T) {
 	c.Live.Xmax++
 	if diff := bitsApart(a, sealedBytes(t, sealer, c)); diff < 64 {
 		t.Fatalf("positions one apart seal to cursors %d bits apart", diff)
+	}
+}
+
+// A cursor of version 6 — encrypted, without the nonce — is refused as an
+// older version's: the client drops it and resyncs.
+func TestLiveCursor_Version6IsAnOlderVersion(t *testing.T) {
+	t.Parallel()
+	sealer := newTestSealer(t, "test key, sixteen bytes or more")
+	c := LiveCursor{Filter: 7, Cluster: 9, Live: ChangePos{Xmax: 100, Seq: 99, ID: 1}, SnapshotDone: true}
+	// Version 6's body: this one's without the nonce, padded to its length.
+	b := c.appendTo(nil)
+	b = append(b[:2], b[2+liveNonceLen:]...)
+	b[0] = v6LiveCursorVersion
+	b = append(b, make([]byte, sealedLiveBodyLen-liveNonceLen-len(b))...)
+	b = append(b, make([]byte, macLen)...)
+	sealer.seal(b)
+	st := sealer.macs.Get().(*macState)
+	sealer.crypt(st, b)
+	sealer.macs.Put(st)
+	text := base64.RawURLEncoding.EncodeToString(b)
+	if !IsLiveCursor(text) || !IsCursorShaped(text) {
+		t.Fatalf("a version 6 cursor is not taken for a live cursor")
+	}
+	if _, err := sealer.OpenLiveCursor(text); err == nil || !strings.Contains(err.Error(), "older version") {
+		t.Fatalf("a version 6 cursor gave %v, want the older-version refusal", err)
+	}
+}
+
+// TestLiveCursor_NeverSealsToTheSameText: a client scoped to one team that
+// subscribes again and again must not tell from its cursors when the
+// server's position moved — when any transaction anywhere ran. The same
+// cursor sealed twice gives unrelated texts of one length, which open to
+// it; by one sealer and by another of the same key (a replica).
+func TestLiveCursor_NeverSealsToTheSameText(t *testing.T) {
+	t.Parallel()
+	sealer := newTestSealer(t, "test key, sixteen bytes or more")
+	replica := newTestSealer(t, "test key, sixteen bytes or more")
+	c := LiveCursor{Filter: 7, Cluster: 9, Watermark: ChangePos{Xmax: 100}, Live: ChangePos{Xmax: 100}, SnapshotDone: true}
+	seen := map[string]bool{}
+	for i := range 1000 {
+		s := sealer
+		if i%2 == 1 {
+			s = replica
+		}
+		text := s.LiveCursorString(c)
+		if seen[text] {
+			t.Fatalf("seal %d repeats an earlier text: whether the position moved shows", i)
+		}
+		seen[text] = true
+		if got, err := sealer.OpenLiveCursor(text); err != nil || !reflect.DeepEqual(got, c) {
+			t.Fatalf("seal %d opens as %+v, %v; want %+v", i, got, err, c)
+		}
+		if len(text) != len(sealer.LiveCursorString(LiveCursor{})) {
+			t.Fatalf("seal %d is %d long, another cursor %d", i, len(text), len(sealer.LiveCursorString(LiveCursor{})))
+		}
 	}
 }
 

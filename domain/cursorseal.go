@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"crypto/cipher"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
 	"hash"
 	"sync"
+	"sync/atomic"
 )
 
 // CursorSealer turns cursors into the opaque strings handed to clients and
@@ -30,6 +32,8 @@ type CursorSealer struct {
 	held cipher.Block
 	// live encrypts the rest of a live cursor (see AppendLiveCursor).
 	live cipher.Block
+	// nonce varies each live cursor's sealed text (see AppendLiveCursor).
+	nonce atomic.Uint64
 }
 
 // macState is one reusable HMAC computation. The body is copied into it
@@ -59,6 +63,9 @@ func NewCursorSealer(key []byte) (*CursorSealer, error) {
 	key = bytes.Clone(key)
 	s := &CursorSealer{key: key, held: deriveBlock(key, heldSealLabel), live: deriveBlock(key, liveSealLabel)}
 	s.macs.New = func() any { return &macState{h: hmac.New(sha256.New, key)} }
+	var start [8]byte
+	_, _ = rand.Read(start[:]) // never fails (crypto/rand)
+	s.nonce.Store(binary.BigEndian.Uint64(start[:]))
 	return s, nil
 }
 
@@ -171,9 +178,14 @@ const sealedLiveBodyLen = maxLiveCursorLen - macLen
 // transaction numbers of the whole database server, which a client scoped
 // to one team must not read (how many transactions ran, and when, and how
 // many are open, anywhere). The body after the version byte is encrypted
-// with AES-CTR whose counter starts at the body's MAC — a synthetic IV: the
-// same cursor always seals to the same text, any other to unrelated bytes,
+// with AES-CTR whose counter starts at the body's MAC — a synthetic IV —
 // and opening decrypts with the MAC it carries and then checks that MAC.
+// The body begins with a nonce, a counter of the sealer's that started at
+// a random value: the same cursor never seals to the same text twice. Were
+// it to, a client scoped to one team could subscribe again and again and
+// see, from whether the cursor's text changed, when the server's position
+// moved: when any transaction, of another team or another database of the
+// server, ran.
 //
 // The cursor is built in the pooled MAC state, not on the stack: a
 // socket's writer is a fresh goroutine for each change it writes, and a
@@ -184,6 +196,7 @@ func (s *CursorSealer) AppendLiveCursor(dst []byte, c LiveCursor) []byte {
 		c.Held = sealHeld(s.held, &st.held, c.Held, false)
 	}
 	b := c.capped().appendTo(st.cursor[:0])
+	binary.BigEndian.PutUint64(b[2:2+liveNonceLen], s.nonce.Add(1))
 	// Padded to the longest body: a length that grew with the pending
 	// transactions, and with the distances between positions, would tell
 	// what the encryption hides.
@@ -222,7 +235,7 @@ func (s *CursorSealer) OpenLiveCursor(text string) (LiveCursor, error) {
 	}
 	b, ok := decodeLiveCursor(text)
 	switch {
-	case ok && b[0] == v5LiveCursorVersion:
+	case ok && (b[0] == v5LiveCursorVersion || b[0] == v6LiveCursorVersion):
 		return LiveCursor{}, Invalidf(ParamCursor, msgOldCursor)
 	case !ok || b[0] != liveCursorVersion || len(b) != sealedLiveBodyLen+macLen:
 		return LiveCursor{}, Invalidf(ParamCursor, msgMalformedCursor)
@@ -263,7 +276,7 @@ func decodeLiveCursor(text string) ([]byte, bool) {
 		return nil, false
 	}
 	b, ok := decodeExactly(text, strictBase64.DecodedLen(len(text)))
-	if !ok || (b[0] != liveCursorVersion && b[0] != v5LiveCursorVersion) {
+	if !ok || (b[0] != liveCursorVersion && b[0] != v6LiveCursorVersion && b[0] != v5LiveCursorVersion) {
 		return nil, false
 	}
 	return b, true
