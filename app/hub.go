@@ -53,6 +53,13 @@ type HubStats struct {
 	// hub had not read yet (ports.ErrHistoryPruned): each time every
 	// subscriber of the process was closed to start afresh.
 	HistoryPruned uint64
+	// UnrecordedPending is how many of the transactions open on the
+	// database server at the last read a live cursor handed out now leaves
+	// out (domain.ChangePos.UnrecordedPending): more are open than a cursor
+	// has room for. Delivery waits for none of them; a dashboard that
+	// resumes from such a cursor is sent again what it had since the
+	// lowest left out began.
+	UnrecordedPending int
 }
 
 // hubCounters are the hub's live counters; HubStats is their snapshot.
@@ -125,7 +132,11 @@ func NewHub(feed ports.ChangeFeed, cfg HubConfig, log *slog.Logger) (*Hub, error
 const hubBufferCap = 32 * 1024
 
 // Stats returns a snapshot of the hub's counters.
-func (h *Hub) Stats() HubStats { return h.stats.snapshot() }
+func (h *Hub) Stats() HubStats {
+	st := h.stats.snapshot()
+	st.UnrecordedPending = h.Position().UnrecordedPending()
+	return st
+}
 
 // PoolStats returns a snapshot of the counters of the hub's buffer pool;
 // InUse is 0 when every subscriber has written or dropped what it was given.

@@ -551,6 +551,49 @@ func TestHub_AnOpenWriterIsNamedAndAFeedThatStopsIsAStall(t *testing.T) {
 	portstest.Await(t, "the stall to end", func() bool { return h.Stats().Stalled == 0 })
 }
 
+// More transactions open at once than a cursor has room for — 400 here,
+// with consecutive numbers, in any database of the server — stall no
+// delivery: a change committed meanwhile arrives. The gauge says how many
+// a cursor handed out now leaves out, a warning says what that costs (a
+// resume sends again what the dashboard had), and both clear once the
+// transactions end.
+func TestHub_MoreOpenTransactionsThanACursorRecords(t *testing.T) {
+	t.Parallel()
+	feed := portstest.NewFeed()
+	var logs portstest.LogBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	h := startHub(t, feed, HubConfig{StallWarning: time.Second, RetryMax: 5 * time.Millisecond}, log)
+	s, _ := subscribe(t, h, domain.Query{}, domain.ChangePos{})
+	var open []*portstest.Tx
+	for range 400 {
+		open = append(open, feed.Begin())
+	}
+	ticket := demodata.New(32).Tickets(1)[0]
+	feed.Put(ticket)
+	if got := takeN(t, s, 1); got[0].id != ticket.ID {
+		t.Fatalf("got ticket %d, want %d", got[0].id, ticket.ID)
+	}
+	portstest.Await(t, "the gauge to count what cursors leave out", func() bool {
+		n := h.Stats().UnrecordedPending
+		return n > 0 && n < 400
+	})
+	portstest.Await(t, "a warning of what a resume costs now", func() bool {
+		return strings.Contains(logs.String(), "more transactions are open on the database server than a cursor records")
+	})
+	if got := h.Stats().Stalled; got != 0 {
+		t.Fatalf("Stalled = %v: open transactions stall nothing", got)
+	}
+	for _, tx := range open {
+		tx.Rollback()
+	}
+	feed.Put(ticket)
+	takeN(t, s, 1)
+	portstest.Await(t, "the gauge to clear", func() bool { return h.Stats().UnrecordedPending == 0 })
+	portstest.Await(t, "word that cursors record every open transaction again", func() bool {
+		return strings.Contains(logs.String(), "cursors record every open transaction again")
+	})
+}
+
 // A database that hangs — its connection open, no answer to anything, as
 // behind a network that stopped forwarding or a lock the read waits on —
 // is a stall all the same: the gauge counts it though the writers' query

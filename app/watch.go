@@ -65,11 +65,21 @@ func (h *Hub) watchWriters(ctx context.Context) {
 	tick := time.NewTicker(h.watchInterval())
 	defer tick.Stop()
 	warnedWriter, warnedHolder := 0, 0
+	warnedUnrecorded := false
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		}
+		switch n := h.Stats().UnrecordedPending; {
+		case n > 0 && !warnedUnrecorded:
+			warnedUnrecorded = true
+			h.log.Warn("more transactions are open on the database server than a cursor records: live delivery waits for none of them, but a dashboard that resumes now is sent again what it had since the oldest left out began",
+				"left_out", n, "open", len(h.Position().Pending))
+		case n == 0 && warnedUnrecorded:
+			warnedUnrecorded = false
+			h.log.Info("cursors record every open transaction again: resumes send only what a dashboard missed")
 		}
 		if h.Stats().Stalled > 0 {
 			if w, err := h.ask(ctx, h.feed.LockHolder); err == nil && w.PID != 0 && w.PID != warnedHolder {
@@ -94,7 +104,7 @@ func (h *Hub) watchWriters(ctx context.Context) {
 		}
 		if warnedWriter != w.PID && w.PID != warnedHolder { // the holder's warning says what it does
 			warnedWriter = w.PID
-			h.log.Warn("a writing transaction has been open for long: live delivery does not wait for it (its changes go out when it commits), but it holds back PostgreSQL's vacuum, and every cursor carries it until it ends",
+			h.log.Warn("a writing transaction has been open for long: live delivery does not wait for it (its changes go out when it commits), but it holds back PostgreSQL's vacuum, and cursors record it until it ends",
 				"age", w.Age.Round(time.Second).String(), "pid", w.PID, "application", w.Application, "state", w.State)
 		}
 	}

@@ -68,8 +68,9 @@ const (
 	liveNonceLen        = 8
 	liveCursorFixed     = 1 + 1 + liveNonceLen + 4 + 8 + cursorBodyLen + cursorBodyLen + 4
 	// maxPosLen is the longest encoded ChangePos: Xmax, Seq, ID and the
-	// count of pending transactions, then each pending one, as varints.
-	maxPosLen        = 3*binary.MaxVarintLen64 + 1 + CursorPendingMax*binary.MaxVarintLen64
+	// count of pending transactions (up to cursorPendingBytes, two bytes),
+	// then each pending one, as varints.
+	maxPosLen        = 3*binary.MaxVarintLen64 + 2 + cursorPendingBytes
 	minLiveCursorLen = liveCursorFixed + 2*3 + macLen
 	maxLiveCursorLen = liveCursorFixed + heldDigestLen + 2*maxPosLen + macLen
 	heldDigestLen    = 16
@@ -82,11 +83,20 @@ const (
 	v4LiveCursorLen       = 1 + 1 + 4 + 8 + 16 + cursorBodyLen + 16 + cursorBodyLen + 4 + macLen
 )
 
-// CursorPendingMax is how many pending transactions a live cursor records
-// of each position. A position with more is lowered to the transactions
-// below the first it cannot record (ChangePos.CapPending): a client that
-// resumes from it may be sent again what it had, never miss anything.
+// CursorPendingMax is how many pending transactions a live cursor always
+// records of each position, however far apart their numbers are. It
+// records more — as many as fit in cursorPendingBytes — when they lie
+// closer together, as transactions open at once on a server do: each is
+// written as its distance from the next, in as few bytes as that takes
+// (one below 128, two below 16,384, three below two million). A position
+// with more than fit is lowered to the transactions below the first it
+// cannot record (ChangePos.Below): a client that resumes from it may be
+// sent again what it had, never miss anything.
 const CursorPendingMax = 16
+
+// cursorPendingBytes is the room a live cursor has for each position's
+// pending transactions: CursorPendingMax of the largest distances.
+const cursorPendingBytes = CursorPendingMax * binary.MaxVarintLen64
 
 var (
 	encodedOldLiveCursorLen  = base64.RawURLEncoding.EncodedLen(oldLiveCursorLen)
@@ -100,17 +110,77 @@ var (
 // either has too many pending transactions, to the transactions below the
 // same bound, so that the live position still includes the watermark.
 func (c LiveCursor) capped() LiveCursor {
-	if len(c.Watermark.Pending) <= CursorPendingMax && len(c.Live.Pending) <= CursorPendingMax {
+	wFits, wBound := pendingFit(c.Watermark)
+	lFits, lBound := pendingFit(c.Live)
+	if wFits && lFits {
 		return c
 	}
+	// Below a lower bound a position's record is a prefix of the one that
+	// fitted, each distance no longer: it fits too.
 	bound := uint64(1<<64 - 1)
-	for _, p := range [...]ChangePos{c.Watermark, c.Live} {
-		if len(p.Pending) > CursorPendingMax {
-			bound = min(bound, p.Pending[CursorPendingMax])
-		}
+	if !wFits {
+		bound = wBound
+	}
+	if !lFits {
+		bound = min(bound, lBound)
 	}
 	c.Watermark, c.Live = c.Watermark.Below(bound), c.Live.Below(bound)
 	return c
+}
+
+// UnrecordedPending returns how many of p's pending transactions a live
+// cursor sealed at p leaves out, 0 when it records every one (see
+// CursorPendingMax): a dashboard resuming from such a cursor is sent again
+// what it had since the lowest left out began.
+func (p ChangePos) UnrecordedPending() int {
+	fits, bound := pendingFit(p)
+	if fits {
+		return 0
+	}
+	n, _ := slices.BinarySearch(p.Pending, bound)
+	return len(p.Pending) - n
+}
+
+// pendingFit reports whether p's pending transactions fit in a cursor
+// (cursorPendingBytes, as appendPos writes them) and, when they do not,
+// the bound below which the most of them do: the lowest transaction left
+// out.
+func pendingFit(p ChangePos) (fits bool, bound uint64) {
+	if pendingBytes(p.Xmax, p.Pending) <= cursorPendingBytes {
+		return true, 0
+	}
+	// Keeping the k lowest, bound at the (k+1)th, takes the distances
+	// between the first k+1.
+	size := 0
+	for k := 1; k < len(p.Pending); k++ {
+		if size += uvarintLen(p.Pending[k] - p.Pending[k-1]); size > cursorPendingBytes {
+			return false, p.Pending[k-1]
+		}
+	}
+	return false, p.Pending[len(p.Pending)-1]
+}
+
+// pendingBytes is the length appendPos gives pending below xmax: each
+// one's distance from the one above it, xmax for the highest.
+func pendingBytes(xmax uint64, pending []uint64) int {
+	n := 0
+	for i := range pending {
+		above := xmax
+		if i+1 < len(pending) {
+			above = pending[i+1]
+		}
+		n += uvarintLen(above - pending[i])
+	}
+	return n
+}
+
+// uvarintLen is the length of x as a uvarint.
+func uvarintLen(x uint64) int {
+	n := 1
+	for ; x >= 0x80; x >>= 7 {
+		n++
+	}
+	return n
 }
 
 // appendTo appends c's binary form, without its MAC, to b; c must be capped.
@@ -181,9 +251,10 @@ func getPos(b []byte) (ChangePos, []byte, bool) {
 		p.ID, b = id, b[n:]
 	}
 	count, b, ok := uvarint(b)
-	if !ok || count > CursorPendingMax {
+	if !ok || count > cursorPendingBytes { // each takes a byte or more
 		return ChangePos{}, nil, false
 	}
+	start := len(b)
 	if count > 0 {
 		p.Pending = make([]uint64, count)
 		prev := p.Xmax
@@ -196,7 +267,7 @@ func getPos(b []byte) (ChangePos, []byte, bool) {
 			p.Pending[i] = prev
 		}
 	}
-	if !p.valid() {
+	if start-len(b) > cursorPendingBytes || !p.valid() {
 		return ChangePos{}, nil, false
 	}
 	return p, b, true

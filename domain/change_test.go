@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/binary"
+	"maps"
 	"math/bits"
+	"math/rand/v2"
 	"reflect"
 	"slices"
 	"strings"
@@ -241,7 +243,7 @@ func FuzzParseLiveCursor(f *testing.F) {
 			t.Fatalf("accepted %q as %+v, which sealed again opens as %+v, %v", s, c, c2, err)
 		}
 		for _, p := range []ChangePos{c.Watermark, c.Live} {
-			if !p.valid() || len(p.Pending) > CursorPendingMax {
+			if !p.valid() || pendingBytes(p.Xmax, p.Pending) > cursorPendingBytes {
 				t.Fatalf("accepted a position no server hands out: %+v", p)
 			}
 		}
@@ -398,6 +400,84 @@ func TestLiveCursor_Version5IsAnOlderVersion(t *testing.T) {
 	}
 	if _, err := sealer.OpenLiveCursor(text); err == nil || !strings.Contains(err.Error(), "older version") {
 		t.Fatalf("a version 5 cursor gave %v, want the older-version refusal", err)
+	}
+}
+
+// TestLiveCursor_RecordsWhatFitsOfPendingTransactions: transactions open
+// at once on a server have numbers close together, and a cursor records as
+// many as fit in its room — a hundred and more — so that a dashboard
+// resuming while more than 16 are open (in any database of the server)
+// gets exactly what it missed, not everything since the oldest began.
+// Past the room, and for numbers far apart past 16, the positions are
+// lowered: never covering more than they did, the live one still
+// including the watermark, every cursor of one length.
+func TestLiveCursor_RecordsWhatFitsOfPendingTransactions(t *testing.T) {
+	t.Parallel()
+	sealer := newTestSealer(t, "test key, sixteen bytes or more")
+	spaced := func(from, step uint64, n int) []uint64 {
+		var p []uint64
+		for i := range n {
+			p = append(p, from+uint64(i)*step)
+		}
+		return p
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	scattered := func(n int) []uint64 {
+		set := map[uint64]bool{}
+		for len(set) < n {
+			set[1_000_000+rng.Uint64N(5_000_000)] = true
+		}
+		p := slices.Collect(maps.Keys(set))
+		slices.Sort(p)
+		return p
+	}
+	tests := []struct {
+		name    string
+		pending []uint64
+		xmax    uint64
+		exact   bool // every pending transaction recorded
+		atLeast int  // else: recorded at least
+	}{
+		{"20 open, close together", spaced(1000, 3, 20), 1100, true, 0},
+		{"150 open, one apart", spaced(1000, 1, 150), 1200, true, 0},
+		{"45 open across the server", scattered(45), 7_000_000, true, 0},
+		{"400 open: past the room", spaced(1000, 1, 400), 2000, false, 150},
+		{"20 open, far apart", spaced(1<<20, 1<<50, 20), 1 << 62, false, CursorPendingMax},
+		{"a thousand scattered", scattered(1000), 7_000_000, false, 60},
+	}
+	want := len(sealer.LiveCursorString(LiveCursor{}))
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			watermark := ChangePos{Xmax: tc.xmax, Pending: tc.pending}
+			// The live position has read some of the watermark's pending
+			// transactions and has one open of its own.
+			livePending := append(slices.Clone(tc.pending[len(tc.pending)/3:]), tc.xmax+5)
+			live := ChangePos{Xmax: tc.xmax + 10, Pending: livePending, Seq: tc.xmax + 7, ID: 3}
+			c := LiveCursor{Filter: 1, Cluster: 2, Watermark: watermark, Live: live, SnapshotDone: true}
+			text := sealer.LiveCursorString(c)
+			if len(text) != want {
+				t.Fatalf("a cursor of %d characters, others %d", len(text), want)
+			}
+			got, err := sealer.OpenLiveCursor(text)
+			if err != nil {
+				t.Fatalf("OpenLiveCursor: %v", err)
+			}
+			if tc.exact {
+				if !reflect.DeepEqual(got, c) {
+					t.Fatalf("recorded %v, %v; want exactly %v, %v", got.Watermark, got.Live, watermark, live)
+				}
+				return
+			}
+			if n := len(got.Watermark.Pending); n < tc.atLeast {
+				t.Fatalf("recorded %d of the watermark's pending transactions, want at least %d", n, tc.atLeast)
+			}
+			if !watermark.Includes(got.Watermark) || !live.Includes(got.Live) {
+				t.Fatalf("the sealed positions %v, %v cover more than %v, %v", got.Watermark, got.Live, watermark, live)
+			}
+			if !got.Live.Includes(got.Watermark) {
+				t.Fatalf("the sealed live position %v lacks what the watermark %v has", got.Live, got.Watermark)
+			}
+		})
 	}
 }
 
