@@ -624,9 +624,12 @@ func TestFault_HostileInputChangesNothing(t *testing.T) {
 		{"stacked statuses", "status=open;DELETE%20FROM%20tickets", admin, 400, "invalid"},
 		{"invalid UTF-8", "team=%ff%fe%fd", admin, 400, "invalid"},
 		{"NUL byte", "assignee=a%00b", admin, 400, "invalid"},
-		{"100KB value", "team=" + strings.Repeat("a", 100<<10), admin, 400, "invalid"},
-		{"a parameter 10,001 times", strings.Repeat("status=open&", 10_001), admin, 400, "invalid"}, // past net/url's limit: refused, not dropped
-		{"a broken escape", "status=%zz", admin, 400, "invalid"},                                    // net/url would drop the pair, and the filter with it
+		{"20KB value", "team=" + strings.Repeat("a", 20<<10), admin, 400, "invalid"},
+		// Past the bound of a request's headers, the URL with them (32 KB):
+		// net/http answers itself, before any handler, in plain text.
+		{"100KB value", "team=" + strings.Repeat("a", 100<<10), admin, 431, ""},
+		{"a parameter 10,001 times", strings.Repeat("s&", 10_001), admin, 400, "invalid"}, // past net/url's limit: refused, not dropped
+		{"a broken escape", "status=%zz", admin, 400, "invalid"},                          // net/url would drop the pair, and the filter with it
 		{"a cursor of garbage", "cursor=" + strings.Repeat("%ff", 100), admin, 400, "invalid"},
 		{"negative limit", "limit=-1", admin, 400, "invalid"},
 		{"expired token", "", tokenExpiredLongAgo(t), 401, "unauthorized"},
@@ -638,7 +641,7 @@ func TestFault_HostileInputChangesNothing(t *testing.T) {
 	for _, tc := range rest {
 		resp, body := Get(t, srv.Base+"/v1/tickets?"+tc.query, tc.token)
 		var e struct{ Error struct{ Code string } }
-		if resp.StatusCode != tc.status || (tc.status >= 400 && (json.Unmarshal(body, &e) != nil || e.Error.Code != tc.code)) {
+		if resp.StatusCode != tc.status || (tc.code != "" && (json.Unmarshal(body, &e) != nil || e.Error.Code != tc.code)) {
 			t.Errorf("REST %s: %d %.200s, want %d %s", tc.name, resp.StatusCode, body, tc.status, tc.code)
 		}
 		answers["/v1/tickets"][resp.StatusCode]++
@@ -661,7 +664,7 @@ func TestFault_HostileInputChangesNothing(t *testing.T) {
 			answers["/v1/stream"][resp.StatusCode]++
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode != tc.status || json.Unmarshal(body, &e) != nil || e.Error.Code != tc.code {
+			if resp.StatusCode != tc.status || (tc.code != "" && (json.Unmarshal(body, &e) != nil || e.Error.Code != tc.code)) {
 				t.Errorf("upgrade %s: %d %.200s, want %d %s", tc.name, resp.StatusCode, body, tc.status, tc.code)
 			}
 		}
