@@ -3,6 +3,8 @@ package gormstore_test
 import (
 	"context"
 	"math/rand/v2"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -62,4 +64,44 @@ func TestPostgres_CancelledStatementsNeverCancelTheNext(t *testing.T) {
 			backend()
 		}
 	})
+}
+
+// TestPostgres_CancelsLeaveOthersTheirConnections: the pool full of
+// statements that are all cancelled at once, while as many others wait for
+// a connection: the waiting ones never fail. A cancelled connection refused
+// only when handed out again used up database/sql's retries, several in a
+// row, and a statement that had cancelled nothing failed "bad connection".
+func TestPostgres_CancelsLeaveOthersTheirConnections(t *testing.T) {
+	s := openStore(t, gormstore.Postgres, nil, gormstore.Config{})
+	db, err := s.Gorm().DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const pool = 4
+	db.SetMaxOpenConns(pool)
+	bg := context.Background()
+	var failed atomic.Int64
+	for range 8 {
+		ctx, cancel := context.WithCancel(bg)
+		var wg sync.WaitGroup
+		for range pool { // each takes a connection and is cancelled
+			wg.Go(func() { _, _ = db.ExecContext(ctx, "SELECT pg_sleep(5)") })
+		}
+		time.Sleep(100 * time.Millisecond)
+		for range 3 * pool { // queued behind them, never cancelled
+			wg.Go(func() {
+				var x int
+				if err := db.QueryRowContext(bg, "SELECT 1 FROM pg_sleep(0.01)").Scan(&x); err != nil {
+					failed.Add(1)
+					t.Errorf("a statement that cancelled nothing: %v", err)
+				}
+			})
+		}
+		time.Sleep(50 * time.Millisecond)
+		cancel()
+		wg.Wait()
+	}
+	if n := failed.Load(); n > 0 {
+		t.Fatalf("%d statements failed for others' cancels", n)
+	}
 }

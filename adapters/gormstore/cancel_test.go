@@ -18,8 +18,8 @@ import (
 
 // TestStream_CancelStopsTheQueryOnTheServer parks a stream's query behind a
 // table lock, cancels the stream, and watches pg_stat_activity: the server
-// must stop the query at once (the backend turns idle while the lock is
-// still held) and keep the connection (same backend, no reconnect).
+// must stop the query at once (the backend turns idle, or ends, while the
+// lock is still held).
 func TestStream_CancelStopsTheQueryOnTheServer(t *testing.T) {
 	t.Parallel()
 	s := openStore(t, gormstore.Postgres, demodata.New(1).Tickets(100), gormstore.Config{MaxOpenConns: 1})
@@ -55,12 +55,16 @@ func TestStream_CancelStopsTheQueryOnTheServer(t *testing.T) {
 	case <-time.After(3 * time.Second):
 		t.Fatal("StreamTickets did not return within 3s of the cancel")
 	}
+	// The connection is then dropped (a late cancel must not meet the next
+	// statement), but a backend waiting on a lock never notices its
+	// client gone: idle or gone while the lock is held, the query was
+	// cancelled on the server.
 	portstest.WaitFor(t, 2*time.Second, "the server to stop the cancelled query", func() bool {
 		var state string
 		err := watcher.QueryRow(ctx, "SELECT state FROM pg_stat_activity WHERE pid = $1", pid).Scan(&state)
-		return err == nil && state == "idle"
+		return errors.Is(err, pgx.ErrNoRows) || (err == nil && state == "idle")
 	})
-	t.Logf("server stopped the query %v after the cancel, lock still held; backend %d kept", time.Since(cancelled).Round(time.Millisecond), pid)
+	t.Logf("server stopped the query %v after the cancel, lock still held", time.Since(cancelled).Round(time.Millisecond))
 }
 
 // lockTickets takes an exclusive lock on the tickets table of database in a
@@ -122,12 +126,14 @@ func TestStream_SlowClientHoldsNoConnection(t *testing.T) {
 	}
 }
 
-// TestStream_CancellationStormKeepsTheConnections cancels 40 streams whose
-// queries are running at once, and checks that the pool's PostgreSQL
-// backends are the same processes afterwards: a cancelled query is cancelled
-// on the server, not by dropping the connection, so clients leaving in bulk
-// do not turn into a storm of reconnects (pgx #1780).
-func TestStream_CancellationStormKeepsTheConnections(t *testing.T) {
+// TestStream_CancellationStormReconnectsAtMostThePool cancels 40 streams,
+// 8 of whose queries are running (the pool's size) and 32 waiting for a
+// connection. The running ones are cancelled on the server and their
+// connections dropped — a late cancel request must not meet the next
+// statement — but clients leaving in bulk do not turn into a storm of
+// reconnects (pgx #1780): at most the pool's size of new backends, and the
+// pool serves again at once.
+func TestStream_CancellationStormReconnectsAtMostThePool(t *testing.T) {
 	t.Parallel()
 	s := openStore(t, gormstore.Postgres, demodata.New(1).Tickets(100), gormstore.Config{MaxOpenConns: 8})
 	ctx := context.Background()
@@ -184,14 +190,18 @@ func TestStream_CancellationStormKeepsTheConnections(t *testing.T) {
 	if err := tx.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.StreamTickets(ctx, domain.Query{}, 0, ports.BatchHandlerFunc(func([]domain.Ticket) error { return nil })); err != nil {
+		t.Fatalf("a stream after the storm: %v", err)
+	}
 	after := backends()
+	fresh := 0
 	for pid := range after {
 		if !before[pid] {
-			t.Fatalf("backend %d is new after the cancellation storm: connections were dropped and reopened (before %v, after %v)", pid, before, after)
+			fresh++
 		}
 	}
-	if len(after) == 0 {
-		t.Fatal("no backend left in the pool")
+	if len(after) > 8 || fresh > 8 {
+		t.Fatalf("%d backends after the storm, %d of them new: more than the pool's 8 (before %v, after %v)", len(after), fresh, before, after)
 	}
-	t.Logf("40 cancelled streams; the pool's %d backends are the same processes as before", len(after))
+	t.Logf("40 cancelled streams; %d backends after, %d of them new", len(after), fresh)
 }

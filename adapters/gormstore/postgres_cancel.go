@@ -2,10 +2,12 @@ package gormstore
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // cancelThenDiscard is what a PostgreSQL connection does when the context
@@ -25,6 +27,12 @@ import (
 // reused: discardCancelled refuses it when it returns to the pool. The
 // pool holds at most its size of such connections at once, so clients
 // leaving together cost that many reconnects, not one each.
+//
+// The connection is dropped as it comes back (pgxConn.IsValid): refused
+// only when handed out again, several such connections in a row used up
+// database/sql's retries, and a dashboard that had cancelled nothing was
+// refused "bad connection". discardCancelled, at hand-out, is the
+// backstop.
 type cancelThenDiscard struct {
 	pgconn.CancelRequestContextWatcherHandler
 }
@@ -49,4 +57,32 @@ func discardCancelled(_ context.Context, c *pgx.Conn) error {
 		return driver.ErrBadConn
 	}
 	return nil
+}
+
+// discardingConnector makes pgxConns: database/sql's connections to
+// PostgreSQL.
+type discardingConnector struct{ driver.Connector }
+
+// Connect implements driver.Connector.
+func (c discardingConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	dc, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &pgxConn{dc.(*stdlib.Conn)}, nil
+}
+
+// pgxConn is pgx's database/sql connection, refused by the pool as it comes
+// back once a statement on it was cancelled.
+type pgxConn struct{ *stdlib.Conn }
+
+// IsValid implements driver.Validator, which database/sql asks of a
+// connection before it goes back to the pool.
+func (c *pgxConn) IsValid() bool {
+	return !c.Conn.Conn().IsClosed() && c.Conn.Conn().PgConn().CustomData()[cancelledKey] == nil
+}
+
+// openPgxDB opens a pool of pgxConns on cfg.
+func openPgxDB(cfg pgx.ConnConfig) *sql.DB {
+	return sql.OpenDB(discardingConnector{stdlib.GetConnector(cfg, stdlib.OptionResetSession(discardCancelled))})
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
-	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 	"gorm.io/driver/postgres"
@@ -76,9 +75,9 @@ func (s *postgresEngine) openPools(cfg Config) (gorm.Dialector, error) {
 		return &cancelThenDiscard{pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: 5 * time.Second}}
 	}
 	pgcfg.ConnectTimeout = 5 * time.Second
-	s.sql = stdlib.OpenDB(*pgcfg, stdlib.OptionResetSession(discardCancelled))
+	s.sql = openPgxDB(*pgcfg)
 	s.configurePool(cfg, 16)
-	s.probe = stdlib.OpenDB(*pgcfg, stdlib.OptionResetSession(discardCancelled))
+	s.probe = openPgxDB(*pgcfg)
 	configureProbe(s.probe)
 	return postgres.New(postgres.Config{Conn: s.sql}), nil
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
-	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/ticketstream/ticketstream/domain"
 	"github.com/ticketstream/ticketstream/ports"
@@ -27,11 +26,11 @@ func (s *postgresEngine) withPgx(ctx context.Context, fn func(*pgx.Conn) error) 
 	}
 	defer conn.Close()
 	return conn.Raw(func(dc any) error {
-		sc, ok := dc.(*stdlib.Conn)
+		pc, ok := dc.(*pgxConn)
 		if !ok {
 			return fmt.Errorf("postgres connection is %T, not pgx", dc)
 		}
-		return fn(sc.Conn())
+		return fn(pc.Conn.Conn())
 	})
 }
 
