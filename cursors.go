@@ -38,6 +38,14 @@ func NewCursorSealer(ctx context.Context, store *gormstore.Store, keyFile string
 	return s, nil
 }
 
+// CheckCursorKeyFile reports, as readCursorKeyFile does, a key file that
+// cannot be read or holds too short a key: commands check it before they
+// open the database.
+func CheckCursorKeyFile(keyFile string) error {
+	_, err := readCursorKeyFile(keyFile)
+	return err
+}
+
 // readCursorKeyFile reads the key in keyFile; a file that cannot be read,
 // or holds too short a key, is an EInvalid error naming cursor-key-file.
 // ServerConfig.Validate reads it too, so that a bad file is refused with

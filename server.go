@@ -109,7 +109,7 @@ func (c ServerConfig) Validate() error {
 		return domain.Invalidf("internal-listen", "must be another address than the public listener's %s (the public listener serves no metrics)", c.Addr)
 	}
 	if c.CursorKeyFile != "" {
-		if _, err := readCursorKeyFile(c.CursorKeyFile); err != nil {
+		if err := CheckCursorKeyFile(c.CursorKeyFile); err != nil {
 			return err
 		}
 	}

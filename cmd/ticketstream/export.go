@@ -35,6 +35,11 @@ func runExport(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
+	if f := c.cfg.Server.CursorKeyFile; f != "" {
+		if err := settingError(ticketstream.CheckCursorKeyFile(f)); err != nil {
+			return err
+		}
+	}
 	a, log, cleanup, err := c.openApp(ctx, env, true)
 	if err != nil {
 		return err

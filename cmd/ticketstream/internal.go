@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/ticketstream/ticketstream/adapters/restapi"
 )
 
 // startInternal serves handler (metrics, and the profiler when asked for)
@@ -18,7 +20,8 @@ func startInternal(addr string, handler http.Handler, log *slog.Logger, onListen
 	if err != nil {
 		return nil, fmt.Errorf("internal listener (--internal-listen, TICKETSTREAM_INTERNAL_LISTEN) on %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: restapi.MaxHeaderBytes,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Warn("internal listener stopped", "err", err)

@@ -73,6 +73,7 @@ func TestCLI_RefusesBadInputWithAClearMessage(t *testing.T) {
 		{"negative queue", nil, []string{"serve", "--queue-chunks", "-1"}, 2, "--queue-chunks (TICKETSTREAM_QUEUE_CHUNKS) must be 0 (the default) or more"},
 		{"empty cursor key file", nil, []string{"serve", "--cursor-key-file", os.DevNull}, 2, "--cursor-key-file (TICKETSTREAM_CURSOR_KEY_FILE) holds 0 bytes, want at least 32"},
 		{"missing cursor key file", nil, []string{"serve", "--cursor-key-file", "/nonexistent/ticketstream.key"}, 2, "--cursor-key-file (TICKETSTREAM_CURSOR_KEY_FILE) open /nonexistent/ticketstream.key"},
+		{"export with an empty cursor key file", nil, []string{"export", "--cursor-key-file", os.DevNull}, 2, "--cursor-key-file (TICKETSTREAM_CURSOR_KEY_FILE) holds 0 bytes, want at least 32"},
 		{"queue too long", nil, []string{"serve", "--queue-chunks", "999999999999"}, 2, "--queue-chunks (TICKETSTREAM_QUEUE_CHUNKS) must be 0 (the default) or between 1 and 1024, got 999999999999"},
 		{"negative compression threshold", nil, []string{"serve", "--ws-compression-threshold", "-1"}, 2, "--ws-compression-threshold (TICKETSTREAM_WS_COMPRESSION_THRESHOLD) must be 0 (the default) or more, got -1"},
 		{"compression setting not a bool", map[string]string{"TICKETSTREAM_WS_COMPRESSION": "sometimes"}, []string{"serve"}, 2, "TICKETSTREAM_WS_COMPRESSION"},
