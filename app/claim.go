@@ -36,12 +36,18 @@ type HeldTicket struct {
 // one not yet restored from a claim, or restored from the database and
 // still waiting for its counts).
 func (s *Subscription) HeldDigest() (domain.HeldDigest, bool) {
+	d, _, known := s.HeldState()
+	return d, known
+}
+
+// HeldState is HeldDigest with the number of tickets the dashboard holds.
+func (s *Subscription) HeldState() (digest domain.HeldDigest, count int, known bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.view.digester == nil || s.inexact || s.win != nil || s.failureLocked() != nil {
-		return domain.HeldDigest{}, false
+		return domain.HeldDigest{}, 0, false
 	}
-	return s.view.digest, true
+	return s.view.digest, s.view.total, true
 }
 
 // Claim adds tickets to what the resuming dashboard says it holds; teams

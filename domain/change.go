@@ -47,6 +47,11 @@ type LiveCursor struct {
 	// claims tickets whose digest is Held is believed.
 	Held      HeldDigest
 	HeldKnown bool
+	// HeldCount is how many tickets the dashboard holds then, when
+	// HeldKnown: a resume that announces another number cannot match Held,
+	// so its claim is not kept (it would cost memory for nothing: a
+	// client could announce millions whatever its filter).
+	HeldCount uint32
 }
 
 // The sealed form of a LiveCursor: version, flags, a nonce (see
@@ -72,7 +77,7 @@ const (
 	// then each pending one, as varints.
 	maxPosLen        = 3*binary.MaxVarintLen64 + 2 + cursorPendingBytes
 	minLiveCursorLen = liveCursorFixed + 2*3 + macLen
-	maxLiveCursorLen = liveCursorFixed + heldDigestLen + 2*maxPosLen + macLen
+	maxLiveCursorLen = liveCursorFixed + heldDigestLen + 4 + 2*maxPosLen + macLen
 	heldDigestLen    = 16
 
 	oldLiveCursorVersion  = 2
@@ -92,11 +97,19 @@ const (
 // with more than fit is lowered to the transactions below the first it
 // cannot record (ChangePos.Below): a client that resumes from it may be
 // sent again what it had, never miss anything.
-const CursorPendingMax = 16
+const CursorPendingMax = 15
 
 // cursorPendingBytes is the room a live cursor has for each position's
-// pending transactions: CursorPendingMax of the largest distances.
-const cursorPendingBytes = CursorPendingMax * binary.MaxVarintLen64
+// pending transactions: CursorPendingMax of the largest distances, and
+// what is left of version 6's length (sealedLiveCursorLen) beside the
+// nonce and the held count.
+const cursorPendingBytes = 153
+
+// sealedLiveCursorLen is the length of every sealed live cursor, version
+// 6's (630 characters): a server of the release before takes a cursor of
+// this release for one of an unknown version, and the dashboard resyncs
+// once, where a longer text would be no cursor at all to it, and refused.
+const sealedLiveCursorLen = 472
 
 var (
 	encodedOldLiveCursorLen  = base64.RawURLEncoding.EncodedLen(oldLiveCursorLen)
@@ -205,6 +218,7 @@ func (c LiveCursor) appendTo(b []byte) []byte {
 	if c.HeldKnown {
 		b = binary.BigEndian.AppendUint64(b, c.Held[0])
 		b = binary.BigEndian.AppendUint64(b, c.Held[1])
+		b = binary.BigEndian.AppendUint32(b, c.HeldCount)
 	}
 	b = appendPos(b, c.Watermark)
 	return appendPos(b, c.Live)
@@ -299,11 +313,12 @@ func getLiveCursor(b []byte) (LiveCursor, bool) {
 	c.Read = binary.BigEndian.Uint32(f[12+2*cursorBodyLen:])
 	rest := b[liveCursorFixed:]
 	if c.HeldKnown {
-		if len(rest) < heldDigestLen {
+		if len(rest) < heldDigestLen+4 {
 			return LiveCursor{}, false
 		}
 		c.Held = HeldDigest{binary.BigEndian.Uint64(rest), binary.BigEndian.Uint64(rest[8:])}
-		rest = rest[heldDigestLen:]
+		c.HeldCount = binary.BigEndian.Uint32(rest[heldDigestLen:])
+		rest = rest[heldDigestLen+4:]
 	}
 	if c.Watermark, rest, ok = getPos(rest); !ok {
 		return LiveCursor{}, false

@@ -403,6 +403,22 @@ func TestLiveCursor_Version5IsAnOlderVersion(t *testing.T) {
 	}
 }
 
+// TestLiveCursor_KeepsTheLengthOfVersion6: a server of the release
+// before, met in a rolling deploy, reads a cursor of this length as one
+// of another version (the dashboard resyncs); longer, it would be no
+// cursor at all, and refused. Fifteen pending transactions at the largest
+// distances fit in each position.
+func TestLiveCursor_KeepsTheLengthOfVersion6(t *testing.T) {
+	t.Parallel()
+	if maxLiveCursorLen != sealedLiveCursorLen || cursorPendingBytes < CursorPendingMax*binary.MaxVarintLen64 {
+		t.Fatalf("a sealed live cursor takes %d bytes, version 6's %d; %d for pending transactions", maxLiveCursorLen, sealedLiveCursorLen, cursorPendingBytes)
+	}
+	sealer := newTestSealer(t, "test key, sixteen bytes or more")
+	if n := len(sealer.LiveCursorString(LiveCursor{})); n != 630 {
+		t.Fatalf("a live cursor of %d characters, version 6's 630", n)
+	}
+}
+
 // TestLiveCursor_RecordsWhatFitsOfPendingTransactions: transactions open
 // at once on a server have numbers close together, and a cursor records as
 // many as fit in its room — a hundred and more — so that a dashboard

@@ -138,7 +138,7 @@ func (m *Metrics) registerSources(src Sources) {
 			gauge("live_subscribers", "Open live subscriptions.", func() float64 { return float64(h.Subscribers()) }),
 			gauge("live_stalled_seconds", "How long the change feed has not been read, once past the stall warning, else 0: the database is down or hangs, or the read waits on a lock; no change reaches any dashboard meanwhile. Open transactions stall nothing.",
 				func() float64 { return h.Stats().Stalled.Seconds() }),
-			gauge("live_cursor_unrecorded_transactions", "Transactions open on the database server that a live cursor handed out now leaves out, having room for fewer (at least 16, more when their numbers lie close together); else 0. Delivery waits for none; a dashboard resuming from such a cursor is sent again what it had since the oldest left out began.",
+			gauge("live_cursor_unrecorded_transactions", "Transactions open on the database server that a live cursor handed out now leaves out, having room for fewer (at least 15, more when their numbers lie close together); else 0. Delivery waits for none; a dashboard resuming from such a cursor is sent again what it had since the oldest left out began.",
 				func() float64 { return float64(h.Stats().UnrecordedPending) }),
 			gauge("live_change_buffers_in_use", "Shared change buffers held by dashboards not yet written to.", func() float64 { return float64(h.PoolStats().InUse()) }),
 			gauge("live_memory_bytes", "Memory the live views and queues of every dashboard keep together, counted against --live-memory-budget-mib.", func() float64 { return float64(h.Stats().MemoryBytes) }),

@@ -240,7 +240,9 @@ func TestResume_AClaimTheCursorDoesNotVouchForIsReadBack(t *testing.T) {
 			}
 		}
 	}
-	if !strings.Contains(f.logs.String(), "do not match the cursor") {
+	// One ticket more than the cursor's dashboard held: the count alone
+	// tells the claim cannot match, and it is not kept.
+	if !strings.Contains(f.logs.String(), "another number of held tickets") {
 		t.Error("the log does not say the claim was not believed")
 	}
 	delete(view.Tickets, secret.ID) // the client's own lie
@@ -262,6 +264,9 @@ func TestResume_HeldMessagesOutOfTurnAreRefused(t *testing.T) {
 	f.waitHubIdle(t)
 	view := f.loadedView(t, "admin")
 	cursor := view.Cursor
+	// As many as the cursor's dashboard held: a claim of another number
+	// is dropped as it comes, unread (see AClaimOfAnotherCount...).
+	held := fmt.Sprintf("held=%d&cursor=%s", len(view.Tickets), cursor)
 	one := `{"type":"held","teams":["` + tickets[0].Team + `"],"tickets":"` + wsgateway.EncodeHeld(nil) + `"}`
 	two := `{"type":"held","teams":["a"],"tickets":"AgABBAAB"}` // two tickets
 	const policy, later = websocket.StatusPolicyViolation, websocket.StatusTryAgainLater
@@ -276,10 +281,10 @@ func TestResume_HeldMessagesOutOfTurnAreRefused(t *testing.T) {
 		{"a subscribe before the tickets announced", "held=3&cursor=" + cursor, []string{two, `{"type":"subscribe","query":""}`}, policy, "still to come"},
 		{"malformed tickets", "held=1&cursor=" + cursor, []string{`{"type":"held","teams":["a"],"tickets":"!!"}`}, policy, "held"},
 		{"a held message with a query", "held=1&cursor=" + cursor, []string{`{"type":"held","query":"team=a"}`}, policy, "query"},
-		{"a team name too long", "held=1&cursor=" + cursor, []string{`{"type":"held","teams":["` + strings.Repeat("x", 600) + `"],"tickets":"AgAB"}`}, policy, "team name"},
+		{"a team name too long", held, []string{`{"type":"held","teams":["` + strings.Repeat("x", 600) + `"],"tickets":"AgAB"}`}, policy, "team name"},
 		// A client too slow to send what it announced may resume without.
-		{"announced, never sent", "held=3&cursor=" + cursor, nil, later, "did not all come"},
-		{"announced, one sent", "held=3&cursor=" + cursor, []string{one}, later, "did not all come"},
+		{"announced, never sent", held, nil, later, "did not all come"},
+		{"announced, one sent", held, []string{one}, later, "did not all come"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -311,15 +316,15 @@ func TestResume_HeldMessagesOutOfTurnAreRefused(t *testing.T) {
 }
 
 // Claimed team names count against the memory budget like the view they
-// may become: a socket that claims 20,000 tickets each of its own long team
-// is closed with 1013 once past the budget, and keeps nothing.
+// may become: a socket that claims its 5,000 tickets each of its own long
+// team is closed with 1013 once past the budget (2 MB), and keeps nothing.
 func TestResume_AClaimCountsAgainstTheMemoryBudget(t *testing.T) {
 	t.Parallel()
-	tickets := demodata.New(1605).Tickets(20)
-	f := newFixtureWith(t, tickets, wsgateway.Options{}, app.HubConfig{MemoryBudget: 8 << 20})
+	const n = 5_000
+	tickets := demodata.New(1605).Tickets(n) // the cursor's dashboard holds n
+	f := newFixtureWith(t, tickets, wsgateway.Options{}, app.HubConfig{MemoryBudget: 2 << 20})
 	f.waitHubIdle(t)
 	view := f.loadedView(t, "admin")
-	const n = 20_000
 	ws := dial(t, f.url(fmt.Sprintf("held=%d&cursor=%s", n, view.Cursor)), "admin")
 	pad := strings.Repeat("x", 480)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -343,6 +348,75 @@ func TestResume_AClaimCountsAgainstTheMemoryBudget(t *testing.T) {
 		break
 	}
 	portstest.WaitFor(t, 10*time.Second, "the claim's memory given back", func() bool { return f.hub.Stats().MemoryBytes < 1<<20 })
+}
+
+// TestResume_AClaimOfAnotherCountCostsNothing: a resume that announces
+// more held tickets than its cursor's dashboard held — 20 tickets, 5,000
+// claimed, each of a long team name — cannot match the cursor, so the
+// claim is dropped as it comes: nothing counts against the memory budget
+// (2 MB, which the claim would pass), other dashboards are
+// served, and the resumed one is read back and goes live.
+func TestResume_AClaimOfAnotherCountCostsNothing(t *testing.T) {
+	t.Parallel()
+	tickets := demodata.New(1606).Tickets(20)
+	f := newFixtureWith(t, tickets, wsgateway.Options{}, app.HubConfig{MemoryBudget: 2 << 20})
+	f.waitHubIdle(t)
+	view := f.loadedView(t, "admin")
+	const n = 5_000
+	ws := dial(t, f.url(fmt.Sprintf("held=%d&cursor=%s", n, view.Cursor)), "admin")
+	pad := strings.Repeat("x", 480)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	// The socket is read meanwhile, as a client does: one that stops
+	// reading is closed as too slow.
+	read := make(chan []byte, 16)
+	go func() {
+		defer close(read)
+		for {
+			_, data, err := ws.Read(ctx)
+			if err != nil {
+				return
+			}
+			read <- data
+		}
+	}()
+	sent := make(chan error, 1)
+	go func() {
+		for i := range n {
+			m := fmt.Sprintf(`{"type":"held","teams":["%s%08d"],"tickets":"%s"}`, pad, i, wsgateway.EncodeHeld([]app.HeldTicket{{ID: int64(i + 1), Status: domain.StatusOpen}}))
+			if err := ws.Write(ctx, websocket.MessageText, []byte(m)); err != nil {
+				sent <- err
+				return
+			}
+			if mem := f.hub.Stats().MemoryBytes; i%100 == 0 && mem > 1<<20 {
+				sent <- fmt.Errorf("after %d claimed tickets the live views keep %d bytes", i+1, mem)
+				return
+			}
+		}
+		sent <- nil
+	}()
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	other, err := wsclient.Dial(ctx, f.base(), "", "admin", &wsclient.View{})
+	if err != nil {
+		t.Fatalf("another dashboard: %v", err)
+	}
+	other.Conn.CloseNow()
+	marker := tickets[0]
+	marker.Subject, marker.UpdatedAt = "after the claim", marker.UpdatedAt.Add(time.Hour)
+	f.feed.Put(marker)
+	for data := range read {
+		if strings.Contains(string(data), "after the claim") {
+			break
+		}
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the resumed socket did not go live")
+	}
+	if !strings.Contains(f.logs.String(), "another number of held tickets") {
+		t.Error("the log does not say why the claim was not kept")
+	}
 }
 
 // resumeCounter is a wsgateway.Observer that counts resumes by kind.

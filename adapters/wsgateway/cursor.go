@@ -1,6 +1,10 @@
 package wsgateway
 
-import "github.com/ticketstream/ticketstream/domain"
+import (
+	"math"
+
+	"github.com/ticketstream/ticketstream/domain"
+)
 
 // sealedCursor is a subscription's cursor with the sealer that writes it
 // into messages: clients only ever see it sealed with the server's key, so
@@ -17,15 +21,17 @@ type sealedCursor struct {
 // heldDigester tells the digest of what a dashboard holds:
 // app.Subscription.
 type heldDigester interface {
-	HeldDigest() (domain.HeldDigest, bool)
+	HeldState() (digest domain.HeldDigest, count int, known bool)
 }
 
 // sealed returns the cursor to seal, with the held digest of now.
 func (c sealedCursor) sealed() domain.LiveCursor {
 	lc := c.LiveCursor
-	lc.Held, lc.HeldKnown = domain.HeldDigest{}, false
+	lc.Held, lc.HeldKnown, lc.HeldCount = domain.HeldDigest{}, false, 0
 	if c.held != nil {
-		lc.Held, lc.HeldKnown = c.held.HeldDigest()
+		var n int
+		lc.Held, n, lc.HeldKnown = c.held.HeldState()
+		lc.HeldCount = uint32(min(n, math.MaxUint32))
 	}
 	return lc
 }

@@ -101,12 +101,18 @@ func (c *conn) runSubscription(ctx context.Context, n int, sub Subscription, box
 			skip = r.Live
 		}
 	}
-	if box != nil && (resync != "" || sub.Resume == nil || !sub.Resume.HeldKnown) {
-		// No digest to check the held tickets against: the reader drops
-		// them as they come, while this subscription goes on.
+	if box != nil && (resync != "" || sub.Resume == nil || !sub.Resume.HeldKnown || int64(sub.Resume.HeldCount) != int64(box.want)) {
+		// No digest to check the held tickets against, or they cannot
+		// match it: the reader drops them as they come, while this
+		// subscription goes on. Kept, a claim of more tickets than the
+		// dashboard held would cost the live memory budget for nothing.
 		box.discard()
-		if resync == "" && sub.Resume != nil {
+		switch {
+		case resync != "" || sub.Resume == nil:
+		case !sub.Resume.HeldKnown:
 			c.g.log.Info("resume: the cursor carries no digest of what the dashboard holds (sealed before a read-back view's counts); reading the view back", "conn", c.id, "held", box.want)
+		default:
+			c.g.log.Info("resume: the client announces another number of held tickets than the cursor's dashboard held; reading the view back", "conn", c.id, "held", box.want, "cursor_held", sub.Resume.HeldCount)
 		}
 	}
 	live, pos, ok := c.join(ctx, n, q, app.SubscribeOptions{SkipUntil: skip, Resumed: sub.Resume != nil && resync == "", Scope: c.scope, After: skip, Digester: c.g.digester})
@@ -128,7 +134,7 @@ func (c *conn) runSubscription(ctx context.Context, n int, sub Subscription, box
 		// the counts from the right buckets and removals reach it.
 		st.resumedView = true
 		claimed := false
-		if box != nil && r.HeldKnown {
+		if box != nil && r.HeldKnown && int64(r.HeldCount) == int64(box.want) {
 			var err error
 			if claimed, err = c.resumeFromClaim(ctx, box, *r, live); err != nil {
 				c.fail(n, err)
