@@ -29,18 +29,12 @@ type HeldTicket struct {
 	Status domain.Status
 }
 
-// HeldDigest returns the digest of what the dashboard holds once it has
-// applied everything written to it so far (domain.HeldDigest), and whether
-// it is known: not for a subscription without a digester or a live window,
-// nor while the view may differ from what the dashboard holds (a resumed
-// one not yet restored from a claim, or restored from the database and
-// still waiting for its counts).
-func (s *Subscription) HeldDigest() (domain.HeldDigest, bool) {
-	d, _, known := s.HeldState()
-	return d, known
-}
-
-// HeldState is HeldDigest with the number of tickets the dashboard holds.
+// HeldState returns the digest of what the dashboard holds once it has
+// applied everything written to it so far (domain.HeldDigest), how many
+// tickets that is, and whether they are known: not for a subscription
+// without a digester or a live window, nor while the view may differ from
+// what the dashboard holds (a resumed one not yet restored from a claim,
+// or restored from the database and still waiting for its counts).
 func (s *Subscription) HeldState() (digest domain.HeldDigest, count int, known bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

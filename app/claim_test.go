@@ -144,7 +144,7 @@ func TestSubscription_AClaimIsAdoptedOnlyWhenItMatches(t *testing.T) {
 			if got := s.AdoptClaim(want); got != tc.ok {
 				t.Fatalf("AdoptClaim = %v, want %v", got, tc.ok)
 			}
-			if _, known := s.HeldDigest(); known != tc.ok {
+			if _, _, known := s.HeldState(); known != tc.ok {
 				t.Fatalf("digest known = %v after AdoptClaim %v", known, tc.ok)
 			}
 			if !tc.ok && s.Held() != 0 {
@@ -255,7 +255,7 @@ func TestRestoreClaimed_ChangesSinceTheCursor(t *testing.T) {
 	if !s.CountsDue() || s.Held() != 8 {
 		t.Fatalf("counts due %v, held %d; want 8 tickets counted", s.CountsDue(), s.Held())
 	}
-	if d, known := s.HeldDigest(); !known || d != digestOf(append([]domain.Ticket{edited}, tickets[3:]...)) {
+	if d, _, known := s.HeldState(); !known || d != digestOf(append([]domain.Ticket{edited}, tickets[3:]...)) {
 		t.Fatalf("digest after the resume %x (known %v): not that of what the dashboard holds", d, known)
 	}
 }

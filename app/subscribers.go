@@ -39,7 +39,7 @@ type SubscribeOptions struct {
 	// then, unused otherwise.
 	Source ports.TicketSource
 	// Digester keeps the digest of what the dashboard holds (see
-	// Subscription.HeldDigest); nil keeps none.
+	// Subscription.HeldState); nil keeps none.
 	Digester *domain.HeldDigester
 }
 
