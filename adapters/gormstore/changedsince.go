@@ -61,7 +61,7 @@ func (s *Store) ChangedSince(ctx context.Context, after domain.ChangePos, fn fun
 		return h.err
 	}
 	if err != nil {
-		return fmt.Errorf("changed since %v: %w", after, connectionLost(err))
+		return fmt.Errorf("changed since %v: %w", after, unavailable(err))
 	}
 	return nil
 }

@@ -131,7 +131,7 @@ func readFailed(ctx context.Context, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return ctxErr
 	}
-	return connectionLost(err)
+	return unavailable(err)
 }
 
 // pageBound returns, for a page of full lists, the key up to which both
@@ -244,7 +244,7 @@ func scanRemovals(rows rowScanner, page *changePage) error {
 func (s *Store) Horizon(ctx context.Context) (domain.ChangePos, error) {
 	h, err := s.eng.horizon(ctx)
 	if err != nil {
-		return domain.ChangePos{}, fmt.Errorf("change feed horizon: %w", connectionLost(err))
+		return domain.ChangePos{}, fmt.Errorf("change feed horizon: %w", unavailable(err))
 	}
 	return h, nil
 }
@@ -272,7 +272,7 @@ func (s *Store) Departed(ctx context.Context, after domain.ChangePos, teams []st
 	args = b.style.in(b, "team", teams, args)
 	rows, err := s.sql.QueryContext(ctx, b.String(), args...)
 	if err != nil {
-		return nil, fmt.Errorf("departures: %w", connectionLost(err))
+		return nil, fmt.Errorf("departures: %w", unavailable(err))
 	}
 	defer rows.Close()
 	var ids []int64
@@ -284,7 +284,7 @@ func (s *Store) Departed(ctx context.Context, after domain.ChangePos, teams []st
 		ids = append(ids, id)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("departures: %w", connectionLost(err))
+		return nil, fmt.Errorf("departures: %w", unavailable(err))
 	}
 	return ids, nil
 }
@@ -293,7 +293,7 @@ func (s *Store) Departed(ctx context.Context, after domain.ChangePos, teams []st
 func (s *Store) ResumableAfter(ctx context.Context) (domain.ChangePos, error) {
 	kept, err := s.eng.historyKept(ctx)
 	if err != nil {
-		return domain.ChangePos{}, fmt.Errorf("change feed retention: %w", connectionLost(err))
+		return domain.ChangePos{}, fmt.Errorf("change feed retention: %w", unavailable(err))
 	}
 	return kept, nil
 }

@@ -82,7 +82,7 @@ func (s *Store) writeOnce(ctx context.Context, column string, fresh func() (any,
 	sel := `SELECT ` + column + ` FROM change_feed_state WHERE id = 1`
 	ok, err := scan(s.sql.QueryRowContext(ctx, sel))
 	if err != nil || ok {
-		return connectionLost(err)
+		return unavailable(err)
 	}
 	v, err := fresh()
 	if err != nil {
@@ -90,10 +90,10 @@ func (s *Store) writeOnce(ctx context.Context, column string, fresh func() (any,
 	}
 	upd := `UPDATE change_feed_state SET ` + column + ` = ` + s.eng.style().param(1) + ` WHERE id = 1 AND ` + column + ` IS NULL`
 	if _, err := s.sql.ExecContext(ctx, upd, v); err != nil {
-		return connectionLost(err)
+		return unavailable(err)
 	}
 	if ok, err = scan(s.sql.QueryRowContext(ctx, sel)); err == nil && !ok {
 		err = errors.New(column + " is still unset after writing it")
 	}
-	return connectionLost(err)
+	return unavailable(err)
 }

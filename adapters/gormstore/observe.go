@@ -52,15 +52,40 @@ func (s *Store) observe(kind string, start time.Time, err error) {
 // errUnavailable marks a lost or refused database connection.
 var errUnavailable = &domain.Error{Code: domain.EUnavailable, Message: "database unavailable"}
 
-// connectionLost wraps err as EUnavailable when it says the connection to
-// the database was lost or could not be made — a server restarting, a
-// network cut — so that callers tell clients to come back later (503,
-// close 1013) instead of reporting an internal error. Other errors are
-// returned as they are.
-func connectionLost(err error) error {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errUnavailable) {
+// errBusy marks a statement the server stopped before it finished: it ran
+// past --db-statement-timeout, waited past a lock timeout (a migration's
+// lock, say), or an administrator cancelled it. Run again later, it may
+// well finish; it is not the server's bug, so clients are told to come
+// back (503, close 1013), not that something failed inside (500, 1011).
+var errBusy = &domain.Error{Code: domain.EUnavailable, Message: "database busy: a statement was stopped by the database's statement or lock timeout"}
+
+// unavailable wraps err as EUnavailable when the database cannot serve it
+// now — its connection was lost or could not be made (a server
+// restarting, a network cut), or the server stopped the statement
+// (errBusy) — so that callers tell clients to come back later (503, close
+// 1013) instead of reporting an internal error. Other errors are returned
+// as they are.
+func unavailable(err error) error {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, errUnavailable) || errors.Is(err, errBusy) {
 		return err
 	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && (pgErr.Code == "57014" || pgErr.Code == "55P03") {
+		// 57014: query_canceled, whatever the reason (statement_timeout or
+		// pg_cancel_backend; our own cancels come with a done context,
+		// whose callers have left). 55P03: lock_not_available.
+		return fmt.Errorf("%w: %w", errBusy, err)
+	}
+	if !connectionLost(err) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", errUnavailable, err)
+}
+
+// connectionLost reports whether err says the connection to the database
+// was lost or could not be made.
+func connectionLost(err error) bool {
 	var (
 		connectErr *pgconn.ConnectError
 		netErr     net.Error
@@ -79,8 +104,5 @@ func connectionLost(err error) error {
 		lost = strings.HasPrefix(pgErr.Code, "08") || pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03" ||
 			pgErr.Code == "53300"
 	}
-	if !lost {
-		return err
-	}
-	return fmt.Errorf("%w: %w", errUnavailable, err)
+	return lost
 }

@@ -15,7 +15,10 @@ import (
 	"github.com/ticketstream/ticketstream/domain"
 )
 
-func TestConnectionLost_TellsALostDatabaseFromAFailedQuery(t *testing.T) {
+// A database that cannot serve a query now — its connection lost, or the
+// statement stopped by its timeout — is told apart from a query that
+// failed for good.
+func TestUnavailable_TellsADatabaseToWaitOutFromAFailedQuery(t *testing.T) {
 	tests := []struct {
 		name string
 		err  error
@@ -29,15 +32,19 @@ func TestConnectionLost_TellsALostDatabaseFromAFailedQuery(t *testing.T) {
 		{"server starting", &pgconn.PgError{Code: "57P03", Message: "the database system is starting up"}, true},
 		{"connection exception", &pgconn.PgError{Code: "08006"}, true},
 		{"a unique violation", &pgconn.PgError{Code: "23505"}, false},
-		{"a statement timeout", &pgconn.PgError{Code: "57014"}, false},
+		{"a statement timeout", &pgconn.PgError{Code: "57014", Message: "canceling statement due to statement timeout"}, true},
+		{"a cancel by an administrator", &pgconn.PgError{Code: "57014", Message: "canceling statement due to user request"}, true},
+		{"a lock timeout", &pgconn.PgError{Code: "55P03", Message: "canceling statement due to lock timeout"}, true},
+		{"a wrapped statement timeout", fmt.Errorf("stream tickets: %w", &pgconn.PgError{Code: "57014"}), true},
+		{"a syntax error", &pgconn.PgError{Code: "42601"}, false},
 		{"the client left", context.Canceled, false},
 		{"any other error", errors.New("scan ticket: bad column"), false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := connectionLost(tc.err)
+			got := unavailable(tc.err)
 			if lost := domain.ErrorCode(got) == domain.EUnavailable; lost != tc.lost {
-				t.Fatalf("connectionLost(%v) = %v: unavailable %v, want %v", tc.err, got, lost, tc.lost)
+				t.Fatalf("unavailable(%v) = %v: unavailable %v, want %v", tc.err, got, lost, tc.lost)
 			}
 			if !errors.Is(got, tc.err) {
 				t.Fatalf("the cause is lost: %v", got)

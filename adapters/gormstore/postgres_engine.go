@@ -129,7 +129,7 @@ func (s *postgresEngine) identity(ctx context.Context) (uint64, error) {
 	case err == nil:
 		return postgresIdentity(sys, oid), nil
 	case !errors.As(err, &pgErr) || pgErr.Code != "42501": // insufficient_privilege
-		return 0, fmt.Errorf("database identity: %w", connectionLost(err))
+		return 0, fmt.Errorf("database identity: %w", unavailable(err))
 	}
 	return s.databaseID(ctx)
 }

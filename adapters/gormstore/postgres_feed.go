@@ -323,7 +323,7 @@ func (s *postgresEngine) horizon(ctx context.Context) (domain.ChangePos, error) 
 func (s *postgresEngine) frontier(ctx context.Context) (domain.ChangePos, error) {
 	var f int64
 	if err := s.sql.QueryRowContext(ctx, `SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint`).Scan(&f); err != nil {
-		return domain.ChangePos{}, fmt.Errorf("change feed frontier: %w", connectionLost(err))
+		return domain.ChangePos{}, fmt.Errorf("change feed frontier: %w", unavailable(err))
 	}
 	return domain.ChangePos{Xmax: uint64(f)}, nil
 }

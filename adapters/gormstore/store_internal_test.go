@@ -89,7 +89,7 @@ func TestConnectionLost_TooManyClientsIsUnavailable(t *testing.T) {
 	} {
 		err := &pgconn.ConnectError{Config: &pgconn.Config{}}
 		wrapped := fmt.Errorf("acquire connection: %w", errors.Join(err, &pgconn.PgError{Code: tc.code}))
-		if got := domain.ErrorCode(connectionLost(wrapped)) == domain.EUnavailable; got != tc.want {
+		if got := domain.ErrorCode(unavailable(wrapped)) == domain.EUnavailable; got != tc.want {
 			t.Errorf("SQLSTATE %s: unavailable = %v, want %v", tc.code, got, tc.want)
 		}
 	}

@@ -34,7 +34,7 @@ func (s *Store) StreamTickets(ctx context.Context, q domain.Query, batchSize int
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return fmt.Errorf("stream tickets: %w", ctxErr)
 		}
-		return fmt.Errorf("stream tickets: %w", connectionLost(err))
+		return fmt.Errorf("stream tickets: %w", unavailable(err))
 	}
 	return nil
 }
@@ -49,7 +49,7 @@ func (s *Store) Ticket(ctx context.Context, id int64) (domain.Ticket, error) {
 	t, found, err := s.eng.ticket(ctx, id)
 	s.observe(QueryTicket, start, err)
 	if err != nil {
-		return domain.Ticket{}, fmt.Errorf("ticket %d: %w", id, connectionLost(err))
+		return domain.Ticket{}, fmt.Errorf("ticket %d: %w", id, unavailable(err))
 	}
 	if !found {
 		return domain.Ticket{}, &domain.Error{Code: domain.ENotFound, Param: "id", Message: fmt.Sprintf("no ticket %d", id)}

@@ -357,7 +357,7 @@ func (c *conn) fail(n int, err error) {
 		c.g.log.Error("subscription failed", "conn", c.id, "sub", n, "err", err)
 		code, reason := websocket.StatusInternalError, "internal error"
 		if dc := domain.ErrorCode(err); dc == domain.EUnavailable || errors.Is(err, context.DeadlineExceeded) {
-			code, reason = websocket.StatusTryAgainLater, "database unavailable: reconnect with the cursor of the last message received"
+			code, reason = websocket.StatusTryAgainLater, "database unavailable or busy: reconnect with the cursor of the last message received"
 		}
 		c.closeWith(code, reason)
 	}
