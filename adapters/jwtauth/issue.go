@@ -2,6 +2,8 @@ package jwtauth
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -21,8 +23,10 @@ type Grant struct {
 }
 
 // IssueToken signs a token for g under cfg: its first secret, its audience
-// and issuer. A TTL beyond cfg's MaxLifetime is refused, since the server
-// would refuse the token.
+// and issuer. What the server would refuse is refused here: a TTL beyond
+// cfg's MaxLifetime, teams no query could name (more than
+// domain.MaxFilterValues, or an invalid name) and a token longer than the
+// server reads.
 func IssueToken(cfg Config, g Grant) (string, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -33,6 +37,10 @@ func IssueToken(cfg Config, g Grant) (string, error) {
 		return "", domain.Invalidf("jwt-secret", "is required to sign a token")
 	case len(g.Teams) == 0:
 		return "", domain.Invalidf("teams", "give at least one team, or * for all")
+	case slices.Contains(g.Teams, AllTeams) && len(g.Teams) > 1:
+		return "", domain.Invalidf("teams", "* grants every team: give it alone")
+	case !slices.Contains(g.Teams, AllTeams) && teamsProblem(g.Teams) != "":
+		return "", domain.Invalidf("teams", "%s (each team at most %d bytes, no control characters)", strings.TrimPrefix(teamsProblem(g.Teams), "has "), domain.MaxNameLen)
 	case g.TTL <= 0:
 		return "", domain.Invalidf("ttl", "must be positive")
 	case g.TTL > cfg.MaxLifetime:
@@ -46,6 +54,9 @@ func IssueToken(cfg Config, g Grant) (string, error) {
 	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(cfg.Secrets[0]))
 	if err != nil {
 		return "", fmt.Errorf("sign token: %w", err)
+	}
+	if len(s) > maxTokenLen {
+		return "", domain.Invalidf("subject", "the token would be %d bytes, more than the %d the server reads: shorten the subject or the teams", len(s), maxTokenLen)
 	}
 	return s, nil
 }

@@ -18,6 +18,22 @@ const leeway = 30 * time.Second
 // maxTokenLen bounds what is parsed at all: a real token is a few hundred bytes.
 const maxTokenLen = 8 << 10
 
+// teamsProblem says what is wrong with the named teams a token grants, or
+// "" when nothing is. A team granted must be one a query could name: the
+// grant is written into every query of its holder. IssueToken checks the
+// same, so that it never signs a token the server refuses.
+func teamsProblem(teams []string) string {
+	if len(teams) > domain.MaxFilterValues {
+		return fmt.Sprintf("grants %d teams, at most %d", len(teams), domain.MaxFilterValues)
+	}
+	for _, t := range teams {
+		if t == "" || len(t) > domain.MaxNameLen || strings.IndexFunc(t, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
+			return "has an invalid team"
+		}
+	}
+	return ""
+}
+
 // Verifier checks tokens under one policy. It is safe for concurrent use.
 type Verifier struct {
 	cfg    Config
@@ -109,15 +125,8 @@ func (v *Verifier) Verify(token string) (domain.Scope, error) {
 	if len(claims.Teams) == 0 {
 		return domain.Scope{}, &domain.Error{Code: domain.EForbidden, Message: "token grants no team"}
 	}
-	// A team the token grants must be one a query could name: the grant
-	// is written into every query of its holder.
-	if len(claims.Teams) > domain.MaxFilterValues {
-		return domain.Scope{}, unauthorized(fmt.Sprintf("token grants %d teams, at most %d", len(claims.Teams), domain.MaxFilterValues))
-	}
-	for _, t := range claims.Teams {
-		if t == "" || len(t) > domain.MaxNameLen || strings.IndexFunc(t, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
-			return domain.Scope{}, unauthorized("token has an invalid team")
-		}
+	if problem := teamsProblem(claims.Teams); problem != "" {
+		return domain.Scope{}, unauthorized("token " + problem)
 	}
 	return domain.Scope{Teams: slices.Clone(claims.Teams), Expires: expires}, nil
 }

@@ -321,6 +321,9 @@ func TestCLI_TokenSignsAVerifiableToken(t *testing.T) {
 		{[]string{"--jwt-secret", secret, "--jwt-secret-file", file, "--teams", "*"}, "--jwt-secret (TICKETSTREAM_JWT_SECRET) must be empty when --jwt-secret-file"},
 		{[]string{"--jwt-secret-file", filepath.Join(t.TempDir(), "missing"), "--teams", "*"}, "--jwt-secret-file"},
 		{[]string{"--teams", "*"}, "jwt-secret"},
+		{[]string{"--jwt-secret", secret, "--teams", strings.Repeat("t,", 65)}, "at most 64"},
+		{[]string{"--jwt-secret", secret, "--teams", "*,billing"}, "alone"},
+		{[]string{"--jwt-secret", secret, "--teams", "billing", "--subject", strings.Repeat("s", 9000)}, "shorten"},
 	} {
 		if code, _, stderr := runCLI(t, append([]string{"token"}, bad.args...)...); code != 2 || !strings.Contains(stderr, bad.mentions) {
 			t.Fatalf("token %v: exit %d: %s; want exit 2 mentioning %q", bad.args, code, stderr, bad.mentions)
