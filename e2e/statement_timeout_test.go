@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -16,18 +17,21 @@ import (
 	"github.com/ticketstream/ticketstream/adapters/gormstore"
 	"github.com/ticketstream/ticketstream/adapters/httperror"
 	"github.com/ticketstream/ticketstream/adapters/wsgateway/wsclient"
+	"github.com/ticketstream/ticketstream/ports/portstest"
 )
 
 // TestFault_StatementTimeoutSaysTryAgainLater holds a lock on the tickets
 // table (a migration's ALTER TABLE, say) for longer than
 // --db-statement-timeout: a REST fetch is answered 503 and a dashboard's
-// socket is closed 1013 — come back later, with a reason that names the
-// timeout — never 500 or 1011, "internal error", which says the server is
-// broken and the request wrong to retry.
+// socket is closed 1013 — come back later — never 500 or 1011, "internal
+// error", which says the server is broken and the request wrong to retry.
+// The REST answer names the timeout, and the log keeps the database's
+// error for the operator.
 func TestFault_StatementTimeoutSaysTryAgainLater(t *testing.T) {
-	srv := StartServer(t, gormstore.Postgres, func(c *ticketstream.Config) {
+	logs := &portstest.LogBuffer{}
+	srv := StartServerLogging(t, gormstore.Postgres, func(c *ticketstream.Config) {
 		c.Database.StatementTimeout = 300 * time.Millisecond
-	})
+	}, slog.New(slog.NewJSONHandler(logs, nil)))
 	ctx := context.Background()
 	locker, err := pgx.Connect(ctx, srv.URL)
 	if err != nil {
@@ -48,6 +52,11 @@ func TestFault_StatementTimeoutSaysTryAgainLater(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || json.Unmarshal(body, &got) != nil ||
 		got.Error.Code != "unavailable" || !strings.Contains(got.Error.Message, "statement") {
 		t.Errorf("REST fetch while a lock outlasts the statement timeout: %d %s; want 503 naming the timeout", resp.StatusCode, body)
+	}
+	// The operator is told what the database said: a query that times out
+	// every time is a slow query to find, not a blip.
+	if !strings.Contains(logs.String(), `"level":"WARN","msg":"request refused for now","path":"/v1/tickets"`) || !strings.Contains(logs.String(), "SQLSTATE 57014") {
+		t.Errorf("no warning with the database's error in the log:\n%s", logs.String())
 	}
 
 	c, _, err := websocket.Dial(ctx, strings.Replace(srv.Base, "http", "ws", 1)+"/v1/stream", &websocket.DialOptions{Subprotocols: []string{wsclient.Subprotocol}})

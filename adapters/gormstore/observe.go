@@ -52,22 +52,20 @@ func (s *Store) observe(kind string, start time.Time, err error) {
 // errUnavailable marks a lost or refused database connection.
 var errUnavailable = &domain.Error{Code: domain.EUnavailable, Message: "database unavailable"}
 
-// errBusy marks a statement the server stopped before it finished: it ran
-// past --db-statement-timeout, waited past a lock timeout (a migration's
-// lock, say), or an administrator cancelled it. Run again later, it may
-// well finish; it is not the server's bug, so clients are told to come
-// back (503, close 1013), not that something failed inside (500, 1011).
-var errBusy = &domain.Error{Code: domain.EUnavailable, Message: "database busy: a statement was stopped by the database's statement or lock timeout"}
-
 // unavailable wraps err as EUnavailable when the database cannot serve it
 // now — its connection was lost or could not be made (a server
-// restarting, a network cut), or the server stopped the statement
-// (errBusy) — so that callers tell clients to come back later (503, close
-// 1013) instead of reporting an internal error. Other errors are returned
-// as they are.
+// restarting, a network cut), or the server stopped the statement — so
+// that callers tell clients to come back later (503, close 1013) instead
+// of reporting an internal error. Other errors are returned as they are.
+//
+// A statement the server stopped ran past --db-statement-timeout, waited
+// past a lock timeout (behind a migration's lock, say), or was cancelled
+// by an administrator: run again later, it may well finish, and it is not
+// the server's bug. The message says which, in PostgreSQL's words; the
+// REST log and the socket's log keep the whole error.
 func unavailable(err error) error {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, errUnavailable) || errors.Is(err, errBusy) {
+		domain.ErrorCode(err) == domain.EUnavailable {
 		return err
 	}
 	var pgErr *pgconn.PgError
@@ -75,7 +73,8 @@ func unavailable(err error) error {
 		// 57014: query_canceled, whatever the reason (statement_timeout or
 		// pg_cancel_backend; our own cancels come with a done context,
 		// whose callers have left). 55P03: lock_not_available.
-		return fmt.Errorf("%w: %w", errBusy, err)
+		stopped := &domain.Error{Code: domain.EUnavailable, Message: "database busy: " + pgErr.Message}
+		return fmt.Errorf("%w: %w", stopped, err)
 	}
 	if !connectionLost(err) {
 		return err

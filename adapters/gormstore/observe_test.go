@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -48,6 +49,14 @@ func TestUnavailable_TellsADatabaseToWaitOutFromAFailedQuery(t *testing.T) {
 			}
 			if !errors.Is(got, tc.err) {
 				t.Fatalf("the cause is lost: %v", got)
+			}
+			// A stopped statement says why, in PostgreSQL's words.
+			var pgErr *pgconn.PgError
+			if tc.lost && errors.As(tc.err, &pgErr) && (pgErr.Code == "57014" || pgErr.Code == "55P03") && pgErr.Message != "" {
+				var derr *domain.Error
+				if !errors.As(got, &derr) || !strings.Contains(derr.Message, pgErr.Message) {
+					t.Fatalf("unavailable(%v) says %q; want the database's reason", tc.err, derr.Message)
+				}
 			}
 		})
 	}

@@ -14,7 +14,8 @@ import (
 // errorHandler answers any error a handler returns as JSON. Domain errors
 // keep their code, parameter and message; echo's own (unknown route, wrong
 // method) keep their status; anything else is logged in full and shown as
-// "internal error".
+// "internal error". A 503 whose domain error wraps a cause (the
+// database's) is logged with it, as a warning.
 func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 	return func(err error, c echo.Context) {
 		if c.Response().Committed {
@@ -31,7 +32,14 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 			}
 			body = httperror.Body{Error: httperror.Detail{Code: code, Message: http.StatusText(status)}}
 		}
-		if status >= 500 && status != http.StatusServiceUnavailable {
+		switch {
+		case status == http.StatusServiceUnavailable && err != error(derr):
+			// The database could not serve it now (its connection lost,
+			// a statement stopped at its timeout): the client is told to
+			// come back, the operator what the database said — a query
+			// that times out every time is a slow query, not a blip.
+			log.Warn("request refused for now", "path", c.Path(), "err", err)
+		case status >= 500 && status != http.StatusServiceUnavailable:
 			log.Error("request failed", "path", c.Path(), "err", err)
 		}
 		httperror.Write(c.Response(), status, body)
