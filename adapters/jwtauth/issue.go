@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -43,10 +44,15 @@ func IssueToken(cfg Config, g Grant) (string, error) {
 		return "", domain.Invalidf("teams", "%s (each team at most %d bytes, no control characters)", strings.TrimPrefix(teamsProblem(g.Teams), "has "), domain.MaxNameLen)
 	case g.TTL <= 0:
 		return "", domain.Invalidf("ttl", "must be positive")
+	case !utf8.ValidString(g.Subject):
+		// JSON would carry it as U+FFFD: the token would not say who.
+		return "", domain.Invalidf("subject", "is not valid UTF-8")
 	case g.TTL > cfg.MaxLifetime:
 		return "", domain.Invalidf("ttl", "%s is longer than the maximum lifetime %s (raise --jwt-max-lifetime on the server and here)", g.TTL, cfg.MaxLifetime)
 	}
-	now := time.Now()
+	// The claims hold whole seconds: from a whole second, exp-iat never
+	// passes the TTL, which the server checks against its MaxLifetime.
+	now := time.Now().Truncate(time.Second)
 	claims := Claims{Teams: g.Teams, RegisteredClaims: jwt.RegisteredClaims{
 		Subject: g.Subject, Audience: jwt.ClaimStrings{cfg.Audience}, Issuer: cfg.Issuer,
 		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(g.TTL)),

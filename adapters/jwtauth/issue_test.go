@@ -38,6 +38,10 @@ func TestIssueToken_NeverSignsATokenTheServerRefuses(t *testing.T) {
 		{"a team too long to name", "dashboard", []string{strings.Repeat("t", domain.MaxNameLen+1)}, "invalid team"},
 		{"a team as long as a name may be", "dashboard", []string{strings.Repeat("t", domain.MaxNameLen)}, ""},
 		{"* beside a team", "dashboard", []string{"*", "billing"}, "alone"},
+		{"a team that is not UTF-8", "dashboard", []string{"billing\xff"}, "invalid team"},
+		{"a team of bytes that are not UTF-8", "dashboard", []string{strings.Repeat("\xff", 22)}, "invalid team"},
+		{"a team in another script", "dashboard", []string{"Поддержка"}, ""},
+		{"a subject that is not UTF-8", "ann\xff", []string{"billing"}, "UTF-8"},
 		{"a subject longer than a token may be", strings.Repeat("s", 8<<10), []string{"billing"}, "bytes"},
 		{"a long subject that fits", strings.Repeat("s", 5<<10), []string{"billing"}, ""},
 	}
@@ -61,5 +65,27 @@ func TestIssueToken_NeverSignsATokenTheServerRefuses(t *testing.T) {
 				t.Fatalf("the server refuses the token it signed (%d bytes): %v", len(tok), err)
 			}
 		})
+	}
+}
+
+// A token signed for the longest lifetime the server allows is accepted,
+// whatever fraction of a second the lifetime or the clock is at: the
+// claims hold whole seconds.
+func TestIssueToken_TheLongestLifetimeIsAccepted(t *testing.T) {
+	t.Parallel()
+	cfg := jwtauth.Config{Secrets: []string{string(secret)}, MaxLifetime: time.Hour + 500*time.Millisecond}
+	v, err := jwtauth.NewVerifier(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 12 {
+		tok, err := jwtauth.IssueToken(cfg, jwtauth.Grant{Subject: "dashboard", Teams: []string{"billing"}, TTL: cfg.MaxLifetime})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := v.Verify(tok); err != nil {
+			t.Fatalf("token %d, for the longest lifetime: %v", i, err)
+		}
+		time.Sleep(90 * time.Millisecond) // across fractions of a second
 	}
 }

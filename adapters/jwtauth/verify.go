@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -27,7 +28,7 @@ func teamsProblem(teams []string) string {
 		return fmt.Sprintf("grants %d teams, at most %d", len(teams), domain.MaxFilterValues)
 	}
 	for _, t := range teams {
-		if t == "" || len(t) > domain.MaxNameLen || strings.IndexFunc(t, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
+		if t == "" || len(t) > domain.MaxNameLen || !utf8.ValidString(t) || strings.IndexFunc(t, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
 			return "has an invalid team"
 		}
 	}
