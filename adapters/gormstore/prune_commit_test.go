@@ -14,7 +14,6 @@ import (
 	"github.com/ticketstream/ticketstream/domain"
 	"github.com/ticketstream/ticketstream/domain/demodata"
 	"github.com/ticketstream/ticketstream/ports"
-	"github.com/ticketstream/ticketstream/ports/portstest"
 )
 
 // readFeed reads the feed from `from` to now and returns the changes read,
@@ -142,47 +141,56 @@ func TestPrune_PostgresRetentionCountsFromTheCommit(t *testing.T) {
 // than anything it took: a reader that had a removal, and nothing since,
 // reads on after the removal is pruned, though newer transactions had
 // committed before the prune.
+//
+// Other tests' transactions, in databases of their own, may be pending in
+// the reader's position; once they commit, a prune counts them taken, and
+// a reader lacking them is refused by design (with a real retention it is
+// one older than the retention). A refusal they explain is tried again,
+// a few times; the last try, or one they cannot explain, must pass.
 func TestPrune_PostgresRefusesNoReaderForWhatCameAfterThePrunedChanges(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	tickets := demodata.New(20).Tickets(3)
+	const tries = 25
+	tickets := demodata.New(20).Tickets(2 * tries)
 	s := openStore(t, gormstore.Postgres, tickets, gormstore.Config{})
-	start, err := s.Horizon(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.DeleteTicket(ctx, tickets[0].ID); err != nil {
-		t.Fatal(err)
-	}
-	// Other tests' transactions, in their own databases, may be pending in
-	// a read; once they commit, a prune counts them taken, and a reader
-	// lacking them is refused (it would be one older than the retention).
-	// The reader here lacks nothing older than the removal.
-	var had domain.ChangePos
-	portstest.Await(t, "a read with no transaction pending", func() bool {
-		if _, had, err = readFeed(ctx, s, start); err != nil {
+	for try := range tries {
+		start, err := s.Horizon(ctx)
+		if err != nil {
 			t.Fatal(err)
 		}
-		return len(had.Pending) == 0
-	})
-	later := tickets[1]
-	later.Subject = "after the removal"
-	if err := s.UpdateTicket(ctx, later); err != nil {
-		t.Fatal(err)
-	}
-	all, err := s.Horizon(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n, err := s.PruneRemovals(ctx, time.Now().Add(time.Hour), all); err != nil || n != 1 {
-		t.Fatalf("prune: %d, %v; want the removal", n, err)
-	}
-	got, _, err := readFeed(ctx, s, had)
-	if err != nil || len(got) != 1 || got[0].Ticket.ID != later.ID {
-		t.Errorf("read from %v, which had the pruned removal: %d changes, %v; want the later update", had, len(got), err)
-	}
-	if _, _, err := readFeed(ctx, s, start); !errors.Is(err, ports.ErrHistoryPruned) {
-		t.Errorf("read from %v, before the pruned removal: %v; want ErrHistoryPruned", start, err)
+		if err := s.DeleteTicket(ctx, tickets[2*try].ID); err != nil {
+			t.Fatal(err)
+		}
+		_, had, err := readFeed(ctx, s, start)
+		if err != nil {
+			t.Fatal(err)
+		}
+		later := tickets[2*try+1]
+		later.Subject = "after the removal"
+		if err := s.UpdateTicket(ctx, later); err != nil {
+			t.Fatal(err)
+		}
+		all, err := s.Horizon(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s.PruneRemovals(ctx, time.Now().Add(time.Hour), all); err != nil || n != 1 {
+			t.Fatalf("prune: %d, %v; want the removal", n, err)
+		}
+		got, _, err := readFeed(ctx, s, had)
+		if errors.Is(err, ports.ErrHistoryPruned) && try < tries-1 {
+			if ended := pgtest.Ended(t, s.Target(), had.Pending); len(ended) > 0 {
+				t.Logf("try %d: read from %v refused; other transactions it had pending have ended since (%v): again", try, had, ended)
+				continue
+			}
+		}
+		if err != nil || len(got) != 1 || got[0].Ticket.ID != later.ID {
+			t.Errorf("read from %v, which had the pruned removal: %d changes, %v; want the later update", had, len(got), err)
+		}
+		if _, _, err := readFeed(ctx, s, start); !errors.Is(err, ports.ErrHistoryPruned) {
+			t.Errorf("read from %v, before the pruned removal: %v; want ErrHistoryPruned", start, err)
+		}
+		return
 	}
 }
 
