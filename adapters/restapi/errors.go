@@ -15,7 +15,9 @@ import (
 // keep their code, parameter and message; echo's own (unknown route, wrong
 // method) keep their status; anything else is logged in full and shown as
 // "internal error". A 503 whose domain error wraps a cause (the
-// database's) is logged with it, as a warning.
+// database's) is logged with it, as a warning, with the request's id and
+// filter as its access line has them. Nothing is logged for a client that
+// left: its statement was stopped by our own cancel.
 func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 	return func(err error, c echo.Context) {
 		if c.Response().Committed {
@@ -33,12 +35,15 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 			body = httperror.Body{Error: httperror.Detail{Code: code, Message: http.StatusText(status)}}
 		}
 		switch {
+		case status == http.StatusServiceUnavailable && c.Request().Context().Err() != nil:
+			// The client left; the statement stopped was our own cancel.
 		case status == http.StatusServiceUnavailable && err != error(derr):
 			// The database could not serve it now (its connection lost,
 			// a statement stopped at its timeout): the client is told to
 			// come back, the operator what the database said — a query
 			// that times out every time is a slow query, not a blip.
-			log.Warn("request refused for now", "path", c.Path(), "err", err)
+			filter, _ := c.Get("filter").(string)
+			log.Warn("request refused for now", "id", c.Response().Header().Get(echo.HeaderXRequestID), "path", c.Path(), "filter", filter, "err", err)
 		case status >= 500 && status != http.StatusServiceUnavailable:
 			log.Error("request failed", "path", c.Path(), "err", err)
 		}
