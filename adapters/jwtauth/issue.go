@@ -42,8 +42,9 @@ func IssueToken(cfg Config, g Grant) (string, error) {
 		return "", domain.Invalidf("teams", "* grants every team: give it alone")
 	case !slices.Contains(g.Teams, AllTeams) && teamsProblem(g.Teams) != "":
 		return "", domain.Invalidf("teams", "%s (each team at most %d bytes, no control characters)", strings.TrimPrefix(teamsProblem(g.Teams), "has "), domain.MaxNameLen)
-	case g.TTL <= 0:
-		return "", domain.Invalidf("ttl", "must be positive")
+	case g.TTL < time.Second:
+		// The claims hold whole seconds: a shorter TTL signs exp = iat.
+		return "", domain.Invalidf("ttl", "must be at least 1s: a token's times are whole seconds")
 	case !utf8.ValidString(g.Subject):
 		// JSON would carry it as U+FFFD: the token would not say who.
 		return "", domain.Invalidf("subject", "is not valid UTF-8")

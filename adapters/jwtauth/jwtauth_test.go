@@ -193,7 +193,7 @@ func TestAuthenticator(t *testing.T) {
 	for _, bad := range []struct {
 		teams []string
 		ttl   time.Duration
-	}{{nil, time.Hour}, {[]string{"x"}, 0}, {[]string{"x"}, 31 * 24 * time.Hour}} {
+	}{{nil, time.Hour}, {[]string{"x"}, 0}, {[]string{"x"}, 500 * time.Millisecond}, {[]string{"x"}, 31 * 24 * time.Hour}} {
 		if _, err := jwtauth.Issue(secret, "t", bad.teams, bad.ttl); domain.ErrorCode(err) != domain.EInvalid {
 			t.Fatalf("Issue(%v, %v) = %v, want EInvalid", bad.teams, bad.ttl, err)
 		}
