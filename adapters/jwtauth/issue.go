@@ -3,7 +3,6 @@ package jwtauth
 import (
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -41,7 +40,8 @@ func IssueToken(cfg Config, g Grant) (string, error) {
 	case slices.Contains(g.Teams, AllTeams) && len(g.Teams) > 1:
 		return "", domain.Invalidf("teams", "* grants every team: give it alone")
 	case !slices.Contains(g.Teams, AllTeams) && teamsProblem(g.Teams) != "":
-		return "", domain.Invalidf("teams", "%s (each team at most %d bytes, no control characters)", strings.TrimPrefix(teamsProblem(g.Teams), "has "), domain.MaxNameLen)
+		return "", domain.Invalidf("teams", "the token %s: at most %d teams, each at most %d bytes of UTF-8 without control characters",
+			teamsProblem(g.Teams), domain.MaxFilterValues, domain.MaxNameLen)
 	case g.TTL < time.Second:
 		// The claims hold whole seconds: a shorter TTL signs exp = iat.
 		return "", domain.Invalidf("ttl", "must be at least 1s: a token's times are whole seconds")
