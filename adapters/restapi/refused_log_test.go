@@ -19,9 +19,9 @@ import (
 	"github.com/ticketstream/ticketstream/ports/portstest"
 )
 
-// busy is what the store returns for a statement the database stopped:
+// errBusy is what the store returns for a statement the database stopped:
 // an EUnavailable error wrapping the database's own.
-var busy = fmt.Errorf("stream tickets: %w", fmt.Errorf("%w: %w",
+var errBusy = fmt.Errorf("stream tickets: %w", fmt.Errorf("%w: %w",
 	&domain.Error{Code: domain.EUnavailable, Message: "database busy: canceling statement due to statement timeout"},
 	errors.New("ERROR: canceling statement due to statement timeout (SQLSTATE 57014)")))
 
@@ -34,7 +34,7 @@ func (l leavingStore) Ticket(ctx context.Context, _ int64) (domain.Ticket, error
 	if l.waitForLeave {
 		<-ctx.Done()
 	}
-	return domain.Ticket{}, busy
+	return domain.Ticket{}, errBusy
 }
 func (leavingStore) Ready(context.Context) error { return nil }
 
@@ -57,7 +57,7 @@ func TestErrors_ARefusalForNowIsLoggedWithItsCause(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			src := &portstest.Source{StreamTicketsFn: func(context.Context, domain.Query, int, ports.BatchHandler) error { return busy }}
+			src := &portstest.Source{StreamTicketsFn: func(context.Context, domain.Query, int, ports.BatchHandler) error { return errBusy }}
 			streamer, err := app.NewStreamer(src, apptest.Poisoned(app.Config{}))
 			if err != nil {
 				t.Fatal(err)
