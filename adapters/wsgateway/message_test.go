@@ -88,13 +88,17 @@ func TestParseSubscription_RefusesForgedCursorsWithoutFailing(t *testing.T) {
 	other, _ := domain.NewCursorSealer([]byte("another deployment's key, 16+"))
 	lc := domain.LiveCursor{Filter: 7, Cluster: 3, Watermark: domain.ChangePos{Xmax: 10}, Live: domain.ChangePos{Xmax: 12, Seq: 12, ID: 1}}
 	snap := domain.Cursor{UpdatedAt: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC), ID: 42}
-	altered := []byte(sealer.LiveCursorString(lc))
-	altered[20] ^= 'A' ^ 'B'
-	if altered[20] == sealer.LiveCursorString(lc)[20] {
-		altered[20] = 'C'
+	// One bit of its binary form flipped: altered as text, the character
+	// at a given place — a random one, with the cursor's nonce — could
+	// become one that is not base64, a malformed cursor, not a forged one.
+	raw, err := base64.RawURLEncoding.DecodeString(sealer.LiveCursorString(lc))
+	if err != nil {
+		t.Fatal(err)
 	}
+	raw[15] ^= 0x10
+	altered := base64.RawURLEncoding.EncodeToString(raw)
 	for name, cursor := range map[string]string{
-		"altered live":   string(altered),
+		"altered live":   altered,
 		"other key live": other.LiveCursorString(lc),
 		"other key snap": other.CursorString(snap),
 		"old version":    oldLiveCursorForTest(),
