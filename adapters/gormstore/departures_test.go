@@ -2,7 +2,6 @@ package gormstore_test
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -231,35 +230,7 @@ func TestPostgres_AWriterWithRightsOnTicketsOnlyIsRecorded(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, start := portstest.WaitChanges(t, s, domain.ChangePos{}, 100, len(tickets))
-	admin, err := pgx.Connect(ctx, s.Target())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	role := fmt.Sprintf("ts_writer_%d", time.Now().UnixNano())
-	for _, q := range []string{
-		`CREATE ROLE ` + role + ` LOGIN`,
-		`GRANT SELECT, INSERT, UPDATE, DELETE ON tickets TO ` + role,
-	} {
-		if _, err := admin.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	t.Cleanup(func() {
-		ctx := context.Background()
-		_, _ = admin.Exec(ctx, `DROP OWNED BY `+role)
-		_, _ = admin.Exec(ctx, `DROP ROLE `+role)
-	})
-	cfg, err := pgx.ParseConfig(s.Target())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.User = role
-	writer, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer writer.Close(ctx)
+	writer, _ := writerRole(t, s, false)
 	for _, st := range []struct {
 		q    string
 		args []any

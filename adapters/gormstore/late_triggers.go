@@ -6,22 +6,20 @@ import (
 )
 
 // lateTriggersSQL lists the enabled BEFORE UPDATE row triggers on tickets
-// that fire after the change feed's (migration 00010): PostgreSQL fires a
-// table's triggers of one kind in the byte order of their names (C
+// that fire after the change feed's (migrations 00010, 00015): PostgreSQL
+// fires a table's triggers of one kind in the byte order of their names (C
 // collation). tgtype's bits: 1 row, 2 before, 16 update.
 const lateTriggersSQL = `SELECT tgname FROM pg_trigger
 WHERE tgrelid = 'tickets'::regclass AND NOT tgisinternal AND tgenabled <> 'D'
   AND tgtype & (1 | 2 | 16) = (1 | 2 | 16)
-  AND tgname::text COLLATE "C" > 'zz_ticketstream_departure'
-  AND tgname NOT IN ('zz_ticketstream_departure', 'zz_ticketstream_new_id', 'zz_ticketstream_stamp')
+  AND tgname::text COLLATE "C" > 'zz_ticketstream_change'
 ORDER BY tgname::text COLLATE "C"`
 
 // LateTriggers returns the BEFORE UPDATE triggers of other programs on
 // tickets that fire after the change feed's, on PostgreSQL (none on
 // SQLite). What such a trigger changes, the feed's triggers have not seen:
-// a team it sets is no departure, and (after zz_ticketstream_stamp) a row
-// only it changes is not stamped, so that change reaches dashboards with
-// the ticket's next one.
+// a team it sets is no departure, and a row only it changes is not
+// stamped, so that change reaches dashboards with the ticket's next one.
 func (s *Store) LateTriggers(ctx context.Context) ([]string, error) {
 	if s.Dialect() != Postgres {
 		return nil, nil
@@ -53,7 +51,7 @@ func (s *Store) warnLateTriggers(ctx context.Context) {
 		return
 	}
 	for _, name := range names {
-		s.log.Warn("a BEFORE UPDATE trigger on tickets fires after the change feed's: a team it sets is not recorded as a departure (a dashboard of the old team that resumes may keep the ticket), and past zz_ticketstream_stamp a change only it makes reaches dashboards with the ticket's next change; rename it to sort before zz_ticketstream_departure (PostgreSQL fires triggers in the byte order of their names)",
+		s.log.Warn("a BEFORE UPDATE trigger on tickets fires after the change feed's: a team it sets is not recorded as a departure (a dashboard of the old team that resumes may keep the ticket), and a change only it makes reaches dashboards with the ticket's next change; rename it to sort before zz_ticketstream_change (PostgreSQL fires triggers in the byte order of their names)",
 			"trigger", name)
 	}
 }
