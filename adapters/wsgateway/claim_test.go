@@ -347,7 +347,10 @@ func TestResume_AClaimCountsAgainstTheMemoryBudget(t *testing.T) {
 		}
 		break
 	}
-	portstest.WaitFor(t, 10*time.Second, "the claim's memory given back", func() bool { return f.hub.Stats().MemoryBytes < 1<<20 })
+	// The claim is let go when the subscription ends, after the socket's
+	// close, while this client is still sending: on a loaded machine (the
+	// package's other tests at once, and more) that took over 10 s once.
+	portstest.WaitFor(t, 30*time.Second, "the claim's memory given back", func() bool { return f.hub.Stats().MemoryBytes < 1<<20 })
 }
 
 // TestResume_AClaimOfAnotherCountCostsNothing: a resume that announces
