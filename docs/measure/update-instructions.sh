@@ -9,9 +9,10 @@
 # 127.0.0.1, port $PORT, default 55432), applies the migrations and seeds
 # 10,000 tickets with the ticketstream of this checkout, then stops it and
 # runs single-user servers under callgrind: N one-row UPDATEs (each its own
-# transaction, a prepared statement as a driver sends it) and one UPDATE of
-# 2,000 rows. The server's start is counted alone and taken off. Needs
-# valgrind and PostgreSQL's server binaries (Debian: postgresql, valgrind).
+# transaction, a prepared statement as a driver sends it), one UPDATE of
+# 2,000 rows, and one that moves 2,000 tickets to another team. The
+# server's start is counted alone and taken off. Needs valgrind and
+# PostgreSQL's server binaries (Debian: postgresql, valgrind).
 set -euo pipefail
 
 N=${N:-2000}
@@ -60,6 +61,7 @@ for _ in range(int(sys.argv[1])):
     print(f"EXECUTE u('bench {random.getrandbits(32)}', {random.randint(1, 10000)})")
 PY
 echo "UPDATE tickets SET subject = subject || '.', updated_at = clock_timestamp() WHERE id <= 2000" > "$dir/bulk.sql"
+echo "UPDATE tickets SET team = team || ' (moved)', updated_at = clock_timestamp() WHERE id <= 2000" > "$dir/move.sql"
 : > "$dir/none.sql"
 chmod 644 "$dir"/*.sql
 
@@ -73,7 +75,7 @@ instructions() {
 }
 
 start=$(instructions cost_off "$dir/none.sql")
-declare -A one bulk
+declare -A one bulk move
 for variant in off on; do
   one[$variant]=$(( ($(instructions "cost_$variant" "$dir/one-row.sql") - start) / N ))
 done
@@ -81,8 +83,11 @@ done
 # state for both.
 start_cluster
 copies bulk
+start_cluster
+copies move
 for variant in off on; do
   bulk[$variant]=$(( ($(instructions "bulk_$variant" "$dir/bulk.sql") - start) / 2000 ))
+  move[$variant]=$(( ($(instructions "move_$variant" "$dir/move.sql") - start) / 2000 ))
 done
 
 printf '%-32s %12s %12s %8s\n' "instructions per row" "feed off" "feed on" "on/off"
@@ -90,3 +95,5 @@ printf '%-32s %12d %12d %8s\n' "one-row UPDATE ($N, prepared)" "${one[off]}" "${
   "$(awk "BEGIN{printf \"%.3f\", ${one[on]}/${one[off]}}")"
 printf '%-32s %12d %12d %8s\n' "one UPDATE of 2,000 rows" "${bulk[off]}" "${bulk[on]}" \
   "$(awk "BEGIN{printf \"%.3f\", ${bulk[on]}/${bulk[off]}}")"
+printf '%-32s %12d %12d %8s\n' "one moving 2,000 to a new team" "${move[off]}" "${move[on]}" \
+  "$(awk "BEGIN{printf \"%.3f\", ${move[on]}/${move[off]}}")"

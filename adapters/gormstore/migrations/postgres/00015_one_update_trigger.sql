@@ -42,7 +42,7 @@ SET LOCAL lock_timeout = '10s';
 
 -- +goose StatementBegin
 CREATE OR REPLACE FUNCTION ticketstream_note_departure(old_id bigint, old_team text, new_id bigint)
-RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+RETURNS boolean LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 DECLARE
     xid bigint := pg_current_xact_id()::text::bigint;
     old_pos bigint;
@@ -54,7 +54,7 @@ BEGIN
     -- departure is only ever of a team the ticket has.
     SELECT change_pos INTO old_pos FROM tickets WHERE id = old_id AND team = old_team;
     IF NOT FOUND THEN
-        RETURN;
+        RETURN false;
     END IF;
     -- As ticketstream_record_departure did (00010): once per ticket and
     -- transaction, and not for a ticket born in it.
@@ -70,13 +70,14 @@ BEGIN
             ON CONFLICT DO NOTHING;
         END IF;
     END IF;
+    RETURN true;
 END
 $$;
 -- +goose StatementEnd
 
 -- +goose StatementBegin
 CREATE OR REPLACE FUNCTION ticketstream_note_new_id(new_id bigint)
-RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+RETURNS boolean LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 BEGIN
     IF pg_trigger_depth() = 0 THEN
         RAISE EXCEPTION 'ticketstream_note_new_id is called by the change feed''s trigger only';
@@ -87,6 +88,7 @@ BEGIN
         INSERT INTO ticket_births (id, change_pos) VALUES (new_id, pg_current_xact_id()::text::bigint)
         ON CONFLICT DO NOTHING;
     END IF;
+    RETURN true;
 END
 $$;
 -- +goose StatementEnd
@@ -96,15 +98,17 @@ DO $migration$
 BEGIN
     EXECUTE format($create$
 CREATE OR REPLACE FUNCTION ticketstream_note_update() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    noted boolean; -- an assignment takes plpgsql's fast path, PERFORM a whole query
 BEGIN
     IF NEW IS NOT DISTINCT FROM OLD THEN
         RETURN NEW;
     END IF;
     IF NEW.team IS DISTINCT FROM OLD.team THEN
-        PERFORM %1$I.ticketstream_note_departure(OLD.id, OLD.team, NEW.id);
+        noted := %1$I.ticketstream_note_departure(OLD.id, OLD.team, NEW.id);
     END IF;
     IF NEW.id IS DISTINCT FROM OLD.id THEN
-        PERFORM %1$I.ticketstream_note_new_id(NEW.id);
+        noted := %1$I.ticketstream_note_new_id(NEW.id);
     END IF;
     NEW.change_pos := pg_catalog.pg_current_xact_id()::text::bigint;
     RETURN NEW;
