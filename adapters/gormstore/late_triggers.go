@@ -12,7 +12,7 @@ import (
 const lateTriggersSQL = `SELECT tgname FROM pg_trigger
 WHERE tgrelid = 'tickets'::regclass AND NOT tgisinternal AND tgenabled <> 'D'
   AND tgtype & (1 | 2 | 16) = (1 | 2 | 16)
-  AND tgname::text COLLATE "C" > 'zz_ticketstream_change'
+  AND tgname::text COLLATE "C" > 'zz_ticketstream_stamp'
 ORDER BY tgname::text COLLATE "C"`
 
 // LateTriggers returns the BEFORE UPDATE triggers of other programs on
@@ -51,7 +51,7 @@ func (s *Store) warnLateTriggers(ctx context.Context) {
 		return
 	}
 	for _, name := range names {
-		s.log.Warn("a BEFORE UPDATE trigger on tickets fires after the change feed's: a team it sets is not recorded as a departure (a dashboard of the old team that resumes may keep the ticket), and a change only it makes reaches dashboards with the ticket's next change; rename it to sort before zz_ticketstream_change (PostgreSQL fires triggers in the byte order of their names)",
+		s.log.Warn("a BEFORE UPDATE trigger on tickets fires after the change feed's: a team it sets is not recorded as a departure (a dashboard of the old team that resumes may keep the ticket), and a change only it makes reaches dashboards with the ticket's next change; rename it to sort before zz_ticketstream_stamp (PostgreSQL fires triggers in the byte order of their names)",
 			"trigger", name)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -60,108 +59,166 @@ func writerRole(t *testing.T, s *gormstore.Store, ownSchema bool) (writer, admin
 	return writer, admin
 }
 
-// The feed's one UPDATE trigger (migration 00015) calls the functions that
-// record departures and births by their schema: a writer whose search_path
-// does not hold them, and that has functions and a table of those names in
-// a schema of its own, is still recorded — its move a departure, its new id
-// a birth — and its decoys are never called.
+// The feed's UPDATE trigger (migration 00015) runs with its owner's rights
+// and the writer's search_path, so every name it uses is written with its
+// schema. A writer whose search_path puts a schema of its own first —
+// holding tables named as the feed's, an = for the tickets row type, for
+// text and for bigint that always says equal, and a pg_current_xact_id of
+// its own — is still recorded: its move a departure, its new id a birth,
+// its changes stamped with its transaction; and its decoys are never used.
 func TestPostgres_AWriterWithItsOwnSearchPathIsRecorded(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := openStore(t, gormstore.Postgres, nil, gormstore.Config{})
-	tickets := demodata.New(21).Tickets(2)
-	tickets[0].Team, tickets[1].Team = "billing", "billing"
+	tickets := demodata.New(21).Tickets(3)
+	tickets[0].Team, tickets[1].Team, tickets[2].Team = "billing", "billing", "billing"
 	if err := s.InsertTickets(ctx, tickets); err != nil {
 		t.Fatal(err)
 	}
 	_, start := portstest.WaitChanges(t, s, domain.ChangePos{}, 100, len(tickets))
 	writer, admin := writerRole(t, s, true)
+	var schema string
+	if err := writer.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+		t.Fatal(err)
+	}
 	for _, q := range []string{
 		`CREATE TABLE ticket_departures (id bigint, change_pos bigint, team text)`,
-		`CREATE TABLE decoy_calls (name text)`,
-		`CREATE FUNCTION ticketstream_note_departure(old_id bigint, old_team text, new_id bigint) RETURNS void
-		 LANGUAGE sql AS $$ INSERT INTO decoy_calls VALUES ('departure') $$`,
-		`CREATE FUNCTION ticketstream_note_new_id(new_id bigint) RETURNS void
-		 LANGUAGE sql AS $$ INSERT INTO decoy_calls VALUES ('new id') $$`,
+		`CREATE TABLE ticket_births (id bigint, change_pos bigint)`,
+		`CREATE TABLE ticket_removals (id bigint, change_pos bigint)`,
+		`CREATE FUNCTION same_ticket(public.tickets, public.tickets) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT true'`,
+		`CREATE OPERATOR = (LEFTARG = public.tickets, RIGHTARG = public.tickets, FUNCTION = same_ticket)`,
+		`CREATE FUNCTION same_text(text, text) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT true'`,
+		`CREATE OPERATOR = (LEFTARG = text, RIGHTARG = text, FUNCTION = same_text)`,
+		`CREATE FUNCTION same_bigint(bigint, bigint) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT true'`,
+		`CREATE OPERATOR = (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = same_bigint)`,
+		`CREATE FUNCTION pg_current_xact_id() RETURNS xid8 LANGUAGE sql AS $$ SELECT '42'::xid8 $$`,
+		// Its own schema before pg_catalog, which PostgreSQL otherwise
+		// searches first.
+		`SET search_path = ` + schema + `, pg_catalog`,
 		`UPDATE public.tickets SET team = 'sales' WHERE id = ` + fmt.Sprint(tickets[0].ID),
 		`UPDATE public.tickets SET id = 99002, subject = 'renumbered' WHERE id = ` + fmt.Sprint(tickets[1].ID),
+		`INSERT INTO public.tickets (id, team, subject, status, priority, requester) VALUES (99004, 'sales', 's', 'open', 'low', 'r@example.com')`,
+		`DELETE FROM public.tickets WHERE id = ` + fmt.Sprint(tickets[2].ID),
 	} {
 		if _, err := writer.Exec(ctx, q); err != nil {
 			t.Fatalf("as a writer with its own search_path: %s: %v", q, err)
 		}
 	}
-	portstest.WaitChanges(t, s, start, 100, 2)
+	changes, _ := portstest.WaitChanges(t, s, start, 100, 4)
+	for _, ch := range changes {
+		if ch.Pos.Seq == 42 {
+			t.Errorf("change %+v is stamped with the writer's own pg_current_xact_id", ch)
+		}
+	}
 	ids, err := s.Departed(ctx, start, []string{"billing"})
-	if err != nil || !slices.Equal(ids, []int64{tickets[0].ID}) {
-		t.Errorf("departures from billing: %v, %v; want the moved ticket %d", ids, err, tickets[0].ID)
+	slices.Sort(ids)
+	want := []int64{tickets[0].ID, tickets[2].ID}
+	slices.Sort(want)
+	if err != nil || !slices.Equal(ids, want) {
+		t.Errorf("departures from billing: %v, %v; want the moved ticket %d and the deleted %d", ids, err, tickets[0].ID, tickets[2].ID)
 	}
 	var births int
-	if err := admin.QueryRow(ctx, `SELECT count(*) FROM public.ticket_births WHERE id = 99002`).Scan(&births); err != nil || births != 1 {
-		t.Errorf("births of the new id 99002: %d, %v; want 1", births, err)
+	if err := admin.QueryRow(ctx, `SELECT count(*) FROM public.ticket_births WHERE id IN (99002, 99004)`).Scan(&births); err != nil || births != 2 {
+		t.Errorf("births of the new id 99002 and the inserted 99004: %d, %v; want 2", births, err)
 	}
-	var calls, decoyDepartures int
-	if err := writer.QueryRow(ctx, `SELECT (SELECT count(*) FROM decoy_calls), (SELECT count(*) FROM ticket_departures)`).Scan(&calls, &decoyDepartures); err != nil || calls != 0 || decoyDepartures != 0 {
-		t.Errorf("the writer's decoys: %d calls and %d departures, %v; want none", calls, decoyDepartures, err)
+	var decoys int
+	if err := writer.QueryRow(ctx, `SELECT (SELECT count(*) FROM ticket_departures) + (SELECT count(*) FROM ticket_births) + (SELECT count(*) FROM ticket_removals)`).Scan(&decoys); err != nil || decoys != 0 {
+		t.Errorf("rows in the writer's own tables: %d, %v; want none", decoys, err)
 	}
 }
 
-// The functions the UPDATE trigger calls to record a departure or a birth
-// run with their owner's rights and, unlike a trigger function, anyone can
-// call them. A call from outside a trigger is refused, with a message that
-// says so; one from a writer's own trigger, on a table of its own, records
-// no departure from a team the ticket does not have, nor a birth of an id a
-// ticket has: nothing that could tell a team's dashboards of a ticket that
-// was never theirs.
-func TestPostgres_TheUpdateTriggersHelpersTrustNoCaller(t *testing.T) {
+// Where anyone may create objects in a schema on everyone's search_path
+// (public, on clusters made before PostgreSQL 15), a role with no rights on
+// tickets that puts there an = for the tickets row type that always says
+// equal, and temporary tables named as the feed's in its own session,
+// changes nothing of what the owner's updates record.
+func TestPostgres_ARoleWithoutRightsCannotSwitchTheFeedOff(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := openStore(t, gormstore.Postgres, nil, gormstore.Config{})
-	tickets := demodata.New(22).Tickets(1)
-	tickets[0].Team = "billing"
+	tickets := demodata.New(22).Tickets(2)
+	tickets[0].Team, tickets[1].Team = "billing", "billing"
 	if err := s.InsertTickets(ctx, tickets); err != nil {
 		t.Fatal(err)
 	}
 	_, start := portstest.WaitChanges(t, s, domain.ChangePos{}, 100, len(tickets))
-	writer, admin := writerRole(t, s, true)
-	id := fmt.Sprint(tickets[0].ID)
-
+	admin := connect(t, s.Target())
+	nobody, _ := writerRole(t, s, false)
+	if _, err := admin.Exec(ctx, `REVOKE ALL ON tickets FROM `+nobody.Config().User); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, `GRANT CREATE ON SCHEMA public TO PUBLIC`); err != nil {
+		t.Fatal(err)
+	}
 	for _, q := range []string{
-		`SELECT public.ticketstream_note_departure(` + id + `, 'secret-team', ` + id + `)`,
-		`SELECT public.ticketstream_note_new_id(` + id + `)`,
+		`CREATE FUNCTION public.same_ticket(public.tickets, public.tickets) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT true'`,
+		`CREATE OPERATOR public.= (LEFTARG = public.tickets, RIGHTARG = public.tickets, FUNCTION = public.same_ticket)`,
 	} {
-		_, err := writer.Exec(ctx, q)
-		if err == nil || !strings.Contains(err.Error(), "called by the change feed's trigger only") {
-			t.Errorf("%s from outside a trigger: %v; want it refused, saying why", q, err)
+		if _, err := nobody.Exec(ctx, q); err != nil {
+			t.Fatalf("as a role with no rights on tickets: %s: %v", q, err)
 		}
 	}
-
-	// From a trigger of the writer's own, on its own table.
+	// The owner, on the default search_path, moves one ticket and deletes
+	// the other, with temporary tables of the feed's names in its session.
 	for _, q := range []string{
-		`CREATE TABLE forge (id bigint, team text)`,
-		`CREATE FUNCTION forge() RETURNS trigger LANGUAGE plpgsql AS $$
-		 BEGIN
-		     PERFORM public.ticketstream_note_departure(NEW.id, NEW.team, NEW.id);
-		     PERFORM public.ticketstream_note_new_id(NEW.id);
-		     RETURN NEW;
-		 END $$`,
-		`CREATE TRIGGER forge BEFORE INSERT ON forge FOR EACH ROW EXECUTE FUNCTION forge()`,
-		`INSERT INTO forge VALUES (` + id + `, 'secret-team')`,
+		`CREATE TEMP TABLE ticket_departures (id bigint, change_pos bigint, team text)`,
+		`CREATE TEMP TABLE ticket_removals (change_pos bigint, id bigint)`,
+		`CREATE TEMP TABLE ticket_births (id bigint, change_pos bigint)`,
+		`UPDATE tickets SET team = 'sales' WHERE id = ` + fmt.Sprint(tickets[0].ID),
+		`DELETE FROM tickets WHERE id = ` + fmt.Sprint(tickets[1].ID),
 	} {
-		if _, err := writer.Exec(ctx, q); err != nil {
+		if _, err := admin.Exec(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	// A real change after the forgery, so that the forged transaction is
-	// behind the feed's position when Departed is asked.
-	if _, err := writer.Exec(ctx, `UPDATE public.tickets SET subject = 'after the forgery' WHERE id = `+id); err != nil {
+	portstest.WaitChanges(t, s, start, 100, 2)
+	ids, err := s.Departed(ctx, start, []string{"billing"})
+	slices.Sort(ids)
+	want := []int64{tickets[0].ID, tickets[1].ID}
+	slices.Sort(want)
+	if err != nil || !slices.Equal(ids, want) {
+		t.Errorf("departures from billing: %v, %v; want the moved ticket %d and the deleted %d", ids, err, tickets[0].ID, tickets[1].ID)
+	}
+	var shadowed int
+	if err := admin.QueryRow(ctx, `SELECT (SELECT count(*) FROM pg_temp.ticket_departures) + (SELECT count(*) FROM pg_temp.ticket_removals)`).Scan(&shadowed); err != nil || shadowed != 0 {
+		t.Errorf("rows in the session's temporary tables: %d, %v; want none", shadowed, err)
+	}
+}
+
+// A database whose default privileges take EXECUTE on new functions away
+// from PUBLIC (a hardening some operators apply) still records a writer's
+// move and new id: the trigger calls its helpers as the writer, and
+// migration 00015 grants them to everyone. Without the grant, the writer's
+// UPDATE failed: permission denied for function ticketstream_note_departure.
+func TestPostgres_AWriterIsRecordedWhereFunctionsAreNotPublicByDefault(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := newURL(t, gormstore.Postgres)
+	if _, err := connect(t, url).Exec(ctx, `ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC`); err != nil {
 		t.Fatal(err)
 	}
-	portstest.WaitChanges(t, s, start, 100, 1)
-	if ids, err := s.Departed(ctx, start, []string{"secret-team"}); err != nil || len(ids) != 0 {
-		t.Errorf("departures from secret-team after a forged call: %v, %v; want none", ids, err)
+	s := openStoreAt(t, url, nil)
+	tickets := demodata.New(23).Tickets(2)
+	tickets[0].Team, tickets[1].Team = "billing", "billing"
+	if err := s.InsertTickets(ctx, tickets); err != nil {
+		t.Fatal(err)
+	}
+	_, start := portstest.WaitChanges(t, s, domain.ChangePos{}, 100, len(tickets))
+	writer, admin := writerRole(t, s, false)
+	for _, q := range []string{
+		`UPDATE tickets SET team = 'sales' WHERE id = ` + fmt.Sprint(tickets[0].ID),
+		`UPDATE tickets SET id = 99003 WHERE id = ` + fmt.Sprint(tickets[1].ID),
+	} {
+		if _, err := writer.Exec(ctx, q); err != nil {
+			t.Fatalf("as a writer where functions are not public by default: %s: %v", q, err)
+		}
+	}
+	portstest.WaitChanges(t, s, start, 100, 2)
+	if ids, err := s.Departed(ctx, start, []string{"billing"}); err != nil || !slices.Equal(ids, []int64{tickets[0].ID}) {
+		t.Errorf("departures from billing: %v, %v; want the moved ticket %d", ids, err, tickets[0].ID)
 	}
 	var births int
-	if err := admin.QueryRow(ctx, `SELECT count(*) FROM public.ticket_births WHERE id = $1`, tickets[0].ID).Scan(&births); err != nil || births != 0 {
-		t.Errorf("births of ticket %d, which had its id all along: %d, %v; want none", tickets[0].ID, births, err)
+	if err := admin.QueryRow(ctx, `SELECT count(*) FROM ticket_births WHERE id = 99003`).Scan(&births); err != nil || births != 1 {
+		t.Errorf("births of the new id 99003: %d, %v; want 1", births, err)
 	}
 }
