@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -187,9 +188,9 @@ func TestPostgres_ARoleWithoutRightsCannotSwitchTheFeedOff(t *testing.T) {
 
 // A database whose default privileges take EXECUTE on new functions away
 // from PUBLIC (a hardening some operators apply) still records a writer's
-// move and new id: the trigger calls its helpers as the writer, and
-// migration 00015 grants them to everyone. Without the grant, the writer's
-// UPDATE failed: permission denied for function ticketstream_note_departure.
+// move and new id: PostgreSQL checks EXECUTE on a trigger's function when
+// the trigger is made, not when it fires, so writers need no right on the
+// feed's functions — which migration 00015 takes from everyone anyway.
 func TestPostgres_AWriterIsRecordedWhereFunctionsAreNotPublicByDefault(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -220,5 +221,72 @@ func TestPostgres_AWriterIsRecordedWhereFunctionsAreNotPublicByDefault(t *testin
 	var births int
 	if err := admin.QueryRow(ctx, `SELECT count(*) FROM ticket_births WHERE id = 99003`).Scan(&births); err != nil || births != 1 {
 		t.Errorf("births of the new id 99003: %d, %v; want 1", births, err)
+	}
+}
+
+// The feed's functions that run with their owner's rights are for the
+// owner's triggers on tickets alone: a role with no rights cannot attach
+// one to a table of its own — a temporary table, which any session may
+// make — where it would choose the rows the function records, and reach,
+// through a cast on a type of its own, code running as the owner.
+func TestPostgres_NoOneElseCanAttachTheFeedsFunctions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := openStore(t, gormstore.Postgres, nil, gormstore.Config{})
+	nobody, _ := writerRole(t, s, false)
+	if _, err := nobody.Exec(ctx, `CREATE TEMP TABLE forge (id bigint, team text, change_pos bigint)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, trigger := range []string{
+		`BEFORE UPDATE ON pg_temp.forge FOR EACH ROW EXECUTE FUNCTION public.ticketstream_stamp_update()`,
+		`AFTER INSERT ON pg_temp.forge REFERENCING NEW TABLE AS born FOR EACH STATEMENT EXECUTE FUNCTION public.ticketstream_record_births()`,
+		`AFTER DELETE ON pg_temp.forge REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION public.ticketstream_record_removals()`,
+		`AFTER INSERT ON pg_temp.forge FOR EACH ROW EXECUTE FUNCTION public.ticketstream_record_replicated_birth()`,
+		`AFTER DELETE ON pg_temp.forge FOR EACH ROW EXECUTE FUNCTION public.ticketstream_record_replicated_removal()`,
+	} {
+		_, err := nobody.Exec(ctx, `CREATE TRIGGER forged `+trigger)
+		if err == nil || !strings.Contains(err.Error(), "permission denied for function") {
+			t.Errorf("CREATE TRIGGER %s by a role with no rights: %v; want permission denied", trigger, err)
+		}
+	}
+}
+
+// Where anyone may create objects in the feed's schema (public, on clusters
+// made before PostgreSQL 15), an operator put there by a role with no
+// rights does not run inside the feed's functions: a session that applies
+// replication (session_replication_role = replica, as a subscription's
+// worker) deletes and inserts tickets, and the owner's functions use
+// pg_catalog's || and =, never the planted ones.
+func TestPostgres_AnOperatorInASharedSchemaNeverRunsAsTheOwner(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := openStore(t, gormstore.Postgres, nil, gormstore.Config{})
+	tickets := demodata.New(24).Tickets(1)
+	if err := s.InsertTickets(ctx, tickets); err != nil {
+		t.Fatal(err)
+	}
+	admin := connect(t, s.Target())
+	nobody, _ := writerRole(t, s, false)
+	if _, err := admin.Exec(ctx, `GRANT CREATE ON SCHEMA public TO PUBLIC`); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`CREATE FUNCTION public.planted(text, integer) RETURNS text LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'planted operator ran as %', current_user; END $$`,
+		`CREATE OPERATOR public.|| (LEFTARG = text, RIGHTARG = integer, FUNCTION = public.planted)`,
+		`CREATE FUNCTION public.planted_eq(text, text) RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'planted operator ran as %', current_user; END $$`,
+		`CREATE OPERATOR public.= (LEFTARG = text, RIGHTARG = text, FUNCTION = public.planted_eq)`,
+	} {
+		if _, err := nobody.Exec(ctx, q); err != nil {
+			t.Fatalf("as a role with no rights on tickets: %s: %v", q, err)
+		}
+	}
+	for _, q := range []string{
+		`SET session_replication_role = replica`,
+		`DELETE FROM tickets WHERE id = ` + fmt.Sprint(tickets[0].ID),
+		`INSERT INTO tickets (id, team, subject, status, priority, requester) VALUES (99005, 'sales', 's', 'open', 'low', 'r@example.com')`,
+	} {
+		if _, err := admin.Exec(ctx, q); err != nil {
+			t.Fatalf("in a session that applies replication: %s: %v", q, err)
+		}
 	}
 }

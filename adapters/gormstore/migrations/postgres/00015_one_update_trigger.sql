@@ -34,7 +34,9 @@
 -- searched "$user", public — and, before both, the caller's temporary
 -- schema, where any session may create a table: a writer with a temporary
 -- ticket_departures had its deletes recorded there, and so unseen by
--- dashboards. They now search the migration's schema, then pg_temp.
+-- dashboards; and an operator put in public by anyone (as PostgreSQL
+-- before 15 let everyone) ran as their owner. They now search pg_catalog,
+-- then pg_temp, and name their tables by schema.
 -- ticketstream_stamp_change, which stamps inserts as the writer, names
 -- pg_current_xact_id by its schema: a writer whose search_path put a
 -- function of that name first stamped its inserts with what it liked.
@@ -110,10 +112,80 @@ END
 $$
 $create$, current_schema());
 
-    EXECUTE format('ALTER FUNCTION %1$I.ticketstream_record_births() SET search_path = %1$I, pg_temp', current_schema());
-    EXECUTE format('ALTER FUNCTION %1$I.ticketstream_record_removals() SET search_path = %1$I, pg_temp', current_schema());
-    EXECUTE format('ALTER FUNCTION %1$I.ticketstream_record_replicated_birth() SET search_path = %1$I, pg_temp', current_schema());
-    EXECUTE format('ALTER FUNCTION %1$I.ticketstream_record_replicated_removal() SET search_path = %1$I, pg_temp', current_schema());
+    -- 00006/00010's, 00010's and 00014's bodies, with the tables and
+    -- ticketstream_applies_replication named by their schema, and a
+    -- search_path of pg_catalog alone: the temporary schema, where any
+    -- session may make a table, comes last and is never searched for
+    -- functions and operators.
+    EXECUTE format($create$
+CREATE OR REPLACE FUNCTION %1$I.ticketstream_record_births() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF current_setting('ticketstream.bulk_load', true) = 'on' THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO %1$I.ticket_births (id, change_pos)
+    SELECT id, pg_current_xact_id()::text::bigint FROM born
+    ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END
+$$
+$create$, current_schema());
+
+    EXECUTE format($create$
+CREATE OR REPLACE FUNCTION %1$I.ticketstream_record_removals() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    xid bigint := pg_current_xact_id()::text::bigint;
+BEGIN
+    INSERT INTO %1$I.ticket_removals (change_pos, id)
+    SELECT xid, id FROM removed
+    ON CONFLICT DO NOTHING;
+    INSERT INTO %1$I.ticket_departures (id, change_pos, team)
+    SELECT r.id, xid, r.team FROM removed r
+    WHERE NOT EXISTS (SELECT 1 FROM %1$I.ticket_departures d WHERE d.id = r.id AND d.change_pos = xid)
+      AND NOT EXISTS (SELECT 1 FROM %1$I.ticket_births b WHERE b.id = r.id AND b.change_pos = xid)
+    ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END
+$$
+$create$, current_schema());
+
+    EXECUTE format($create$
+CREATE OR REPLACE FUNCTION %1$I.ticketstream_record_replicated_birth() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT %1$I.ticketstream_applies_replication() OR current_setting('ticketstream.bulk_load', true) = 'on' THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO %1$I.ticket_births (id, change_pos) VALUES (NEW.id, pg_current_xact_id()::text::bigint)
+    ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END
+$$
+$create$, current_schema());
+
+    EXECUTE format($create$
+CREATE OR REPLACE FUNCTION %1$I.ticketstream_record_replicated_removal() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    xid bigint;
+BEGIN
+    IF NOT %1$I.ticketstream_applies_replication() THEN
+        RETURN NULL;
+    END IF;
+    xid := pg_current_xact_id()::text::bigint;
+    INSERT INTO %1$I.ticket_removals (change_pos, id) VALUES (xid, OLD.id)
+    ON CONFLICT DO NOTHING;
+    IF NOT EXISTS (SELECT 1 FROM %1$I.ticket_departures WHERE id = OLD.id AND change_pos = xid)
+       AND NOT EXISTS (SELECT 1 FROM %1$I.ticket_births WHERE id = OLD.id AND change_pos = xid) THEN
+        INSERT INTO %1$I.ticket_departures (id, change_pos, team) VALUES (OLD.id, xid, OLD.team)
+        ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN NULL;
+END
+$$
+$create$, current_schema());
 END
 $migration$;
 -- +goose StatementEnd
@@ -126,6 +198,17 @@ DROP FUNCTION IF EXISTS ticketstream_record_new_id();
 CREATE TRIGGER zz_ticketstream_stamp BEFORE UPDATE ON tickets
     FOR EACH ROW EXECUTE FUNCTION ticketstream_stamp_update();
 ALTER TABLE tickets ENABLE ALWAYS TRIGGER zz_ticketstream_stamp;
+
+-- No one but the owner may attach the functions that run with the owner's
+-- rights to a table: to one of its own, a temporary table any session may
+-- make, a role with no rights at all chose their OLD, NEW and transition
+-- rows — departures and removals of any ticket, births of any id — and,
+-- through a cast on a type of its own, ran its own code as the owner.
+-- PostgreSQL checks EXECUTE when a trigger is made, not when it fires: the
+-- triggers on tickets fire for every writer as before.
+REVOKE EXECUTE ON FUNCTION ticketstream_stamp_update(), ticketstream_record_births(),
+    ticketstream_record_removals(), ticketstream_record_replicated_birth(),
+    ticketstream_record_replicated_removal() FROM PUBLIC;
 
 -- +goose Down
 SET LOCAL lock_timeout = '10s';
@@ -166,8 +249,8 @@ END
 $$;
 -- +goose StatementEnd
 
--- The other functions keep the search_path 00015 gave them: it is the
--- one they were meant to have.
+REVOKE EXECUTE ON FUNCTION ticketstream_record_departure(), ticketstream_record_new_id() FROM PUBLIC;
+-- The other functions keep the bodies and search_path 00015 gave them.
 DROP TRIGGER IF EXISTS zz_ticketstream_stamp ON tickets;
 DROP FUNCTION IF EXISTS ticketstream_stamp_update();
 CREATE TRIGGER zz_ticketstream_departure BEFORE UPDATE ON tickets
