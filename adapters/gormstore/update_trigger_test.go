@@ -290,3 +290,50 @@ func TestPostgres_AnOperatorInASharedSchemaNeverRunsAsTheOwner(t *testing.T) {
 		}
 	}
 }
+
+// A role granted EXECUTE on every function of the schema (GRANT … ON ALL
+// FUNCTIONS, or a default privilege), or a database restored without
+// privileges, may attach the feed's functions to a table of its own: they
+// then refuse to run there, before doing anything, and record nothing.
+func TestPostgres_TheFeedsFunctionsRunOnTicketsOnly(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := openStore(t, gormstore.Postgres, nil, gormstore.Config{})
+	tickets := demodata.New(25).Tickets(1)
+	tickets[0].Team = "billing"
+	if err := s.InsertTickets(ctx, tickets); err != nil {
+		t.Fatal(err)
+	}
+	admin := connect(t, s.Target())
+	granted, _ := writerRole(t, s, false)
+	if _, err := admin.Exec(ctx, `GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO `+granted.Config().User); err != nil {
+		t.Fatal(err)
+	}
+	id := fmt.Sprint(tickets[0].ID)
+	for _, tc := range []struct{ trigger, fire string }{
+		{`BEFORE UPDATE ON pg_temp.forge FOR EACH ROW EXECUTE FUNCTION public.ticketstream_stamp_update()`, `UPDATE pg_temp.forge SET team = 'elsewhere'`},
+		{`AFTER INSERT ON pg_temp.forge REFERENCING NEW TABLE AS born FOR EACH STATEMENT EXECUTE FUNCTION public.ticketstream_record_births()`, `INSERT INTO pg_temp.forge VALUES (900001, 'x', 0)`},
+		{`AFTER DELETE ON pg_temp.forge REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION public.ticketstream_record_removals()`, `DELETE FROM pg_temp.forge`},
+		{`AFTER INSERT ON pg_temp.forge FOR EACH ROW EXECUTE FUNCTION public.ticketstream_record_replicated_birth()`, `INSERT INTO pg_temp.forge VALUES (900002, 'x', 0)`},
+		{`AFTER DELETE ON pg_temp.forge FOR EACH ROW EXECUTE FUNCTION public.ticketstream_record_replicated_removal()`, `DELETE FROM pg_temp.forge`},
+	} {
+		for _, q := range []string{
+			`DROP TABLE IF EXISTS pg_temp.forge`,
+			`CREATE TEMP TABLE forge (id bigint, team text, change_pos bigint)`,
+			`INSERT INTO pg_temp.forge VALUES (` + id + `, 'billing', 0)`,
+			`CREATE TRIGGER forged ` + tc.trigger,
+		} {
+			if _, err := granted.Exec(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		_, err := granted.Exec(ctx, tc.fire)
+		if err == nil || !strings.Contains(err.Error(), "fire on its table of tickets only") {
+			t.Errorf("%s, with %s: %v; want the function to refuse", tc.fire, tc.trigger, err)
+		}
+	}
+	var recorded int
+	if err := admin.QueryRow(ctx, `SELECT (SELECT count(*) FROM ticket_departures) + (SELECT count(*) FROM ticket_births WHERE id > 900000) + (SELECT count(*) FROM ticket_removals)`).Scan(&recorded); err != nil || recorded != 0 {
+		t.Errorf("rows the attached functions recorded: %d, %v; want none", recorded, err)
+	}
+}

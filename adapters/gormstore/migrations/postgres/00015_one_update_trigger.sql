@@ -7,7 +7,7 @@
 -- writers send, that compiling was most of what the feed cost them:
 -- counted by callgrind in a single-user server
 -- (docs/measure/update-instructions.sh), such an UPDATE took 10.6% more
--- instructions with the three triggers than with none, and takes 4.3%
+-- instructions with the three triggers than with none, and takes 4.7%
 -- more with this one, whose plpgsql tests are planned once per session.
 --
 -- zz_ticketstream_stamp now does what the three did, in their order, on
@@ -41,6 +41,15 @@
 -- pg_current_xact_id by its schema: a writer whose search_path put a
 -- function of that name first stamped its inserts with what it liked.
 --
+-- Any role could attach those functions to a temporary table of its own,
+-- choose their OLD, NEW and transition rows, and so record departures,
+-- removals and births of its choosing — or, through a cast on a type of
+-- its own, run its own code as the owner. EXECUTE on them is now the
+-- owner's alone (PostgreSQL checks it when a trigger is made, not when it
+-- fires), and each refuses, before anything else, to run on any table but
+-- tickets: a role granted EXECUTE on every function of the schema, or a
+-- database restored without privileges, gets no further.
+--
 -- Like 00010, this takes a lock that waits for open transactions on
 -- tickets: after 10 s the migration gives up instead.
 
@@ -56,6 +65,12 @@ LANGUAGE plpgsql SECURITY DEFINER AS $$
 DECLARE
     stamp pg_catalog.int8;
 BEGIN
+    -- On tickets alone: EXECUTE, which attaching it elsewhere needs, is
+    -- the owner's (below), but a grant of a role's own or a restore
+    -- without privileges could give it back.
+    IF TG_RELID OPERATOR(pg_catalog.<>) %2$L::pg_catalog.regclass::pg_catalog.oid THEN
+        RAISE EXCEPTION 'the change feed''s trigger functions fire on its table of tickets only';
+    END IF;
     -- As zz_ticketstream_stamp's WHEN (OLD.* IS DISTINCT FROM NEW.*): the
     -- record comparison takes two NULL fields for equal.
     IF pg_catalog.record_eq(NEW, OLD) THEN
@@ -100,7 +115,7 @@ BEGIN
     RETURN NEW;
 END
 $$
-$create$, current_schema());
+$create$, current_schema(), format('%I.tickets', current_schema()));
 
     EXECUTE format($create$
 CREATE OR REPLACE FUNCTION %1$I.ticketstream_stamp_change() RETURNS trigger
@@ -110,7 +125,7 @@ BEGIN
     RETURN NEW;
 END
 $$
-$create$, current_schema());
+$create$, current_schema(), format('%I.tickets', current_schema()));
 
     -- 00006/00010's, 00010's and 00014's bodies, with the tables and
     -- ticketstream_applies_replication named by their schema, and a
@@ -121,6 +136,9 @@ $create$, current_schema());
 CREATE OR REPLACE FUNCTION %1$I.ticketstream_record_births() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+    IF TG_RELID OPERATOR(pg_catalog.<>) %2$L::pg_catalog.regclass::pg_catalog.oid THEN
+        RAISE EXCEPTION 'the change feed''s trigger functions fire on its table of tickets only';
+    END IF;
     IF current_setting('ticketstream.bulk_load', true) = 'on' THEN
         RETURN NULL;
     END IF;
@@ -130,7 +148,7 @@ BEGIN
     RETURN NULL;
 END
 $$
-$create$, current_schema());
+$create$, current_schema(), format('%I.tickets', current_schema()));
 
     EXECUTE format($create$
 CREATE OR REPLACE FUNCTION %1$I.ticketstream_record_removals() RETURNS trigger
@@ -138,6 +156,9 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     xid bigint := pg_current_xact_id()::text::bigint;
 BEGIN
+    IF TG_RELID OPERATOR(pg_catalog.<>) %2$L::pg_catalog.regclass::pg_catalog.oid THEN
+        RAISE EXCEPTION 'the change feed''s trigger functions fire on its table of tickets only';
+    END IF;
     INSERT INTO %1$I.ticket_removals (change_pos, id)
     SELECT xid, id FROM removed
     ON CONFLICT DO NOTHING;
@@ -149,12 +170,15 @@ BEGIN
     RETURN NULL;
 END
 $$
-$create$, current_schema());
+$create$, current_schema(), format('%I.tickets', current_schema()));
 
     EXECUTE format($create$
 CREATE OR REPLACE FUNCTION %1$I.ticketstream_record_replicated_birth() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+    IF TG_RELID OPERATOR(pg_catalog.<>) %2$L::pg_catalog.regclass::pg_catalog.oid THEN
+        RAISE EXCEPTION 'the change feed''s trigger functions fire on its table of tickets only';
+    END IF;
     IF NOT %1$I.ticketstream_applies_replication() OR current_setting('ticketstream.bulk_load', true) = 'on' THEN
         RETURN NULL;
     END IF;
@@ -163,7 +187,7 @@ BEGIN
     RETURN NULL;
 END
 $$
-$create$, current_schema());
+$create$, current_schema(), format('%I.tickets', current_schema()));
 
     EXECUTE format($create$
 CREATE OR REPLACE FUNCTION %1$I.ticketstream_record_replicated_removal() RETURNS trigger
@@ -171,6 +195,9 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     xid bigint;
 BEGIN
+    IF TG_RELID OPERATOR(pg_catalog.<>) %2$L::pg_catalog.regclass::pg_catalog.oid THEN
+        RAISE EXCEPTION 'the change feed''s trigger functions fire on its table of tickets only';
+    END IF;
     IF NOT %1$I.ticketstream_applies_replication() THEN
         RETURN NULL;
     END IF;
@@ -185,7 +212,7 @@ BEGIN
     RETURN NULL;
 END
 $$
-$create$, current_schema());
+$create$, current_schema(), format('%I.tickets', current_schema()));
 END
 $migration$;
 -- +goose StatementEnd
@@ -213,40 +240,54 @@ REVOKE EXECUTE ON FUNCTION ticketstream_stamp_update(), ticketstream_record_birt
 -- +goose Down
 SET LOCAL lock_timeout = '10s';
 
+-- 00010's and 00014's functions, hardened as Up hardens the others: the
+-- tables by schema, pg_catalog's names alone, and on tickets only.
 -- +goose StatementBegin
-CREATE OR REPLACE FUNCTION ticketstream_record_departure() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+DO $migration$
+BEGIN
+    EXECUTE format($create$
+CREATE OR REPLACE FUNCTION %1$I.ticketstream_record_departure() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     xid bigint := pg_current_xact_id()::text::bigint;
 BEGIN
+    IF TG_RELID <> %2$L::regclass::oid THEN
+        RAISE EXCEPTION 'the change feed''s trigger functions fire on its table of tickets only';
+    END IF;
     IF OLD.change_pos IS DISTINCT FROM xid
-       OR NOT (EXISTS (SELECT 1 FROM ticket_departures WHERE id = OLD.id AND change_pos = xid)
-               OR EXISTS (SELECT 1 FROM ticket_births WHERE id IN (NEW.id, OLD.id) AND change_pos = xid)) THEN
-        INSERT INTO ticket_departures (id, change_pos, team)
+       OR NOT (EXISTS (SELECT 1 FROM %1$I.ticket_departures WHERE id = OLD.id AND change_pos = xid)
+               OR EXISTS (SELECT 1 FROM %1$I.ticket_births WHERE id IN (NEW.id, OLD.id) AND change_pos = xid)) THEN
+        INSERT INTO %1$I.ticket_departures (id, change_pos, team)
         VALUES (OLD.id, xid, OLD.team)
         ON CONFLICT DO NOTHING;
-        IF NEW.id IS DISTINCT FROM OLD.id AND NOT EXISTS (SELECT 1 FROM tickets WHERE id = NEW.id) THEN
-            INSERT INTO ticket_departures (id, change_pos, team)
+        IF NEW.id IS DISTINCT FROM OLD.id AND NOT EXISTS (SELECT 1 FROM %1$I.tickets WHERE id = NEW.id) THEN
+            INSERT INTO %1$I.ticket_departures (id, change_pos, team)
             VALUES (NEW.id, xid, OLD.team)
             ON CONFLICT DO NOTHING;
         END IF;
     END IF;
     RETURN NEW;
 END
-$$;
--- +goose StatementEnd
+$$
+$create$, current_schema(), format('%I.tickets', current_schema()));
 
--- +goose StatementBegin
-CREATE OR REPLACE FUNCTION ticketstream_record_new_id() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+    EXECUTE format($create$
+CREATE OR REPLACE FUNCTION %1$I.ticketstream_record_new_id() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM tickets WHERE id = NEW.id) THEN
-        INSERT INTO ticket_births (id, change_pos) VALUES (NEW.id, pg_current_xact_id()::text::bigint)
+    IF TG_RELID <> %2$L::regclass::oid THEN
+        RAISE EXCEPTION 'the change feed''s trigger functions fire on its table of tickets only';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM %1$I.tickets WHERE id = NEW.id) THEN
+        INSERT INTO %1$I.ticket_births (id, change_pos) VALUES (NEW.id, pg_current_xact_id()::text::bigint)
         ON CONFLICT DO NOTHING;
     END IF;
     RETURN NEW;
 END
-$$;
+$$
+$create$, current_schema(), format('%I.tickets', current_schema()));
+END
+$migration$;
 -- +goose StatementEnd
 
 REVOKE EXECUTE ON FUNCTION ticketstream_record_departure(), ticketstream_record_new_id() FROM PUBLIC;
