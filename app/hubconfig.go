@@ -62,7 +62,7 @@ type HubConfig struct {
 	// a writer that kept one sends garbage. For tests (see package apptest).
 	poisonReleased bool
 	// busyPace replaces the pace of reads while writers are busy (see
-	// readPace). For tests.
+	// readPace). For tests and benchmarks (apptest.WithBusyPace).
 	busyPace time.Duration
 }
 

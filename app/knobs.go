@@ -1,10 +1,15 @@
 package app
 
-import "github.com/ticketstream/ticketstream/app/internal/knobs"
+import (
+	"time"
+
+	"github.com/ticketstream/ticketstream/app/internal/knobs"
+)
 
 // The settings that are not part of the exported configuration are reached
 // through package knobs: tests of other packages poison released buffers
-// (package apptest), and package tune measures a Streamer without a pool.
+// and benchmarks set the busy pace of reads (package apptest), and package
+// tune measures a Streamer without a pool.
 func init() {
 	knobs.PoisonReleased = func(cfg any) {
 		switch c := cfg.(type) {
@@ -17,4 +22,5 @@ func init() {
 		}
 	}
 	knobs.NoPool = func(cfg any) { cfg.(*Config).noPool = true }
+	knobs.BusyPace = func(cfg any, d time.Duration) { cfg.(*HubConfig).busyPace = d }
 }

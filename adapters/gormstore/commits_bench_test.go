@@ -15,6 +15,7 @@ import (
 
 	"github.com/ticketstream/ticketstream/adapters/gormstore"
 	"github.com/ticketstream/ticketstream/app"
+	"github.com/ticketstream/ticketstream/app/apptest"
 )
 
 // BenchmarkWriterCommits measures what the change feed costs the programs
@@ -22,7 +23,8 @@ import (
 // UPDATEs, each its own transaction) with the feed off (its triggers
 // disabled, nobody reading), on (triggers, and an app.Hub reading the feed
 // as a server does: these writers keep it at the busy pace, a read every
-// 10 ms, each finding many changes), the triggers
+// 20 ms, each finding many changes), on with reads twice as often (every
+// 10 ms, what each read costs the writers), the triggers
 // alone with nobody reading, and — the design this one avoids — on with a NOTIFY in
 // every writing transaction and a listener, which PostgreSQL serialises at
 // commit; and on with the search index (migrate --search-index on), which
@@ -56,33 +58,34 @@ func BenchmarkWriterCommits(b *testing.B) {
 		admin(`ALTER TABLE tickets ENABLE TRIGGER USER`)
 	}
 	variants := []struct {
-		name  string
-		setup func()
-		poll  bool
+		name     string
+		setup    func()
+		poll     bool
+		busyPace time.Duration // 0: the hub's own
 	}{
 		{"feed-off", func() {
 			searchIndex(false)
 			admin(`DROP TRIGGER IF EXISTS bench_notify ON tickets`)
 			admin(`ALTER TABLE tickets DISABLE TRIGGER USER`)
-		}, false},
-		{"feed-on", feedOn, true},
-		// The same with --poll-interval 40ms.
-		{"feed-on-poll-40ms", feedOn, true},
+		}, false, 0},
+		{"feed-on", feedOn, true, 0},
+		// The same, read twice as often while writers are busy.
+		{"feed-on-busy-10ms", feedOn, true, 10 * time.Millisecond},
 		// The triggers alone, nobody reading: what stamping every change
 		// costs, the floor of the feed's cost to writers.
-		{"triggers-only", feedOn, false},
+		{"triggers-only", feedOn, false, 0},
 		{"notify-per-commit", func() {
 			searchIndex(false)
 			admin(`ALTER TABLE tickets ENABLE TRIGGER USER`)
 			admin(`CREATE OR REPLACE TRIGGER bench_notify AFTER UPDATE ON tickets FOR EACH STATEMENT EXECUTE FUNCTION bench_notify()`)
-		}, true},
+		}, true, 0},
 		// The search index (ticketstream migrate --search-index on): what
 		// every write pays for fast rare searches.
 		{"feed-on-search-index", func() {
 			admin(`DROP TRIGGER IF EXISTS bench_notify ON tickets`)
 			admin(`ALTER TABLE tickets ENABLE TRIGGER USER`)
 			searchIndex(true)
-		}, true},
+		}, true, 0},
 	}
 	listener, err := pgx.Connect(ctx, url)
 	if err != nil {
@@ -107,7 +110,6 @@ func BenchmarkWriterCommits(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	pollIntervals := map[string]time.Duration{"feed-on-poll-40ms": 40 * time.Millisecond} // else the default
 	// Autovacuum would land in one run or another and cost it a large
 	// share: every run starts instead from a table vacuumed just before.
 	admin(`ALTER TABLE tickets SET (autovacuum_enabled = off)`)
@@ -115,7 +117,7 @@ func BenchmarkWriterCommits(b *testing.B) {
 	run := func(v int, round int) float64 {
 		variants[v].setup()
 		admin(`VACUUM tickets`)
-		return commitRate(b, s, conns, listener, variants[v].poll, pollIntervals[variants[v].name], roundFor, round)
+		return commitRate(b, s, conns, listener, variants[v].poll, variants[v].busyPace, roundFor, round)
 	}
 	// Each variant runs between two feed-off runs, and its ratio is to
 	// their mean: the machine's speed drifts from run to run (other jobs,
@@ -150,10 +152,10 @@ func BenchmarkWriterCommits(b *testing.B) {
 }
 
 // commitRate runs the writers for d and returns their commits per second,
-// with an app.Hub reading the feed if poll (every pollInterval when idle;
-// 0: the default), and listener draining
+// with an app.Hub reading the feed if poll (at most every busyPace while
+// the writers keep it busy; 0: the hub's own pace), and listener draining
 // notifications.
-func commitRate(b *testing.B, s *gormstore.Store, conns []*pgx.Conn, listener *pgx.Conn, poll bool, pollInterval, d time.Duration, seed int) float64 {
+func commitRate(b *testing.B, s *gormstore.Store, conns []*pgx.Conn, listener *pgx.Conn, poll bool, busyPace, d time.Duration, seed int) float64 {
 	// The writers stop between statements: a statement cancelled by a
 	// deadline would close its connection (pgx's default).
 	var stop atomic.Bool
@@ -186,7 +188,11 @@ func commitRate(b *testing.B, s *gormstore.Store, conns []*pgx.Conn, listener *p
 		}
 	})
 	if poll { // a hub with no dashboards reads the feed as a server does
-		h, err := app.NewHub(s, app.HubConfig{PollInterval: pollInterval}, nil)
+		cfg := app.HubConfig{}
+		if busyPace != 0 {
+			cfg = apptest.WithBusyPace(cfg, busyPace)
+		}
+		h, err := app.NewHub(s, cfg, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

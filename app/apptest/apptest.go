@@ -2,6 +2,8 @@
 package apptest
 
 import (
+	"time"
+
 	"github.com/ticketstream/ticketstream/app"
 	"github.com/ticketstream/ticketstream/app/internal/knobs"
 )
@@ -18,5 +20,13 @@ func Poisoned(cfg app.Config) app.Config {
 // hub's shared change buffers.
 func PoisonedHub(cfg app.HubConfig) app.HubConfig {
 	knobs.PoisonReleased(&cfg)
+	return cfg
+}
+
+// WithBusyPace returns cfg with the feed read at most every d while writers
+// are busy, in place of the hub's own pace (see app.HubConfig.PollInterval):
+// for benchmarks that compare what reads cost the writers.
+func WithBusyPace(cfg app.HubConfig, d time.Duration) app.HubConfig {
+	knobs.BusyPace(&cfg, d)
 	return cfg
 }
