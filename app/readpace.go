@@ -9,7 +9,7 @@ const (
 	warmFor = time.Second
 	// busyRate is the rate of changes, per second, from which writers count
 	// as busy (see readPace): from there, read every busyPace, a read finds
-	// ten changes or more on average.
+	// twenty changes or more on average.
 	busyRate = 1000
 	// busyWindow is the least time over which the rate is judged: busyRate
 	// times it, 100 changes, is what one statement must change to pass
@@ -36,14 +36,14 @@ const (
 //   - While changes keep coming (one within warmFor) an empty read is
 //     followed after a quarter of the interval, which cuts the wait for the
 //     next read — the floor of live latency — by as much.
-//   - Only an idle feed waits the whole interval, and costs what it did.
+//   - An idle feed waits the whole interval, and costs what it did.
 //   - While writers are busy — changes came at busyRate a second or more,
 //     over the reads of the last busyWindow or more — a read is followed
-//     after busyPace instead, or twice the interval if that is shorter (an
-//     operator who chose a short interval for its latency keeps most of
-//     it), or a tenth of the interval if that is longer: at most 50 reads a
-//     second at the default. A read of a change or two costs the
-//     database, and the server, about what an empty one does
+//     after busyPace instead, or twice the interval if that is shorter (a
+//     short interval, chosen for latency, bounds the wait still), or a
+//     tenth of the interval if that is longer: at most 50 reads a second
+//     from an interval of 10 ms up, the default. A read of a change or two
+//     costs the database, and the server, about what an empty one does
 //     (BenchmarkFeedRead in adapters/gormstore): at the fast pace, from a
 //     thousand changes a second, the feed is read for every change or two,
 //     several hundred times a second, as often as the round trips allow,

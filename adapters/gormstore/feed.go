@@ -79,7 +79,7 @@ func (p *changePage) reset() {
 
 // readBuffers are what one read of the feed fills, page by page: the page
 // and the batch merged from it. They are kept for the next read: a hub
-// reads up to a hundred times a second while writers are busy, and growing
+// reads up to 50 times a second while writers are busy, and growing
 // both afresh each time was most of the garbage of its reads. Nothing
 // outlives the read: a handler has the batch only for its call
 // (ports.ChangeHandler).

@@ -23,9 +23,10 @@ func PoisonedHub(cfg app.HubConfig) app.HubConfig {
 	return cfg
 }
 
-// WithBusyPace returns cfg with the feed read at most every d while writers
-// are busy, in place of the hub's own pace (see app.HubConfig.PollInterval):
-// for benchmarks that compare what reads cost the writers.
+// WithBusyPace returns cfg with d in place of the hub's own pace of reads
+// while writers are busy (20 ms), held like it between a tenth of the
+// poll interval and twice it: for benchmarks that compare what reads cost
+// the writers.
 func WithBusyPace(cfg app.HubConfig, d time.Duration) app.HubConfig {
 	knobs.BusyPace(&cfg, d)
 	return cfg

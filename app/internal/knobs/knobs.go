@@ -18,6 +18,7 @@ var PoisonReleased func(cfg any)
 // chunk a freshly allocated buffer and pool none.
 var NoPool func(cfg any)
 
-// BusyPace, given a *app.HubConfig and a time.Duration, sets how often, at
-// most, the hub built from it reads the feed while writers are busy.
+// BusyPace, given a *app.HubConfig and a time.Duration, replaces the pace
+// at which the hub built from it reads the feed while writers are busy,
+// held between a tenth of the poll interval and twice it.
 var BusyPace func(cfg any, d time.Duration)
