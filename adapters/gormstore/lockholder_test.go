@@ -33,6 +33,11 @@ func TestFeed_PostgresNamesTheHeadOfTheLockQueue(t *testing.T) {
 	var got ports.Writer
 	var err error
 	portstest.Await(t, "LockHolder to name the head of the queue the feed's read waits in", func() bool {
+		select {
+		case err := <-read:
+			t.Fatalf("the feed's read waited on no lock: it ended with %v", err)
+		default:
+		}
 		got, err = s.LockHolder(ctx)
 		return err == nil && got.PID != 0
 	})

@@ -3,6 +3,7 @@ package pgtest
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -51,6 +52,10 @@ func QueueBehindAReader(t testing.TB, url, table string) *LockQueue {
 	if _, err := q.reader.Exec(ctx, `SELECT count(*) FROM `+pgx.Identifier{table}.Sanitize()); err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
+	var lockerPID int
+	if err := locker.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&lockerPID); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
 	if q.locker, err = locker.Begin(ctx); err != nil {
 		t.Fatalf("pgtest: begin: %v", err)
 	}
@@ -63,7 +68,36 @@ func QueueBehindAReader(t testing.TB, url, table string) *LockQueue {
 		<-q.locked
 		_ = q.locker.Rollback(context.Background())
 	})
+	q.awaitQueued(t, lockerPID)
 	return q
+}
+
+// awaitQueued returns once the LOCK TABLE waits in the queue: until then
+// a statement on the table shares the reader's lock and waits on nothing,
+// which on a loaded machine, the goroutine sending the LOCK TABLE not yet
+// run, made a test wait for a queue that never formed.
+func (q *LockQueue) awaitQueued(t testing.TB, lockerPID int) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var queued bool
+		if err := q.reader.QueryRow(context.Background(),
+			`SELECT EXISTS (SELECT FROM pg_locks WHERE pid = $1 AND NOT granted)`, lockerPID).Scan(&queued); err != nil {
+			t.Fatalf("pgtest: %v", err)
+		}
+		if queued {
+			return
+		}
+		select {
+		case err := <-q.locked:
+			q.locked <- err // for the cleanup
+			t.Fatalf("pgtest: LOCK TABLE ended before it queued behind the reader: %v", err)
+		case <-time.After(5 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("pgtest: LOCK TABLE did not queue behind the reader within a minute")
+		}
+	}
 }
 
 // Release ends the reader's transaction, waits for the LOCK TABLE to be
