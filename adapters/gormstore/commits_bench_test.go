@@ -152,8 +152,8 @@ func BenchmarkWriterCommits(b *testing.B) {
 }
 
 // commitRate runs the writers for d and returns their commits per second,
-// with an app.Hub reading the feed if poll (at most every busyPace while
-// the writers keep it busy; 0: the hub's own pace), and listener draining
+// with an app.Hub reading the feed if poll (every busyPace while the
+// writers keep it busy; 0: the hub's own pace), and listener draining
 // notifications.
 func commitRate(b *testing.B, s *gormstore.Store, conns []*pgx.Conn, listener *pgx.Conn, poll bool, busyPace, d time.Duration, seed int) float64 {
 	// The writers stop between statements: a statement cancelled by a
@@ -188,11 +188,7 @@ func commitRate(b *testing.B, s *gormstore.Store, conns []*pgx.Conn, listener *p
 		}
 	})
 	if poll { // a hub with no dashboards reads the feed as a server does
-		cfg := app.HubConfig{}
-		if busyPace != 0 {
-			cfg = apptest.WithBusyPace(cfg, busyPace)
-		}
-		h, err := app.NewHub(s, cfg, nil)
+		h, err := app.NewHub(s, apptest.WithBusyPace(app.HubConfig{}, busyPace), nil)
 		if err != nil {
 			b.Fatal(err)
 		}
