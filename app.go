@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/ticketstream/ticketstream/adapters/gormstore"
+	"github.com/ticketstream/ticketstream/adapters/restapi"
 	"github.com/ticketstream/ticketstream/app"
+	"github.com/ticketstream/ticketstream/domain"
 )
 
 // Config is everything the App is built from. cmd/ticketstream fills it
@@ -29,6 +31,14 @@ func (c Config) Validate() error {
 		if err := v.Validate(); err != nil {
 			return err
 		}
+	}
+	// /readyz counts the feed stale once it has not been read for
+	// --ready-feed-stale-after: an idle feed, read once a poll interval,
+	// must be read well within it, or readiness fails between reads that
+	// come on time.
+	poll := cmp.Or(c.Live.PollInterval, app.DefaultHubConfig().PollInterval)
+	if stale := cmp.Or(c.Server.REST.FeedStaleAfter, restapi.DefaultConfig().FeedStaleAfter); 2*poll > stale {
+		return domain.Invalidf("poll-interval", "must be at most half the time after which /readyz counts the feed stale (ready-feed-stale-after, %s), got %s: an idle feed read this seldom would fail readiness between reads on time", stale, poll)
 	}
 	return nil
 }

@@ -30,6 +30,12 @@ func TestConfig_ValidateNamesTheBadSetting(t *testing.T) {
 		{"negative pool", with(func(c *ticketstream.Config) { c.Database.MaxOpenConns = -1 }), "db-max-conns"},
 		{"negative batch", with(func(c *ticketstream.Config) { c.Stream.BatchSize = -1 }), "batch-size"},
 		{"negative poll interval", with(func(c *ticketstream.Config) { c.Live.PollInterval = -time.Millisecond }), "poll-interval"},
+		{"poll interval past half the readiness staleness", with(func(c *ticketstream.Config) {
+			c.Live.PollInterval, c.Live.StallWarning, c.Server.REST.FeedStaleAfter = 3*time.Second, time.Minute, 5*time.Second
+		}), "poll-interval"},
+		{"poll interval past half the default readiness staleness", with(func(c *ticketstream.Config) {
+			c.Live.PollInterval, c.Live.StallWarning = 16*time.Second, time.Minute
+		}), "poll-interval"},
 		{"negative REST write timeout", with(func(c *ticketstream.Config) { c.Server.REST = restapi.Config{WriteTimeout: -time.Second} }), "rest-write-timeout"},
 		{"negative socket write timeout", with(func(c *ticketstream.Config) { c.Server.WebSocket = wsgateway.Options{WriteTimeout: -time.Second} }), "write-timeout"},
 		{"negative demo tickets", with(func(c *ticketstream.Config) { c.Server.DemoTickets = -1 }), "demo-tickets"},
@@ -56,5 +62,9 @@ func TestConfig_ValidateNamesTheBadSetting(t *testing.T) {
 	ok := ticketstream.Config{Stream: app.Config{}, Server: loopback}
 	if err := ok.Validate(); err != nil {
 		t.Fatalf("zero settings on loopback: %v", err)
+	}
+	slow := ticketstream.Config{Live: app.HubConfig{PollInterval: 15 * time.Second, StallWarning: 30 * time.Second}, Server: loopback}
+	if err := slow.Validate(); err != nil {
+		t.Fatalf("a poll interval of half the stall warning and of the readiness staleness: %v", err)
 	}
 }

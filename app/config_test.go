@@ -65,14 +65,14 @@ func TestHubConfig_ZeroMeansTheDefault(t *testing.T) {
 	if want := DefaultHubConfig(); got != want {
 		t.Fatalf("zero config = %+v, want the defaults %+v", got, want)
 	}
-	set := HubConfig{PollInterval: time.Hour, QueueBytes: 10}
+	set := HubConfig{PollInterval: time.Hour, StallWarning: 2 * time.Hour, QueueBytes: 10}
 	got, err = set.withDefaults()
-	if err != nil || got.PollInterval != time.Hour || got.QueueBytes != 10 {
+	if err != nil || got.PollInterval != time.Hour || got.StallWarning != 2*time.Hour || got.QueueBytes != 10 {
 		t.Fatalf("set fields changed: %+v, %v", got, err)
 	}
 }
 
-func TestHubConfig_ValidateNamesTheNegativeSetting(t *testing.T) {
+func TestHubConfig_ValidateNamesTheBadSetting(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		cfg   HubConfig
@@ -89,6 +89,12 @@ func TestHubConfig_ValidateNamesTheNegativeSetting(t *testing.T) {
 		{HubConfig{ReadTimeout: -time.Second}, "feed-read-timeout"},
 		{HubConfig{RetryMax: -time.Second}, "retry-max"},
 		{HubConfig{MemoryBudget: -1}, "live-memory-budget"},
+		// An idle feed read this seldom would count as stalled between
+		// reads that come on time.
+		{HubConfig{PollInterval: 10 * time.Second}, "poll-interval"},
+		{HubConfig{PollInterval: 5*time.Second + 1}, "poll-interval"},
+		{HubConfig{PollInterval: 2 * time.Second, StallWarning: 3 * time.Second}, "poll-interval"},
+		{HubConfig{StallWarning: time.Second, PollInterval: time.Second}, "poll-interval"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.param, func(t *testing.T) {
@@ -96,5 +102,8 @@ func TestHubConfig_ValidateNamesTheNegativeSetting(t *testing.T) {
 			_, err := NewHub(nil, tc.cfg, nil)
 			wantInvalid(t, err, tc.param)
 		})
+	}
+	if err := (HubConfig{PollInterval: 5 * time.Second}).Validate(); err != nil {
+		t.Fatalf("a poll interval of half the stall warning is refused: %v", err)
 	}
 }

@@ -5,6 +5,7 @@
 package app
 
 import (
+	"cmp"
 	"time"
 
 	"github.com/ticketstream/ticketstream/domain"
@@ -13,7 +14,8 @@ import (
 // HubConfig sets the fan-out hub's pace and bounds. Zero fields take the
 // defaults of DefaultHubConfig.
 type HubConfig struct {
-	// PollInterval is how often the change feed is read when it was empty.
+	// PollInterval is how often the change feed is read when it was empty;
+	// at most half of StallWarning.
 	PollInterval time.Duration
 	// BatchSize is how many changes are read from the feed at a time.
 	BatchSize int
@@ -108,6 +110,13 @@ func (c HubConfig) Validate() error {
 	}
 	if c.StallWarning > 0 && c.StallWarning < MinStallWarning {
 		return domain.Invalidf("stall-warning", "must be 0 (the default) or at least %s, got %s", MinStallWarning, c.StallWarning)
+	}
+	// An idle feed is read every poll interval: one at least half the stall
+	// warning would have it counted stalled (HubStats.Stalled, the warning,
+	// readiness) between reads that come on time.
+	d := DefaultHubConfig()
+	if poll, stall := cmp.Or(c.PollInterval, d.PollInterval), cmp.Or(c.StallWarning, d.StallWarning); 2*poll > stall {
+		return domain.Invalidf("poll-interval", "must be at most half the stall warning (%s), got %s: an idle feed read this seldom would count as stalled between reads on time; shorten it or raise the stall warning", stall, poll)
 	}
 	for _, f := range []struct {
 		v     int64

@@ -521,7 +521,7 @@ func TestRestoreView_ADeletionBetweenSubscribeAndRestoreIsRemoved(t *testing.T) 
 	tk := demodata.New(13).Tickets(1)[0]
 	tk.Team = "billing"
 	cursor := feed.Put(tk)
-	h := startHub(t, feed, HubConfig{PollInterval: time.Hour}, nil) // reads once, then waits
+	h := startHub(t, feed, HubConfig{PollInterval: time.Hour, StallWarning: 2 * time.Hour}, nil) // reads once, then waits
 	scope := domain.Scope{Teams: []string{"billing"}}
 	q := domain.Query{Teams: []string{"billing"}}
 	s, _, err := h.Subscribe(context.Background(), q, SubscribeOptions{SkipUntil: cursor, After: cursor, Resumed: true, Scope: scope})

@@ -64,6 +64,8 @@ func TestCLI_RefusesBadInputWithAClearMessage(t *testing.T) {
 		{"export with an unknown parameter", nil, []string{"export", "--query", "stauts=open"}, 2, "stauts: unknown parameter"},
 		{"export with a bad format", nil, []string{"export", "--format", "xml"}, 2, `unknown format "xml"`},
 		{"negative poll interval", nil, []string{"serve", "--poll-interval", "-1ms"}, 2, "--poll-interval (TICKETSTREAM_POLL_INTERVAL) must be 0 (the default) or a positive duration, got -1ms"},
+		{"poll interval past half the stall warning", nil, []string{"serve", "--poll-interval", "6s"}, 2, "--poll-interval (TICKETSTREAM_POLL_INTERVAL) must be at most half the stall warning (10s), got 6s"},
+		{"stall warning under twice the poll interval", map[string]string{"TICKETSTREAM_STALL_WARNING": "3s"}, []string{"serve", "--poll-interval", "2s"}, 2, "--poll-interval (TICKETSTREAM_POLL_INTERVAL) must be at most half the stall warning (3s), got 2s"},
 		{"negative live queue", map[string]string{"TICKETSTREAM_LIVE_QUEUE_BYTES": "-10"}, []string{"serve"}, 2, "--live-queue-bytes (TICKETSTREAM_LIVE_QUEUE_BYTES) must be 0 (the default) or more"},
 		{"negative memory for live views", map[string]string{"TICKETSTREAM_LIVE_MEMORY_BUDGET_MIB": "-1"}, []string{"serve"}, 2, "--live-memory-budget-mib (TICKETSTREAM_LIVE_MEMORY_BUDGET_MIB) must be 0 (the default) or more"},
 		{"negative retention", nil, []string{"serve", "--change-retention", "-5s"}, 2, "--change-retention (TICKETSTREAM_CHANGE_RETENTION) must be 0 (the default) or a positive duration, got -5s"},

@@ -71,7 +71,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	s.String(&rest.Compression, "rest-compression", rest.Compression, "content codings offered for REST ticket lists and larger bodies, as the client's Accept-Encoding accepts: zstd,gzip, one of them, or off (a proxy in front compresses); empty: the default")
 	live := &c.cfg.Live
 	dl := app.DefaultHubConfig()
-	s.Duration(&live.PollInterval, "poll-interval", dl.PollInterval, "how often the change feed is read for live changes: the floor of their latency, and one small query per interval")
+	s.Duration(&live.PollInterval, "poll-interval", dl.PollInterval, "how often the change feed is read for live changes: the floor of their latency, and one small query per interval; at most half --stall-warning")
 	s.Int(&live.QueueBytes, "live-queue-bytes", dl.QueueBytes, "bytes of live changes that may wait for one dashboard; beyond, after coalescing, it is closed with 1013 to resume")
 	s.Int(&live.KeepVersionsBytes, "live-keep-versions-bytes", dl.KeepVersionsBytes, "while less than this waits for a dashboard, it gets every version of a ticket; further behind, only the latest (1: always only the latest)")
 	var budgetMiB int
