@@ -32,13 +32,18 @@ func (c Config) Validate() error {
 			return err
 		}
 	}
-	// /readyz counts the feed stale once it has not been read for
-	// --ready-feed-stale-after: an idle feed, read once a poll interval,
-	// must be read well within it, or readiness fails between reads that
-	// come on time.
+	return checkPollForReadiness(c)
+}
+
+// checkPollForReadiness refuses a poll interval over half the time after
+// which /readyz counts the feed stale (--ready-feed-stale-after): an idle
+// feed, read once a poll interval, would fail readiness between reads that
+// come on time. Only the root sees both settings; the hub checks its own
+// stall warning (app.HubConfig.Validate).
+func checkPollForReadiness(c Config) error {
 	poll := cmp.Or(c.Live.PollInterval, app.DefaultHubConfig().PollInterval)
-	if stale := cmp.Or(c.Server.REST.FeedStaleAfter, restapi.DefaultConfig().FeedStaleAfter); 2*poll > stale {
-		return domain.Invalidf("poll-interval", "must be at most half the time after which /readyz counts the feed stale (ready-feed-stale-after, %s), got %s: an idle feed read this seldom would fail readiness between reads on time", stale, poll)
+	if stale := cmp.Or(c.Server.REST.FeedStaleAfter, restapi.DefaultConfig().FeedStaleAfter); poll > stale/2 {
+		return domain.Invalidf("poll-interval", "must be at most half --ready-feed-stale-after (%s), after which /readyz counts the feed stale, got %s: an idle feed read this seldom would fail readiness between reads on time; shorten it or raise --ready-feed-stale-after", stale, poll)
 	}
 	return nil
 }
@@ -51,14 +56,19 @@ const readTimeoutMargin = 5 * time.Second
 // provideHubConfig is cfg.Live, with a ReadTimeout left to its default
 // set from the database's statement timeout: a page of the feed whose
 // every statement runs up to that on a database that answers is never
-// given up as hung.
-func provideHubConfig(cfg Config) app.HubConfig {
+// given up as hung. It refuses what checkPollForReadiness does: a server
+// built without Config.Validate (a test, a program of its own) is refused
+// it too.
+func provideHubConfig(cfg Config) (app.HubConfig, error) {
+	if err := checkPollForReadiness(cfg); err != nil {
+		return app.HubConfig{}, err
+	}
 	live := cfg.Live
 	if live.ReadTimeout == 0 {
 		stall := cmp.Or(live.StallWarning, app.DefaultHubConfig().StallWarning)
 		live.ReadTimeout = max(3*stall, cfg.Database.FeedPageTimeout()+readTimeoutMargin)
 	}
-	return live
+	return live, nil
 }
 
 // App is ticketstream assembled: the ticket store and the streaming core

@@ -2,6 +2,7 @@ package ticketstream_test
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -35,6 +36,9 @@ func TestConfig_ValidateNamesTheBadSetting(t *testing.T) {
 		}), "poll-interval"},
 		{"poll interval past half the default readiness staleness", with(func(c *ticketstream.Config) {
 			c.Live.PollInterval, c.Live.StallWarning = 16*time.Second, time.Minute
+		}), "poll-interval"},
+		{"poll interval that once wrapped when doubled", with(func(c *ticketstream.Config) {
+			c.Live.PollInterval, c.Live.StallWarning = 2_000_000*time.Hour, math.MaxInt64
 		}), "poll-interval"},
 		{"negative REST write timeout", with(func(c *ticketstream.Config) { c.Server.REST = restapi.Config{WriteTimeout: -time.Second} }), "rest-write-timeout"},
 		{"negative socket write timeout", with(func(c *ticketstream.Config) { c.Server.WebSocket = wsgateway.Options{WriteTimeout: -time.Second} }), "write-timeout"},

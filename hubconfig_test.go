@@ -1,11 +1,13 @@
 package ticketstream
 
 import (
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/ticketstream/ticketstream/adapters/gormstore"
 	"github.com/ticketstream/ticketstream/app"
+	"github.com/ticketstream/ticketstream/domain"
 )
 
 // A feed read is given up as hung only past the database's statement
@@ -31,10 +33,27 @@ func TestProvideHubConfig_ReadTimeoutOutlastsTheStatementTimeout(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := provideHubConfig(Config{Database: gormstore.Config{StatementTimeout: tc.statement}, Live: tc.live})
-			if got.ReadTimeout != tc.want {
-				t.Fatalf("ReadTimeout = %s, want %s", got.ReadTimeout, tc.want)
+			got, err := provideHubConfig(Config{Database: gormstore.Config{StatementTimeout: tc.statement}, Live: tc.live})
+			if err != nil || got.ReadTimeout != tc.want {
+				t.Fatalf("ReadTimeout = %s, %v; want %s", got.ReadTimeout, err, tc.want)
 			}
 		})
+	}
+}
+
+// A server built without Config.Validate — InitializeServer called by a
+// program of its own, or a test — is refused a poll interval that would
+// fail readiness between reads on time, as the command line is.
+func TestProvideHubConfig_RefusesAPollThatWouldFailReadiness(t *testing.T) {
+	t.Parallel()
+	cfg := Config{Live: app.HubConfig{PollInterval: 20 * time.Second, StallWarning: time.Minute}} // readiness: 30 s by default
+	_, err := provideHubConfig(cfg)
+	var derr *domain.Error
+	if !errors.As(err, &derr) || derr.Code != domain.EInvalid || derr.Param != "poll-interval" {
+		t.Fatalf("err = %v, want EInvalid naming poll-interval", err)
+	}
+	cfg.Server.REST.FeedStaleAfter = 40 * time.Second
+	if _, err := provideHubConfig(cfg); err != nil {
+		t.Fatalf("with readiness at twice the poll interval: %v", err)
 	}
 }

@@ -38,7 +38,11 @@ func InitializeServer(ctx context.Context, cfg Config, logger *slog.Logger) (*Se
 		Store:    store,
 		Streamer: streamer,
 	}
-	hubConfig := provideHubConfig(cfg)
+	hubConfig, err := provideHubConfig(cfg)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
 	hub, err := app.NewHub(store, hubConfig, logger)
 	if err != nil {
 		cleanup()

@@ -2,6 +2,7 @@ package app
 
 import (
 	"errors"
+	"math"
 	"testing"
 	"time"
 
@@ -95,6 +96,8 @@ func TestHubConfig_ValidateNamesTheBadSetting(t *testing.T) {
 		{HubConfig{PollInterval: 5*time.Second + 1}, "poll-interval"},
 		{HubConfig{PollInterval: 2 * time.Second, StallWarning: 3 * time.Second}, "poll-interval"},
 		{HubConfig{StallWarning: time.Second, PollInterval: time.Second}, "poll-interval"},
+		{HubConfig{PollInterval: math.MaxInt64}, "poll-interval"}, // 2× it once wrapped to a negative, and passed
+		{HubConfig{PollInterval: 2_000_000 * time.Hour}, "poll-interval"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.param, func(t *testing.T) {

@@ -115,8 +115,8 @@ func (c HubConfig) Validate() error {
 	// warning would have it counted stalled (HubStats.Stalled, the warning,
 	// readiness) between reads that come on time.
 	d := DefaultHubConfig()
-	if poll, stall := cmp.Or(c.PollInterval, d.PollInterval), cmp.Or(c.StallWarning, d.StallWarning); 2*poll > stall {
-		return domain.Invalidf("poll-interval", "must be at most half the stall warning (%s), got %s: an idle feed read this seldom would count as stalled between reads on time; shorten it or raise the stall warning", stall, poll)
+	if poll, stall := cmp.Or(c.PollInterval, d.PollInterval), cmp.Or(c.StallWarning, d.StallWarning); poll > stall/2 {
+		return domain.Invalidf("poll-interval", "must be at most half --stall-warning (%s), got %s: an idle feed read this seldom would count as stalled between reads on time; shorten it or raise --stall-warning", stall, poll)
 	}
 	for _, f := range []struct {
 		v     int64

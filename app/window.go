@@ -382,7 +382,7 @@ func (s *Subscription) retryLocked(err error, load bool, again func()) error {
 	if w.failures > maxWindowFailures {
 		return err
 	}
-	delay := min(10*s.hub.cfg.PollInterval<<min(w.failures, 16), s.hub.cfg.RetryMax)
+	delay := windowRetryDelay(s.hub.cfg.PollInterval, s.hub.cfg.RetryMax, w.failures)
 	s.hub.log.Warn("live window read failed, retrying", "err", err, "retry_in", delay)
 	gen := w.gen
 	time.AfterFunc(delay, func() {
@@ -612,3 +612,22 @@ func cloneTicket(t *domain.Ticket) domain.Ticket {
 // collector's, not a pooled buffer's: a window's operations, encoded for
 // it alone.
 var unpooled sharedBuffer
+
+// windowRetryDelay is how long a window whose read failed for the
+// failures-th time waits before it reads again: ten poll intervals,
+// doubled once for each failure (up to 16), at most retryMax. It never
+// overflows: a long poll interval once wrapped the doubled delay to a
+// negative, and the window retried at once, with no backoff.
+func windowRetryDelay(poll, retryMax time.Duration, failures int) time.Duration {
+	if poll > retryMax/10 {
+		return retryMax
+	}
+	d := 10 * poll
+	for range min(failures, 16) {
+		if d > retryMax/2 {
+			return retryMax
+		}
+		d *= 2
+	}
+	return d
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -303,4 +304,31 @@ func diffWindow(got, want []domain.Ticket) string {
 		}
 	}
 	return b.String()
+}
+
+func TestWindowRetryDelay_DoublesUpToTheCapAndNeverWraps(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name           string
+		poll, retryMax time.Duration
+		failures       int
+		want           time.Duration
+	}{
+		{"first failure", 10 * time.Millisecond, 2 * time.Second, 1, 200 * time.Millisecond},
+		{"second failure", 10 * time.Millisecond, 2 * time.Second, 2, 400 * time.Millisecond},
+		{"capped", 10 * time.Millisecond, 2 * time.Second, 5, 2 * time.Second},
+		{"doublings stop at 16", time.Nanosecond, time.Hour, 40, 10 << 16},
+		{"ten intervals past the cap", time.Second, 2 * time.Second, 1, 2 * time.Second},
+		// 10 × 2^16 poll intervals of 4 h pass what a Duration holds.
+		{"a poll interval of hours", 4 * time.Hour, 2 * time.Second, 16, 2 * time.Second},
+		{"the longest poll interval", math.MaxInt64, math.MaxInt64, 16, math.MaxInt64},
+		{"a long cap", 4 * time.Hour, math.MaxInt64, 16, math.MaxInt64},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := windowRetryDelay(tc.poll, tc.retryMax, tc.failures); got != tc.want {
+				t.Fatalf("windowRetryDelay(%s, %s, %d) = %s, want %s", tc.poll, tc.retryMax, tc.failures, got, tc.want)
+			}
+		})
+	}
 }
