@@ -152,6 +152,7 @@ func (s *Store) checkSchema(ctx context.Context, migrate, allowOld bool) error {
 			"the database schema is at version %d, this ticketstream needs %d: run `ticketstream migrate`", current, known)}
 	case current == known:
 		s.warnLateTriggers(ctx)
+		s.warnFoldingTeamCollation(ctx)
 	}
 	return nil
 }

@@ -1,9 +1,12 @@
 package gormstore_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/ticketstream/ticketstream/adapters/gormstore"
@@ -13,7 +16,7 @@ import (
 )
 
 // A help desk may add columns of its own to tickets, of types with no
-// equality operator (json, point). The feed's UPDATE trigger once compared
+// equality operator (json, point, xml). The feed's UPDATE trigger once compared
 // rows with record_eq, which needs one for every column it reaches: every
 // UPDATE that left the columns before such a column as they were failed —
 // the writer's own statement, bulk or not. It compares the rows' stored
@@ -32,8 +35,11 @@ func TestPostgres_ColumnsWithoutEqualityNeverFailAWriter(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, start := portstest.WaitChanges(t, s, domain.ChangePos{}, 1000, n)
+	if name, err := s.FoldingTeamCollation(ctx); err != nil || name != "" {
+		t.Fatalf("FoldingTeamCollation of the default collation = %q, %v; want none", name, err)
+	}
 	admin := connect(t, s.Target())
-	if _, err := admin.Exec(ctx, `ALTER TABLE tickets ADD COLUMN extra json, ADD COLUMN spot point`); err != nil {
+	if _, err := admin.Exec(ctx, `ALTER TABLE tickets ADD COLUMN extra json, ADD COLUMN spot point, ADD COLUMN note xml`); err != nil {
 		t.Fatal(err)
 	}
 	one, two := tickets[0].ID, tickets[1].ID
@@ -41,6 +47,7 @@ func TestPostgres_ColumnsWithoutEqualityNeverFailAWriter(t *testing.T) {
 	for _, q := range []string{
 		fmt.Sprintf(`UPDATE tickets SET extra = '{"seen": 1}' WHERE id = %d`, one),
 		fmt.Sprintf(`UPDATE tickets SET spot = point(1, 2) WHERE id = %d`, two),
+		fmt.Sprintf(`UPDATE tickets SET note = '<seen/>' WHERE id = %d`, tickets[2].ID),
 		// A bulk statement of every ticket, changing the json column alone.
 		`UPDATE tickets SET extra = '{"seen": 2}'`,
 	} {
@@ -54,7 +61,7 @@ func TestPostgres_ColumnsWithoutEqualityNeverFailAWriter(t *testing.T) {
 	}
 	// Left byte for byte as it was: not stamped, so not sent again.
 	for _, q := range []string{
-		`UPDATE tickets SET extra = extra, spot = spot`,
+		`UPDATE tickets SET extra = extra, spot = spot, note = note`,
 		fmt.Sprintf(`UPDATE tickets SET subject = subject WHERE id = %d`, one),
 	} {
 		if _, err := writer.Exec(ctx, q); err != nil {
@@ -88,6 +95,20 @@ func TestPostgres_AChangeOfTeamCaseIsAMoveUnderACaseInsensitiveCollation(t *test
 		if _, err := admin.Exec(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
+	}
+	// The server warns of it at start: snapshots match teams by the
+	// collation, the server byte for byte.
+	if name, err := s.FoldingTeamCollation(ctx); err != nil || name != "case_insensitive" {
+		t.Fatalf("FoldingTeamCollation = %q, %v; want case_insensitive", name, err)
+	}
+	var logs bytes.Buffer
+	_, closeStore, err := gormstore.Open(ctx, gormstore.Config{URL: s.Target()}, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeStore()
+	if !strings.Contains(logs.String(), `level=WARN msg="tickets.team has a collation that takes teams differing in case or accents for equal`) || !strings.Contains(logs.String(), "collation=case_insensitive") {
+		t.Errorf("the start's log does not warn of the collation:\n%s", logs.String())
 	}
 	_, start := portstest.WaitChanges(t, s, domain.ChangePos{}, 100, len(tickets))
 	moved := tickets[0].ID
