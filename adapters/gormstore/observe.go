@@ -41,12 +41,29 @@ type QueryObserver interface {
 // the store is used; nil (the default) reports nothing.
 func (s *Store) SetQueryObserver(o QueryObserver) { s.obs = o }
 
-// observe reports a query of kind that started at start.
-func (s *Store) observe(kind string, start time.Time, err error) {
-	if s.obs == nil || errors.Is(err, context.Canceled) {
+// observe reports a query of kind, run under ctx, that started at start.
+// A query whose caller left — ctx cancelled, with no cause of its own — is
+// not reported, whatever error it ended with: pgx stops it with a cancel
+// request, and PostgreSQL answers that with an error (57014, "canceling
+// statement due to user request") that is not the database's failing. A
+// dashboard that hung up mid-snapshot counted as a failed query. A read
+// cancelled with a cause (the hub giving up on a database that answers
+// nothing) is reported.
+func (s *Store) observe(ctx context.Context, kind string, start time.Time, err error) {
+	if s.obs == nil || err != nil && callerLeft(ctx, err) {
 		return
 	}
 	s.obs.QueryDone(kind, time.Since(start), err)
+}
+
+// callerLeft reports whether a query under ctx that failed with err was
+// stopped because its caller left: ctx was cancelled with no cause of its
+// own, or, while ctx lives, err is a cancellation of some context beneath.
+func callerLeft(ctx context.Context, err error) bool {
+	if cause := context.Cause(ctx); cause != nil {
+		return errors.Is(cause, context.Canceled)
+	}
+	return errors.Is(err, context.Canceled)
 }
 
 // errUnavailable marks a lost or refused database connection.

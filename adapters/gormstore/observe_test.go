@@ -61,3 +61,42 @@ func TestUnavailable_TellsADatabaseToWaitOutFromAFailedQuery(t *testing.T) {
 		})
 	}
 }
+
+// A query stopped because its caller left is no failed query, whatever
+// PostgreSQL answered pgx's cancel request with; one whose context was
+// cancelled for a cause of its own — the hub giving up on a database that
+// answers nothing — is, and so is any error under a live context.
+func TestCallerLeft_OnlyAPlainCancellationIsNoQueryError(t *testing.T) {
+	t.Parallel()
+	userRequest := &pgconn.PgError{Code: "57014", Message: "canceling statement due to user request"}
+	left, leave := context.WithCancel(context.Background())
+	leave()
+	gaveUp, giveUp := context.WithCancelCause(context.Background())
+	giveUp(errors.New("the database answered no page"))
+	expired, expire := context.WithTimeout(context.Background(), 0)
+	defer expire()
+	<-expired.Done()
+	tests := []struct {
+		name string
+		ctx  context.Context
+		err  error
+		want bool
+	}{
+		{"the caller left: PostgreSQL's answer to the cancel request", left, userRequest, true},
+		{"the caller left: pgx's own error", left, fmt.Errorf("read: %w", context.Canceled), true},
+		{"the caller left: the connection closed under the query", left, io.ErrUnexpectedEOF, true},
+		{"given up for a cause", gaveUp, userRequest, false},
+		{"given up for a cause, pgx's own error", gaveUp, fmt.Errorf("read: %w", context.Canceled), false},
+		{"a deadline", expired, userRequest, false},
+		{"a statement timeout under a live context", context.Background(), &pgconn.PgError{Code: "57014", Message: "canceling statement due to statement timeout"}, false},
+		{"a cancellation beneath a live context", context.Background(), fmt.Errorf("acquire: %w", context.Canceled), true},
+		{"a lost connection under a live context", context.Background(), io.ErrUnexpectedEOF, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := callerLeft(tc.ctx, tc.err); got != tc.want {
+				t.Fatalf("callerLeft = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

@@ -62,7 +62,7 @@ func (s *postgresEngine) readChanges(ctx context.Context, after, until domain.Ch
 	for {
 		start := time.Now()
 		err := s.readChangePage(ctx, &r, page)
-		s.observe(QueryChanges, start, err)
+		s.observe(ctx, QueryChanges, start, err)
 		if err != nil {
 			return after, readFailed(ctx, err)
 		}

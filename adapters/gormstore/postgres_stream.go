@@ -158,7 +158,7 @@ func (s *postgresEngine) readPages(ctx context.Context, q domain.Query, sel sele
 		}
 		return st.readRaw(rows, cur, 0)
 	})
-	s.observe(QuerySnapshot, start, err)
+	s.observe(ctx, QuerySnapshot, start, err)
 	for err == nil && cur.rows > 0 {
 		remaining -= cur.rows
 		if cur.rows < n || (q.Limit > 0 && remaining <= 0) {
@@ -187,7 +187,7 @@ func (s *postgresEngine) readPages(ctx context.Context, q domain.Query, sel sele
 			}
 			return st.readRaw(rows, next, n*rowBytes)
 		})
-		s.observe(QuerySnapshot, start, err)
+		s.observe(ctx, QuerySnapshot, start, err)
 		cur = next
 	}
 	return err

@@ -62,7 +62,7 @@ func (s *sqliteEngine) readChanges(ctx context.Context, after, until domain.Chan
 		var horizon int64
 		start := time.Now()
 		err := s.sql.QueryRowContext(ctx, sqlHorizon).Scan(&horizon)
-		s.observe(QueryChanges, start, err)
+		s.observe(ctx, QueryChanges, start, err)
 		if err != nil {
 			return after, readFailed(ctx, err)
 		}
@@ -89,7 +89,7 @@ func (s *sqliteEngine) readChanges(ctx context.Context, after, until domain.Chan
 	for {
 		start := time.Now()
 		err := s.readChangePage(ctx, start0, from, upTo, batchSize, page)
-		s.observe(QueryChanges, start, err)
+		s.observe(ctx, QueryChanges, start, err)
 		if err != nil {
 			return after, readFailed(ctx, err)
 		}

@@ -56,7 +56,7 @@ func (s *sqliteEngine) stream(ctx context.Context, q domain.Query, sel selectSQL
 			err  error
 		)
 		batch, read, after, err = s.readBatch(ctx, sel, after, n, batch[:0])
-		s.observe(QuerySnapshot, start, err)
+		s.observe(ctx, QuerySnapshot, start, err)
 		if err != nil {
 			return err
 		}

@@ -47,7 +47,7 @@ const initialBatchCap = 64
 func (s *Store) Ticket(ctx context.Context, id int64) (domain.Ticket, error) {
 	start := time.Now()
 	t, found, err := s.eng.ticket(ctx, id)
-	s.observe(QueryTicket, start, err)
+	s.observe(ctx, QueryTicket, start, err)
 	if err != nil {
 		return domain.Ticket{}, fmt.Errorf("ticket %d: %w", id, unavailable(err))
 	}
