@@ -7,21 +7,25 @@ import (
 	"fmt"
 )
 
-// foldingTeamCollationSQL names the collation of tickets.team when it is
-// nondeterministic (case- or accent-insensitive: PostgreSQL 12 and later).
-const foldingTeamCollationSQL = `SELECT c.collname::text FROM pg_catalog.pg_attribute a
-JOIN pg_catalog.pg_collation c ON c.oid = a.attcollation
+// foldingTeamCollationSQL names what makes tickets.team take teams that
+// differ in bytes for equal: its collation, when nondeterministic (case- or
+// accent-insensitive: PostgreSQL 12 and later), or its type, citext.
+const foldingTeamCollationSQL = `SELECT CASE WHEN t.typname = 'citext' THEN 'citext' ELSE c.collname::text END
+FROM pg_catalog.pg_attribute a
+JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_catalog.pg_collation c ON c.oid = a.attcollation
 WHERE a.attrelid = 'tickets'::regclass AND a.attname = 'team' AND NOT a.attisdropped
-  AND NOT c.collisdeterministic`
+  AND (t.typname = 'citext' OR NOT coalesce(c.collisdeterministic, true))`
 
 // FoldingTeamCollation returns the name of tickets.team's collation when
 // it takes teams that differ in bytes for equal (a case-insensitive one),
-// and "" otherwise, on PostgreSQL ("" on SQLite). The server matches teams
-// byte for byte — scopes, live changes, departures — but the database
-// matches them by the column's collation in the queries of snapshots and
-// pages: under such a collation, a dashboard of "billing" that loads afresh
-// is sent the tickets of "Billing" too, and live changes then take them
-// off again.
+// "citext" when the column is of that type, and "" otherwise, on
+// PostgreSQL ("" on SQLite). The server matches teams byte for byte in
+// live changes and departures, but the database matches them by the
+// column's comparison in the queries of snapshots and pages (a token's
+// teams among them): under such a column, a dashboard of "billing" that
+// loads afresh is sent the tickets of "Billing" too, and live changes then
+// take them off again.
 func (s *Store) FoldingTeamCollation(ctx context.Context) (string, error) {
 	if s.Dialect() != Postgres {
 		return "", nil
@@ -46,7 +50,7 @@ func (s *Store) warnFoldingTeamCollation(ctx context.Context) {
 		return
 	}
 	if name != "" {
-		s.log.Warn("tickets.team has a collation that takes teams differing in case or accents for equal: ticketstream matches teams byte for byte, so a dashboard that loads afresh is sent the tickets of such other teams too, and live changes take them off again (a token's teams match by the collation in those queries too). Use a deterministic collation for team",
+		s.log.Warn("tickets.team takes teams differing in case or accents for equal: ticketstream matches teams byte for byte, so a dashboard that loads afresh is sent the tickets of such other teams too, and live changes take them off again (a token's teams match by the column in those queries too). Make team text with a deterministic collation",
 			"collation", name)
 	}
 }

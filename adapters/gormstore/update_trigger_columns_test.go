@@ -107,7 +107,7 @@ func TestPostgres_AChangeOfTeamCaseIsAMoveUnderACaseInsensitiveCollation(t *test
 		t.Fatal(err)
 	}
 	closeStore()
-	if !strings.Contains(logs.String(), `level=WARN msg="tickets.team has a collation that takes teams differing in case or accents for equal`) || !strings.Contains(logs.String(), "collation=case_insensitive") {
+	if !strings.Contains(logs.String(), `level=WARN msg="tickets.team takes teams differing in case or accents for equal`) || !strings.Contains(logs.String(), "collation=case_insensitive") {
 		t.Errorf("the start's log does not warn of the collation:\n%s", logs.String())
 	}
 	_, start := portstest.WaitChanges(t, s, domain.ChangePos{}, 100, len(tickets))
@@ -123,5 +123,25 @@ func TestPostgres_AChangeOfTeamCaseIsAMoveUnderACaseInsensitiveCollation(t *test
 	ids, err := s.Departed(ctx, start, []string{"billing"})
 	if err != nil || !slices.Equal(ids, []int64{moved}) {
 		t.Errorf("departures from billing: %v, %v; want the ticket whose team changed case, %d", ids, err, moved)
+	}
+}
+
+// A team column of type citext compares case-insensitively under the
+// default collation: the server warns of it at start too.
+func TestPostgres_ACitextTeamIsWarnedOf(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := openStore(t, gormstore.Postgres, nil, gormstore.Config{})
+	admin := connect(t, s.Target())
+	for _, q := range []string{
+		`CREATE EXTENSION IF NOT EXISTS citext`,
+		`ALTER TABLE tickets ALTER COLUMN team TYPE citext`,
+	} {
+		if _, err := admin.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if name, err := s.FoldingTeamCollation(ctx); err != nil || name != "citext" {
+		t.Fatalf("FoldingTeamCollation = %q, %v; want citext", name, err)
 	}
 }
