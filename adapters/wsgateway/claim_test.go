@@ -30,7 +30,9 @@ func (f *fixture) loadedView(t *testing.T, token string) *wsclient.View {
 	view := &wsclient.View{}
 	c := f.connect(t, "", token, view)
 	defer c.Conn.CloseNow()
-	if err := c.WaitFor(context.Background(), 10*time.Second, func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
+	// 30 s: a view of 5,000 tickets takes about 3 s to load under -race
+	// alone, and took over 10 s in CI beside the rest of the suite.
+	if err := c.WaitFor(context.Background(), 30*time.Second, func(v *wsclient.View) bool { return v.SnapshotDone }); err != nil {
 		t.Fatal(err)
 	}
 	return view
