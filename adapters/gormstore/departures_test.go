@@ -36,38 +36,28 @@ func TestPostgres_ATeamHeldOnlyInsideATransactionIsNoDeparture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{
+	execEach(t, ctx, tx, "", []string{
 		`UPDATE tickets SET team = 'billing' WHERE id = $1`,                // sales → billing …
 		`UPDATE tickets SET team = 'support', subject = 'x' WHERE id = $1`, // … → support: left sales only
-	} {
-		if _, err := tx.Exec(ctx, q, tickets[0].ID); err != nil {
-			t.Fatal(err)
-		}
-	}
+	}, tickets[0].ID)
 	if _, err := tx.Exec(ctx, `INSERT INTO tickets (id, team, subject, status, priority, requester) VALUES (99001, 'billing', 's', 'open', 'low', 'r@example.com')`); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := tx.Exec(ctx, `UPDATE tickets SET team = 'support' WHERE id = 99001`); err != nil { // inserted into billing, moved: never billing for a reader
 		t.Fatal(err)
 	}
-	for _, q := range []string{ // inserted into billing, its id changed, then moved: never billing for a reader either
+	// inserted into billing, its id changed, then moved: never billing for a reader either
+	execEach(t, ctx, tx, "", []string{
 		`INSERT INTO tickets (id, team, subject, status, priority, requester) VALUES (99002, 'billing', 's', 'open', 'low', 'r@example.com')`,
 		`UPDATE tickets SET id = 99003 WHERE id = 99002`,
 		`UPDATE tickets SET team = 'support' WHERE id = 99003`,
-	} {
-		if _, err := tx.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	for _, q := range []string{ // marketing → legal, given a new id, → hr: left marketing, never legal
+	})
+	// marketing → legal, given a new id, → hr: left marketing, never legal
+	execEach(t, ctx, tx, "", []string{
 		`UPDATE tickets SET team = 'legal' WHERE id = $1`,
 		`UPDATE tickets SET id = 99005 WHERE id = $1`,
 		`UPDATE tickets SET team = 'hr' WHERE id = 99005 AND $1::bigint > 0`,
-	} {
-		if _, err := tx.Exec(ctx, q, tickets[2].ID); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+	}, tickets[2].ID)
 	if _, err := tx.Exec(ctx, `UPDATE tickets SET team = 'accounts' WHERE id = $1`, tickets[1].ID); err != nil { // billing → accounts …
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ticketstream/ticketstream/adapters/gormstore"
 	"github.com/ticketstream/ticketstream/adapters/gormstore/pgtest"
@@ -75,4 +76,23 @@ func beginWriter(t *testing.T, s *gormstore.Store) (pgx.Tx, *pgx.Conn) {
 	}
 	t.Cleanup(func() { _ = tx.Rollback(context.Background()) })
 	return tx, c
+}
+
+// execer runs a statement: a pgx connection, pool or transaction.
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// execEach runs stmts on db in order, each with args, and fails t at the
+// first that errs, naming it and, when who is not empty, who ran it.
+func execEach(t testing.TB, ctx context.Context, db execer, who string, stmts []string, args ...any) {
+	t.Helper()
+	for _, q := range stmts {
+		if _, err := db.Exec(ctx, q, args...); err != nil {
+			if who != "" {
+				t.Fatalf("%s: %s: %v", who, q, err)
+			}
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
 }

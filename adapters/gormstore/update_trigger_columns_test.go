@@ -44,30 +44,22 @@ func TestPostgres_ColumnsWithoutEqualityNeverFailAWriter(t *testing.T) {
 	}
 	one, two := tickets[0].ID, tickets[1].ID
 	writer := writerConn(t, s)
-	for _, q := range []string{
+	execEach(t, ctx, writer, "as a writer", []string{
 		fmt.Sprintf(`UPDATE tickets SET extra = '{"seen": 1}' WHERE id = %d`, one),
 		fmt.Sprintf(`UPDATE tickets SET spot = point(1, 2) WHERE id = %d`, two),
 		fmt.Sprintf(`UPDATE tickets SET note = '<seen/>' WHERE id = %d`, tickets[2].ID),
 		// A bulk statement of every ticket, changing the json column alone.
 		`UPDATE tickets SET extra = '{"seen": 2}'`,
-	} {
-		if _, err := writer.Exec(ctx, q); err != nil {
-			t.Fatalf("a writer's %s: %v", q, err)
-		}
-	}
+	})
 	changes, reached := portstest.WaitChanges(t, s, start, 1000, n)
 	if len(changes) != n {
 		t.Fatalf("the bulk update of the json column sent %d changes, want %d", len(changes), n)
 	}
 	// Left byte for byte as it was: not stamped, so not sent again.
-	for _, q := range []string{
+	execEach(t, ctx, writer, "as a writer", []string{
 		`UPDATE tickets SET extra = extra, spot = spot, note = note`,
 		fmt.Sprintf(`UPDATE tickets SET subject = subject WHERE id = %d`, one),
-	} {
-		if _, err := writer.Exec(ctx, q); err != nil {
-			t.Fatalf("a writer's %s: %v", q, err)
-		}
-	}
+	})
 	if again, _ := portstest.ReadAll(t, s, reached, domain.ChangePos{}, 1000); len(again) != 0 {
 		t.Errorf("updates that changed nothing sent %d changes, want none", len(again))
 	}
@@ -88,14 +80,10 @@ func TestPostgres_AChangeOfTeamCaseIsAMoveUnderACaseInsensitiveCollation(t *test
 		t.Fatal(err)
 	}
 	admin := connect(t, s.Target())
-	for _, q := range []string{
+	execEach(t, ctx, admin, "", []string{
 		`CREATE COLLATION case_insensitive (provider = icu, locale = 'und-u-ks-level2', deterministic = false)`,
 		`ALTER TABLE tickets ALTER COLUMN team TYPE text COLLATE case_insensitive`,
-	} {
-		if _, err := admin.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+	})
 	// The server warns of it at start: snapshots match teams by the
 	// collation, the server byte for byte.
 	if name, err := s.FoldingTeamCollation(ctx); err != nil || name != "case_insensitive" {
@@ -133,14 +121,10 @@ func TestPostgres_ACitextTeamIsWarnedOf(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t, gormstore.Postgres, nil, gormstore.Config{})
 	admin := connect(t, s.Target())
-	for _, q := range []string{
+	execEach(t, ctx, admin, "", []string{
 		`CREATE EXTENSION IF NOT EXISTS citext`,
 		`ALTER TABLE tickets ALTER COLUMN team TYPE citext`,
-	} {
-		if _, err := admin.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+	})
 	if name, err := s.FoldingTeamCollation(ctx); err != nil || name != "citext" {
 		t.Fatalf("FoldingTeamCollation = %q, %v; want citext", name, err)
 	}

@@ -34,11 +34,7 @@ func writerRole(t *testing.T, s *gormstore.Store, ownSchema bool) (writer, admin
 	if ownSchema {
 		setup = append(setup, `CREATE SCHEMA `+role+` AUTHORIZATION `+role)
 	}
-	for _, q := range setup {
-		if _, err := admin.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+	execEach(t, ctx, admin, "", setup)
 	t.Cleanup(func() {
 		ctx := context.Background()
 		_, _ = admin.Exec(ctx, `DROP OWNED BY `+role)
@@ -82,7 +78,7 @@ func TestPostgres_AWriterWithItsOwnSearchPathIsRecorded(t *testing.T) {
 	if err := writer.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{
+	execEach(t, ctx, writer, "as a writer with its own search_path", []string{
 		`CREATE TABLE ticket_departures (id bigint, change_pos bigint, team text)`,
 		`CREATE TABLE ticket_births (id bigint, change_pos bigint)`,
 		`CREATE TABLE ticket_removals (id bigint, change_pos bigint)`,
@@ -100,11 +96,7 @@ func TestPostgres_AWriterWithItsOwnSearchPathIsRecorded(t *testing.T) {
 		`UPDATE public.tickets SET id = 99002, subject = 'renumbered' WHERE id = ` + fmt.Sprint(tickets[1].ID),
 		`INSERT INTO public.tickets (id, team, subject, status, priority, requester) VALUES (99004, 'sales', 's', 'open', 'low', 'r@example.com')`,
 		`DELETE FROM public.tickets WHERE id = ` + fmt.Sprint(tickets[2].ID),
-	} {
-		if _, err := writer.Exec(ctx, q); err != nil {
-			t.Fatalf("as a writer with its own search_path: %s: %v", q, err)
-		}
-	}
+	})
 	changes, _ := portstest.WaitChanges(t, s, start, 100, 4)
 	for _, ch := range changes {
 		if ch.Pos.Seq == 42 {
@@ -151,27 +143,19 @@ func TestPostgres_ARoleWithoutRightsCannotSwitchTheFeedOff(t *testing.T) {
 	if _, err := admin.Exec(ctx, `GRANT CREATE ON SCHEMA public TO PUBLIC`); err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{
+	execEach(t, ctx, nobody, "as a role with no rights on tickets", []string{
 		`CREATE FUNCTION public.same_ticket(public.tickets, public.tickets) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT true'`,
 		`CREATE OPERATOR public.= (LEFTARG = public.tickets, RIGHTARG = public.tickets, FUNCTION = public.same_ticket)`,
-	} {
-		if _, err := nobody.Exec(ctx, q); err != nil {
-			t.Fatalf("as a role with no rights on tickets: %s: %v", q, err)
-		}
-	}
+	})
 	// The owner, on the default search_path, moves one ticket and deletes
 	// the other, with temporary tables of the feed's names in its session.
-	for _, q := range []string{
+	execEach(t, ctx, admin, "", []string{
 		`CREATE TEMP TABLE ticket_departures (id bigint, change_pos bigint, team text)`,
 		`CREATE TEMP TABLE ticket_removals (change_pos bigint, id bigint)`,
 		`CREATE TEMP TABLE ticket_births (id bigint, change_pos bigint)`,
 		`UPDATE tickets SET team = 'sales' WHERE id = ` + fmt.Sprint(tickets[0].ID),
 		`DELETE FROM tickets WHERE id = ` + fmt.Sprint(tickets[1].ID),
-	} {
-		if _, err := admin.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+	})
 	portstest.WaitChanges(t, s, start, 100, 2)
 	ids, err := s.Departed(ctx, start, []string{"billing"})
 	slices.Sort(ids)
@@ -206,14 +190,10 @@ func TestPostgres_AWriterIsRecordedWhereFunctionsAreNotPublicByDefault(t *testin
 	}
 	_, start := portstest.WaitChanges(t, s, domain.ChangePos{}, 100, len(tickets))
 	writer, admin := writerRole(t, s, false)
-	for _, q := range []string{
+	execEach(t, ctx, writer, "as a writer where functions are not public by default", []string{
 		`UPDATE tickets SET team = 'sales' WHERE id = ` + fmt.Sprint(tickets[0].ID),
 		`UPDATE tickets SET id = 99003 WHERE id = ` + fmt.Sprint(tickets[1].ID),
-	} {
-		if _, err := writer.Exec(ctx, q); err != nil {
-			t.Fatalf("as a writer where functions are not public by default: %s: %v", q, err)
-		}
-	}
+	})
 	portstest.WaitChanges(t, s, start, 100, 2)
 	if ids, err := s.Departed(ctx, start, []string{"billing"}); err != nil || !slices.Equal(ids, []int64{tickets[0].ID}) {
 		t.Errorf("departures from billing: %v, %v; want the moved ticket %d", ids, err, tickets[0].ID)
@@ -270,25 +250,17 @@ func TestPostgres_AnOperatorInASharedSchemaNeverRunsAsTheOwner(t *testing.T) {
 	if _, err := admin.Exec(ctx, `GRANT CREATE ON SCHEMA public TO PUBLIC`); err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{
+	execEach(t, ctx, nobody, "as a role with no rights on tickets", []string{
 		`CREATE FUNCTION public.planted(text, integer) RETURNS text LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'planted operator ran as %', current_user; END $$`,
 		`CREATE OPERATOR public.|| (LEFTARG = text, RIGHTARG = integer, FUNCTION = public.planted)`,
 		`CREATE FUNCTION public.planted_eq(text, text) RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'planted operator ran as %', current_user; END $$`,
 		`CREATE OPERATOR public.= (LEFTARG = text, RIGHTARG = text, FUNCTION = public.planted_eq)`,
-	} {
-		if _, err := nobody.Exec(ctx, q); err != nil {
-			t.Fatalf("as a role with no rights on tickets: %s: %v", q, err)
-		}
-	}
-	for _, q := range []string{
+	})
+	execEach(t, ctx, admin, "in a session that applies replication", []string{
 		`SET session_replication_role = replica`,
 		`DELETE FROM tickets WHERE id = ` + fmt.Sprint(tickets[0].ID),
 		`INSERT INTO tickets (id, team, subject, status, priority, requester) VALUES (99005, 'sales', 's', 'open', 'low', 'r@example.com')`,
-	} {
-		if _, err := admin.Exec(ctx, q); err != nil {
-			t.Fatalf("in a session that applies replication: %s: %v", q, err)
-		}
-	}
+	})
 }
 
 // A role granted EXECUTE on every function of the schema (GRANT … ON ALL
@@ -317,16 +289,12 @@ func TestPostgres_TheFeedsFunctionsRunOnTicketsOnly(t *testing.T) {
 		{`AFTER INSERT ON pg_temp.forge FOR EACH ROW EXECUTE FUNCTION public.ticketstream_record_replicated_birth()`, `INSERT INTO pg_temp.forge VALUES (900002, 'x', 0)`},
 		{`AFTER DELETE ON pg_temp.forge FOR EACH ROW EXECUTE FUNCTION public.ticketstream_record_replicated_removal()`, `DELETE FROM pg_temp.forge`},
 	} {
-		for _, q := range []string{
+		execEach(t, ctx, granted, "", []string{
 			`DROP TABLE IF EXISTS pg_temp.forge`,
 			`CREATE TEMP TABLE forge (id bigint, team text, change_pos bigint)`,
 			`INSERT INTO pg_temp.forge VALUES (` + id + `, 'billing', 0)`,
 			`CREATE TRIGGER forged ` + tc.trigger,
-		} {
-			if _, err := granted.Exec(ctx, q); err != nil {
-				t.Fatalf("%s: %v", q, err)
-			}
-		}
+		})
 		_, err := granted.Exec(ctx, tc.fire)
 		if err == nil || !strings.Contains(err.Error(), "fire on its table of tickets only") {
 			t.Errorf("%s, with %s: %v; want the function to refuse", tc.fire, tc.trigger, err)

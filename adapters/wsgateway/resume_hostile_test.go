@@ -972,42 +972,18 @@ func TestResumeHostile_ADepartureBehindTheCursorButNotYetDeliveredIsLost(t *test
 	f.feed.Put(burst...) // one write: the hub reads it whole
 	deadline, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	m, err := c.Next(deadline)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, ch := range m.Changes {
-		if ch.ID == moved.ID || (ch.Ticket != nil && ch.Ticket.ID == moved.ID) {
-			t.Fatalf("the first message already carried ticket %d: the test wants it in a later one", moved.ID)
-		}
-	}
-	if len(m.Changes) >= 300 {
-		t.Fatalf("the burst came in one message of %d changes: the test wants it split", len(m.Changes))
-	}
+	readFirstOfSplitBurst(t, deadline, c, moved.ID)
 	c.Conn.CloseNow() // after the first message of the burst
 
 	c = f.connect(t, "", "billing", view)
-	for {
-		m, err := c.Next(deadline)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if m.Type == "counts" {
-			break
-		}
-	}
+	readUntilCounts(t, deadline, c)
 	marker := tickets[1]
 	marker.Subject, marker.UpdatedAt = "marker", marker.UpdatedAt.Add(2*time.Hour)
 	f.feed.Put(marker)
 	if err := c.WaitFor(ctx, 10*time.Second, func(v *wsclient.View) bool { return v.Tickets[marker.ID].Subject == "marker" }); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := view.Tickets[moved.ID]; ok {
-		t.Errorf("ticket %d moved to sales; the resumed billing dashboard still shows it", moved.ID)
-	}
-	if err := view.CheckTotals(); err != nil {
-		t.Errorf("counts: %v", err)
-	}
+	checkMovedAway(t, view, moved.ID)
 }
 
 // The same on SQLite, through the real feed: one transaction moves ticket
@@ -1055,18 +1031,7 @@ func TestResumeHostile_ADepartureBehindTheCursorButNotYetDeliveredIsLostSQLite(t
 	}
 	deadline, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	m, err := c.Next(deadline)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, ch := range m.Changes {
-		if ch.ID == moved.ID || (ch.Ticket != nil && ch.Ticket.ID == moved.ID) {
-			t.Fatalf("the first message already carried ticket %d: the test wants it in a later one", moved.ID)
-		}
-	}
-	if len(m.Changes) >= 300 {
-		t.Fatalf("the burst came in one message of %d changes: the test wants it split", len(m.Changes))
-	}
+	readFirstOfSplitBurst(t, deadline, c, moved.ID)
 	c.Conn.CloseNow()
 	waitHubIdle()
 
@@ -1074,21 +1039,8 @@ func TestResumeHostile_ADepartureBehindTheCursorButNotYetDeliveredIsLostSQLite(t
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
-		m, err := c.Next(deadline)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if m.Type == "counts" {
-			break
-		}
-	}
-	if _, ok := view.Tickets[moved.ID]; ok {
-		t.Errorf("ticket %d moved to sales; the resumed billing dashboard still shows it", moved.ID)
-	}
-	if err := view.CheckTotals(); err != nil {
-		t.Errorf("counts: %v", err)
-	}
+	readUntilCounts(t, deadline, c)
+	checkMovedAway(t, view, moved.ID)
 }
 
 // noteHeard records in heard every ticket m names: removed, upserted or a
@@ -1120,4 +1072,51 @@ func checkWholeCounts(v *wsclient.View, m *wsclient.Message, whole *bool) error 
 		}
 	}
 	return nil
+}
+
+// readFirstOfSplitBurst reads the first message of the burst the two
+// ADepartureBehindTheCursor tests write, and fails unless the burst was
+// split with the moved ticket left for a later message: the gap they look
+// for lies between the two.
+func readFirstOfSplitBurst(t *testing.T, ctx context.Context, c *wsclient.Client, moved int64) {
+	t.Helper()
+	m, err := c.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range m.Changes {
+		if ch.ID == moved || (ch.Ticket != nil && ch.Ticket.ID == moved) {
+			t.Fatalf("the first message already carried ticket %d: the test wants it in a later one", moved)
+		}
+	}
+	if len(m.Changes) >= 300 {
+		t.Fatalf("the burst came in one message of %d changes: the test wants it split", len(m.Changes))
+	}
+}
+
+// readUntilCounts reads c's messages up to and including a counts message:
+// the end of a resume's catch-up.
+func readUntilCounts(t *testing.T, ctx context.Context, c *wsclient.Client) {
+	t.Helper()
+	for {
+		m, err := c.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Type == "counts" {
+			return
+		}
+	}
+}
+
+// checkMovedAway fails unless a resumed billing dashboard has dropped the
+// ticket that moved to sales and its counts agree with what it shows.
+func checkMovedAway(t *testing.T, view *wsclient.View, moved int64) {
+	t.Helper()
+	if _, ok := view.Tickets[moved]; ok {
+		t.Errorf("ticket %d moved to sales; the resumed billing dashboard still shows it", moved)
+	}
+	if err := view.CheckTotals(); err != nil {
+		t.Errorf("counts: %v", err)
+	}
 }
