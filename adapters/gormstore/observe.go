@@ -59,11 +59,31 @@ func (s *Store) observe(ctx context.Context, kind string, start time.Time, err e
 // callerLeft reports whether a query under ctx that failed with err was
 // stopped because its caller left: ctx was cancelled with no cause of its
 // own, or, while ctx lives, err is a cancellation of some context beneath.
+//
+// An error PostgreSQL raised for a reason of its own is never the caller's
+// leaving, even when the caller left too: a lock timeout, a serialization
+// failure, a server shutting down, or a statement timeout that fired just
+// as a dashboard hung up — the moment a slow database makes users reload.
+// Only the answer to a cancel request (57014 for any reason but the
+// statement timeout) is the caller's.
 func callerLeft(ctx context.Context, err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && !isCancelRequestAnswer(pgErr) {
+		return false
+	}
 	if cause := context.Cause(ctx); cause != nil {
 		return errors.Is(cause, context.Canceled)
 	}
 	return errors.Is(err, context.Canceled)
+}
+
+// isCancelRequestAnswer reports whether e is how PostgreSQL answers a
+// cancel request: 57014 (query_canceled), which it also raises for a
+// statement timeout. The two differ only in the message, which the server
+// writes in its lc_messages language; a timeout's message in another
+// language is taken for a cancel request's answer, as it was before.
+func isCancelRequestAnswer(e *pgconn.PgError) bool {
+	return e.Code == "57014" /* query_canceled */ && !strings.Contains(e.Message, "statement timeout")
 }
 
 // errUnavailable marks a lost or refused database connection.

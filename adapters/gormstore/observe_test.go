@@ -10,9 +10,12 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/ticketstream/ticketstream/adapters/gormstore/pgtest"
 	"github.com/ticketstream/ticketstream/domain"
 )
 
@@ -65,10 +68,12 @@ func TestUnavailable_TellsADatabaseToWaitOutFromAFailedQuery(t *testing.T) {
 // A query stopped because its caller left is no failed query, whatever
 // PostgreSQL answered pgx's cancel request with; one whose context was
 // cancelled for a cause of its own — the hub giving up on a database that
-// answers nothing — is, and so is any error under a live context.
+// answers nothing — is, and so is any error under a live context, and any
+// error PostgreSQL raised for a reason of its own.
 func TestCallerLeft_OnlyAPlainCancellationIsNoQueryError(t *testing.T) {
 	t.Parallel()
 	userRequest := &pgconn.PgError{Code: "57014", Message: "canceling statement due to user request"}
+	statementTimeout := &pgconn.PgError{Code: "57014", Message: "canceling statement due to statement timeout"}
 	left, leave := context.WithCancel(context.Background())
 	leave()
 	gaveUp, giveUp := context.WithCancelCause(context.Background())
@@ -88,9 +93,15 @@ func TestCallerLeft_OnlyAPlainCancellationIsNoQueryError(t *testing.T) {
 		{"given up for a cause", gaveUp, userRequest, false},
 		{"given up for a cause, pgx's own error", gaveUp, fmt.Errorf("read: %w", context.Canceled), false},
 		{"a deadline", expired, userRequest, false},
-		{"a statement timeout under a live context", context.Background(), &pgconn.PgError{Code: "57014", Message: "canceling statement due to statement timeout"}, false},
+		{"a statement timeout under a live context", context.Background(), statementTimeout, false},
 		{"a cancellation beneath a live context", context.Background(), fmt.Errorf("acquire: %w", context.Canceled), true},
 		{"a lost connection under a live context", context.Background(), io.ErrUnexpectedEOF, false},
+		// The server's own reasons count even when the caller left too.
+		{"the caller left as the statement timeout fired", left, statementTimeout, false},
+		{"the caller left as a lock timeout passed", left, &pgconn.PgError{Code: "55P03", Message: "canceling statement due to lock timeout"}, false},
+		{"the caller left as the server shut down", left, &pgconn.PgError{Code: "57P01", Message: "terminating connection due to administrator command"}, false},
+		{"the caller left, wrapped answer to the cancel request", left, fmt.Errorf("read a page: %w", userRequest), true},
+		{"the caller left: a cancel request answered in German", left, &pgconn.PgError{Code: "57014", Message: "storniere Anfrage wegen Benutzeranforderung"}, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -98,5 +109,67 @@ func TestCallerLeft_OnlyAPlainCancellationIsNoQueryError(t *testing.T) {
 				t.Fatalf("callerLeft = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// PostgreSQL's own answers, not hand-written ones: a statement stopped by
+// its statement_timeout counts even when its caller has left by the time
+// the error is read, and a statement stopped as a cancel request stops it
+// (pg_cancel_backend sends the same signal) does not.
+func TestPostgres_CallerLeftTellsTheServersTimeoutFromACancelRequest(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `SET statement_timeout = '50ms'`); err != nil {
+		t.Fatal(err)
+	}
+	_, timedOut := conn.Exec(ctx, `SELECT pg_sleep(5)`)
+	if _, err := conn.Exec(ctx, `SET statement_timeout = 0`); err != nil {
+		t.Fatal(err)
+	}
+	other, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(ctx)
+	done := make(chan error, 1)
+	go func() { _, err := conn.Exec(ctx, `SELECT pg_sleep(5)`); done <- err }()
+	var cancelled error
+	for cancelled == nil {
+		var signalled bool
+		err := other.QueryRow(ctx, `SELECT pg_cancel_backend($1) FROM pg_stat_activity WHERE pid = $1 AND query LIKE '%pg_sleep%' AND state = 'active'`, conn.PgConn().PID()).Scan(&signalled)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			t.Fatal(err)
+		}
+		select {
+		case cancelled = <-done: // cancelled, or the sleep ended first
+			if cancelled == nil {
+				t.Fatal("the sleep ran its 5 s out: it was never seen running to be cancelled")
+			}
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	left, leave := context.WithCancel(ctx)
+	leave()
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"the statement timeout", timedOut, false},
+		{"a cancel request", cancelled, true},
+	} {
+		var pgErr *pgconn.PgError
+		if !errors.As(tc.err, &pgErr) || pgErr.Code != "57014" {
+			t.Fatalf("%s: got %v, want PostgreSQL's 57014", tc.name, tc.err)
+		}
+		if got := callerLeft(left, fmt.Errorf("read a page: %w", tc.err)); got != tc.want {
+			t.Errorf("%s (%q), read after the caller left: callerLeft = %v, want %v", tc.name, pgErr.Message, got, tc.want)
+		}
 	}
 }
