@@ -43,9 +43,11 @@ func (s *Store) SetQueryObserver(o QueryObserver) { s.obs = o }
 
 // observe reports a query of kind, run under ctx, that started at start.
 // A query whose caller left — ctx cancelled, with no cause of its own — is
-// not reported, whatever error it ended with: pgx stops it with a cancel
-// request, and PostgreSQL answers that with an error (57014, "canceling
-// statement due to user request") that is not the database's failing. A
+// not reported when it ended with the cancellation: pgx stops it with a
+// cancel request, and PostgreSQL answers that with an error (57014,
+// "canceling statement due to user request") that is not the database's
+// failing. An error the server raised for its own reason is reported all
+// the same (see callerLeft). A
 // dashboard that hung up mid-snapshot counted as a failed query. A read
 // cancelled with a cause (the hub giving up on a database that answers
 // nothing) is reported.
